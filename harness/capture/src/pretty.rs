@@ -1,0 +1,129 @@
+//! JSON rendering that diffs well in git.
+//!
+//! Like `serde_json::to_string_pretty`, with one difference: an array of scalars that fits on a line stays on one
+//! line. A header pair `["accept", "text/event-stream"]` is then one line, not four, and a changed header is a
+//! one-line diff.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Scalar arrays longer than this (rendered) are written one element per line.
+const INLINE_LIMIT: usize = 100;
+
+/// Renders `value` as indented JSON (two spaces), keeping short scalar arrays inline; ends with a newline.
+pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let value = serde_json::to_value(value)?;
+    Ok(value_to_pretty_string(&value))
+}
+
+/// As [`to_pretty_string`], for a value already in hand.
+pub fn value_to_pretty_string(value: &Value) -> String {
+    let mut out = String::with_capacity(4096);
+    write_value(&mut out, value, 0);
+    out.push('\n');
+    out
+}
+
+fn write_value(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Object(map) => {
+            out.push_str("{\n");
+            let mut first = true;
+            for (key, item) in map {
+                if !first {
+                    out.push_str(",\n");
+                }
+                first = false;
+                push_indent(out, indent + 1);
+                write_scalar(out, &Value::String(key.clone()));
+                out.push_str(": ");
+                write_value(out, item, indent + 1);
+            }
+            out.push('\n');
+            push_indent(out, indent);
+            out.push('}');
+        }
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Array(items) => {
+            if let Some(inline) = inline_array(items) {
+                out.push_str(&inline);
+                return;
+            }
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                push_indent(out, indent + 1);
+                write_value(out, item, indent + 1);
+            }
+            out.push('\n');
+            push_indent(out, indent);
+            out.push(']');
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+/// One-line rendering of a short array of scalars; a pair is always inline, whatever its length.
+fn inline_array(items: &[Value]) -> Option<String> {
+    if items.iter().any(|v| v.is_array() || v.is_object()) {
+        return None;
+    }
+    let mut line = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            line.push_str(", ");
+        }
+        write_scalar(&mut line, item);
+    }
+    line.push(']');
+    (items.len() <= 2 || line.len() <= INLINE_LIMIT).then_some(line)
+}
+
+fn write_scalar(out: &mut String, value: &Value) {
+    // serde_json's own escaping, so that strings round-trip exactly.
+    out.push_str(&serde_json::to_string(value).expect("scalars always serialize"));
+}
+
+fn push_indent(out: &mut String, level: usize) {
+    for _ in 0..level {
+        out.push_str("  ");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn short_scalar_arrays_stay_inline_and_objects_expand() {
+        let v =
+            json!({"headers": [["accept", "text/event-stream"]], "empty": [], "obj": {}, "n": 1.5});
+        assert_eq!(
+            value_to_pretty_string(&v),
+            "{\n  \"headers\": [\n    [\"accept\", \"text/event-stream\"]\n  ],\n  \"empty\": [],\n  \"obj\": {},\n  \"n\": 1.5\n}\n"
+        );
+    }
+
+    #[test]
+    fn long_scalar_arrays_expand_but_pairs_never_do() {
+        let long: Vec<String> = (0..30).map(|i| format!("element-{i}")).collect();
+        let text = value_to_pretty_string(&json!({ "long": long }));
+        assert!(text.contains("\n    \"element-0\",\n"), "{text}");
+        let pair = value_to_pretty_string(&json!([["x-codex-turn-metadata", "y".repeat(500)]]));
+        assert_eq!(pair.lines().count(), 3, "{pair}");
+    }
+
+    #[test]
+    fn output_parses_back_to_the_same_value_with_order_kept() {
+        let v = json!({"z": "a\"b\\c\n\u{1}", "a": [1, {"k": null}], "m": {"y": true, "b": false}});
+        let text = value_to_pretty_string(&v);
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+        let keys: Vec<_> = back.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+    }
+}

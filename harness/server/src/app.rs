@@ -1,0 +1,351 @@
+//! The HTTP side: every request outside `/_parity` is agent traffic, captured and answered by the source; the
+//! control API lives under `/_parity`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Response};
+use axum::routing::{get, post};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use parity_capture::redact::{redact_headers, redact_query};
+use parity_capture::{
+    Capture, CapturedRequest, CapturedResponse, FORMAT, HeaderList, Mode, RawBody,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::holds::Holds;
+use crate::journal::{Exchange, Journal};
+use crate::plan::Plan;
+use crate::proxy::Proxy;
+use crate::replay::Replay;
+use crate::respond::respond;
+use crate::scripted::Scripted;
+use crate::sessions::Sessions;
+
+/// Model ids listed by `GET /v1/models` when nothing else says which.
+pub const DEFAULT_MODELS: &[&str] = &[
+    "gpt-5.5",
+    "gpt-5.4",
+    "gpt-5.4-mini",
+    "gpt-5.3-codex",
+    "gpt-5.2",
+];
+/// How much of a body that cannot be kept as JSON is kept raw.
+const RAW_BODY_KEEP: usize = 1 << 20;
+
+pub(crate) enum Source {
+    Scripted(Scripted),
+    Proxy(Proxy),
+    Replay(Replay),
+}
+
+pub(crate) struct App {
+    pub source: Source,
+    pub mode: Mode,
+    pub sessions: Sessions,
+    pub holds: Arc<Holds>,
+    pub journal: Arc<Journal>,
+    pub max_body_bytes: usize,
+    pub started: Instant,
+}
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/_parity/health", get(health))
+        .route("/_parity/captures", get(captures))
+        .route("/_parity/holds", get(holds))
+        .route("/_parity/holds/release", post(release))
+        .route("/_parity/holds/{name}/release", post(release_named))
+        .fallback(agent_request)
+        .with_state(app)
+}
+
+async fn health(State(app): State<Arc<App>>) -> axum::Json<Value> {
+    let (write_errors, last_write_error) = app.journal.write_errors();
+    axum::Json(json!({
+        "status": "ok",
+        "mode": app.mode,
+        "uptime_ms": app.started.elapsed().as_millis() as u64,
+        "sessions": app.sessions.count(),
+        "requests": app.journal.summaries().len(),
+        "in_flight": app.journal.in_flight(),
+        "holds": app.holds.list().len(),
+        "captures_dir": app.journal.captures_dir(),
+        "capture_write_errors": write_errors,
+        "last_capture_write_error": last_write_error,
+    }))
+}
+
+async fn captures(State(app): State<Arc<App>>) -> axum::Json<Value> {
+    axum::Json(json!({ "captures": app.journal.summaries() }))
+}
+
+async fn holds(State(app): State<Arc<App>>) -> axum::Json<Value> {
+    axum::Json(json!({ "holds": app.holds.list() }))
+}
+
+#[derive(Deserialize)]
+struct ReleaseQuery {
+    name: Option<String>,
+}
+
+async fn release(State(app): State<Arc<App>>, Query(q): Query<ReleaseQuery>) -> axum::Json<Value> {
+    axum::Json(json!({ "released": app.holds.release(q.name.as_deref()) }))
+}
+
+async fn release_named(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response<Body> {
+    let released = app.holds.release(Some(&name));
+    let status = if released == 0 { 404 } else { 200 };
+    let body = if released == 0 {
+        json!({"released": 0, "error": format!("no hold named or numbered \"{name}\" is in effect")})
+    } else {
+        json!({"released": released})
+    };
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
+    response.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("valid header"),
+    );
+    response
+}
+
+/// The list answered to `GET /v1/models`.
+pub(crate) fn models_list(models: &[String]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_767_225_600u64, "owned_by": "openai"}))
+        .collect();
+    json!({"object": "list", "data": data})
+}
+
+fn default_models() -> Vec<String> {
+    DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()
+}
+
+fn is_route(path: &str, name: &str) -> bool {
+    path.strip_suffix(name)
+        .is_some_and(|rest| rest.is_empty() || rest == "/v1")
+}
+
+async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Response<Body> {
+    let started = Instant::now();
+    let received_at = jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let (parts, body) = request.into_parts();
+    let headers = header_list(&parts.headers);
+    let (method, path) = (
+        parts.method.as_str().to_string(),
+        parts.uri.path().to_string(),
+    );
+    let arrival = app.sessions.arrive(&headers, &method, &path);
+    app.holds.on_request(arrival.session.index);
+
+    let read = read_body(body, app.max_body_bytes).await;
+    let (json_body, raw_body, problem) = interpret_body(&read, &parts.method, app.max_body_bytes);
+    let mut recorded_headers = headers.clone();
+    redact_headers(&mut recorded_headers);
+    let capture = Capture {
+        format: FORMAT.to_string(),
+        session: arrival.session.clone(),
+        seq: arrival.seq,
+        arrival: arrival.global,
+        mode: app.mode,
+        received_at: received_at.to_string(),
+        request: CapturedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query: parts.uri.query().map(redact_query),
+            headers: recorded_headers,
+            body: json_body,
+            raw_body,
+        },
+        response: CapturedResponse::pending(),
+        script: None,
+        replay: None,
+        proxy: None,
+    };
+    let exchange = Exchange::begin(&app.journal, capture, started);
+    if let Some(problem) = problem {
+        let message = format!("parity: the body of {method} {path} {problem}");
+        return respond(
+            Plan::error(400, "parity_invalid_body", message),
+            exchange,
+            app.holds.clone(),
+        )
+        .await;
+    }
+
+    let plan = match &app.source {
+        Source::Proxy(proxy) => {
+            return proxy
+                .forward(
+                    parts.method.clone(),
+                    &path,
+                    parts.uri.query(),
+                    &parts.headers,
+                    read.bytes,
+                    exchange,
+                )
+                .await;
+        }
+        Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange
+            .update(|c| {
+                let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body);
+                c.script = Some(info);
+                plan
+            }),
+        Source::Scripted(scripted) if method == "GET" && is_route(&path, "/models") => {
+            let models = scripted
+                .models()
+                .map(<[String]>::to_vec)
+                .unwrap_or_else(default_models);
+            Plan::json(200, models_list(&models))
+        }
+        Source::Replay(replay) => {
+            let answer = exchange.update(|c| replay.answer(&arrival, &c.request));
+            match answer {
+                Some((plan, info)) => {
+                    exchange.update(|c| c.replay = Some(info));
+                    plan
+                }
+                None if method == "GET"
+                    && is_route(&path, "/models")
+                    && !replay.has_route(&arrival, &method, &path) =>
+                {
+                    Plan::json(200, models_list(&default_models()))
+                }
+                None => {
+                    let message = format!(
+                        "parity replay: the recording has no request {} of {method} {path} in session {}",
+                        arrival.route_seq, arrival.session.index
+                    );
+                    Plan::error(400, "parity_replay_exhausted", message)
+                }
+            }
+        }
+        Source::Scripted(_) => {
+            let message = format!(
+                "parity: scripted mode answers POST /v1/responses and GET /v1/models, not {method} {path}"
+            );
+            Plan::error(404, "parity_no_route", message)
+        }
+    };
+    respond(plan, exchange, app.holds.clone()).await
+}
+
+/// Headers in the order received, names lowercase, values lossily decoded.
+fn header_list(headers: &HeaderMap) -> HeaderList {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) struct BodyRead {
+    pub bytes: Bytes,
+    /// Bytes received (at least this many when `truncated`).
+    pub size: u64,
+    pub truncated: bool,
+    pub error: Option<String>,
+}
+
+/// Reads a body up to `limit` bytes; past that it stops reading and says so.
+async fn read_body(body: Body, limit: usize) -> BodyRead {
+    let mut stream = body.into_data_stream();
+    let mut buffer = BytesMut::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                size += chunk.len() as u64;
+                if size > limit as u64 {
+                    let room = limit.saturating_sub(buffer.len());
+                    buffer.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                    return BodyRead {
+                        bytes: buffer.freeze(),
+                        size,
+                        truncated: true,
+                        error: None,
+                    };
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            Err(e) => {
+                return BodyRead {
+                    bytes: buffer.freeze(),
+                    size,
+                    truncated: true,
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    }
+    BodyRead {
+        bytes: buffer.freeze(),
+        size,
+        truncated: false,
+        error: None,
+    }
+}
+
+/// The body as JSON when it is JSON; otherwise kept raw, with what is wrong with it when a JSON body was due.
+fn interpret_body(
+    read: &BodyRead,
+    method: &axum::http::Method,
+    limit: usize,
+) -> (Value, Option<RawBody>, Option<String>) {
+    let raw = |reason: String| {
+        let kept = &read.bytes[..read.bytes.len().min(RAW_BODY_KEEP)];
+        let (text, base64) = match std::str::from_utf8(kept) {
+            Ok(t) => (Some(t.to_string()), None),
+            Err(_) => (None, Some(base64_encode(kept))),
+        };
+        RawBody {
+            reason,
+            size: read.size,
+            truncated: read.truncated || kept.len() < read.bytes.len(),
+            text,
+            base64,
+        }
+    };
+    if let Some(error) = &read.error {
+        let reason = format!("could not be read: {error}");
+        return (Value::Null, Some(raw(reason.clone())), Some(reason));
+    }
+    if read.truncated {
+        let reason = format!("is larger than the limit of {limit} bytes");
+        return (Value::Null, Some(raw(reason.clone())), Some(reason));
+    }
+    if read.bytes.is_empty() {
+        let wants_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
+        return (
+            Value::Null,
+            None,
+            wants_body.then(|| "is empty; a JSON body was expected".to_string()),
+        );
+    }
+    match serde_json::from_slice::<Value>(&read.bytes) {
+        Ok(value) => (value, None, None),
+        Err(e) => {
+            let reason = format!("is not JSON: {e}");
+            (Value::Null, Some(raw(reason.clone())), Some(reason))
+        }
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

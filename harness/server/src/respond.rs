@@ -1,0 +1,179 @@
+//! Carrying out a plan: the response goes to the agent event by event, and each event is recorded with its time as
+//! it leaves.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use parity_capture::model::HoldRecord;
+use parity_capture::{HeaderList, Outcome, StreamEvent, sse};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::holds::{Holds, ReleasedBy};
+use crate::journal::Exchange;
+use crate::plan::{Action, Plan, PlanBody};
+
+pub(crate) type BodySender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// A streaming body and the sender that feeds it. Sending an `Err` cuts the connection mid-body.
+pub(crate) fn body_channel() -> (BodySender, Body) {
+    let (tx, rx) = mpsc::channel(32);
+    (tx, Body::from_stream(ReceiverStream::new(rx)))
+}
+
+/// Builds the response head from a status and headers, recording both.
+pub(crate) fn response_head(
+    exchange: &Exchange,
+    status: u16,
+    headers: &[(String, String)],
+    body: Body,
+) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut recorded = HeaderList::new();
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(n, v);
+            recorded.push(name.to_ascii_lowercase(), value.clone());
+        }
+    }
+    parity_capture::redact::redact_headers(&mut recorded);
+    let at = exchange.elapsed_ms();
+    exchange.update(|c| {
+        c.response.status = status;
+        c.response.headers = recorded;
+        c.response.headers_ms = Some(at);
+    });
+    response
+}
+
+/// Answers with a plan. One-document answers are written to the journal before they are returned; streams are
+/// written when their last event has gone, before the agent sees the stream end.
+pub(crate) async fn respond(plan: Plan, exchange: Exchange, holds: Arc<Holds>) -> Response<Body> {
+    match plan.body {
+        PlanBody::Json(json) => {
+            let bytes = serde_json::to_vec(&json).expect("JSON values serialize");
+            let response = response_head(&exchange, plan.status, &plan.headers, Body::from(bytes));
+            finish_document(exchange, json).await;
+            response
+        }
+        PlanBody::Text(text) => {
+            let response = response_head(
+                &exchange,
+                plan.status,
+                &plan.headers,
+                Body::from(text.clone()),
+            );
+            finish_document(exchange, Value::String(text)).await;
+            response
+        }
+        PlanBody::Stream(actions) => {
+            let (tx, body) = body_channel();
+            let response = response_head(&exchange, plan.status, &plan.headers, body);
+            tokio::spawn(run_stream(actions, exchange, holds, tx));
+            response
+        }
+    }
+}
+
+async fn finish_document(exchange: Exchange, body: Value) {
+    let end = exchange.elapsed_ms();
+    exchange.update(|c| {
+        c.response.body = Some(body);
+        c.response.outcome = Outcome::Completed;
+        c.response.end_ms = Some(end);
+    });
+    exchange.finish().await;
+}
+
+async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>, tx: BodySender) {
+    let (session, seq) = exchange.update(|c| (c.session.index, c.seq));
+    let mut outcome = Outcome::Completed;
+    let mut error = None;
+    'actions: for action in actions {
+        match action {
+            Action::Send { event, data } => {
+                let text = match &data {
+                    Value::String(raw) => sse::encode(event.as_deref(), raw),
+                    json => sse::encode(
+                        event.as_deref(),
+                        &serde_json::to_string(json).expect("JSON serializes"),
+                    ),
+                };
+                let t_ms = exchange.elapsed_ms();
+                if tx.send(Ok(Bytes::from(text))).await.is_err() {
+                    outcome = Outcome::ClientClosed;
+                    break;
+                }
+                exchange.update(|c| c.response.events.push(StreamEvent { t_ms, event, data }));
+            }
+            Action::Sleep(duration) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(duration) => {}
+                    _ = tx.closed() => { outcome = Outcome::ClientClosed; break 'actions; }
+                }
+            }
+            Action::Hold(point) => {
+                let (id, released) = holds.enter(&point, session, seq);
+                let held_at_ms = exchange.elapsed_ms();
+                let record = HoldRecord {
+                    name: point.name.clone(),
+                    before: point.before.clone(),
+                    held_at_ms,
+                    released_at_ms: None,
+                    released_by: None,
+                };
+                let index = exchange.update(|c| {
+                    let script = c.script.get_or_insert_with(Default::default);
+                    script.holds.push(record);
+                    script.holds.len() - 1
+                });
+                exchange.checkpoint();
+                let by = tokio::select! {
+                    by = released => by.unwrap_or(ReleasedBy::Release),
+                    _ = tokio::time::sleep(point.timeout) => ReleasedBy::Timeout,
+                    _ = tx.closed() => { holds.leave(id); outcome = Outcome::ClientClosed; break 'actions; }
+                };
+                holds.leave(id);
+                let at = exchange.elapsed_ms();
+                exchange.update(|c| {
+                    if let Some(h) = c.script.as_mut().and_then(|s| s.holds.get_mut(index)) {
+                        h.released_at_ms = Some(at);
+                        h.released_by = Some(by.as_str().to_string());
+                    }
+                });
+            }
+            Action::Disconnect => {
+                outcome = Outcome::Dropped;
+                error = Some(
+                    "connection cut before the end of the stream, as the script asked".to_string(),
+                );
+                break;
+            }
+        }
+    }
+    let end = exchange.elapsed_ms();
+    exchange.update(|c| {
+        c.response.outcome = outcome;
+        c.response.end_ms = Some(end);
+        if error.is_some() {
+            c.response.error = error;
+        }
+    });
+    exchange.finish().await;
+    if outcome == Outcome::Dropped {
+        // An error instead of the end of the body makes hyper abort the connection: no terminating chunk.
+        let _ = tx
+            .send(Err(std::io::Error::other(
+                "parity: connection cut by script",
+            )))
+            .await;
+    }
+}

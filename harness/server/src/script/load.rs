@@ -1,0 +1,344 @@
+//! Reading a script from JSON or TOML, and refusing a malformed one with the file, the place, the step and what is
+//! wrong.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use super::compile::{StepContext, compile};
+use super::model::{OutputItem, Script, Step};
+
+/// A script that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}{location}: {message}")]
+pub struct ScriptError {
+    /// The file (or `<inline script>`).
+    pub origin: String,
+    /// `:line:column` when known, else empty.
+    pub location: String,
+    /// What is wrong, starting with the step (`step 3: ...`) when one is at fault.
+    pub message: String,
+}
+
+impl ScriptError {
+    fn new(origin: &str, line_col: Option<(usize, usize)>, message: String) -> Self {
+        let location = line_col
+            .map(|(l, c)| format!(":{l}:{c}"))
+            .unwrap_or_default();
+        ScriptError {
+            origin: origin.to_string(),
+            location,
+            message,
+        }
+    }
+}
+
+/// The text format of a script file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Json,
+    Toml,
+}
+
+impl Syntax {
+    /// `.toml` is TOML; anything else is JSON.
+    pub fn of(path: &Path) -> Syntax {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("toml") => Syntax::Toml,
+            _ => Syntax::Json,
+        }
+    }
+}
+
+impl Script {
+    /// Reads and checks a script file.
+    pub fn load(path: &Path) -> Result<Script, ScriptError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScriptError::new(&origin, None, e.to_string()))?;
+        Script::parse(&text, Syntax::of(path), &origin)
+    }
+
+    /// Parses and checks a script; `origin` names it in errors.
+    pub fn parse(text: &str, syntax: Syntax, origin: &str) -> Result<Script, ScriptError> {
+        let script: Script = deserialize_located(text, syntax, origin)?;
+        script.validate().map_err(|e| ScriptError {
+            origin: origin.to_string(),
+            ..e
+        })?;
+        Ok(script)
+    }
+
+    /// Checks what the types alone cannot: that each step is coherent and would compile. Scripts built in code are
+    /// checked with this too, when a server starts.
+    pub fn validate(&self) -> Result<(), ScriptError> {
+        let all = self.sessions.iter().enumerate().flat_map(|(s, script)| {
+            script
+                .steps
+                .iter()
+                .enumerate()
+                .map(move |(i, step)| (format!("sessions[{s}] step {}", i + 1), step))
+        });
+        for (label, step) in self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("step {}", i + 1), s))
+            .chain(all)
+        {
+            validate_step(step)
+                .map_err(|m| ScriptError::new("<inline script>", None, format!("{label}: {m}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_step(step: &Step) -> Result<(), String> {
+    if step.events.is_some() && !step.output.is_empty() {
+        return Err("has both `events` (raw) and `output` (shorthand); give one".into());
+    }
+    if let Some(events) = &step.events {
+        for (i, event) in events.iter().enumerate() {
+            if event.get("type").and_then(|t| t.as_str()).is_none() {
+                return Err(format!("events[{i}] has no string `type`: {event}"));
+            }
+        }
+    }
+    for (i, item) in step.output.iter().enumerate() {
+        match item {
+            OutputItem::Hold(h) if h.before.is_some() => {
+                return Err(format!(
+                    "output[{i}].hold has `before`, but a hold in `output` holds where it stands"
+                ));
+            }
+            OutputItem::Item(v) if v.get("type").and_then(|t| t.as_str()).is_none() => {
+                return Err(format!("output[{i}].item has no string `type`"));
+            }
+            OutputItem::Event(v) if v.get("type").and_then(|t| t.as_str()).is_none() => {
+                return Err(format!("output[{i}].event has no string `type`"));
+            }
+            _ => {}
+        }
+    }
+    if let Some(super::model::Failure::Http(h)) = &step.fail {
+        if !(100..=599).contains(&h.status) {
+            return Err(format!(
+                "fail.http.status {} is not an HTTP status",
+                h.status
+            ));
+        }
+        if !step.output.is_empty() || step.events.is_some() || step.hold.is_some() {
+            return Err("fail.http answers with an error instead of a stream, so it takes no output, events or hold".into());
+        }
+    }
+    compile(
+        step,
+        &StepContext {
+            session: 1,
+            step: 1,
+            model: "model",
+        },
+    )
+    .map(|_| ())
+}
+
+/// Deserializes with the path of the failing field and its line, and turns `steps[2].output[0]` into `step 3:
+/// output[0]` so that a person finds the step at once.
+fn deserialize_located<T: DeserializeOwned>(
+    text: &str,
+    syntax: Syntax,
+    origin: &str,
+) -> Result<T, ScriptError> {
+    match syntax {
+        Syntax::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let inner = e.inner();
+                let message = inner.to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let at = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+                ScriptError::new(origin, at, describe(&e.path().to_string(), &message))
+            })
+        }
+        Syntax::Toml => {
+            let de =
+                toml::Deserializer::parse(text).map_err(|e| toml_error(text, origin, "", &e))?;
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| toml_error(text, origin, &e.path().to_string(), e.inner()))
+        }
+    }
+}
+
+fn toml_error(text: &str, origin: &str, path: &str, e: &toml::de::Error) -> ScriptError {
+    let at = e.span().map(|span| line_col(text, span.start));
+    ScriptError::new(origin, at, describe(path, e.message().trim()))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// `steps[2].output[0].function_call` + message -> `step 3: output[0].function_call: message`.
+fn describe(path: &str, message: &str) -> String {
+    if path.is_empty() || path == "." {
+        return message.to_string();
+    }
+    let (label, rest) = split_step(path);
+    match (label, rest.is_empty()) {
+        (Some(label), true) => format!("{label}: {message}"),
+        (Some(label), false) => format!("{label}: {rest}: {message}"),
+        (None, _) => format!("{path}: {message}"),
+    }
+}
+
+fn tail(s: &str, used: usize) -> &str {
+    s[used..].trim_start_matches('.')
+}
+
+fn split_step(path: &str) -> (Option<String>, &str) {
+    let index_at = |s: &str| -> Option<(usize, usize)> {
+        let close = s.find(']')?;
+        Some((s[1..close].parse().ok()?, close + 1))
+    };
+    if let Some(rest) = path.strip_prefix("steps")
+        && let Some((i, used)) = index_at(rest)
+    {
+        return (Some(format!("step {}", i + 1)), tail(rest, used));
+    }
+    if let Some(rest) = path.strip_prefix("sessions")
+        && let Some((s, used)) = index_at(rest)
+        && let Some(rest) = tail(rest, used).strip_prefix("steps")
+        && let Some((i, used)) = index_at(rest)
+    {
+        return (
+            Some(format!("sessions[{s}] step {}", i + 1)),
+            tail(rest, used),
+        );
+    }
+    if path.starts_with('[')
+        && let Some((i, used)) = index_at(path)
+    {
+        return (Some(format!("step {}", i + 1)), tail(path, used));
+    }
+    (None, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_err(text: &str) -> String {
+        Script::parse(text, Syntax::Json, "s.json")
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn toml_err(text: &str) -> String {
+        Script::parse(text, Syntax::Toml, "s.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn raw_form_and_readable_form_both_parse() {
+        let raw = r#"[[{"type":"response.created","response":{"id":"r"}},{"type":"response.completed","response":{"id":"r"}}]]"#;
+        let s = Script::parse(raw, Syntax::Json, "raw.json").unwrap();
+        assert_eq!(s.steps.len(), 1);
+        assert_eq!(s.steps[0].events.as_ref().unwrap().len(), 2);
+
+        let readable = r#"
+            [[steps]]
+            output = [
+              { message = "hello" },
+              { function_call = { name = "exec_command", arguments = { cmd = "ls" }, call_id = "c1" } },
+              { reasoning = { summary = ["a", "b"] } },
+              { delay_ms = 5 },
+            ]
+            expect = { last_input_contains = "hi", function_call_output = "c0", headers = { originator = "codex_exec" } }
+            [[steps]]
+            fail = { http = { status = 500, retry_after = 2 } }
+        "#;
+        let s = Script::parse(readable, Syntax::Toml, "r.toml").unwrap();
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].output.len(), 4);
+        assert_eq!(
+            s.steps[0].expect.function_call_output,
+            vec!["c0".to_string()]
+        );
+        assert_eq!(
+            s,
+            Script::parse(
+                &serde_json::to_string(&s).unwrap(),
+                Syntax::Json,
+                "round-trip"
+            )
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_step_and_field() {
+        let e = json_err(
+            "{\"steps\": [{\"output\": []},\n {\"output\": [{\"function_call\": {\"arguments\": {}}}]}]}",
+        );
+        assert!(e.starts_with("s.json:2:"), "{e}");
+        assert!(
+            e.contains("step 2: output[0].function_call: missing field `name`"),
+            "{e}"
+        );
+
+        let e = json_err(r#"{"steps": [{"output": [{"mesage": "hi"}]}]}"#);
+        assert!(
+            e.contains("step 1: output[0]") && e.contains("unknown variant `mesage`"),
+            "{e}"
+        );
+
+        let e = toml_err(
+            "[[steps]]\noutput = [{ message = \"a\" }]\n\n[[steps]]\ndelay_ms = \"slow\"\n",
+        );
+        assert!(e.starts_with("s.toml:5:"), "{e}");
+        assert!(e.contains("step 2: delay_ms:"), "{e}");
+
+        let e = json_err("[[{\"type\": \"response.created\"}], [{\"no_type\": 1}]]");
+        assert!(e.contains("step 2: events[0] has no string `type`"), "{e}");
+
+        let e = json_err("{\"stesp\": []}");
+        assert!(e.contains("unknown field `stesp`"), "{e}");
+
+        let e = json_err("{\"steps\": [}");
+        assert!(e.starts_with("s.json:1:12:"), "{e}");
+    }
+
+    #[test]
+    fn incoherent_steps_are_refused() {
+        let e = json_err(
+            r#"{"steps": [{"output": [{"message": "a"}], "hold": {"before": "response.complete"}}]}"#,
+        );
+        assert!(
+            e.contains("step 1: hold.before \"response.complete\" matches no event"),
+            "{e}"
+        );
+        let e = json_err(r#"{"steps": [{"fail": {"http": {"status": 700}}}]}"#);
+        assert!(e.contains("step 1: fail.http.status 700"), "{e}");
+        let e = json_err(
+            r#"{"steps": [{"output": [{"message": "a"}], "fail": {"http": {"status": 500}}}]}"#,
+        );
+        assert!(e.contains("takes no output"), "{e}");
+        let e = json_err(r#"{"steps": [{"output": [{"message": "a"}], "events": []}]}"#);
+        assert!(e.contains("both `events`"), "{e}");
+        let e = json_err(
+            r#"{"sessions": [{"steps": [{}, {"fail": {"disconnect": {"before": "nope"}}}]}]}"#,
+        );
+        assert!(
+            e.contains("sessions[0] step 2: fail.disconnect.before \"nope\" matches no event"),
+            "{e}"
+        );
+    }
+}

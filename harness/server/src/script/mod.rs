@@ -1,0 +1,11 @@
+//! Scripts: what scripted mode answers, request by request.
+
+mod compile;
+mod expect;
+mod load;
+mod model;
+
+pub use compile::{DEFAULT_HOLD_TIMEOUT_MS, StepContext, compile};
+pub use expect::check;
+pub use load::{ScriptError, Syntax};
+pub use model::*;

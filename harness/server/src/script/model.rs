@@ -1,0 +1,710 @@
+//! What a script is made of, in its serde form (JSON or TOML on disk) and as a builder in code.
+//!
+//! A [`Script`] is a list of [`Step`]s; each step answers one `POST /v1/responses`, in order. A step either lists
+//! output items in shorthand ([`OutputItem`]), from which the server writes a realistic event stream, or gives the
+//! raw events to send. Around that: expectations on the request, delays, a hold, an injected failure.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// What the server answers, request by request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Script {
+    /// The steps every session runs, unless `sessions` gives it its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+    /// Scripts of their own for sessions in order of first arrival: the first session to arrive runs
+    /// `sessions[0]`, the second `sessions[1]`; later sessions run `steps`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionScript>,
+    /// The model ids `GET /v1/models` lists; a plausible default list when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionScript {
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+/// The answer to one model request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A name for reports and for the hold it may define.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Checks on the incoming request; a request that fails one is answered 400 naming it.
+    #[serde(default, skip_serializing_if = "Expect::is_empty")]
+    pub expect: Expect,
+    /// Output items in shorthand, streamed in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputItem>,
+    /// Raw stream events, sent as they are (instead of `output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Value>>,
+    /// Token usage reported in `response.completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The response id; derived from the session and step when absent, so runs are reproducible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    /// Milliseconds to wait between consecutive events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Milliseconds to wait after the response headers, before the first event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_delay_ms: Option<u64>,
+    /// Stop before an event until released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
+    /// An injected failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail: Option<Failure>,
+    /// Extra response headers (rate-limit headers, `x-codex-turn-state`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One output item in shorthand, or a directive placed between items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutputItem {
+    /// An assistant message: `{"message": "text"}` or `{"message": {"text": ..., "phase": ...}}`.
+    Message(#[serde(deserialize_with = "text_or_struct")] Message),
+    /// A function tool call: `{"function_call": {"name": "exec_command", "arguments": {"cmd": "ls"}}}`.
+    FunctionCall(FunctionCall),
+    /// A freeform tool call: `{"custom_tool_call": {"name": "apply_patch", "input": "*** Begin Patch..."}}`.
+    CustomToolCall(CustomToolCall),
+    /// A reasoning item: `{"reasoning": "summary"}` or `{"reasoning": {"summary": [...], "encrypted_content": ...}}`.
+    Reasoning(#[serde(deserialize_with = "text_or_struct")] Reasoning),
+    /// Any output item as raw JSON, streamed as `output_item.added` then `output_item.done`.
+    Item(Value),
+    /// One raw event, sent at this point.
+    Event(Value),
+    /// A pause at this point, in milliseconds.
+    DelayMs(u64),
+    /// A hold at this point (its `before` must be absent: the position says where).
+    Hold(Hold),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub text: String,
+    /// `commentary` or `final_answer`, as newer models send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message {
+            text,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionCall {
+    pub name: String,
+    /// A JSON object (serialized compactly) or a string sent verbatim, malformed JSON included.
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomToolCall {
+    pub name: String,
+    pub input: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoning {
+    /// Summary parts; a single string is one part.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub summary: Vec<String>,
+    /// Raw reasoning text parts (`content`), which some models stream.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub content: Vec<String>,
+    /// Opaque content the client must send back; a deterministic placeholder when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl From<String> for Reasoning {
+    fn from(summary: String) -> Self {
+        Reasoning {
+            summary: vec![summary],
+            ..Default::default()
+        }
+    }
+}
+
+/// Token counts for `response.completed`; unspecified counts take the defaults below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    #[serde(default = "Usage::default_input")]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default = "Usage::default_output")]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    fn default_input() -> u64 {
+        1200
+    }
+    fn default_output() -> u64 {
+        30
+    }
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            input_tokens: Self::default_input(),
+            cached_tokens: 0,
+            output_tokens: Self::default_output(),
+            reasoning_tokens: 0,
+        }
+    }
+}
+
+/// Checks on the incoming request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The text of the last `input` item contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_input_contains: Option<String>,
+    /// Some `input` item's text contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_contains: Option<String>,
+    /// A `function_call_output` (or `custom_tool_call_output`) for each of these call ids is in `input`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub function_call_output: Vec<String>,
+    /// Headers with exactly these values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The request's `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl Expect {
+    pub fn is_empty(&self) -> bool {
+        *self == Expect::default()
+    }
+}
+
+/// Stop streaming before an event until something lets the stream go on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hold {
+    /// The event type to stop before (its first occurrence); `response.completed` when absent. Only at step level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// What releases the hold.
+    #[serde(default)]
+    pub until: Until,
+    /// The name the control API and the library release it by; `step-N` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Give up holding after this long and go on streaming (default 120 000 ms), so that no run hangs forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Until {
+    /// Released through the control API or the library, or when the next request of the session arrives.
+    #[default]
+    Either,
+    /// Only released through the control API or the library.
+    Release,
+    /// Only released when the next request of the same session arrives.
+    NextRequest,
+}
+
+/// An injected failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Failure {
+    /// Answer with an HTTP error status instead of a stream.
+    Http(HttpFailure),
+    /// End the stream with `response.failed` instead of `response.completed`.
+    ResponseFailed(ResponseFailed),
+    /// Cut the connection before an event (`response.completed` when `before` is absent).
+    Disconnect(Disconnect),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFailure {
+    pub status: u16,
+    /// The body: JSON, or a string sent as text. An OpenAI-style error object when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// The `Retry-After` header: seconds, or any string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFailed {
+    #[serde(default = "ResponseFailed::default_code")]
+    pub code: String,
+    #[serde(default = "ResponseFailed::default_message")]
+    pub message: String,
+}
+
+impl ResponseFailed {
+    fn default_code() -> String {
+        "server_error".into()
+    }
+    fn default_message() -> String {
+        "The server had an error while processing your request (injected by parity).".into()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disconnect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Deserialization helpers: shorthands that accept a string where a struct is allowed, and the two script forms.
+
+/// Accepts `"text"` as well as the full struct.
+fn text_or_struct<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + From<String>,
+{
+    struct TextOrStruct<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + From<String>> Visitor<'de> for TextOrStruct<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a table")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok(T::from(v.to_string()))
+        }
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_any(TextOrStruct(std::marker::PhantomData))
+}
+
+/// Accepts `"a"` as well as `["a", "b"]`.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a list of strings")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_string()])
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Vec<String>, S::Error> {
+            Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_any(OneOrMany)
+}
+
+/// A script is either the readable form (a table with `steps`, `sessions`, `models`) or the lowest-level form: a
+/// list whose elements are responses, each a list of raw events (or a step table).
+impl<'de> Deserialize<'de> for Script {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Readable {
+            #[serde(default)]
+            steps: Vec<Step>,
+            #[serde(default)]
+            sessions: Vec<SessionScript>,
+            #[serde(default)]
+            models: Option<Vec<String>>,
+        }
+
+        /// One element of the list form.
+        struct ListStep(Step);
+        impl<'de> Deserialize<'de> for ListStep {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = ListStep;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a list of raw events, or a step table")
+                    }
+                    fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<ListStep, S::Error> {
+                        let events =
+                            Vec::<Value>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                        Ok(ListStep(Step {
+                            events: Some(events),
+                            ..Default::default()
+                        }))
+                    }
+                    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ListStep, M::Error> {
+                        Step::deserialize(de::value::MapAccessDeserializer::new(map)).map(ListStep)
+                    }
+                }
+                deserializer.deserialize_any(V)
+            }
+        }
+
+        struct ScriptVisitor;
+        impl<'de> Visitor<'de> for ScriptVisitor {
+            type Value = Script;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a table with `steps`, or a list of responses (each a list of raw events)",
+                )
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Script, S::Error> {
+                let steps =
+                    Vec::<ListStep>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Script {
+                    steps: steps.into_iter().map(|s| s.0).collect(),
+                    ..Default::default()
+                })
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Script, M::Error> {
+                let r = Readable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Script {
+                    steps: r.steps,
+                    sessions: r.sessions,
+                    models: r.models,
+                })
+            }
+        }
+        deserializer.deserialize_any(ScriptVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Builder API, in the style of wiremock-rs: small, chainable, Responses-aware.
+
+impl Script {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a step every session runs.
+    pub fn step(mut self, step: Step) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Gives the next session (by order of first arrival) a script of its own.
+    pub fn session(mut self, steps: impl IntoIterator<Item = Step>) -> Self {
+        self.sessions.push(SessionScript {
+            steps: steps.into_iter().collect(),
+        });
+        self
+    }
+
+    pub fn models(mut self, models: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.models = Some(models.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+impl<I: IntoIterator<Item = Step>> From<I> for Script {
+    fn from(steps: I) -> Self {
+        Script {
+            steps: steps.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Step {
+    /// An empty response (created, then completed); add items with the methods below.
+    pub fn reply() -> Self {
+        Self::default()
+    }
+
+    /// A response with one assistant message.
+    pub fn message(text: impl Into<String>) -> Self {
+        Self::reply().then_message(text)
+    }
+
+    /// A response with one function call; its call id is derived unless set with [`Step::call_id`].
+    pub fn function_call(name: impl Into<String>, arguments: Value) -> Self {
+        Self::reply().then_function_call(name, arguments)
+    }
+
+    /// A response with one freeform tool call (e.g. `apply_patch` with the patch as input).
+    pub fn custom_tool_call(name: impl Into<String>, input: impl Into<String>) -> Self {
+        Self::reply().then_custom_tool_call(name, input)
+    }
+
+    /// A response with one reasoning item.
+    pub fn reasoning(summary: impl Into<String>) -> Self {
+        Self::reply().then_reasoning(summary)
+    }
+
+    /// A response made of these raw events, sent as they are.
+    pub fn raw(events: impl IntoIterator<Item = Value>) -> Self {
+        Step {
+            events: Some(events.into_iter().collect()),
+            ..Default::default()
+        }
+    }
+
+    /// An HTTP error answer instead of a stream.
+    pub fn http_error(status: u16) -> Self {
+        Step {
+            fail: Some(Failure::Http(HttpFailure {
+                status,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// A stream that ends with `response.failed`.
+    pub fn failed(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::reply().fail_with_response_failed(code, message)
+    }
+
+    pub fn then_message(mut self, text: impl Into<String>) -> Self {
+        self.output
+            .push(OutputItem::Message(Message::from(text.into())));
+        self
+    }
+
+    pub fn then_function_call(mut self, name: impl Into<String>, arguments: Value) -> Self {
+        self.output.push(OutputItem::FunctionCall(FunctionCall {
+            name: name.into(),
+            arguments,
+            ..Default::default()
+        }));
+        self
+    }
+
+    pub fn then_custom_tool_call(
+        mut self,
+        name: impl Into<String>,
+        input: impl Into<String>,
+    ) -> Self {
+        let call = CustomToolCall {
+            name: name.into(),
+            input: input.into(),
+            ..Default::default()
+        };
+        self.output.push(OutputItem::CustomToolCall(call));
+        self
+    }
+
+    pub fn then_reasoning(mut self, summary: impl Into<String>) -> Self {
+        self.output
+            .push(OutputItem::Reasoning(Reasoning::from(summary.into())));
+        self
+    }
+
+    pub fn then_item(mut self, item: OutputItem) -> Self {
+        self.output.push(item);
+        self
+    }
+
+    pub fn then_delay_ms(mut self, ms: u64) -> Self {
+        self.output.push(OutputItem::DelayMs(ms));
+        self
+    }
+
+    /// Sets the call id of the last tool call added.
+    pub fn call_id(mut self, call_id: impl Into<String>) -> Self {
+        match self.output.iter_mut().rev().find(|i| {
+            matches!(
+                i,
+                OutputItem::FunctionCall(_) | OutputItem::CustomToolCall(_)
+            )
+        }) {
+            Some(OutputItem::FunctionCall(c)) => c.call_id = Some(call_id.into()),
+            Some(OutputItem::CustomToolCall(c)) => c.call_id = Some(call_id.into()),
+            _ => panic!("Step::call_id: the step has no tool call yet"),
+        }
+        self
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    pub fn delay_ms(mut self, ms: u64) -> Self {
+        self.delay_ms = Some(ms);
+        self
+    }
+
+    pub fn start_delay_ms(mut self, ms: u64) -> Self {
+        self.start_delay_ms = Some(ms);
+        self
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Holds before the first event of this type until released (control API, library, or the next request).
+    pub fn hold_before(mut self, event_type: impl Into<String>) -> Self {
+        self.hold = Some(Hold {
+            before: Some(event_type.into()),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Like [`Step::hold_before`], naming the hold and choosing what releases it.
+    pub fn hold(mut self, hold: Hold) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+
+    pub fn expect_last_input_contains(mut self, text: impl Into<String>) -> Self {
+        self.expect.last_input_contains = Some(text.into());
+        self
+    }
+
+    pub fn expect_input_contains(mut self, text: impl Into<String>) -> Self {
+        self.expect.input_contains = Some(text.into());
+        self
+    }
+
+    pub fn expect_function_call_output(mut self, call_id: impl Into<String>) -> Self {
+        self.expect.function_call_output.push(call_id.into());
+        self
+    }
+
+    pub fn expect_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.expect.headers.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn expect_model(mut self, model: impl Into<String>) -> Self {
+        self.expect.model = Some(model.into());
+        self
+    }
+
+    /// Sets the body of an HTTP error step.
+    pub fn body(mut self, body: Value) -> Self {
+        self.http_failure_mut("body").body = Some(body);
+        self
+    }
+
+    /// Sets the `Retry-After` of an HTTP error step, in seconds.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.http_failure_mut("retry_after").retry_after = Some(json!(seconds));
+        self
+    }
+
+    fn http_failure_mut(&mut self, what: &str) -> &mut HttpFailure {
+        match &mut self.fail {
+            Some(Failure::Http(h)) => h,
+            _ => panic!("Step::{what}: only an http_error step has an HTTP body or Retry-After"),
+        }
+    }
+
+    pub fn fail_with_response_failed(
+        mut self,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        self.fail = Some(Failure::ResponseFailed(ResponseFailed {
+            code: code.into(),
+            message: message.into(),
+        }));
+        self
+    }
+
+    /// Cuts the connection before the first event of this type.
+    pub fn disconnect_before(mut self, event_type: impl Into<String>) -> Self {
+        self.fail = Some(Failure::Disconnect(Disconnect {
+            before: Some(event_type.into()),
+        }));
+        self
+    }
+}
+
+impl Hold {
+    /// A hold released only by name through the control API or the library.
+    pub fn named(name: impl Into<String>) -> Self {
+        Hold {
+            name: Some(name.into()),
+            until: Until::Release,
+            ..Default::default()
+        }
+    }
+
+    pub fn before(mut self, event_type: impl Into<String>) -> Self {
+        self.before = Some(event_type.into());
+        self
+    }
+
+    pub fn until(mut self, until: Until) -> Self {
+        self.until = until;
+        self
+    }
+
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = Some(ms);
+        self
+    }
+}

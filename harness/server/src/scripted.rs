@@ -1,0 +1,104 @@
+//! Scripted mode: each model request of a session is answered by the session's next step.
+
+use parity_capture::{Expectation, HeaderList, ScriptInfo, SessionRef};
+use serde_json::Value;
+
+use crate::plan::Plan;
+use crate::script::{Script, Step, StepContext, check, compile};
+use crate::sessions::Arrival;
+
+pub(crate) struct Scripted {
+    script: Script,
+}
+
+impl Scripted {
+    pub fn new(script: Script) -> Self {
+        Scripted { script }
+    }
+
+    pub fn models(&self) -> Option<&[String]> {
+        self.script.models.as_deref()
+    }
+
+    /// The steps a session runs: its own script, or the shared one.
+    fn steps_of(&self, session: &SessionRef) -> &[Step] {
+        let own = self.script.sessions.get(session.index as usize - 1);
+        own.map(|s| s.steps.as_slice())
+            .unwrap_or(&self.script.steps)
+    }
+
+    /// Answers the `arrival.route_seq`-th model request of a session.
+    pub fn answer(
+        &self,
+        arrival: &Arrival,
+        headers: &HeaderList,
+        body: &Value,
+    ) -> (Plan, ScriptInfo) {
+        let steps = self.steps_of(&arrival.session);
+        let n = arrival.route_seq;
+        let mut info = ScriptInfo {
+            step: None,
+            steps: steps.len() as u32,
+            ..Default::default()
+        };
+        let Some(step) = steps.get(n as usize - 1) else {
+            let message = format!(
+                "parity: session {} sent model request {n}, but its script has {} step(s); nothing is left to answer",
+                arrival.session.index,
+                steps.len()
+            );
+            return (Plan::error(400, "parity_script_exhausted", message), info);
+        };
+        info.step = Some(n);
+        info.name = step.name.clone();
+        info.expectations = check(&step.expect, headers, body);
+        let failed: Vec<&Expectation> = info.expectations.iter().filter(|e| !e.ok).collect();
+        if !failed.is_empty() {
+            let reasons: Vec<String> = failed
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} \"{}\" (found {})",
+                        e.name,
+                        e.expected,
+                        e.found.as_deref().unwrap_or("nothing")
+                    )
+                })
+                .collect();
+            let message = format!(
+                "parity: request {n} of session {} does not meet step {n}'s expectations: {}",
+                arrival.session.index,
+                reasons.join("; ")
+            );
+            redact_secret_expectations(&mut info.expectations);
+            return (Plan::error(400, "parity_expectation_failed", message), info);
+        }
+        redact_secret_expectations(&mut info.expectations);
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        let cx = StepContext {
+            session: arrival.session.index,
+            step: n,
+            model,
+        };
+        let plan = compile(step, &cx).expect("steps are validated when the server starts");
+        (plan, info)
+    }
+}
+
+/// An expectation on a credential header must not put the credential into the capture.
+fn redact_secret_expectations(expectations: &mut [Expectation]) {
+    for e in expectations {
+        if let Some(header) = e.name.strip_prefix("headers.")
+            && parity_capture::redact::is_secret_name(header)
+        {
+            e.expected = parity_capture::redact::redact_value(header, &e.expected);
+            e.found = e
+                .found
+                .as_ref()
+                .map(|f| parity_capture::redact::redact_value(header, f));
+        }
+    }
+}
