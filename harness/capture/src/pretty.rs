@@ -18,79 +18,80 @@ pub fn to_pretty_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<
 
 /// As [`to_pretty_string`], for a value already in hand.
 pub fn value_to_pretty_string(value: &Value) -> String {
-    let mut out = String::with_capacity(4096);
+    let mut out = Vec::with_capacity(4096);
     write_value(&mut out, value, 0);
-    out.push('\n');
-    out
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-fn write_value(out: &mut String, value: &Value, indent: usize) {
+fn write_value(out: &mut Vec<u8>, value: &Value, indent: usize) {
     match value {
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Object(map) if map.is_empty() => out.extend_from_slice(b"{}"),
         Value::Object(map) => {
-            out.push_str("{\n");
-            let mut first = true;
-            for (key, item) in map {
-                if !first {
-                    out.push_str(",\n");
+            out.extend_from_slice(b"{\n");
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b",\n");
                 }
-                first = false;
                 push_indent(out, indent + 1);
-                write_scalar(out, &Value::String(key.clone()));
-                out.push_str(": ");
+                write_json(out, key);
+                out.extend_from_slice(b": ");
                 write_value(out, item, indent + 1);
             }
-            out.push('\n');
+            out.push(b'\n');
             push_indent(out, indent);
-            out.push('}');
+            out.push(b'}');
         }
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Array(items) if items.is_empty() => out.extend_from_slice(b"[]"),
         Value::Array(items) => {
-            if let Some(inline) = inline_array(items) {
-                out.push_str(&inline);
+            if write_inline_array(out, items) {
                 return;
             }
-            out.push_str("[\n");
+            out.extend_from_slice(b"[\n");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(",\n");
+                    out.extend_from_slice(b",\n");
                 }
                 push_indent(out, indent + 1);
                 write_value(out, item, indent + 1);
             }
-            out.push('\n');
+            out.push(b'\n');
             push_indent(out, indent);
-            out.push(']');
+            out.push(b']');
         }
-        scalar => write_scalar(out, scalar),
+        scalar => write_json(out, scalar),
     }
 }
 
-/// One-line rendering of a short array of scalars; a pair is always inline, whatever its length.
-fn inline_array(items: &[Value]) -> Option<String> {
+/// Writes a short array of scalars on one line and returns true; a pair is always inline, whatever its length.
+/// Anything else is left unwritten (false).
+fn write_inline_array(out: &mut Vec<u8>, items: &[Value]) -> bool {
     if items.iter().any(|v| v.is_array() || v.is_object()) {
-        return None;
+        return false;
     }
-    let mut line = String::from("[");
+    let start = out.len();
+    out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            line.push_str(", ");
+            out.extend_from_slice(b", ");
         }
-        write_scalar(&mut line, item);
+        write_json(out, item);
     }
-    line.push(']');
-    (items.len() <= 2 || line.len() <= INLINE_LIMIT).then_some(line)
+    out.push(b']');
+    if items.len() <= 2 || out.len() - start <= INLINE_LIMIT {
+        return true;
+    }
+    out.truncate(start);
+    false
 }
 
-fn write_scalar(out: &mut String, value: &Value) {
-    // serde_json's own escaping, so that strings round-trip exactly.
-    out.push_str(&serde_json::to_string(value).expect("scalars always serialize"));
+/// serde_json's own escaping, so that strings round-trip exactly.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("scalars always serialize");
 }
 
-fn push_indent(out: &mut String, level: usize) {
-    for _ in 0..level {
-        out.push_str("  ");
-    }
+fn push_indent(out: &mut Vec<u8>, level: usize) {
+    out.resize(out.len() + 2 * level, b' ');
 }
 
 #[cfg(test)]

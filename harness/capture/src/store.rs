@@ -153,11 +153,45 @@ impl CaptureStore {
 
     /// Writes (or rewrites) a capture atomically and returns its path.
     pub fn write(&self, capture: &Capture) -> io::Result<PathBuf> {
-        let path = self.path_of(capture);
-        let text = crate::pretty::to_pretty_string(capture).map_err(io::Error::other)?;
+        self.write_owned(capture.clone())
+    }
+
+    /// As [`CaptureStore::write`], consuming the capture: its request body and events are moved into the document
+    /// written, not copied, which matters at thousands of 40 KB requests a second.
+    pub fn write_owned(&self, capture: Capture) -> io::Result<PathBuf> {
+        let path = self.path_of(&capture);
+        let text =
+            crate::pretty::value_to_pretty_string(&to_document(capture).map_err(io::Error::other)?);
         write_atomic(&path, text.as_bytes())?;
         Ok(path)
     }
+}
+
+/// The capture as a JSON document, moving its large values instead of cloning them: each is swapped for `null`
+/// before serializing, which keeps its key in place, and moved back after.
+fn to_document(mut capture: Capture) -> serde_json::Result<Value> {
+    let body = std::mem::take(&mut capture.request.body);
+    let data: Vec<Value> = capture
+        .response
+        .events
+        .iter_mut()
+        .map(|e| std::mem::take(&mut e.data))
+        .collect();
+    let response_body = capture.response.body.as_mut().map(std::mem::take);
+    let mut document = serde_json::to_value(&capture)?;
+    document["request"]["body"] = body;
+    if let Some(events) = document["response"]
+        .get_mut("events")
+        .and_then(Value::as_array_mut)
+    {
+        for (event, data) in events.iter_mut().zip(data) {
+            event["data"] = data;
+        }
+    }
+    if let Some(response_body) = response_body {
+        document["response"]["body"] = response_body;
+    }
+    Ok(document)
 }
 
 fn walk(root: &Path) -> walkdir::IntoIter {
@@ -397,6 +431,30 @@ mod tests {
             replay: None,
             proxy: None,
         }
+    }
+
+    #[test]
+    fn moving_large_values_renders_exactly_what_cloning_would() {
+        let mut c = capture(1, 1);
+        c.response.status = 200;
+        c.response.outcome = Outcome::Completed;
+        c.response.events = vec![
+            StreamEvent {
+                t_ms: 0.5,
+                event: Some("a".into()),
+                data: json!({"type": "a", "n": [1, 2]}),
+            },
+            StreamEvent {
+                t_ms: 1.0,
+                event: None,
+                data: json!("text"),
+            },
+        ];
+        c.response.body = Some(json!({"error": {"message": "m"}}));
+        c.response.end_ms = Some(2.0);
+        let by_clone = crate::pretty::to_pretty_string(&c).unwrap();
+        let by_move = crate::pretty::value_to_pretty_string(&to_document(c).unwrap());
+        assert_eq!(by_move, by_clone);
     }
 
     #[test]

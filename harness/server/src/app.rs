@@ -72,7 +72,7 @@ async fn health(State(app): State<Arc<App>>) -> axum::Json<Value> {
         "mode": app.mode,
         "uptime_ms": app.started.elapsed().as_millis() as u64,
         "sessions": app.sessions.count(),
-        "requests": app.journal.summaries().len(),
+        "requests": app.journal.total(),
         "in_flight": app.journal.in_flight(),
         "holds": app.holds.list().len(),
         "captures_dir": app.journal.captures_dir(),
@@ -82,7 +82,9 @@ async fn health(State(app): State<Arc<App>>) -> axum::Json<Value> {
 }
 
 async fn captures(State(app): State<Arc<App>>) -> axum::Json<Value> {
-    axum::Json(json!({ "captures": app.journal.summaries() }))
+    let captures = app.journal.summaries();
+    let omitted = app.journal.total() - captures.len();
+    axum::Json(json!({ "captures": captures, "omitted_older": omitted }))
 }
 
 async fn holds(State(app): State<Arc<App>>) -> axum::Json<Value> {

@@ -5,8 +5,9 @@
 //! written early with outcome `pending`, so that a run killed mid-exchange still leaves the request on disk. Both
 //! writes are atomic and ordered: the final write always wins.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,11 +56,47 @@ impl CaptureSummary {
 /// Called with every finished exchange (the CLI prints a line per request with it).
 pub type FinishHook = Arc<dyn Fn(&Capture) + Send + Sync>;
 
+/// How many summaries the control API keeps: the most recent ones. Captures on disk are never dropped; this only
+/// bounds the memory of a server that runs for hours.
+pub const SUMMARIES_KEPT: usize = 10_000;
+
+/// Summaries of the most recent exchanges, addressed by their absolute slot number.
+#[derive(Default)]
+struct Summaries {
+    /// Slot number of `list[0]`.
+    first_slot: usize,
+    list: VecDeque<CaptureSummary>,
+}
+
+impl Summaries {
+    fn push(&mut self, summary: CaptureSummary) -> usize {
+        if self.list.len() == SUMMARIES_KEPT {
+            self.list.pop_front();
+            self.first_slot += 1;
+        }
+        self.list.push_back(summary);
+        self.first_slot + self.list.len() - 1
+    }
+
+    fn set(&mut self, slot: usize, summary: CaptureSummary) {
+        if let Some(entry) = slot
+            .checked_sub(self.first_slot)
+            .and_then(|i| self.list.get_mut(i))
+        {
+            *entry = summary;
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.first_slot + self.list.len()
+    }
+}
+
 pub struct Journal {
     store: Option<CaptureStore>,
     keep_in_memory: bool,
     pending_after: Duration,
-    summaries: Mutex<Vec<CaptureSummary>>,
+    summaries: Mutex<Summaries>,
     full: Mutex<Vec<Capture>>,
     in_flight: watch::Sender<usize>,
     write_errors: AtomicU64,
@@ -78,7 +115,7 @@ impl Journal {
             store,
             keep_in_memory,
             pending_after,
-            summaries: Mutex::new(Vec::new()),
+            summaries: Mutex::new(Summaries::default()),
             full: Mutex::new(Vec::new()),
             in_flight: watch::channel(0).0,
             write_errors: AtomicU64::new(0),
@@ -91,11 +128,24 @@ impl Journal {
         self.store.as_ref().map(|s| s.root().to_path_buf())
     }
 
-    /// Summaries of every exchange so far, in arrival order (open ones as `pending`).
+    /// Summaries of the most recent exchanges (up to [`SUMMARIES_KEPT`]), in arrival order, open ones as
+    /// `pending`.
     pub fn summaries(&self) -> Vec<CaptureSummary> {
-        let mut list = self.summaries.lock().expect("journal lock").clone();
+        let mut list: Vec<CaptureSummary> = self
+            .summaries
+            .lock()
+            .expect("journal lock")
+            .list
+            .iter()
+            .cloned()
+            .collect();
         list.sort_by_key(|s| s.arrival);
         list
+    }
+
+    /// How many exchanges there have been.
+    pub fn total(&self) -> usize {
+        self.summaries.lock().expect("journal lock").total()
     }
 
     /// Every finished capture, in arrival order, when the journal keeps them in memory.
@@ -139,35 +189,47 @@ impl Journal {
 pub struct Exchange {
     journal: Arc<Journal>,
     slot: usize,
-    capture: Arc<Mutex<Capture>>,
+    shared: Arc<Shared>,
     started: Instant,
-    write_lock: Arc<Mutex<()>>,
-    finished: Arc<AtomicBool>,
+}
+
+/// What an exchange shares with its early writer.
+struct Shared {
+    /// The capture being built; `None` once the exchange has finished (and taken it).
+    capture: Mutex<Option<Capture>>,
+    /// Held while a capture file of this exchange is written, so that an early write never follows the final one.
+    write_lock: Mutex<()>,
 }
 
 impl Exchange {
     /// Registers a new exchange; `started` is when its request arrived.
     pub fn begin(journal: &Arc<Journal>, capture: Capture, started: Instant) -> Exchange {
-        let slot = {
-            let mut summaries = journal.summaries.lock().expect("journal lock");
-            summaries.push(CaptureSummary::of(&capture, journal.store.is_some()));
-            summaries.len() - 1
-        };
+        let summary = CaptureSummary::of(&capture, journal.store.is_some());
+        let slot = journal
+            .summaries
+            .lock()
+            .expect("journal lock")
+            .push(summary);
         journal.in_flight.send_modify(|n| *n += 1);
+        let shared = Arc::new(Shared {
+            capture: Mutex::new(Some(capture)),
+            write_lock: Mutex::new(()),
+        });
         let exchange = Exchange {
             journal: journal.clone(),
             slot,
-            capture: Arc::new(Mutex::new(capture)),
+            shared,
             started,
-            write_lock: Arc::new(Mutex::new(())),
-            finished: Arc::new(AtomicBool::new(false)),
         };
         if journal.store.is_some() {
-            let early = exchange.writer();
-            let after = journal.pending_after;
+            let (journal, shared, after) = (
+                journal.clone(),
+                exchange.shared.clone(),
+                journal.pending_after,
+            );
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                early.write_pending().await;
+                write_pending(journal, shared).await;
             });
         }
         exchange
@@ -180,47 +242,53 @@ impl Exchange {
 
     /// Changes the capture in progress.
     pub fn update<R>(&self, change: impl FnOnce(&mut Capture) -> R) -> R {
-        change(&mut self.capture.lock().expect("capture lock"))
+        change(
+            self.shared
+                .capture
+                .lock()
+                .expect("capture lock")
+                .as_mut()
+                .expect("the exchange is open"),
+        )
     }
 
     /// Writes the capture as it stands now (outcome `pending`), e.g. when a stream is held.
     pub fn checkpoint(&self) {
         if self.journal.store.is_some() {
-            let writer = self.writer();
-            tokio::spawn(async move { writer.write_pending().await });
-        }
-    }
-
-    fn writer(&self) -> PendingWriter {
-        PendingWriter {
-            journal: self.journal.clone(),
-            capture: self.capture.clone(),
-            write_lock: self.write_lock.clone(),
-            finished: self.finished.clone(),
+            tokio::spawn(write_pending(self.journal.clone(), self.shared.clone()));
         }
     }
 
     /// Ends the exchange: writes the final capture (awaited), then makes it visible in memory.
     pub async fn finish(self) {
-        self.finished.store(true, Ordering::SeqCst);
-        let capture = self.capture.lock().expect("capture lock").clone();
+        let capture = self
+            .shared
+            .capture
+            .lock()
+            .expect("capture lock")
+            .take()
+            .expect("finished once");
+        let summary = CaptureSummary::of(&capture, self.journal.store.is_some());
+        if let Some(hook) = &self.journal.on_finish {
+            hook(&capture);
+        }
+        let kept = self.journal.keep_in_memory.then(|| capture.clone());
         if let Some(store) = self.journal.store.clone() {
-            let lock = self.write_lock.clone();
-            let to_write = capture.clone();
+            let shared = self.shared.clone();
             let result = tokio::task::spawn_blocking(move || {
-                let _guard = lock.lock().expect("write lock");
-                store.write(&to_write)
+                let _guard = shared.write_lock.lock().expect("write lock");
+                store.write_owned(capture)
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             self.journal.record_write(result);
         }
-        self.journal.summaries.lock().expect("journal lock")[self.slot] =
-            CaptureSummary::of(&capture, self.journal.store.is_some());
-        if let Some(hook) = &self.journal.on_finish {
-            hook(&capture);
-        }
-        if self.journal.keep_in_memory {
+        self.journal
+            .summaries
+            .lock()
+            .expect("journal lock")
+            .set(self.slot, summary);
+        if let Some(capture) = kept {
             self.journal
                 .full
                 .lock()
@@ -232,31 +300,73 @@ impl Exchange {
 }
 
 /// Writes an exchange's capture before it ends, unless it has ended by then.
-struct PendingWriter {
-    journal: Arc<Journal>,
-    capture: Arc<Mutex<Capture>>,
-    write_lock: Arc<Mutex<()>>,
-    finished: Arc<AtomicBool>,
+async fn write_pending(journal: Arc<Journal>, shared: Arc<Shared>) {
+    let Some(store) = journal.store.clone() else {
+        return;
+    };
+    if shared.capture.lock().expect("capture lock").is_none() {
+        return; // finished: the usual case, decided without a trip to the blocking pool
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        let _guard = shared.write_lock.lock().expect("write lock");
+        // Checked again under the write lock: once the final write has begun, an early one must not follow it.
+        let snapshot = shared.capture.lock().expect("capture lock").clone()?;
+        Some(store.write(&snapshot))
+    })
+    .await;
+    if let Ok(Some(result)) = result {
+        journal.record_write(result);
+    }
 }
 
-impl PendingWriter {
-    async fn write_pending(self) {
-        let Some(store) = self.journal.store.clone() else {
-            return;
-        };
-        let journal = self.journal.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let _guard = self.write_lock.lock().expect("write lock");
-            // Checked under the lock: once the final write has started or happened, an early one must not follow.
-            if self.finished.load(Ordering::SeqCst) {
-                return None;
-            }
-            let snapshot = self.capture.lock().expect("capture lock").clone();
-            Some(store.write(&snapshot))
-        })
-        .await;
-        if let Ok(Some(result)) = result {
-            journal.record_write(result);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(arrival: u64) -> CaptureSummary {
+        CaptureSummary {
+            arrival,
+            session: 1,
+            seq: arrival as u32,
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            status: 0,
+            outcome: Outcome::Pending,
+            file: None,
+            step: None,
+            events: 0,
+            error: None,
         }
+    }
+
+    #[test]
+    fn summaries_stay_bounded_and_late_updates_of_dropped_slots_are_ignored() {
+        let mut s = Summaries::default();
+        let first = s.push(summary(1));
+        for i in 2..=(SUMMARIES_KEPT as u64 + 5) {
+            s.push(summary(i));
+        }
+        assert_eq!(s.list.len(), SUMMARIES_KEPT);
+        assert_eq!(s.total(), SUMMARIES_KEPT + 5);
+        s.set(
+            first,
+            CaptureSummary {
+                status: 200,
+                ..summary(1)
+            },
+        );
+        assert!(
+            s.list.iter().all(|x| x.status == 0),
+            "slot 0 was dropped; its update goes nowhere"
+        );
+        let last = s.total() - 1;
+        s.set(
+            last,
+            CaptureSummary {
+                status: 200,
+                ..summary(last as u64 + 1)
+            },
+        );
+        assert_eq!(s.list.back().unwrap().status, 200);
     }
 }

@@ -51,7 +51,7 @@ use tokio::task::JoinHandle;
 
 pub use app::DEFAULT_MODELS;
 pub use holds::{HoldInfo, ReleasedBy};
-pub use journal::{CaptureSummary, FinishHook};
+pub use journal::{CaptureSummary, FinishHook, SUMMARIES_KEPT};
 pub use plan::{Action, HoldPoint, Plan, PlanBody};
 pub use proxy::ProxyConfig;
 pub use replay::{Pace, mismatches as replay_mismatches};
@@ -161,7 +161,7 @@ impl ParityServer {
     /// Waits until at least `n` exchanges have arrived, for at most `timeout`.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while self.app.journal.summaries().len() < n {
+        while self.app.journal.total() < n {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -343,6 +343,10 @@ impl ServerBuilder {
         });
         let router = app::router(app.clone());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        // Stream events are small writes: without TCP_NODELAY each would wait for the previous one's ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {

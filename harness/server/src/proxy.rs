@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::journal::Exchange;
 use crate::plan::error_body;
-use crate::respond::{body_channel, response_head};
+use crate::respond::{body_channel, cut_connection, response_head};
 
 /// Where to forward, and with which credential.
 #[derive(Clone)]
@@ -232,11 +232,7 @@ impl Proxy {
             });
             exchange.finish().await;
             if outcome == Outcome::Dropped {
-                let _ = tx
-                    .send(Err(std::io::Error::other(
-                        "parity: the origin's response broke off",
-                    )))
-                    .await;
+                cut_connection(&tx, "parity: the origin's response broke off").await;
             }
         });
         response

@@ -24,6 +24,17 @@ pub(crate) fn body_channel() -> (BodySender, Body) {
     (tx, Body::from_stream(ReceiverStream::new(rx)))
 }
 
+/// Cuts the connection mid-body, after the chunks already sent have reached the wire: hyper drops what it has not
+/// flushed when a body fails, and a cut must come after the events before it, not instead of them.
+pub(crate) async fn cut_connection(tx: &BodySender, why: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while tx.capacity() < tx.max_capacity() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let _ = tx.send(Err(std::io::Error::other(why.to_string()))).await;
+}
+
 /// Builds the response head from a status and headers, recording both.
 pub(crate) fn response_head(
     exchange: &Exchange,
@@ -170,10 +181,6 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
     exchange.finish().await;
     if outcome == Outcome::Dropped {
         // An error instead of the end of the body makes hyper abort the connection: no terminating chunk.
-        let _ = tx
-            .send(Err(std::io::Error::other(
-                "parity: connection cut by script",
-            )))
-            .await;
+        cut_connection(&tx, "parity: connection cut by script").await;
     }
 }

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need (from the project's own scripts), then runs every test.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/install-test-deps.sh
+exec cargo test --workspace --locked "$@"
