@@ -150,7 +150,13 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
     app.holds.on_request(arrival.session.index);
 
     let read = read_body(body, app.max_body_bytes).await;
-    let (json_body, raw_body, problem) = interpret_body(&read, &parts.method, app.max_body_bytes);
+    let encoding = headers.get("content-encoding").map(str::to_ascii_lowercase);
+    let (json_body, raw_body, problem) = interpret_body(
+        &read,
+        encoding.as_deref(),
+        &parts.method,
+        app.max_body_bytes,
+    );
     let mut recorded_headers = headers.clone();
     redact_headers(&mut recorded_headers);
     let capture = Capture {
@@ -302,9 +308,11 @@ async fn read_body(body: Body, limit: usize) -> BodyRead {
     }
 }
 
-/// The body as JSON when it is JSON; otherwise kept raw, with what is wrong with it when a JSON body was due.
+/// The body as JSON when it is JSON (after undoing a `content-encoding` Codex may use: zstd, gzip or deflate);
+/// otherwise kept raw, with what is wrong with it when a JSON body was due.
 fn interpret_body(
     read: &BodyRead,
+    encoding: Option<&str>,
     method: &axum::http::Method,
     limit: usize,
 ) -> (Value, Option<RawBody>, Option<String>) {
@@ -338,13 +346,52 @@ fn interpret_body(
             wants_body.then(|| "is empty; a JSON body was expected".to_string()),
         );
     }
-    match serde_json::from_slice::<Value>(&read.bytes) {
+    let decoded = match decode(&read.bytes, encoding, limit) {
+        Ok(decoded) => decoded,
+        Err(reason) => return (Value::Null, Some(raw(reason.clone())), Some(reason)),
+    };
+    match serde_json::from_slice::<Value>(decoded.as_deref().unwrap_or(&read.bytes)) {
         Ok(value) => (value, None, None),
         Err(e) => {
             let reason = format!("is not JSON: {e}");
             (Value::Null, Some(raw(reason.clone())), Some(reason))
         }
     }
+}
+
+/// Undoes a content encoding; `None` when the body was not encoded.
+fn decode(bytes: &[u8], encoding: Option<&str>, limit: usize) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let reader: Box<dyn Read + '_> = match encoding {
+        None | Some("identity") => return Ok(None),
+        Some("zstd") => Box::new(
+            zstd::stream::read::Decoder::new(bytes)
+                .map_err(|e| format!("is not valid zstd: {e}"))?,
+        ),
+        Some("gzip") => Box::new(flate2::read::GzDecoder::new(bytes)),
+        Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(bytes)),
+        Some(other) => {
+            return Err(format!(
+                "has content-encoding {other}, which parity cannot decode"
+            ));
+        }
+    };
+    let mut decoded = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|e| {
+            format!(
+                "could not be decoded ({}): {e}",
+                encoding.unwrap_or_default()
+            )
+        })?;
+    if decoded.len() > limit {
+        return Err(format!(
+            "is larger than the limit of {limit} bytes once decoded"
+        ));
+    }
+    Ok(Some(decoded))
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -294,3 +294,28 @@ async fn replay_can_keep_the_recorded_pace() {
         span(&quick)
     );
 }
+
+#[tokio::test]
+async fn a_scripted_recording_replays_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = {
+        let server = ParityServer::scripted([Step::reasoning("r").then_message("from the script")])
+            .captures_dir(dir.path())
+            .start()
+            .await
+            .unwrap();
+        let reply = post(&server.base_url(), &codex_body("x"), &[]).await;
+        server.settle(Duration::from_secs(5)).await;
+        reply
+    };
+    let replay = ParityServer::replay(Recording::load(dir.path()).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let again = post(&replay.base_url(), &codex_body("x"), &[]).await;
+    assert_eq!(texts(&again), texts(&recorded));
+    assert_eq!(
+        replay.captures().await[0].mode,
+        parity_capture::Mode::Replay
+    );
+}

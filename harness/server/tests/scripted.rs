@@ -494,3 +494,36 @@ fn walk_names(dir: &std::path::Path) -> Vec<String> {
     }
     names
 }
+
+#[tokio::test]
+async fn compressed_bodies_are_decoded_for_the_capture_and_the_script() {
+    let server = start([
+        Step::message("ok").expect_last_input_contains("zipped"),
+        Step::message("ok"),
+    ])
+    .await;
+    let body = serde_json::to_vec(&codex_body("zipped prompt")).unwrap();
+    let zstd_body = zstd::encode_all(body.as_slice(), 3).unwrap();
+    let reply = post_raw(
+        &server.base_url(),
+        zstd_body,
+        &[("content-encoding", "zstd")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let unknown = post_raw(
+        &server.base_url(),
+        b"xx".to_vec(),
+        &[("content-encoding", "br")],
+    )
+    .await;
+    assert_eq!(unknown.status, 400);
+    assert!(
+        unknown.error_message().contains("content-encoding br"),
+        "{}",
+        unknown.error_message()
+    );
+    let captures = server.captures().await;
+    assert_eq!(captures[0].request.body, codex_body("zipped prompt"));
+    assert_eq!(captures[0].request.header("content-encoding"), Some("zstd"));
+}
