@@ -30,7 +30,7 @@ pub mod store;
 pub mod view;
 
 pub use model::{
-    Capture, CapturedRequest, CapturedResponse, Expectation, FORMAT, HeaderList, Mode, Outcome,
-    RawBody, ReplayInfo, ScriptInfo, SessionRef, StreamEvent,
+    Capture, CapturedRequest, CapturedResponse, Expectation, FORMAT, HeaderList, Mode, Outcome, RawBody, ReplayInfo,
+    ScriptInfo, SessionRef, StreamEvent,
 };
 pub use store::{CaptureStore, LoadError, RecordedExchange, RecordedSession, Recording};

@@ -176,10 +176,7 @@ pub struct StreamEvent {
 impl StreamEvent {
     /// The Responses event type: the `type` of the data, else the `event:` name.
     pub fn event_type(&self) -> Option<&str> {
-        self.data
-            .get("type")
-            .and_then(Value::as_str)
-            .or(self.event.as_deref())
+        self.data.get("type").and_then(Value::as_str).or(self.event.as_deref())
     }
 }
 
@@ -274,18 +271,12 @@ impl HeaderList {
 
     /// The first value of a header, by case-insensitive name.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header, by case-insensitive name, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
@@ -307,23 +298,14 @@ impl HeaderList {
 
 impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for HeaderList {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        HeaderList(
-            iter.into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
-        )
+        HeaderList(iter.into_iter().map(|(n, v)| (n.into(), v.into())).collect())
     }
 }
 
 impl Capture {
     /// The path of this capture relative to a recording's root, e.g. `session-01/0002-post-responses.json`.
     pub fn relative_path(&self) -> String {
-        crate::store::relative_path(
-            self.session.index,
-            self.seq,
-            &self.request.method,
-            &self.request.path,
-        )
+        crate::store::relative_path(self.session.index, self.seq, &self.request.method, &self.request.path)
     }
 
     /// Milliseconds to the first stream event, if any.

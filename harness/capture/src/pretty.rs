@@ -101,8 +101,7 @@ mod tests {
 
     #[test]
     fn short_scalar_arrays_stay_inline_and_objects_expand() {
-        let v =
-            json!({"headers": [["accept", "text/event-stream"]], "empty": [], "obj": {}, "n": 1.5});
+        let v = json!({"headers": [["accept", "text/event-stream"]], "empty": [], "obj": {}, "n": 1.5});
         assert_eq!(
             value_to_pretty_string(&v),
             "{\n  \"headers\": [\n    [\"accept\", \"text/event-stream\"]\n  ],\n  \"empty\": [],\n  \"obj\": {},\n  \"n\": 1.5\n}\n"

@@ -40,16 +40,13 @@ const SECRET_NAME_PARTS: &[&str] = &[
 /// Whether a header (or query parameter) of this name holds a credential.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    SECRET_HEADERS.contains(&lower.as_str())
-        || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+    SECRET_HEADERS.contains(&lower.as_str()) || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
 /// Whether a value looks like a credential whatever its header's name: an auth scheme or an API key.
 fn looks_like_secret(value: &str) -> bool {
     let v = value.trim_start();
-    ["Bearer ", "Basic ", "Token ", "Digest "]
-        .iter()
-        .any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s))
+    ["Bearer ", "Basic ", "Token ", "Digest "].iter().any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s))
         || v.starts_with("sk-") && v.len() > 12
 }
 
@@ -88,9 +85,7 @@ pub fn redact_value(name: &str, value: &str) -> String {
             .join("; ");
     }
     match value.split_once(' ') {
-        Some((scheme, secret))
-            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
-        {
+        Some((scheme, secret)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) => {
             format!("{scheme} {}", redacted(secret.trim()))
         }
         _ => redacted(value),
@@ -126,10 +121,7 @@ pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let authority = authority
-                .rsplit_once('@')
-                .map(|(_, host)| host)
-                .unwrap_or(authority);
+            let authority = authority.rsplit_once('@').map(|(_, host)| host).unwrap_or(authority);
             let (path, query) = match tail.split_once('?') {
                 Some((p, q)) => (p, Some(redact_query(q))),
                 None => (tail, None),
@@ -148,24 +140,15 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderList {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn bearer_keeps_scheme_and_fingerprint_distinguishes_keys() {
-        let mut h = headers(&[
-            ("authorization", "Bearer sk-one"),
-            ("Authorization", "Bearer sk-two"),
-        ]);
+        let mut h = headers(&[("authorization", "Bearer sk-one"), ("Authorization", "Bearer sk-two")]);
         assert_eq!(redact_headers(&mut h), 2);
         let (a, b) = (&h.0[0].1, &h.0[1].1);
-        assert!(
-            a.starts_with("Bearer <redacted:") && !a.contains("sk-one"),
-            "{a}"
-        );
+        assert!(a.starts_with("Bearer <redacted:") && !a.contains("sk-one"), "{a}");
         assert_ne!(a, b, "different keys get different fingerprints");
         let mut again = headers(&[("authorization", "Bearer sk-one")]);
         redact_headers(&mut again);
@@ -195,17 +178,10 @@ mod tests {
     fn cookies_keep_names_and_set_cookie_keeps_attributes() {
         assert_eq!(
             redact_value("cookie", "a=1; b=2"),
-            format!(
-                "a=<redacted:{}>; b=<redacted:{}>",
-                fingerprint("1"),
-                fingerprint("2")
-            )
+            format!("a=<redacted:{}>; b=<redacted:{}>", fingerprint("1"), fingerprint("2"))
         );
         let v = redact_value("set-cookie", "sid=xyz; Path=/; HttpOnly");
-        assert!(
-            v.starts_with("sid=<redacted:") && v.ends_with("; Path=/; HttpOnly"),
-            "{v}"
-        );
+        assert!(v.starts_with("sid=<redacted:") && v.ends_with("; Path=/; HttpOnly"), "{v}");
     }
 
     #[test]
@@ -222,10 +198,7 @@ mod tests {
         );
         assert_eq!(
             redact_url("https://user:pw@example.com/v1?key=1&token=t"),
-            format!(
-                "https://example.com/v1?key=1&token=<redacted:{}>",
-                fingerprint("t")
-            )
+            format!("https://example.com/v1?key=1&token=<redacted:{}>", fingerprint("t"))
         );
     }
 }

@@ -41,10 +41,7 @@ pub fn encode(event: Option<&str>, data: &str) -> String {
 /// Writes a Responses event the way the OpenAI API does: `event: <type>` then the compact JSON.
 pub fn encode_json(data: &Value) -> String {
     let event = data.get("type").and_then(Value::as_str);
-    encode(
-        event,
-        &serde_json::to_string(data).expect("JSON values serialize"),
-    )
+    encode(event, &serde_json::to_string(data).expect("JSON values serialize"))
 }
 
 /// Incremental parser following the HTML living standard's event-stream rules (minus `retry`, which is ignored).
@@ -142,17 +139,11 @@ mod tests {
 
     #[test]
     fn events_come_out_whatever_the_chunking() {
-        let wire = "event: a\ndata: {\"type\":\"a\"}\n\n: comment\r\nevent: b\r\ndata: one\r\ndata: two\r\n\r\ndata: x\r\r";
+        let wire =
+            "event: a\ndata: {\"type\":\"a\"}\n\n: comment\r\nevent: b\r\ndata: one\r\ndata: two\r\n\r\ndata: x\r\r";
         let whole: Vec<_> = SseParser::new().push(wire.as_bytes());
         assert_eq!(whole.len(), 3);
-        assert_eq!(
-            whole[1],
-            SseFrame {
-                event: Some("b".into()),
-                data: "one\ntwo".into(),
-                id: None
-            }
-        );
+        assert_eq!(whole[1], SseFrame { event: Some("b".into()), data: "one\ntwo".into(), id: None });
         for split in 1..wire.len() {
             let mut p = SseParser::new();
             let mut frames = p.push(&wire.as_bytes()[..split]);
@@ -177,9 +168,6 @@ mod tests {
         let frames = SseParser::new().push(text.as_bytes());
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].data_value(), data);
-        assert_eq!(
-            SseParser::new().push(encode(None, "a\nb").as_bytes())[0].data,
-            "a\nb"
-        );
+        assert_eq!(SseParser::new().push(encode(None, "a\nb").as_bytes())[0].data, "a\nb");
     }
 }

@@ -13,12 +13,7 @@ const TEMP_SUFFIX: &str = ".tmp-parity";
 
 /// `session-01/0002-post-responses.json`: sessions and requests numbered so that names sort in arrival order.
 pub fn relative_path(session_index: u32, seq: u32, method: &str, path: &str) -> String {
-    format!(
-        "{}/{seq:04}-{}-{}.json",
-        session_dir_name(session_index),
-        method.to_ascii_lowercase(),
-        path_slug(path)
-    )
+    format!("{}/{seq:04}-{}-{}.json", session_dir_name(session_index), method.to_ascii_lowercase(), path_slug(path))
 }
 
 pub fn session_dir_name(session_index: u32) -> String {
@@ -28,45 +23,23 @@ pub fn session_dir_name(session_index: u32) -> String {
 /// `/v1/responses` -> `responses`; `/v1/responses/compact` -> `responses-compact`; `/` -> `root`.
 fn path_slug(path: &str) -> String {
     let trimmed = path.trim_matches('/');
-    let trimmed = trimmed
-        .strip_prefix("v1/")
-        .or_else(|| (trimmed == "v1").then_some(""))
-        .unwrap_or(trimmed);
+    let trimmed = trimmed.strip_prefix("v1/").or_else(|| (trimmed == "v1").then_some("")).unwrap_or(trimmed);
     let slug: String = trimmed
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' })
         .collect();
     let slug = slug.trim_matches('-');
-    if slug.is_empty() {
-        "root".to_string()
-    } else {
-        slug.chars().take(60).collect()
-    }
+    if slug.is_empty() { "root".to_string() } else { slug.chars().take(60).collect() }
 }
 
 /// Writes `contents` to `path` so that the file is either absent, or complete: the bytes go to a temporary file in
 /// the same directory, which is then renamed over `path`. A process killed mid-write leaves only a temporary file,
 /// which readers ignore and [`CaptureStore::open`] removes.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("capture");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("capture");
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     tmp.write_all(contents)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -101,16 +74,8 @@ impl CaptureStore {
         fs::create_dir_all(&root).map_err(io_err(&root))?;
         let mut existing = Vec::new();
         for entry in walk(&root) {
-            let path = entry
-                .map_err(|e| StoreError::Io {
-                    path: root.clone(),
-                    source: e.into(),
-                })?
-                .into_path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let path = entry.map_err(|e| StoreError::Io { path: root.clone(), source: e.into() })?.into_path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if name.ends_with(TEMP_SUFFIX) {
                 fs::remove_file(&path).map_err(io_err(&path))?;
             } else if is_capture_file_name(name) {
@@ -119,20 +84,14 @@ impl CaptureStore {
         }
         if !existing.is_empty() {
             if !replace {
-                return Err(StoreError::NotEmpty {
-                    path: root,
-                    count: existing.len(),
-                });
+                return Err(StoreError::NotEmpty { path: root, count: existing.len() });
             }
             for path in &existing {
                 fs::remove_file(path).map_err(io_err(path))?;
             }
             for entry in fs::read_dir(&root).map_err(io_err(&root))?.flatten() {
                 let path = entry.path();
-                let is_session = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("session-"));
+                let is_session = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("session-"));
                 if is_session && path.is_dir() {
                     // Only empty session directories go: anything else a user put there stays.
                     let _ = fs::remove_dir(&path);
@@ -160,8 +119,7 @@ impl CaptureStore {
     /// written, not copied, which matters at thousands of 40 KB requests a second.
     pub fn write_owned(&self, capture: Capture) -> io::Result<PathBuf> {
         let path = self.path_of(&capture);
-        let text =
-            crate::pretty::value_to_pretty_string(&to_document(capture).map_err(io::Error::other)?);
+        let text = crate::pretty::value_to_pretty_string(&to_document(capture).map_err(io::Error::other)?);
         write_atomic(&path, text.as_bytes())?;
         Ok(path)
     }
@@ -171,19 +129,11 @@ impl CaptureStore {
 /// before serializing, which keeps its key in place, and moved back after.
 fn to_document(mut capture: Capture) -> serde_json::Result<Value> {
     let body = std::mem::take(&mut capture.request.body);
-    let data: Vec<Value> = capture
-        .response
-        .events
-        .iter_mut()
-        .map(|e| std::mem::take(&mut e.data))
-        .collect();
+    let data: Vec<Value> = capture.response.events.iter_mut().map(|e| std::mem::take(&mut e.data)).collect();
     let response_body = capture.response.body.as_mut().map(std::mem::take);
     let mut document = serde_json::to_value(&capture)?;
     document["request"]["body"] = body;
-    if let Some(events) = document["response"]
-        .get_mut("events")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(events) = document["response"].get_mut("events").and_then(Value::as_array_mut) {
         for (event, data) in events.iter_mut().zip(data) {
             event["data"] = data;
         }
@@ -202,10 +152,7 @@ fn walk(root: &Path) -> walkdir::IntoIter {
 /// are not captures and are left alone.
 pub fn is_capture_file_name(name: &str) -> bool {
     let bytes = name.as_bytes();
-    name.ends_with(".json")
-        && bytes.len() > 5
-        && bytes[..4].iter().all(u8::is_ascii_digit)
-        && bytes[4] == b'-'
+    name.ends_with(".json") && bytes.len() > 5 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-'
 }
 
 /// Why a capture or recording could not be read. Every variant names the file.
@@ -214,29 +161,15 @@ pub enum LoadError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}:{line}:{column}: not valid JSON: {message}")]
-    Json {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Json { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: not a parity capture: it has no \"format\" field")]
     NotACapture { path: PathBuf },
     #[error("{path}: capture format \"{found}\" is not supported; this parity reads \"{FORMAT}\"")]
     Format { path: PathBuf, found: String },
     #[error("{path}: field {field}: {message}")]
-    Field {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
+    Field { path: PathBuf, field: String, message: String },
     #[error("{path} and {other}: both claim to be request {seq} of session {session}")]
-    Duplicate {
-        path: PathBuf,
-        other: PathBuf,
-        session: u32,
-        seq: u32,
-    },
+    Duplicate { path: PathBuf, other: PathBuf, session: u32, seq: u32 },
     #[error("{path}: no such file or directory")]
     Missing { path: PathBuf },
 }
@@ -247,29 +180,16 @@ pub fn parse_capture(text: &str, path: &Path) -> Result<Capture, LoadError> {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
-        message: e
-            .to_string()
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
     })?;
     match value.get("format") {
         None => {
-            return Err(LoadError::NotACapture {
-                path: path.to_path_buf(),
-            });
+            return Err(LoadError::NotACapture { path: path.to_path_buf() });
         }
         Some(Value::String(f)) if f == FORMAT => {}
         Some(other) => {
-            let found = other
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| other.to_string());
-            return Err(LoadError::Format {
-                path: path.to_path_buf(),
-                found,
-            });
+            let found = other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string());
+            return Err(LoadError::Format { path: path.to_path_buf(), found });
         }
     }
     serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
@@ -281,10 +201,7 @@ pub fn parse_capture(text: &str, path: &Path) -> Result<Capture, LoadError> {
 
 /// Reads one capture file.
 pub fn load_capture(path: &Path) -> Result<Capture, LoadError> {
-    let text = fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
     parse_capture(&text, path)
 }
 
@@ -317,19 +234,14 @@ impl Recording {
     /// Loads a capture file, or every capture file under a directory (a session or a whole recording).
     pub fn load(path: &Path) -> Result<Recording, LoadError> {
         if !path.exists() {
-            return Err(LoadError::Missing {
-                path: path.to_path_buf(),
-            });
+            return Err(LoadError::Missing { path: path.to_path_buf() });
         }
         let mut files = Vec::new();
         if path.is_file() {
             files.push(path.to_path_buf());
         } else {
             for entry in walk(path) {
-                let entry = entry.map_err(|e| LoadError::Io {
-                    path: path.to_path_buf(),
-                    source: e.into(),
-                })?;
+                let entry = entry.map_err(|e| LoadError::Io { path: path.to_path_buf(), source: e.into() })?;
                 let name = entry.file_name().to_str().unwrap_or_default();
                 if entry.file_type().is_file() && is_capture_file_name(name) {
                     files.push(entry.into_path());
@@ -338,12 +250,7 @@ impl Recording {
         }
         let mut captures = files
             .into_iter()
-            .map(|file| {
-                load_capture(&file).map(|capture| RecordedExchange {
-                    path: file,
-                    capture,
-                })
-            })
+            .map(|file| load_capture(&file).map(|capture| RecordedExchange { path: file, capture }))
             .collect::<Result<Vec<_>, _>>()?;
         captures.sort_by_key(|e| (e.capture.session.index, e.capture.seq));
         let mut sessions: Vec<RecordedSession> = Vec::new();
@@ -351,11 +258,7 @@ impl Recording {
             let (index, seq) = (exchange.capture.session.index, exchange.capture.seq);
             match sessions.last_mut() {
                 Some(session) if session.index == index => {
-                    if let Some(last) = session
-                        .exchanges
-                        .last()
-                        .filter(|last| last.capture.seq == seq)
-                    {
+                    if let Some(last) = session.exchanges.last().filter(|last| last.capture.seq == seq) {
                         return Err(LoadError::Duplicate {
                             path: exchange.path,
                             other: last.path.clone(),
@@ -372,10 +275,7 @@ impl Recording {
                 }),
             }
         }
-        Ok(Recording {
-            root: path.to_path_buf(),
-            sessions,
-        })
+        Ok(Recording { root: path.to_path_buf(), sessions })
     }
 
     /// Every exchange, session by session.
@@ -393,10 +293,7 @@ impl Recording {
 
     /// A path relative to the recording's root, for messages and reports.
     pub fn display_path(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        path.strip_prefix(&self.root).unwrap_or(path).display().to_string()
     }
 }
 
@@ -409,11 +306,7 @@ mod tests {
     fn capture(session: u32, seq: u32) -> Capture {
         Capture {
             format: FORMAT.to_string(),
-            session: SessionRef {
-                index: session,
-                key: format!("key-{session}"),
-                key_header: Some("thread-id".into()),
-            },
+            session: SessionRef { index: session, key: format!("key-{session}"), key_header: Some("thread-id".into()) },
             seq,
             arrival: u64::from(seq),
             mode: Mode::Scripted,
@@ -439,16 +332,8 @@ mod tests {
         c.response.status = 200;
         c.response.outcome = Outcome::Completed;
         c.response.events = vec![
-            StreamEvent {
-                t_ms: 0.5,
-                event: Some("a".into()),
-                data: json!({"type": "a", "n": [1, 2]}),
-            },
-            StreamEvent {
-                t_ms: 1.0,
-                event: None,
-                data: json!("text"),
-            },
+            StreamEvent { t_ms: 0.5, event: Some("a".into()), data: json!({"type": "a", "n": [1, 2]}) },
+            StreamEvent { t_ms: 1.0, event: None, data: json!("text") },
         ];
         c.response.body = Some(json!({"error": {"message": "m"}}));
         c.response.end_ms = Some(2.0);
@@ -459,22 +344,10 @@ mod tests {
 
     #[test]
     fn names_sort_in_arrival_order() {
-        assert_eq!(
-            relative_path(1, 2, "POST", "/v1/responses"),
-            "session-01/0002-post-responses.json"
-        );
-        assert_eq!(
-            relative_path(12, 1, "GET", "/v1/models"),
-            "session-12/0001-get-models.json"
-        );
-        assert_eq!(
-            relative_path(1, 1, "POST", "/v1/responses/compact"),
-            "session-01/0001-post-responses-compact.json"
-        );
-        assert_eq!(
-            relative_path(1, 1, "GET", "/"),
-            "session-01/0001-get-root.json"
-        );
+        assert_eq!(relative_path(1, 2, "POST", "/v1/responses"), "session-01/0002-post-responses.json");
+        assert_eq!(relative_path(12, 1, "GET", "/v1/models"), "session-12/0001-get-models.json");
+        assert_eq!(relative_path(1, 1, "POST", "/v1/responses/compact"), "session-01/0001-post-responses-compact.json");
+        assert_eq!(relative_path(1, 1, "GET", "/"), "session-01/0001-get-root.json");
     }
 
     #[test]
@@ -486,38 +359,20 @@ mod tests {
         }
         fs::write(dir.path().join("stdout.txt"), "not a capture").unwrap();
         let rec = Recording::load(dir.path()).unwrap();
-        let shape: Vec<(u32, Vec<u32>)> = rec
-            .sessions
-            .iter()
-            .map(|s| (s.index, s.exchanges.iter().map(|e| e.capture.seq).collect()))
-            .collect();
+        let shape: Vec<(u32, Vec<u32>)> =
+            rec.sessions.iter().map(|s| (s.index, s.exchanges.iter().map(|e| e.capture.seq).collect())).collect();
         assert_eq!(shape, vec![(1, vec![1, 2]), (2, vec![1])]);
         assert_eq!(rec.sessions[0].exchanges[0].capture, capture(1, 1));
         // A session directory alone, and a single file, load too.
-        assert_eq!(
-            Recording::load(&dir.path().join("session-01"))
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(
-            Recording::load(&dir.path().join("session-02/0001-post-responses.json"))
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(Recording::load(&dir.path().join("session-01")).unwrap().len(), 2);
+        assert_eq!(Recording::load(&dir.path().join("session-02/0001-post-responses.json")).unwrap().len(), 1);
     }
 
     #[test]
     fn a_used_directory_is_refused_unless_replaced_and_temp_files_are_swept() {
         let dir = tempfile::tempdir().unwrap();
-        CaptureStore::open(dir.path(), false)
-            .unwrap()
-            .write(&capture(1, 1))
-            .unwrap();
-        let stale = dir
-            .path()
-            .join("session-01/.0002-post-responses.json.abc.tmp-parity");
+        CaptureStore::open(dir.path(), false).unwrap().write(&capture(1, 1)).unwrap();
+        let stale = dir.path().join("session-01/.0002-post-responses.json.abc.tmp-parity");
         fs::write(&stale, "{\"format\": \"parity.capt").unwrap();
         let err = CaptureStore::open(dir.path(), false).unwrap_err();
         assert!(err.to_string().contains("already holds 1 capture"), "{err}");
@@ -533,27 +388,15 @@ mod tests {
         let check = |text: &str, want: &str| {
             fs::write(&file, text).unwrap();
             let err = Recording::load(dir.path()).unwrap_err().to_string();
-            assert!(
-                err.contains("0001-post-responses.json") && err.contains(want),
-                "{err}"
-            );
+            assert!(err.contains("0001-post-responses.json") && err.contains(want), "{err}");
         };
         check("{\n  \"format\": ", "2:12: not valid JSON");
         check("{\"a\": 1}", "no \"format\" field");
-        check(
-            "{\"format\": \"parity.capture/v9\"}",
-            "\"parity.capture/v9\" is not supported",
-        );
+        check("{\"format\": \"parity.capture/v9\"}", "\"parity.capture/v9\" is not supported");
         let mut bad = serde_json::to_value(capture(1, 1)).unwrap();
         bad["response"]["outcome"] = json!("exploded");
-        check(
-            &bad.to_string(),
-            "field response.outcome: unknown variant `exploded`",
-        );
-        assert!(matches!(
-            Recording::load(&dir.path().join("nope")),
-            Err(LoadError::Missing { .. })
-        ));
+        check(&bad.to_string(), "field response.outcome: unknown variant `exploded`");
+        assert!(matches!(Recording::load(&dir.path().join("nope")), Err(LoadError::Missing { .. })));
     }
 
     #[test]
@@ -564,16 +407,6 @@ mod tests {
         let text = crate::pretty::to_pretty_string(&capture(1, 1)).unwrap();
         fs::write(dir.path().join("session-01/0001-post-copy.json"), text).unwrap();
         let err = Recording::load(dir.path()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LoadError::Duplicate {
-                    session: 1,
-                    seq: 1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, LoadError::Duplicate { session: 1, seq: 1, .. }), "{err}");
     }
 }

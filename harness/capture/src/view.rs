@@ -18,35 +18,23 @@ impl CapturedRequest {
 
     /// The body's `input` items.
     pub fn input(&self) -> &[Value] {
-        self.body
-            .get("input")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.body.get("input").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Input items of one `type` (`message`, `function_call_output`, ...).
     pub fn input_of_type<'a>(&'a self, item_type: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.input()
-            .iter()
-            .filter(move |i| i.get("type").and_then(Value::as_str) == Some(item_type))
+        self.input().iter().filter(move |i| i.get("type").and_then(Value::as_str) == Some(item_type))
     }
 
     /// The text of each message of a role (`developer`, `user`, `assistant`), in order.
     pub fn message_texts(&self, role: &str) -> Vec<String> {
-        self.input()
-            .iter()
-            .filter(|i| i.get("role").and_then(Value::as_str) == Some(role))
-            .map(item_text)
-            .collect()
+        self.input().iter().filter(|i| i.get("role").and_then(Value::as_str) == Some(role)).map(item_text).collect()
     }
 
     /// The output item (`function_call_output` or `custom_tool_call_output`) answering a call.
     pub fn function_call_output(&self, call_id: &str) -> Option<&Value> {
         self.input().iter().find(|i| {
-            i.get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.ends_with("call_output"))
+            i.get("type").and_then(Value::as_str).is_some_and(|t| t.ends_with("call_output"))
                 && i.get("call_id").and_then(Value::as_str) == Some(call_id)
         })
     }
@@ -58,10 +46,7 @@ impl CapturedRequest {
 
     /// The names of the offered tools (a tool without a name, such as `web_search`, by its type).
     pub fn tool_names(&self) -> Vec<String> {
-        self.tools()
-            .iter()
-            .filter_map(|t| tool_name(t).map(str::to_string))
-            .collect()
+        self.tools().iter().filter_map(|t| tool_name(t).map(str::to_string)).collect()
     }
 
     /// An offered tool, by name (or type, for tools without a name).
@@ -70,29 +55,19 @@ impl CapturedRequest {
     }
 
     fn tools(&self) -> &[Value] {
-        self.body
-            .get("tools")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.body.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
 impl Capture {
     /// The types of the stream events sent back, in order.
     pub fn event_types(&self) -> Vec<&str> {
-        self.response
-            .events
-            .iter()
-            .filter_map(|e| e.event_type())
-            .collect()
+        self.response.events.iter().filter_map(|e| e.event_type()).collect()
     }
 }
 
 fn tool_name(tool: &Value) -> Option<&str> {
-    tool.get("name")
-        .and_then(Value::as_str)
-        .or_else(|| tool.get("type").and_then(Value::as_str))
+    tool.get("name").and_then(Value::as_str).or_else(|| tool.get("type").and_then(Value::as_str))
 }
 
 /// The text an input item holds: message text, a tool output, call arguments or input, a reasoning summary.
@@ -130,9 +105,7 @@ mod tests {
             method: "POST".into(),
             path: "/v1/responses".into(),
             query: None,
-            headers: [("originator", "codex_exec")]
-                .into_iter()
-                .collect::<HeaderList>(),
+            headers: [("originator", "codex_exec")].into_iter().collect::<HeaderList>(),
             body: json!({
                 "model": "gpt-5.5",
                 "input": [
@@ -148,10 +121,7 @@ mod tests {
         assert_eq!(request.header("Originator"), Some("codex_exec"));
         assert_eq!(request.model(), Some("gpt-5.5"));
         assert_eq!(request.message_texts("developer"), ["a\nb"]);
-        assert_eq!(
-            request.function_call_output_text("p1").as_deref(),
-            Some("Done")
-        );
+        assert_eq!(request.function_call_output_text("p1").as_deref(), Some("Done"));
         assert!(request.function_call_output("p2").is_none());
         assert_eq!(request.input_of_type("custom_tool_call").count(), 1);
         assert_eq!(request.tool_names(), ["exec_command", "web_search"]);

@@ -12,9 +12,7 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parity_capture::redact::{redact_headers, redact_query};
-use parity_capture::{
-    Capture, CapturedRequest, CapturedResponse, FORMAT, HeaderList, Mode, RawBody,
-};
+use parity_capture::{Capture, CapturedRequest, CapturedResponse, FORMAT, HeaderList, Mode, RawBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,13 +26,7 @@ use crate::scripted::Scripted;
 use crate::sessions::Sessions;
 
 /// Model ids listed by `GET /v1/models` when nothing else says which.
-pub const DEFAULT_MODELS: &[&str] = &[
-    "gpt-5.5",
-    "gpt-5.4",
-    "gpt-5.4-mini",
-    "gpt-5.3-codex",
-    "gpt-5.2",
-];
+pub const DEFAULT_MODELS: &[&str] = &["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.3-codex", "gpt-5.2"];
 /// How much of a body that cannot be kept as JSON is kept raw.
 const RAW_BODY_KEEP: usize = 1 << 20;
 
@@ -110,10 +102,7 @@ async fn release_named(State(app): State<Arc<App>>, Path(name): Path<String>) ->
     };
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
-    response.headers_mut().insert(
-        "content-type",
-        "application/json".parse().expect("valid header"),
-    );
+    response.headers_mut().insert("content-type", "application/json".parse().expect("valid header"));
     response
 }
 
@@ -131,32 +120,21 @@ fn default_models() -> Vec<String> {
 }
 
 fn is_route(path: &str, name: &str) -> bool {
-    path.strip_suffix(name)
-        .is_some_and(|rest| rest.is_empty() || rest == "/v1")
+    path.strip_suffix(name).is_some_and(|rest| rest.is_empty() || rest == "/v1")
 }
 
 async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let received_at = jiff::Timestamp::now()
-        .round(jiff::Unit::Millisecond)
-        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let received_at = jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now());
     let (parts, body) = request.into_parts();
     let headers = header_list(&parts.headers);
-    let (method, path) = (
-        parts.method.as_str().to_string(),
-        parts.uri.path().to_string(),
-    );
+    let (method, path) = (parts.method.as_str().to_string(), parts.uri.path().to_string());
     let arrival = app.sessions.arrive(&headers, &method, &path);
     app.holds.on_request(arrival.session.index);
 
     let read = read_body(body, app.max_body_bytes).await;
     let encoding = headers.get("content-encoding").map(str::to_ascii_lowercase);
-    let (json_body, raw_body, problem) = interpret_body(
-        &read,
-        encoding.as_deref(),
-        &parts.method,
-        app.max_body_bytes,
-    );
+    let (json_body, raw_body, problem) = interpret_body(&read, encoding.as_deref(), &parts.method, app.max_body_bytes);
     let mut recorded_headers = headers.clone();
     redact_headers(&mut recorded_headers);
     let capture = Capture {
@@ -182,38 +160,22 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
     let exchange = Exchange::begin(&app.journal, capture, started);
     if let Some(problem) = problem {
         let message = format!("parity: the body of {method} {path} {problem}");
-        return respond(
-            Plan::error(400, "parity_invalid_body", message),
-            exchange,
-            app.holds.clone(),
-        )
-        .await;
+        return respond(Plan::error(400, "parity_invalid_body", message), exchange, app.holds.clone()).await;
     }
 
     let plan = match &app.source {
         Source::Proxy(proxy) => {
             return proxy
-                .forward(
-                    parts.method.clone(),
-                    &path,
-                    parts.uri.query(),
-                    &parts.headers,
-                    read.bytes,
-                    exchange,
-                )
+                .forward(parts.method.clone(), &path, parts.uri.query(), &parts.headers, read.bytes, exchange)
                 .await;
         }
-        Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange
-            .update(|c| {
-                let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body);
-                c.script = Some(info);
-                plan
-            }),
+        Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange.update(|c| {
+            let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body);
+            c.script = Some(info);
+            plan
+        }),
         Source::Scripted(scripted) if method == "GET" && is_route(&path, "/models") => {
-            let models = scripted
-                .models()
-                .map(<[String]>::to_vec)
-                .unwrap_or_else(default_models);
+            let models = scripted.models().map(<[String]>::to_vec).unwrap_or_else(default_models);
             Plan::json(200, models_list(&models))
         }
         Source::Replay(replay) => {
@@ -239,9 +201,8 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
             }
         }
         Source::Scripted(_) => {
-            let message = format!(
-                "parity: scripted mode answers POST /v1/responses and GET /v1/models, not {method} {path}"
-            );
+            let message =
+                format!("parity: scripted mode answers POST /v1/responses and GET /v1/models, not {method} {path}");
             Plan::error(404, "parity_no_route", message)
         }
     };
@@ -250,15 +211,7 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
 
 /// Headers in the order received, names lowercase, values lossily decoded.
 fn header_list(headers: &HeaderMap) -> HeaderList {
-    headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+    headers.iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 pub(crate) struct BodyRead {
@@ -281,31 +234,16 @@ async fn read_body(body: Body, limit: usize) -> BodyRead {
                 if size > limit as u64 {
                     let room = limit.saturating_sub(buffer.len());
                     buffer.extend_from_slice(&chunk[..room.min(chunk.len())]);
-                    return BodyRead {
-                        bytes: buffer.freeze(),
-                        size,
-                        truncated: true,
-                        error: None,
-                    };
+                    return BodyRead { bytes: buffer.freeze(), size, truncated: true, error: None };
                 }
                 buffer.extend_from_slice(&chunk);
             }
             Err(e) => {
-                return BodyRead {
-                    bytes: buffer.freeze(),
-                    size,
-                    truncated: true,
-                    error: Some(e.to_string()),
-                };
+                return BodyRead { bytes: buffer.freeze(), size, truncated: true, error: Some(e.to_string()) };
             }
         }
     }
-    BodyRead {
-        bytes: buffer.freeze(),
-        size,
-        truncated: false,
-        error: None,
-    }
+    BodyRead { bytes: buffer.freeze(), size, truncated: false, error: None }
 }
 
 /// The body as JSON when it is JSON (after undoing a `content-encoding` Codex may use: zstd, gzip or deflate);
@@ -322,13 +260,7 @@ fn interpret_body(
             Ok(t) => (Some(t.to_string()), None),
             Err(_) => (None, Some(base64_encode(kept))),
         };
-        RawBody {
-            reason,
-            size: read.size,
-            truncated: read.truncated || kept.len() < read.bytes.len(),
-            text,
-            base64,
-        }
+        RawBody { reason, size: read.size, truncated: read.truncated || kept.len() < read.bytes.len(), text, base64 }
     };
     if let Some(error) = &read.error {
         let reason = format!("could not be read: {error}");
@@ -340,11 +272,7 @@ fn interpret_body(
     }
     if read.bytes.is_empty() {
         let wants_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
-        return (
-            Value::Null,
-            None,
-            wants_body.then(|| "is empty; a JSON body was expected".to_string()),
-        );
+        return (Value::Null, None, wants_body.then(|| "is empty; a JSON body was expected".to_string()));
     }
     let decoded = match decode(&read.bytes, encoding, limit) {
         Ok(decoded) => decoded,
@@ -364,32 +292,22 @@ fn decode(bytes: &[u8], encoding: Option<&str>, limit: usize) -> Result<Option<V
     use std::io::Read;
     let reader: Box<dyn Read + '_> = match encoding {
         None | Some("identity") => return Ok(None),
-        Some("zstd") => Box::new(
-            zstd::stream::read::Decoder::new(bytes)
-                .map_err(|e| format!("is not valid zstd: {e}"))?,
-        ),
+        Some("zstd") => {
+            Box::new(zstd::stream::read::Decoder::new(bytes).map_err(|e| format!("is not valid zstd: {e}"))?)
+        }
         Some("gzip") => Box::new(flate2::read::GzDecoder::new(bytes)),
         Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(bytes)),
         Some(other) => {
-            return Err(format!(
-                "has content-encoding {other}, which parity cannot decode"
-            ));
+            return Err(format!("has content-encoding {other}, which parity cannot decode"));
         }
     };
     let mut decoded = Vec::new();
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut decoded)
-        .map_err(|e| {
-            format!(
-                "could not be decoded ({}): {e}",
-                encoding.unwrap_or_default()
-            )
-        })?;
+        .map_err(|e| format!("could not be decoded ({}): {e}", encoding.unwrap_or_default()))?;
     if decoded.len() > limit {
-        return Err(format!(
-            "is larger than the limit of {limit} bytes once decoded"
-        ));
+        return Err(format!("is larger than the limit of {limit} bytes once decoded"));
     }
     Ok(Some(decoded))
 }

@@ -59,11 +59,7 @@ pub struct Holds {
 
 impl Default for Holds {
     fn default() -> Self {
-        Holds {
-            active: Mutex::new(Vec::new()),
-            next_id: Mutex::new(0),
-            changed: watch::channel(0).0,
-        }
+        Holds { active: Mutex::new(Vec::new()), next_id: Mutex::new(0), changed: watch::channel(0).0 }
     }
 }
 
@@ -73,12 +69,7 @@ impl Holds {
     }
 
     /// Starts holding; the receiver fires when something releases the hold. Call [`Holds::leave`] afterwards.
-    pub fn enter(
-        &self,
-        point: &HoldPoint,
-        session: u32,
-        seq: u32,
-    ) -> (u64, oneshot::Receiver<ReleasedBy>) {
+    pub fn enter(&self, point: &HoldPoint, session: u32, seq: u32) -> (u64, oneshot::Receiver<ReleasedBy>) {
         let id = {
             let mut next = self.next_id.lock().expect("holds lock");
             *next += 1;
@@ -94,21 +85,14 @@ impl Holds {
             until: point.until,
             held_ms: 0.0,
         };
-        self.active.lock().expect("holds lock").push(Active {
-            info,
-            since: Instant::now(),
-            release: Some(tx),
-        });
+        self.active.lock().expect("holds lock").push(Active { info, since: Instant::now(), release: Some(tx) });
         self.changed.send_modify(|g| *g += 1);
         (id, rx)
     }
 
     /// Forgets a hold once its stream has moved on (released, timed out, or the client left).
     pub fn leave(&self, id: u64) {
-        self.active
-            .lock()
-            .expect("holds lock")
-            .retain(|a| a.info.id != id);
+        self.active.lock().expect("holds lock").retain(|a| a.info.id != id);
         self.changed.send_modify(|g| *g += 1);
     }
 
@@ -123,9 +107,7 @@ impl Holds {
 
     /// A request of `session` arrived: releases that session's holds that wait for the next request.
     pub fn on_request(&self, session: u32) -> usize {
-        self.release_where(ReleasedBy::NextRequest, |a| {
-            a.info.session == session && a.info.until != Until::Release
-        })
+        self.release_where(ReleasedBy::NextRequest, |a| a.info.session == session && a.info.until != Until::Release)
     }
 
     fn release_where(&self, by: ReleasedBy, pick: impl Fn(&Active) -> bool) -> usize {
@@ -145,10 +127,7 @@ impl Holds {
         active
             .iter()
             .filter(|a| a.release.is_some())
-            .map(|a| HoldInfo {
-                held_ms: a.since.elapsed().as_secs_f64() * 1000.0,
-                ..a.info.clone()
-            })
+            .map(|a| HoldInfo { held_ms: a.since.elapsed().as_secs_f64() * 1000.0, ..a.info.clone() })
             .collect()
     }
 
@@ -174,12 +153,7 @@ mod tests {
     use super::*;
 
     fn point(name: &str, until: Until) -> HoldPoint {
-        HoldPoint {
-            name: name.into(),
-            before: "response.completed".into(),
-            until,
-            timeout: Duration::from_secs(5),
-        }
+        HoldPoint { name: name.into(), before: "response.completed".into(), until, timeout: Duration::from_secs(5) }
     }
 
     #[tokio::test]
@@ -190,21 +164,14 @@ mod tests {
         let (_, c) = holds.enter(&point("c", Until::Release), 2, 1);
         assert_eq!(holds.list().len(), 3);
 
-        assert_eq!(
-            holds.release(Some("b")),
-            0,
-            "b waits for the next request only"
-        );
+        assert_eq!(holds.release(Some("b")), 0, "b waits for the next request only");
         assert_eq!(holds.on_request(2), 0, "c waits for a release only");
         assert_eq!(holds.on_request(1), 2);
         assert_eq!(a.await.unwrap(), ReleasedBy::NextRequest);
         assert_eq!(b.await.unwrap(), ReleasedBy::NextRequest);
         assert_eq!(holds.release(None), 1);
         assert_eq!(c.await.unwrap(), ReleasedBy::Release);
-        assert!(
-            holds.list().is_empty(),
-            "released holds are no longer listed"
-        );
+        assert!(holds.list().is_empty(), "released holds are no longer listed");
     }
 
     #[tokio::test]
@@ -216,11 +183,6 @@ mod tests {
         let (id, _rx) = holds.enter(&point("late", Until::Either), 3, 1);
         let info = waiter.await.unwrap().expect("seen");
         assert_eq!((info.id, info.session), (id, 3));
-        assert!(
-            holds
-                .wait_for("never", Duration::from_millis(20))
-                .await
-                .is_none()
-        );
+        assert!(holds.wait_for("never", Duration::from_millis(20)).await.is_none());
     }
 }

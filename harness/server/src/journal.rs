@@ -79,10 +79,7 @@ impl Summaries {
     }
 
     fn set(&mut self, slot: usize, summary: CaptureSummary) {
-        if let Some(entry) = slot
-            .checked_sub(self.first_slot)
-            .and_then(|i| self.list.get_mut(i))
-        {
+        if let Some(entry) = slot.checked_sub(self.first_slot).and_then(|i| self.list.get_mut(i)) {
             *entry = summary;
         }
     }
@@ -131,14 +128,7 @@ impl Journal {
     /// Summaries of the most recent exchanges (up to [`SUMMARIES_KEPT`]), in arrival order, open ones as
     /// `pending`.
     pub fn summaries(&self) -> Vec<CaptureSummary> {
-        let mut list: Vec<CaptureSummary> = self
-            .summaries
-            .lock()
-            .expect("journal lock")
-            .list
-            .iter()
-            .cloned()
-            .collect();
+        let mut list: Vec<CaptureSummary> = self.summaries.lock().expect("journal lock").list.iter().cloned().collect();
         list.sort_by_key(|s| s.arrival);
         list
     }
@@ -162,17 +152,12 @@ impl Journal {
     /// Waits until no exchange is open, for at most `timeout`; returns whether that happened.
     pub async fn settle(&self, timeout: Duration) -> bool {
         let mut rx = self.in_flight.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
-            .await
-            .is_ok()
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok()
     }
 
     /// Capture writes that failed, and the last failure.
     pub fn write_errors(&self) -> (u64, Option<String>) {
-        (
-            self.write_errors.load(Ordering::Relaxed),
-            self.last_write_error.lock().expect("journal lock").clone(),
-        )
+        (self.write_errors.load(Ordering::Relaxed), self.last_write_error.lock().expect("journal lock").clone())
     }
 
     fn record_write(&self, result: std::io::Result<PathBuf>) {
@@ -205,28 +190,12 @@ impl Exchange {
     /// Registers a new exchange; `started` is when its request arrived.
     pub fn begin(journal: &Arc<Journal>, capture: Capture, started: Instant) -> Exchange {
         let summary = CaptureSummary::of(&capture, journal.store.is_some());
-        let slot = journal
-            .summaries
-            .lock()
-            .expect("journal lock")
-            .push(summary);
+        let slot = journal.summaries.lock().expect("journal lock").push(summary);
         journal.in_flight.send_modify(|n| *n += 1);
-        let shared = Arc::new(Shared {
-            capture: Mutex::new(Some(capture)),
-            write_lock: Mutex::new(()),
-        });
-        let exchange = Exchange {
-            journal: journal.clone(),
-            slot,
-            shared,
-            started,
-        };
+        let shared = Arc::new(Shared { capture: Mutex::new(Some(capture)), write_lock: Mutex::new(()) });
+        let exchange = Exchange { journal: journal.clone(), slot, shared, started };
         if journal.store.is_some() {
-            let (journal, shared, after) = (
-                journal.clone(),
-                exchange.shared.clone(),
-                journal.pending_after,
-            );
+            let (journal, shared, after) = (journal.clone(), exchange.shared.clone(), journal.pending_after);
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 write_pending(journal, shared).await;
@@ -242,14 +211,7 @@ impl Exchange {
 
     /// Changes the capture in progress.
     pub fn update<R>(&self, change: impl FnOnce(&mut Capture) -> R) -> R {
-        change(
-            self.shared
-                .capture
-                .lock()
-                .expect("capture lock")
-                .as_mut()
-                .expect("the exchange is open"),
-        )
+        change(self.shared.capture.lock().expect("capture lock").as_mut().expect("the exchange is open"))
     }
 
     /// Writes the capture as it stands now (outcome `pending`), e.g. when a stream is held.
@@ -261,13 +223,7 @@ impl Exchange {
 
     /// Ends the exchange: writes the final capture (awaited), then makes it visible in memory.
     pub async fn finish(self) {
-        let capture = self
-            .shared
-            .capture
-            .lock()
-            .expect("capture lock")
-            .take()
-            .expect("finished once");
+        let capture = self.shared.capture.lock().expect("capture lock").take().expect("finished once");
         let summary = CaptureSummary::of(&capture, self.journal.store.is_some());
         if let Some(hook) = &self.journal.on_finish {
             hook(&capture);
@@ -283,17 +239,9 @@ impl Exchange {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             self.journal.record_write(result);
         }
-        self.journal
-            .summaries
-            .lock()
-            .expect("journal lock")
-            .set(self.slot, summary);
+        self.journal.summaries.lock().expect("journal lock").set(self.slot, summary);
         if let Some(capture) = kept {
-            self.journal
-                .full
-                .lock()
-                .expect("journal lock")
-                .push(capture);
+            self.journal.full.lock().expect("journal lock").push(capture);
         }
         self.journal.in_flight.send_modify(|n| *n -= 1);
     }
@@ -348,25 +296,10 @@ mod tests {
         }
         assert_eq!(s.list.len(), SUMMARIES_KEPT);
         assert_eq!(s.total(), SUMMARIES_KEPT + 5);
-        s.set(
-            first,
-            CaptureSummary {
-                status: 200,
-                ..summary(1)
-            },
-        );
-        assert!(
-            s.list.iter().all(|x| x.status == 0),
-            "slot 0 was dropped; its update goes nowhere"
-        );
+        s.set(first, CaptureSummary { status: 200, ..summary(1) });
+        assert!(s.list.iter().all(|x| x.status == 0), "slot 0 was dropped; its update goes nowhere");
         let last = s.total() - 1;
-        s.set(
-            last,
-            CaptureSummary {
-                status: 200,
-                ..summary(last as u64 + 1)
-            },
-        );
+        s.set(last, CaptureSummary { status: 200, ..summary(last as u64 + 1) });
         assert_eq!(s.list.back().unwrap().status, 200);
     }
 }

@@ -65,10 +65,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Script(#[from] ScriptError),
     #[error(transparent)]
@@ -289,49 +286,27 @@ impl ServerBuilder {
         let (source, mode) = match self.source {
             SourceConfig::Script(script) => {
                 script.validate()?;
-                (
-                    app::Source::Scripted(scripted::Scripted::new(script)),
-                    Mode::Scripted,
-                )
+                (app::Source::Scripted(scripted::Scripted::new(script)), Mode::Scripted)
             }
             SourceConfig::Proxy(config) => {
-                let proxy =
-                    proxy::Proxy::new(config, self.max_body_bytes).map_err(StartError::Proxy)?;
+                let proxy = proxy::Proxy::new(config, self.max_body_bytes).map_err(StartError::Proxy)?;
                 (app::Source::Proxy(proxy), Mode::Proxy)
             }
             SourceConfig::Replay(recording, pace) => {
                 if recording.is_empty() {
-                    return Err(StartError::Replay(format!(
-                        "{}: no captures to replay",
-                        recording.root.display()
-                    )));
+                    return Err(StartError::Replay(format!("{}: no captures to replay", recording.root.display())));
                 }
-                (
-                    app::Source::Replay(replay::Replay::new(recording, pace)),
-                    Mode::Replay,
-                )
+                (app::Source::Replay(replay::Replay::new(recording, pace)), Mode::Replay)
             }
         };
         let store = match self.captures_dir {
             Some(dir) => Some(CaptureStore::open(dir, self.clean)?),
             None => None,
         };
-        let journal = journal::Journal::new(
-            store,
-            self.keep_in_memory,
-            self.pending_after,
-            self.on_finish,
-        );
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: self.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: self.listen,
-            source,
-        })?;
+        let journal = journal::Journal::new(store, self.keep_in_memory, self.pending_after, self.on_finish);
+        let listener =
+            TcpListener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.listen, source })?;
         let app = Arc::new(app::App {
             source,
             mode,
@@ -354,11 +329,6 @@ impl ServerBuilder {
                 })
                 .await
         });
-        Ok(ParityServer {
-            addr,
-            app,
-            shutdown: Some(shutdown_tx),
-            task: Some(task),
-        })
+        Ok(ParityServer { addr, app, shutdown: Some(shutdown_tx), task: Some(task) })
     }
 }

@@ -50,11 +50,7 @@ pub struct HoldPoint {
 impl Plan {
     /// A JSON answer.
     pub fn json(status: u16, body: Value) -> Plan {
-        Plan {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: PlanBody::Json(body),
-        }
+        Plan { status, headers: vec![("content-type".into(), "application/json".into())], body: PlanBody::Json(body) }
     }
 
     /// A JSON error answer in the OpenAI shape, with a parity-specific code so that agents and people can tell an
@@ -81,11 +77,9 @@ impl Plan {
             PlanBody::Stream(actions) => actions
                 .iter()
                 .filter_map(|a| match a {
-                    Action::Send { event, data } => data
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .or_else(|| event.clone()),
+                    Action::Send { event, data } => {
+                        data.get("type").and_then(Value::as_str).map(str::to_string).or_else(|| event.clone())
+                    }
                     _ => None,
                 })
                 .collect(),

@@ -50,15 +50,8 @@ const REQUEST_HOP_HEADERS: &[&str] = &[
     "upgrade",
     "accept-encoding",
 ];
-const RESPONSE_HOP_HEADERS: &[&str] = &[
-    "content-length",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-];
+const RESPONSE_HOP_HEADERS: &[&str] =
+    &["content-length", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"];
 /// Headers that carry the agent's own credential, replaced when the proxy has one.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "api-key", "x-api-key"];
 
@@ -77,9 +70,8 @@ impl Proxy {
         }
         let credential = match config.credential {
             Some(key) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                    "the origin credential has characters a header cannot carry".to_string()
-                })?;
+                let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                    .map_err(|_| "the origin credential has characters a header cannot carry".to_string())?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -91,20 +83,12 @@ impl Proxy {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
-        Ok(Proxy {
-            origin,
-            credential,
-            client,
-            max_body_bytes,
-        })
+        Ok(Proxy { origin, credential, client, max_body_bytes })
     }
 
     /// `/v1/responses?x=1` -> `<origin>/responses?x=1`.
     fn url_for(&self, path: &str, query: Option<&str>) -> String {
-        let rest = path
-            .strip_prefix("/v1")
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-            .unwrap_or(path);
+        let rest = path.strip_prefix("/v1").filter(|r| r.is_empty() || r.starts_with('/')).unwrap_or(path);
         match query {
             Some(q) => format!("{}{rest}?{q}", self.origin),
             None => format!("{}{rest}", self.origin),
@@ -137,13 +121,7 @@ impl Proxy {
         if let Some(credential) = &self.credential {
             forwarded.insert(header::AUTHORIZATION, credential.clone());
         }
-        let sent = self
-            .client
-            .request(method, &url)
-            .headers(forwarded)
-            .body(body)
-            .send()
-            .await;
+        let sent = self.client.request(method, &url).headers(forwarded).body(body).send().await;
         let origin = match sent {
             Ok(response) => response,
             Err(e) => return unreachable_origin(exchange, &url, &e).await,
@@ -154,12 +132,7 @@ impl Proxy {
             .headers()
             .iter()
             .filter(|(n, _)| !RESPONSE_HOP_HEADERS.contains(&n.as_str()))
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         let is_stream = origin
             .headers()
@@ -190,11 +163,7 @@ impl Proxy {
                             let events: Vec<StreamEvent> = parser
                                 .push(&chunk)
                                 .into_iter()
-                                .map(|f| StreamEvent {
-                                    t_ms,
-                                    data: f.data_value(),
-                                    event: f.event,
-                                })
+                                .map(|f| StreamEvent { t_ms, data: f.data_value(), event: f.event })
                                 .collect();
                             if !events.is_empty() {
                                 exchange.update(|c| c.response.events.extend(events));
@@ -224,10 +193,10 @@ impl Proxy {
                 c.response.end_ms = Some(end);
                 c.response.error = error;
                 if !is_stream {
-                    c.response.body =
-                        Some(serde_json::from_slice(&document).unwrap_or_else(|_| {
-                            Value::String(String::from_utf8_lossy(&document).into_owned())
-                        }));
+                    c.response.body = Some(
+                        serde_json::from_slice(&document)
+                            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&document).into_owned())),
+                    );
                 }
             });
             exchange.finish().await;
@@ -240,11 +209,7 @@ impl Proxy {
 }
 
 /// The origin could not be reached: the agent gets a 502 that says so, and the capture records it.
-async fn unreachable_origin(
-    exchange: Exchange,
-    url: &str,
-    error: &reqwest::Error,
-) -> Response<Body> {
+async fn unreachable_origin(exchange: Exchange, url: &str, error: &reqwest::Error) -> Response<Body> {
     let mut cause = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(s) = source {
@@ -252,18 +217,11 @@ async fn unreachable_origin(
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    let message = format!(
-        "parity proxy: could not reach the origin {}: {cause}",
-        parity_capture::redact::redact_url(url)
-    );
+    let message =
+        format!("parity proxy: could not reach the origin {}: {cause}", parity_capture::redact::redact_url(url));
     let body = error_body("parity_origin_unreachable", &message);
     let headers = [("content-type".to_string(), "application/json".to_string())];
-    let response = response_head(
-        &exchange,
-        502,
-        &headers,
-        Body::from(serde_json::to_vec(&body).expect("serializes")),
-    );
+    let response = response_head(&exchange, 502, &headers, Body::from(serde_json::to_vec(&body).expect("serializes")));
     let end = exchange.elapsed_ms();
     exchange.update(|c| {
         c.response.body = Some(body);
@@ -281,35 +239,10 @@ mod tests {
 
     #[test]
     fn paths_map_onto_the_origin_base() {
-        let p = Proxy::new(
-            ProxyConfig {
-                origin: "https://api.example.com/v1/".into(),
-                credential: None,
-            },
-            1,
-        )
-        .unwrap();
-        assert_eq!(
-            p.url_for("/v1/responses", None),
-            "https://api.example.com/v1/responses"
-        );
-        assert_eq!(
-            p.url_for("/v1/models", Some("a=1")),
-            "https://api.example.com/v1/models?a=1"
-        );
-        assert_eq!(
-            p.url_for("/v1beta/x", None),
-            "https://api.example.com/v1/v1beta/x"
-        );
-        assert!(
-            Proxy::new(
-                ProxyConfig {
-                    origin: "ftp://x".into(),
-                    credential: None
-                },
-                1
-            )
-            .is_err()
-        );
+        let p = Proxy::new(ProxyConfig { origin: "https://api.example.com/v1/".into(), credential: None }, 1).unwrap();
+        assert_eq!(p.url_for("/v1/responses", None), "https://api.example.com/v1/responses");
+        assert_eq!(p.url_for("/v1/models", Some("a=1")), "https://api.example.com/v1/models?a=1");
+        assert_eq!(p.url_for("/v1beta/x", None), "https://api.example.com/v1/v1beta/x");
+        assert!(Proxy::new(ProxyConfig { origin: "ftp://x".into(), credential: None }, 1).is_err());
     }
 }

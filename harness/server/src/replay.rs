@@ -30,13 +30,7 @@ pub(crate) struct Replay {
 }
 
 /// Response headers that describe the recorded transfer, not the answer, and are not replayed.
-const TRANSFER_HEADERS: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "date",
-];
+const TRANSFER_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection", "keep-alive", "date"];
 
 impl Replay {
     pub fn new(recording: Recording, pace: Pace) -> Self {
@@ -44,35 +38,19 @@ impl Replay {
     }
 
     /// Answers a request from the recording, or explains why the recording cannot.
-    pub fn answer(
-        &self,
-        arrival: &Arrival,
-        request: &CapturedRequest,
-    ) -> Option<(Plan, ReplayInfo)> {
+    pub fn answer(&self, arrival: &Arrival, request: &CapturedRequest) -> Option<(Plan, ReplayInfo)> {
         let (method, path) = (request.method.as_str(), request.path.as_str());
-        let label = format!(
-            "request {} of session {} ({method} {path})",
-            arrival.route_seq, arrival.session.index
-        );
-        let Some(session) = self
-            .recording
-            .sessions
-            .get(arrival.session.index as usize - 1)
-        else {
+        let label = format!("request {} of session {} ({method} {path})", arrival.route_seq, arrival.session.index);
+        let Some(session) = self.recording.sessions.get(arrival.session.index as usize - 1) else {
             let message = format!(
                 "parity replay: {label} starts session {}, but the recording has {} session(s)",
                 arrival.session.index,
                 self.recording.sessions.len()
             );
-            return Some((
-                Plan::error(400, "parity_replay_exhausted", message),
-                ReplayInfo::default(),
-            ));
+            return Some((Plan::error(400, "parity_replay_exhausted", message), ReplayInfo::default()));
         };
-        let mut same_route = session
-            .exchanges
-            .iter()
-            .filter(|e| e.capture.request.method == method && e.capture.request.path == path);
+        let mut same_route =
+            session.exchanges.iter().filter(|e| e.capture.request.method == method && e.capture.request.path == path);
         let Some(recorded) = same_route.nth(arrival.route_seq as usize - 1) else {
             // The recording never asked for the model list: the caller answers it as scripted mode would.
             return None;
@@ -83,49 +61,23 @@ impl Replay {
             let shown: Vec<String> = mismatches
                 .iter()
                 .take(3)
-                .map(|m| {
-                    format!(
-                        "{}: recorded {}, received {}",
-                        m.path,
-                        brief(&m.recorded),
-                        brief(&m.received)
-                    )
-                })
+                .map(|m| format!("{}: recorded {}, received {}", m.path, brief(&m.recorded), brief(&m.received)))
                 .collect();
-            let more = if mismatches.len() > 3 {
-                format!(" (and {} more)", mismatches.len() - 3)
-            } else {
-                String::new()
-            };
-            let message = format!(
-                "parity replay: {label} does not match the recording {source}: {}{more}",
-                shown.join("; ")
-            );
-            let info = ReplayInfo {
-                source: Some(source),
-                mismatches,
-            };
+            let more =
+                if mismatches.len() > 3 { format!(" (and {} more)", mismatches.len() - 3) } else { String::new() };
+            let message =
+                format!("parity replay: {label} does not match the recording {source}: {}{more}", shown.join("; "));
+            let info = ReplayInfo { source: Some(source), mismatches };
             return Some((Plan::error(400, "parity_replay_mismatch", message), info));
         }
-        Some((
-            plan_of(&recorded.capture, self.pace),
-            ReplayInfo {
-                source: Some(source),
-                mismatches: Vec::new(),
-            },
-        ))
+        Some((plan_of(&recorded.capture, self.pace), ReplayInfo { source: Some(source), mismatches: Vec::new() }))
     }
 
     /// Whether the recording has any exchange for this route in this session (used for `/models`).
     pub fn has_route(&self, arrival: &Arrival, method: &str, path: &str) -> bool {
-        self.recording
-            .sessions
-            .get(arrival.session.index as usize - 1)
-            .is_some_and(|s| {
-                s.exchanges
-                    .iter()
-                    .any(|e| e.capture.request.method == method && e.capture.request.path == path)
-            })
+        self.recording.sessions.get(arrival.session.index as usize - 1).is_some_and(|s| {
+            s.exchanges.iter().any(|e| e.capture.request.method == method && e.capture.request.path == path)
+        })
     }
 }
 
@@ -148,24 +100,16 @@ pub fn plan_of(capture: &Capture, pace: Pace) -> Plan {
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect();
     let is_stream = !response.events.is_empty()
-        || response
-            .headers
-            .get("content-type")
-            .is_some_and(|t| t.starts_with("text/event-stream"));
+        || response.headers.get("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
     let body = if is_stream {
         let mut actions = Vec::with_capacity(response.events.len() * 2 + 1);
         let mut last_ms = response.headers_ms.unwrap_or(0.0);
         for event in &response.events {
             if pace == Pace::Recorded && event.t_ms > last_ms {
-                actions.push(Action::Sleep(Duration::from_secs_f64(
-                    (event.t_ms - last_ms) / 1000.0,
-                )));
+                actions.push(Action::Sleep(Duration::from_secs_f64((event.t_ms - last_ms) / 1000.0)));
             }
             last_ms = event.t_ms;
-            actions.push(Action::Send {
-                event: event.event.clone(),
-                data: event.data.clone(),
-            });
+            actions.push(Action::Send { event: event.event.clone(), data: event.data.clone() });
         }
         if response.outcome != Outcome::Completed {
             actions.push(Action::Disconnect);
@@ -178,11 +122,7 @@ pub fn plan_of(capture: &Capture, pace: Pace) -> Plan {
             None => PlanBody::Text(String::new()),
         }
     };
-    Plan {
-        status: response.status,
-        headers,
-        body,
-    }
+    Plan { status: response.status, headers, body }
 }
 
 /// Where a request is not at the same point of the conversation as the recorded one. Compared: method, path, model,
@@ -192,11 +132,7 @@ pub fn mismatches(recorded: &CapturedRequest, received: &CapturedRequest) -> Vec
     let mut out = Vec::new();
     let mut differ = |path: &str, a: Value, b: Value| {
         if a != b {
-            out.push(Mismatch {
-                path: path.to_string(),
-                recorded: a,
-                received: b,
-            });
+            out.push(Mismatch { path: path.to_string(), recorded: a, received: b });
         }
     };
     differ("/method", json!(recorded.method), json!(received.method));
@@ -226,11 +162,7 @@ pub fn mismatches(recorded: &CapturedRequest, received: &CapturedRequest) -> Vec
         }
     }
     if input_a.len() != input_b.len() {
-        differ(
-            "/body/input/length",
-            json!(input_a.len()),
-            json!(input_b.len()),
-        );
+        differ("/body/input/length", json!(input_a.len()), json!(input_b.len()));
     }
     out
 }
@@ -248,11 +180,7 @@ fn user_prompt(item: &Value) -> Option<String> {
 
 fn brief(value: &Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 80 {
-        format!("{}...", text.chars().take(80).collect::<String>())
-    } else {
-        text
-    }
+    if text.chars().count() > 80 { format!("{}...", text.chars().take(80).collect::<String>()) } else { text }
 }
 
 #[cfg(test)]
@@ -278,10 +206,7 @@ mod tests {
         let a = request(json!([env("/tmp/a"), prompt("say hi")]));
         let mut b = request(json!([env("/tmp/b"), prompt("say hi")]));
         b.body["input"][1]["id"] = json!("msg_2");
-        assert!(
-            mismatches(&a, &b).is_empty(),
-            "paths and ids differ run to run"
-        );
+        assert!(mismatches(&a, &b).is_empty(), "paths and ids differ run to run");
 
         let c = request(json!([env("/tmp/b"), prompt("say bye")]));
         let m = mismatches(&a, &c);
@@ -292,9 +217,6 @@ mod tests {
             json!([env("/tmp/b"), prompt("say hi"), {"type": "function_call_output", "call_id": "c1", "output": "x"}]),
         );
         let m = mismatches(&a, &d);
-        assert_eq!(
-            m.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(),
-            ["/body/input/length"]
-        );
+        assert_eq!(m.iter().map(|m| m.path.as_str()).collect::<Vec<_>>(), ["/body/input/length"]);
     }
 }

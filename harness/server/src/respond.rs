@@ -43,14 +43,10 @@ pub(crate) fn response_head(
     body: Body,
 ) -> Response<Body> {
     let mut response = Response::new(body);
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut recorded = HeaderList::new();
     for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::from_str(value),
-        ) {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
             response.headers_mut().append(n, v);
             recorded.push(name.to_ascii_lowercase(), value.clone());
         }
@@ -76,12 +72,7 @@ pub(crate) async fn respond(plan: Plan, exchange: Exchange, holds: Arc<Holds>) -
             response
         }
         PlanBody::Text(text) => {
-            let response = response_head(
-                &exchange,
-                plan.status,
-                &plan.headers,
-                Body::from(text.clone()),
-            );
+            let response = response_head(&exchange, plan.status, &plan.headers, Body::from(text.clone()));
             finish_document(exchange, Value::String(text)).await;
             response
         }
@@ -113,10 +104,7 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
             Action::Send { event, data } => {
                 let text = match &data {
                     Value::String(raw) => sse::encode(event.as_deref(), raw),
-                    json => sse::encode(
-                        event.as_deref(),
-                        &serde_json::to_string(json).expect("JSON serializes"),
-                    ),
+                    json => sse::encode(event.as_deref(), &serde_json::to_string(json).expect("JSON serializes")),
                 };
                 let t_ms = exchange.elapsed_ms();
                 if tx.send(Ok(Bytes::from(text))).await.is_err() {
@@ -163,9 +151,7 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
             }
             Action::Disconnect => {
                 outcome = Outcome::Dropped;
-                error = Some(
-                    "connection cut before the end of the stream, as the script asked".to_string(),
-                );
+                error = Some("connection cut before the end of the stream, as the script asked".to_string());
                 break;
             }
         }

@@ -4,7 +4,7 @@ use parity_capture::{Expectation, HeaderList, ScriptInfo, SessionRef};
 use serde_json::Value;
 
 use crate::plan::Plan;
-use crate::script::{Script, Step, StepContext, check, compile};
+use crate::script::{Script, Step, StepContext, check, compile, extract, substitute};
 use crate::sessions::Arrival;
 
 pub(crate) struct Scripted {
@@ -23,24 +23,14 @@ impl Scripted {
     /// The steps a session runs: its own script, or the shared one.
     fn steps_of(&self, session: &SessionRef) -> &[Step] {
         let own = self.script.sessions.get(session.index as usize - 1);
-        own.map(|s| s.steps.as_slice())
-            .unwrap_or(&self.script.steps)
+        own.map(|s| s.steps.as_slice()).unwrap_or(&self.script.steps)
     }
 
     /// Answers the `arrival.route_seq`-th model request of a session.
-    pub fn answer(
-        &self,
-        arrival: &Arrival,
-        headers: &HeaderList,
-        body: &Value,
-    ) -> (Plan, ScriptInfo) {
+    pub fn answer(&self, arrival: &Arrival, headers: &HeaderList, body: &Value) -> (Plan, ScriptInfo) {
         let steps = self.steps_of(&arrival.session);
         let n = arrival.route_seq;
-        let mut info = ScriptInfo {
-            step: None,
-            steps: steps.len() as u32,
-            ..Default::default()
-        };
+        let mut info = ScriptInfo { step: None, steps: steps.len() as u32, ..Default::default() };
         let Some(step) = steps.get(n as usize - 1) else {
             let message = format!(
                 "parity: session {} sent model request {n}, but its script has {} step(s); nothing is left to answer",
@@ -56,14 +46,7 @@ impl Scripted {
         if !failed.is_empty() {
             let reasons: Vec<String> = failed
                 .iter()
-                .map(|e| {
-                    format!(
-                        "{} \"{}\" (found {})",
-                        e.name,
-                        e.expected,
-                        e.found.as_deref().unwrap_or("nothing")
-                    )
-                })
+                .map(|e| format!("{} \"{}\" (found {})", e.name, e.expected, e.found.as_deref().unwrap_or("nothing")))
                 .collect();
             let message = format!(
                 "parity: request {n} of session {} does not meet step {n}'s expectations: {}",
@@ -74,15 +57,24 @@ impl Scripted {
             return (Plan::error(400, "parity_expectation_failed", message), info);
         }
         redact_secret_expectations(&mut info.expectations);
-        let model = body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
-        let cx = StepContext {
-            session: arrival.session.index,
-            step: n,
-            model,
+        let filled;
+        let step = if step.extract.is_empty() {
+            step
+        } else {
+            match extract(&step.extract, body) {
+                Ok(values) => {
+                    filled = substitute(step, &values);
+                    &filled
+                }
+                Err(why) => {
+                    let session = arrival.session.index;
+                    let message = format!("parity: request {n} of session {session} lacks what step {n} needs: {why}");
+                    return (Plan::error(400, "parity_extract_failed", message), info);
+                }
+            }
         };
+        let model = body.get("model").and_then(Value::as_str).unwrap_or("unknown");
+        let cx = StepContext { session: arrival.session.index, step: n, model };
         let plan = compile(step, &cx).expect("steps are validated when the server starts");
         (plan, info)
     }
@@ -95,10 +87,7 @@ fn redact_secret_expectations(expectations: &mut [Expectation]) {
             && parity_capture::redact::is_secret_name(header)
         {
             e.expected = parity_capture::redact::redact_value(header, &e.expected);
-            e.found = e
-                .found
-                .as_ref()
-                .map(|f| parity_capture::redact::redact_value(header, f));
+            e.found = e.found.as_ref().map(|f| parity_capture::redact::redact_value(header, f));
         }
     }
 }

@@ -54,26 +54,16 @@ impl Sessions {
         inner.next_global += 1;
         let global = inner.next_global;
         let next_index = inner.by_key.len() as u32 + 1;
-        let state = inner
-            .by_key
-            .entry(key.clone())
-            .or_insert_with(|| SessionState {
-                index: next_index,
-                next_seq: 0,
-                routes: HashMap::new(),
-            });
+        let state = inner.by_key.entry(key.clone()).or_insert_with(|| SessionState {
+            index: next_index,
+            next_seq: 0,
+            routes: HashMap::new(),
+        });
         state.next_seq += 1;
-        let route = state
-            .routes
-            .entry((method.to_string(), path.to_string()))
-            .or_insert(0);
+        let route = state.routes.entry((method.to_string(), path.to_string())).or_insert(0);
         *route += 1;
         Arrival {
-            session: SessionRef {
-                index: state.index,
-                key,
-                key_header,
-            },
+            session: SessionRef { index: state.index, key, key_header },
             seq: state.next_seq,
             route_seq: *route,
             global,
@@ -90,12 +80,7 @@ impl Sessions {
 pub fn session_key(headers: &HeaderList) -> (String, Option<String>) {
     SESSION_HEADERS
         .iter()
-        .find_map(|name| {
-            headers
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .map(|v| (v.to_string(), Some(name.to_string())))
-        })
+        .find_map(|name| headers.get(name).filter(|v| !v.is_empty()).map(|v| (v.to_string(), Some(name.to_string()))))
         .unwrap_or_else(|| (DEFAULT_SESSION_KEY.to_string(), None))
 }
 
@@ -110,36 +95,17 @@ mod tests {
     #[test]
     fn sessions_are_numbered_by_first_arrival_and_routes_counted_apart() {
         let s = Sessions::new();
-        let a1 = s.arrive(
-            &headers(&[("session-id", "A"), ("thread-id", "T1")]),
-            "POST",
-            "/v1/responses",
-        );
-        let b1 = s.arrive(
-            &headers(&[("session-id", "A"), ("thread-id", "T2")]),
-            "POST",
-            "/v1/responses",
-        );
+        let a1 = s.arrive(&headers(&[("session-id", "A"), ("thread-id", "T1")]), "POST", "/v1/responses");
+        let b1 = s.arrive(&headers(&[("session-id", "A"), ("thread-id", "T2")]), "POST", "/v1/responses");
         let a2 = s.arrive(&headers(&[("thread-id", "T1")]), "GET", "/v1/models");
         let a3 = s.arrive(&headers(&[("thread-id", "T1")]), "POST", "/v1/responses");
         let d = s.arrive(&headers(&[]), "GET", "/v1/models");
         assert_eq!((a1.session.index, a1.seq, a1.route_seq), (1, 1, 1));
         assert_eq!(a1.session.key_header.as_deref(), Some("thread-id"));
-        assert_eq!(
-            (b1.session.index, b1.seq),
-            (2, 1),
-            "another thread is another session"
-        );
+        assert_eq!((b1.session.index, b1.seq), (2, 1), "another thread is another session");
         assert_eq!((a2.session.index, a2.seq, a2.route_seq), (1, 2, 1));
         assert_eq!((a3.session.index, a3.seq, a3.route_seq), (1, 3, 2));
-        assert_eq!(
-            (
-                d.session.index,
-                d.session.key.as_str(),
-                d.session.key_header.clone()
-            ),
-            (3, "default", None)
-        );
+        assert_eq!((d.session.index, d.session.key.as_str(), d.session.key_header.clone()), (3, "default", None));
         assert_eq!(d.global, 5);
         assert_eq!(s.count(), 3);
     }

@@ -6,9 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::model::{
-    CustomToolCall, Failure, FunctionCall, Hold, Message, OutputItem, Reasoning, Step, Usage,
-};
+use super::model::{CustomToolCall, Failure, FunctionCall, Hold, Message, OutputItem, Reasoning, Step, Usage};
 use crate::plan::{Action, HoldPoint, Plan};
 
 /// `created_at` of every scripted response: fixed, so that scripted streams are identical run to run.
@@ -30,10 +28,7 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     /// A deterministic id: `<prefix>_<32 hex digits>` derived from the session, step and item.
     fn id(&self, prefix: &str, item: usize) -> String {
-        let digest = Sha256::digest(format!(
-            "parity/{}/{}/{item}/{prefix}",
-            self.session, self.step
-        ));
+        let digest = Sha256::digest(format!("parity/{}/{}/{item}/{prefix}", self.session, self.step));
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!("{prefix}_{hex}")
     }
@@ -53,16 +48,11 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
             None => Plan::json(h.status, default_http_error(h.status)),
         };
         if let Some(retry_after) = &h.retry_after {
-            let value = retry_after
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| retry_after.to_string());
+            let value = retry_after.as_str().map(str::to_string).unwrap_or_else(|| retry_after.to_string());
             plan.headers.push(("retry-after".into(), value));
         }
-        plan.headers
-            .extend(h.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        plan.headers
-            .extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        plan.headers.extend(h.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        plan.headers.extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         return Ok(plan);
     }
 
@@ -72,19 +62,15 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
     };
     if let Some(Failure::Disconnect(d)) = &step.fail {
         let before = d.before.as_deref().unwrap_or("response.completed");
-        let at = position_of(&actions, before)
-            .ok_or_else(|| no_such_event("fail.disconnect.before", before, &actions))?;
+        let at =
+            position_of(&actions, before).ok_or_else(|| no_such_event("fail.disconnect.before", before, &actions))?;
         actions.truncate(at);
         actions.push(Action::Disconnect);
     }
     if let Some(hold) = &step.hold {
         let before = hold.before.as_deref().unwrap_or("response.completed");
-        let at = position_of(&actions, before)
-            .ok_or_else(|| no_such_event("hold.before", before, &actions))?;
-        let name = hold
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("step-{}", cx.step));
+        let at = position_of(&actions, before).ok_or_else(|| no_such_event("hold.before", before, &actions))?;
+        let name = hold.name.clone().unwrap_or_else(|| format!("step-{}", cx.step));
         actions.insert(at, Action::Hold(hold_point(hold, name, before)));
     }
     name_inline_holds(&mut actions, cx.step);
@@ -94,8 +80,7 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
         actions.push(Action::Disconnect);
     }
     let mut plan = Plan::stream(actions);
-    plan.headers
-        .extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    plan.headers.extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(plan)
 }
 
@@ -105,15 +90,14 @@ fn send(data: Value) -> Action {
 }
 
 fn position_of(actions: &[Action], event_type: &str) -> Option<usize> {
-    actions.iter().position(|a| matches!(a, Action::Send { data, .. } if data.get("type").and_then(Value::as_str) == Some(event_type)))
+    actions.iter().position(
+        |a| matches!(a, Action::Send { data, .. } if data.get("type").and_then(Value::as_str) == Some(event_type)),
+    )
 }
 
 fn no_such_event(field: &str, wanted: &str, actions: &[Action]) -> String {
     let sent: Vec<String> = Plan::stream(actions.to_vec()).event_types();
-    format!(
-        "{field} \"{wanted}\" matches no event of the step (it sends: {})",
-        sent.join(", ")
-    )
+    format!("{field} \"{wanted}\" matches no event of the step (it sends: {})", sent.join(", "))
 }
 
 fn hold_point(hold: &Hold, name: String, before: &str) -> HoldPoint {
@@ -135,16 +119,10 @@ fn name_inline_holds(actions: &mut [Action], step: u32) {
                 continue;
             }
             let next = actions[i + 1..].iter().find_map(|a| match a {
-                Action::Send { data, .. } => {
-                    data.get("type").and_then(Value::as_str).map(str::to_string)
-                }
+                Action::Send { data, .. } => data.get("type").and_then(Value::as_str).map(str::to_string),
                 _ => None,
             });
-            let name = if count == 1 {
-                format!("step-{step}")
-            } else {
-                format!("step-{step}.{count}")
-            };
+            let name = if count == 1 { format!("step-{step}") } else { format!("step-{step}.{count}") };
             if let Action::Hold(point) = &mut actions[i] {
                 point.before = next.unwrap_or_else(|| "end of stream".into());
                 if point.name.is_empty() {
@@ -155,11 +133,7 @@ fn name_inline_holds(actions: &mut [Action], step: u32) {
     }
 }
 
-fn with_delays(
-    actions: Vec<Action>,
-    delay_ms: Option<u64>,
-    start_delay_ms: Option<u64>,
-) -> Vec<Action> {
+fn with_delays(actions: Vec<Action>, delay_ms: Option<u64>, start_delay_ms: Option<u64>) -> Vec<Action> {
     let mut out = Vec::with_capacity(actions.len() * 2 + 1);
     if let Some(ms) = start_delay_ms.filter(|ms| *ms > 0) {
         out.push(Action::Sleep(Duration::from_millis(ms)));
@@ -178,18 +152,9 @@ fn with_delays(
 
 fn default_http_error(status: u16) -> Value {
     let (kind, message) = match status {
-        429 => (
-            "rate_limit_exceeded",
-            "Rate limit reached (injected by parity).",
-        ),
-        400..=499 => (
-            "invalid_request_error",
-            "The request was rejected (injected by parity).",
-        ),
-        _ => (
-            "server_error",
-            "The server had an error while processing your request (injected by parity).",
-        ),
+        429 => ("rate_limit_exceeded", "Rate limit reached (injected by parity)."),
+        400..=499 => ("invalid_request_error", "The request was rejected (injected by parity)."),
+        _ => ("server_error", "The server had an error while processing your request (injected by parity)."),
     };
     json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
 }
@@ -206,21 +171,11 @@ struct StreamWriter<'a> {
 
 impl<'a> StreamWriter<'a> {
     fn new(cx: &'a StepContext<'a>, step: &'a Step) -> Self {
-        StreamWriter {
-            cx,
-            step,
-            actions: Vec::new(),
-            sequence: 0,
-            output_index: 0,
-            done_items: Vec::new(),
-        }
+        StreamWriter { cx, step, actions: Vec::new(), sequence: 0, output_index: 0, done_items: Vec::new() }
     }
 
     fn response_id(&self) -> String {
-        self.step
-            .response_id
-            .clone()
-            .unwrap_or_else(|| self.cx.id("resp", 0))
+        self.step.response_id.clone().unwrap_or_else(|| self.cx.id("resp", 0))
     }
 
     fn event(&mut self, event_type: &str, mut fields: Value) {
@@ -230,10 +185,7 @@ impl<'a> StreamWriter<'a> {
         data.insert("sequence_number".into(), json!(self.sequence));
         data.append(map);
         self.sequence += 1;
-        self.actions.push(Action::Send {
-            event: Some(event_type.to_string()),
-            data: Value::Object(data),
-        });
+        self.actions.push(Action::Send { event: Some(event_type.to_string()), data: Value::Object(data) });
     }
 
     fn response(&self, status: &str) -> Value {
@@ -258,15 +210,11 @@ impl<'a> StreamWriter<'a> {
                 OutputItem::Reasoning(r) => self.reasoning(i, r),
                 OutputItem::Item(raw) => self.raw_item(raw.clone()),
                 OutputItem::Event(raw) => self.actions.push(send(raw.clone())),
-                OutputItem::DelayMs(ms) => {
-                    self.actions.push(Action::Sleep(Duration::from_millis(*ms)))
-                }
+                OutputItem::DelayMs(ms) => self.actions.push(Action::Sleep(Duration::from_millis(*ms))),
                 // Named and pointed at the next event once the whole stream is written.
-                OutputItem::Hold(h) => self.actions.push(Action::Hold(hold_point(
-                    h,
-                    h.name.clone().unwrap_or_default(),
-                    "",
-                ))),
+                OutputItem::Hold(h) => {
+                    self.actions.push(Action::Hold(hold_point(h, h.name.clone().unwrap_or_default(), "")))
+                }
             }
         }
         match &self.step.fail {
@@ -287,18 +235,12 @@ impl<'a> StreamWriter<'a> {
 
     fn item_added(&mut self, item: Value) {
         let index = self.output_index;
-        self.event(
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-        );
+        self.event("response.output_item.added", json!({"output_index": index, "item": item}));
     }
 
     fn item_done(&mut self, item: Value) {
         let index = self.output_index;
-        self.event(
-            "response.output_item.done",
-            json!({"output_index": index, "item": item.clone()}),
-        );
+        self.event("response.output_item.done", json!({"output_index": index, "item": item.clone()}));
         self.done_items.push(item);
         self.output_index += 1;
     }
@@ -306,13 +248,13 @@ impl<'a> StreamWriter<'a> {
     fn message(&mut self, i: usize, m: &Message) {
         let id = m.id.clone().unwrap_or_else(|| self.cx.id("msg", i));
         let index = self.output_index;
-        let mut added = json!({"id": id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"});
+        let mut added =
+            json!({"id": id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"});
         if let Some(phase) = &m.phase {
             added["phase"] = json!(phase);
         }
         self.item_added(added.clone());
-        let empty_part =
-            json!({"type": "output_text", "annotations": [], "logprobs": [], "text": ""});
+        let empty_part = json!({"type": "output_text", "annotations": [], "logprobs": [], "text": ""});
         self.event(
             "response.content_part.added",
             json!({"item_id": id, "output_index": index, "content_index": 0, "part": empty_part}),
@@ -327,8 +269,7 @@ impl<'a> StreamWriter<'a> {
             "response.output_text.done",
             json!({"item_id": id, "output_index": index, "content_index": 0, "text": m.text, "logprobs": []}),
         );
-        let part =
-            json!({"type": "output_text", "annotations": [], "logprobs": [], "text": m.text});
+        let part = json!({"type": "output_text", "annotations": [], "logprobs": [], "text": m.text});
         self.event(
             "response.content_part.done",
             json!({"item_id": id, "output_index": index, "content_index": 0, "part": part.clone()}),
@@ -391,22 +332,11 @@ impl<'a> StreamWriter<'a> {
     fn reasoning(&mut self, i: usize, r: &Reasoning) {
         let id = r.id.clone().unwrap_or_else(|| self.cx.id("rs", i));
         let encrypted = r.encrypted_content.clone().unwrap_or_else(|| {
-            let digest = Sha256::digest(format!(
-                "parity/encrypted/{}/{}/{i}",
-                self.cx.session, self.cx.step
-            ));
-            format!(
-                "gAAAAAB{}",
-                digest
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            )
+            let digest = Sha256::digest(format!("parity/encrypted/{}/{}/{i}", self.cx.session, self.cx.step));
+            format!("gAAAAAB{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
         });
         let index = self.output_index;
-        self.item_added(
-            json!({"id": id, "type": "reasoning", "summary": [], "encrypted_content": encrypted}),
-        );
+        self.item_added(json!({"id": id, "type": "reasoning", "summary": [], "encrypted_content": encrypted}));
         for (s, text) in r.summary.iter().enumerate() {
             let empty = json!({"type": "summary_text", "text": ""});
             self.event(
@@ -414,7 +344,10 @@ impl<'a> StreamWriter<'a> {
                 json!({"item_id": id, "output_index": index, "summary_index": s, "part": empty}),
             );
             for delta in deltas(text) {
-                self.event("response.reasoning_summary_text.delta", json!({"item_id": id, "output_index": index, "summary_index": s, "delta": delta}));
+                self.event(
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id, "output_index": index, "summary_index": s, "delta": delta}),
+                );
             }
             self.event(
                 "response.reasoning_summary_text.done",
@@ -428,25 +361,20 @@ impl<'a> StreamWriter<'a> {
         }
         for (c, text) in r.content.iter().enumerate() {
             for delta in deltas(text) {
-                self.event("response.reasoning_text.delta", json!({"item_id": id, "output_index": index, "content_index": c, "delta": delta}));
+                self.event(
+                    "response.reasoning_text.delta",
+                    json!({"item_id": id, "output_index": index, "content_index": c, "delta": delta}),
+                );
             }
             self.event(
                 "response.reasoning_text.done",
                 json!({"item_id": id, "output_index": index, "content_index": c, "text": text}),
             );
         }
-        let summary: Vec<Value> = r
-            .summary
-            .iter()
-            .map(|t| json!({"type": "summary_text", "text": t}))
-            .collect();
+        let summary: Vec<Value> = r.summary.iter().map(|t| json!({"type": "summary_text", "text": t})).collect();
         let mut done = json!({"id": id, "type": "reasoning", "summary": summary});
         if !r.content.is_empty() {
-            done["content"] = r
-                .content
-                .iter()
-                .map(|t| json!({"type": "reasoning_text", "text": t}))
-                .collect();
+            done["content"] = r.content.iter().map(|t| json!({"type": "reasoning_text", "text": t})).collect();
         }
         done["encrypted_content"] = json!(encrypted);
         self.item_done(done);
@@ -495,11 +423,7 @@ mod tests {
     use crate::plan::PlanBody;
 
     fn cx() -> StepContext<'static> {
-        StepContext {
-            session: 1,
-            step: 2,
-            model: "gpt-test",
-        }
+        StepContext { session: 1, step: 2, model: "gpt-test" }
     }
 
     fn sends(plan: &Plan) -> Vec<Value> {
@@ -534,27 +458,17 @@ mod tests {
             ]
         );
         let events = sends(&plan);
-        let deltas: String = events
-            .iter()
-            .filter_map(|e| e.get("delta").and_then(Value::as_str))
-            .collect();
+        let deltas: String = events.iter().filter_map(|e| e.get("delta").and_then(Value::as_str)).collect();
         assert_eq!(deltas, "Hello there, world");
         let item_id = events[1]["item"]["id"].as_str().unwrap();
         assert!(item_id.starts_with("msg_"));
-        assert!(
-            events[2..9]
-                .iter()
-                .all(|e| e["item_id"] == item_id || e["item"]["id"] == item_id)
-        );
+        assert!(events[2..9].iter().all(|e| e["item_id"] == item_id || e["item"]["id"] == item_id));
         let completed = events.last().unwrap();
         assert_eq!(completed["response"]["id"], events[0]["response"]["id"]);
         assert_eq!(completed["response"]["output"][0], events[8]["item"]);
         assert_eq!(completed["response"]["usage"]["total_tokens"], 1230);
         assert_eq!(completed["response"]["model"], "gpt-test");
-        let numbers: Vec<u64> = events
-            .iter()
-            .map(|e| e["sequence_number"].as_u64().unwrap())
-            .collect();
+        let numbers: Vec<u64> = events.iter().map(|e| e["sequence_number"].as_u64().unwrap()).collect();
         assert_eq!(numbers, (0..events.len() as u64).collect::<Vec<_>>());
     }
 
@@ -566,10 +480,7 @@ mod tests {
         let other = StepContext { session: 2, ..cx() };
         let c = sends(&compile(&Step::function_call("f", json!({"x": 1})), &other).unwrap());
         assert_ne!(a[1]["item"]["call_id"], c[1]["item"]["call_id"]);
-        assert_eq!(
-            a.last().unwrap()["response"]["output"][0]["arguments"],
-            "{\"x\":1}"
-        );
+        assert_eq!(a.last().unwrap()["response"]["output"][0]["arguments"], "{\"x\":1}");
     }
 
     #[test]
@@ -579,31 +490,17 @@ mod tests {
             .call_id("c9")
             .then_function_call("exec_command", json!("{not json"));
         let events = sends(&compile(&step, &cx()).unwrap());
-        let done: Vec<&Value> = events
-            .iter()
-            .filter(|e| e["type"] == "response.output_item.done")
-            .map(|e| &e["item"])
-            .collect();
+        let done: Vec<&Value> =
+            events.iter().filter(|e| e["type"] == "response.output_item.done").map(|e| &e["item"]).collect();
         assert_eq!(done[0]["type"], "reasoning");
         assert_eq!(done[0]["summary"][0]["text"], "thinking");
-        assert!(
-            done[0]["encrypted_content"]
-                .as_str()
-                .unwrap()
-                .starts_with("gAAAA")
-        );
+        assert!(done[0]["encrypted_content"].as_str().unwrap().starts_with("gAAAA"));
         assert_eq!(done[1]["call_id"], "c9");
         assert_eq!(done[1]["input"], "*** Begin Patch\n*** End Patch\n");
-        assert_eq!(
-            done[2]["arguments"], "{not json",
-            "string arguments are sent verbatim"
-        );
+        assert_eq!(done[2]["arguments"], "{not json", "string arguments are sent verbatim");
         assert_eq!(
             done.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
-            events.last().unwrap()["response"]["output"]
-                .as_array()
-                .unwrap()
-                .clone()
+            events.last().unwrap()["response"]["output"].as_array().unwrap().clone()
         );
     }
 
@@ -618,63 +515,25 @@ mod tests {
         assert_eq!(last["type"], "response.failed");
         assert_eq!(last["response"]["error"]["code"], "rate_limit_exceeded");
 
-        let cut = compile(
-            &Step::message("hi").disconnect_before("response.completed"),
-            &cx(),
-        )
-        .unwrap();
-        let PlanBody::Stream(actions) = &cut.body else {
-            panic!()
-        };
+        let cut = compile(&Step::message("hi").disconnect_before("response.completed"), &cx()).unwrap();
+        let PlanBody::Stream(actions) = &cut.body else { panic!() };
         assert_eq!(actions.last(), Some(&Action::Disconnect));
-        assert!(
-            !cut.event_types()
-                .contains(&"response.completed".to_string())
-        );
+        assert!(!cut.event_types().contains(&"response.completed".to_string()));
 
-        let held = compile(
-            &Step::message("hi")
-                .delay_ms(10)
-                .hold_before("response.completed"),
-            &cx(),
-        )
-        .unwrap();
-        let PlanBody::Stream(actions) = &held.body else {
-            panic!()
-        };
-        let hold_at = actions
-            .iter()
-            .position(|a| matches!(a, Action::Hold(_)))
-            .unwrap();
-        assert!(
-            matches!(&actions[hold_at + 2], Action::Send { event: Some(e), .. } if e == "response.completed")
-        );
+        let held = compile(&Step::message("hi").delay_ms(10).hold_before("response.completed"), &cx()).unwrap();
+        let PlanBody::Stream(actions) = &held.body else { panic!() };
+        let hold_at = actions.iter().position(|a| matches!(a, Action::Hold(_))).unwrap();
+        assert!(matches!(&actions[hold_at + 2], Action::Send { event: Some(e), .. } if e == "response.completed"));
         assert!(matches!(&actions[hold_at], Action::Hold(h) if h.name == "step-2"));
-        let sleeps = actions
-            .iter()
-            .filter(|a| matches!(a, Action::Sleep(_)))
-            .count();
+        let sleeps = actions.iter().filter(|a| matches!(a, Action::Sleep(_))).count();
         assert_eq!(sleeps, held.event_types().len() - 1);
     }
 
     #[test]
     fn inline_holds_learn_their_position() {
-        let step = Step::reasoning("r")
-            .then_item(OutputItem::Hold(Hold::default()))
-            .then_message("m");
-        let PlanBody::Stream(actions) = compile(&step, &cx()).unwrap().body else {
-            panic!()
-        };
-        let hold = actions
-            .iter()
-            .find_map(|a| {
-                if let Action::Hold(h) = a {
-                    Some(h.clone())
-                } else {
-                    None
-                }
-            })
-            .unwrap();
+        let step = Step::reasoning("r").then_item(OutputItem::Hold(Hold::default())).then_message("m");
+        let PlanBody::Stream(actions) = compile(&step, &cx()).unwrap().body else { panic!() };
+        let hold = actions.iter().find_map(|a| if let Action::Hold(h) = a { Some(h.clone()) } else { None }).unwrap();
         assert_eq!(hold.before, "response.output_item.added");
         assert_eq!(hold.name, "step-2");
     }

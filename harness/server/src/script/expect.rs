@@ -8,91 +8,51 @@ use super::model::Expect;
 
 /// Every expectation of the step with its verdict, in a fixed order.
 pub fn check(expect: &Expect, headers: &HeaderList, body: &Value) -> Vec<Expectation> {
-    let input: &[Value] = body
-        .get("input")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let input: &[Value] = body.get("input").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let mut out = Vec::new();
     if let Some(want) = &expect.last_input_contains {
         let last = input.last().map(item_text).unwrap_or_default();
-        out.push(verdict(
-            "last_input_contains",
-            want,
-            last.contains(want.as_str()),
-            || excerpt(&last),
-        ));
+        out.push(verdict("last_input_contains", want, last.contains(want.as_str()), || excerpt(&last)));
     }
     if let Some(want) = &expect.input_contains {
-        let found = input
-            .iter()
-            .any(|item| item_text(item).contains(want.as_str()));
-        out.push(verdict("input_contains", want, found, || {
-            format!("no input item among {} contains it", input.len())
-        }));
+        let found = input.iter().any(|item| item_text(item).contains(want.as_str()));
+        out.push(verdict("input_contains", want, found, || format!("no input item among {} contains it", input.len())));
     }
     for call_id in &expect.function_call_output {
         let found = input.iter().any(|item| {
-            matches!(
-                item.get("type").and_then(Value::as_str),
-                Some("function_call_output" | "custom_tool_call_output")
-            ) && item.get("call_id").and_then(Value::as_str) == Some(call_id)
+            matches!(item.get("type").and_then(Value::as_str), Some("function_call_output" | "custom_tool_call_output"))
+                && item.get("call_id").and_then(Value::as_str) == Some(call_id)
         });
         out.push(verdict("function_call_output", call_id, found, || {
             let ids: Vec<&str> = input
                 .iter()
-                .filter(|i| {
-                    i.get("type")
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| t.ends_with("_output"))
-                })
+                .filter(|i| i.get("type").and_then(Value::as_str).is_some_and(|t| t.ends_with("_output")))
                 .filter_map(|i| i.get("call_id").and_then(Value::as_str))
                 .collect();
-            if ids.is_empty() {
-                "no tool output in input".into()
-            } else {
-                format!("outputs for: {}", ids.join(", "))
-            }
+            if ids.is_empty() { "no tool output in input".into() } else { format!("outputs for: {}", ids.join(", ")) }
         }));
     }
     for (name, want) in &expect.headers {
         let got = headers.get(name);
-        out.push(verdict(
-            &format!("headers.{name}"),
-            want,
-            got == Some(want.as_str()),
-            || {
-                got.map(|g| format!("\"{g}\""))
-                    .unwrap_or_else(|| "no such header".into())
-            },
-        ));
+        out.push(verdict(&format!("headers.{name}"), want, got == Some(want.as_str()), || {
+            got.map(|g| format!("\"{g}\"")).unwrap_or_else(|| "no such header".into())
+        }));
     }
     if let Some(want) = &expect.model {
         let got = body.get("model").and_then(Value::as_str);
-        out.push(verdict("model", want, got == Some(want.as_str()), || {
-            got.unwrap_or("no model").to_string()
-        }));
+        out.push(verdict("model", want, got == Some(want.as_str()), || got.unwrap_or("no model").to_string()));
     }
     out
 }
 
 fn verdict(name: &str, expected: &str, ok: bool, found: impl FnOnce() -> String) -> Expectation {
-    Expectation {
-        name: name.to_string(),
-        expected: expected.to_string(),
-        ok,
-        found: (!ok).then(found),
-    }
+    Expectation { name: name.to_string(), expected: expected.to_string(), ok, found: (!ok).then(found) }
 }
 
 /// The first 200 characters of a text, quoted, for error messages.
 fn excerpt(text: &str) -> String {
     let short: String = text.chars().take(200).collect();
-    if short.len() < text.len() {
-        format!("\"{short}...\"")
-    } else {
-        format!("\"{short}\"")
-    }
+    if short.len() < text.len() { format!("\"{short}...\"") } else { format!("\"{short}\"") }
 }
 
 #[cfg(test)]
@@ -123,11 +83,8 @@ mod tests {
             last_input_contains: Some("nope".into()),
             input_contains: Some("absent".into()),
             function_call_output: vec!["c2".into()],
-            headers: [
-                ("originator".to_string(), "codex_tui".to_string()),
-                ("x-missing".to_string(), "v".to_string()),
-            ]
-            .into(),
+            headers: [("originator".to_string(), "codex_tui".to_string()), ("x-missing".to_string(), "v".to_string())]
+                .into(),
             model: Some("m2".into()),
         };
         let results = check(&bad, &headers, &body);

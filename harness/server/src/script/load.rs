@@ -22,14 +22,8 @@ pub struct ScriptError {
 
 impl ScriptError {
     fn new(origin: &str, line_col: Option<(usize, usize)>, message: String) -> Self {
-        let location = line_col
-            .map(|(l, c)| format!(":{l}:{c}"))
-            .unwrap_or_default();
-        ScriptError {
-            origin: origin.to_string(),
-            location,
-            message,
-        }
+        let location = line_col.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+        ScriptError { origin: origin.to_string(), location, message }
     }
 }
 
@@ -54,18 +48,14 @@ impl Script {
     /// Reads and checks a script file.
     pub fn load(path: &Path) -> Result<Script, ScriptError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScriptError::new(&origin, None, e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ScriptError::new(&origin, None, e.to_string()))?;
         Script::parse(&text, Syntax::of(path), &origin)
     }
 
     /// Parses and checks a script; `origin` names it in errors.
     pub fn parse(text: &str, syntax: Syntax, origin: &str) -> Result<Script, ScriptError> {
         let script: Script = deserialize_located(text, syntax, origin)?;
-        script.validate().map_err(|e| ScriptError {
-            origin: origin.to_string(),
-            ..e
-        })?;
+        script.validate().map_err(|e| ScriptError { origin: origin.to_string(), ..e })?;
         Ok(script)
     }
 
@@ -73,27 +63,17 @@ impl Script {
     /// checked with this too, when a server starts.
     pub fn validate(&self) -> Result<(), ScriptError> {
         let all = self.sessions.iter().enumerate().flat_map(|(s, script)| {
-            script
-                .steps
-                .iter()
-                .enumerate()
-                .map(move |(i, step)| (format!("sessions[{s}] step {}", i + 1), step))
+            script.steps.iter().enumerate().map(move |(i, step)| (format!("sessions[{s}] step {}", i + 1), step))
         });
-        for (label, step) in self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("step {}", i + 1), s))
-            .chain(all)
-        {
-            validate_step(step)
-                .map_err(|m| ScriptError::new("<inline script>", None, format!("{label}: {m}")))?;
+        for (label, step) in self.steps.iter().enumerate().map(|(i, s)| (format!("step {}", i + 1), s)).chain(all) {
+            validate_step(step).map_err(|m| ScriptError::new("<inline script>", None, format!("{label}: {m}")))?;
         }
         Ok(())
     }
 }
 
 fn validate_step(step: &Step) -> Result<(), String> {
+    super::extract::validate(&step.extract)?;
     if step.events.is_some() && !step.output.is_empty() {
         return Err("has both `events` (raw) and `output` (shorthand); give one".into());
     }
@@ -107,9 +87,7 @@ fn validate_step(step: &Step) -> Result<(), String> {
     for (i, item) in step.output.iter().enumerate() {
         match item {
             OutputItem::Hold(h) if h.before.is_some() => {
-                return Err(format!(
-                    "output[{i}].hold has `before`, but a hold in `output` holds where it stands"
-                ));
+                return Err(format!("output[{i}].hold has `before`, but a hold in `output` holds where it stands"));
             }
             OutputItem::Item(v) if v.get("type").and_then(|t| t.as_str()).is_none() => {
                 return Err(format!("output[{i}].item has no string `type`"));
@@ -122,53 +100,34 @@ fn validate_step(step: &Step) -> Result<(), String> {
     }
     if let Some(super::model::Failure::Http(h)) = &step.fail {
         if !(100..=599).contains(&h.status) {
-            return Err(format!(
-                "fail.http.status {} is not an HTTP status",
-                h.status
-            ));
+            return Err(format!("fail.http.status {} is not an HTTP status", h.status));
         }
         if !step.output.is_empty() || step.events.is_some() || step.hold.is_some() {
-            return Err("fail.http answers with an error instead of a stream, so it takes no output, events or hold".into());
+            return Err(
+                "fail.http answers with an error instead of a stream, so it takes no output, events or hold".into()
+            );
         }
     }
-    compile(
-        step,
-        &StepContext {
-            session: 1,
-            step: 1,
-            model: "model",
-        },
-    )
-    .map(|_| ())
+    compile(step, &StepContext { session: 1, step: 1, model: "model" }).map(|_| ())
 }
 
 /// Deserializes with the path of the failing field and its line, and turns `steps[2].output[0]` into `step 3:
 /// output[0]` so that a person finds the step at once.
-fn deserialize_located<T: DeserializeOwned>(
-    text: &str,
-    syntax: Syntax,
-    origin: &str,
-) -> Result<T, ScriptError> {
+fn deserialize_located<T: DeserializeOwned>(text: &str, syntax: Syntax, origin: &str) -> Result<T, ScriptError> {
     match syntax {
         Syntax::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let inner = e.inner();
                 let message = inner.to_string();
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let message = message.split(" at line ").next().unwrap_or_default().to_string();
                 let at = (inner.line() > 0).then(|| (inner.line(), inner.column()));
                 ScriptError::new(origin, at, describe(&e.path().to_string(), &message))
             })
         }
         Syntax::Toml => {
-            let de =
-                toml::Deserializer::parse(text).map_err(|e| toml_error(text, origin, "", &e))?;
-            serde_path_to_error::deserialize(de)
-                .map_err(|e| toml_error(text, origin, &e.path().to_string(), e.inner()))
+            let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, origin, "", &e))?;
+            serde_path_to_error::deserialize(de).map_err(|e| toml_error(text, origin, &e.path().to_string(), e.inner()))
         }
     }
 }
@@ -217,10 +176,7 @@ fn split_step(path: &str) -> (Option<String>, &str) {
         && let Some(rest) = tail(rest, used).strip_prefix("steps")
         && let Some((i, used)) = index_at(rest)
     {
-        return (
-            Some(format!("sessions[{s}] step {}", i + 1)),
-            tail(rest, used),
-        );
+        return (Some(format!("sessions[{s}] step {}", i + 1)), tail(rest, used));
     }
     if path.starts_with('[')
         && let Some((i, used)) = index_at(path)
@@ -235,15 +191,11 @@ mod tests {
     use super::*;
 
     fn json_err(text: &str) -> String {
-        Script::parse(text, Syntax::Json, "s.json")
-            .unwrap_err()
-            .to_string()
+        Script::parse(text, Syntax::Json, "s.json").unwrap_err().to_string()
     }
 
     fn toml_err(text: &str) -> String {
-        Script::parse(text, Syntax::Toml, "s.toml")
-            .unwrap_err()
-            .to_string()
+        Script::parse(text, Syntax::Toml, "s.toml").unwrap_err().to_string()
     }
 
     #[test]
@@ -268,41 +220,20 @@ mod tests {
         let s = Script::parse(readable, Syntax::Toml, "r.toml").unwrap();
         assert_eq!(s.steps.len(), 2);
         assert_eq!(s.steps[0].output.len(), 4);
-        assert_eq!(
-            s.steps[0].expect.function_call_output,
-            vec!["c0".to_string()]
-        );
-        assert_eq!(
-            s,
-            Script::parse(
-                &serde_json::to_string(&s).unwrap(),
-                Syntax::Json,
-                "round-trip"
-            )
-            .unwrap()
-        );
+        assert_eq!(s.steps[0].expect.function_call_output, vec!["c0".to_string()]);
+        assert_eq!(s, Script::parse(&serde_json::to_string(&s).unwrap(), Syntax::Json, "round-trip").unwrap());
     }
 
     #[test]
     fn errors_name_file_line_step_and_field() {
-        let e = json_err(
-            "{\"steps\": [{\"output\": []},\n {\"output\": [{\"function_call\": {\"arguments\": {}}}]}]}",
-        );
+        let e = json_err("{\"steps\": [{\"output\": []},\n {\"output\": [{\"function_call\": {\"arguments\": {}}}]}]}");
         assert!(e.starts_with("s.json:2:"), "{e}");
-        assert!(
-            e.contains("step 2: output[0].function_call: missing field `name`"),
-            "{e}"
-        );
+        assert!(e.contains("step 2: output[0].function_call: missing field `name`"), "{e}");
 
         let e = json_err(r#"{"steps": [{"output": [{"mesage": "hi"}]}]}"#);
-        assert!(
-            e.contains("step 1: output[0]") && e.contains("unknown variant `mesage`"),
-            "{e}"
-        );
+        assert!(e.contains("step 1: output[0]") && e.contains("unknown variant `mesage`"), "{e}");
 
-        let e = toml_err(
-            "[[steps]]\noutput = [{ message = \"a\" }]\n\n[[steps]]\ndelay_ms = \"slow\"\n",
-        );
+        let e = toml_err("[[steps]]\noutput = [{ message = \"a\" }]\n\n[[steps]]\ndelay_ms = \"slow\"\n");
         assert!(e.starts_with("s.toml:5:"), "{e}");
         assert!(e.contains("step 2: delay_ms:"), "{e}");
 
@@ -318,27 +249,15 @@ mod tests {
 
     #[test]
     fn incoherent_steps_are_refused() {
-        let e = json_err(
-            r#"{"steps": [{"output": [{"message": "a"}], "hold": {"before": "response.complete"}}]}"#,
-        );
-        assert!(
-            e.contains("step 1: hold.before \"response.complete\" matches no event"),
-            "{e}"
-        );
+        let e = json_err(r#"{"steps": [{"output": [{"message": "a"}], "hold": {"before": "response.complete"}}]}"#);
+        assert!(e.contains("step 1: hold.before \"response.complete\" matches no event"), "{e}");
         let e = json_err(r#"{"steps": [{"fail": {"http": {"status": 700}}}]}"#);
         assert!(e.contains("step 1: fail.http.status 700"), "{e}");
-        let e = json_err(
-            r#"{"steps": [{"output": [{"message": "a"}], "fail": {"http": {"status": 500}}}]}"#,
-        );
+        let e = json_err(r#"{"steps": [{"output": [{"message": "a"}], "fail": {"http": {"status": 500}}}]}"#);
         assert!(e.contains("takes no output"), "{e}");
         let e = json_err(r#"{"steps": [{"output": [{"message": "a"}], "events": []}]}"#);
         assert!(e.contains("both `events`"), "{e}");
-        let e = json_err(
-            r#"{"sessions": [{"steps": [{}, {"fail": {"disconnect": {"before": "nope"}}}]}]}"#,
-        );
-        assert!(
-            e.contains("sessions[0] step 2: fail.disconnect.before \"nope\" matches no event"),
-            "{e}"
-        );
+        let e = json_err(r#"{"sessions": [{"steps": [{}, {"fail": {"disconnect": {"before": "nope"}}}]}]}"#);
+        assert!(e.contains("sessions[0] step 2: fail.disconnect.before \"nope\" matches no event"), "{e}");
     }
 }

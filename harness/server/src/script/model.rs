@@ -42,6 +42,12 @@ pub struct Step {
     /// Checks on the incoming request; a request that fails one is answered 400 naming it.
     #[serde(default, skip_serializing_if = "Expect::is_empty")]
     pub expect: Expect,
+    /// Values taken from the request, by name: a regular expression searched in the text of the `input` items,
+    /// newest first, whose first group (or whole match) is the value. `{{name}}` in the step's output is replaced
+    /// by it; a string that is exactly `{{name}}` becomes a number when the value is one. This is how a script
+    /// answers with what only the agent knows, such as the session id an `exec_command` output gave.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extract: BTreeMap<String, String>,
     /// Output items in shorthand, streamed in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<OutputItem>,
@@ -106,10 +112,7 @@ pub struct Message {
 
 impl From<String> for Message {
     fn from(text: String) -> Self {
-        Message {
-            text,
-            ..Default::default()
-        }
+        Message { text, ..Default::default() }
     }
 }
 
@@ -150,11 +153,7 @@ pub struct Reasoning {
     #[serde(default, deserialize_with = "one_or_many")]
     pub summary: Vec<String>,
     /// Raw reasoning text parts (`content`), which some models stream.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
     pub content: Vec<String>,
     /// Opaque content the client must send back; a deterministic placeholder when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,10 +164,7 @@ pub struct Reasoning {
 
 impl From<String> for Reasoning {
     fn from(summary: String) -> Self {
-        Reasoning {
-            summary: vec![summary],
-            ..Default::default()
-        }
+        Reasoning { summary: vec![summary], ..Default::default() }
     }
 }
 
@@ -217,11 +213,7 @@ pub struct Expect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_contains: Option<String>,
     /// A `function_call_output` (or `custom_tool_call_output`) for each of these call ids is in `input`.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "one_or_many"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
     pub function_call_output: Vec<String>,
     /// Headers with exactly these values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -387,12 +379,8 @@ impl<'de> Deserialize<'de> for Script {
                         f.write_str("a list of raw events, or a step table")
                     }
                     fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<ListStep, S::Error> {
-                        let events =
-                            Vec::<Value>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                        Ok(ListStep(Step {
-                            events: Some(events),
-                            ..Default::default()
-                        }))
+                        let events = Vec::<Value>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                        Ok(ListStep(Step { events: Some(events), ..Default::default() }))
                     }
                     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ListStep, M::Error> {
                         Step::deserialize(de::value::MapAccessDeserializer::new(map)).map(ListStep)
@@ -406,25 +394,15 @@ impl<'de> Deserialize<'de> for Script {
         impl<'de> Visitor<'de> for ScriptVisitor {
             type Value = Script;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(
-                    "a table with `steps`, or a list of responses (each a list of raw events)",
-                )
+                f.write_str("a table with `steps`, or a list of responses (each a list of raw events)")
             }
             fn visit_seq<S: SeqAccess<'de>>(self, seq: S) -> Result<Script, S::Error> {
-                let steps =
-                    Vec::<ListStep>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(Script {
-                    steps: steps.into_iter().map(|s| s.0).collect(),
-                    ..Default::default()
-                })
+                let steps = Vec::<ListStep>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Script { steps: steps.into_iter().map(|s| s.0).collect(), ..Default::default() })
             }
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Script, M::Error> {
                 let r = Readable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Script {
-                    steps: r.steps,
-                    sessions: r.sessions,
-                    models: r.models,
-                })
+                Ok(Script { steps: r.steps, sessions: r.sessions, models: r.models })
             }
         }
         deserializer.deserialize_any(ScriptVisitor)
@@ -447,9 +425,7 @@ impl Script {
 
     /// Gives the next session (by order of first arrival) a script of its own.
     pub fn session(mut self, steps: impl IntoIterator<Item = Step>) -> Self {
-        self.sessions.push(SessionScript {
-            steps: steps.into_iter().collect(),
-        });
+        self.sessions.push(SessionScript { steps: steps.into_iter().collect() });
         self
     }
 
@@ -461,10 +437,7 @@ impl Script {
 
 impl<I: IntoIterator<Item = Step>> From<I> for Script {
     fn from(steps: I) -> Self {
-        Script {
-            steps: steps.into_iter().collect(),
-            ..Default::default()
-        }
+        Script { steps: steps.into_iter().collect(), ..Default::default() }
     }
 }
 
@@ -496,21 +469,12 @@ impl Step {
 
     /// A response made of these raw events, sent as they are.
     pub fn raw(events: impl IntoIterator<Item = Value>) -> Self {
-        Step {
-            events: Some(events.into_iter().collect()),
-            ..Default::default()
-        }
+        Step { events: Some(events.into_iter().collect()), ..Default::default() }
     }
 
     /// An HTTP error answer instead of a stream.
     pub fn http_error(status: u16) -> Self {
-        Step {
-            fail: Some(Failure::Http(HttpFailure {
-                status,
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
+        Step { fail: Some(Failure::Http(HttpFailure { status, ..Default::default() })), ..Default::default() }
     }
 
     /// A stream that ends with `response.failed`.
@@ -519,37 +483,23 @@ impl Step {
     }
 
     pub fn then_message(mut self, text: impl Into<String>) -> Self {
-        self.output
-            .push(OutputItem::Message(Message::from(text.into())));
+        self.output.push(OutputItem::Message(Message::from(text.into())));
         self
     }
 
     pub fn then_function_call(mut self, name: impl Into<String>, arguments: Value) -> Self {
-        self.output.push(OutputItem::FunctionCall(FunctionCall {
-            name: name.into(),
-            arguments,
-            ..Default::default()
-        }));
+        self.output.push(OutputItem::FunctionCall(FunctionCall { name: name.into(), arguments, ..Default::default() }));
         self
     }
 
-    pub fn then_custom_tool_call(
-        mut self,
-        name: impl Into<String>,
-        input: impl Into<String>,
-    ) -> Self {
-        let call = CustomToolCall {
-            name: name.into(),
-            input: input.into(),
-            ..Default::default()
-        };
+    pub fn then_custom_tool_call(mut self, name: impl Into<String>, input: impl Into<String>) -> Self {
+        let call = CustomToolCall { name: name.into(), input: input.into(), ..Default::default() };
         self.output.push(OutputItem::CustomToolCall(call));
         self
     }
 
     pub fn then_reasoning(mut self, summary: impl Into<String>) -> Self {
-        self.output
-            .push(OutputItem::Reasoning(Reasoning::from(summary.into())));
+        self.output.push(OutputItem::Reasoning(Reasoning::from(summary.into())));
         self
     }
 
@@ -565,12 +515,12 @@ impl Step {
 
     /// Sets the call id of the last tool call added.
     pub fn call_id(mut self, call_id: impl Into<String>) -> Self {
-        match self.output.iter_mut().rev().find(|i| {
-            matches!(
-                i,
-                OutputItem::FunctionCall(_) | OutputItem::CustomToolCall(_)
-            )
-        }) {
+        match self
+            .output
+            .iter_mut()
+            .rev()
+            .find(|i| matches!(i, OutputItem::FunctionCall(_) | OutputItem::CustomToolCall(_)))
+        {
             Some(OutputItem::FunctionCall(c)) => c.call_id = Some(call_id.into()),
             Some(OutputItem::CustomToolCall(c)) => c.call_id = Some(call_id.into()),
             _ => panic!("Step::call_id: the step has no tool call yet"),
@@ -605,10 +555,7 @@ impl Step {
 
     /// Holds before the first event of this type until released (control API, library, or the next request).
     pub fn hold_before(mut self, event_type: impl Into<String>) -> Self {
-        self.hold = Some(Hold {
-            before: Some(event_type.into()),
-            ..Default::default()
-        });
+        self.hold = Some(Hold { before: Some(event_type.into()), ..Default::default() });
         self
     }
 
@@ -638,6 +585,12 @@ impl Step {
         self
     }
 
+    /// Takes a value from the request (see [`Step::extract`]) for `{{name}}` in the step's output.
+    pub fn extract(mut self, name: impl Into<String>, pattern: impl Into<String>) -> Self {
+        self.extract.insert(name.into(), pattern.into());
+        self
+    }
+
     pub fn expect_model(mut self, model: impl Into<String>) -> Self {
         self.expect.model = Some(model.into());
         self
@@ -662,23 +615,14 @@ impl Step {
         }
     }
 
-    pub fn fail_with_response_failed(
-        mut self,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        self.fail = Some(Failure::ResponseFailed(ResponseFailed {
-            code: code.into(),
-            message: message.into(),
-        }));
+    pub fn fail_with_response_failed(mut self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        self.fail = Some(Failure::ResponseFailed(ResponseFailed { code: code.into(), message: message.into() }));
         self
     }
 
     /// Cuts the connection before the first event of this type.
     pub fn disconnect_before(mut self, event_type: impl Into<String>) -> Self {
-        self.fail = Some(Failure::Disconnect(Disconnect {
-            before: Some(event_type.into()),
-        }));
+        self.fail = Some(Failure::Disconnect(Disconnect { before: Some(event_type.into()) }));
         self
     }
 }
@@ -686,11 +630,7 @@ impl Step {
 impl Hold {
     /// A hold released only by name through the control API or the library.
     pub fn named(name: impl Into<String>) -> Self {
-        Hold {
-            name: Some(name.into()),
-            until: Until::Release,
-            ..Default::default()
-        }
+        Hold { name: Some(name.into()), until: Until::Release, ..Default::default() }
     }
 
     pub fn before(mut self, event_type: impl Into<String>) -> Self {

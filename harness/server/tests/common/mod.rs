@@ -22,15 +22,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn event_types(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .map(|(_, f)| {
-                f.data_value()["type"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
+        self.events.iter().map(|(_, f)| f.data_value()["type"].as_str().unwrap_or_default().to_string()).collect()
     }
 
     pub fn json(&self) -> Value {
@@ -38,26 +30,17 @@ impl Reply {
     }
 
     pub fn error_message(&self) -> String {
-        self.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.json()["error"]["message"].as_str().unwrap_or_default().to_string()
     }
 
     /// The completed or failed response object.
     pub fn last_data(&self) -> Value {
-        self.events
-            .last()
-            .map(|(_, f)| f.data_value())
-            .unwrap_or(Value::Null)
+        self.events.last().map(|(_, f)| f.data_value()).unwrap_or(Value::Null)
     }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// A plausible Codex request body.
@@ -76,10 +59,8 @@ pub async fn post(base_url: &str, body: &Value, headers: &[(&str, &str)]) -> Rep
 }
 
 pub async fn post_raw(base_url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
-    let mut request = client()
-        .post(format!("{base_url}/responses"))
-        .header("content-type", "application/json")
-        .body(body);
+    let mut request =
+        client().post(format!("{base_url}/responses")).header("content-type", "application/json").body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -91,10 +72,8 @@ pub async fn read(request: reqwest::RequestBuilder) -> Reply {
     let response = request.send().await.expect("the server answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let is_stream = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/event-stream"));
+    let is_stream =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/event-stream"));
     let mut parser = SseParser::new();
     let mut events = Vec::new();
     let mut body = Vec::new();
@@ -116,24 +95,11 @@ pub async fn read(request: reqwest::RequestBuilder) -> Reply {
             }
         }
     }
-    Reply {
-        status,
-        headers,
-        events,
-        body: String::from_utf8_lossy(&body).into_owned(),
-        error,
-    }
+    Reply { status, headers, events, body: String::from_utf8_lossy(&body).into_owned(), error }
 }
 
 /// GETs a URL and parses the JSON answer.
 pub async fn get_json(url: &str) -> Value {
-    let text = client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = client().get(url).send().await.unwrap().text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url} answered non-JSON ({e}): {text}"))
 }

@@ -1,0 +1,204 @@
+//! The agent under the harness: upstream Codex, rcodex, or any command. The harness treats each as a black box that
+//! speaks HTTP; all it knows is how to start one turn.
+
+use std::path::{Path, PathBuf};
+
+/// The pinned upstream release, and where `scripts/install-upstream.sh` puts its native binary.
+pub const UPSTREAM_VERSION: &str = "0.169.0";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agent {
+    /// Upstream Codex CLI's native binary.
+    Codex { bin: PathBuf },
+    /// rcodex, this project's agent.
+    Rcodex { bin: PathBuf },
+    /// A shell command template (see [`PLACEHOLDERS`]), run with `/bin/sh -c` once per turn.
+    Template { template: String },
+}
+
+/// What a template may use. Each value is shell-quoted where it is substituted.
+pub const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("{prompt}", "the turn's prompt"),
+    ("{turn}", "the turn's number, from 1"),
+    ("{resume_args}", "`resume --last` on follow-up turns, nothing on the first"),
+    ("{workspace}", "the workspace directory (also the working directory)"),
+    ("{home}", "the isolated HOME"),
+    ("{codex_home}", "the isolated CODEX_HOME, holding config.toml"),
+    ("{base_url}", "the server's base URL, ending in /v1"),
+    ("{model}", "the scenario's model"),
+];
+
+/// What one turn needs to know to start.
+#[derive(Debug, Clone)]
+pub struct TurnSpec<'a> {
+    /// 1-based.
+    pub turn: usize,
+    pub prompt: &'a str,
+    pub workspace: &'a Path,
+    pub home: &'a Path,
+    pub codex_home: &'a Path,
+    pub base_url: &'a str,
+    pub model: &'a str,
+    /// The scenario's extra arguments.
+    pub args: &'a [String],
+}
+
+impl Agent {
+    /// `codex`, `rcodex`, or a command template (anything with a space or a placeholder).
+    pub fn parse(spec: &str, upstream_bin: Option<&Path>, rcodex_bin: Option<&Path>) -> Result<Agent, String> {
+        match spec {
+            "codex" => Ok(Agent::Codex { bin: upstream_bin.map(Path::to_path_buf).map_or_else(find_upstream, Ok)? }),
+            "rcodex" => Ok(Agent::Rcodex { bin: rcodex_bin.map(Path::to_path_buf).map_or_else(find_rcodex, Ok)? }),
+            template => {
+                let mut rest = template;
+                while let Some(open) = rest.find('{') {
+                    let close = rest[open..].find('}').map(|c| open + c + 1).unwrap_or(rest.len());
+                    let placeholder = &rest[open..close];
+                    if !PLACEHOLDERS.iter().any(|(p, _)| *p == placeholder) {
+                        let known: Vec<&str> = PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
+                        return Err(format!(
+                            "--agent: unknown placeholder {placeholder}; the template may use {}",
+                            known.join(" ")
+                        ));
+                    }
+                    rest = &rest[close..];
+                }
+                Ok(Agent::Template { template: template.to_string() })
+            }
+        }
+    }
+
+    /// A short name for reports: `codex`, `rcodex` or `command`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Agent::Codex { .. } => "codex",
+            Agent::Rcodex { .. } => "rcodex",
+            Agent::Template { .. } => "command",
+        }
+    }
+
+    /// The program and arguments of one turn. Codex and rcodex run `exec` (then `exec resume --last` for follow-ups)
+    /// with `--json`, so that their JSONL events are kept.
+    pub fn command(&self, spec: &TurnSpec) -> (String, Vec<String>) {
+        match self {
+            Agent::Codex { bin } | Agent::Rcodex { bin } => {
+                let mut args = vec!["exec".to_string()];
+                if spec.turn > 1 {
+                    args.extend(["resume".to_string(), "--last".to_string()]);
+                }
+                args.extend(["--skip-git-repo-check".to_string(), "--json".to_string()]);
+                args.extend(spec.args.iter().cloned());
+                args.push(spec.prompt.to_string());
+                (bin.display().to_string(), args)
+            }
+            Agent::Template { template } => {
+                let resume = if spec.turn > 1 { "resume --last".to_string() } else { String::new() };
+                let expanded = template
+                    .replace("{prompt}", &shell_quote(spec.prompt))
+                    .replace("{turn}", &spec.turn.to_string())
+                    .replace("{resume_args}", &resume)
+                    .replace("{workspace}", &shell_quote(&spec.workspace.display().to_string()))
+                    .replace("{home}", &shell_quote(&spec.home.display().to_string()))
+                    .replace("{codex_home}", &shell_quote(&spec.codex_home.display().to_string()))
+                    .replace("{base_url}", &shell_quote(spec.base_url))
+                    .replace("{model}", &shell_quote(spec.model));
+                ("/bin/sh".to_string(), vec!["-c".to_string(), expanded])
+            }
+        }
+    }
+}
+
+/// `'text'`, with single quotes inside escaped, for `/bin/sh`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The upstream binary: `$PARITY_UPSTREAM_BIN`, or what `scripts/install-upstream.sh` installed under `.upstream/`
+/// of the current directory, one of its parents, or the repository this `parity` was built in.
+pub fn find_upstream() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("PARITY_UPSTREAM_BIN") {
+        return Ok(bin.into());
+    }
+    let platform = match std::env::consts::ARCH {
+        "aarch64" => ("linux-arm64", "aarch64-unknown-linux-musl"),
+        _ => ("linux-x64", "x86_64-unknown-linux-musl"),
+    };
+    let relative = format!(
+        ".upstream/codex-{UPSTREAM_VERSION}/node_modules/@openai/codex-{}/vendor/{}/bin/codex",
+        platform.0, platform.1
+    );
+    search_roots().into_iter().map(|root| root.join(&relative)).find(|p| p.is_file()).ok_or_else(|| {
+        format!(
+            "upstream Codex {UPSTREAM_VERSION} is not installed: run scripts/install-upstream.sh, or pass --upstream-bin"
+        )
+    })
+}
+
+/// The rcodex binary: beside this `parity` (same build), else on PATH.
+pub fn find_rcodex() -> Result<PathBuf, String> {
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        let dir = exe.parent()?;
+        // Integration tests and benches run from target/<profile>/deps; the binaries are one level up.
+        [dir.join("rcodex"), dir.parent()?.join("rcodex")].into_iter().find(|p| p.is_file())
+    });
+    let on_path = || {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("rcodex")).find(|p| p.is_file()))
+    };
+    beside
+        .or_else(on_path)
+        .ok_or_else(|| "rcodex is not built: run cargo build --release -p rcodex, or pass --rcodex-bin".to_string())
+}
+
+fn search_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    if let Some(manifest) = option_env!("CARGO_MANIFEST_DIR") {
+        roots.extend(Path::new(manifest).ancestors().map(Path::to_path_buf));
+    }
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(turn: usize, args: &'a [String]) -> TurnSpec<'a> {
+        TurnSpec {
+            turn,
+            prompt: "it's done",
+            workspace: Path::new("/w"),
+            home: Path::new("/h"),
+            codex_home: Path::new("/h/.codex"),
+            base_url: "http://127.0.0.1:1/v1",
+            model: "m",
+            args,
+        }
+    }
+
+    #[test]
+    fn codex_turns_run_exec_then_exec_resume() {
+        let agent = Agent::Codex { bin: "/bin/codex".into() };
+        let extra = vec!["--ephemeral".to_string()];
+        let (program, args) = agent.command(&spec(1, &extra));
+        assert_eq!(program, "/bin/codex");
+        assert_eq!(args, ["exec", "--skip-git-repo-check", "--json", "--ephemeral", "it's done"]);
+        let (_, args) = agent.command(&spec(2, &[]));
+        assert_eq!(&args[..3], ["exec", "resume", "--last"]);
+    }
+
+    #[test]
+    fn templates_expand_quoted_placeholders_and_refuse_unknown_ones() {
+        let agent = Agent::parse("my-agent {resume_args} --url {base_url} {prompt}", None, None).unwrap();
+        let (program, args) = agent.command(&spec(2, &[]));
+        assert_eq!(program, "/bin/sh");
+        assert_eq!(args[1], r"my-agent resume --last --url 'http://127.0.0.1:1/v1' 'it'\''s done'");
+        let err = Agent::parse("x {promt}", None, None).unwrap_err();
+        assert!(err.contains("unknown placeholder {promt}") && err.contains("{prompt}"), "{err}");
+    }
+}

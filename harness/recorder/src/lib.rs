@@ -1,0 +1,19 @@
+//! The recorder: runs upstream Codex and any other agent on scenarios, each in an isolated home and workspace with
+//! a controlled environment, against an in-process scripted server, and keeps what happened.
+//!
+//! - [`scenario`]: scenario files (prompts, model script, agent options, workspace);
+//! - [`agent`]: the agent under test, a black box started once per turn;
+//! - [`isolate`]: fresh HOME, CODEX_HOME and workspace, and a cleared environment;
+//! - [`run`]: recording one scenario into an output directory (`run.json`, `captures/`, each turn's output);
+//! - [`suite`]: recording every scenario, in parallel where safe.
+
+pub mod agent;
+pub mod isolate;
+pub mod run;
+pub mod scenario;
+pub mod suite;
+
+pub use agent::Agent;
+pub use run::{RecordError, RecordOptions, RunRecord, TurnRecord, record};
+pub use scenario::{Scenario, ScenarioError};
+pub use suite::{SuiteEvent, SuiteOptions, record_suite};
