@@ -29,26 +29,19 @@ const SESSIONS_PER_WORKER: usize = 10;
 const STEPS_PER_SESSION: usize = 50;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let body = Bytes::from(serde_json::to_vec(&codex_shaped_body(40 * 1024)).unwrap());
     println!("request body: {} bytes (Codex-shaped)", body.len());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average at start: {} (the figures assume an otherwise idle machine)",
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
 
     let script = dir.path().join("bench-script.json");
-    let steps: Vec<Value> = (0..STEPS_PER_SESSION)
-        .map(|i| json!({"output": [{"message": format!("answer {i}")}]}))
-        .collect();
+    let steps: Vec<Value> =
+        (0..STEPS_PER_SESSION).map(|i| json!({"output": [{"message": format!("answer {i}")}]})).collect();
     std::fs::write(&script, json!({ "steps": steps }).to_string()).unwrap();
 
     // PARITY_BENCH=proxy or PARITY_BENCH=throughput runs one part only.
@@ -63,8 +56,7 @@ fn main() {
 
 /// A request body shaped like Codex's: long developer instructions, context messages, a prompt, tool schemas.
 fn codex_shaped_body(size: usize) -> Value {
-    let filler =
-        "Keep changes small and focused; explain what you did and why. ".repeat(size * 6 / 10 / 62);
+    let filler = "Keep changes small and focused; explain what you did and why. ".repeat(size * 6 / 10 / 62);
     let tools: Vec<Value> = (0..10)
         .map(|i| json!({"type": "function", "name": format!("tool_{i}"), "description": "Does one thing well. ".repeat(size / 10 / 20 * 3 / 10), "strict": false,
             "parameters": {"type": "object", "properties": {"cmd": {"type": "string", "description": "What to run."}}, "required": ["cmd"]}}))
@@ -106,23 +98,15 @@ fn start(args: &[&str]) -> Server {
         .spawn()
         .expect("parity starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line names the address")
-        .to_string();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
     Server { child, url }
 }
 
 fn client() -> HttpClient {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector)
 }
 
 /// Sends one model request; returns the time to the first body chunk and reads the rest.
@@ -175,16 +159,8 @@ async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
     let (p50, p90) = (percentile(&mut proxied, 0.5), percentile(&mut proxied, 0.9));
     let overhead = p50.saturating_sub(d50);
     println!("\nproxy time to first byte, {PROXY_SAMPLES} requests each, alternating:");
-    println!(
-        "  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms",
-        ms(d50),
-        ms(d90)
-    );
-    println!(
-        "  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms",
-        ms(p50),
-        ms(p90)
-    );
+    println!("  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms", ms(d50), ms(d90));
+    println!("  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms", ms(p50), ms(p90));
     println!(
         "  proxy overhead at the median: {:.3} ms (target < 1 ms): {}",
         ms(overhead),
@@ -194,12 +170,7 @@ async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
 
 async fn throughput(script: &std::path::Path, body: &Bytes, dir: &std::path::Path) {
     let captures = dir.join("captures");
-    let server = start(&[
-        "--script",
-        script.to_str().unwrap(),
-        "--captures",
-        captures.to_str().unwrap(),
-    ]);
+    let server = start(&["--script", script.to_str().unwrap(), "--captures", captures.to_str().unwrap()]);
     let client = client();
     // Warm up the connection pool.
     request(&client, &server.url, "warmup", body).await;
@@ -208,12 +179,7 @@ async fn throughput(script: &std::path::Path, body: &Bytes, dir: &std::path::Pat
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..THROUGHPUT_WORKERS {
-        let (client, url, body, done) = (
-            client.clone(),
-            server.url.clone(),
-            body.clone(),
-            done.clone(),
-        );
+        let (client, url, body, done) = (client.clone(), server.url.clone(), body.clone(), done.clone());
         workers.push(tokio::spawn(async move {
             for s in 0..SESSIONS_PER_WORKER {
                 let session = format!("worker-{w}-session-{s}");
@@ -231,17 +197,9 @@ async fn throughput(script: &std::path::Path, body: &Bytes, dir: &std::path::Pat
     let rate = total as f64 / elapsed.as_secs_f64();
     let peak_kb = peak_memory_kb(server.child.id());
     let written = count_files(&captures);
-    println!(
-        "\nscripted mode with captures on, {total} requests from {THROUGHPUT_WORKERS} connections:"
-    );
-    println!(
-        "  {rate:.0} requests/s ({:.2} s), {written} capture files written",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "  throughput target >= 2,000 requests/s: {}",
-        verdict(rate >= 2000.0)
-    );
+    println!("\nscripted mode with captures on, {total} requests from {THROUGHPUT_WORKERS} connections:");
+    println!("  {rate:.0} requests/s ({:.2} s), {written} capture files written", elapsed.as_secs_f64());
+    println!("  throughput target >= 2,000 requests/s: {}", verdict(rate >= 2000.0));
     println!(
         "  server peak memory (VmHWM) {:.1} MB (target < 50 MB): {}",
         peak_kb as f64 / 1024.0,
@@ -260,10 +218,7 @@ fn peak_memory_kb(pid: u32) -> u64 {
 }
 
 fn count_files(dir: &std::path::Path) -> usize {
-    walk(dir)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .count()
+    walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

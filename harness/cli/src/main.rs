@@ -1,5 +1,7 @@
 //! `parity`: record, replay and diff what coding agents send to the OpenAI Responses API.
 
+mod diff;
+mod record;
 mod serve;
 mod style;
 
@@ -19,6 +21,12 @@ enum Command {
     /// Serve a fake Responses API that answers from a script, a real endpoint, or a recording, and captures every
     /// request.
     Serve(serve::ServeArgs),
+    /// Compare two recordings request by request, volatile values normalized, and report schema and prompt
+    /// divergences. Exits 0 when nothing diverges, 1 when something does, 2 on bad input.
+    Diff(diff::DiffArgs),
+    /// Run an agent on a scenario (or every scenario) against an in-process scripted server, in an isolated home and
+    /// workspace, and keep its captures, output and exit status.
+    Record(record::RecordArgs),
 }
 
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
@@ -28,15 +36,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Record(args) => record::run(args),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            anstream::eprintln!(
-                "{}parity: error:{} {error:#}",
-                style::ERROR.render(),
-                style::ERROR.render_reset()
-            );
+            anstream::eprintln!("{}parity: error:{} {error:#}", style::ERROR.render(), style::ERROR.render_reset());
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

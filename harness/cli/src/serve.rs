@@ -10,9 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use parity_capture::{Capture, Outcome, Recording};
 use parity_server::script::Syntax;
-use parity_server::{
-    DEFAULT_MAX_BODY_BYTES, Pace, ParityServer, ProxyConfig, Script, ServerBuilder,
-};
+use parity_server::{DEFAULT_MAX_BODY_BYTES, Pace, ParityServer, ProxyConfig, Script, ServerBuilder};
 
 use crate::style::{self, paint};
 
@@ -63,24 +61,16 @@ enum PaceArg {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (builder, description) = source(&args)?;
-    let mut builder = builder
-        .listen(args.listen)
-        .max_body_bytes(args.max_body_bytes);
+    let mut builder = builder.listen(args.listen).max_body_bytes(args.max_body_bytes);
     if let Some(dir) = &args.captures {
         // Captures go to disk; memory stays small however long the server runs.
-        builder = builder
-            .captures_dir(dir)
-            .clean(args.clean)
-            .keep_in_memory(false);
+        builder = builder.captures_dir(dir).clean(args.clean).keep_in_memory(false);
     }
     if !args.quiet {
         builder = builder.on_finish(print_exchange);
@@ -95,10 +85,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => format!("captures go to {}", dir.display()),
         None => "captures are kept in memory only (pass --captures DIR to write them)".to_string(),
     };
-    anstream::eprintln!(
-        "{} {description}; {captures}",
-        paint(style::BOLD, "parity:")
-    );
+    anstream::eprintln!("{} {description}; {captures}", paint(style::BOLD, "parity:"));
     anstream::eprintln!(
         "{} point an agent's model provider at base_url = \"{}\"; control API: {}/_parity/health",
         paint(style::DIM, "       "),
@@ -107,22 +94,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
 
     shutdown_signal().await;
-    let open = server
-        .summaries()
-        .iter()
-        .filter(|s| s.outcome == Outcome::Pending)
-        .count();
-    anstream::eprintln!(
-        "{} stopping ({open} exchange(s) still open)",
-        paint(style::BOLD, "parity:")
-    );
+    let open = server.summaries().iter().filter(|s| s.outcome == Outcome::Pending).count();
+    anstream::eprintln!("{} stopping ({open} exchange(s) still open)", paint(style::BOLD, "parity:"));
     let (errors, last) = server.capture_write_errors();
     server.shutdown(Duration::from_secs(5)).await;
     if errors > 0 {
-        bail!(
-            "{errors} capture(s) could not be written; the last error: {}",
-            last.unwrap_or_default()
-        );
+        bail!("{errors} capture(s) could not be written; the last error: {}", last.unwrap_or_default());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -131,24 +108,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn source(args: &ServeArgs) -> anyhow::Result<(ServerBuilder, String)> {
     if let Some(url) = &args.proxy {
         let credential = match &args.origin_key_env {
-            Some(var) => Some(std::env::var(var).with_context(|| {
-                format!("--origin-key-env {var}: the environment variable {var} is not set")
-            })?),
+            Some(var) => Some(
+                std::env::var(var)
+                    .with_context(|| format!("--origin-key-env {var}: the environment variable {var} is not set"))?,
+            ),
             None => None,
         };
-        let note = if credential.is_some() {
-            " with the origin key from the environment"
-        } else {
-            ""
-        };
-        let config = ProxyConfig {
-            origin: url.clone(),
-            credential,
-        };
-        return Ok((
-            ParityServer::proxy(config),
-            format!("proxy mode to {url}{note}"),
-        ));
+        let note = if credential.is_some() { " with the origin key from the environment" } else { "" };
+        let config = ProxyConfig { origin: url.clone(), credential };
+        return Ok((ParityServer::proxy(config), format!("proxy mode to {url}{note}")));
     }
     if let Some(dir) = &args.replay {
         let recording = Recording::load(dir)?;
@@ -166,15 +134,9 @@ fn source(args: &ServeArgs) -> anyhow::Result<(ServerBuilder, String)> {
     }
     let (script, origin) = match &args.script {
         Some(path) => (Script::load(path)?, path.display().to_string()),
-        None => (
-            Script::parse(EXAMPLE_SCRIPT, Syntax::Toml, "bundled example")?,
-            "the bundled example".to_string(),
-        ),
+        None => (Script::parse(EXAMPLE_SCRIPT, Syntax::Toml, "bundled example")?, "the bundled example".to_string()),
     };
-    let description = format!(
-        "scripted mode, {} step(s) from {origin}",
-        script.steps.len()
-    );
+    let description = format!("scripted mode, {} step(s) from {origin}", script.steps.len());
     Ok((ParityServer::scripted(script), description))
 }
 
@@ -188,10 +150,7 @@ fn print_exchange(capture: &Capture) {
     };
     let mut line = format!(
         "{} {} {} {}",
-        paint(
-            style::DIM,
-            format!("s{:02}.{:04}", capture.session.index, capture.seq)
-        ),
+        paint(style::DIM, format!("s{:02}.{:04}", capture.session.index, capture.seq)),
         capture.request.method,
         capture.request.path,
         paint(status_style, response.status),
@@ -212,21 +171,12 @@ fn print_exchange(capture: &Capture) {
         }
     }
     if response.outcome != Outcome::Completed {
-        line.push_str(&format!(
-            " {}",
-            paint(
-                style::WARN,
-                format!("{:?}", response.outcome).to_lowercase()
-            )
-        ));
+        line.push_str(&format!(" {}", paint(style::WARN, format!("{:?}", response.outcome).to_lowercase())));
     }
     if let Some(error) = &response.error {
         line.push_str(&format!(" {}", paint(style::BAD, error)));
-    } else if let Some(message) = response
-        .body
-        .as_ref()
-        .and_then(|b| b.pointer("/error/message"))
-        .and_then(|m| m.as_str())
+    } else if let Some(message) =
+        response.body.as_ref().and_then(|b| b.pointer("/error/message")).and_then(|m| m.as_str())
     {
         line.push_str(&format!(" {}", paint(style::BAD, message)));
     }
@@ -237,8 +187,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -19,34 +19,19 @@ fn serve(args: &[&str]) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .to_string();
-    assert!(
-        url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
-        "{url}"
-    );
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first:?}")).to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{url}");
     (child, url)
 }
 
 fn run_fail(args: &[&str]) -> (i32, String) {
     let out = parity().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 async fn post(url: &str, body: &str) -> (u16, String) {
@@ -58,26 +43,17 @@ async fn post(url: &str, body: &str) -> (u16, String) {
         .send()
         .await
         .unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap_or_default(),
-    )
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
 }
 
 fn terminate(child: &mut Child) -> i32 {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status.code().unwrap_or(-1);
         }
-        assert!(
-            Instant::now() < deadline,
-            "parity serve did not stop on SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "parity serve did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -89,10 +65,7 @@ fn the_bundled_example_is_served_and_sigterm_stops_cleanly() {
     let (mut child, url) = serve(&["--captures", captures.to_str().unwrap()]);
     let (status, body) = runtime().block_on(post(&url, r#"{"model":"m","input":[]}"#));
     assert_eq!(status, 200);
-    assert!(
-        body.contains("\"call_id\":\"call_ls\""),
-        "the example's first step asks for ls"
-    );
+    assert!(body.contains("\"call_id\":\"call_ls\""), "the example's first step asks for ls");
     assert_eq!(terminate(&mut child), 0);
     let recording = parity_capture::Recording::load(&captures).unwrap();
     assert_eq!(recording.len(), 1);
@@ -102,20 +75,17 @@ fn the_bundled_example_is_served_and_sigterm_stops_cleanly() {
 fn a_malformed_script_is_refused_naming_file_step_and_fault() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("broken.toml");
-    std::fs::write(&script, "[[steps]]\noutput = [{ message = \"ok\" }]\n\n[[steps]]\noutput = [{ function_call = { arguments = {} } }]\n").unwrap();
+    std::fs::write(
+        &script,
+        "[[steps]]\noutput = [{ message = \"ok\" }]\n\n[[steps]]\noutput = [{ function_call = { arguments = {} } }]\n",
+    )
+    .unwrap();
     let (code, stderr) = run_fail(&["serve", "--script", script.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("broken.toml:5:"), "{stderr}");
-    assert!(
-        stderr.contains("step 2: output[0].function_call: missing field `name`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("step 2: output[0].function_call: missing field `name`"), "{stderr}");
 
-    let (code, stderr) = run_fail(&[
-        "serve",
-        "--script",
-        dir.path().join("missing.json").to_str().unwrap(),
-    ]);
+    let (code, stderr) = run_fail(&["serve", "--script", dir.path().join("missing.json").to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.json"), "{stderr}");
 }
@@ -125,71 +95,35 @@ fn a_used_captures_directory_and_a_missing_origin_key_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("session-01")).unwrap();
     std::fs::write(dir.path().join("session-01/0001-post-responses.json"), "{}").unwrap();
-    let (code, stderr) = run_fail(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--captures",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (code, stderr) = run_fail(&["serve", "--listen", "127.0.0.1:0", "--captures", dir.path().to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("already holds 1 capture(s)") && stderr.contains("--clean"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("already holds 1 capture(s)") && stderr.contains("--clean"), "{stderr}");
 
-    let (code, stderr) = run_fail(&[
-        "serve",
-        "--proxy",
-        "http://127.0.0.1:9/v1",
-        "--origin-key-env",
-        "PARITY_TEST_UNSET_VAR",
-    ]);
+    let (code, stderr) =
+        run_fail(&["serve", "--proxy", "http://127.0.0.1:9/v1", "--origin-key-env", "PARITY_TEST_UNSET_VAR"]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("PARITY_TEST_UNSET_VAR is not set"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("PARITY_TEST_UNSET_VAR is not set"), "{stderr}");
 }
 
 #[test]
 fn a_killed_server_leaves_only_complete_captures() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("hold.json");
-    std::fs::write(
-        &script,
-        r#"{"steps": [{"output": [{"message": "held"}], "hold": {"until": "release"}}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&script, r#"{"steps": [{"output": [{"message": "held"}], "hold": {"until": "release"}}]}"#).unwrap();
     let captures = dir.path().join("caps");
-    let (mut child, url) = serve(&[
-        "--script",
-        script.to_str().unwrap(),
-        "--captures",
-        captures.to_str().unwrap(),
-    ]);
+    let (mut child, url) = serve(&["--script", script.to_str().unwrap(), "--captures", captures.to_str().unwrap()]);
     let rt = runtime();
     let held_url = url.clone();
-    let request = std::thread::spawn(move || {
-        runtime().block_on(post(&held_url, r#"{"model":"m","input":[]}"#))
-    });
+    let request = std::thread::spawn(move || runtime().block_on(post(&held_url, r#"{"model":"m","input":[]}"#)));
     let file = captures.join("session-01/0001-post-responses.json");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !file.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the held exchange was never written"
-        );
+        assert!(Instant::now() < deadline, "the held exchange was never written");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let holds: serde_json::Value = serde_json::from_str(&rt.block_on(async {
-        reqwest::get(format!("{url}/_parity/holds"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }))
+    let holds: serde_json::Value = serde_json::from_str(
+        &rt.block_on(async { reqwest::get(format!("{url}/_parity/holds")).await.unwrap().text().await.unwrap() }),
+    )
     .unwrap();
     assert_eq!(holds["holds"].as_array().unwrap().len(), 1);
 
@@ -199,10 +133,7 @@ fn a_killed_server_leaves_only_complete_captures() {
     assert_every_capture_is_complete(&captures);
     let capture = parity_capture::store::load_capture(&file).unwrap();
     assert_eq!(capture.response.outcome, parity_capture::Outcome::Pending);
-    assert_eq!(
-        capture.request.body["model"], "m",
-        "the request survived the kill"
-    );
+    assert_eq!(capture.request.body["model"], "m", "the request survived the kill");
 }
 
 fn assert_every_capture_is_complete(dir: &Path) {

@@ -14,6 +14,6 @@ pub mod scenario;
 pub mod suite;
 
 pub use agent::Agent;
-pub use run::{RecordError, RecordOptions, RunRecord, TurnRecord, record};
+pub use run::{RecordError, RecordOptions, RunOptions, RunRecord, TurnRecord, record};
 pub use scenario::{Scenario, ScenarioError};
 pub use suite::{SuiteEvent, SuiteOptions, record_suite};

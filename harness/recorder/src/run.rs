@@ -44,6 +44,8 @@ pub struct RunRecord {
     /// The agent's own `--version`, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// The options the agent ran with, as its config.toml gave them.
+    pub options: RunOptions,
     pub started_at: String,
     pub duration_ms: u64,
     pub turns: Vec<TurnRecord>,
@@ -52,6 +54,16 @@ pub struct RunRecord {
     /// The work directory, when it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_work: Option<PathBuf>,
+}
+
+/// The scenario's agent options, resolved: what the agent's config.toml said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub model: String,
+    /// `sandbox_mode`; absent when the scenario left it to the agent's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    pub approval: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,6 +156,11 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
         scenario: scenario.name.clone(),
         agent: agent.label().to_string(),
         agent_version: agent_version(agent).await,
+        options: RunOptions {
+            model: scenario.agent.model().to_string(),
+            sandbox: scenario.agent.sandbox.clone(),
+            approval: scenario.agent.approval().to_string(),
+        },
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         turns,

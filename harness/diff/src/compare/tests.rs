@@ -1,0 +1,250 @@
+//! The comparison on small recordings built in code.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::normalize::{NormalizeOptions, normalize};
+use crate::rules::RuleSet;
+use crate::testing::{body_only, capture, recording};
+
+fn diff(left: &parity_capture::Recording, right: &parity_capture::Recording) -> Comparison {
+    let rules = RuleSet::builtin();
+    compare(
+        &normalize(left, &rules, NormalizeOptions::default()),
+        &normalize(right, &rules, NormalizeOptions::default()),
+    )
+}
+
+fn bodies(left: Value, right: Value) -> Vec<Divergence> {
+    let c = diff(&body_only(left), &body_only(right));
+    c.pairs.into_iter().flat_map(|p| p.divergences).collect()
+}
+
+/// (category, kind, path) of each divergence.
+fn summary(ds: &[Divergence]) -> Vec<(Category, Kind, String)> {
+    ds.iter().map(|d| (d.category, d.kind, d.path.clone())).collect()
+}
+
+const T1: &str = "01a1fd00-ccb2-7660-a0fe-e2f1ded47a37";
+const T2: &str = "01a1fd00-d405-7350-87ef-f468138fd6c6";
+const X: &str = "01a1fd00-d999-7abc-8def-0123456789ab";
+const I1: &str = "402beeab-f14c-4ff3-9deb-0ca735c573e8";
+const I2: &str = "94b28e35-fab0-4eb5-bfd3-c39605d12c73";
+
+#[test]
+fn equal_after_normalization_means_no_divergence() {
+    let ds = bodies(
+        json!({"prompt_cache_key": T1, "input": [{"id": format!("msg_{I1}")}]}),
+        json!({"prompt_cache_key": T2, "input": [{"id": format!("msg_{I2}")}]}),
+    );
+    assert!(ds.is_empty(), "{ds:?}");
+}
+
+#[test]
+fn keys_on_one_side_and_type_changes_are_schema() {
+    let ds = bodies(json!({"a": 1, "b": "x", "c": {"d": true}}), json!({"a": "1", "c": {}, "e": null}));
+    assert_eq!(
+        summary(&ds),
+        [
+            (Category::Schema, Kind::TypeChanged, "/body/a".into()),
+            (Category::Schema, Kind::OnlyLeft, "/body/b".into()),
+            (Category::Schema, Kind::OnlyLeft, "/body/c/d".into()),
+            (Category::Schema, Kind::OnlyRight, "/body/e".into()),
+        ]
+    );
+    assert_eq!(ds[0].note.as_deref(), Some("number on the left, string on the right"));
+    assert_eq!((ds[1].left.clone(), ds[1].right.clone()), (Some(json!("x")), None));
+}
+
+#[test]
+fn key_order_counts_in_the_body_but_not_in_unordered_maps() {
+    let ds = bodies(
+        json!({"model": "m", "stream": true, "client_metadata": {"a": "1", "b": "2"}}),
+        json!({"stream": true, "model": "m", "client_metadata": {"b": "2", "a": "1"}}),
+    );
+    assert_eq!(summary(&ds), [(Category::Schema, Kind::KeyOrder, "/body".into())]);
+    assert_eq!(ds[0].left, Some(json!(["model", "stream", "client_metadata"])));
+}
+
+#[test]
+fn other_values_are_value_or_prompt_by_where_they_are() {
+    let ds = bodies(
+        json!({"model": "a", "reasoning": {"effort": "medium"}, "instructions": "Be brief.", "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        ]}),
+        json!({"model": "b", "reasoning": {"effort": "high"}, "instructions": "Be short.", "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]},
+            {"type": "function_call_output", "call_id": "c2", "output": "fine"},
+        ]}),
+    );
+    assert_eq!(
+        summary(&ds),
+        [
+            (Category::Value, Kind::Changed, "/body/model".into()),
+            (Category::Value, Kind::Changed, "/body/reasoning/effort".into()),
+            (Category::Prompt, Kind::Changed, "/body/instructions".into()),
+            (Category::Prompt, Kind::Changed, "/body/input/0/content/0/text".into()),
+            (Category::Value, Kind::Changed, "/body/input/1/call_id".into()),
+            (Category::Prompt, Kind::Changed, "/body/input/1/output".into()),
+        ]
+    );
+}
+
+#[test]
+fn input_items_of_another_role_are_schema_and_moves_are_found() {
+    let msg = |role: &str, text: &str| json!({"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]});
+    let ds = bodies(
+        json!({"input": [msg("developer", "a"), msg("user", "b"), msg("user", "c")]}),
+        json!({"input": [msg("user", "a"), msg("user", "c"), msg("user", "b")]}),
+    );
+    assert_eq!(
+        summary(&ds),
+        [
+            (Category::Schema, Kind::Changed, "/body/input/0/role".into()),
+            (Category::Schema, Kind::Moved, "/body/input/2".into()),
+        ]
+    );
+    assert_eq!(ds[1].right_path.as_deref(), Some("/body/input/1"));
+}
+
+#[test]
+fn items_on_one_side_are_reported_once_not_as_a_shift() {
+    let item = |n: u32| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": format!("m{n}")}]});
+    let ds = bodies(
+        json!({"input": [item(1), item(2), item(3), item(4)]}),
+        json!({"input": [item(1), item(3), item(4), item(5)]}),
+    );
+    assert_eq!(
+        summary(&ds),
+        [
+            (Category::Schema, Kind::OnlyLeft, "/body/input/1".into()),
+            (Category::Schema, Kind::OnlyRight, "/body/input/3".into()),
+        ]
+    );
+}
+
+#[test]
+fn tools_pair_by_name() {
+    let tool = |name: &str, desc: &str, ty: &str| json!({"type": "function", "name": name, "description": desc, "parameters": {"type": "object", "properties": {"x": {"type": ty}}}});
+    let ds = bodies(
+        json!({"tools": [tool("a", "A", "string"), tool("b", "B", "string"), tool("c", "C", "string"), {"type": "web_search"}]}),
+        json!({"tools": [tool("b", "B!", "string"), tool("a", "A", "number"), {"type": "web_search"}, tool("d", "D", "string")]}),
+    );
+    assert_eq!(
+        summary(&ds),
+        [
+            (Category::Schema, Kind::Changed, "/body/tools/0/parameters/properties/x/type".into()),
+            (Category::Schema, Kind::Moved, "/body/tools/1".into()),
+            (Category::Prompt, Kind::Changed, "/body/tools/1/description".into()),
+            (Category::Schema, Kind::OnlyLeft, "/body/tools/2".into()),
+            (Category::Schema, Kind::OnlyRight, "/body/tools/3".into()),
+        ]
+    );
+    assert_eq!(ds[0].right_path.as_deref(), Some("/body/tools/1/parameters/properties/x/type"));
+    assert_eq!(ds[3].note.as_deref(), Some("tool `c`"));
+}
+
+#[test]
+fn a_broken_relation_is_reported_where_it_breaks() {
+    let headers =
+        |thread: &'static str, request: &'static str| [("thread-id", thread), ("x-client-request-id", request)];
+    let left = recording(vec![capture(1, 1, &headers(T1, T1), json!({"prompt_cache_key": T1}))]);
+    let right = recording(vec![capture(1, 1, &headers(T2, X), json!({"prompt_cache_key": T2}))]);
+    let c = diff(&left, &right);
+    let ds = &c.pairs[0].divergences;
+    assert_eq!(summary(ds), [(Category::Relation, Kind::RelationBroken, "/headers/x-client-request-id".into())]);
+    assert_eq!(
+        ds[0].note.as_deref(),
+        Some("the left has the same value here as at /headers/thread-id; the right has another")
+    );
+    assert_eq!((ds[0].left.clone(), ds[0].right.clone()), (Some(json!("<uuid7#1>")), Some(json!("<uuid7#2>"))));
+    // The other way round: the right merges two ids the left keeps apart.
+    let c = diff(&right, &left);
+    assert_eq!(
+        c.pairs[0].divergences[0].note.as_deref(),
+        Some("the right has the same value here as at /headers/thread-id; the left has another")
+    );
+}
+
+#[test]
+fn relations_hold_across_requests_and_a_shifted_numbering_is_harmless() {
+    // The right sends an extra id first, so its numbering is shifted; the relations are the same.
+    let left = recording(vec![
+        capture(1, 1, &[("thread-id", T1)], json!({"installation": I1})),
+        capture(1, 2, &[("thread-id", T1)], json!({"installation": I1})),
+    ]);
+    let right = recording(vec![
+        capture(1, 1, &[("a-first", X), ("thread-id", T2)], json!({"installation": I2})),
+        capture(1, 2, &[("thread-id", T2)], json!({"installation": I2})),
+    ]);
+    let c = diff(&left, &right);
+    let all: Vec<&Divergence> = c.divergences().map(|(_, d)| d).collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!((all[0].kind, all[0].path.as_str()), (Kind::OnlyRight, "/headers/a-first"));
+    assert_eq!(all[0].right, Some(json!("<uuid7#2>")), "numbered after the left's own");
+    // A later request that breaks the relation is caught.
+    let broken = recording(vec![
+        capture(1, 1, &[("thread-id", T2)], json!({"installation": I2})),
+        capture(1, 2, &[("thread-id", X)], json!({"installation": I2})),
+    ]);
+    let c = diff(&left, &broken);
+    let ds: Vec<(&str, Kind, &str)> = c.divergences().map(|(p, d)| (p.id.as_str(), d.kind, d.path.as_str())).collect();
+    assert_eq!(ds, [("session-01/0002", Kind::RelationBroken, "/headers/thread-id")]);
+    assert_eq!(
+        c.pairs[1].divergences[0].note.as_deref(),
+        Some("the left has the same value here as at /headers/thread-id in session-01/0001; the right has another")
+    );
+}
+
+#[test]
+fn ids_of_another_kind_are_a_value_divergence() {
+    let ds = bodies(json!({"id": format!("msg_{T1}")}), json!({"id": format!("msg_{I1}")}));
+    assert_eq!(summary(&ds), [(Category::Value, Kind::Changed, "/body/id".into())]);
+    assert_eq!(ds[0].note.as_deref(), Some("ids of another kind"));
+}
+
+#[test]
+fn json_in_a_string_against_plain_json_is_a_type_change() {
+    let ds = bodies(
+        json!({"input": [{"type": "function_call", "arguments": "{\"cmd\":\"ls\"}"}]}),
+        json!({"input": [{"type": "function_call", "arguments": {"cmd": "ls"}}]}),
+    );
+    assert_eq!(summary(&ds), [(Category::Schema, Kind::TypeChanged, "/body/input/0/arguments".into())]);
+    assert_eq!(ds[0].note.as_deref(), Some("JSON in a string on the left, object on the right"));
+}
+
+#[test]
+fn a_request_missing_on_one_side_is_a_divergence_and_pairs_get_patches() {
+    let left = recording(vec![capture(1, 1, &[], json!({"a": 1})), capture(1, 2, &[], json!({"a": 1}))]);
+    let right = recording(vec![capture(1, 1, &[], json!({"a": 2})), capture(2, 1, &[], json!({}))]);
+    let c = diff(&left, &right);
+    let ds: Vec<(&str, Kind, &str)> = c.divergences().map(|(p, d)| (p.id.as_str(), d.kind, d.path.as_str())).collect();
+    assert_eq!(
+        ds,
+        [
+            ("session-01/0001", Kind::Changed, "/body/a"),
+            ("session-01/0002", Kind::OnlyLeft, ""),
+            ("session-02/0001", Kind::OnlyRight, ""),
+        ]
+    );
+    let patch = serde_json::to_value(c.pairs[0].patch.as_ref().unwrap()).unwrap();
+    assert_eq!(patch, json!([{"op": "replace", "path": "/body/a", "value": 2}]));
+    assert!(c.pairs[1].patch.is_none());
+    assert_eq!(c.pairs[1].left.as_ref().unwrap().file, "session-01/0002-post-responses.json");
+    let s = c.summary();
+    assert_eq!((s.pairs, s.divergent_pairs, s.schema, s.value), (3, 3, 2, 1));
+    assert!(!c.is_clean());
+}
+
+#[test]
+fn long_text_divergences_carry_a_word_marked_line_diff() {
+    let long = |w: &str| format!("line one\nthe {w} word\nline three");
+    let ds = bodies(json!({"instructions": long("old")}), json!({"instructions": long("new")}));
+    let diff = ds[0].text_diff.as_ref().expect("a text diff");
+    let marked: Vec<String> =
+        diff.hunks[0].lines.iter().flat_map(|l| l.parts.iter().filter(|p| p.changed).map(|p| p.text.clone())).collect();
+    assert_eq!(marked, ["old", "new"]);
+    let short = bodies(json!({"model": "a"}), json!({"model": "b"}));
+    assert!(short[0].text_diff.is_none());
+}

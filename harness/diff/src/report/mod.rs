@@ -1,0 +1,151 @@
+//! Reports: a [`Comparison`] in, text out. Every renderer is a pure function of the comparison.
+//!
+//! - [`Format::Text`]: compact, grouped by request, schema before relation, value and prompt, counts at the end;
+//!   ANSI colours when [`Options::color`] is set (the CLI strips them when stdout is not a terminal);
+//! - [`Format::Json`]: stable, for programs: `divergences`, `accepted`, `stale`, `summary`, per-request RFC 6902
+//!   `patch`;
+//! - [`Format::Markdown`]: for pull requests and issues;
+//! - [`Format::Junit`]: one test case per request pair, for CI;
+//! - [`Format::Html`]: one self-contained page, side by side, foldable per request.
+
+mod html;
+mod json;
+mod junit;
+mod markdown;
+mod text;
+
+use serde_json::Value;
+
+use crate::compare::{Category, Comparison, Divergence, RequestPair};
+use crate::textdiff::{LineTag, TextDiff};
+
+/// A report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Junit,
+    Html,
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// ANSI colours in the text report.
+    pub color: bool,
+    /// Include what each rule changed, per request and side.
+    pub explain: bool,
+}
+
+/// Renders a comparison.
+pub fn render(comparison: &Comparison, format: Format, options: &Options) -> String {
+    match format {
+        Format::Text => text::render(comparison, options),
+        Format::Json => json::render(comparison, options),
+        Format::Markdown => markdown::render(comparison, options),
+        Format::Junit => junit::render(comparison),
+        Format::Html => html::render(comparison, options),
+    }
+}
+
+/// A pair's divergences, schema first, then relation, value and prompt, each in the order found.
+fn by_category(pair: &RequestPair) -> Vec<&Divergence> {
+    let mut list: Vec<&Divergence> = pair.divergences.iter().collect();
+    list.sort_by_key(|d| d.category);
+    list
+}
+
+/// Counts per category, as `2 schema, 1 prompt` (categories with none left out).
+fn category_counts(divergences: &[Divergence]) -> String {
+    Category::ALL
+        .iter()
+        .filter_map(|c| {
+            let n = divergences.iter().filter(|d| d.category == *c).count();
+            (n > 0).then(|| format!("{n} {c}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A value on one line, cut to `limit` characters: `(absent)`, `"text"`, `{"a":1,…}`.
+fn short(value: Option<&Value>, limit: usize) -> String {
+    let text = match value {
+        None => return "(absent)".to_string(),
+        Some(v) => v.to_string(),
+    };
+    cut(&text, limit)
+}
+
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(limit.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The pair's request, as `POST /v1/responses`, from whichever side has it.
+fn label(pair: &RequestPair) -> &str {
+    pair.left.as_ref().or(pair.right.as_ref()).map(|r| r.label.as_str()).unwrap_or("")
+}
+
+/// Where a divergence is: `/path`, or `/path → /right_path` when the right's differs.
+fn location(d: &Divergence) -> String {
+    let path = if d.path.is_empty() { "(whole request)" } else { &d.path };
+    match &d.right_path {
+        Some(right) => format!("{path} → {right}"),
+        None => path.to_string(),
+    }
+}
+
+/// A text diff as unified-style lines, changed words marked `[-…-]` / `{+…+}` (for plain-text formats).
+fn plain_diff_lines(diff: &TextDiff) -> Vec<String> {
+    let mut out = Vec::new();
+    for hunk in &diff.hunks {
+        out.push(format!("@@ left line {}, right line {} @@", hunk.left_line, hunk.right_line));
+        for line in &hunk.lines {
+            let (sign, open, close) = match line.tag {
+                LineTag::Equal => (' ', "", ""),
+                LineTag::Left => ('-', "[-", "-]"),
+                LineTag::Right => ('+', "{+", "+}"),
+            };
+            let mut text = String::new();
+            for part in &line.parts {
+                if part.changed {
+                    text.push_str(open);
+                    text.push_str(&part.text);
+                    text.push_str(close);
+                } else {
+                    text.push_str(&part.text);
+                }
+            }
+            out.push(format!("{sign} {text}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn short_values_are_cut() {
+        assert_eq!(short(None, 10), "(absent)");
+        assert_eq!(short(Some(&json!("abc")), 10), "\"abc\"");
+        assert_eq!(short(Some(&json!({"a": "bcdefghijk"})), 10), "{\"a\":\"bcd…");
+    }
+
+    #[test]
+    fn plain_diffs_mark_words() {
+        let diff = TextDiff::new("a b c\n", "a B c\n");
+        assert_eq!(plain_diff_lines(&diff), ["@@ left line 1, right line 1 @@", "- a [-b-] c", "+ a {+B+} c"]);
+    }
+}
