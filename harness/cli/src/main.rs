@@ -1,6 +1,7 @@
 //! `parity`: record, replay and diff what coding agents send to the OpenAI Responses API.
 
 mod diff;
+mod pack;
 mod record;
 mod serve;
 mod style;
@@ -27,6 +28,9 @@ enum Command {
     /// Run an agent on a scenario (or every scenario) against an in-process scripted server, in an isolated home and
     /// workspace, and keep its captures, output and exit status.
     Record(record::RecordArgs),
+    /// Extract rcodex's prompt pack (upstream's instructions, context sections, tools and model catalog, with
+    /// placeholders for a run's own values) from a reference recording of upstream Codex.
+    Pack(pack::PackArgs),
 }
 
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Record(args) => record::run(args),
+        Command::Pack(args) => pack::run(args),
     };
     match result {
         Ok(code) => code,

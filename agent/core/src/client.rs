@@ -1,0 +1,308 @@
+//! The model client: `POST {base_url}/responses`, read as a server-sent event stream.
+//!
+//! Failures follow upstream's rules. A request that fails to connect or gets a 5xx is sent again, up to the
+//! provider's `request_max_retries`, with exponential backoff and no word to the user. A stream that breaks, stalls
+//! past the idle timeout or ends without `response.completed`, and a `response.failed` that says to try again, are
+//! [`ApiError::Retryable`]: the turn loop resends the request (up to `stream_max_retries`), telling the user. Other
+//! failures (an invalid request, an exhausted quota, a context window exceeded) are fatal.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::config::ModelProvider;
+
+/// What the stream says, as the turn loop needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseEvent {
+    Created,
+    /// An output item is complete: this is what the agent acts on (runs tools, records history).
+    OutputItemDone(Value),
+    /// Text of an assistant message as it streams.
+    OutputTextDelta {
+        item_id: String,
+        delta: String,
+    },
+    Completed {
+        response_id: String,
+        usage: Option<Usage>,
+    },
+}
+
+/// Token usage of one response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_output_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    fn from_json(usage: &Value) -> Option<Usage> {
+        let n = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+        usage.get("input_tokens")?;
+        Some(Usage {
+            input_tokens: n("/input_tokens"),
+            cached_input_tokens: n("/input_tokens_details/cached_tokens"),
+            cache_write_input_tokens: n("/input_tokens_details/cache_write_tokens"),
+            output_tokens: n("/output_tokens"),
+            reasoning_output_tokens: n("/output_tokens_details/reasoning_tokens"),
+            total_tokens: n("/total_tokens"),
+        })
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cache_write_input_tokens += other.cache_write_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_output_tokens += other.reasoning_output_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// Worth sending the request again; `delay` when the server said how long to wait.
+    #[error("{message}")]
+    Retryable { message: String, delay: Option<Duration> },
+    /// Not worth another try.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+pub struct ModelClient {
+    http: reqwest::Client,
+    provider: ModelProvider,
+}
+
+/// Upstream's backoff: 200 ms, doubling each attempt, with ±10% jitter.
+pub fn backoff(attempt: u64) -> Duration {
+    let base = 200u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+    let jitter = 0.9 + 0.2 * (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+impl ModelClient {
+    pub fn new(provider: ModelProvider) -> Result<ModelClient, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ApiError::Fatal(format!("could not build the HTTP client: {e}")))?;
+        Ok(ModelClient { http, provider })
+    }
+
+    fn url(&self) -> String {
+        let base = self.provider.base_url.as_deref().unwrap_or_default().trim_end_matches('/');
+        let mut url = format!("{base}/responses");
+        if !self.provider.query_params.is_empty() {
+            let query: Vec<String> = self.provider.query_params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        url
+    }
+
+    /// Sends one model request and reads its stream to `response.completed`, passing each event to `on_event`.
+    pub async fn stream(
+        &self,
+        headers: &[(String, String)],
+        body: &Value,
+        mut on_event: impl FnMut(ResponseEvent),
+    ) -> Result<(), ApiError> {
+        let response = self.send(headers, body).await?;
+        let idle = self.provider.stream_idle_timeout();
+        let mut events = response.bytes_stream().eventsource();
+        let mut failure: Option<ApiError> = None;
+        loop {
+            let next = match tokio::time::timeout(idle, events.next()).await {
+                Ok(next) => next,
+                Err(_) => return Err(retryable("idle timeout waiting for SSE")),
+            };
+            let event = match next {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => {
+                    return Err(failure.unwrap_or_else(|| {
+                        retryable(&format!("stream disconnected before completion: {}", describe(&e)))
+                    }));
+                }
+                None => break,
+            };
+            let Ok(data) = serde_json::from_str::<Value>(&event.data) else { continue };
+            match data.get("type").and_then(Value::as_str).unwrap_or_default() {
+                "response.created" => on_event(ResponseEvent::Created),
+                "response.output_item.done" => {
+                    if let Some(item) = data.get("item") {
+                        on_event(ResponseEvent::OutputItemDone(item.clone()));
+                    }
+                }
+                "response.output_text.delta" => {
+                    let item_id = data.get("item_id").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let delta = data.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
+                    on_event(ResponseEvent::OutputTextDelta { item_id, delta });
+                }
+                "response.completed" => {
+                    let response = data.get("response").cloned().unwrap_or(Value::Null);
+                    let Some(response_id) = response.get("id").and_then(Value::as_str) else {
+                        return Err(retryable("response.completed without a response id"));
+                    };
+                    let usage = response.get("usage").and_then(Usage::from_json);
+                    on_event(ResponseEvent::Completed { response_id: response_id.to_string(), usage });
+                    return Ok(());
+                }
+                // Held until the stream ends, as upstream does: the events before it still count.
+                "response.failed" => failure = Some(failed(&data)),
+                "response.incomplete" => {
+                    let reason = data
+                        .pointer("/response/incomplete_details/reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown");
+                    failure = Some(retryable(&format!("Incomplete response returned, reason: {reason}")));
+                }
+                _ => {}
+            }
+        }
+        Err(failure.unwrap_or_else(|| retryable("stream closed before response.completed")))
+    }
+
+    /// POSTs the request, sending it again on connection failures and 5xx, as upstream's HTTP layer does.
+    async fn send(&self, headers: &[(String, String)], body: &Value) -> Result<reqwest::Response, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Fatal(e.to_string()))?;
+        let max_retries = self.provider.request_max_retries();
+        let mut attempt = 0;
+        loop {
+            let mut request = self.http.post(self.url()).body(bytes.clone());
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            match request.send().await {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) if response.status().is_server_error() && attempt < max_retries => {}
+                Ok(response) => return Err(status_error(response).await),
+                Err(e) if attempt < max_retries && (e.is_connect() || e.is_timeout() || e.is_request()) => {}
+                Err(e) => return Err(retryable(&format!("error sending request: {}", describe(&e)))),
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+}
+
+fn retryable(message: &str) -> ApiError {
+    ApiError::Retryable { message: message.to_string(), delay: None }
+}
+
+/// The error chain of a transport failure, in one line.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// An HTTP error answer, classified: bad requests and exhausted quotas are fatal, the rest worth retrying.
+async fn status_error(response: reqwest::Response) -> ApiError {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(Duration::from_secs_f64);
+    let body = response.text().await.unwrap_or_default();
+    let code = serde_json::from_str::<Value>(&body).ok().and_then(|v| {
+        v.pointer("/error/code").or_else(|| v.pointer("/error/type")).and_then(Value::as_str).map(str::to_string)
+    });
+    let message = if body.trim().is_empty() { format!("unexpected status {status}") } else { body };
+    match status.as_u16() {
+        400 | 401 | 403 | 404 | 413 | 422 => ApiError::Fatal(message),
+        429 if code.as_deref() == Some("usage_limit_reached") || code.as_deref() == Some("insufficient_quota") => {
+            ApiError::Fatal(message)
+        }
+        _ => ApiError::Retryable { message, delay: retry_after },
+    }
+}
+
+/// `response.failed`, classified as upstream does by its error code.
+fn failed(data: &Value) -> ApiError {
+    let code = data.pointer("/response/error/code").and_then(Value::as_str).unwrap_or_default();
+    let message =
+        data.pointer("/response/error/message").and_then(Value::as_str).unwrap_or("response.failed").to_string();
+    match code {
+        "context_length_exceeded"
+        | "insufficient_quota"
+        | "usage_not_included"
+        | "invalid_prompt"
+        | "cyber_policy"
+        | "misalignment_policy_violation"
+        | "bio_policy"
+        | "server_is_overloaded"
+        | "slow_down" => ApiError::Fatal(message),
+        "rate_limit_exceeded" => ApiError::Retryable { delay: retry_delay(&message), message },
+        _ => ApiError::Retryable { message, delay: None },
+    }
+}
+
+/// `... try again in 11.054s ...` -> 11.054 s.
+fn retry_delay(message: &str) -> Option<Duration> {
+    let at = message.find("try again in ")? + "try again in ".len();
+    let rest = &message[at..];
+    let (number, unit) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit() && c != '.')?);
+    let value: f64 = number.parse().ok()?;
+    Some(if unit.starts_with("ms") { Duration::from_secs_f64(value / 1000.0) } else { Duration::from_secs_f64(value) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        for (attempt, base) in [(1, 200.0), (2, 400.0), (3, 800.0)] {
+            let d = backoff(attempt).as_millis() as f64;
+            assert!((base * 0.9..=base * 1.1).contains(&d), "attempt {attempt}: {d}");
+        }
+    }
+
+    #[test]
+    fn response_failed_codes_are_classified_like_upstream() {
+        let event = |code: &str, message: &str| json!({"type": "response.failed", "response": {"error": {"code": code, "message": message}}});
+        assert!(matches!(failed(&event("context_length_exceeded", "too long")), ApiError::Fatal(m) if m == "too long"));
+        assert!(matches!(failed(&event("server_is_overloaded", "busy")), ApiError::Fatal(_)));
+        assert!(matches!(failed(&event("server_error", "boom")), ApiError::Retryable { delay: None, .. }));
+        let limited = failed(&event("rate_limit_exceeded", "Rate limit. Please try again in 1.5s."));
+        assert_eq!(
+            limited,
+            ApiError::Retryable {
+                message: "Rate limit. Please try again in 1.5s.".into(),
+                delay: Some(Duration::from_millis(1500))
+            }
+        );
+        assert_eq!(retry_delay("try again in 250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(retry_delay("no delay here"), None);
+    }
+
+    #[test]
+    fn usage_reads_the_nested_details() {
+        let usage = Usage::from_json(&json!({"input_tokens": 10, "input_tokens_details": {"cached_tokens": 4}, "output_tokens": 3, "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 13})).unwrap();
+        assert_eq!(
+            (usage.input_tokens, usage.cached_input_tokens, usage.reasoning_output_tokens, usage.total_tokens),
+            (10, 4, 2, 13)
+        );
+        assert!(Usage::from_json(&json!({})).is_none());
+    }
+}

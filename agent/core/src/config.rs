@@ -1,0 +1,545 @@
+//! Configuration, as upstream Codex reads it: `CODEX_HOME/config.toml` (CODEX_HOME defaulting to `~/.codex`), a
+//! profile, `-c key=value` overrides, then command-line flags, each layer over the one before.
+//!
+//! Each layer is checked on its own, so an invalid value is reported with the key and the file (or override) it came
+//! from; keys rcodex does not know are warnings, not errors, since upstream knows many more.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// `sandbox_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    ReadOnly,
+    WorkspaceWrite,
+    DangerFullAccess,
+}
+
+impl SandboxMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::ReadOnly => "read-only",
+            SandboxMode::WorkspaceWrite => "workspace-write",
+            SandboxMode::DangerFullAccess => "danger-full-access",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SandboxMode> {
+        match text {
+            "read-only" => Some(SandboxMode::ReadOnly),
+            "workspace-write" => Some(SandboxMode::WorkspaceWrite),
+            "danger-full-access" => Some(SandboxMode::DangerFullAccess),
+            _ => None,
+        }
+    }
+}
+
+/// `approval_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    Untrusted,
+    OnFailure,
+    OnRequest,
+    Never,
+}
+
+impl ApprovalPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalPolicy::Untrusted => "untrusted",
+            ApprovalPolicy::OnFailure => "on-failure",
+            ApprovalPolicy::OnRequest => "on-request",
+            ApprovalPolicy::Never => "never",
+        }
+    }
+}
+
+/// `[sandbox_workspace_write]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceWrite {
+    #[serde(default)]
+    pub writable_roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub network_access: bool,
+    #[serde(default)]
+    pub exclude_tmpdir_env_var: bool,
+    #[serde(default)]
+    pub exclude_slash_tmp: bool,
+}
+
+/// `[shell_environment_policy]`: what environment commands the model runs get.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellEnvironmentPolicy {
+    /// `all` (default), `core` (a few essential variables) or `none`.
+    #[serde(default)]
+    pub inherit: Inherit,
+    /// When false, variables whose names contain KEY, SECRET or TOKEN are dropped.
+    #[serde(default = "default_true")]
+    pub ignore_default_excludes: bool,
+    /// Glob patterns (case-insensitive) of variables to drop.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Variables to set.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// When not empty, only variables matching one of these patterns are kept.
+    #[serde(default)]
+    pub include_only: Vec<String>,
+}
+
+impl Default for ShellEnvironmentPolicy {
+    fn default() -> Self {
+        ShellEnvironmentPolicy {
+            inherit: Inherit::All,
+            ignore_default_excludes: true,
+            exclude: Vec::new(),
+            set: BTreeMap::new(),
+            include_only: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Inherit {
+    #[default]
+    All,
+    Core,
+    None,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A model provider: where requests go and how they are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelProvider {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key, sent as `Authorization: Bearer <key>`.
+    #[serde(default)]
+    pub env_key: Option<String>,
+    /// Instructions shown when `env_key` is not set.
+    #[serde(default)]
+    pub env_key_instructions: Option<String>,
+    /// Only `responses`: rcodex speaks the Responses API.
+    #[serde(default)]
+    pub wire_api: Option<String>,
+    #[serde(default)]
+    pub query_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub http_headers: BTreeMap<String, String>,
+    /// Header -> environment variable whose value it carries (skipped when the variable is unset).
+    #[serde(default)]
+    pub env_http_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub request_max_retries: Option<u64>,
+    #[serde(default)]
+    pub stream_max_retries: Option<u64>,
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub requires_openai_auth: bool,
+}
+
+/// Upstream's defaults and caps for retries and the idle timeout.
+pub const DEFAULT_REQUEST_MAX_RETRIES: u64 = 4;
+pub const DEFAULT_STREAM_MAX_RETRIES: u64 = 5;
+pub const MAX_RETRIES_CAP: u64 = 100;
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// AGENTS.md is read up to this many bytes unless `project_doc_max_bytes` says otherwise.
+pub const DEFAULT_PROJECT_DOC_MAX_BYTES: usize = 32 * 1024;
+
+impl ModelProvider {
+    pub fn request_max_retries(&self) -> u64 {
+        self.request_max_retries.unwrap_or(DEFAULT_REQUEST_MAX_RETRIES).min(MAX_RETRIES_CAP)
+    }
+
+    pub fn stream_max_retries(&self) -> u64 {
+        self.stream_max_retries.unwrap_or(DEFAULT_STREAM_MAX_RETRIES).min(MAX_RETRIES_CAP)
+    }
+
+    pub fn stream_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stream_idle_timeout_ms.unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT_MS))
+    }
+
+    /// The OpenAI provider, built in under the id `openai`.
+    fn openai() -> ModelProvider {
+        ModelProvider {
+            name: Some("OpenAI".into()),
+            base_url: Some(
+                std::env::var("OPENAI_BASE_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            ),
+            env_key: Some("OPENAI_API_KEY".into()),
+            env_key_instructions: None,
+            wire_api: Some("responses".into()),
+            query_params: BTreeMap::new(),
+            http_headers: BTreeMap::new(),
+            env_http_headers: BTreeMap::new(),
+            request_max_retries: None,
+            stream_max_retries: None,
+            stream_idle_timeout_ms: None,
+            requires_openai_auth: true,
+        }
+    }
+}
+
+/// One configuration layer as written (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Layer {
+    model: Option<String>,
+    model_provider: Option<String>,
+    #[serde(default)]
+    model_providers: BTreeMap<String, ModelProvider>,
+    #[allow(dead_code)] // read from the table before layering; typed here so that a non-string is an error
+    profile: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // read as a table; typed here so that a profile of the wrong type is an error
+    profiles: BTreeMap<String, toml::Table>,
+    model_reasoning_effort: Option<ReasoningEffort>,
+    model_reasoning_summary: Option<ReasoningSummary>,
+    model_verbosity: Option<Verbosity>,
+    sandbox_mode: Option<SandboxMode>,
+    sandbox_workspace_write: Option<WorkspaceWrite>,
+    #[allow(dead_code)] // validated; exec runs with `never` whatever the file says, as upstream does
+    approval_policy: Option<ApprovalPolicy>,
+    shell_environment_policy: Option<ShellEnvironmentPolicy>,
+    project_doc_max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReasoningEffort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    Xhigh,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReasoningSummary {
+    Auto,
+    Concise,
+    Detailed,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Verbosity {
+    Low,
+    Medium,
+    High,
+}
+
+/// The keys rcodex knows, and their sub-keys where they are tables of known shape.
+const KNOWN_KEYS: &[&str] = &[
+    "model",
+    "model_provider",
+    "model_providers",
+    "profile",
+    "profiles",
+    "model_reasoning_effort",
+    "model_reasoning_summary",
+    "model_verbosity",
+    "sandbox_mode",
+    "sandbox_workspace_write",
+    "approval_policy",
+    "shell_environment_policy",
+    "project_doc_max_bytes",
+];
+
+/// What the command line asks for, above every file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub codex_home: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+    pub model: Option<String>,
+    pub sandbox_mode: Option<SandboxMode>,
+    pub approval_policy: Option<ApprovalPolicy>,
+    pub profile: Option<String>,
+    /// `-c key=value`, as given.
+    pub config: Vec<String>,
+}
+
+/// The configuration rcodex runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub codex_home: PathBuf,
+    pub cwd: PathBuf,
+    pub model: String,
+    pub model_provider_id: String,
+    pub model_provider: ModelProvider,
+    pub model_reasoning_effort: Option<String>,
+    pub model_reasoning_summary: Option<String>,
+    pub model_verbosity: Option<String>,
+    pub sandbox_mode: SandboxMode,
+    pub sandbox_workspace_write: WorkspaceWrite,
+    pub approval_policy: ApprovalPolicy,
+    pub shell_environment_policy: ShellEnvironmentPolicy,
+    pub project_doc_max_bytes: usize,
+    /// Things worth telling the user that do not stop the run (unknown keys, say).
+    pub warnings: Vec<String>,
+}
+
+/// The model used when neither the configuration nor the command line names one.
+pub const DEFAULT_MODEL: &str = "gpt-5.5";
+
+/// Why the configuration could not be used. Every variant names where the fault is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{origin}{location}: {message}")]
+    Invalid { origin: String, location: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// CODEX_HOME: the environment variable, else `~/.codex`.
+pub fn codex_home() -> Result<PathBuf, ConfigError> {
+    if let Some(home) = std::env::var_os("CODEX_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".codex"))
+        .ok_or_else(|| ConfigError::Other("neither CODEX_HOME nor HOME is set".into()))
+}
+
+/// Loads `CODEX_HOME/.env` into the environment, skipping variables that start with `CODEX_` and those already set.
+///
+/// # Safety
+/// Changes the process environment: call before any other thread starts.
+pub unsafe fn load_dotenv(codex_home: &Path) -> Result<(), ConfigError> {
+    let path = codex_home.join(".env");
+    let entries = match dotenvy::from_path_iter(&path) {
+        Ok(entries) => entries,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                origin: path.display().to_string(),
+                location: String::new(),
+                message: e.to_string(),
+            });
+        }
+    };
+    for entry in entries {
+        let (key, value) = entry.map_err(|e| ConfigError::Invalid {
+            origin: path.display().to_string(),
+            location: String::new(),
+            message: e.to_string(),
+        })?;
+        if !key.to_ascii_uppercase().starts_with("CODEX_") && std::env::var_os(&key).is_none() {
+            // SAFETY: the caller guarantees no other thread runs yet.
+            unsafe { std::env::set_var(&key, &value) };
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let codex_home = match &overrides.codex_home {
+            Some(home) => home.clone(),
+            None => codex_home()?,
+        };
+        let mut warnings = Vec::new();
+        let mut layers: Vec<(String, toml::Table)> = Vec::new();
+
+        let config_path = codex_home.join("config.toml");
+        let base = read_table(&config_path)?.unwrap_or_default();
+        let base_name = config_path.display().to_string();
+        check_layer(&base, &base_name, &mut warnings)?;
+        let profile_name =
+            overrides.profile.clone().or_else(|| base.get("profile").and_then(|p| p.as_str()).map(str::to_string));
+        layers.push((base_name, base.clone()));
+
+        if let Some(name) = profile_name {
+            // 0.169 layers `CODEX_HOME/<name>.config.toml`; older configs keep profiles under `[profiles.<name>]`.
+            let file = codex_home.join(format!("{name}.config.toml"));
+            let table = match read_table(&file)? {
+                Some(table) => (file.display().to_string(), table),
+                None => match base.get("profiles").and_then(|p| p.get(&name)).and_then(|p| p.as_table()) {
+                    Some(table) => (format!("{} [profiles.{name}]", config_path.display()), table.clone()),
+                    None => {
+                        return Err(ConfigError::Other(format!(
+                            "profile `{name}` not found: neither {} nor [profiles.{name}] in {} exists",
+                            file.display(),
+                            config_path.display()
+                        )));
+                    }
+                },
+            };
+            check_layer(&table.1, &table.0, &mut warnings)?;
+            layers.push(table);
+        }
+
+        for entry in &overrides.config {
+            let table = parse_override(entry)?;
+            let origin = format!("-c {entry}");
+            check_layer(&table, &origin, &mut warnings)?;
+            layers.push((origin, table));
+        }
+
+        let mut merged = toml::Table::new();
+        for (_, table) in &layers {
+            merge(&mut merged, table);
+        }
+        merged.remove("profiles");
+        let layer: Layer = deserialize(&merged, "the merged configuration")?;
+
+        let model = overrides.model.clone().or(layer.model).unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        let model_provider_id = layer.model_provider.unwrap_or_else(|| "openai".to_string());
+        let mut providers = layer.model_providers;
+        providers.entry("openai".to_string()).or_insert_with(ModelProvider::openai);
+        let model_provider = providers.remove(&model_provider_id).ok_or_else(|| {
+            ConfigError::Other(format!(
+                "model_provider `{model_provider_id}` is not defined: add [model_providers.{model_provider_id}] to {}",
+                config_path.display()
+            ))
+        })?;
+        if let Some(wire) = model_provider.wire_api.as_deref().filter(|w| *w != "responses") {
+            return Err(ConfigError::Other(format!(
+                "model_providers.{model_provider_id}.wire_api = \"{wire}\": rcodex speaks the Responses API only (wire_api = \"responses\")"
+            )));
+        }
+        if model_provider.base_url.is_none() {
+            return Err(ConfigError::Other(format!("model_providers.{model_provider_id}: no base_url")));
+        }
+        let cwd = match &overrides.cwd {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|source| ConfigError::Io { path: ".".into(), source })?,
+        };
+        Ok(Config {
+            codex_home,
+            cwd,
+            model,
+            model_provider_id,
+            model_provider,
+            model_reasoning_effort: layer.model_reasoning_effort.map(|e| lower(format!("{e:?}"))),
+            model_reasoning_summary: layer.model_reasoning_summary.map(|s| lower(format!("{s:?}"))),
+            model_verbosity: layer.model_verbosity.map(|v| lower(format!("{v:?}"))),
+            sandbox_mode: overrides.sandbox_mode.or(layer.sandbox_mode).unwrap_or(SandboxMode::ReadOnly),
+            sandbox_workspace_write: layer.sandbox_workspace_write.unwrap_or_default(),
+            // exec never asks: upstream overrides the policy with `never` in headless mode.
+            approval_policy: overrides.approval_policy.unwrap_or(ApprovalPolicy::Never),
+            shell_environment_policy: layer.shell_environment_policy.unwrap_or_default(),
+            project_doc_max_bytes: layer.project_doc_max_bytes.unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES),
+            warnings,
+        })
+    }
+
+    /// Whether commands may use the network.
+    pub fn network_access(&self) -> bool {
+        match self.sandbox_mode {
+            SandboxMode::DangerFullAccess => true,
+            SandboxMode::WorkspaceWrite => self.sandbox_workspace_write.network_access,
+            SandboxMode::ReadOnly => false,
+        }
+    }
+}
+
+fn lower(text: String) -> String {
+    text.to_ascii_lowercase()
+}
+
+fn read_table(path: &Path) -> Result<Option<toml::Table>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ConfigError::Io { path: path.to_path_buf(), source }),
+    };
+    text.parse::<toml::Table>().map(Some).map_err(|e| ConfigError::Invalid {
+        origin: path.display().to_string(),
+        location: e.span().map(|s| line_col(&text, s.start)).unwrap_or_default(),
+        message: e.message().to_string(),
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    format!(":{line}:{column}")
+}
+
+/// Checks one layer: unknown keys become warnings, invalid values an error naming the key and the layer.
+fn check_layer(table: &toml::Table, origin: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    for key in table.keys() {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            warnings.push(format!("{origin}: unknown configuration key `{key}` (rcodex ignores it)"));
+        }
+    }
+    let mut known = table.clone();
+    known.retain(|k, _| KNOWN_KEYS.contains(&k));
+    // A profile is checked as a layer of its own when it is used.
+    known.remove("profiles");
+    deserialize::<Layer>(&known, origin).map(|_| ())
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(table: &toml::Table, origin: &str) -> Result<T, ConfigError> {
+    let value = toml::Value::Table(table.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+        origin: origin.to_string(),
+        location: String::new(),
+        message: format!("{}: {}", e.path(), e.inner().message().trim()),
+    })
+}
+
+/// `-c a.b=value`: the value is TOML when it parses as TOML, else the raw text.
+fn parse_override(entry: &str) -> Result<toml::Table, ConfigError> {
+    let (key, raw) =
+        entry.split_once('=').ok_or_else(|| ConfigError::Other(format!("-c {entry}: expected key=value")))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ConfigError::Other(format!("-c {entry}: empty key")));
+    }
+    let value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut table = toml::Table::new();
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cursor = &mut table;
+    for part in &parts[..parts.len() - 1] {
+        cursor = cursor
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("just inserted a table");
+    }
+    cursor.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(table)
+}
+
+/// Deep merge: tables key by key, anything else replaces.
+fn merge(into: &mut toml::Table, from: &toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            _ => {
+                into.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+use super::*;
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(config: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        Home { dir }
+    }
+
+    fn file(&self, name: &str, text: &str) -> &Home {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+        self
+    }
+
+    fn load(&self, overrides: Overrides) -> Result<Config, ConfigError> {
+        Config::load(&Overrides { codex_home: Some(self.dir.path().into()), cwd: Some("/w".into()), ..overrides })
+    }
+}
+
+const PROVIDER: &str = r#"
+model_provider = "fake"
+[model_providers.fake]
+name = "fake"
+base_url = "http://127.0.0.1:1/v1"
+wire_api = "responses"
+env_key = "FAKE_KEY"
+"#;
+
+#[test]
+fn every_key_is_read() {
+    let home = Home::new(
+        r#"
+model_provider = "fake"
+model = "gpt-5.6-sol"
+model_reasoning_effort = "high"
+model_reasoning_summary = "detailed"
+model_verbosity = "medium"
+sandbox_mode = "workspace-write"
+approval_policy = "on-request"
+project_doc_max_bytes = 1000
+[sandbox_workspace_write]
+writable_roots = ["/extra"]
+network_access = true
+exclude_tmpdir_env_var = true
+exclude_slash_tmp = true
+[shell_environment_policy]
+inherit = "core"
+ignore_default_excludes = false
+exclude = ["AWS_*"]
+set = { FOO = "bar" }
+include_only = ["PATH", "HOME"]
+[model_providers.fake]
+name = "fake"
+base_url = "http://127.0.0.1:1/v1"
+wire_api = "responses"
+env_key = "FAKE_KEY"
+query_params = { "api-version" = "2025" }
+http_headers = { "x-team" = "parity" }
+env_http_headers = { "x-org" = "ORG_VAR" }
+request_max_retries = 2
+stream_max_retries = 200
+stream_idle_timeout_ms = 1500
+"#,
+    );
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!(c.model, "gpt-5.6-sol");
+    assert_eq!(c.model_reasoning_effort.as_deref(), Some("high"));
+    assert_eq!(c.model_reasoning_summary.as_deref(), Some("detailed"));
+    assert_eq!(c.model_verbosity.as_deref(), Some("medium"));
+    assert_eq!(c.sandbox_mode, SandboxMode::WorkspaceWrite);
+    assert_eq!(c.approval_policy, ApprovalPolicy::Never, "exec never asks, whatever the file says");
+    assert_eq!(c.project_doc_max_bytes, 1000);
+    assert_eq!(c.sandbox_workspace_write.writable_roots, [PathBuf::from("/extra")]);
+    assert!(c.sandbox_workspace_write.network_access && c.network_access());
+    assert!(c.sandbox_workspace_write.exclude_tmpdir_env_var && c.sandbox_workspace_write.exclude_slash_tmp);
+    assert_eq!(c.shell_environment_policy.inherit, Inherit::Core);
+    assert!(!c.shell_environment_policy.ignore_default_excludes);
+    assert_eq!(c.shell_environment_policy.set["FOO"], "bar");
+    assert_eq!(c.shell_environment_policy.include_only, ["PATH", "HOME"]);
+    let p = &c.model_provider;
+    assert_eq!((c.model_provider_id.as_str(), p.base_url.as_deref()), ("fake", Some("http://127.0.0.1:1/v1")));
+    assert_eq!(p.env_key.as_deref(), Some("FAKE_KEY"));
+    assert_eq!(p.query_params["api-version"], "2025");
+    assert_eq!(p.http_headers["x-team"], "parity");
+    assert_eq!(p.env_http_headers["x-org"], "ORG_VAR");
+    assert_eq!(p.request_max_retries(), 2);
+    assert_eq!(p.stream_max_retries(), MAX_RETRIES_CAP, "capped");
+    assert_eq!(p.stream_idle_timeout(), std::time::Duration::from_millis(1500));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn defaults_are_upstream_s() {
+    let home = Home::new("");
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!((c.model.as_str(), c.model_provider_id.as_str()), (DEFAULT_MODEL, "openai"));
+    assert_eq!(c.sandbox_mode, SandboxMode::ReadOnly);
+    assert_eq!(c.model_provider.env_key.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(c.model_provider.request_max_retries(), DEFAULT_REQUEST_MAX_RETRIES);
+    assert_eq!(c.model_provider.stream_max_retries(), DEFAULT_STREAM_MAX_RETRIES);
+    assert_eq!(
+        c.model_provider.stream_idle_timeout(),
+        std::time::Duration::from_millis(DEFAULT_STREAM_IDLE_TIMEOUT_MS)
+    );
+    assert_eq!(c.project_doc_max_bytes, DEFAULT_PROJECT_DOC_MAX_BYTES);
+    assert_eq!(c.shell_environment_policy, ShellEnvironmentPolicy::default());
+    assert!(!c.network_access());
+}
+
+#[test]
+fn profiles_layer_over_the_file_from_either_place_and_overrides_over_both() {
+    let home =
+        Home::new(&format!("model = \"a\"\nmodel_verbosity = \"low\"\n[profiles.deep]\nmodel = \"b\"\n{PROVIDER}"));
+    home.file("fast.config.toml", "model = \"c\"\nmodel_reasoning_effort = \"low\"\n");
+    let with = |profile: &str, config: Vec<&str>| {
+        home.load(Overrides {
+            profile: Some(profile.into()),
+            config: config.into_iter().map(String::from).collect(),
+            ..Default::default()
+        })
+    };
+    assert_eq!(with("deep", vec![]).unwrap().model, "b", "[profiles.deep] in config.toml");
+    let fast = with("fast", vec![]).unwrap();
+    assert_eq!((fast.model.as_str(), fast.model_reasoning_effort.as_deref()), ("c", Some("low")), "fast.config.toml");
+    assert_eq!(fast.model_verbosity.as_deref(), Some("low"), "the file's keys stay under the profile");
+    assert_eq!(with("fast", vec!["model=\"d\""]).unwrap().model, "d", "-c wins over the profile");
+    let flags =
+        home.load(Overrides { profile: Some("fast".into()), model: Some("e".into()), ..Default::default() }).unwrap();
+    assert_eq!(flags.model, "e", "-m wins over everything");
+    let missing = with("nope", vec![]).unwrap_err().to_string();
+    assert!(missing.contains("profile `nope` not found") && missing.contains("nope.config.toml"), "{missing}");
+    home.file("config.toml", &format!("profile = \"deep\"\n[profiles.deep]\nmodel = \"b\"\n{PROVIDER}"));
+    assert_eq!(home.load(Overrides::default()).unwrap().model, "b", "`profile` in the file selects one");
+}
+
+#[test]
+fn overrides_parse_toml_values_and_fall_back_to_strings() {
+    let home = Home::new(PROVIDER);
+    let c = home
+        .load(Overrides {
+            config: vec![
+                "model_providers.fake.request_max_retries=7".into(),
+                "sandbox_workspace_write.writable_roots=[\"/a\", \"/b\"]".into(),
+                "model=gpt-5.5-raw".into(),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(c.model_provider.request_max_retries(), 7);
+    assert_eq!(c.sandbox_workspace_write.writable_roots.len(), 2);
+    assert_eq!(c.model, "gpt-5.5-raw", "not TOML: taken as a string");
+    let bad = home.load(Overrides { config: vec!["nokey".into()], ..Default::default() }).unwrap_err();
+    assert!(bad.to_string().contains("-c nokey: expected key=value"));
+}
+
+#[test]
+fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
+    let home = Home::new(&format!("mystery = 1\nmodel_reasoning_effort = \"extreme\"\n{PROVIDER}"));
+    let err = home.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("config.toml") && err.contains("model_reasoning_effort") && err.contains("extreme"), "{err}");
+
+    let home = Home::new(&format!("mystery = 1\n{PROVIDER}"));
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("unknown configuration key `mystery`"), "{:?}", c.warnings);
+
+    let err = home.load(Overrides { config: vec!["sandbox_mode=\"yolo\"".into()], ..Default::default() }).unwrap_err();
+    assert!(err.to_string().starts_with("-c sandbox_mode=\"yolo\": sandbox_mode:"), "{err}");
+
+    let home = Home::new("model = \n");
+    let err = home.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("config.toml:1:"), "{err}");
+
+    let home = Home::new("[model_providers.x]\nbase_url = \"http://h\"\nmodel_provider = \"x\"\n");
+    let err = home.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("model_providers.x.model_provider: unknown field"), "a key under the wrong table: {err}");
+    let home2 =
+        Home::new("model_provider = \"x\"\n[model_providers.x]\nbase_url = \"http://h\"\nwire_api = \"chat\"\n");
+    let err = home2.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("wire_api = \"chat\""), "{err}");
+    let home3 = Home::new("model_provider = \"ghost\"\n");
+    assert!(home3.load(Overrides::default()).unwrap_err().to_string().contains("`ghost` is not defined"));
+}
+
+#[test]
+fn dotenv_loads_variables_but_never_codex_ones_nor_replaces_set_ones() {
+    let home = Home::new("");
+    let unique = format!("RCODEX_DOTENV_TEST_{}", std::process::id());
+    home.file(".env", &format!("{unique}=from-file\nCODEX_HOME=/elsewhere\nPATH=/clobbered\n"));
+    let path_before = std::env::var("PATH").unwrap();
+    // SAFETY: this test reads and writes only variables no other test uses; PATH is only read.
+    unsafe { load_dotenv(home.dir.path()).unwrap() };
+    assert_eq!(std::env::var(&unique).unwrap(), "from-file");
+    assert_ne!(std::env::var("CODEX_HOME").ok().as_deref(), Some("/elsewhere"));
+    assert_eq!(std::env::var("PATH").unwrap(), path_before, "a set variable is kept");
+}

@@ -1,0 +1,328 @@
+//! The context a new session starts with: the items before the user's first prompt.
+//!
+//! What they say comes from the prompt pack, word for word; which of them appear, with which values, is decided here
+//! from the session's own state: the model, the sandbox and approval policy, the workspace, the date and timezone,
+//! and the AGENTS.md files found on the way from the project root to the working directory.
+
+use std::path::{Path, PathBuf};
+
+use rcodex_prompt_pack::{ContextItem, Family, ModelInfo, Pack, Part, keys, render};
+use serde_json::Value;
+
+use crate::config::{ApprovalPolicy, SandboxMode};
+use crate::items;
+
+/// What the context describes.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub cwd: PathBuf,
+    pub codex_home: PathBuf,
+    /// The user's shell, by name (`bash`).
+    pub shell: String,
+    /// `YYYY-MM-DD`, in the local timezone.
+    pub current_date: String,
+    /// The IANA name of the local timezone (`Etc/UTC`).
+    pub timezone: String,
+    pub sandbox_mode: SandboxMode,
+    pub approval: ApprovalPolicy,
+    pub network: bool,
+    /// Where commands may write (workspace-write only), in any order: they are listed sorted.
+    pub writable_roots: Vec<PathBuf>,
+    pub agents_md: Option<AgentsMd>,
+}
+
+/// The AGENTS.md instructions of the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentsMd {
+    /// The directory they are for: the working directory.
+    pub directory: PathBuf,
+    pub contents: String,
+}
+
+/// How requests are made for one model: its catalog entry and the recipe learned for it (or for a model like it).
+#[derive(Debug, Clone)]
+pub struct ModelProfile<'a> {
+    pub slug: String,
+    pub info: Option<&'a ModelInfo>,
+    pub family: &'a Family,
+    /// The recorded model whose recipe this is.
+    pub family_slug: String,
+}
+
+impl ModelProfile<'_> {
+    /// Responses Lite: tools in an `additional_tools` item, the instructions as a plain developer message.
+    pub fn lite(&self) -> bool {
+        self.info.map(|i| i.use_responses_lite).unwrap_or(false)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("the prompt pack has no text {0} (record a scenario that shows it, then run parity pack)")]
+    MissingText(String),
+    #[error("the prompt pack's text {key}: {source}")]
+    Template { key: String, source: rcodex_prompt_pack::MissingValue },
+    #[error("the prompt pack has no instructions for model {0}")]
+    NoInstructions(String),
+}
+
+/// The model's profile, and a warning when the model is not one the pack knows well.
+pub fn resolve_model<'a>(pack: &'a Pack, slug: &str) -> (ModelProfile<'a>, Option<String>) {
+    let info = pack.model(slug);
+    if let Some(family) = pack.families.get(slug) {
+        return (ModelProfile { slug: slug.into(), info, family, family_slug: slug.into() }, None);
+    }
+    // Not recorded: the recipe of a recorded model of the same kind. Upstream, a model missing from the catalog
+    // falls back to default metadata with a warning; so does rcodex.
+    let lite = info.is_some_and(|i| i.use_responses_lite);
+    let (family_slug, family) = pack
+        .families
+        .iter()
+        .find(|(s, _)| pack.model(s).is_some_and(|i| i.use_responses_lite) == lite)
+        .or_else(|| pack.families.iter().next())
+        .expect("a pack has at least one recorded model");
+    let warning = match info {
+        Some(_) => None,
+        None => Some(format!(
+            "Model metadata for `{slug}` not found. Defaulting to fallback metadata; this can degrade performance and cause issues."
+        )),
+    };
+    (ModelProfile { slug: slug.into(), info, family, family_slug: family_slug.clone() }, warning)
+}
+
+/// The context items, in order, for a new session of thread `thread_id`.
+pub fn initial_context(
+    pack: &Pack,
+    model: &ModelProfile,
+    env: &Environment,
+    thread_id: &str,
+) -> Result<Vec<Value>, ContextError> {
+    let mut roots: Vec<String> = env.writable_roots.iter().map(|r| r.display().to_string()).collect();
+    roots.sort();
+    let roots = roots.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ");
+    let cwd = env.cwd.display().to_string();
+    let codex_home = env.codex_home.display().to_string();
+    let values = [
+        ("cwd", cwd.as_str()),
+        ("codex_home", codex_home.as_str()),
+        ("shell", env.shell.as_str()),
+        ("current_date", env.current_date.as_str()),
+        ("timezone", env.timezone.as_str()),
+        ("writable_roots", roots.as_str()),
+    ];
+    let network = if env.network { "enabled" } else { "restricted" };
+    let text = |key: String| -> Result<String, ContextError> {
+        let template = pack.text(&key).ok_or_else(|| ContextError::MissingText(key.clone()))?;
+        render(template, &values).map_err(|source| ContextError::Template { key, source })
+    };
+
+    let mut out = Vec::with_capacity(model.family.context.len());
+    for (position, recipe) in model.family.context.iter().enumerate() {
+        let id = item_id(recipe, thread_id, position);
+        if recipe.item_type == "additional_tools" {
+            let key = keys::additional_tools(&model.family_slug, network);
+            let tools: Value = serde_json::from_str(pack.text(&key).ok_or(ContextError::MissingText(key.clone()))?)
+                .map_err(|_| ContextError::MissingText(key))?;
+            let item = serde_json::json!({"type": "additional_tools", "id": id, "role": recipe.role, "tools": tools});
+            out.push(items::canonical(item, pack));
+            continue;
+        }
+        let mut parts = Vec::with_capacity(recipe.parts.len());
+        for part in &recipe.parts {
+            match part {
+                Part::ModelInstructions => parts.push(instructions(pack, model)?),
+                Part::Skills => parts.push(text(keys::skills(&model.family_slug))?),
+                Part::Permissions => {
+                    parts.push(text(keys::permissions(env.sandbox_mode.as_str(), env.approval.as_str()))?)
+                }
+                Part::EnvironmentContext => parts.push(text(keys::environment_context(env.sandbox_mode.as_str()))?),
+                Part::AgentsMd => {
+                    if let Some(agents) = &env.agents_md {
+                        let template =
+                            pack.text(keys::AGENTS_MD).ok_or(ContextError::MissingText(keys::AGENTS_MD.into()))?;
+                        let directory = agents.directory.display().to_string();
+                        let rendered =
+                            render(template, &[("directory", &directory), ("contents", &agents.contents)])
+                                .map_err(|source| ContextError::Template { key: keys::AGENTS_MD.into(), source })?;
+                        parts.push(rendered);
+                    }
+                }
+                Part::Text(key) => parts.push(text(key.clone())?),
+            }
+        }
+        if !parts.is_empty() {
+            out.push(items::canonical(items::message(&recipe.role, id, parts), pack));
+        }
+    }
+    Ok(out)
+}
+
+/// A recorded model's instructions as upstream sent them; for another model, the catalog's template.
+fn instructions(pack: &Pack, model: &ModelProfile) -> Result<String, ContextError> {
+    if let Some(text) = pack.text(&keys::model_instructions(&model.slug)) {
+        return Ok(text.to_string());
+    }
+    model
+        .info
+        .and_then(|i| i.instructions_template.clone())
+        .or_else(|| pack.text(&keys::model_instructions(&model.family_slug)).map(str::to_string))
+        .ok_or_else(|| ContextError::NoInstructions(model.slug.clone()))
+}
+
+/// A name-based id stays the same for the whole thread, resumes included; a time-based one is new.
+fn item_id(recipe: &ContextItem, thread_id: &str, position: usize) -> String {
+    match recipe.id.version {
+        5 => items::stable_id(&recipe.id.prefix, &format!("{thread_id}/{position}")),
+        _ => items::new_id(&recipe.id.prefix),
+    }
+}
+
+/// AGENTS.md instructions for `cwd`: from the project root (the nearest ancestor holding `.git`, else `cwd` alone)
+/// down to `cwd`, each directory's `AGENTS.override.md` or else `AGENTS.md`, within `max_bytes` in all.
+pub fn discover_agents_md(cwd: &Path, max_bytes: usize) -> std::io::Result<Option<AgentsMd>> {
+    let root = cwd.ancestors().find(|dir| dir.join(".git").exists());
+    let mut dirs: Vec<&Path> = match root {
+        Some(root) => cwd.ancestors().take_while(|d| *d != root).chain(std::iter::once(root)).collect(),
+        None => vec![cwd],
+    };
+    dirs.reverse();
+    let mut remaining = max_bytes;
+    let mut docs = Vec::new();
+    for dir in dirs {
+        if remaining == 0 {
+            break;
+        }
+        let Some(path) = ["AGENTS.override.md", "AGENTS.md"].iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
+            continue;
+        };
+        let mut data = std::fs::read(&path)?;
+        data.truncate(remaining);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if !text.trim().is_empty() {
+            remaining = remaining.saturating_sub(data.len());
+            docs.push(text);
+        }
+    }
+    Ok((!docs.is_empty()).then(|| AgentsMd { directory: cwd.to_path_buf(), contents: docs.join("\n\n") }))
+}
+
+/// Where commands may write under workspace-write, as upstream counts them: the working directory, the configured
+/// roots, `/tmp` and `$TMPDIR` unless excluded.
+pub fn writable_roots(
+    cwd: &Path,
+    extra: &[PathBuf],
+    exclude_slash_tmp: bool,
+    exclude_tmpdir_env_var: bool,
+) -> Vec<PathBuf> {
+    let mut roots = vec![cwd.to_path_buf()];
+    roots.extend(extra.iter().cloned());
+    if !exclude_slash_tmp && Path::new("/tmp").is_dir() {
+        roots.push(PathBuf::from("/tmp"));
+    }
+    if !exclude_tmpdir_env_var && let Some(tmpdir) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        roots.push(PathBuf::from(tmpdir));
+    }
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
+/// The local timezone's IANA name, as upstream finds it (the system's setting, not `$TZ`).
+pub fn local_timezone() -> String {
+    iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_string())
+}
+
+/// Today's date in the local timezone.
+pub fn local_date() -> String {
+    jiff::Zoned::now().date().to_string()
+}
+
+/// The user's shell by name, from `$SHELL`.
+pub fn shell_name() -> String {
+    std::env::var("SHELL")
+        .ok()
+        .and_then(|s| Path::new(&s).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "bash".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(mode: SandboxMode, agents: Option<AgentsMd>) -> Environment {
+        Environment {
+            cwd: "/w/project".into(),
+            codex_home: "/h/.codex".into(),
+            shell: "bash".into(),
+            current_date: "2026-11-21".into(),
+            timezone: "Etc/UTC".into(),
+            sandbox_mode: mode,
+            approval: ApprovalPolicy::Never,
+            network: mode == SandboxMode::DangerFullAccess,
+            writable_roots: vec!["/w/project".into(), "/tmp".into()],
+            agents_md: agents,
+        }
+    }
+
+    #[test]
+    fn the_default_model_s_context_is_rendered_from_the_pack() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, warning) = resolve_model(pack, "gpt-5.5");
+        assert!(warning.is_none());
+        let items = initial_context(pack, &model, &env(SandboxMode::WorkspaceWrite, None), "thread-1").unwrap();
+        assert_eq!(items.len(), 3);
+        let texts: Vec<String> = items.iter().map(items::text_of).collect();
+        assert!(texts[0].starts_with("You are Codex"), "the instructions come first");
+        assert!(texts[1].contains("`/h/.codex/skills/.system`"), "skill roots under CODEX_HOME");
+        assert!(texts[1].contains("The writable roots are `/tmp`, `/w/project`."), "roots sorted");
+        assert!(texts[2].contains("<cwd>/w/project</cwd>") && texts[2].contains("<timezone>Etc/UTC</timezone>"));
+        assert!(!texts.iter().any(|t| t.contains("{{")), "every placeholder is filled");
+        assert!(!texts[2].contains("AGENTS.md"), "no AGENTS.md part without AGENTS.md");
+        let again = initial_context(pack, &model, &env(SandboxMode::WorkspaceWrite, None), "thread-1").unwrap();
+        assert_eq!(items[0]["id"], again[0]["id"], "the instructions' id is the thread's");
+        assert_ne!(items[1]["id"], again[1]["id"]);
+    }
+
+    #[test]
+    fn agents_md_is_a_part_of_the_environment_message() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let agents = AgentsMd { directory: "/w/project".into(), contents: "Be brief.\n".into() };
+        let items = initial_context(pack, &model, &env(SandboxMode::ReadOnly, Some(agents)), "t").unwrap();
+        let last = &items.last().unwrap()["content"];
+        assert_eq!(last.as_array().unwrap().len(), 2);
+        assert_eq!(
+            last[0]["text"],
+            "# AGENTS.md instructions for /w/project\n\n<INSTRUCTIONS>\nBe brief.\n\n</INSTRUCTIONS>"
+        );
+    }
+
+    #[test]
+    fn a_lite_model_gets_its_own_recipe_and_an_unknown_model_a_warning() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.6-sol");
+        assert!(model.lite());
+        let items = initial_context(pack, &model, &env(SandboxMode::ReadOnly, None), "t").unwrap();
+        assert_eq!(items[0]["type"], "additional_tools");
+        assert!(items[0]["id"].as_str().unwrap().starts_with("at_"));
+        let (_, warning) = resolve_model(pack, "gpt-unheard-of");
+        assert!(warning.unwrap().contains("gpt-unheard-of"));
+    }
+
+    #[test]
+    fn agents_md_files_are_found_from_the_project_root_down() {
+        let root = tempfile::tempdir().unwrap();
+        let sub = root.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::create_dir(root.path().join(".git")).unwrap();
+        std::fs::write(root.path().join("AGENTS.md"), "root rules\n").unwrap();
+        std::fs::write(root.path().join("a/AGENTS.md"), "ignored: overridden\n").unwrap();
+        std::fs::write(root.path().join("a/AGENTS.override.md"), "a rules\n").unwrap();
+        let found = discover_agents_md(&sub, 1000).unwrap().unwrap();
+        assert_eq!(found.contents, "root rules\n\n\na rules\n");
+        assert_eq!(found.directory, sub);
+        assert_eq!(discover_agents_md(&sub, 4).unwrap().unwrap().contents, "root", "the byte budget is shared");
+        let bare = tempfile::tempdir().unwrap();
+        assert_eq!(discover_agents_md(bare.path(), 1000).unwrap(), None);
+    }
+}

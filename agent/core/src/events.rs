@@ -1,0 +1,186 @@
+//! What a session tells its frontend, in the shapes of `codex exec --json`: thread and turn events, and items
+//! (messages, reasoning, commands, file changes, plans, warnings) started, updated and completed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::client::Usage;
+
+/// One event; its JSON (`serde_json::to_string`) is the line `--json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    #[serde(rename = "thread.started")]
+    ThreadStarted { thread_id: String },
+    #[serde(rename = "turn.started")]
+    TurnStarted,
+    #[serde(rename = "item.started")]
+    ItemStarted { item: Item },
+    #[serde(rename = "item.updated")]
+    ItemUpdated { item: Item },
+    #[serde(rename = "item.completed")]
+    ItemCompleted { item: Item },
+    #[serde(rename = "turn.completed")]
+    TurnCompleted { usage: TurnUsage },
+    #[serde(rename = "turn.failed")]
+    TurnFailed { error: ErrorMessage },
+    /// A notice that does not end the turn (a retry, a warning).
+    #[serde(rename = "error")]
+    Error { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorMessage {
+    pub message: String,
+}
+
+/// Usage over a turn, as `turn.completed` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TurnUsage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_output_tokens: u64,
+}
+
+impl From<Usage> for TurnUsage {
+    fn from(u: Usage) -> Self {
+        TurnUsage {
+            input_tokens: u.input_tokens,
+            cached_input_tokens: u.cached_input_tokens,
+            cache_write_input_tokens: u.cache_write_input_tokens,
+            output_tokens: u.output_tokens,
+            reasoning_output_tokens: u.reasoning_output_tokens,
+        }
+    }
+}
+
+/// An item of the thread, with its `item_N` id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub id: String,
+    #[serde(flatten)]
+    pub details: ItemDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ItemDetails {
+    AgentMessage {
+        text: String,
+    },
+    Reasoning {
+        text: String,
+    },
+    CommandExecution {
+        command: String,
+        aggregated_output: String,
+        exit_code: Option<i32>,
+        status: Status,
+    },
+    FileChange {
+        changes: Vec<FileChange>,
+        status: Status,
+    },
+    TodoList {
+        items: Vec<TodoItem>,
+    },
+    /// A warning, shown as an item.
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    InProgress,
+    Completed,
+    Failed,
+    Declined,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TodoItem {
+    pub text: String,
+    pub completed: bool,
+}
+
+/// Where events go, shared by the session and its tools. Item ids are numbered here, in the order items start.
+#[derive(Clone)]
+pub struct EventSink {
+    send: Arc<dyn Fn(Event) + Send + Sync>,
+    next_item: Arc<AtomicU64>,
+}
+
+impl EventSink {
+    pub fn new(send: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        EventSink { send: Arc::new(send), next_item: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// A sink that drops everything.
+    pub fn discard() -> Self {
+        EventSink::new(|_| {})
+    }
+
+    pub fn emit(&self, event: Event) {
+        (self.send)(event)
+    }
+
+    /// A new `item_N` id.
+    pub fn item_id(&self) -> String {
+        format!("item_{}", self.next_item.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A completed item with a new id.
+    pub fn completed(&self, details: ItemDetails) {
+        let id = self.item_id();
+        self.emit(Event::ItemCompleted { item: Item { id, details } });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_codex_exec_json_prints_them() {
+        let line = |e: &Event| serde_json::to_string(e).unwrap();
+        assert_eq!(
+            line(&Event::ThreadStarted { thread_id: "t".into() }),
+            r#"{"type":"thread.started","thread_id":"t"}"#
+        );
+        assert_eq!(line(&Event::TurnStarted), r#"{"type":"turn.started"}"#);
+        let command = Item {
+            id: "item_0".into(),
+            details: ItemDetails::CommandExecution {
+                command: "/bin/bash -lc 'ls'".into(),
+                aggregated_output: String::new(),
+                exit_code: None,
+                status: Status::InProgress,
+            },
+        };
+        assert_eq!(
+            line(&Event::ItemStarted { item: command }),
+            r#"{"type":"item.started","item":{"id":"item_0","type":"command_execution","command":"/bin/bash -lc 'ls'","aggregated_output":"","exit_code":null,"status":"in_progress"}}"#
+        );
+        let usage = TurnUsage { input_tokens: 1, output_tokens: 2, ..Default::default() };
+        assert_eq!(
+            line(&Event::TurnCompleted { usage }),
+            r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"cache_write_input_tokens":0,"output_tokens":2,"reasoning_output_tokens":0}}"#
+        );
+        assert_eq!(
+            line(&Event::TurnFailed { error: ErrorMessage { message: "m".into() } }),
+            r#"{"type":"turn.failed","error":{"message":"m"}}"#
+        );
+    }
+}

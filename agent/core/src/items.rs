@@ -1,0 +1,145 @@
+//! Conversation items, in upstream's shape.
+//!
+//! Items are kept as JSON: what the model sent is echoed back, so it must survive whatever fields a server adds.
+//! Upstream re-serializes items from its own types, so the order of their keys is its own; the prompt pack records
+//! that order per item type (learned from captures), and [`canonical`] applies it.
+
+use rcodex_prompt_pack::Pack;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// Namespace of rcodex's name-based ids.
+const RCODEX_NAMESPACE: Uuid = Uuid::from_u128(0x2b0c_6a3e_51d4_4c8e_9a1f_7d3b_5e60_c2a4);
+
+/// `<prefix>_<UUIDv7>`: a new, time-ordered id.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::now_v7())
+}
+
+/// `<prefix>_<UUIDv5>` derived from `name`: the same for the same name, as upstream's id of the instructions
+/// message is the same for the whole thread.
+pub fn stable_id(prefix: &str, name: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v5(&RCODEX_NAMESPACE, name.as_bytes()))
+}
+
+/// A message of input text parts.
+pub fn message(role: &str, id: String, texts: impl IntoIterator<Item = String>) -> Value {
+    let content: Vec<Value> = texts.into_iter().map(|text| json!({"type": "input_text", "text": text})).collect();
+    json!({"type": "message", "id": id, "role": role, "content": content})
+}
+
+/// The user's prompt.
+pub fn user_message(text: &str) -> Value {
+    message("user", new_id("msg"), [text.to_string()])
+}
+
+/// The answer to a function call; `output` is a string or a list of content items.
+pub fn function_call_output(call_id: &str, output: Value) -> Value {
+    json!({"type": "function_call_output", "id": new_id("fco"), "call_id": call_id, "output": output})
+}
+
+/// The answer to a freeform (custom) tool call.
+pub fn custom_tool_call_output(call_id: &str, output: Value) -> Value {
+    json!({"type": "custom_tool_call_output", "id": new_id("ctco"), "call_id": call_id, "output": output})
+}
+
+/// The id prefix upstream gives an item of this type when the model sent none.
+fn id_prefix(item_type: &str) -> Option<&'static str> {
+    Some(match item_type {
+        "message" => "msg",
+        "function_call" => "fc",
+        "custom_tool_call" => "ctc",
+        "reasoning" => "rs",
+        "tool_search_call" => "tsc",
+        "web_search_call" => "ws",
+        _ => return None,
+    })
+}
+
+/// An output item of the model, as it is kept in history and sent back: given an id when it has none, with the
+/// fields upstream always writes, in upstream's key order.
+pub fn from_model(mut item: Value, pack: &Pack) -> Value {
+    if let Some(object) = item.as_object_mut() {
+        let item_type = object.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let has_id = object.get("id").and_then(Value::as_str).is_some_and(|id| !id.is_empty());
+        if !has_id && let Some(prefix) = id_prefix(&item_type) {
+            object.insert("id".into(), Value::String(new_id(prefix)));
+        }
+        if item_type == "reasoning" && !object.contains_key("content") {
+            object.insert("content".into(), Value::Null);
+        }
+    }
+    canonical(item, pack)
+}
+
+/// Orders an item's keys as upstream writes items of its type; keys the pack does not know follow, in their order.
+pub fn canonical(item: Value, pack: &Pack) -> Value {
+    let Value::Object(mut object) = item else { return item };
+    let Some(order) = object.get("type").and_then(Value::as_str).and_then(|t| pack.item_keys.get(t)) else {
+        return Value::Object(object);
+    };
+    let mut ordered = Map::with_capacity(object.len());
+    for key in order {
+        if let Some(value) = object.shift_remove(key) {
+            ordered.insert(key.clone(), value);
+        }
+    }
+    ordered.append(&mut object);
+    Value::Object(ordered)
+}
+
+/// The text of an item: message text, a tool output, call arguments or input, a reasoning summary.
+pub fn text_of(item: &Value) -> String {
+    let texts = |v: Option<&Value>| -> String {
+        match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+            }
+            _ => String::new(),
+        }
+    };
+    match item.get("type").and_then(Value::as_str) {
+        Some("message") => texts(item.get("content")),
+        Some("reasoning") => texts(item.get("summary")),
+        Some(t) if t.ends_with("_output") => texts(item.get("output")),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_items_get_ids_fields_and_upstream_key_order() {
+        let pack = rcodex_prompt_pack::embedded();
+        let call = from_model(
+            json!({"call_id": "c1", "arguments": "{}", "name": "f", "type": "function_call", "status": "completed"}),
+            pack,
+        );
+        let keys: Vec<&str> = call.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["type", "status", "id", "name", "arguments", "call_id"]);
+        assert!(call["id"].as_str().unwrap().starts_with("fc_"));
+
+        let reasoning =
+            from_model(json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "e", "summary": []}), pack);
+        assert_eq!(reasoning["content"], Value::Null, "upstream writes content: null");
+        let keys: Vec<&str> = reasoning.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["type", "id", "summary", "content", "encrypted_content"]);
+
+        let unknown = canonical(json!({"z": 1, "type": "message", "extra": 2, "id": "m"}), pack);
+        let keys: Vec<&str> = unknown.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["type", "id", "z", "extra"], "unknown keys keep their order after the known ones");
+    }
+
+    #[test]
+    fn ids_are_new_or_stable() {
+        let (a, b) = (new_id("msg"), new_id("msg"));
+        assert_ne!(a, b);
+        assert_eq!(&a[4..5], "0", "a v7 id starts with the time");
+        assert_eq!(stable_id("msg", "thread-1"), stable_id("msg", "thread-1"));
+        assert_ne!(stable_id("msg", "thread-1"), stable_id("msg", "thread-2"));
+        assert_eq!(stable_id("msg", "x").as_bytes()[4 + 14], b'5', "version 5");
+    }
+}

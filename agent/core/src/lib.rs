@@ -1,0 +1,11 @@
+//! rcodex's core: configuration, the model client, context assembly, the turn loop, tools and sessions.
+
+pub mod client;
+pub mod config;
+pub mod context;
+pub mod events;
+pub mod items;
+pub mod request;
+pub mod rollout;
+pub mod session;
+pub mod tools;

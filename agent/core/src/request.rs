@@ -1,0 +1,347 @@
+//! A model request as upstream builds it: the body's fields, the headers and the turn metadata, each in upstream's
+//! order (recorded in the prompt pack), with values from the configuration, the catalog and the session.
+
+use std::path::Path;
+
+use rcodex_prompt_pack::Pack;
+use serde_json::{Map, Value, json};
+
+use crate::config::{Config, SandboxMode};
+use crate::context::ModelProfile;
+
+/// The ids and facts of one turn, the same for every request the turn makes.
+#[derive(Debug, Clone)]
+pub struct TurnIds {
+    pub installation_id: String,
+    pub thread_id: String,
+    pub turn_id: String,
+    pub context_window_id: String,
+    pub window_number: u32,
+    /// `new` for a session's first turn in this process, `cold_resume` for a resumed session.
+    pub history_initialization: &'static str,
+    pub turn_started_at_unix_ms: u64,
+}
+
+impl TurnIds {
+    pub fn window_id(&self) -> String {
+        format!("{}:{}", self.thread_id, self.window_number)
+    }
+}
+
+/// What every request of a turn shares.
+pub struct RequestContext<'a> {
+    pub pack: &'a Pack,
+    pub model: &'a ModelProfile<'a>,
+    pub config: &'a Config,
+    pub ids: &'a TurnIds,
+    /// `workspaces` of the turn metadata, when the working directory is in a git repository.
+    pub workspaces: Option<Value>,
+    /// `--output-schema`.
+    pub output_schema: Option<&'a Value>,
+}
+
+impl RequestContext<'_> {
+    /// The reasoning effort sent: the configured one, else the model's default.
+    pub fn reasoning_effort(&self) -> Option<String> {
+        self.config
+            .model_reasoning_effort
+            .clone()
+            .or_else(|| self.model.info.and_then(|i| i.default_reasoning_level.clone()))
+    }
+
+    fn sandbox_tag(&self) -> &'static str {
+        match self.config.sandbox_mode {
+            SandboxMode::DangerFullAccess => "none",
+            _ => "seccomp",
+        }
+    }
+
+    /// The `x-codex-turn-metadata` JSON.
+    pub fn turn_metadata(&self) -> String {
+        let ids = self.ids;
+        let info = self.model.info;
+        let mut values: Map<String, Value> = Map::new();
+        values.insert("installation_id".into(), json!(ids.installation_id));
+        values.insert("session_id".into(), json!(ids.thread_id));
+        values.insert("thread_id".into(), json!(ids.thread_id));
+        values.insert("agent_name".into(), json!("/root"));
+        values.insert("turn_id".into(), json!(ids.turn_id));
+        values.insert("window_id".into(), json!(ids.window_id()));
+        values.insert("window_number".into(), json!(ids.window_number));
+        values.insert("context_window_id".into(), json!(ids.context_window_id));
+        values.insert("request_kind".into(), json!("turn"));
+        values.insert("history_initialization".into(), json!(ids.history_initialization));
+        values.insert("root_turn_id".into(), json!(ids.turn_id));
+        values.insert("thread_source".into(), json!("user"));
+        values.insert("turn_trigger".into(), json!("exec"));
+        values.insert("sandbox".into(), json!(self.sandbox_tag()));
+        values.insert("sandbox_mode".into(), json!(self.config.sandbox_mode.as_str()));
+        values.insert("auto_review_enabled".into(), json!(false));
+        values.insert(
+            "node_repl_auto_review_required".into(),
+            json!(info.is_some_and(|i| i.node_repl_auto_review_required)),
+        );
+        values.insert("node_repl_disabled".into(), json!(info.is_some_and(|i| i.node_repl_disabled)));
+        if let Some(workspaces) = &self.workspaces {
+            values.insert("workspaces".into(), workspaces.clone());
+        }
+        values.insert("turn_started_at_unix_ms".into(), json!(ids.turn_started_at_unix_ms));
+        values.insert("analytics_enabled".into(), json!(true));
+        values.insert("model".into(), json!(self.model.slug));
+        if let Some(effort) = self.reasoning_effort() {
+            values.insert("reasoning_effort".into(), json!(effort));
+        }
+        Value::Object(in_order(values, &self.model.family.turn_metadata_keys)).to_string()
+    }
+
+    /// The request body.
+    pub fn body(&self, input: &[Value], turn_metadata: &str) -> Value {
+        let lite = self.model.lite();
+        let info = self.model.info;
+        let ids = self.ids;
+        let mut fields: Map<String, Value> = Map::new();
+        fields.insert("model".into(), json!(self.model.slug));
+        fields.insert("stream".into(), json!(true));
+        fields.insert("input".into(), Value::Array(input.to_vec()));
+        if !lite {
+            let network = if self.config.network_access() { "enabled" } else { "restricted" };
+            if let Some(tools) = self.model.family.tools.get(network) {
+                fields.insert("tools".into(), tools.clone());
+            }
+        }
+        fields.insert("tool_choice".into(), json!("auto"));
+        fields.insert("parallel_tool_calls".into(), json!(!lite));
+        let mut reasoning = Map::new();
+        if let Some(effort) = self.reasoning_effort() {
+            reasoning.insert("effort".into(), json!(effort));
+        }
+        if let Some(summary) = self.config.model_reasoning_summary.as_deref().filter(|s| *s != "none") {
+            reasoning.insert("summary".into(), json!(summary));
+        }
+        if lite {
+            reasoning.insert("context".into(), json!("all_turns"));
+        }
+        fields.insert("reasoning".into(), Value::Object(reasoning));
+        fields.insert("store".into(), json!(false));
+        fields.insert("include".into(), json!(["reasoning.encrypted_content"]));
+        fields.insert("prompt_cache_key".into(), json!(ids.thread_id));
+        let mut text = Map::new();
+        if info.is_some_and(|i| i.support_verbosity) {
+            let verbosity =
+                self.config.model_verbosity.clone().or_else(|| info.and_then(|i| i.default_verbosity.clone()));
+            if let Some(verbosity) = verbosity {
+                text.insert("verbosity".into(), json!(verbosity));
+            }
+        }
+        if let Some(schema) = self.output_schema {
+            text.insert(
+                "format".into(),
+                json!({"type": "json_schema", "strict": true, "schema": schema, "name": "codex_output_schema"}),
+            );
+        }
+        if !text.is_empty() {
+            fields.insert("text".into(), Value::Object(text));
+        }
+        fields.insert(
+            "client_metadata".into(),
+            json!({
+                "session_id": ids.thread_id,
+                "thread_id": ids.thread_id,
+                "x-codex-window-id": ids.window_id(),
+                "turn_id": ids.turn_id,
+                "x-codex-installation-id": ids.installation_id,
+                "root_turn_id": ids.turn_id,
+                "x-codex-turn-metadata": turn_metadata,
+            }),
+        );
+        Value::Object(in_order(fields, &self.model.family.body_keys))
+    }
+
+    /// The request headers, in upstream's order, then the provider's own.
+    pub fn headers(&self, turn_metadata: &str) -> Vec<(String, String)> {
+        let ids = self.ids;
+        let provider = &self.config.model_provider;
+        let version = &self.pack.upstream_version;
+        let originator = &self.pack.originator;
+        let mut known: Vec<(String, String)> = Vec::new();
+        let mut put = |name: &str, value: String| known.push((name.to_string(), value));
+        if let Some(beta) = &self.pack.beta_features {
+            put("x-codex-beta-features", beta.clone());
+        }
+        put("x-codex-window-id", ids.window_id());
+        put("x-codex-turn-metadata", turn_metadata.to_string());
+        if self.model.lite() {
+            put("x-openai-internal-codex-responses-lite", "true".into());
+        }
+        put("x-client-request-id", ids.thread_id.clone());
+        put("session-id", ids.thread_id.clone());
+        put("thread-id", ids.thread_id.clone());
+        put("accept", "text/event-stream".into());
+        put("content-type", "application/json".into());
+        if let Some(key) = provider.env_key.as_deref().and_then(|var| std::env::var(var).ok()).filter(|k| !k.is_empty())
+        {
+            put("authorization", format!("Bearer {key}"));
+        }
+        put("originator", originator.clone());
+        put("user-agent", user_agent(originator, version));
+
+        let order = &self.model.family.headers;
+        let mut headers: Vec<(String, String)> =
+            order.iter().filter_map(|name| known.iter().find(|(n, _)| n == name).cloned()).collect();
+        headers.extend(known.iter().filter(|(n, _)| !order.contains(n)).cloned());
+        headers.extend(provider.http_headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (header, var) in &provider.env_http_headers {
+            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                headers.push((header.clone(), value));
+            }
+        }
+        headers
+    }
+}
+
+/// The keys of `fields` in `order`, then the rest in their own order.
+fn in_order(mut fields: Map<String, Value>, order: &[String]) -> Map<String, Value> {
+    let mut out = Map::with_capacity(fields.len());
+    for key in order {
+        if let Some(value) = fields.shift_remove(key) {
+            out.insert(key.clone(), value);
+        }
+    }
+    out.append(&mut fields);
+    out
+}
+
+/// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends.
+pub fn user_agent(originator: &str, version: &str) -> String {
+    let os = os_info::get();
+    let terminal = match std::env::var("TERM_PROGRAM").ok().filter(|t| !t.is_empty()) {
+        Some(program) => match std::env::var("TERM_PROGRAM_VERSION").ok().filter(|v| !v.is_empty()) {
+            Some(v) => format!("{program}/{v}"),
+            None => program,
+        },
+        None => std::env::var("TERM").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()),
+    };
+    let text = format!(
+        "{originator}/{version} ({} {}; {}) {terminal} ({originator}; {version})",
+        os.os_type(),
+        os.version(),
+        std::env::consts::ARCH
+    );
+    // Header values must be ASCII.
+    text.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '_' }).collect()
+}
+
+/// `workspaces` of the turn metadata: the git repository holding `cwd`, its HEAD and whether it has changes.
+pub fn git_workspaces(cwd: &Path) -> Option<Value> {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").args(args).current_dir(cwd).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    };
+    let root = git(&["rev-parse", "--show-toplevel"])?;
+    let mut entry = Map::new();
+    if let Some(head) = git(&["rev-parse", "HEAD"]) {
+        entry.insert("latest_git_commit_hash".into(), json!(head));
+    }
+    let changes = git(&["status", "--porcelain"]).map(|s| !s.is_empty()).unwrap_or(false);
+    entry.insert("has_changes".into(), json!(changes));
+    Some(json!({ root: Value::Object(entry) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use crate::context::resolve_model;
+
+    fn config(model: &str, mode: &str) -> Config {
+        let home = tempfile::tempdir().unwrap();
+        let text = format!(
+            "model = \"{model}\"\nsandbox_mode = \"{mode}\"\nmodel_provider = \"p\"\n[model_providers.p]\nbase_url = \"http://x/v1\"\nenv_key = \"RCODEX_TEST_NO_SUCH_KEY\"\n"
+        );
+        std::fs::write(home.path().join("config.toml"), text).unwrap();
+        Config::load(&Overrides { codex_home: Some(home.path().into()), cwd: Some("/w".into()), ..Default::default() })
+            .unwrap()
+    }
+
+    fn ids() -> TurnIds {
+        TurnIds {
+            installation_id: "inst".into(),
+            thread_id: "thr".into(),
+            turn_id: "trn".into(),
+            context_window_id: "cw".into(),
+            window_number: 0,
+            history_initialization: "new",
+            turn_started_at_unix_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_body_and_headers_follow_upstream_s_order_and_rules() {
+        let pack = rcodex_prompt_pack::embedded();
+        let config = config("gpt-5.5", "danger-full-access");
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let ids = ids();
+        let cx =
+            RequestContext { pack, model: &model, config: &config, ids: &ids, workspaces: None, output_schema: None };
+        let metadata = cx.turn_metadata();
+        let body = cx.body(&[json!({"type": "message"})], &metadata);
+        let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "model",
+                "stream",
+                "input",
+                "tools",
+                "tool_choice",
+                "parallel_tool_calls",
+                "reasoning",
+                "store",
+                "include",
+                "prompt_cache_key",
+                "text",
+                "client_metadata"
+            ]
+        );
+        assert_eq!(body["reasoning"], json!({"effort": "medium"}));
+        assert_eq!(body["text"], json!({"verbosity": "low"}));
+        assert_eq!(body["client_metadata"]["x-codex-turn-metadata"], metadata);
+        let web = body["tools"].as_array().unwrap().iter().find(|t| t["type"] == "web_search").unwrap();
+        assert_eq!(web["external_web_access"], true, "danger-full-access has the network");
+        let meta: Value = serde_json::from_str(&metadata).unwrap();
+        assert_eq!((meta["sandbox"].as_str(), meta["window_id"].as_str()), (Some("none"), Some("thr:0")));
+        assert!(meta.get("workspaces").is_none());
+        let headers = cx.headers(&metadata);
+        let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            &names[..4],
+            ["x-codex-beta-features", "x-codex-window-id", "x-codex-turn-metadata", "x-client-request-id"]
+        );
+        assert!(!names.contains(&"authorization"), "no key in the environment, no authorization");
+        let ua = &headers.iter().find(|(n, _)| n == "user-agent").unwrap().1;
+        assert!(ua.starts_with("codex_exec/0.169.0 (") && ua.ends_with("(codex_exec; 0.169.0)"), "{ua}");
+    }
+
+    #[test]
+    fn a_lite_model_sends_no_tools_and_reasoning_over_all_turns() {
+        let pack = rcodex_prompt_pack::embedded();
+        let config = config("gpt-5.6-sol", "read-only");
+        let (model, _) = resolve_model(pack, "gpt-5.6-sol");
+        let ids = ids();
+        let schema = json!({"type": "object"});
+        let cx = RequestContext {
+            pack,
+            model: &model,
+            config: &config,
+            ids: &ids,
+            workspaces: None,
+            output_schema: Some(&schema),
+        };
+        let body = cx.body(&[], &cx.turn_metadata());
+        assert!(body.get("tools").is_none());
+        assert_eq!(body["parallel_tool_calls"], false);
+        assert_eq!(body["reasoning"], json!({"effort": "low", "context": "all_turns"}));
+        assert_eq!(body["text"]["format"]["name"], "codex_output_schema");
+        assert!(cx.headers("{}").iter().any(|(n, v)| n == "x-openai-internal-codex-responses-lite" && v == "true"));
+    }
+}

@@ -1,0 +1,403 @@
+//! A session: one thread of conversation with the model, new or resumed, and the turn loop.
+//!
+//! A turn samples the model, keeps every output item as it arrives (so a retried request carries what was already
+//! received, as upstream's does), runs the tool calls of the response through the router, feeds their outputs back,
+//! and samples again until the model answers without calling a tool. Everything is appended to the session's rollout
+//! file as it happens.
+
+use std::path::PathBuf;
+
+use rcodex_prompt_pack::Pack;
+use serde_json::{Value, json};
+
+use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
+use crate::config::{Config, SandboxMode};
+use crate::context::{self, Environment, ModelProfile};
+use crate::events::{ErrorMessage, Event, EventSink, ItemDetails};
+use crate::items;
+use crate::request::{RequestContext, TurnIds, git_workspaces};
+use crate::rollout::{self, Rollout, SessionMeta};
+use crate::tools::{ToolCall, ToolContext, Tools};
+
+/// How a session starts.
+pub struct SessionOptions {
+    pub config: Config,
+    /// Resume this saved session instead of starting a new one.
+    pub resume: Option<PathBuf>,
+    /// Write no rollout file.
+    pub ephemeral: bool,
+    /// `--output-schema`: the final answer must follow this JSON schema.
+    pub output_schema: Option<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Context(#[from] context::ContextError),
+    #[error(transparent)]
+    Rollout(#[from] rollout::RolloutError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Client(#[from] ApiError),
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnSummary {
+    /// The text of the last assistant message.
+    pub last_message: Option<String>,
+    pub usage: Usage,
+}
+
+pub struct Session {
+    pack: &'static Pack,
+    config: Config,
+    model: ModelProfile<'static>,
+    client: ModelClient,
+    thread_id: String,
+    installation_id: String,
+    context_window_id: String,
+    /// Items rebuilt for every request and never saved: those with name-based ids (the model's instructions), which
+    /// upstream regenerates on resume with the same id.
+    prefix: Vec<Value>,
+    history: Vec<Value>,
+    rollout: Option<Rollout>,
+    /// The session was resumed, and no turn of this process has run yet.
+    cold_resume: bool,
+    events: EventSink,
+    output_schema: Option<Value>,
+}
+
+impl Session {
+    /// Starts a new session, or resumes a saved one, and announces its thread.
+    pub fn start(options: SessionOptions, events: EventSink) -> Result<Session, SessionError> {
+        let pack = rcodex_prompt_pack::embedded();
+        let config = options.config;
+        let (model, warning) = context::resolve_model(pack, &config.model);
+        if let Some(warning) = warning {
+            events.completed(ItemDetails::Error { message: warning });
+        }
+        for warning in &config.warnings {
+            events.completed(ItemDetails::Error { message: warning.clone() });
+        }
+        let client = ModelClient::new(config.model_provider.clone())?;
+        let installation_id = installation_id(&config.codex_home)?;
+        let environment = environment(&config)?;
+
+        let session = match options.resume {
+            Some(path) => {
+                let saved = rollout::load(&path)?;
+                let thread_id = saved.meta.thread_id.clone();
+                let context = context::initial_context(pack, &model, &environment, &thread_id)?;
+                let prefix = name_based(&model, context);
+                let rollout = if options.ephemeral {
+                    None
+                } else {
+                    Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
+                };
+                Session {
+                    pack,
+                    model,
+                    client,
+                    thread_id,
+                    installation_id,
+                    context_window_id: saved.meta.context_window_id,
+                    prefix,
+                    history: saved.items,
+                    rollout,
+                    cold_resume: true,
+                    events,
+                    output_schema: options.output_schema,
+                    config,
+                }
+            }
+            None => {
+                let thread_id = uuid::Uuid::now_v7().to_string();
+                let context_window_id = uuid::Uuid::now_v7().to_string();
+                let context = context::initial_context(pack, &model, &environment, &thread_id)?;
+                let (prefix, history) = split_prefix(&model, context);
+                let mut rollout = None;
+                if !options.ephemeral {
+                    let meta = SessionMeta {
+                        thread_id: thread_id.clone(),
+                        cwd: config.cwd.clone(),
+                        model: config.model.clone(),
+                        model_provider: config.model_provider_id.clone(),
+                        originator: pack.originator.clone(),
+                        cli_version: pack.upstream_version.clone(),
+                        context_window_id: context_window_id.clone(),
+                    };
+                    let mut file = Rollout::create(&config.codex_home, &meta)
+                        .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
+                    for item in &history {
+                        file.append("response_item", item.clone())
+                            .map_err(|source| SessionError::Io { path: file.path().into(), source })?;
+                    }
+                    rollout = Some(file);
+                }
+                Session {
+                    pack,
+                    model,
+                    client,
+                    thread_id,
+                    installation_id,
+                    context_window_id,
+                    prefix,
+                    history,
+                    rollout,
+                    cold_resume: false,
+                    events,
+                    output_schema: options.output_schema,
+                    config,
+                }
+            }
+        };
+        session.events.emit(Event::ThreadStarted { thread_id: session.thread_id.clone() });
+        Ok(session)
+    }
+
+    pub fn thread_id(&self) -> &str {
+        &self.thread_id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn rollout_path(&self) -> Option<&std::path::Path> {
+        self.rollout.as_ref().map(Rollout::path)
+    }
+
+    fn save(&mut self, kind: &str, payload: Value) {
+        if let Some(rollout) = &mut self.rollout
+            && let Err(e) = rollout.append(kind, payload)
+        {
+            // The turn goes on; the user learns the session file is incomplete.
+            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
+        }
+    }
+
+    fn record(&mut self, item: Value) {
+        self.save("response_item", item.clone());
+        self.history.push(item);
+    }
+
+    /// Runs one turn for a user prompt (and images, as data URLs, when given).
+    pub async fn run_turn(
+        &mut self,
+        prompt: &str,
+        images: &[String],
+        tools: &ToolContext,
+    ) -> Result<TurnSummary, ApiError> {
+        let turn_id = uuid::Uuid::now_v7().to_string();
+        let ids = TurnIds {
+            installation_id: self.installation_id.clone(),
+            thread_id: self.thread_id.clone(),
+            turn_id: turn_id.clone(),
+            context_window_id: self.context_window_id.clone(),
+            window_number: 0,
+            history_initialization: if self.cold_resume { "cold_resume" } else { "new" },
+            turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
+        };
+        self.cold_resume = false;
+        self.events.emit(Event::TurnStarted);
+        self.save("event_msg", json!({"type": "task_started", "turn_id": turn_id}));
+        self.save(
+            "turn_context",
+            json!({
+                "turn_id": turn_id,
+                "cwd": self.config.cwd,
+                "approval_policy": self.config.approval_policy.as_str(),
+                "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
+                "model": self.model.slug,
+            }),
+        );
+        let mut user = items::user_message(prompt);
+        for image in images {
+            user["content"]
+                .as_array_mut()
+                .expect("a message has content")
+                .push(json!({"type": "input_image", "image_url": image}));
+        }
+        self.record(user);
+
+        let workspaces = git_workspaces(&self.config.cwd);
+        let mut usage = Usage::default();
+        let mut last_message = None;
+        loop {
+            let calls = match self.sample(&ids, &workspaces, &mut usage, &mut last_message).await {
+                Ok(calls) => calls,
+                Err(error) => {
+                    let message = error.to_string();
+                    self.events.emit(Event::Error { message: message.clone() });
+                    self.events.emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() } });
+                    self.save("event_msg", json!({"type": "error", "message": message}));
+                    return Err(error);
+                }
+            };
+            if calls.is_empty() {
+                break;
+            }
+            // Calls run at once; their outputs go back in the order the model made the calls.
+            let router = self.tools();
+            let outputs = futures_util::future::join_all(calls.iter().map(|call| router.call(call, tools))).await;
+            for output in outputs {
+                let output = items::canonical(output, self.pack);
+                self.record(output);
+            }
+        }
+        self.save(
+            "event_msg",
+            json!({"type": "token_count", "info": {"total_token_usage": {
+            "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
+            "output_tokens": usage.output_tokens, "reasoning_output_tokens": usage.reasoning_output_tokens,
+            "total_tokens": usage.total_tokens}}}),
+        );
+        self.save(
+            "event_msg",
+            json!({"type": "task_complete", "turn_id": turn_id, "last_agent_message": last_message}),
+        );
+        self.events.emit(Event::TurnCompleted { usage: usage.into() });
+        Ok(TurnSummary { last_message, usage })
+    }
+
+    /// The tools offered in this session's requests.
+    fn tools(&self) -> Tools {
+        let network = if self.config.network_access() { "enabled" } else { "restricted" };
+        Tools::offered_in(self.model.family.tools.get(network), &self.history)
+    }
+
+    /// One model response, resent on retryable failures; returns its tool calls.
+    async fn sample(
+        &mut self,
+        ids: &TurnIds,
+        workspaces: &Option<Value>,
+        usage: &mut Usage,
+        last_message: &mut Option<String>,
+    ) -> Result<Vec<ToolCall>, ApiError> {
+        let max_retries = self.config.model_provider.stream_max_retries();
+        let mut attempt = 0;
+        loop {
+            let input: Vec<Value> = self.prefix.iter().chain(self.history.iter()).cloned().collect();
+            let cx = RequestContext {
+                pack: self.pack,
+                model: &self.model,
+                config: &self.config,
+                ids,
+                workspaces: workspaces.clone(),
+                output_schema: self.output_schema.as_ref(),
+            };
+            let metadata = cx.turn_metadata();
+            let body = cx.body(&input, &metadata);
+            let headers = cx.headers(&metadata);
+
+            let mut received = Vec::new();
+            let mut completed_usage = None;
+            let outcome = self
+                .client
+                .stream(&headers, &body, |event| match event {
+                    ResponseEvent::OutputItemDone(item) => received.push(items::from_model(item, self.pack)),
+                    ResponseEvent::Completed { usage, .. } => completed_usage = Some(usage.unwrap_or_default()),
+                    _ => {}
+                })
+                .await;
+            // Items that arrived whole are kept even when the stream then failed: the retry sends them back.
+            let mut calls = Vec::new();
+            for item in received {
+                self.announce(&item, last_message);
+                if let Some(call) = ToolCall::from_item(&item) {
+                    calls.push(call);
+                }
+                self.record(item);
+            }
+            match outcome {
+                Ok(()) => {
+                    usage.add(&completed_usage.unwrap_or_default());
+                    return Ok(calls);
+                }
+                Err(ApiError::Retryable { message, delay }) if attempt < max_retries => {
+                    attempt += 1;
+                    self.events
+                        .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
+                    tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Tells the frontend about an item the model produced.
+    fn announce(&self, item: &Value, last_message: &mut Option<String>) {
+        match item.get("type").and_then(Value::as_str) {
+            Some("message") if item.get("role").and_then(Value::as_str) == Some("assistant") => {
+                let text = items::text_of(item);
+                *last_message = Some(text.clone());
+                self.events.completed(ItemDetails::AgentMessage { text });
+            }
+            Some("reasoning") => {
+                let text = items::text_of(item);
+                if !text.is_empty() {
+                    self.events.completed(ItemDetails::Reasoning { text });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Splits a new session's context: name-based items are rebuilt for each request, the rest is history.
+fn split_prefix(model: &ModelProfile, context: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    let mut prefix = Vec::new();
+    let mut history = Vec::new();
+    for (recipe, item) in model.family.context.iter().zip(context) {
+        if recipe.id.version == 5 { prefix.push(item) } else { history.push(item) }
+    }
+    (prefix, history)
+}
+
+/// The name-based items of a context (for a resumed session, whose other items come from its file).
+fn name_based(model: &ModelProfile, context: Vec<Value>) -> Vec<Value> {
+    split_prefix(model, context).0
+}
+
+/// `CODEX_HOME/installation_id`: made once, then the same for every session of this home.
+fn installation_id(codex_home: &std::path::Path) -> Result<String, SessionError> {
+    let path = codex_home.join("installation_id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_string());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::create_dir_all(codex_home).map_err(|source| SessionError::Io { path: codex_home.into(), source })?;
+    std::fs::write(&path, &id).map_err(|source| SessionError::Io { path, source })?;
+    Ok(id)
+}
+
+/// The environment the context describes, from the configuration and the machine.
+pub fn environment(config: &Config) -> Result<Environment, SessionError> {
+    let writable_roots = match config.sandbox_mode {
+        SandboxMode::WorkspaceWrite => context::writable_roots(
+            &config.cwd,
+            &config.sandbox_workspace_write.writable_roots,
+            config.sandbox_workspace_write.exclude_slash_tmp,
+            config.sandbox_workspace_write.exclude_tmpdir_env_var,
+        ),
+        _ => Vec::new(),
+    };
+    let agents_md = context::discover_agents_md(&config.cwd, config.project_doc_max_bytes)
+        .map_err(|source| SessionError::Io { path: config.cwd.clone(), source })?;
+    Ok(Environment {
+        cwd: config.cwd.clone(),
+        codex_home: config.codex_home.clone(),
+        shell: context::shell_name(),
+        current_date: context::local_date(),
+        timezone: context::local_timezone(),
+        sandbox_mode: config.sandbox_mode,
+        approval: config.approval_policy,
+        network: config.network_access(),
+        writable_roots,
+        agents_md,
+    })
+}

@@ -1,0 +1,275 @@
+//! The prompt pack: what rcodex says to the model that must be upstream's word for word.
+//!
+//! Upstream Codex's instructions, context sections and tool definitions enter rcodex only as recorded data: the
+//! harness records upstream on the scenario suite, and `parity pack` extracts from those captures (and from the model
+//! catalog upstream prints with `codex debug models`) this pack, which rcodex embeds. Regenerating it from a new
+//! upstream release is one command; nothing in it is typed by hand.
+//!
+//! A pack holds:
+//! - per recorded model ([`Family`]): the recipe of the context items that precede the user's prompt (which
+//!   sections, in which items, with which id scheme), the tool definitions with and without network access, the
+//!   order of body keys, headers and metadata keys;
+//! - [`Pack::texts`]: the texts of those sections, with `{{placeholders}}` where a run's values go;
+//! - [`Pack::models`]: the model catalog.
+//!
+//! [`render`] fills placeholders; a template that names one the caller does not give is an error, so a pack and an
+//! agent that disagree fail loudly instead of sending `{{cwd}}` to a model.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The versioned format name in every pack.
+pub const FORMAT: &str = "rcodex.pack/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    pub format: String,
+    /// The upstream release the pack was extracted from, e.g. `0.169.0`.
+    pub upstream_version: String,
+    /// The `originator` header (and user-agent prefix) upstream sends on the exec path.
+    pub originator: String,
+    /// The `x-codex-beta-features` header, when upstream sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta_features: Option<String>,
+    /// By model slug: the models whose requests were recorded.
+    pub families: BTreeMap<String, Family>,
+    /// Section texts by key (see [`keys`]).
+    pub texts: BTreeMap<String, String>,
+    /// The model catalog, in upstream's order.
+    pub models: Vec<ModelInfo>,
+    /// By input item type: the order in which upstream writes the keys of such items (it re-serializes what the
+    /// model sent, so the order is its own, not the server's).
+    pub item_keys: BTreeMap<String, Vec<String>>,
+}
+
+/// How upstream builds requests for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Family {
+    /// The scenarios this was learned from.
+    pub learned_from: Vec<String>,
+    /// The request body's keys, in upstream's order.
+    pub body_keys: Vec<String>,
+    /// The request headers upstream sets itself, in its order (`host` and `content-length` excluded).
+    pub headers: Vec<String>,
+    /// The keys of the `x-codex-turn-metadata` JSON, in order (`workspaces` among them when the workspace is a git
+    /// repository).
+    pub turn_metadata_keys: Vec<String>,
+    /// The keys of `client_metadata` (a hash map upstream: their order means nothing).
+    pub client_metadata_keys: Vec<String>,
+    /// The items before the user's prompt in a new session's first request.
+    pub context: Vec<ContextItem>,
+    /// The `tools` of the body, by network access (`restricted`, `enabled`); empty for models that send their tools
+    /// in an `additional_tools` item instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, Value>,
+}
+
+/// One item of the context recipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextItem {
+    /// `message` or `additional_tools`.
+    #[serde(rename = "type")]
+    pub item_type: String,
+    pub role: String,
+    /// How the item's id is made.
+    pub id: IdScheme,
+    /// For messages: the content parts, in order. For `additional_tools`: empty (the tools come by network access
+    /// from [`keys::additional_tools`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+}
+
+/// An item id: `<prefix>_<UUID of this version>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdScheme {
+    pub prefix: String,
+    /// 5: name-based, the same for the whole thread (across resumes); 7: time-based, new each time.
+    pub version: u8,
+}
+
+/// A content part of a context message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Part {
+    /// The model's base instructions ([`keys::model_instructions`], else the catalog's template).
+    ModelInstructions,
+    /// The skills listing ([`keys::skills`]); placeholders `codex_home`.
+    Skills,
+    /// The sandbox and approval instructions ([`keys::permissions`]); placeholders `writable_roots`.
+    Permissions,
+    /// The `<environment_context>` block ([`keys::environment_context`]); placeholders `cwd`, `shell`,
+    /// `current_date`, `timezone`.
+    EnvironmentContext,
+    /// AGENTS.md instructions, present only when the workspace has them ([`keys::AGENTS_MD`]); placeholders
+    /// `directory`, `contents`.
+    AgentsMd,
+    /// A fixed text, by key.
+    Text(String),
+}
+
+/// The catalog entry of a model: what upstream prints with `codex debug models`, the fields rcodex uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub slug: String,
+    #[serde(default)]
+    pub default_reasoning_level: Option<String>,
+    #[serde(default)]
+    pub supported_reasoning_levels: Vec<Value>,
+    #[serde(default)]
+    pub default_reasoning_summary: Option<String>,
+    #[serde(default)]
+    pub support_verbosity: bool,
+    #[serde(default)]
+    pub default_verbosity: Option<String>,
+    #[serde(default)]
+    pub use_responses_lite: bool,
+    #[serde(default)]
+    pub apply_patch_tool_type: Option<String>,
+    #[serde(default)]
+    pub shell_type: Option<String>,
+    #[serde(default)]
+    pub truncation_policy: Option<Value>,
+    #[serde(default)]
+    pub context_window: Option<u64>,
+    #[serde(default)]
+    pub input_modalities: Vec<String>,
+    #[serde(default)]
+    pub node_repl_auto_review_required: bool,
+    #[serde(default)]
+    pub node_repl_disabled: bool,
+    /// The instructions template, for models whose requests were not recorded.
+    #[serde(default)]
+    pub instructions_template: Option<String>,
+}
+
+/// The keys of [`Pack::texts`].
+pub mod keys {
+    pub const AGENTS_MD: &str = "agents_md";
+
+    pub fn model_instructions(model: &str) -> String {
+        format!("model_instructions/{model}")
+    }
+
+    pub fn skills(model: &str) -> String {
+        format!("skills/{model}")
+    }
+
+    /// `sandbox_mode` and `approval_policy`, as upstream spells them.
+    pub fn permissions(sandbox_mode: &str, approval_policy: &str) -> String {
+        format!("permissions/{sandbox_mode}/{approval_policy}")
+    }
+
+    pub fn environment_context(sandbox_mode: &str) -> String {
+        format!("environment_context/{sandbox_mode}")
+    }
+
+    /// A fixed text of a model's recipe, by its position.
+    pub fn text(model: &str, index: usize) -> String {
+        format!("text/{model}/{index}")
+    }
+
+    /// The `additional_tools` JSON (serialized) of a model, by network access (`restricted`, `enabled`).
+    pub fn additional_tools(model: &str, network: &str) -> String {
+        format!("additional_tools/{model}/{network}")
+    }
+}
+
+impl Pack {
+    /// Parses and checks a pack.
+    pub fn from_json(text: &str) -> Result<Pack, String> {
+        let pack: Pack = serde_json::from_str(text).map_err(|e| format!("the prompt pack is not valid: {e}"))?;
+        if pack.format != FORMAT {
+            return Err(format!("the prompt pack's format is {}, not {FORMAT}", pack.format));
+        }
+        Ok(pack)
+    }
+
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.texts.get(key).map(String::as_str)
+    }
+
+    pub fn model(&self, slug: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.slug == slug)
+    }
+}
+
+/// Why a template could not be filled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the template needs {{{{{0}}}}}, which was not given")]
+pub struct MissingValue(pub String);
+
+/// Fills `{{name}}` placeholders from `values`. Every placeholder must be given.
+pub fn render(template: &str, values: &[(&str, &str)]) -> Result<String, MissingValue> {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}").map(|c| open + c) else { break };
+        let name = &rest[open + 2..close];
+        let value = values.iter().find(|(k, _)| *k == name).ok_or_else(|| MissingValue(name.to_string()))?;
+        out.push_str(&rest[..open]);
+        out.push_str(value.1);
+        rest = &rest[close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The placeholders a template names, in order of first appearance.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}").map(|c| open + c) else { break };
+        let name = &rest[open + 2..close];
+        if !names.contains(&name) {
+            names.push(name);
+        }
+        rest = &rest[close + 2..];
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_every_placeholder_or_say_which_is_missing() {
+        let t = "<cwd>{{cwd}}</cwd> and {{cwd}} on {{current_date}}";
+        assert_eq!(placeholders(t), ["cwd", "current_date"]);
+        assert_eq!(render(t, &[("cwd", "/w"), ("current_date", "d")]).unwrap(), "<cwd>/w</cwd> and /w on d");
+        assert_eq!(render(t, &[("cwd", "/w")]).unwrap_err(), MissingValue("current_date".into()));
+        assert_eq!(render("no placeholders {", &[]).unwrap(), "no placeholders {");
+    }
+
+    #[test]
+    fn a_pack_of_another_format_is_refused() {
+        let text = r#"{"format": "rcodex.pack/v9", "upstream_version": "x", "originator": "o", "families": {}, "texts": {}, "models": [], "item_keys": {}}"#;
+        assert!(Pack::from_json(text).unwrap_err().contains("rcodex.pack/v9"));
+    }
+}
+
+/// The pack rcodex embeds: `data/pack.json`, as `parity pack` wrote it. Parsed once, on first use.
+pub fn embedded() -> &'static Pack {
+    static PACK: std::sync::OnceLock<Pack> = std::sync::OnceLock::new();
+    PACK.get_or_init(|| {
+        Pack::from_json(include_str!("../data/pack.json")).expect("the embedded pack was checked when it was built")
+    })
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    #[test]
+    fn the_embedded_pack_parses_and_knows_the_default_model() {
+        let pack = super::embedded();
+        assert!(pack.families.contains_key("gpt-5.5"));
+        assert!(pack.model("gpt-5.5").is_some());
+        assert!(!pack.item_keys.is_empty());
+    }
+}

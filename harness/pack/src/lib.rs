@@ -1,0 +1,578 @@
+//! Extracting rcodex's prompt pack from reference captures of upstream Codex.
+//!
+//! Input: a recording of the scenario suite made by `parity record --all --agent codex` (each scenario's
+//! `run.json` and `captures/`), the model catalog recorded beside it (`models.json`, what `codex debug models`
+//! printed), and the scenario files (for what the workspace held, such as AGENTS.md). Output: a
+//! [`rcodex_prompt_pack::Pack`]. The data flow is one pure function, [`extract`], over loaded inputs; [`load`] reads
+//! them.
+//!
+//! For each scenario, the first request of its first turn is the model's context for a new session. Its items
+//! before the prompt become the model's recipe; each content part is recognized by what it is (the model's
+//! instructions, the skills listing, the permissions, the environment context, AGENTS.md) or kept as a fixed text,
+//! and the run's own values in it (the workspace, CODEX_HOME, the date, the timezone, the shell, the writable roots,
+//! the AGENTS.md contents) become placeholders. Scenarios of the same model must agree on the recipe, and every text
+//! key must have one text; any disagreement is an error that names both scenarios.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use parity_capture::{Capture, Recording};
+use parity_recorder::{RunRecord, Scenario};
+use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack, Part, keys};
+use serde_json::Value;
+
+/// What extraction reads: one entry per recorded scenario, and the catalog.
+pub struct Inputs {
+    pub scenarios: Vec<ScenarioInput>,
+    /// `codex debug models` as recorded.
+    pub catalog: Value,
+}
+
+pub struct ScenarioInput {
+    pub name: String,
+    pub run: RunRecord,
+    /// The first model request of the first turn.
+    pub first_request: Capture,
+    /// Every model request, in order (for the key order of each kind of input item).
+    pub requests: Vec<Capture>,
+    /// What the scenario put in AGENTS.md, if anything.
+    pub agents_md: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+    #[error("scenario {scenario}: {message}")]
+    Scenario { scenario: String, message: String },
+    #[error("scenarios {first} and {second} disagree on {what}")]
+    Conflict { first: String, second: String, what: String },
+}
+
+/// Reads a baseline recording (`<baseline>/<scenario>/run.json` and `captures/`, `<baseline>/models.json`) and the
+/// scenario files.
+pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> {
+    let input_error = |path: &Path, message: String| PackError::Input { path: path.to_path_buf(), message };
+    let catalog_path = baseline.join("models.json");
+    let catalog_text = std::fs::read_to_string(&catalog_path).map_err(|e| input_error(&catalog_path, e.to_string()))?;
+    let catalog: Value = serde_json::from_str(&catalog_text).map_err(|e| input_error(&catalog_path, e.to_string()))?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(baseline)
+        .map_err(|e| input_error(baseline, e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("run.json").is_file())
+        .collect();
+    entries.sort();
+    let mut scenarios = Vec::new();
+    for dir in entries {
+        let run = RunRecord::load(&dir.join("run.json")).map_err(|e| input_error(&dir, e))?;
+        let recording = Recording::load(&dir.join("captures")).map_err(|e| input_error(&dir, e.to_string()))?;
+        let requests: Vec<Capture> = recording
+            .exchanges()
+            .map(|e| &e.capture)
+            .filter(|c| c.request.method == "POST" && c.request.path.ends_with("/responses"))
+            .cloned()
+            .collect();
+        let first_request =
+            requests.first().cloned().ok_or_else(|| input_error(&dir, "no model request was recorded".into()))?;
+        let scenario_path = scenarios_dir.join(format!("{}.toml", run.scenario));
+        let scenario = Scenario::load(&scenario_path).map_err(|e| input_error(&scenario_path, e.to_string()))?;
+        scenarios.push(ScenarioInput {
+            name: run.scenario.clone(),
+            agents_md: scenario.workspace.agents_md.clone(),
+            run,
+            first_request,
+            requests,
+        });
+    }
+    if scenarios.is_empty() {
+        return Err(input_error(baseline, "no recorded scenarios (directories with a run.json)".into()));
+    }
+    Ok(Inputs { scenarios, catalog })
+}
+
+/// The pack, from the inputs.
+pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
+    let mut families: BTreeMap<String, (String, Family)> = BTreeMap::new();
+    let mut texts = Texts::default();
+    let mut originator: Option<(String, String)> = None;
+    let mut beta_features: Option<(String, Option<String>)> = None;
+    let mut upstream_version = None;
+
+    for scenario in &inputs.scenarios {
+        let seen = observe(scenario, &mut texts)?;
+        agree(&mut originator, &scenario.name, seen.originator.clone(), "the originator header")?;
+        agree(&mut beta_features, &scenario.name, seen.beta_features.clone(), "x-codex-beta-features")?;
+        if upstream_version.is_none() {
+            upstream_version = seen.version.clone();
+        }
+        match families.get_mut(&seen.model) {
+            None => {
+                families.insert(seen.model.clone(), (scenario.name.clone(), seen.family));
+            }
+            Some((first, family)) => merge(family, first, &scenario.name, seen.family)?,
+        }
+    }
+
+    let item_keys = item_key_orders(inputs)?;
+    let models =
+        catalog_models(&inputs.catalog).map_err(|message| PackError::Input { path: "models.json".into(), message })?;
+    let first = &inputs.scenarios[0].name;
+    Ok(Pack {
+        format: FORMAT.to_string(),
+        upstream_version: upstream_version.ok_or_else(|| PackError::Scenario {
+            scenario: first.clone(),
+            message: "no version in the user-agent".into(),
+        })?,
+        originator: originator.map(|(_, o)| o).unwrap_or_default(),
+        beta_features: beta_features.and_then(|(_, b)| b),
+        families: families.into_iter().map(|(model, (_, family))| (model, family)).collect(),
+        texts: texts.into_map(),
+        models,
+        item_keys,
+    })
+}
+
+/// The key order of each type of input item, over every request of every scenario, united.
+fn item_key_orders(inputs: &Inputs) -> Result<BTreeMap<String, Vec<String>>, PackError> {
+    let mut orders: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for scenario in &inputs.scenarios {
+        for capture in &scenario.requests {
+            for item in capture.request.input() {
+                let (Some(item_type), Some(object)) = (item.get("type").and_then(Value::as_str), item.as_object())
+                else {
+                    continue;
+                };
+                let keys: Vec<String> = object.keys().cloned().collect();
+                match orders.get_mut(item_type) {
+                    None => {
+                        orders.insert(item_type.to_string(), (scenario.name.clone(), keys));
+                    }
+                    Some((first, known)) => {
+                        *known = unite(known, &keys).ok_or_else(|| PackError::Conflict {
+                            first: first.clone(),
+                            second: scenario.name.clone(),
+                            what: format!("the key order of {item_type} items"),
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(orders.into_iter().map(|(t, (_, keys))| (t, keys)).collect())
+}
+
+/// Records the first scenario's value, then requires the others to agree.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    slot: &mut Option<(String, T)>,
+    scenario: &str,
+    value: T,
+    what: &str,
+) -> Result<(), PackError> {
+    match slot {
+        None => {
+            *slot = Some((scenario.to_string(), value));
+            Ok(())
+        }
+        Some((first, existing)) if *existing != value => Err(PackError::Conflict {
+            first: first.clone(),
+            second: scenario.to_string(),
+            what: format!("{what}: {existing:?} against {value:?}"),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Texts by key, remembering which scenario gave each, so that a disagreement names both.
+#[derive(Default)]
+struct Texts(BTreeMap<String, (String, String)>);
+
+impl Texts {
+    fn put(&mut self, key: String, text: String, scenario: &str) -> Result<(), PackError> {
+        match self.0.get(&key) {
+            Some((first, existing)) if *existing != text => Err(PackError::Conflict {
+                first: first.clone(),
+                second: scenario.to_string(),
+                what: format!("the text {key}"),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.0.insert(key, (scenario.to_string(), text));
+                Ok(())
+            }
+        }
+    }
+
+    fn into_map(self) -> BTreeMap<String, String> {
+        self.0.into_iter().map(|(k, (_, text))| (k, text)).collect()
+    }
+}
+
+/// What one scenario's first request shows.
+struct Observed {
+    model: String,
+    originator: String,
+    beta_features: Option<String>,
+    version: Option<String>,
+    family: Family,
+}
+
+/// A run's own values, found in its first request, to be turned into placeholders.
+struct RunValues {
+    cwd: String,
+    codex_home: Option<String>,
+    current_date: Option<String>,
+    timezone: Option<String>,
+    shell: Option<String>,
+}
+
+fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, PackError> {
+    let fail = |message: String| PackError::Scenario { scenario: scenario.name.clone(), message };
+    let request = &scenario.first_request.request;
+    let body = &request.body;
+    let model = body.get("model").and_then(Value::as_str).ok_or_else(|| fail("the request has no model".into()))?;
+    let metadata: Value = request
+        .header("x-codex-turn-metadata")
+        .and_then(|m| serde_json::from_str(m).ok())
+        .ok_or_else(|| fail("no x-codex-turn-metadata header".into()))?;
+    let sandbox_mode = metadata.get("sandbox_mode").and_then(Value::as_str).unwrap_or("read-only").to_string();
+    let network = if sandbox_mode == "danger-full-access" { "enabled" } else { "restricted" };
+    let approval = scenario.run.options.approval.as_str();
+    let prompt = scenario.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
+
+    let input = request.input();
+    let (last, context) = input.split_last().ok_or_else(|| fail("the request has no input".into()))?;
+    if parity_capture::view::item_text(last) != prompt {
+        return Err(fail("the last input item is not the scenario's prompt".into()));
+    }
+    let values = run_values(context).ok_or_else(|| fail("no <environment_context> with a <cwd>".into()))?;
+
+    let mut recipe = Vec::new();
+    let mut seen_instructions = false;
+    let mut text_index = 0;
+    for item in context {
+        let item_type = item.get("type").and_then(Value::as_str).unwrap_or_default();
+        let role = item.get("role").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id =
+            item.get("id").and_then(Value::as_str).and_then(id_scheme).ok_or_else(|| {
+                fail(format!("a context item has no id of the form <prefix>_<uuid>: {}", brief(item)))
+            })?;
+        if item_type == "additional_tools" {
+            let tools = item.get("tools").cloned().unwrap_or(Value::Null);
+            texts.put(keys::additional_tools(model, network), tools.to_string(), &scenario.name)?;
+            recipe.push(ContextItem { item_type: item_type.into(), role, id, parts: Vec::new() });
+            continue;
+        }
+        if item_type != "message" {
+            return Err(fail(format!("an unexpected context item of type {item_type}")));
+        }
+        let mut parts = Vec::new();
+        for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
+            let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
+            let (kind, key, template) = if !seen_instructions && role == "developer" {
+                seen_instructions = true;
+                (Part::ModelInstructions, keys::model_instructions(model), text.to_string())
+            } else if text.starts_with("<skills_instructions>") {
+                (Part::Skills, keys::skills(model), generalize(text, &values))
+            } else if text.starts_with("<permissions instructions>") {
+                (Part::Permissions, keys::permissions(&sandbox_mode, approval), permissions_template(text, &values))
+            } else if text.starts_with("<environment_context>") {
+                (
+                    Part::EnvironmentContext,
+                    keys::environment_context(&sandbox_mode),
+                    environment_template(text, &values),
+                )
+            } else if text.starts_with("# AGENTS.md instructions for ") {
+                let contents = scenario.agents_md.as_deref().ok_or_else(|| {
+                    fail("the request has AGENTS.md instructions, but the scenario gave no agents_md".into())
+                })?;
+                (
+                    Part::AgentsMd,
+                    keys::AGENTS_MD.to_string(),
+                    agents_md_template(text, &values.cwd, contents).map_err(fail)?,
+                )
+            } else {
+                let key = keys::text(model, text_index);
+                text_index += 1;
+                (Part::Text(key.clone()), key, generalize(text, &values))
+            };
+            check_no_leftovers(&template, &values).map_err(|m| fail(format!("{key}: {m}")))?;
+            texts.put(key, template, &scenario.name)?;
+            parts.push(kind);
+        }
+        recipe.push(ContextItem { item_type: item_type.into(), role, id, parts });
+    }
+
+    let mut tools = BTreeMap::new();
+    if let Some(list) = body.get("tools") {
+        tools.insert(network.to_string(), list.clone());
+    }
+    let headers: Vec<String> =
+        request.headers.iter().map(|(n, _)| n.to_string()).filter(|n| n != "host" && n != "content-length").collect();
+    let mut client_metadata_keys: Vec<String> =
+        body.get("client_metadata").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    client_metadata_keys.sort();
+    let user_agent = request.header("user-agent").unwrap_or_default();
+    Ok(Observed {
+        model: model.to_string(),
+        originator: request.header("originator").unwrap_or_default().to_string(),
+        beta_features: request.header("x-codex-beta-features").map(str::to_string),
+        version: user_agent.split_once('/').and_then(|(_, rest)| rest.split_whitespace().next()).map(str::to_string),
+        family: Family {
+            learned_from: vec![scenario.name.clone()],
+            body_keys: body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            headers,
+            turn_metadata_keys: metadata.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            client_metadata_keys,
+            context: recipe,
+            tools,
+        },
+    })
+}
+
+/// Folds a later scenario of the same model into the family: the recipe must agree but for AGENTS.md (present
+/// only when the workspace has one), metadata keys are united in order, tools are collected by network access.
+fn merge(family: &mut Family, first: &str, scenario: &str, other: Family) -> Result<(), PackError> {
+    let conflict = |what: String| PackError::Conflict { first: first.into(), second: scenario.into(), what };
+    let without_agents = |recipe: &[ContextItem]| -> Vec<ContextItem> {
+        recipe
+            .iter()
+            .map(|item| ContextItem {
+                parts: item.parts.iter().filter(|p| **p != Part::AgentsMd).cloned().collect(),
+                ..item.clone()
+            })
+            .collect()
+    };
+    if without_agents(&family.context) != without_agents(&other.context) {
+        return Err(conflict(format!(
+            "the context of {}: {:?} against {:?}",
+            "the model", family.context, other.context
+        )));
+    }
+    if other.context.iter().any(|i| i.parts.contains(&Part::AgentsMd)) {
+        family.context = other.context;
+    }
+    if family.body_keys != other.body_keys {
+        return Err(conflict(format!("the body keys: {:?} against {:?}", family.body_keys, other.body_keys)));
+    }
+    if family.headers != other.headers {
+        return Err(conflict(format!("the headers: {:?} against {:?}", family.headers, other.headers)));
+    }
+    family.turn_metadata_keys = unite(&family.turn_metadata_keys, &other.turn_metadata_keys)
+        .ok_or_else(|| conflict("the order of the turn metadata keys".into()))?;
+    family.client_metadata_keys = unite(&family.client_metadata_keys, &other.client_metadata_keys)
+        .map(|mut keys| {
+            keys.sort();
+            keys
+        })
+        .unwrap_or_else(|| {
+            let mut all = family.client_metadata_keys.clone();
+            all.extend(other.client_metadata_keys.iter().cloned());
+            all.sort();
+            all.dedup();
+            all
+        });
+    for (network, tools) in other.tools {
+        match family.tools.get(&network) {
+            Some(existing) if *existing != tools => return Err(conflict(format!("the tools with network {network}"))),
+            Some(_) => {}
+            None => {
+                family.tools.insert(network, tools);
+            }
+        }
+    }
+    family.learned_from.push(scenario.to_string());
+    Ok(())
+}
+
+/// Two key lists united, keeping both orders; `None` when their orders contradict each other.
+fn unite(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => {
+                out.push(x.clone());
+                i += 1;
+                j += 1;
+            }
+            (Some(x), _) if !b[j..].contains(x) => {
+                out.push(x.clone());
+                i += 1;
+            }
+            (_, Some(y)) if !a[i..].contains(y) => {
+                out.push(y.clone());
+                j += 1;
+            }
+            (None, Some(y)) => {
+                out.push(y.clone());
+                j += 1;
+            }
+            (Some(x), None) => {
+                out.push(x.clone());
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `msg_01a1…` -> prefix `msg`, version 7.
+fn id_scheme(id: &str) -> Option<IdScheme> {
+    let (prefix, uuid) = id.split_once('_')?;
+    let version = uuid.as_bytes().get(14).and_then(|c| (*c as char).to_digit(16))? as u8;
+    (uuid.len() == 36 && uuid.as_bytes()[8] == b'-').then(|| IdScheme { prefix: prefix.to_string(), version })
+}
+
+fn run_values(context: &[Value]) -> Option<RunValues> {
+    let texts: Vec<String> = context.iter().map(parity_capture::view::item_text).collect();
+    let environment = texts.iter().find_map(|t| t.find("<environment_context>").map(|i| &t[i..]))?;
+    let skills_root = texts.iter().find_map(|t| between(t, "` = `", "/skills/.system`"));
+    Some(RunValues {
+        cwd: between(environment, "<cwd>", "</cwd>")?.to_string(),
+        codex_home: skills_root.map(str::to_string),
+        current_date: between(environment, "<current_date>", "</current_date>").map(str::to_string),
+        timezone: between(environment, "<timezone>", "</timezone>").map(str::to_string),
+        shell: between(environment, "<shell>", "</shell>").map(str::to_string),
+    })
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+/// The run's paths in a text become placeholders. CODEX_HOME first: the workspace could lie under it.
+fn generalize(text: &str, values: &RunValues) -> String {
+    let mut out = text.to_string();
+    if let Some(home) = &values.codex_home {
+        out = out.replace(home.as_str(), "{{codex_home}}");
+    }
+    out.replace(values.cwd.as_str(), "{{cwd}}")
+}
+
+/// The writable roots clause lists the run's roots: they become one placeholder, filled with the agent's own list.
+fn permissions_template(text: &str, values: &RunValues) -> String {
+    const CLAUSE: &str = " The writable roots are ";
+    match text.find(CLAUSE) {
+        Some(at) => {
+            let list_start = at + CLAUSE.len();
+            let list_end = text[list_start..].find(".\n").map(|e| list_start + e).unwrap_or(text.len());
+            format!("{}{{{{writable_roots}}}}{}", &text[..list_start], &text[list_end..])
+        }
+        None => generalize(text, values),
+    }
+}
+
+fn environment_template(text: &str, values: &RunValues) -> String {
+    let mut out = generalize(text, values);
+    for (tag, value) in
+        [("current_date", &values.current_date), ("timezone", &values.timezone), ("shell", &values.shell)]
+    {
+        if let Some(value) = value {
+            out = out.replace(&format!("<{tag}>{value}</{tag}>"), &format!("<{tag}>{{{{{tag}}}}}</{tag}>"));
+        }
+    }
+    out
+}
+
+fn agents_md_template(text: &str, cwd: &str, contents: &str) -> Result<String, String> {
+    if !text.contains(contents) {
+        return Err("the AGENTS.md instructions do not hold the scenario's agents_md".into());
+    }
+    Ok(text.replacen(contents, "{{contents}}", 1).replace(cwd, "{{directory}}"))
+}
+
+/// Nothing of the run may stay behind in a template: it would be sent to the model as is.
+fn check_no_leftovers(template: &str, values: &RunValues) -> Result<(), String> {
+    let mut run_values = vec![values.cwd.as_str()];
+    run_values.extend(values.codex_home.as_deref());
+    for value in run_values {
+        if template.contains(value) {
+            return Err(format!("still holds the run's path {value}"));
+        }
+    }
+    for name in rcodex_prompt_pack::placeholders(template) {
+        if !["codex_home", "cwd", "current_date", "timezone", "shell", "writable_roots", "directory", "contents"]
+            .contains(&name)
+        {
+            return Err(format!("holds {{{{{name}}}}}, which is not a placeholder rcodex fills"));
+        }
+    }
+    Ok(())
+}
+
+fn catalog_models(catalog: &Value) -> Result<Vec<ModelInfo>, String> {
+    let models = catalog.get("models").and_then(Value::as_array).ok_or("no \"models\" list")?;
+    models
+        .iter()
+        .map(|m| {
+            let mut info: ModelInfo = serde_json::from_value(m.clone()).map_err(|e| e.to_string())?;
+            info.instructions_template = m
+                .pointer("/model_messages/instructions_template")
+                .or_else(|| m.get("base_instructions"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            Ok(info)
+        })
+        .collect()
+}
+
+fn brief(value: &Value) -> String {
+    let text = value.to_string();
+    text.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values() -> RunValues {
+        RunValues {
+            cwd: "/var/tmp/runs/x/workspace".into(),
+            codex_home: Some("/var/tmp/runs/x/home/.codex".into()),
+            current_date: Some("2026-11-21".into()),
+            timezone: Some("Etc/UTC".into()),
+            shell: Some("bash".into()),
+        }
+    }
+
+    #[test]
+    fn run_values_become_placeholders() {
+        let env = "<environment_context>\n  <cwd>/var/tmp/runs/x/workspace</cwd>\n  <shell>bash</shell>\n  <current_date>2026-11-21</current_date>\n  <timezone>Etc/UTC</timezone>\n</environment_context>";
+        assert_eq!(
+            environment_template(env, &values()),
+            "<environment_context>\n  <cwd>{{cwd}}</cwd>\n  <shell>{{shell}}</shell>\n  <current_date>{{current_date}}</current_date>\n  <timezone>{{timezone}}</timezone>\n</environment_context>"
+        );
+        let perms = "<permissions instructions>\nx\n The writable roots are `/tmp`, `/var/tmp/runs/x/workspace`.\n</permissions instructions>";
+        assert_eq!(
+            permissions_template(perms, &values()),
+            "<permissions instructions>\nx\n The writable roots are {{writable_roots}}.\n</permissions instructions>"
+        );
+        let skills = "- `r0` = `/var/tmp/runs/x/home/.codex/skills/.system`";
+        assert_eq!(generalize(skills, &values()), "- `r0` = `{{codex_home}}/skills/.system`");
+        let agents =
+            "# AGENTS.md instructions for /var/tmp/runs/x/workspace\n\n<INSTRUCTIONS>\nBe brief.\n\n</INSTRUCTIONS>";
+        assert_eq!(
+            agents_md_template(agents, "/var/tmp/runs/x/workspace", "Be brief.\n").unwrap(),
+            "# AGENTS.md instructions for {{directory}}\n\n<INSTRUCTIONS>\n{{contents}}\n</INSTRUCTIONS>"
+        );
+        assert!(check_no_leftovers("still /var/tmp/runs/x/workspace", &values()).is_err());
+        assert!(check_no_leftovers("{{surprise}}", &values()).is_err());
+    }
+
+    #[test]
+    fn key_lists_unite_in_order_or_say_they_cannot() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(unite(&s(&["a", "c"]), &s(&["a", "b", "c"])), Some(s(&["a", "b", "c"])));
+        assert_eq!(unite(&s(&["a", "b", "d"]), &s(&["a", "c", "d"])), Some(s(&["a", "b", "c", "d"])));
+        assert_eq!(unite(&s(&["a", "b"]), &s(&["b", "a"])), None);
+        assert_eq!(id_scheme("msg_0ce1fada-2c4c-564e-990c-848ff58ae649").unwrap().version, 5);
+        assert_eq!(
+            id_scheme("at_01a1fd16-3edb-73e1-96e1-6261f9213e91").unwrap(),
+            IdScheme { prefix: "at".into(), version: 7 }
+        );
+        assert!(id_scheme("msg_f5115ee378c6a18b3802cd8c8bbb0266").is_none());
+    }
+}
