@@ -419,6 +419,13 @@ impl Config {
                 "model_providers.{model_provider_id}.wire_api = \"{wire}\": rcodex speaks the Responses API only (wire_api = \"responses\")"
             )));
         }
+        if model_provider.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                origin: config_path.display().to_string(),
+                location: String::new(),
+                message: format!("model_providers.{model_provider_id}: provider name must not be empty"),
+            });
+        }
         if model_provider.base_url.is_none() {
             return Err(ConfigError::Other(format!("model_providers.{model_provider_id}: no base_url")));
         }

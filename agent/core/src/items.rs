@@ -72,20 +72,36 @@ pub fn from_model(mut item: Value, pack: &Pack) -> Value {
     canonical(item, pack)
 }
 
-/// Orders an item's keys as upstream writes items of its type; keys the pack does not know follow, in their order.
+/// Orders an item's keys as upstream writes items of its type, and the keys of the parts of its `content`,
+/// `summary` and `output`; keys the pack does not know follow, in their order.
 pub fn canonical(item: Value, pack: &Pack) -> Value {
     let Value::Object(mut object) = item else { return item };
-    let Some(order) = object.get("type").and_then(Value::as_str).and_then(|t| pack.item_keys.get(t)) else {
-        return Value::Object(object);
-    };
-    let mut ordered = Map::with_capacity(object.len());
-    for key in order {
-        if let Some(value) = object.shift_remove(key) {
-            ordered.insert(key.clone(), value);
+    for field in ["content", "summary", "output"] {
+        if let Some(Value::Array(parts)) = object.get_mut(field) {
+            for part in parts.iter_mut() {
+                let kind = part.get("type").and_then(Value::as_str).map(|t| format!("{field}/{t}"));
+                if let Some(kind) = kind {
+                    reorder(part, pack.item_keys.get(&kind));
+                }
+            }
         }
     }
-    ordered.append(&mut object);
-    Value::Object(ordered)
+    let kind = object.get("type").and_then(Value::as_str).map(str::to_string);
+    let mut item = Value::Object(object);
+    reorder(&mut item, kind.and_then(|k| pack.item_keys.get(&k)));
+    item
+}
+
+fn reorder(value: &mut Value, order: Option<&Vec<String>>) {
+    let (Some(order), Value::Object(object)) = (order, value) else { return };
+    let mut ordered = Map::with_capacity(object.len());
+    for key in order {
+        if let Some(v) = object.shift_remove(key) {
+            ordered.insert(key.clone(), v);
+        }
+    }
+    ordered.append(object);
+    *object = ordered;
 }
 
 /// The text of an item: message text, a tool output, call arguments or input, a reasoning summary.
@@ -127,6 +143,17 @@ mod tests {
         assert_eq!(reasoning["content"], Value::Null, "upstream writes content: null");
         let keys: Vec<&str> = reasoning.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["type", "id", "summary", "content", "encrypted_content"]);
+
+        let message = canonical(
+            json!({"type": "message", "content": [{"type": "output_text", "annotations": [], "logprobs": [], "text": "t"}]}),
+            pack,
+        );
+        let keys: Vec<&str> = message["content"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["type", "text", "annotations", "logprobs"],
+            "parts are re-serialized in upstream's order too"
+        );
 
         let unknown = canonical(json!({"z": 1, "type": "message", "extra": 2, "id": "m"}), pack);
         let keys: Vec<&str> = unknown.as_object().unwrap().keys().map(String::as_str).collect();

@@ -4,6 +4,7 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod events;
+pub mod images;
 pub mod items;
 pub mod request;
 pub mod rollout;

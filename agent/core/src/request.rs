@@ -256,7 +256,7 @@ mod tests {
     fn config(model: &str, mode: &str) -> Config {
         let home = tempfile::tempdir().unwrap();
         let text = format!(
-            "model = \"{model}\"\nsandbox_mode = \"{mode}\"\nmodel_provider = \"p\"\n[model_providers.p]\nbase_url = \"http://x/v1\"\nenv_key = \"RCODEX_TEST_NO_SUCH_KEY\"\n"
+            "model = \"{model}\"\nsandbox_mode = \"{mode}\"\nmodel_provider = \"p\"\n[model_providers.p]\nname = \"p\"\nbase_url = \"http://x/v1\"\nenv_key = \"RCODEX_TEST_NO_SUCH_KEY\"\n"
         );
         std::fs::write(home.path().join("config.toml"), text).unwrap();
         Config::load(&Overrides { codex_home: Some(home.path().into()), cwd: Some("/w".into()), ..Default::default() })

@@ -36,6 +36,19 @@ enum Command {
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// An error and its causes in one line, skipping causes its message already states.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -132,27 +132,45 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     })
 }
 
-/// The key order of each type of input item, over every request of every scenario, united.
+/// Unites one object's key order into what is known for its kind.
+fn note_keys(
+    orders: &mut BTreeMap<String, (String, Vec<String>)>,
+    kind: &str,
+    object: &Value,
+    scenario: &str,
+) -> Result<(), PackError> {
+    let Some(object) = object.as_object() else { return Ok(()) };
+    let keys: Vec<String> = object.keys().cloned().collect();
+    match orders.get_mut(kind) {
+        None => {
+            orders.insert(kind.to_string(), (scenario.to_string(), keys));
+        }
+        Some((first, known)) => {
+            *known = unite(known, &keys).ok_or_else(|| PackError::Conflict {
+                first: first.clone(),
+                second: scenario.to_string(),
+                what: format!("the key order of {kind}"),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The key order of each type of input item (and of the parts inside them), over every request of every scenario,
+/// united.
 fn item_key_orders(inputs: &Inputs) -> Result<BTreeMap<String, Vec<String>>, PackError> {
     let mut orders: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
     for scenario in &inputs.scenarios {
         for capture in &scenario.requests {
             for item in capture.request.input() {
-                let (Some(item_type), Some(object)) = (item.get("type").and_then(Value::as_str), item.as_object())
-                else {
-                    continue;
-                };
-                let keys: Vec<String> = object.keys().cloned().collect();
-                match orders.get_mut(item_type) {
-                    None => {
-                        orders.insert(item_type.to_string(), (scenario.name.clone(), keys));
-                    }
-                    Some((first, known)) => {
-                        *known = unite(known, &keys).ok_or_else(|| PackError::Conflict {
-                            first: first.clone(),
-                            second: scenario.name.clone(),
-                            what: format!("the key order of {item_type} items"),
-                        })?;
+                let Some(item_type) = item.get("type").and_then(Value::as_str) else { continue };
+                note_keys(&mut orders, item_type, item, &scenario.name)?;
+                // The parts of messages, reasoning summaries and tool outputs are re-serialized by upstream too.
+                for field in ["content", "summary", "output"] {
+                    for part in item.get(field).and_then(Value::as_array).into_iter().flatten() {
+                        if let Some(part_type) = part.get("type").and_then(Value::as_str) {
+                            note_keys(&mut orders, &format!("{field}/{part_type}"), part, &scenario.name)?;
+                        }
                     }
                 }
             }

@@ -12,7 +12,8 @@ pub enum Agent {
     Codex { bin: PathBuf },
     /// rcodex, this project's agent.
     Rcodex { bin: PathBuf },
-    /// A shell command template (see [`PLACEHOLDERS`]), run with `/bin/sh -c` once per turn.
+    /// A shell command template (see [`PLACEHOLDERS`]), run with `/bin/sh -c` once per turn, in the workspace (so
+    /// paths in it should be absolute).
     Template { template: String },
 }
 
@@ -46,9 +47,15 @@ pub struct TurnSpec<'a> {
 impl Agent {
     /// `codex`, `rcodex`, or a command template (anything with a space or a placeholder).
     pub fn parse(spec: &str, upstream_bin: Option<&Path>, rcodex_bin: Option<&Path>) -> Result<Agent, String> {
+        // Agents run in their workspace, where a relative path would mean something else.
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         match spec {
-            "codex" => Ok(Agent::Codex { bin: upstream_bin.map(Path::to_path_buf).map_or_else(find_upstream, Ok)? }),
-            "rcodex" => Ok(Agent::Rcodex { bin: rcodex_bin.map(Path::to_path_buf).map_or_else(find_rcodex, Ok)? }),
+            "codex" => {
+                Ok(Agent::Codex { bin: absolute(&upstream_bin.map(Path::to_path_buf).map_or_else(find_upstream, Ok)?) })
+            }
+            "rcodex" => {
+                Ok(Agent::Rcodex { bin: absolute(&rcodex_bin.map(Path::to_path_buf).map_or_else(find_rcodex, Ok)?) })
+            }
             template => {
                 let mut rest = template;
                 while let Some(open) = rest.find('{') {

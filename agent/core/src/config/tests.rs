@@ -175,13 +175,16 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
     let err = home.load(Overrides::default()).unwrap_err().to_string();
     assert!(err.contains("config.toml:1:"), "{err}");
 
-    let home = Home::new("[model_providers.x]\nbase_url = \"http://h\"\nmodel_provider = \"x\"\n");
+    let home = Home::new("[model_providers.x]\nname = \"x\"\nbase_url = \"http://h\"\nmodel_provider = \"x\"\n");
     let err = home.load(Overrides::default()).unwrap_err().to_string();
     assert!(err.contains("model_providers.x.model_provider: unknown field"), "a key under the wrong table: {err}");
     let home2 =
         Home::new("model_provider = \"x\"\n[model_providers.x]\nbase_url = \"http://h\"\nwire_api = \"chat\"\n");
     let err = home2.load(Overrides::default()).unwrap_err().to_string();
     assert!(err.contains("wire_api = \"chat\""), "{err}");
+    let nameless = Home::new("model_provider = \"x\"\n[model_providers.x]\nbase_url = \"http://h\"\n");
+    let err = nameless.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("model_providers.x: provider name must not be empty"), "{err}");
     let home3 = Home::new("model_provider = \"ghost\"\n");
     assert!(home3.load(Overrides::default()).unwrap_err().to_string().contains("`ghost` is not defined"));
 }

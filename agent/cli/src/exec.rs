@@ -1,0 +1,192 @@
+//! `rcodex exec`: one turn, non-interactively.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rcodex_core::config::{self, Config, Overrides, SandboxMode};
+use rcodex_core::events::EventSink;
+use rcodex_core::session::{Session, SessionOptions};
+use rcodex_core::tools::ToolContext;
+
+use crate::CommonArgs;
+use crate::output::{Human, print_error};
+
+/// Which saved session to continue.
+pub struct Resume {
+    /// By id; `None` means the most recent.
+    pub id: Option<String>,
+    /// With the most recent: of any directory, not only this one.
+    pub all: bool,
+}
+
+/// Exit status of an interrupted turn, as shells report SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn run(prompt: Option<String>, resume: Option<Resume>, args: CommonArgs) -> ExitCode {
+    match prepare(prompt, resume, &args) {
+        Ok(prepared) => execute(prepared, &args),
+        Err(message) => {
+            print_error(&message);
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct Prepared {
+    config: Config,
+    prompt: String,
+    images: Vec<String>,
+    resume: Option<PathBuf>,
+    output_schema: Option<serde_json::Value>,
+}
+
+/// Everything that can fail before the session starts, each failure in words that name what is wrong.
+fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) -> Result<Prepared, String> {
+    let codex_home = config::codex_home().map_err(|e| e.to_string())?;
+    // SAFETY: no other thread exists yet; the runtime starts after this.
+    unsafe { config::load_dotenv(&codex_home) }.map_err(|e| e.to_string())?;
+    let cwd = match &args.cd {
+        Some(dir) => std::fs::canonicalize(dir).map_err(|e| format!("-C {}: {e}", dir.display()))?,
+        None => std::env::current_dir().map_err(|e| e.to_string())?,
+    };
+    let overrides = Overrides {
+        codex_home: Some(codex_home.clone()),
+        cwd: Some(cwd.clone()),
+        model: args.model.clone(),
+        sandbox_mode: args.sandbox.as_deref().and_then(SandboxMode::parse),
+        approval_policy: None,
+        profile: args.profile.clone(),
+        config: args.config.clone(),
+    };
+    let config = Config::load(&overrides).map_err(|e| format!("Error loading config.toml: {e}"))?;
+    if !args.skip_git_repo_check && !cwd.ancestors().any(|d| d.join(".git").exists()) {
+        return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
+    }
+    let prompt = read_prompt(prompt)?;
+    let images = args
+        .image
+        .iter()
+        .map(|path| rcodex_core::images::data_url(path).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output_schema = match &args.output_schema {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("--output-schema {}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("--output-schema {}: not JSON: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let resume = match resume {
+        None => None,
+        Some(Resume { id: Some(id), .. }) => {
+            Some(rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?)
+        }
+        Some(Resume { id: None, all }) => Some(
+            rcodex_core::rollout::find_last(&codex_home, if all { None } else { Some(&cwd) })
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(Prepared { config, prompt, images, resume, output_schema })
+}
+
+/// The prompt from the command line, or from stdin when it is `-` or absent.
+fn read_prompt(prompt: Option<String>) -> Result<String, String> {
+    match prompt.as_deref() {
+        Some(p) if p != "-" => Ok(p.to_string()),
+        _ => {
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Err("No prompt provided. Give one as an argument, or pipe it on stdin.".into());
+            }
+            let mut text = String::new();
+            stdin.read_to_string(&mut text).map_err(|e| format!("could not read the prompt from stdin: {e}"))?;
+            let text = text.trim().to_string();
+            if text.is_empty() {
+                return Err("No prompt provided via stdin.".into());
+            }
+            Ok(text)
+        }
+    }
+}
+
+fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            print_error(&format!("could not start the runtime: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let human = Arc::new(Human::new(&prepared.config, &prepared.prompt));
+        let events = if args.json {
+            EventSink::new(|event| crate::output::print_json(&event))
+        } else {
+            let printer = human.clone();
+            EventSink::new(move |event| printer.event(&event))
+        };
+        let cwd = prepared.config.cwd.clone();
+        let write_policy = write_policy(&prepared.config);
+        let options = SessionOptions {
+            config: prepared.config,
+            resume: prepared.resume,
+            ephemeral: args.ephemeral,
+            output_schema: prepared.output_schema,
+        };
+        let mut session = match Session::start(options, events.clone()) {
+            Ok(session) => session,
+            Err(e) => {
+                print_error(&e.to_string());
+                return ExitCode::from(1);
+            }
+        };
+        if !args.json {
+            human.header(session.thread_id());
+        }
+        let tools = ToolContext { cwd, events, write_policy };
+        let outcome = tokio::select! {
+            outcome = session.run_turn(&prepared.prompt, &prepared.images, &tools) => Some(outcome),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match outcome {
+            // Interrupted: what was said so far is in the session file; like upstream, no turn event follows.
+            None => ExitCode::from(EXIT_INTERRUPTED),
+            Some(Err(_)) => ExitCode::from(1),
+            Some(Ok(summary)) => {
+                if let Some(path) = &args.output_last_message
+                    && let Err(e) = std::fs::write(path, summary.last_message.clone().unwrap_or_default())
+                {
+                    print_error(&format!("could not write {}: {e}", path.display()));
+                    return ExitCode::from(1);
+                }
+                if !args.json {
+                    human.finish(&summary);
+                }
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+/// Where `apply_patch` may write: nowhere under read-only, the writable roots under workspace-write, anywhere
+/// under danger-full-access.
+fn write_policy(config: &Config) -> Box<dyn rcodex_apply_patch::WritePolicy + Send + Sync> {
+    match config.sandbox_mode {
+        SandboxMode::ReadOnly => Box::new(rcodex_apply_patch::ReadOnly),
+        SandboxMode::DangerFullAccess => Box::new(rcodex_apply_patch::Unrestricted),
+        SandboxMode::WorkspaceWrite => {
+            let w = &config.sandbox_workspace_write;
+            let roots = rcodex_core::context::writable_roots(
+                &config.cwd,
+                &w.writable_roots,
+                w.exclude_slash_tmp,
+                w.exclude_tmpdir_env_var,
+            );
+            Box::new(rcodex_apply_patch::WritableRoots::new(roots))
+        }
+    }
+}
