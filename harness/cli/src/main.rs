@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            anstream::eprintln!("{}parity: error:{} {error:#}", style::ERROR.render(), style::ERROR.render_reset());
+            anstream::eprintln!("{}parity: error:{} {}", style::ERROR.render(), style::ERROR.render_reset(), describe(&error));
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
