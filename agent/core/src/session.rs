@@ -276,7 +276,19 @@ impl Session {
         usage: &mut Usage,
         last_message: &mut Option<String>,
     ) -> Result<Vec<ToolCall>, ApiError> {
-        let max_retries = self.config.model_provider.stream_max_retries();
+        let provider = &self.config.model_provider;
+        if let Some(var) = &provider.env_key
+            && std::env::var(var).map(|v| v.trim().is_empty()).unwrap_or(true)
+        {
+            // Upstream sends nothing without the key, and says which variable is missing.
+            let mut message = format!("Missing environment variable: `{var}`.");
+            if let Some(instructions) = &provider.env_key_instructions {
+                message.push(' ');
+                message.push_str(instructions);
+            }
+            return Err(ApiError::Fatal(message));
+        }
+        let max_retries = provider.stream_max_retries();
         let mut attempt = 0;
         loop {
             let input: Vec<Value> = self.prefix.iter().chain(self.history.iter()).cloned().collect();

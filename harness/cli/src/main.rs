@@ -1,5 +1,6 @@
 //! `parity`: record, replay and diff what coding agents send to the OpenAI Responses API.
 
+mod check;
 mod diff;
 mod pack;
 mod record;
@@ -31,6 +32,9 @@ enum Command {
     /// Extract rcodex's prompt pack (upstream's instructions, context sections, tools and model catalog, with
     /// placeholders for a run's own values) from a reference recording of upstream Codex.
     Pack(pack::PackArgs),
+    /// Record every scenario of a baseline with an agent (rcodex by default) and diff each against the baseline:
+    /// a line per scenario and a total. Exits 0 when all are clean, 1 when something diverges, 2 on bad input.
+    Check(check::CheckArgs),
 }
 
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
@@ -56,11 +60,17 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Record(args) => record::run(args),
         Command::Pack(args) => pack::run(args),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            anstream::eprintln!("{}parity: error:{} {}", style::ERROR.render(), style::ERROR.render_reset(), describe(&error));
+            anstream::eprintln!(
+                "{}parity: error:{} {}",
+                style::ERROR.render(),
+                style::ERROR.render_reset(),
+                describe(&error)
+            );
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

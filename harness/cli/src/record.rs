@@ -175,12 +175,7 @@ pub fn outcome_line(name: &str, result: &Result<RunRecord, RecordError>) -> Stri
             record.duration_ms as f64 / 1000.0
         ),
         Ok(record) => {
-            let turn = record.turns.iter().find(|t| t.exit_code != Some(0) || t.timed_out).expect("a failed turn");
-            let why = if turn.timed_out {
-                format!("turn {} ran out of time", turn.turn)
-            } else {
-                format!("turn {} exited {}", turn.turn, turn.exit_code.map_or("by a signal".into(), |c| c.to_string()))
-            };
+            let why = record.failure().unwrap_or_default();
             format!(
                 "{} {name:<28} {} request(s), {}",
                 paint(style::WARN, "!"),

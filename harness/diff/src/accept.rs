@@ -5,6 +5,7 @@
 //! category = "prompt"
 //! path = "/body/tools/*/description"    # a JSON pointer; `*` is one level, `**` any number
 //! request = "session-01/*"              # optional: a glob on the request id (`session-01/0002`) or capture file
+//! scenario = "exec-*"                   # optional, for `parity check`: a glob on the scenario's name
 //! reason = "our exec_command description is shorter on purpose"
 //! ```
 //!
@@ -28,6 +29,8 @@ pub struct AcceptEntry {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     pub reason: String,
     /// The line of the entry's `path` in its file (1-based).
     pub line: usize,
@@ -38,6 +41,7 @@ struct Matcher {
     entry: AcceptEntry,
     path: Selector,
     request: Option<Regex>,
+    scenario: Option<Regex>,
 }
 
 /// The entries of an accept file.
@@ -60,6 +64,8 @@ struct EntryFile {
     path: Spanned<String>,
     #[serde(default)]
     request: Option<Spanned<String>>,
+    #[serde(default)]
+    scenario: Option<Spanned<String>>,
     reason: Spanned<String>,
 }
 
@@ -89,16 +95,19 @@ impl AcceptList {
             let path = Selector::parse_pointer(entry.path.get_ref())
                 .map_err(|e| source.error_at(entry.path.span(), format!("accept: path: {e}")))?;
             let request = entry.request.as_ref().map(|glob| glob_regex(glob.get_ref()));
+            let scenario = entry.scenario.as_ref().map(|glob| glob_regex(glob.get_ref()));
             matchers.push(Matcher {
                 entry: AcceptEntry {
                     category: entry.category,
                     path: entry.path.into_inner(),
                     request: entry.request.map(Spanned::into_inner),
+                    scenario: entry.scenario.map(Spanned::into_inner),
                     reason: entry.reason.into_inner(),
                     line,
                 },
                 path,
                 request,
+                scenario,
             });
         }
         Ok(AcceptList { matchers })
@@ -114,11 +123,23 @@ impl AcceptList {
 
     /// Moves the divergences the entries cover into each pair's `accepted`, and records unused entries as stale.
     pub fn apply(&self, comparison: &mut Comparison) {
+        let used = self.apply_in(comparison, None);
+        comparison.stale = self.unused(&used);
+    }
+
+    /// Like [`AcceptList::apply`] for one scenario of a `parity check` run: entries naming another scenario do not
+    /// apply. Returns which entries covered something, so that staleness is judged over the whole run.
+    pub fn apply_in(&self, comparison: &mut Comparison, scenario: Option<&str>) -> Vec<bool> {
         let mut used = vec![false; self.matchers.len()];
         for pair in &mut comparison.pairs {
             let mut kept = Vec::with_capacity(pair.divergences.len());
             for divergence in std::mem::take(&mut pair.divergences) {
-                match self.matchers.iter().position(|m| m.covers(pair, &divergence)) {
+                let applies = |m: &&Matcher| match (&m.scenario, scenario) {
+                    (None, _) => true,
+                    (Some(glob), Some(name)) => glob.is_match(name),
+                    (Some(_), None) => false,
+                };
+                match self.matchers.iter().position(|m| applies(&m) && m.covers(pair, &divergence)) {
                     Some(i) => {
                         used[i] = true;
                         pair.accepted.push(Accepted { divergence, reason: self.matchers[i].entry.reason.clone() });
@@ -128,8 +149,12 @@ impl AcceptList {
             }
             pair.divergences = kept;
         }
-        comparison.stale =
-            self.matchers.iter().zip(used).filter(|(_, used)| !used).map(|(m, _)| m.entry.clone()).collect();
+        used
+    }
+
+    /// The entries that covered nothing, given which did.
+    pub fn unused(&self, used: &[bool]) -> Vec<AcceptEntry> {
+        self.matchers.iter().zip(used).filter(|(_, used)| !**used).map(|(m, _)| m.entry.clone()).collect()
     }
 }
 

@@ -185,6 +185,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another comparison's counts (`parity check` totals its scenarios).
+    pub fn add(&mut self, other: &Summary) {
+        self.pairs += other.pairs;
+        self.divergent_pairs += other.divergent_pairs;
+        self.divergences += other.divergences;
+        self.schema += other.schema;
+        self.relation += other.relation;
+        self.value += other.value;
+        self.prompt += other.prompt;
+        self.accepted += other.accepted;
+        self.stale += other.stale;
+    }
+
     pub fn count(&self, category: Category) -> usize {
         match category {
             Category::Schema => self.schema,

@@ -88,7 +88,17 @@ pub struct TurnRecord {
 impl RunRecord {
     /// True when every turn exited 0 in time.
     pub fn succeeded(&self) -> bool {
-        self.turns.iter().all(|t| t.exit_code == Some(0) && !t.timed_out)
+        self.failure().is_none()
+    }
+
+    /// What went wrong with the first turn that did not exit 0 in time, in words.
+    pub fn failure(&self) -> Option<String> {
+        let turn = self.turns.iter().find(|t| t.exit_code != Some(0) || t.timed_out)?;
+        Some(match (turn.timed_out, turn.exit_code) {
+            (true, _) => format!("turn {} ran out of time", turn.turn),
+            (false, Some(code)) => format!("turn {} exited {code}", turn.turn),
+            (false, None) => format!("turn {} was killed by a signal", turn.turn),
+        })
     }
 
     pub fn load(path: &Path) -> Result<RunRecord, String> {

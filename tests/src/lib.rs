@@ -1,0 +1,143 @@
+//! What the end-to-end tests share: finding the workspace's binaries, running rcodex against a scripted server in
+//! a home and workspace of its own, and reading back what it printed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the repository").to_path_buf()
+}
+
+/// A binary of the workspace, built by `cargo build --workspace --bins` (which `scripts/test.sh` runs first).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows where it is");
+    // target/<profile>/deps/<test>: the binaries are in target/<profile>.
+    let dir = exe.parent().and_then(Path::parent).expect("a test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh CODEX_HOME (with a config.toml pointing at `base_url`) and workspace for one rcodex run.
+pub struct Run {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub workspace: PathBuf,
+}
+
+/// The key variable rcodex's test provider reads.
+pub const KEY_VAR: &str = "PARITY_E2E_KEY";
+
+impl Run {
+    /// `extra` goes into config.toml before the provider table (top-level keys); `provider` into the provider table.
+    pub fn new(base_url: &str, extra: &str, provider: &str) -> Run {
+        let dir =
+            tempfile::Builder::new().prefix("rcodex-e2e-").tempdir_in(work_root()).expect("a temporary directory");
+        let home = dir.path().join("home/.codex");
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&workspace).unwrap();
+        let config = format!(
+            "model = \"gpt-5.5\"\nmodel_provider = \"parity\"\n{extra}\n[model_providers.parity]\nname = \"parity\"\nbase_url = \"{base_url}\"\nwire_api = \"responses\"\nenv_key = \"{KEY_VAR}\"\n{provider}\n"
+        );
+        std::fs::write(home.join("config.toml"), config).unwrap();
+        Run { dir, home, workspace }
+    }
+
+    /// `rcodex` with a controlled environment, in the workspace.
+    pub fn rcodex(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(bin("rcodex"));
+        command
+            .args(args)
+            .current_dir(&self.workspace)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.home.parent().unwrap())
+            .env("CODEX_HOME", &self.home)
+            .env("TERM", "dumb")
+            .env("SHELL", "/bin/bash")
+            .env(KEY_VAR, "sk-e2e-dummy")
+            .stdin(std::process::Stdio::null());
+        command
+    }
+
+    /// Runs `rcodex exec --skip-git-repo-check --json <args>` to the end.
+    pub fn exec(&self, args: &[&str]) -> Outcome {
+        let mut all = vec!["exec", "--skip-git-repo-check", "--json"];
+        all.extend_from_slice(args);
+        Outcome::of(self.rcodex(&all).output().expect("rcodex starts"))
+    }
+
+    /// The session files rcodex wrote.
+    pub fn session_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut dirs = vec![self.home.join("sessions")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    dirs.push(entry.path());
+                } else {
+                    files.push(entry.path());
+                }
+            }
+        }
+        files
+    }
+}
+
+/// Outside the system temp directory, like the recorder's runs.
+fn work_root() -> PathBuf {
+    let root = Path::new("/var/tmp/parity-e2e");
+    std::fs::create_dir_all(root).map(|_| root.to_path_buf()).unwrap_or_else(|_| std::env::temp_dir())
+}
+
+/// What an rcodex run printed and how it ended.
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub events: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn of(output: Output) -> Outcome {
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let events = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        Outcome {
+            code: output.status.code(),
+            events,
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// The events of one type, in order.
+    pub fn of_type(&self, event_type: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["type"] == event_type).collect()
+    }
+
+    /// `error` events' messages (retries and warnings).
+    pub fn errors(&self) -> Vec<String> {
+        self.of_type("error").iter().map(|e| e["message"].as_str().unwrap_or_default().to_string()).collect()
+    }
+
+    pub fn agent_messages(&self) -> Vec<String> {
+        self.of_type("item.completed")
+            .iter()
+            .filter(|e| e["item"]["type"] == "agent_message")
+            .map(|e| e["item"]["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// A readable account for assertion messages.
+    pub fn explain(&self) -> String {
+        format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+    }
+}
