@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use rcodex_core::config::{self, Config, Overrides, SandboxMode};
+use rcodex_core::config::{self, Config, Overrides};
 use rcodex_core::events::EventSink;
 use rcodex_core::session::{Session, SessionOptions};
-use rcodex_core::tools::ToolContext;
 
 use crate::CommonArgs;
 use crate::output::{Human, print_error};
@@ -55,7 +54,7 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         codex_home: Some(codex_home.clone()),
         cwd: Some(cwd.clone()),
         model: args.model.clone(),
-        sandbox_mode: args.sandbox.as_deref().and_then(SandboxMode::parse),
+        sandbox_mode: args.sandbox.as_deref().and_then(|mode| mode.parse().ok()),
         approval_policy: None,
         profile: args.profile.clone(),
         config: args.config.clone(),
@@ -129,13 +128,19 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             let printer = human.clone();
             EventSink::new(move |event| printer.event(&event))
         };
-        let cwd = prepared.config.cwd.clone();
-        let write_policy = write_policy(&prepared.config);
+        let sandbox_launcher = match std::env::current_exe() {
+            Ok(path) => path,
+            Err(e) => {
+                print_error(&format!("could not find rcodex's own executable, which sandboxes commands: {e}"));
+                return ExitCode::from(1);
+            }
+        };
         let options = SessionOptions {
             config: prepared.config,
             resume: prepared.resume,
             ephemeral: args.ephemeral,
             output_schema: prepared.output_schema,
+            sandbox_launcher,
         };
         let mut session = match Session::start(options, events.clone()) {
             Ok(session) => session,
@@ -147,11 +152,12 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
         if !args.json {
             human.header(session.thread_id());
         }
-        let tools = ToolContext { cwd, events, write_policy };
         let outcome = tokio::select! {
-            outcome = session.run_turn(&prepared.prompt, &prepared.images, &tools) => Some(outcome),
+            outcome = session.run_turn(&prepared.prompt, &prepared.images) => Some(outcome),
             _ = tokio::signal::ctrl_c() => None,
         };
+        // Commands still running (sessions the model left open, or an interrupted turn's) end with rcodex.
+        session.shutdown().await;
         match outcome {
             // Interrupted: what was said so far is in the session file; like upstream, no turn event follows.
             None => ExitCode::from(EXIT_INTERRUPTED),
@@ -170,23 +176,4 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             }
         }
     })
-}
-
-/// Where `apply_patch` may write: nowhere under read-only, the writable roots under workspace-write, anywhere
-/// under danger-full-access.
-fn write_policy(config: &Config) -> Box<dyn rcodex_apply_patch::WritePolicy + Send + Sync> {
-    match config.sandbox_mode {
-        SandboxMode::ReadOnly => Box::new(rcodex_apply_patch::ReadOnly),
-        SandboxMode::DangerFullAccess => Box::new(rcodex_apply_patch::Unrestricted),
-        SandboxMode::WorkspaceWrite => {
-            let w = &config.sandbox_workspace_write;
-            let roots = rcodex_core::context::writable_roots(
-                &config.cwd,
-                &w.writable_roots,
-                w.exclude_slash_tmp,
-                w.exclude_tmpdir_env_var,
-            );
-            Box::new(rcodex_apply_patch::WritableRoots::new(roots))
-        }
-    }
 }

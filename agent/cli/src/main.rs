@@ -93,6 +93,11 @@ pub struct CommonArgs {
 }
 
 fn main() -> ExitCode {
+    // The sandbox launcher runs before anything else: it must be single-threaded when it sets up the namespaces.
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.next_if(|arg| arg == rcodex_sandbox::LAUNCHER_SUBCOMMAND).is_some() {
+        rcodex_sandbox::run_launcher(args);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Exec(args) => match args.action {

@@ -9,33 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// `sandbox_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SandboxMode {
-    ReadOnly,
-    WorkspaceWrite,
-    DangerFullAccess,
-}
-
-impl SandboxMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SandboxMode::ReadOnly => "read-only",
-            SandboxMode::WorkspaceWrite => "workspace-write",
-            SandboxMode::DangerFullAccess => "danger-full-access",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<SandboxMode> {
-        match text {
-            "read-only" => Some(SandboxMode::ReadOnly),
-            "workspace-write" => Some(SandboxMode::WorkspaceWrite),
-            "danger-full-access" => Some(SandboxMode::DangerFullAccess),
-            _ => None,
-        }
-    }
-}
+pub use rcodex_sandbox::{SandboxMode, SandboxPolicy, WorkspaceWriteOptions};
 
 /// `approval_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,20 +30,6 @@ impl ApprovalPolicy {
             ApprovalPolicy::Never => "never",
         }
     }
-}
-
-/// `[sandbox_workspace_write]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkspaceWrite {
-    #[serde(default)]
-    pub writable_roots: Vec<PathBuf>,
-    #[serde(default)]
-    pub network_access: bool,
-    #[serde(default)]
-    pub exclude_tmpdir_env_var: bool,
-    #[serde(default)]
-    pub exclude_slash_tmp: bool,
 }
 
 /// `[shell_environment_policy]`: what environment commands the model runs get.
@@ -213,7 +173,7 @@ struct Layer {
     model_reasoning_summary: Option<ReasoningSummary>,
     model_verbosity: Option<Verbosity>,
     sandbox_mode: Option<SandboxMode>,
-    sandbox_workspace_write: Option<WorkspaceWrite>,
+    sandbox_workspace_write: Option<WorkspaceWriteOptions>,
     #[allow(dead_code)] // validated; exec runs with `never` whatever the file says, as upstream does
     approval_policy: Option<ApprovalPolicy>,
     shell_environment_policy: Option<ShellEnvironmentPolicy>,
@@ -290,7 +250,7 @@ pub struct Config {
     pub model_reasoning_summary: Option<String>,
     pub model_verbosity: Option<String>,
     pub sandbox_mode: SandboxMode,
-    pub sandbox_workspace_write: WorkspaceWrite,
+    pub sandbox_workspace_write: WorkspaceWriteOptions,
     pub approval_policy: ApprovalPolicy,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub project_doc_max_bytes: usize,
@@ -452,13 +412,14 @@ impl Config {
         })
     }
 
+    /// The sandbox commands and patches run under.
+    pub fn sandbox_policy(&self) -> SandboxPolicy {
+        SandboxPolicy::new(self.sandbox_mode, self.sandbox_workspace_write.clone())
+    }
+
     /// Whether commands may use the network.
     pub fn network_access(&self) -> bool {
-        match self.sandbox_mode {
-            SandboxMode::DangerFullAccess => true,
-            SandboxMode::WorkspaceWrite => self.sandbox_workspace_write.network_access,
-            SandboxMode::ReadOnly => false,
-        }
+        self.sandbox_policy().network_access()
     }
 }
 

@@ -206,27 +206,6 @@ pub fn discover_agents_md(cwd: &Path, max_bytes: usize) -> std::io::Result<Optio
     Ok((!docs.is_empty()).then(|| AgentsMd { directory: cwd.to_path_buf(), contents: docs.join("\n\n") }))
 }
 
-/// Where commands may write under workspace-write, as upstream counts them: the working directory, the configured
-/// roots, `/tmp` and `$TMPDIR` unless excluded.
-pub fn writable_roots(
-    cwd: &Path,
-    extra: &[PathBuf],
-    exclude_slash_tmp: bool,
-    exclude_tmpdir_env_var: bool,
-) -> Vec<PathBuf> {
-    let mut roots = vec![cwd.to_path_buf()];
-    roots.extend(extra.iter().cloned());
-    if !exclude_slash_tmp && Path::new("/tmp").is_dir() {
-        roots.push(PathBuf::from("/tmp"));
-    }
-    if !exclude_tmpdir_env_var && let Some(tmpdir) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
-        roots.push(PathBuf::from(tmpdir));
-    }
-    roots.sort();
-    roots.dedup();
-    roots
-}
-
 /// The local timezone's IANA name, as upstream finds it (the system's setting, not `$TZ`).
 pub fn local_timezone() -> String {
     iana_time_zone::get_timezone().unwrap_or_else(|_| "UTC".to_string())

@@ -33,8 +33,15 @@ pub fn data_url(path: &Path) -> Result<String, ImageError> {
     let shown = path.display().to_string();
     let bytes =
         std::fs::read(path).map_err(|e| ImageError::Unreadable { path: shown.clone(), message: e.to_string() })?;
-    let mime = mime_type(&bytes).ok_or(ImageError::NotAnImage { path: shown })?;
-    Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(&bytes)))
+    decodable_data_url(&bytes).ok_or(ImageError::NotAnImage { path: shown })
+}
+
+/// The data URL of `bytes`, the bytes unchanged, when they are an image that decodes whole (a file that only starts
+/// like one is refused, as upstream refuses it).
+pub fn decodable_data_url(bytes: &[u8]) -> Option<String> {
+    let mime = mime_type(bytes)?;
+    image::load_from_memory(bytes).ok()?;
+    Some(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
 #[cfg(test)]
@@ -45,8 +52,11 @@ mod tests {
     fn images_are_recognized_by_content_and_refused_otherwise() {
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("x.png");
-        std::fs::write(&png, b"\x89PNG\r\n\x1a\nrest").unwrap();
+        std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/scenarios/files/checkerboard.png"), &png)
+            .unwrap();
         assert!(data_url(&png).unwrap().starts_with("data:image/png;base64,iVBORw0KGg"));
+        std::fs::write(&png, b"\x89PNG\r\n\x1a\nrest").unwrap();
+        assert!(matches!(data_url(&png), Err(ImageError::NotAnImage { .. })), "only the signature of a PNG");
         let text = dir.path().join("notes.png");
         std::fs::write(&text, b"hello").unwrap();
         assert!(matches!(data_url(&text), Err(ImageError::NotAnImage { .. })));

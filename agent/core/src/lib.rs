@@ -9,4 +9,5 @@ pub mod items;
 pub mod request;
 pub mod rollout;
 pub mod session;
+pub mod shell_env;
 pub mod tools;

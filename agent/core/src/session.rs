@@ -11,13 +11,13 @@ use rcodex_prompt_pack::Pack;
 use serde_json::{Value, json};
 
 use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
-use crate::config::{Config, SandboxMode};
+use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
 use crate::events::{ErrorMessage, Event, EventSink, ItemDetails};
 use crate::items;
 use crate::request::{RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
-use crate::tools::{ToolCall, ToolContext, Tools};
+use crate::tools::{RuntimeOptions, ToolCall, ToolRuntime, Tools};
 
 /// How a session starts.
 pub struct SessionOptions {
@@ -28,6 +28,9 @@ pub struct SessionOptions {
     pub ephemeral: bool,
     /// `--output-schema`: the final answer must follow this JSON schema.
     pub output_schema: Option<Value>,
+    /// The program that sets up the sandbox of each command: rcodex itself, whose `main` hands
+    /// [`rcodex_sandbox::LAUNCHER_SUBCOMMAND`] to [`rcodex_sandbox::run_launcher`].
+    pub sandbox_launcher: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,8 @@ pub enum SessionError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Client(#[from] ApiError),
+    #[error(transparent)]
+    Environment(#[from] crate::tools::EnvironmentError),
 }
 
 /// How a turn ended.
@@ -67,10 +72,12 @@ pub struct Session {
     cold_resume: bool,
     events: EventSink,
     output_schema: Option<Value>,
+    tools: ToolRuntime,
 }
 
 impl Session {
-    /// Starts a new session, or resumes a saved one, and announces its thread.
+    /// Starts a new session, or resumes a saved one, and announces its thread. Must be called within a tokio
+    /// runtime.
     pub fn start(options: SessionOptions, events: EventSink) -> Result<Session, SessionError> {
         let pack = rcodex_prompt_pack::embedded();
         let config = options.config;
@@ -96,7 +103,9 @@ impl Session {
                 } else {
                     Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
                 };
+                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher)?;
                 Session {
+                    tools,
                     pack,
                     model,
                     client,
@@ -136,7 +145,9 @@ impl Session {
                     }
                     rollout = Some(file);
                 }
+                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher)?;
                 Session {
+                    tools,
                     pack,
                     model,
                     client,
@@ -184,12 +195,7 @@ impl Session {
     }
 
     /// Runs one turn for a user prompt (and images, as data URLs, when given).
-    pub async fn run_turn(
-        &mut self,
-        prompt: &str,
-        images: &[String],
-        tools: &ToolContext,
-    ) -> Result<TurnSummary, ApiError> {
+    pub async fn run_turn(&mut self, prompt: &str, images: &[String]) -> Result<TurnSummary, ApiError> {
         let turn_id = uuid::Uuid::now_v7().to_string();
         let ids = TurnIds {
             installation_id: self.installation_id.clone(),
@@ -226,6 +232,8 @@ impl Session {
         let mut usage = Usage::default();
         let mut last_message = None;
         loop {
+            self.tools.response_started();
+            let tokens_before = usage.total_tokens;
             let calls = match self.sample(&ids, &workspaces, &mut usage, &mut last_message).await {
                 Ok(calls) => calls,
                 Err(error) => {
@@ -236,17 +244,20 @@ impl Session {
                     return Err(error);
                 }
             };
+            let offered = self.offered_tools();
+            // Calls run at once where they may; their outputs go back in the order the model made the calls.
+            let outputs =
+                futures_util::future::join_all(calls.iter().map(|call| self.tools.call(call, &offered))).await;
+            self.tools.response_done(usage.total_tokens - tokens_before);
             if calls.is_empty() {
                 break;
             }
-            // Calls run at once; their outputs go back in the order the model made the calls.
-            let router = self.tools();
-            let outputs = futures_util::future::join_all(calls.iter().map(|call| router.call(call, tools))).await;
-            for output in outputs {
+            for output in outputs.into_iter().flatten() {
                 let output = items::canonical(output, self.pack);
                 self.record(output);
             }
         }
+        self.tools.turn_done();
         self.save(
             "event_msg",
             json!({"type": "token_count", "info": {"total_token_usage": {
@@ -262,8 +273,13 @@ impl Session {
         Ok(TurnSummary { last_message, usage })
     }
 
+    /// Ends every command still running (at exit, or when the turn was interrupted).
+    pub async fn shutdown(&self) {
+        self.tools.shutdown().await;
+    }
+
     /// The tools offered in this session's requests.
-    fn tools(&self) -> Tools {
+    fn offered_tools(&self) -> Tools {
         let network = if self.config.network_access() { "enabled" } else { "restricted" };
         Tools::offered_in(self.model.family.tools.get(network), &self.history)
     }
@@ -358,6 +374,26 @@ impl Session {
     }
 }
 
+/// The tools of a session.
+fn tool_runtime(
+    config: &Config,
+    pack: &'static Pack,
+    model: &ModelProfile<'static>,
+    thread_id: &str,
+    events: &EventSink,
+    sandbox_launcher: &std::path::Path,
+) -> Result<ToolRuntime, SessionError> {
+    Ok(ToolRuntime::new(RuntimeOptions {
+        config,
+        pack,
+        family_slug: model.family_slug.clone(),
+        image_input: model.info.is_none_or(|info| info.input_modalities.iter().any(|m| m == "image")),
+        thread_id: thread_id.to_string(),
+        events: events.clone(),
+        sandbox_launcher: sandbox_launcher.to_path_buf(),
+    })?)
+}
+
 /// Splits a new session's context: name-based items are rebuilt for each request, the rest is history.
 fn split_prefix(model: &ModelProfile, context: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
     let mut prefix = Vec::new();
@@ -389,15 +425,7 @@ fn installation_id(codex_home: &std::path::Path) -> Result<String, SessionError>
 
 /// The environment the context describes, from the configuration and the machine.
 pub fn environment(config: &Config) -> Result<Environment, SessionError> {
-    let writable_roots = match config.sandbox_mode {
-        SandboxMode::WorkspaceWrite => context::writable_roots(
-            &config.cwd,
-            &config.sandbox_workspace_write.writable_roots,
-            config.sandbox_workspace_write.exclude_slash_tmp,
-            config.sandbox_workspace_write.exclude_tmpdir_env_var,
-        ),
-        _ => Vec::new(),
-    };
+    let writable_roots = config.sandbox_policy().writable_roots(&config.cwd).into_iter().map(|w| w.root).collect();
     let agents_md = context::discover_agents_md(&config.cwd, config.project_doc_max_bytes)
         .map_err(|source| SessionError::Io { path: config.cwd.clone(), source })?;
     Ok(Environment {

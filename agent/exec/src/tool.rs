@@ -59,7 +59,8 @@ impl ToolContext {
 pub struct ToolError(pub String);
 
 impl ToolError {
-    fn exec_command(err: ExecError) -> ToolError {
+    /// The text of an `exec_command` that never reached a process.
+    pub fn exec_command(err: ExecError) -> ToolError {
         // Upstream prints the Debug form of its own error, in which a spawn failure's message is nested twice.
         let detail = match err {
             ExecError::UnknownSession(id) => format!("UnknownProcessId {{ process_id: {id} }}"),

@@ -1,0 +1,162 @@
+//! `exec_command` and `write_stdin` in a session: the exec engine ([`rcodex_exec`]) with the session's environment,
+//! each command wrapped in the sandbox ([`rcodex_sandbox`]), escalation refused as the approval policy says, and the
+//! engine's command events turned into `command_execution` items.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rcodex_exec::tool::{SandboxPermissions, ToolContext, prepare_exec_command};
+use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
+use rcodex_sandbox::SandboxPolicy;
+use serde::Deserialize;
+
+use super::ToolCall;
+use crate::config::{ApprovalPolicy, Config};
+use crate::events::{Event, EventSink, Item, ItemDetails, Status};
+use crate::shell_env;
+
+/// The environment of commands could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct EnvironmentError(#[from] shell_env::PatternError);
+
+/// The session's commands.
+pub struct Commands {
+    manager: ExecManager,
+    context: ToolContext,
+    policy: SandboxPolicy,
+    launcher: PathBuf,
+    /// Set at shutdown: the events of commands killed then are not reported.
+    closed: Arc<AtomicBool>,
+}
+
+impl Commands {
+    pub fn new(
+        config: &Config,
+        thread_id: &str,
+        launcher: PathBuf,
+        events: EventSink,
+    ) -> Result<Commands, EnvironmentError> {
+        let policy = config.sandbox_policy();
+        let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id)?;
+        env.extend(rcodex_exec::EXEC_ENV_OVERRIDES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let pack = rcodex_prompt_pack::embedded();
+        let session_vars = [
+            ("CODEX_APPLY_PATCH_PRESERVE_LINE_ENDINGS", "1"),
+            ("CODEX_HOME", &config.codex_home.display().to_string()),
+            ("CODEX_SESSION_ID", thread_id),
+            ("CODEX_VERSION", &pack.upstream_version),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        env.extend(session_vars);
+        env.extend(policy.command_env().into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(forward_events(receiver, events, closed.clone()));
+        Ok(Commands {
+            manager: ExecManager::with_events(sender),
+            context: ToolContext::new(config.cwd.clone(), env),
+            policy,
+            launcher,
+            closed,
+        })
+    }
+
+    /// Runs an `exec_command` call; returns the text for the model.
+    pub async fn exec_command(&self, call: &ToolCall, approval: ApprovalPolicy) -> String {
+        let mut prepared = match prepare_exec_command(&call.payload, &self.context, &call.call_id) {
+            Ok(prepared) => prepared,
+            Err(error) => return error.0,
+        };
+        if requests_more_permissions(&prepared.args.sandbox_permissions, &call.payload) {
+            // Nobody can approve in exec: upstream refuses unless the policy lets the model ask.
+            if approval != ApprovalPolicy::OnRequest {
+                let policy = approval_debug_name(approval);
+                return format!(
+                    "approval policy is {policy}; reject command — you cannot ask for escalated permissions if the approval policy is {policy}"
+                );
+            }
+        }
+        let request = &mut prepared.request;
+        request.env.insert("CODEX_TOOL_CALL_ID".into(), call.call_id.clone());
+        let argv: Vec<std::ffi::OsString> = request.argv.iter().map(Into::into).collect();
+        let wrapped = rcodex_sandbox::command_argv(&self.policy, &self.context.cwd, &self.launcher, &argv);
+        request.argv = wrapped.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        match self.manager.exec_command(prepared.request).await {
+            Ok(output) => output.to_model_text(),
+            Err(error) => rcodex_exec::tool::ToolError::exec_command(error).0,
+        }
+    }
+
+    /// Runs a `write_stdin` call; returns the text for the model.
+    pub async fn write_stdin(&self, arguments: &str) -> String {
+        match rcodex_exec::tool::write_stdin(&self.manager, arguments, &self.context).await {
+            Ok(output) => output.to_model_text(),
+            Err(error) => error.0,
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.manager.terminate_all().await;
+    }
+}
+
+/// Whether a call asks for more than the sandbox gives: escalation, or additional permissions.
+fn requests_more_permissions(permissions: &Option<SandboxPermissions>, arguments: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Extra {
+        #[serde(default)]
+        additional_permissions: Option<serde_json::Value>,
+    }
+    let extra = serde_json::from_str::<Extra>(arguments).ok().and_then(|e| e.additional_permissions);
+    matches!(permissions, Some(SandboxPermissions::RequireEscalated | SandboxPermissions::WithAdditionalPermissions))
+        || extra.is_some_and(|p| !p.is_null())
+}
+
+/// The policy as upstream names it in its refusal (the Rust name of its variant).
+fn approval_debug_name(approval: ApprovalPolicy) -> &'static str {
+    match approval {
+        ApprovalPolicy::Untrusted => "UnlessTrusted",
+        ApprovalPolicy::OnFailure => "OnFailure",
+        ApprovalPolicy::OnRequest => "OnRequest",
+        ApprovalPolicy::Never => "Never",
+    }
+}
+
+/// Turns the engine's command events into `command_execution` items, numbered as they start.
+async fn forward_events(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<ExecEvent>,
+    events: EventSink,
+    closed: Arc<AtomicBool>,
+) {
+    let mut ids: HashMap<String, String> = HashMap::new();
+    while let Some(event) = receiver.recv().await {
+        if closed.load(Ordering::Acquire) {
+            continue;
+        }
+        let status = match event.item.status {
+            CommandStatus::InProgress => Status::InProgress,
+            CommandStatus::Completed => Status::Completed,
+            CommandStatus::Failed => Status::Failed,
+        };
+        let details = ItemDetails::CommandExecution {
+            command: event.item.command,
+            aggregated_output: event.item.aggregated_output,
+            exit_code: event.item.exit_code,
+            status,
+        };
+        if status == Status::InProgress {
+            let id = events.item_id();
+            ids.insert(event.call_id, id.clone());
+            events.emit(Event::ItemStarted { item: Item { id, details } });
+        } else {
+            let id = ids.remove(&event.call_id).unwrap_or_else(|| events.item_id());
+            events.emit(Event::ItemCompleted { item: Item { id, details } });
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The tools: each tool call of the model goes to its handler, and comes back as the items upstream would send
+//! (`function_call_output`, `custom_tool_call_output`, `tool_search_output`, sometimes one more). A tool the model
+//! was not offered gets upstream's `unsupported call` answer.
+//!
+//! Calls of one response run at once where upstream runs them at once (commands, images, tool search); the others
+//! (patches, goals, plans) run alone, as upstream's tool lock has them. Outputs go back in the order of the calls.
+
+mod exec;
+mod goals;
+mod patch;
+mod plan;
+mod search;
+mod view_image;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use rcodex_prompt_pack::Pack;
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+use crate::config::{ApprovalPolicy, Config};
+use crate::events::EventSink;
+use crate::items;
+
+pub use exec::EnvironmentError;
+
+/// A tool call of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub call_id: String,
+    pub name: String,
+    pub kind: CallKind,
+    /// The arguments (function, tool search) or input (custom), as sent.
+    pub payload: String,
+}
+
+/// The three ways the model calls a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// `function_call`: JSON arguments in a string.
+    Function,
+    /// `custom_tool_call`: freeform input.
+    Custom,
+    /// `tool_search_call` run by the client: JSON arguments as an object.
+    ToolSearch,
+}
+
+/// What a handler answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolOutput {
+    /// Text for the model (also a failure's explanation: upstream words both the same way).
+    Text(String),
+    /// Content items, such as an image.
+    Content(Vec<Value>),
+    /// Tool definitions found by a tool search.
+    Tools(Vec<Value>),
+}
+
+impl ToolCall {
+    /// The call an output item asks for, if it is one the client runs.
+    pub fn from_item(item: &Value) -> Option<ToolCall> {
+        let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let (kind, name, payload) = match item.get("type").and_then(Value::as_str)? {
+            "function_call" => (CallKind::Function, text("name"), text("arguments")),
+            "custom_tool_call" => (CallKind::Custom, text("name"), text("input")),
+            "tool_search_call" if item.get("execution").and_then(Value::as_str) == Some("client") => {
+                let arguments = item.get("arguments").cloned().unwrap_or(Value::Null);
+                (CallKind::ToolSearch, "tool_search".to_string(), arguments.to_string())
+            }
+            _ => return None,
+        };
+        Some(ToolCall { call_id: text("call_id"), name, kind, payload })
+    }
+
+    /// The item answering this call.
+    pub fn output(&self, output: ToolOutput) -> Value {
+        let output = match output {
+            ToolOutput::Text(text) => Value::String(text),
+            ToolOutput::Content(items) => Value::Array(items),
+            ToolOutput::Tools(tools) => {
+                return json!({
+                    "type": "tool_search_output",
+                    "id": items::new_id("tso"),
+                    "call_id": self.call_id,
+                    "status": "completed",
+                    "execution": "client",
+                    "tools": tools,
+                });
+            }
+        };
+        match self.kind {
+            CallKind::Custom => items::custom_tool_call_output(&self.call_id, output),
+            CallKind::Function | CallKind::ToolSearch => items::function_call_output(&self.call_id, output),
+        }
+    }
+
+    fn text(&self, text: impl Into<String>) -> Vec<Value> {
+        vec![self.output(ToolOutput::Text(text.into()))]
+    }
+}
+
+/// Where and how a session's tools run: its commands and their sessions, its sandbox, its goal and plan.
+pub struct ToolRuntime {
+    cwd: PathBuf,
+    events: EventSink,
+    approval: ApprovalPolicy,
+    pack: &'static Pack,
+    /// The family whose deferred tools `tool_search` searches.
+    family_slug: String,
+    image_input: bool,
+    exec: exec::Commands,
+    patch_policy: rcodex_sandbox::PatchPolicy,
+    goals: goals::Goals,
+    plan: plan::Plan,
+    /// Upstream's tool lock: tools that may run beside others take it shared, the rest alone.
+    lock: RwLock<()>,
+}
+
+/// What a session tells its tool runtime.
+pub struct RuntimeOptions<'a> {
+    pub config: &'a Config,
+    pub pack: &'static Pack,
+    pub family_slug: String,
+    /// The model takes images (`view_image` is refused otherwise).
+    pub image_input: bool,
+    pub thread_id: String,
+    pub events: EventSink,
+    /// The program that sets up the sandbox of a command (rcodex itself, see [`rcodex_sandbox::command_argv`]).
+    pub sandbox_launcher: PathBuf,
+}
+
+impl ToolRuntime {
+    /// Must be called within a tokio runtime: command events are forwarded by a task of their own.
+    pub fn new(options: RuntimeOptions) -> Result<ToolRuntime, EnvironmentError> {
+        let config = options.config;
+        let policy = config.sandbox_policy();
+        Ok(ToolRuntime {
+            cwd: config.cwd.clone(),
+            approval: config.approval_policy,
+            pack: options.pack,
+            family_slug: options.family_slug,
+            image_input: options.image_input,
+            exec: exec::Commands::new(config, &options.thread_id, options.sandbox_launcher, options.events.clone())?,
+            patch_policy: policy.patch_policy(&config.cwd),
+            goals: goals::Goals::new(&options.thread_id),
+            plan: plan::Plan::default(),
+            events: options.events,
+            lock: RwLock::new(()),
+        })
+    }
+
+    /// Runs a call and returns the items answering it.
+    pub async fn call(&self, call: &ToolCall, offered: &Tools) -> Vec<Value> {
+        if call.kind == CallKind::ToolSearch {
+            let _shared = self.lock.read().await;
+            return match search::tool_search(self.deferred_tools(), &call.payload) {
+                Ok(tools) => vec![call.output(ToolOutput::Tools(tools))],
+                Err(message) => call.text(message),
+            };
+        }
+        if !offered.is_offered(&call.name) {
+            return call.text(unsupported(call));
+        }
+        match (call.name.as_str(), call.kind) {
+            ("exec_command", CallKind::Function) => {
+                let _shared = self.lock.read().await;
+                call.text(self.exec.exec_command(call, self.approval).await)
+            }
+            ("write_stdin", CallKind::Function) => {
+                let _shared = self.lock.read().await;
+                call.text(self.exec.write_stdin(&call.payload).await)
+            }
+            ("view_image", CallKind::Function) if !self.image_input => {
+                call.text("view_image is not allowed because you do not support image inputs")
+            }
+            ("view_image", CallKind::Function) => {
+                let _shared = self.lock.read().await;
+                match view_image::view_image(&call.payload, &self.cwd) {
+                    Ok(content) => vec![call.output(ToolOutput::Content(content))],
+                    Err(message) => call.text(message),
+                }
+            }
+            ("apply_patch", CallKind::Custom) => {
+                let _alone = self.lock.write().await;
+                call.text(patch::apply_patch(&call.payload, &self.cwd, &self.patch_policy, &self.events))
+            }
+            ("update_plan", CallKind::Function) => {
+                let _alone = self.lock.write().await;
+                call.text(self.plan.update(&call.payload, &self.events).unwrap_or_else(|e| e))
+            }
+            ("get_goal" | "create_goal" | "update_goal", CallKind::Function) => {
+                let _alone = self.lock.write().await;
+                self.goals.call(call, self.pack)
+            }
+            ("request_user_input", CallKind::Function) => {
+                // exec has nobody to ask; upstream answers so in Default mode.
+                call.text("request_user_input is unavailable in Default mode")
+            }
+            _ => call.text(unsupported(call)),
+        }
+    }
+
+    /// The tools upstream offers through `tool_search` to this model.
+    fn deferred_tools(&self) -> &[Value] {
+        let _ = (&self.pack, &self.family_slug);
+        &[]
+    }
+
+    /// Called when a response of the model has been handled: goal accounting counts the response's tokens.
+    pub fn response_done(&self, total_tokens: u64) {
+        self.goals.count_response(total_tokens);
+    }
+
+    /// Called when a sampling request is about to be sent.
+    pub fn response_started(&self) {
+        self.goals.response_started();
+    }
+
+    /// Called at the end of a turn: a plan shown during the turn is completed.
+    pub fn turn_done(&self) {
+        self.plan.complete(&self.events);
+    }
+
+    /// Ends every command still running and waits for them (at exit, or when interrupted). Their events are not
+    /// reported: the turn they belonged to is over.
+    pub async fn shutdown(&self) {
+        self.exec.shutdown().await;
+    }
+}
+
+/// The tools offered in a request.
+pub struct Tools {
+    offered: HashSet<String>,
+}
+
+impl Tools {
+    /// The tools offered in a request: the names in `tools`, or in `additional_tools` items' namespaces.
+    pub fn offered_in(body_tools: Option<&Value>, input: &[Value]) -> Tools {
+        let mut offered = HashSet::new();
+        let mut collect = |tools: &Value| {
+            for tool in tools.as_array().into_iter().flatten() {
+                if let Some(name) = tool.get("name").and_then(Value::as_str) {
+                    offered.insert(name.to_string());
+                }
+                for member in tool.get("tools").and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(name) = member.get("name").and_then(Value::as_str) {
+                        offered.insert(name.to_string());
+                    }
+                }
+            }
+        };
+        if let Some(tools) = body_tools {
+            collect(tools);
+        }
+        for item in input.iter().filter(|i| i.get("type").and_then(Value::as_str) == Some("additional_tools")) {
+            if let Some(tools) = item.get("tools") {
+                collect(tools);
+            }
+        }
+        Tools { offered }
+    }
+
+    pub fn is_offered(&self, name: &str) -> bool {
+        self.offered.contains(name)
+    }
+}
+
+fn unsupported(call: &ToolCall) -> String {
+    match call.kind {
+        CallKind::Custom => format!("unsupported custom tool call: {}", call.name),
+        CallKind::Function | CallKind::ToolSearch => format!("unsupported call: {}", call.name),
+    }
+}
+
+#[cfg(test)]
+mod tests;
