@@ -95,7 +95,7 @@ pub(crate) fn launch(request: Request) -> ! {
         Err(err) => fail(&format!("rcodex sandbox: placeholder registry: {err}")),
     };
     let plan = Plan::new(&request.policy, &request.cwd, std::env::var_os("TMPDIR").as_deref());
-    let placeholders = match Placeholders::acquire(registry, &plan.missing()) {
+    let placeholders = match Placeholders::acquire(registry, &plan.placeholder_candidates()) {
         Ok(placeholders) => placeholders,
         Err(err) => fail(&format!("rcodex sandbox: creating placeholders: {err}")),
     };

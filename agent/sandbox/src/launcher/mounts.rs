@@ -87,11 +87,14 @@ impl Plan {
         Plan { writable, protect }
     }
 
-    /// The placeholders to create on the host before entering the sandbox.
-    pub(crate) fn missing(&self) -> Vec<PathBuf> {
-        let missing =
-            self.protect.iter().filter_map(|p| if let Protect::Missing(path) = p { Some(path) } else { None });
-        missing.cloned().collect()
+    /// The carve-outs that may need a placeholder on the host: the missing ones, and the existing ones, which may be
+    /// another sandbox's placeholder that this one must also hold (see [`super::placeholders`]).
+    pub(crate) fn placeholder_candidates(&self) -> Vec<PathBuf> {
+        let candidates = self.protect.iter().filter_map(|p| match p {
+            Protect::Missing(path) | Protect::Existing(path) => Some(path),
+            Protect::Symlink(_) => None,
+        });
+        candidates.cloned().collect()
     }
 
     /// Builds the file system view. Runs inside the new user and mount namespaces, as PID 1 of the new PID
@@ -292,7 +295,7 @@ mod tests {
                 Protect::Missing(real.join(".aws")),
             ]
         );
-        assert_eq!(plan.missing(), [real.join(".agents"), real.join(".aws")]);
+        assert_eq!(plan.placeholder_candidates(), [real.join(".git"), real.join(".agents"), real.join(".aws")]);
     }
 
     #[test]

@@ -45,13 +45,21 @@ impl Placeholders {
         Ok(registry)
     }
 
-    /// Creates the missing `targets` (or joins the sandboxes already using them) and registers this launcher.
+    /// Creates those of `targets` that are missing, joins the sandboxes already using those that are placeholders,
+    /// and registers this launcher as their user. Targets that exist for real are left alone.
+    ///
+    /// A target another launcher created is held too, even when this launcher's plan saw it as existing: otherwise
+    /// that launcher could remove it between this one's plan and its mounts.
     pub(crate) fn acquire(registry: PathBuf, targets: &[PathBuf]) -> io::Result<Self> {
         let _lock = lock(&registry)?;
         prune(&registry);
         let mut held = Vec::new();
         for target in targets {
             let entry = registry.join(entry_name(target));
+            let placeholder = entry.join(CREATED).is_file();
+            if !placeholder && target.symlink_metadata().is_ok() {
+                continue;
+            }
             fs::create_dir_all(&entry)?;
             match fs::create_dir(target) {
                 Ok(()) => fs::write(entry.join(CREATED), target.as_os_str().as_bytes())?,
@@ -138,6 +146,7 @@ mod tests {
 
         let first = Placeholders::acquire(registry.clone(), &[created.clone(), existing.clone()]).unwrap();
         assert!(created.is_dir());
+        assert!(!registry.join(entry_name(&existing)).exists(), "a real directory is not held");
         // A second user (a dead one here, standing for a launcher that was killed) does not keep it alive.
         let entry = registry.join(entry_name(&created));
         fs::write(entry.join("999999999"), "").unwrap();
@@ -174,6 +183,24 @@ mod tests {
         fs::write(registry.join(entry_name(&target)).join("1"), "").unwrap();
         held.release();
         assert!(target.is_dir());
+    }
+
+    #[test]
+    fn a_launcher_that_saw_anothers_placeholder_as_existing_holds_it_too() {
+        let base = tempfile::tempdir().unwrap();
+        let registry = base.path().join("registry");
+        fs::create_dir(&registry).unwrap();
+        let target = base.path().join(".aws");
+        let first = Placeholders::acquire(registry.clone(), std::slice::from_ref(&target)).unwrap();
+        // The second launcher's plan found the placeholder in place and passes it as an existing carve-out.
+        let second = Placeholders::acquire(registry.clone(), std::slice::from_ref(&target)).unwrap();
+        assert_eq!(second.held, std::slice::from_ref(&target));
+        // Both markers carry this process's pid here; stand for the second launcher with pid 1 (always alive).
+        let entry = registry.join(entry_name(&target));
+        fs::write(entry.join("1"), "").unwrap();
+        std::mem::forget(second);
+        first.release();
+        assert!(target.is_dir(), "the placeholder stays while the second launcher uses it");
     }
 
     #[test]
