@@ -20,8 +20,10 @@ pub fn check(expect: &Expect, headers: &HeaderList, body: &Value) -> Vec<Expecta
     }
     for call_id in &expect.function_call_output {
         let found = input.iter().any(|item| {
-            matches!(item.get("type").and_then(Value::as_str), Some("function_call_output" | "custom_tool_call_output"))
-                && item.get("call_id").and_then(Value::as_str) == Some(call_id)
+            matches!(
+                item.get("type").and_then(Value::as_str),
+                Some("function_call_output" | "custom_tool_call_output" | "tool_search_output")
+            ) && item.get("call_id").and_then(Value::as_str) == Some(call_id)
         });
         out.push(verdict("function_call_output", call_id, found, || {
             let ids: Vec<&str> = input
@@ -95,5 +97,16 @@ mod tests {
         assert_eq!(found[3], "\"codex_exec\"");
         assert_eq!(found[4], "no such header");
         assert_eq!(found[5], "m1");
+    }
+
+    #[test]
+    fn a_tool_search_output_answers_its_call() {
+        let body = json!({"input": [
+            {"type": "tool_search_call", "call_id": "s1", "execution": "client", "arguments": {"query": "agent"}},
+            {"type": "tool_search_output", "call_id": "s1", "status": "completed", "execution": "client", "tools": []},
+        ]});
+        let expect = Expect { function_call_output: vec!["s1".into()], ..Expect::default() };
+        let results = check(&expect, &HeaderList::default(), &body);
+        assert!(results.iter().all(|e| e.ok), "{results:?}");
     }
 }

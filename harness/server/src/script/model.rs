@@ -212,7 +212,7 @@ pub struct Expect {
     /// Some `input` item's text contains this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_contains: Option<String>,
-    /// A `function_call_output` (or `custom_tool_call_output`) for each of these call ids is in `input`.
+    /// A `function_call_output` (or `custom_tool_call_output`, or `tool_search_output`) for each of these call ids is in `input`.
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
     pub function_call_output: Vec<String>,
     /// Headers with exactly these values.
