@@ -303,6 +303,21 @@ impl RuleSet {
                     literal: Some("Wall time: "),
                 },
             ),
+            builtin(
+                "goal-times",
+                "The wall-clock fields of the goal in goal tool outputs (get_goal, create_goal, update_goal): \
+                 `timeUsedSeconds`, and `createdAt` and `updatedAt` (Unix seconds) as one value, since a second \
+                 boundary may fall between them in one run and not in another",
+                &[".body.input[*].output.**"],
+                Action::Regex {
+                    regex: regex(r#""tokensUsed":(\d+),"timeUsedSeconds":\d+,"createdAt":\d+,"updatedAt":\d+"#),
+                    replace: Replace::Template(
+                        r#""tokensUsed":${1},"timeUsedSeconds":<seconds>,"createdAt":<unix_s>,"updatedAt":<unix_s>"#
+                            .into(),
+                    ),
+                    literal: Some("\"timeUsedSeconds\":"),
+                },
+            ),
         ];
         RuleSet { rules, paths: Vec::new() }
     }

@@ -252,6 +252,23 @@ fn volatile_tool_output_lines_are_rewritten() {
 }
 
 #[test]
+fn goal_times_in_goal_tool_outputs_are_rewritten() {
+    let out = r#"{"goal":{"threadId":"t","objective":"Ship it","status":"complete","tokensUsed":2460,"timeUsedSeconds":3,"createdAt":1795249867,"updatedAt":1795249868},"remainingTokens":null}"#;
+    let rec = body_only(json!({
+        "input": [
+            {"type": "function_call_output", "call_id": "g1", "output": out},
+            {"type": "function_call_output", "call_id": "c1", "output": "{\"createdAt\":12,\"updatedAt\":13}"},
+        ],
+    }));
+    let b = body(&norm(&rec));
+    assert_eq!(
+        b["input"][0]["output"],
+        r#"{"goal":{"threadId":"t","objective":"Ship it","status":"complete","tokensUsed":2460,"timeUsedSeconds":<seconds>,"createdAt":<unix_s>,"updatedAt":<unix_s>},"remainingTokens":null}"#
+    );
+    assert_eq!(b["input"][1]["output"], "{\"createdAt\":12,\"updatedAt\":13}", "only the goal's fields");
+}
+
+#[test]
 fn exec_session_ids_share_one_kind_between_outputs_and_the_calls_that_continue_them() {
     let rec = body_only(json!({
         "input": [
