@@ -8,7 +8,7 @@
 //! A pack holds:
 //! - per recorded model ([`Family`]): the recipe of the context items that precede the user's prompt (which
 //!   sections, in which items, with which id scheme), the tool definitions with and without network access, the
-//!   order of body keys, headers and metadata keys;
+//!   deferred tools `tool_search` finds, the order of body keys, headers and metadata keys;
 //! - [`Pack::texts`]: the texts of those sections, with `{{placeholders}}` where a run's values go;
 //! - [`Pack::models`]: the model catalog.
 //!
@@ -66,6 +66,13 @@ pub struct Family {
     /// in an `additional_tools` item instead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, Value>,
+    /// The deferred tools upstream offers through `tool_search`, as the `tools` of its `tool_search_output` items
+    /// carried them: namespaces (`{"type": "namespace", "name", "description", "tools": [...]}`) and tools outside
+    /// any namespace, each once, united over every recorded search of this model. Sorted by name, and a namespace's
+    /// tools by name too (upstream's own order is its ranking, which depends on the query). Empty when no recorded
+    /// search of this model returned anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred_tools: Vec<Value>,
 }
 
 /// One item of the context recipe.

@@ -113,6 +113,16 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         }
     }
 
+    let bodies =
+        inputs.scenarios.iter().flat_map(|s| s.requests.iter().map(move |c| (s.name.as_str(), &c.request.body)));
+    for (model, deferred) in deferred_tools(bodies)? {
+        let (_, family) = families.get_mut(&model).ok_or_else(|| PackError::Scenario {
+            scenario: deferred.first_scenario,
+            message: format!("a tool_search_output of model {model}, which no scenario's first request used"),
+        })?;
+        family.deferred_tools = deferred.tools;
+    }
+
     let item_keys = item_key_orders(inputs)?;
     let models =
         catalog_models(&inputs.catalog).map_err(|message| PackError::Input { path: "models.json".into(), message })?;
@@ -177,6 +187,112 @@ fn item_key_orders(inputs: &Inputs) -> Result<BTreeMap<String, Vec<String>>, Pac
         }
     }
     Ok(orders.into_iter().map(|(t, (_, keys))| (t, keys)).collect())
+}
+
+/// The deferred tools of one model, as found in its `tool_search_output` items.
+struct Deferred {
+    /// The first scenario that showed one (for error messages).
+    first_scenario: String,
+    tools: Vec<Value>,
+}
+
+/// By model: the deferred tools found in the `tools` of every `tool_search_output` item of the request bodies (each
+/// with its scenario's name), united. An entry is a namespace (whose tools are united by name) or a tool outside any
+/// namespace. Entries are sorted by name, and so are a namespace's tools. The same tool (or a namespace's
+/// description) seen twice must be the same.
+fn deferred_tools<'a>(
+    bodies: impl IntoIterator<Item = (&'a str, &'a Value)>,
+) -> Result<BTreeMap<String, Deferred>, PackError> {
+    /// An entry and its tools by name, with the scenario that first showed each.
+    struct Entry {
+        scenario: String,
+        value: Value,
+        tools: BTreeMap<String, (String, Value)>,
+    }
+    let mut by_model: BTreeMap<String, (String, BTreeMap<String, Entry>)> = BTreeMap::new();
+    for (scenario_name, body) in bodies {
+        let fail = |message: String| PackError::Scenario { scenario: scenario_name.to_string(), message };
+        let Some(model) = body.get("model").and_then(Value::as_str) else { continue };
+        for item in body.get("input").and_then(Value::as_array).into_iter().flatten() {
+            if item.get("type").and_then(Value::as_str) != Some("tool_search_output") {
+                continue;
+            }
+            let found = item.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            if found.is_empty() {
+                continue;
+            }
+            let (_, entries) =
+                by_model.entry(model.to_string()).or_insert_with(|| (scenario_name.to_string(), BTreeMap::new()));
+            for entry in found {
+                let name = entry
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| fail(format!("a tool_search_output tool has no name: {}", brief(entry))))?;
+                let is_namespace = entry.get("type").and_then(Value::as_str) == Some("namespace");
+                let key = format!("{}{name}", if is_namespace { "namespace " } else { "tool " });
+                let shell = if is_namespace {
+                    let mut shell = entry.clone();
+                    shell["tools"] = Value::Array(Vec::new());
+                    shell
+                } else {
+                    entry.clone()
+                };
+                let known = entries.entry(key.clone()).or_insert_with(|| Entry {
+                    scenario: scenario_name.to_string(),
+                    value: shell.clone(),
+                    tools: BTreeMap::new(),
+                });
+                if known.value != shell {
+                    return Err(PackError::Conflict {
+                        first: known.scenario.clone(),
+                        second: scenario_name.to_string(),
+                        what: format!("the deferred {key} of model {model}"),
+                    });
+                }
+                if !is_namespace {
+                    continue;
+                }
+                for tool in entry.get("tools").and_then(Value::as_array).into_iter().flatten() {
+                    let tool_name = tool.get("name").and_then(Value::as_str).ok_or_else(|| {
+                        fail(format!("a tool of the deferred namespace {name} has no name: {}", brief(tool)))
+                    })?;
+                    match known.tools.get(tool_name) {
+                        Some((first, existing)) if existing != tool => {
+                            return Err(PackError::Conflict {
+                                first: first.clone(),
+                                second: scenario_name.to_string(),
+                                what: format!("the deferred tool {name}.{tool_name} of model {model}"),
+                            });
+                        }
+                        Some(_) => {}
+                        None => {
+                            known.tools.insert(tool_name.to_string(), (scenario_name.to_string(), tool.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(by_model
+        .into_iter()
+        .map(|(model, (first_scenario, entries))| {
+            let mut sorted: Vec<(String, Entry)> = entries
+                .into_values()
+                .map(|e| (e.value.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), e))
+                .collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            let tools = sorted
+                .into_iter()
+                .map(|(_, mut entry)| {
+                    if entry.value.get("type").and_then(Value::as_str) == Some("namespace") {
+                        entry.value["tools"] = entry.tools.into_values().map(|(_, tool)| tool).collect();
+                    }
+                    entry.value
+                })
+                .collect();
+            (model, Deferred { first_scenario, tools })
+        })
+        .collect())
 }
 
 /// Records the first scenario's value, then requires the others to agree.
@@ -343,6 +459,7 @@ fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, Pack
             client_metadata_keys,
             context: recipe,
             tools,
+            deferred_tools: Vec::new(),
         },
     })
 }
@@ -592,5 +709,47 @@ mod tests {
             IdScheme { prefix: "at".into(), version: 7 }
         );
         assert!(id_scheme("msg_f5115ee378c6a18b3802cd8c8bbb0266").is_none());
+    }
+
+    #[test]
+    fn deferred_tools_are_united_per_model_and_sorted_by_name() {
+        use serde_json::json;
+        let tool = |name: &str| json!({"type": "function", "name": name, "description": format!("{name} it"), "strict": false, "defer_loading": true, "parameters": {"type": "object"}});
+        let namespace = |tools: Vec<Value>| json!({"type": "namespace", "name": "agents", "description": "Agent tools.", "tools": tools});
+        let output = |tools: Vec<Value>| json!({"type": "tool_search_output", "call_id": "c", "status": "completed", "execution": "client", "tools": tools});
+        let a = json!({"model": "m1", "input": [
+            {"type": "tool_search_call", "call_id": "c", "execution": "client", "arguments": {"query": "wait"}},
+            output(vec![namespace(vec![tool("wait"), tool("spawn")])]),
+        ]});
+        // The same search again (history repeats it), another namespace tool, a tool outside namespaces, an empty
+        // result.
+        let b = json!({"model": "m1", "input": [
+            output(vec![namespace(vec![tool("wait"), tool("spawn")])]),
+            output(vec![tool("lookup"), namespace(vec![tool("close")])]),
+            output(vec![]),
+        ]});
+        let c = json!({"model": "m2", "input": [output(vec![namespace(vec![tool("spawn")])])]});
+        let none = json!({"model": "m3", "input": [output(vec![])]});
+        let found = deferred_tools([("s1", &a), ("s2", &b), ("s3", &c), ("s4", &none)]).unwrap();
+        assert_eq!(found.keys().collect::<Vec<_>>(), ["m1", "m2"]);
+        assert_eq!(found["m1"].first_scenario, "s1");
+        assert_eq!(
+            found["m1"].tools,
+            vec![namespace(vec![tool("close"), tool("spawn"), tool("wait")]), tool("lookup")]
+        );
+        assert_eq!(found["m2"].tools, vec![namespace(vec![tool("spawn")])]);
+
+        // A tool that changes between scenarios is a conflict naming both.
+        let mut changed = tool("wait");
+        changed["description"] = json!("something else");
+        let d = json!({"model": "m1", "input": [output(vec![namespace(vec![changed])])]});
+        let err = deferred_tools([("s1", &a), ("s5", &d)]).err().unwrap().to_string();
+        assert!(err.contains("s1") && err.contains("s5") && err.contains("agents.wait"), "{err}");
+        // So does a namespace whose description changes.
+        let mut renamed = namespace(vec![]);
+        renamed["description"] = json!("Other.");
+        let e = json!({"model": "m1", "input": [output(vec![renamed])]});
+        let err = deferred_tools([("s1", &a), ("s6", &e)]).err().unwrap().to_string();
+        assert!(err.contains("namespace agents"), "{err}");
     }
 }
