@@ -102,6 +102,9 @@ impl Human {
                         anstream::eprintln!("  [{}] {}", if todo.completed { "x" } else { " " }, todo.text);
                     }
                 }
+                ItemDetails::WebSearch { query, .. } => {
+                    anstream::eprintln!("{} {}", paint(ROLE, "web search:"), query)
+                }
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(BAD, "warning:")),
             },
             Event::Error { message } => anstream::eprintln!("{}", paint(BAD, message)),

@@ -88,6 +88,12 @@ pub enum ItemDetails {
     TodoList {
         items: Vec<TodoItem>,
     },
+    /// A search the server ran. Upstream's item carries the search's own `id` beside the item's, under the same key.
+    WebSearch {
+        id: String,
+        query: String,
+        action: serde_json::Value,
+    },
     /// A warning, shown as an item.
     Error {
         message: String,
@@ -148,9 +154,51 @@ impl EventSink {
     }
 }
 
+/// The `web_search` item of a `web_search_call` output item: its id, what it looked for, and its action.
+pub fn web_search(item: &serde_json::Value) -> ItemDetails {
+    let action = item.get("action").cloned().unwrap_or_else(|| serde_json::json!({"type": "other"}));
+    let text = |key: &str| action.get(key).and_then(serde_json::Value::as_str).map(str::to_string);
+    let query = match action.get("type").and_then(serde_json::Value::as_str) {
+        Some("search") => text("query").filter(|q| !q.is_empty()).unwrap_or_else(|| {
+            let queries: Vec<&str> = action
+                .get("queries")
+                .and_then(serde_json::Value::as_array)
+                .map(|qs| qs.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            match queries.first() {
+                Some(first) if queries.len() > 1 && !first.is_empty() => format!("{first} ..."),
+                Some(first) => first.to_string(),
+                None => String::new(),
+            }
+        }),
+        Some("open_page") => text("url").unwrap_or_default(),
+        Some("find_in_page") => match (text("pattern"), text("url")) {
+            (Some(pattern), Some(url)) => format!("'{pattern}' in {url}"),
+            (Some(pattern), None) => format!("'{pattern}'"),
+            (None, url) => url.unwrap_or_default(),
+        },
+        _ => String::new(),
+    };
+    let id = item.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    ItemDetails::WebSearch { id, query, action }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_web_search_item_carries_both_ids_as_upstream_prints_it() {
+        let call = serde_json::json!({"type": "web_search_call", "id": "ws_1", "status": "completed",
+            "action": {"type": "search", "queries": ["rust", "cargo"]}});
+        let item = Item { id: "item_0".into(), details: web_search(&call) };
+        assert_eq!(
+            serde_json::to_string(&Event::ItemStarted { item }).unwrap(),
+            r#"{"type":"item.started","item":{"id":"item_0","type":"web_search","id":"ws_1","query":"rust ...","action":{"type":"search","queries":["rust","cargo"]}}}"#
+        );
+        let page = serde_json::json!({"id": "ws_2", "action": {"type": "find_in_page", "url": "u", "pattern": "p"}});
+        assert!(matches!(web_search(&page), ItemDetails::WebSearch { query, .. } if query == "'p' in u"));
+    }
 
     #[test]
     fn events_serialize_as_codex_exec_json_prints_them() {

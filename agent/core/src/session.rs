@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
 use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
-use crate::events::{ErrorMessage, Event, EventSink, ItemDetails};
+use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails};
 use crate::items;
 use crate::request::{RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
@@ -362,6 +362,12 @@ impl Session {
                 let text = items::text_of(item);
                 *last_message = Some(text.clone());
                 self.events.completed(ItemDetails::AgentMessage { text });
+            }
+            Some("web_search_call") => {
+                let id = self.events.item_id();
+                let details = crate::events::web_search(item);
+                self.events.emit(Event::ItemStarted { item: Item { id: id.clone(), details: details.clone() } });
+                self.events.emit(Event::ItemCompleted { item: Item { id, details } });
             }
             Some("reasoning") => {
                 let text = items::text_of(item);
