@@ -282,8 +282,8 @@ async fn goals_are_kept_for_the_thread() {
     );
     let got: Value = serde_json::from_str(&output_text(&requests, "get")).unwrap();
     assert_eq!(got["goal"]["status"], "complete");
-    // Counted: the responses sampled while the goal was active whose calls left it active (the second and third).
-    assert_eq!(got["goal"]["tokensUsed"], 2 * 1230);
+    // Counted when the goal is completed: the responses after the one that created it, the completing one included.
+    assert_eq!(got["goal"]["tokensUsed"], 3 * 1230);
 }
 
 /// Writes through a command in each sandbox mode (in the workspace, outside it, in /tmp) and a connection to the

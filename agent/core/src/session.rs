@@ -232,7 +232,6 @@ impl Session {
         let mut usage = Usage::default();
         let mut last_message = None;
         loop {
-            self.tools.response_started();
             let tokens_before = usage.total_tokens;
             let calls = match self.sample(&ids, &workspaces, &mut usage, &mut last_message).await {
                 Ok(calls) => calls,
@@ -244,14 +243,14 @@ impl Session {
                     return Err(error);
                 }
             };
+            self.tools.response_received(usage.total_tokens - tokens_before);
+            if calls.is_empty() {
+                break;
+            }
             let offered = self.offered_tools();
             // Calls run at once where they may; their outputs go back in the order the model made the calls.
             let outputs =
                 futures_util::future::join_all(calls.iter().map(|call| self.tools.call(call, &offered))).await;
-            self.tools.response_done(usage.total_tokens - tokens_before);
-            if calls.is_empty() {
-                break;
-            }
             for output in outputs.into_iter().flatten() {
                 let output = items::canonical(output, self.pack);
                 self.record(output);

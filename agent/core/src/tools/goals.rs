@@ -1,9 +1,10 @@
 //! The goal tools (`get_goal`, `create_goal`, `update_goal`): one goal per thread, its objective, its status, and the
 //! tokens and time spent on it, answered as upstream's JSON.
 //!
-//! Tokens are counted per model response: a response sampled while the goal is active counts in full once its tool
-//! calls have run (so a call reading the goal sees the responses before its own). That is what Codex 0.169.0 reports
-//! in the `goals` scenario.
+//! The goal's usage is brought up to date at accounting points, as upstream's is: when the goal is updated and when a
+//! turn ends. It then counts the tokens of every response since the goal was created or last accounted, the current
+//! one included (its usage is known before its tool calls run); responses up to the one that created the goal do not
+//! count. `get_goal` reads the goal as last accounted. That is what Codex 0.169.0 reports in the `goals` scenario.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -63,8 +64,25 @@ struct UpdateArgs {
 #[derive(Default)]
 struct State {
     goal: Option<Goal>,
-    /// The response being sampled started while the goal was active.
-    counting: bool,
+    /// Tokens of every response of the session so far.
+    session_tokens: i64,
+    /// `session_tokens` when the goal was created or last accounted.
+    accounted_tokens: i64,
+}
+
+impl State {
+    /// Brings the active goal's usage up to date.
+    fn account(&mut self) {
+        let delta = self.session_tokens - self.accounted_tokens;
+        self.accounted_tokens = self.session_tokens;
+        if let Some(goal) = self.goal.as_mut().filter(|g| g.status == Status::Active) {
+            goal.tokens_used += delta;
+            goal.time_used_seconds = goal.started.map_or(0, |s| s.elapsed().as_secs() as i64);
+            if goal.token_budget.is_some_and(|budget| goal.tokens_used >= budget) {
+                goal.status = Status::BudgetLimited;
+            }
+        }
+    }
 }
 
 /// The thread's goal.
@@ -82,23 +100,14 @@ impl Goals {
         self.state.lock().expect("goal lock")
     }
 
-    /// A response is being sampled.
-    pub fn response_started(&self) {
-        let mut state = self.state();
-        state.counting = state.goal.as_ref().is_some_and(|g| g.status == Status::Active);
+    /// A response of the model arrived whole, with this usage; its tool calls have not run yet.
+    pub fn response_received(&self, total_tokens: u64) {
+        self.state().session_tokens += total_tokens as i64;
     }
 
-    /// The response's tool calls have run: its tokens count for the goal, if it was active throughout.
-    pub fn count_response(&self, total_tokens: u64) {
-        let mut state = self.state();
-        let counting = std::mem::take(&mut state.counting);
-        if let Some(goal) = state.goal.as_mut().filter(|g| counting && g.status == Status::Active) {
-            goal.tokens_used += total_tokens as i64;
-            goal.time_used_seconds = goal.started.map_or(0, |s| s.elapsed().as_secs() as i64);
-            if goal.token_budget.is_some_and(|budget| goal.tokens_used >= budget) {
-                goal.status = Status::BudgetLimited;
-            }
-        }
+    /// The turn ended: the goal's usage is accounted.
+    pub fn turn_done(&self) {
+        self.state().account();
     }
 
     /// Runs one of the goal tools; returns the items answering it.
@@ -161,6 +170,7 @@ impl Goals {
             started: Some(Instant::now()),
         };
         state.goal = Some(goal.clone());
+        state.accounted_tokens = state.session_tokens;
         Ok(response(Some(goal), None))
     }
 
@@ -172,6 +182,7 @@ impl Goals {
                 .into());
         }
         let mut state = self.state();
+        state.account();
         let goal = state.goal.as_mut().ok_or("cannot update goal because this thread has no goal")?;
         goal.status = args.status;
         goal.updated_at = jiff::Timestamp::now().as_second();
@@ -209,9 +220,8 @@ mod tests {
         let none = goals.call(&call("get_goal", "{}"), pack);
         assert_eq!(output(&none), json!({"goal": null, "remainingTokens": null, "completionBudgetReport": null}));
 
-        goals.response_started();
+        goals.response_received(100);
         let created = goals.call(&call("create_goal", r#"{"objective":"  Ship it "}"#), pack);
-        goals.count_response(100);
         assert_eq!(created.len(), 2);
         assert_eq!(output(&created)["goal"]["objective"], "Ship it");
         assert_eq!(output(&created)["goal"]["status"], "active");
@@ -219,13 +229,14 @@ mod tests {
         assert_eq!(created[1]["name"], "goal_objective");
         assert_eq!(created[1]["output"], "Ship it");
 
-        goals.response_started();
-        assert_eq!(output(&goals.call(&call("get_goal", "{}"), pack))["goal"]["tokensUsed"], 0);
-        goals.count_response(100);
-        goals.response_started();
+        goals.response_received(100);
+        assert_eq!(output(&goals.call(&call("get_goal", "{}"), pack))["goal"]["tokensUsed"], 0, "not accounted yet");
+        goals.response_received(100);
         let done = goals.call(&call("update_goal", r#"{"status":"complete"}"#), pack);
-        goals.count_response(100);
-        assert_eq!(output(&done)["goal"]["tokensUsed"], 100, "only the response sampled after the goal was made");
+        assert_eq!(output(&done)["goal"]["tokensUsed"], 200, "the responses after the one that made the goal");
+        goals.response_received(100);
+        goals.turn_done();
+        assert_eq!(output(&goals.call(&call("get_goal", "{}"), pack))["goal"]["tokensUsed"], 200, "complete: no more");
         assert_eq!(output(&done)["goal"]["status"], "complete");
         assert_eq!(done.len(), 1);
     }
@@ -249,8 +260,8 @@ mod tests {
         assert!(text("create_goal", r#"{"objective":"second"}"#).as_str().unwrap().contains("unfinished goal"));
         assert!(text("update_goal", r#"{"status":"paused"}"#).as_str().unwrap().starts_with("update_goal can only"));
 
-        goals.response_started();
-        goals.count_response(200);
+        goals.response_received(200);
+        goals.turn_done();
         let limited: Value = serde_json::from_str(text("get_goal", "{}").as_str().unwrap()).unwrap();
         assert_eq!(limited["goal"]["status"], "budgetLimited");
         assert_eq!(limited["remainingTokens"], 0);

@@ -203,23 +203,18 @@ impl ToolRuntime {
 
     /// The tools upstream offers through `tool_search` to this model.
     fn deferred_tools(&self) -> &[Value] {
-        let _ = (&self.pack, &self.family_slug);
-        &[]
+        self.pack.families.get(&self.family_slug).map(|f| f.deferred_tools.as_slice()).unwrap_or_default()
     }
 
-    /// Called when a response of the model has been handled: goal accounting counts the response's tokens.
-    pub fn response_done(&self, total_tokens: u64) {
-        self.goals.count_response(total_tokens);
+    /// Called when a response of the model has arrived whole, before its tool calls run.
+    pub fn response_received(&self, total_tokens: u64) {
+        self.goals.response_received(total_tokens);
     }
 
-    /// Called when a sampling request is about to be sent.
-    pub fn response_started(&self) {
-        self.goals.response_started();
-    }
-
-    /// Called at the end of a turn: a plan shown during the turn is completed.
+    /// Called at the end of a turn: a plan shown during the turn is completed, the goal's usage accounted.
     pub fn turn_done(&self) {
         self.plan.complete(&self.events);
+        self.goals.turn_done();
     }
 
     /// Ends every command still running and waits for them (at exit, or when interrupted). Their events are not
