@@ -104,6 +104,65 @@ fn reorder(value: &mut Value, order: Option<&Vec<String>>) {
     *object = ordered;
 }
 
+/// The namespace of the ids upstream derives for the outputs it makes up for calls without one. Part of the wire
+/// format: these ids are sent to the model, and stay the same across requests for the prompt cache.
+const SYNTHETIC_OUTPUT_NAMESPACE: Uuid = Uuid::from_u128(0x90d3_8d3e_6a5b_4d52_bfe2_2f1e_634b_fac4);
+
+/// `input` with an output after every call that has none, as upstream's history normalization makes them for each
+/// request (and never saves): `aborted` for function and custom tool calls, no tools for a tool search. Each gets
+/// the id `<prefix>_<UUIDv5 of "<prefix>:<the call's id>">`, or none when the call has none.
+pub fn with_missing_outputs(input: Vec<Value>) -> Vec<Value> {
+    let call_type = |output_type: &str| match output_type {
+        "function_call_output" => Some("function_call"),
+        "custom_tool_call_output" => Some("custom_tool_call"),
+        "tool_search_output" => Some("tool_search_call"),
+        _ => None,
+    };
+    let answered: std::collections::HashSet<(&'static str, String)> = input
+        .iter()
+        .filter_map(|item| Some((call_type(item.get("type")?.as_str()?)?, item.get("call_id")?.as_str()?.to_string())))
+        .collect();
+    let mut out = Vec::with_capacity(input.len());
+    for item in input {
+        let call_id = item.get("call_id").and_then(Value::as_str).map(str::to_string);
+        let kind = item.get("type").and_then(Value::as_str).unwrap_or_default();
+        let synthetic = match (kind, call_id) {
+            (kind @ ("function_call" | "custom_tool_call" | "tool_search_call"), Some(call_id))
+                if !answered.iter().any(|(k, id)| *k == kind && *id == call_id) =>
+            {
+                let (prefix, output_type) = match kind {
+                    "function_call" => ("fco", "function_call_output"),
+                    "custom_tool_call" => ("ctco", "custom_tool_call_output"),
+                    _ => ("tso", "tool_search_output"),
+                };
+                let id = item.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(|id| {
+                    let uuid = Uuid::new_v5(&SYNTHETIC_OUTPUT_NAMESPACE, format!("{prefix}:{id}").as_bytes());
+                    format!("{prefix}_{uuid}")
+                });
+                let mut output = Map::new();
+                output.insert("type".into(), json!(output_type));
+                if let Some(id) = id {
+                    output.insert("id".into(), json!(id));
+                }
+                output.insert("call_id".into(), json!(call_id));
+                if prefix == "tso" {
+                    output.insert("status".into(), json!("completed"));
+                    output.insert("execution".into(), json!("client"));
+                    output.insert("tools".into(), json!([]));
+                } else {
+                    output.insert("output".into(), json!("aborted"));
+                }
+                let output = Value::Object(output);
+                Some(output)
+            }
+            _ => None,
+        };
+        out.push(item);
+        out.extend(synthetic);
+    }
+    out
+}
+
 /// The text of an item: message text, a tool output, call arguments or input, a reasoning summary.
 pub fn text_of(item: &Value) -> String {
     let texts = |v: Option<&Value>| -> String {
@@ -158,6 +217,40 @@ mod tests {
         let unknown = canonical(json!({"z": 1, "type": "message", "extra": 2, "id": "m"}), pack);
         let keys: Vec<&str> = unknown.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["type", "id", "z", "extra"], "unknown keys keep their order after the known ones");
+    }
+
+    #[test]
+    fn calls_without_output_get_upstreams_synthetic_one_right_after_them() {
+        let input = vec![
+            json!({"type": "tool_search_call", "id": "tsc_5a1b2c3d4e5f60718293a4b5c6d7e8f9", "call_id": "s1"}),
+            json!({"type": "function_call", "id": "fc_1", "call_id": "f1"}),
+            json!({"type": "function_call", "id": "fc_2", "call_id": "f2"}),
+            json!({"type": "custom_tool_call", "call_id": "c1"}),
+            json!({"type": "function_call_output", "call_id": "f2", "output": "ok"}),
+        ];
+        let out = with_missing_outputs(input);
+        let shape: Vec<(&str, &str)> =
+            out.iter().map(|i| (i["type"].as_str().unwrap(), i["call_id"].as_str().unwrap())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("tool_search_call", "s1"),
+                ("tool_search_output", "s1"),
+                ("function_call", "f1"),
+                ("function_call_output", "f1"),
+                ("function_call", "f2"),
+                ("custom_tool_call", "c1"),
+                ("custom_tool_call_output", "c1"),
+                ("function_call_output", "f2"),
+            ]
+        );
+        // As recorded in the tool-search scenario for a call whose arguments upstream could not read.
+        assert_eq!(out[1]["id"], "tso_cb802544-8101-52f5-bddc-03273047962d");
+        assert_eq!(out[1]["tools"], json!([]));
+        assert_eq!(out[3]["output"], "aborted");
+        assert_eq!(out[6].get("id"), None, "a call without an id gets an output without one");
+        let keys: Vec<&str> = out[1].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["type", "id", "call_id", "status", "execution", "tools"], "upstream's key order");
     }
 
     #[test]

@@ -306,7 +306,7 @@ impl Session {
         let max_retries = provider.stream_max_retries();
         let mut attempt = 0;
         loop {
-            let input: Vec<Value> = self.prefix.iter().chain(self.history.iter()).cloned().collect();
+            let input = items::with_missing_outputs(self.prefix.iter().chain(self.history.iter()).cloned().collect());
             let cx = RequestContext {
                 pack: self.pack,
                 model: &self.model,

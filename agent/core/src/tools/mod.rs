@@ -156,7 +156,9 @@ impl ToolRuntime {
             let _shared = self.lock.read().await;
             return match search::tool_search(self.deferred_tools(), &call.payload) {
                 Ok(tools) => vec![call.output(ToolOutput::Tools(tools))],
-                Err(message) => call.text(message),
+                Err(search::SearchError::Refused(_)) => vec![call.output(ToolOutput::Tools(Vec::new()))],
+                // Upstream answers nothing; the next request carries the synthetic output of a call without one.
+                Err(search::SearchError::Unreadable(_)) => Vec::new(),
             };
         }
         if !offered.is_offered(&call.name) {
