@@ -4,9 +4,8 @@ use std::process::Command;
 
 use parity_e2e::{bin, repo};
 
-/// The scenarios that need no tool: rcodex's core must match upstream on all of them.
-const TOOL_LESS: &[&str] =
-    &["plain-reply", "agents-md", "other-model", "reasoning", "resume", "retry-http-500", "retry-stream-cut"];
+/// The project's accepted divergences of rcodex.
+const ACCEPTED: &str = "fixtures/accepted/rcodex.toml";
 
 fn check(args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(bin("parity"))
@@ -23,36 +22,37 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-#[test]
-fn rcodex_matches_upstream_on_every_scenario_that_needs_no_tool() {
-    let only: Vec<&str> = TOOL_LESS.iter().flat_map(|s| ["--only", s]).collect();
-    let (code, stdout, stderr) = check(&only);
-    for scenario in TOOL_LESS {
-        let line = stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(scenario))
-            .unwrap_or_else(|| panic!("{scenario}: {stdout}"));
-        assert!(line.contains("clean"), "{line}\n{stdout}\n{stderr}");
-    }
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("{} of {} scenarios clean", TOOL_LESS.len(), TOOL_LESS.len())), "{stdout}");
+fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(scenario) && !l.contains("request(s)"))
+        .unwrap_or_else(|| panic!("no verdict for {scenario}: {stdout}"))
 }
 
 #[test]
-fn accepted_divergences_are_set_apart_by_scenario_and_stale_ones_are_named() {
+fn rcodex_matches_upstream_on_every_scenario_of_the_suite() {
+    let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|name| repo().join("fixtures/scenarios").join(format!("{name}.toml")).is_file())
+        .collect::<Vec<_>>();
+    let (code, stdout, stderr) = check(&["--accept", ACCEPTED]);
+    for scenario in &scenarios {
+        assert!(verdict(&stdout, scenario).contains("clean"), "{scenario}\n{stdout}\n{stderr}");
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let n = scenarios.len();
+    assert!(stdout.contains(&format!("{n} of {n} scenarios clean; 0 divergence(s)")), "{stdout}");
+    assert!(verdict(&stdout, "tool-search").contains("accepted"), "the one accepted divergence: {stdout}");
+}
+
+#[test]
+fn without_the_accept_file_the_accepted_divergence_fails_the_check_and_unused_entries_are_stale() {
     let dir = tempfile::tempdir().unwrap();
     let accept = dir.path().join("accept.toml");
-    // rcodex has no view_image yet in this test's eyes: accept that scenario's output type, and an entry for a
-    // scenario where nothing diverges, which must come out stale.
     std::fs::write(
         &accept,
         r#"
-[[accept]]
-category = "schema"
-path = "/body/input/*/output"
-scenario = "view-image"
-reason = "an example of an accepted divergence, scoped to one scenario"
-
 [[accept]]
 category = "prompt"
 path = "/body/instructions"
@@ -62,16 +62,11 @@ reason = "never needed: plain-reply is clean"
     )
     .unwrap();
     let (code, stdout, stderr) =
-        check(&["--only", "view-image", "--only", "plain-reply", "--accept", accept.to_str().unwrap()]);
-    let view = stdout.lines().find(|l| l.contains("view-image")).unwrap_or_else(|| panic!("{stdout}\n{stderr}"));
-    if view.contains("accepted") {
-        assert!(view.contains("clean (1 accepted)"), "{view}");
-        assert_eq!(code, Some(0), "only accepted divergences remain: {stdout}");
-    } else {
-        // view_image is implemented: the first entry is stale too.
-        assert!(view.contains("clean"), "{view}");
-    }
-    assert!(stdout.contains("stale: accept entry at line 10"), "{stdout}");
+        check(&["--only", "tool-search", "--only", "plain-reply", "--accept", accept.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(verdict(&stdout, "tool-search").contains("schema"), "{stdout}");
+    assert!(verdict(&stdout, "plain-reply").contains("clean"), "{stdout}");
+    assert!(stdout.contains("stale: accept entry at line 4 (prompt /body/instructions)"), "{stdout}");
 
     let (code, _, stderr) = check(&["--only", "no-such-scenario"]);
     assert_eq!(code, Some(2), "bad input");
