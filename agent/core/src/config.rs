@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 pub use rcodex_sandbox::{SandboxMode, SandboxPolicy, WorkspaceWriteOptions};
 
+use crate::shell_env::EnvPattern;
+
 /// `approval_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -44,13 +46,13 @@ pub struct ShellEnvironmentPolicy {
     pub ignore_default_excludes: bool,
     /// Glob patterns (case-insensitive) of variables to drop.
     #[serde(default)]
-    pub exclude: Vec<String>,
+    pub exclude: Vec<EnvPattern>,
     /// Variables to set.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
     /// When not empty, only variables matching one of these patterns are kept.
     #[serde(default)]
-    pub include_only: Vec<String>,
+    pub include_only: Vec<EnvPattern>,
 }
 
 impl Default for ShellEnvironmentPolicy {

@@ -43,8 +43,6 @@ pub enum SessionError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Client(#[from] ApiError),
-    #[error(transparent)]
-    Environment(#[from] crate::tools::EnvironmentError),
 }
 
 /// How a turn ended.
@@ -103,7 +101,7 @@ impl Session {
                 } else {
                     Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
                 };
-                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher)?;
+                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
                 Session {
                     tools,
                     pack,
@@ -145,7 +143,7 @@ impl Session {
                     }
                     rollout = Some(file);
                 }
-                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher)?;
+                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
                 Session {
                     tools,
                     pack,
@@ -387,8 +385,8 @@ fn tool_runtime(
     thread_id: &str,
     events: &EventSink,
     sandbox_launcher: &std::path::Path,
-) -> Result<ToolRuntime, SessionError> {
-    Ok(ToolRuntime::new(RuntimeOptions {
+) -> ToolRuntime {
+    ToolRuntime::new(RuntimeOptions {
         config,
         pack,
         family_slug: model.family_slug.clone(),
@@ -396,7 +394,7 @@ fn tool_runtime(
         thread_id: thread_id.to_string(),
         events: events.clone(),
         sandbox_launcher: sandbox_launcher.to_path_buf(),
-    })?)
+    })
 }
 
 /// Splits a new session's context: name-based items are rebuilt for each request, the rest is history.

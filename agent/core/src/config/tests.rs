@@ -81,6 +81,7 @@ stream_idle_timeout_ms = 1500
     assert!(!c.shell_environment_policy.ignore_default_excludes);
     assert_eq!(c.shell_environment_policy.set["FOO"], "bar");
     assert_eq!(c.shell_environment_policy.include_only, ["PATH", "HOME"]);
+    assert_eq!(c.shell_environment_policy.exclude, ["AWS_*"]);
     let p = &c.model_provider;
     assert_eq!((c.model_provider_id.as_str(), p.base_url.as_deref()), ("fake", Some("http://127.0.0.1:1/v1")));
     assert_eq!(p.env_key.as_deref(), Some("FAKE_KEY"));
@@ -187,6 +188,11 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
     assert!(err.contains("model_providers.x: provider name must not be empty"), "{err}");
     let home3 = Home::new("model_provider = \"ghost\"\n");
     assert!(home3.load(Overrides::default()).unwrap_err().to_string().contains("`ghost` is not defined"));
+
+    let home = Home::new(&format!("{PROVIDER}\n[shell_environment_policy]\nexclude = [\"AWS_*\", \"[oops\"]\n"));
+    let err = home.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("config.toml") && err.contains("shell_environment_policy.exclude[1]"), "{err}");
+    assert!(err.contains("invalid pattern `[oops`"), "{err}");
 }
 
 #[test]

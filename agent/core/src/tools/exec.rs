@@ -17,11 +17,6 @@ use crate::config::{ApprovalPolicy, Config};
 use crate::events::{Event, EventSink, Item, ItemDetails, Status};
 use crate::shell_env;
 
-/// The environment of commands could not be built from the configuration.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct EnvironmentError(#[from] shell_env::PatternError);
-
 /// The session's commands.
 pub struct Commands {
     manager: ExecManager,
@@ -33,15 +28,10 @@ pub struct Commands {
 }
 
 impl Commands {
-    pub fn new(
-        config: &Config,
-        thread_id: &str,
-        launcher: PathBuf,
-        events: EventSink,
-    ) -> Result<Commands, EnvironmentError> {
+    pub fn new(config: &Config, thread_id: &str, launcher: PathBuf, events: EventSink) -> Commands {
         let policy = config.sandbox_policy();
         let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id)?;
+        let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id);
         env.extend(rcodex_exec::EXEC_ENV_OVERRIDES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let pack = rcodex_prompt_pack::embedded();
         let session_vars = [
@@ -57,13 +47,13 @@ impl Commands {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
         tokio::spawn(forward_events(receiver, events, closed.clone()));
-        Ok(Commands {
+        Commands {
             manager: ExecManager::with_events(sender),
             context: ToolContext::new(config.cwd.clone(), env),
             policy,
             launcher,
             closed,
-        })
+        }
     }
 
     /// Runs an `exec_command` call; returns the text for the model.

@@ -23,8 +23,6 @@ use crate::config::{ApprovalPolicy, Config};
 use crate::events::EventSink;
 use crate::items;
 
-pub use exec::EnvironmentError;
-
 /// A tool call of the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCall {
@@ -132,22 +130,22 @@ pub struct RuntimeOptions<'a> {
 
 impl ToolRuntime {
     /// Must be called within a tokio runtime: command events are forwarded by a task of their own.
-    pub fn new(options: RuntimeOptions) -> Result<ToolRuntime, EnvironmentError> {
+    pub fn new(options: RuntimeOptions) -> ToolRuntime {
         let config = options.config;
         let policy = config.sandbox_policy();
-        Ok(ToolRuntime {
+        ToolRuntime {
             cwd: config.cwd.clone(),
             approval: config.approval_policy,
             pack: options.pack,
             family_slug: options.family_slug,
             image_input: options.image_input,
-            exec: exec::Commands::new(config, &options.thread_id, options.sandbox_launcher, options.events.clone())?,
+            exec: exec::Commands::new(config, &options.thread_id, options.sandbox_launcher, options.events.clone()),
             patch_policy: policy.patch_policy(&config.cwd),
             goals: goals::Goals::new(&options.thread_id),
             plan: plan::Plan::default(),
             events: options.events,
             lock: RwLock::new(()),
-        })
+        }
     }
 
     /// Runs a call and returns the items answering it.

@@ -32,8 +32,7 @@ fn fixture(mode: SandboxMode, approval: Option<ApprovalPolicy>) -> Fixture {
         thread_id: "thread-1".into(),
         events: EventSink::new(move |e| sink.lock().unwrap().push(e)),
         sandbox_launcher: "/nonexistent/launcher".into(),
-    })
-    .unwrap();
+    });
     Fixture { _home: home, work, runtime, events }
 }
 
