@@ -18,9 +18,10 @@
 //!   sending the function call (its `response.output_item.done`, `t_ms` after the request's `received_at`) to the
 //!   next request arriving (its `received_at`), taken from the captures. `received_at` has millisecond resolution,
 //!   so each gap is within +-1 ms. The agent's own report of the command's time (`Wall time: X seconds` in the
-//!   output) is shown beside it, and the command alone (`/bin/bash -lc 'echo bench-N'`, the login shell both agents
-//!   run it in, spawned directly in the same isolated environment) is timed too, so that the gap less that is the
-//!   agent's own overhead.
+//!   output) is shown beside it, and the command alone (`/bin/bash -lc 'echo bench-N'`, a login shell as rcodex
+//!   runs it, spawned directly in the same isolated environment) is timed too, so that the gap less that is the
+//!   agent's own overhead. (Upstream runs `bash -c` sourcing a snapshot of the login shell's environment, inside
+//!   its bubblewrap sandbox: its shell's share is not exactly this one.)
 //!
 //! A run whose requests are not what the scenario expects (a command not run: its output lacks `bench-N`; a
 //! request missing; a turn that failed) is reported, and the targets it touches are not judged. Upstream comes from
@@ -103,7 +104,7 @@ fn main() {
     report(&scenarios, &agents, &samples, shell);
 }
 
-/// The command of a tool call alone, as the agents' shell runs it (`/bin/bash -lc`, a login shell), in a run's
+/// The command of a tool call alone, as rcodex's shell runs it (`/bin/bash -lc`, a login shell), in a run's
 /// isolated environment and workspace: the part of a tool round trip that is not the agent's. Median, in ms.
 fn shell_alone(scenario: &Scenario, n: usize) -> Option<f64> {
     let dirs = RunDirs::create(&default_work_root(), scenario, "http://127.0.0.1:9/v1").ok()?;
