@@ -211,9 +211,23 @@ fn in_order(mut fields: Map<String, Value>, order: &[String]) -> Map<String, Val
     out
 }
 
+/// The operating system as the user agent names it (`Debian 12.0.0`). Looked up once per process: on Linux it runs
+/// `lsb_release`, which takes milliseconds.
+fn os_description() -> &'static str {
+    static OS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OS.get_or_init(|| {
+        let os = os_info::get();
+        format!("{} {}", os.os_type(), os.version())
+    })
+}
+
+/// Starts looking up what the user agent says of the system, so that the first request does not wait for it.
+pub fn prepare_user_agent() {
+    std::thread::spawn(|| os_description());
+}
+
 /// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends.
 pub fn user_agent(originator: &str, version: &str) -> String {
-    let os = os_info::get();
     let terminal = match std::env::var("TERM_PROGRAM").ok().filter(|t| !t.is_empty()) {
         Some(program) => match std::env::var("TERM_PROGRAM_VERSION").ok().filter(|v| !v.is_empty()) {
             Some(v) => format!("{program}/{v}"),
@@ -222,9 +236,8 @@ pub fn user_agent(originator: &str, version: &str) -> String {
         None => std::env::var("TERM").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()),
     };
     let text = format!(
-        "{originator}/{version} ({} {}; {}) {terminal} ({originator}; {version})",
-        os.os_type(),
-        os.version(),
+        "{originator}/{version} ({}; {}) {terminal} ({originator}; {version})",
+        os_description(),
         std::env::consts::ARCH
     );
     // Header values must be ASCII.

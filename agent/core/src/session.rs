@@ -77,6 +77,7 @@ impl Session {
     /// Starts a new session, or resumes a saved one, and announces its thread. Must be called within a tokio
     /// runtime.
     pub fn start(options: SessionOptions, events: EventSink) -> Result<Session, SessionError> {
+        crate::request::prepare_user_agent();
         let pack = rcodex_prompt_pack::embedded();
         let config = options.config;
         let (model, warning) = context::resolve_model(pack, &config.model);

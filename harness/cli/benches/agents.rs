@@ -12,16 +12,15 @@
 //! `PARITY_BENCH_RUNS` rounds (10) are measured. Scenarios:
 //! - `fixtures/scenarios/plain-reply.toml`: one request, no tools. Targets: rcodex's wall time at most 1/5 of
 //!   upstream's, its peak memory at most 1/10;
-//! - `fixtures/bench/three-execs.toml`: three `exec_command` round trips, each `echo bench-N` (a shell builtin: the
-//!   command itself is instant; the login shell running it takes a few ms, measured apart). Targets: rcodex's wall
-//!   time at most 1/2 of upstream's, and its tool overhead under 5 ms at the median: the time from the server
-//!   sending the function call (its `response.output_item.done`, `t_ms` after the request's `received_at`) to the
-//!   next request arriving (its `received_at`), taken from the captures. `received_at` has millisecond resolution,
-//!   so each gap is within +-1 ms. The agent's own report of the command's time (`Wall time: X seconds` in the
-//!   output) is shown beside it, and the command alone (`/bin/bash -lc 'echo bench-N'`, a login shell as rcodex
-//!   runs it, spawned directly in the same isolated environment) is timed too, so that the gap less that is the
-//!   agent's own overhead. (Upstream runs `bash -c` sourcing a snapshot of the login shell's environment, inside
-//!   its bubblewrap sandbox: its shell's share is not exactly this one.)
+//! - `fixtures/bench/three-execs.toml`: three `exec_command` round trips, each `echo bench-N` (a shell builtin).
+//!   Targets: rcodex's wall time at most 1/2 of upstream's, and its tool overhead under 5 ms at the median. The
+//!   round trip is the time from the server sending the function call (its `response.output_item.done`, `t_ms`
+//!   after the request's `received_at`) to the next request arriving (its `received_at`), taken from the captures;
+//!   `received_at` has millisecond resolution, so each gap is within +-1 ms. The overhead is the round trip less
+//!   the command's own run time: the command alone, run the way rcodex runs it (`/bin/bash -lc 'echo bench-N'`, a
+//!   login shell, through rcodex's sandbox launcher in the scenario's mode, read-only) in the same isolated
+//!   environment, timed apart. Upstream's round trip is shown beside it (upstream runs `bash -c` sourcing a snapshot
+//!   of the login shell's environment, inside bubblewrap: its command's share is not measured here).
 //!
 //! A run whose requests are not what the scenario expects (a command not run: its output lacks `bench-N`; a
 //! request missing; a turn that failed) is reported, and the targets it touches are not judged. Upstream comes from
@@ -100,19 +99,35 @@ fn main() {
             }
         }
     }
-    let shell = shell_alone(&scenarios[1], rounds * 3);
-    report(&scenarios, &agents, &samples, shell);
+    let rcodex = agents.iter().find(|(label, _)| *label == "rcodex").map(|(_, bin)| bin.as_path());
+    let command = command_alone(&scenarios[1], rcodex, rounds * 3);
+    report(&scenarios, &agents, &samples, command);
 }
 
-/// The command of a tool call alone, as rcodex's shell runs it (`/bin/bash -lc`, a login shell), in a run's
-/// isolated environment and workspace: the part of a tool round trip that is not the agent's. Median, in ms.
-fn shell_alone(scenario: &Scenario, n: usize) -> Option<f64> {
+/// The command of a tool call alone, as rcodex runs it: `/bin/bash -lc 'echo bench-N'` (a login shell), in the
+/// scenario's sandbox (read-only: rcodex's own launcher, `rcodex sandbox-launcher`, as each command of the run goes
+/// through it), in a run's isolated environment and workspace. This is the command's own run time, the part of a tool
+/// round trip that is not the agent's plumbing. Without rcodex, the bare shell. Median, in ms.
+fn command_alone(scenario: &Scenario, rcodex: Option<&Path>, n: usize) -> Option<(f64, &'static str)> {
     let dirs = RunDirs::create(&default_work_root(), scenario, "http://127.0.0.1:9/v1").ok()?;
+    let mode = scenario.agent.sandbox.clone().unwrap_or_else(|| "read-only".into());
     let times: Vec<f64> = (0..n)
         .filter_map(|i| {
-            let mut command = Command::new("/bin/bash");
+            let shell = ["/bin/bash".to_string(), "-lc".into(), format!("echo bench-{}", i % 3 + 1)];
+            let mut command = match rcodex.filter(|_| mode != "danger-full-access") {
+                Some(rcodex) => {
+                    let mut command = Command::new(rcodex);
+                    let cwd = dirs.workspace.display().to_string();
+                    command.args(["sandbox-launcher", "--cwd", &cwd, "--mode", &mode, "--"]).args(&shell);
+                    command
+                }
+                None => {
+                    let mut command = Command::new(&shell[0]);
+                    command.args(&shell[1..]);
+                    command
+                }
+            };
             command
-                .args(["-lc", &format!("echo bench-{}", i % 3 + 1)])
                 .current_dir(&dirs.workspace)
                 .env_clear()
                 .envs(dirs.env("http://127.0.0.1:9/v1", 1))
@@ -123,7 +138,8 @@ fn shell_alone(scenario: &Scenario, n: usize) -> Option<f64> {
             Some(finished.wall.as_secs_f64() * 1000.0)
         })
         .collect();
-    Some(Stats::of(&times)?.median)
+    let how = if rcodex.is_some() && mode != "danger-full-access" { "in rcodex's sandbox" } else { "bare" };
+    Some((Stats::of(&times)?.median, how))
 }
 
 /// One run of one agent on one scenario.
@@ -259,7 +275,12 @@ fn millis(timestamp: &str) -> Option<f64> {
     timestamp.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond() as f64)
 }
 
-fn report(scenarios: &[Scenario], agents: &[(&str, PathBuf)], samples: &[Vec<Vec<Sample>>], shell: Option<f64>) {
+fn report(
+    scenarios: &[Scenario],
+    agents: &[(&str, PathBuf)],
+    samples: &[Vec<Vec<Sample>>],
+    command: Option<(f64, &str)>,
+) {
     let stat = |s: usize, a: usize, pick: &dyn Fn(&Sample) -> Vec<f64>| {
         Stats::of(&samples[s][a].iter().flat_map(pick).filter(|v| v.is_finite()).collect::<Vec<_>>())
     };
@@ -321,6 +342,7 @@ fn report(scenarios: &[Scenario], agents: &[(&str, PathBuf)], samples: &[Vec<Vec
         };
     let (plain, execs) = (find(PLAIN), find(EXECS));
     let gap = |a: Option<usize>| median(execs, a, &|x| x.gaps.clone());
+    let overhead = gap(rc).zip(command).map(|(gap, (time, _))| gap - time);
     println!();
     print_table(
         &["what", "target", "upstream", "rcodex", "ratio", "verdict"],
@@ -329,23 +351,27 @@ fn report(scenarios: &[Scenario], agents: &[(&str, PathBuf)], samples: &[Vec<Vec
             ratio_row("plain reply: peak RSS", 0.1, plain, &|x| vec![x.max_rss], mib),
             ratio_row("three exec_command round trips: wall time", 0.5, execs, &|x| vec![x.wall], ms),
             vec![
-                "tool overhead: function call sent to next request, median".into(),
-                "rcodex < 5 ms".into(),
+                "tool round trip: function call sent to next request, median".into(),
+                "-".into(),
                 gap(up).map_or("-".into(), ms),
                 gap(rc).map_or("-".into(), ms),
                 "-".into(),
-                judged(gap(rc).map(|g| g < 5.0), execs),
+                "-".into(),
+            ],
+            vec![
+                "tool overhead: the round trip less the command's own run time".into(),
+                "rcodex < 5 ms".into(),
+                "-".into(),
+                overhead.map_or("-".into(), ms),
+                "-".into(),
+                judged(overhead.map(|g| g < 5.0), execs),
             ],
         ],
     );
-    if let Some(shell) = shell {
-        let less = |a: Option<usize>| gap(a).map_or("-".into(), |g| ms(g - shell));
+    if let Some((time, how)) = command {
         println!(
-            "the command alone (/bin/bash -lc 'echo bench-N' in the same environment) takes {} at the median; \
-             the tool gap less that: upstream {}, rcodex {}",
-            ms(shell),
-            less(up),
-            less(rc)
+            "the command alone (/bin/bash -lc 'echo bench-N', {how}, in the run's environment) takes {} at the median",
+            ms(time)
         );
     }
 }
