@@ -223,7 +223,7 @@ fn os_description() -> &'static str {
 
 /// Starts looking up what the user agent says of the system, so that the first request does not wait for it.
 pub fn prepare_user_agent() {
-    std::thread::spawn(|| os_description());
+    std::thread::spawn(os_description);
 }
 
 /// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends.
