@@ -347,6 +347,8 @@ fn parallel_check(root: &Path, scenarios_dir: &Path, rcodex: &Path, rounds: usiz
             command.args(["check", "--agent", "rcodex", "--jobs", &jobs.to_string()]);
             command.arg("--rcodex-bin").arg(rcodex).arg("--baseline").arg(&baseline);
             command.arg("--scenarios").arg(scenarios_dir).arg("--out").arg(&out);
+            // As scripts/check.sh runs it: the project's accepted divergences set apart.
+            command.arg("--accept").arg(repo_root().join("fixtures/accepted/rcodex.toml"));
             if std::env::var_os("PARITY_BENCH_SCENARIOS").is_some() {
                 for scenario in &scenarios {
                     command.arg("--only").arg(&scenario.name);

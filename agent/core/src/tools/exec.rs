@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rcodex_exec::tool::{SandboxPermissions, ToolContext, prepare_exec_command};
+use rcodex_exec::tool::{ExecCommandArgs, SandboxPermissions, ToolContext, prepare_exec_command};
 use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
 use rcodex_sandbox::SandboxPolicy;
-use serde::Deserialize;
 
 use super::ToolCall;
 use crate::config::{ApprovalPolicy, Config};
@@ -62,7 +61,7 @@ impl Commands {
             Ok(prepared) => prepared,
             Err(error) => return error.0,
         };
-        if requests_more_permissions(&prepared.args.sandbox_permissions, &call.payload) {
+        if requests_more_permissions(&prepared.args) {
             // Nobody can approve in exec: upstream refuses unless the policy lets the model ask.
             if approval != ApprovalPolicy::OnRequest {
                 let policy = approval_debug_name(approval);
@@ -97,15 +96,11 @@ impl Commands {
 }
 
 /// Whether a call asks for more than the sandbox gives: escalation, or additional permissions.
-fn requests_more_permissions(permissions: &Option<SandboxPermissions>, arguments: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Extra {
-        #[serde(default)]
-        additional_permissions: Option<serde_json::Value>,
-    }
-    let extra = serde_json::from_str::<Extra>(arguments).ok().and_then(|e| e.additional_permissions);
-    matches!(permissions, Some(SandboxPermissions::RequireEscalated | SandboxPermissions::WithAdditionalPermissions))
-        || extra.is_some_and(|p| !p.is_null())
+fn requests_more_permissions(args: &ExecCommandArgs) -> bool {
+    matches!(
+        args.sandbox_permissions,
+        Some(SandboxPermissions::RequireEscalated | SandboxPermissions::WithAdditionalPermissions)
+    ) || args.additional_permissions.as_ref().is_some_and(|p| !p.is_null())
 }
 
 /// The policy as upstream names it in its refusal (the Rust name of its variant).
