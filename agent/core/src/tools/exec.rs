@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedSender;
 
 use rcodex_exec::tool::{ExecCommandArgs, SandboxPermissions, ToolContext, prepare_exec_command};
 use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
@@ -24,7 +27,14 @@ pub struct Commands {
     launcher: PathBuf,
     /// Set at shutdown: the events of commands killed then are not reported.
     closed: Arc<AtomicBool>,
+    /// The engine's event channel, for [`FLUSH`] marks.
+    events: UnboundedSender<ExecEvent>,
+    /// Told when a [`FLUSH`] mark has gone through: every event sent before it has been reported.
+    flushed: Arc<Notify>,
 }
+
+/// The call id of a mark sent through the event channel behind the engine's events.
+const FLUSH: &str = "\0flush";
 
 impl Commands {
     pub fn new(config: &Config, thread_id: &str, launcher: PathBuf, events: EventSink) -> Commands {
@@ -45,13 +55,16 @@ impl Commands {
 
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(forward_events(receiver, events, closed.clone()));
+        let flushed = Arc::new(Notify::new());
+        tokio::spawn(forward_events(receiver, events, closed.clone(), flushed.clone()));
         Commands {
-            manager: ExecManager::with_events(sender),
+            manager: ExecManager::with_events(sender.clone()),
             context: ToolContext::new(config.cwd.clone(), env),
             policy,
             launcher,
             closed,
+            events: sender,
+            flushed,
         }
     }
 
@@ -89,7 +102,22 @@ impl Commands {
         }
     }
 
+    /// Reports the events of commands that ended, then kills those still running, whose ends are not reported: the
+    /// turn they belonged to is over.
     pub async fn shutdown(&self) {
+        let flushed = self.flushed.notified();
+        let mark = ExecEvent {
+            call_id: FLUSH.into(),
+            item: rcodex_exec::CommandExecution {
+                command: String::new(),
+                aggregated_output: String::new(),
+                exit_code: None,
+                status: CommandStatus::Completed,
+            },
+        };
+        if self.events.send(mark).is_ok() {
+            flushed.await;
+        }
         self.closed.store(true, Ordering::Release);
         self.manager.terminate_all().await;
     }
@@ -118,9 +146,14 @@ async fn forward_events(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<ExecEvent>,
     events: EventSink,
     closed: Arc<AtomicBool>,
+    flushed: Arc<Notify>,
 ) {
     let mut ids: HashMap<String, String> = HashMap::new();
     while let Some(event) = receiver.recv().await {
+        if event.call_id == FLUSH {
+            flushed.notify_one();
+            continue;
+        }
         if closed.load(Ordering::Acquire) {
             continue;
         }

@@ -152,10 +152,20 @@ async fn a_sandbox_that_cannot_start_is_the_commands_failure() {
 async fn calls_that_may_run_together_do() {
     let f = fixture(SandboxMode::DangerFullAccess, None);
     let tools = offered(&["exec_command"]);
-    let sleep = |name: &str| call(name, CallKind::Function, r#"{"cmd":"sleep 0.4","login":false}"#);
+    let sleep = |call_id: &str| ToolCall {
+        call_id: call_id.into(),
+        name: "exec_command".into(),
+        kind: CallKind::Function,
+        payload: r#"{"cmd":"sleep 0.4","login":false}"#.into(),
+    };
     let (a, b) = (sleep("a"), sleep("b"));
     let started = std::time::Instant::now();
     let outputs = futures_util::future::join(f.runtime.call(&a, &tools), f.runtime.call(&b, &tools)).await;
-    assert!(started.elapsed() < std::time::Duration::from_millis(750), "{:?}", started.elapsed());
-    assert_eq!((outputs.0[0]["call_id"].as_str(), outputs.1[0]["call_id"].as_str()), (Some("call_a"), Some("call_b")));
+    let elapsed = started.elapsed();
+    for (output, call_id) in [(&outputs.0, "a"), (&outputs.1, "b")] {
+        assert_eq!(output[0]["call_id"], call_id);
+        assert!(text(output).contains("Process exited with code 0"), "{output:?}");
+    }
+    assert!(elapsed >= std::time::Duration::from_millis(400), "the commands ran: {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_millis(750), "side by side: {elapsed:?}");
 }
