@@ -91,7 +91,8 @@ impl Session {
         let installation_id = installation_id(&config.codex_home)?;
         let environment = environment(&config)?;
 
-        let session = match options.resume {
+        // What differs between a new session and a resumed one: its ids, its history and its file.
+        let (thread_id, context_window_id, prefix, history, rollout, cold_resume) = match options.resume {
             Some(path) => {
                 let saved = rollout::load(&path)?;
                 let thread_id = saved.meta.thread_id.clone();
@@ -102,23 +103,7 @@ impl Session {
                 } else {
                     Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
                 };
-                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
-                Session {
-                    tools,
-                    pack,
-                    model,
-                    client,
-                    thread_id,
-                    installation_id,
-                    context_window_id: saved.meta.context_window_id,
-                    prefix,
-                    history: saved.items,
-                    rollout,
-                    cold_resume: true,
-                    events,
-                    output_schema: options.output_schema,
-                    config,
-                }
+                (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, true)
             }
             None => {
                 let thread_id = uuid::Uuid::now_v7().to_string();
@@ -144,24 +129,25 @@ impl Session {
                     }
                     rollout = Some(file);
                 }
-                let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
-                Session {
-                    tools,
-                    pack,
-                    model,
-                    client,
-                    thread_id,
-                    installation_id,
-                    context_window_id,
-                    prefix,
-                    history,
-                    rollout,
-                    cold_resume: false,
-                    events,
-                    output_schema: options.output_schema,
-                    config,
-                }
+                (thread_id, context_window_id, prefix, history, rollout, false)
             }
+        };
+        let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
+        let session = Session {
+            tools,
+            pack,
+            model,
+            client,
+            thread_id,
+            installation_id,
+            context_window_id,
+            prefix,
+            history,
+            rollout,
+            cold_resume,
+            events,
+            output_schema: options.output_schema,
+            config,
         };
         session.events.emit(Event::ThreadStarted { thread_id: session.thread_id.clone() });
         Ok(session)

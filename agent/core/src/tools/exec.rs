@@ -37,17 +37,17 @@ pub struct Commands {
 const FLUSH: &str = "\0flush";
 
 impl Commands {
-    pub fn new(config: &Config, thread_id: &str, launcher: PathBuf, events: EventSink) -> Commands {
+    /// Commands of thread `thread_id` of rcodex aligned with upstream `version`.
+    pub fn new(config: &Config, thread_id: &str, version: &str, launcher: PathBuf, events: EventSink) -> Commands {
         let policy = config.sandbox_policy();
         let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
         let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id);
         env.extend(rcodex_exec::EXEC_ENV_OVERRIDES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let pack = rcodex_prompt_pack::embedded();
         let session_vars = [
             ("CODEX_APPLY_PATCH_PRESERVE_LINE_ENDINGS", "1"),
             ("CODEX_HOME", &config.codex_home.display().to_string()),
             ("CODEX_SESSION_ID", thread_id),
-            ("CODEX_VERSION", &pack.upstream_version),
+            ("CODEX_VERSION", version),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         env.extend(session_vars);
