@@ -68,11 +68,9 @@ impl Run {
         command
     }
 
-    /// Runs `rcodex exec --skip-git-repo-check --json <args>` to the end.
-    pub fn exec(&self, args: &[&str]) -> Outcome {
-        let mut all = vec!["exec", "--skip-git-repo-check", "--json"];
-        all.extend_from_slice(args);
-        Outcome::of(self.rcodex(&all).output().expect("rcodex starts"))
+    /// Runs `rcodex exec --skip-git-repo-check --json <args>` to the end (see [`outcome`]).
+    pub async fn exec(&self, args: &[&str]) -> Outcome {
+        outcome(self.rcodex(&[&["exec", "--skip-git-repo-check", "--json"], args].concat())).await
     }
 
     /// The session files rcodex wrote.
@@ -90,6 +88,18 @@ impl Run {
         }
         files
     }
+}
+
+/// A scripted server of the test's own, started.
+pub async fn scripted(script: impl Into<parity_server::Script>) -> parity_server::ParityServer {
+    parity_server::ParityServer::scripted(script).start().await.expect("the server starts")
+}
+
+/// Runs a command to the end on a blocking thread, so that a server running in the test's own runtime keeps serving.
+pub async fn outcome(mut command: Command) -> Outcome {
+    tokio::task::spawn_blocking(move || Outcome::of(command.output().expect("the command starts")))
+        .await
+        .expect("the blocking thread ends")
 }
 
 /// Outside the system temp directory, like the recorder's runs.

@@ -3,30 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use parity_e2e::{Outcome, Run};
-use parity_server::{Hold, ParityServer, Script, Step, Until};
+use parity_e2e::{Outcome, Run, outcome, scripted};
+use parity_server::{Hold, Step, Until};
 use serde_json::json;
-
-async fn server(script: impl Into<Script>) -> ParityServer {
-    ParityServer::scripted(script).start().await.expect("the server starts")
-}
-
-/// Runs rcodex on a blocking thread so that the in-process server keeps serving.
-async fn exec(run: &Run, args: &[&str]) -> Outcome {
-    let command = run.rcodex(&[&["exec", "--skip-git-repo-check", "--json"], args].concat());
-    tokio::task::spawn_blocking(move || {
-        let mut command = command;
-        Outcome::of(command.output().expect("rcodex starts"))
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_turn_prints_the_events_and_saves_the_session() {
-    let s = server([Step::message("Hello there.")]).await;
+    let s = scripted([Step::message("Hello there.")]).await;
     let run = Run::new(&s.base_url(), "", "");
-    let out = exec(&run, &["say hi"]).await;
+    let out = run.exec(&["say hi"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let types: Vec<&str> = out.events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["thread.started", "turn.started", "item.completed", "turn.completed"]);
@@ -47,13 +32,13 @@ async fn a_plain_turn_prints_the_events_and_saves_the_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn configuration_keys_reach_the_request() {
-    let s = server([Step::message("ok")]).await;
+    let s = scripted([Step::message("ok")]).await;
     let run = Run::new(
         &s.base_url(),
         "model_reasoning_effort = \"high\"\nmodel_reasoning_summary = \"detailed\"\nmodel_verbosity = \"high\"\nsandbox_mode = \"danger-full-access\"",
         "query_params = { \"api-version\" = \"2026-01\" }\nhttp_headers = { \"x-team\" = \"parity\" }\nenv_http_headers = { \"x-from-env\" = \"PATH\" }",
     );
-    let out = exec(&run, &["-c", "model_verbosity=\"medium\"", "go"]).await;
+    let out = run.exec(&["-c", "model_verbosity=\"medium\"", "go"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let c = &s.model_requests().await[0];
     assert_eq!(c.request.body["reasoning"], json!({"effort": "high", "summary": "detailed"}));
@@ -66,7 +51,7 @@ async fn configuration_keys_reach_the_request() {
         (metadata["sandbox_mode"].as_str(), metadata["reasoning_effort"].as_str()),
         (Some("danger-full-access"), Some("high"))
     );
-    let out = exec(&run, &["-m", "gpt-5.6-sol", "-s", "read-only", "again"]).await;
+    let out = run.exec(&["-m", "gpt-5.6-sol", "-s", "read-only", "again"]).await;
     assert_eq!(out.code, Some(0), "another process is another thread, which runs the script afresh: {}", out.explain());
     let second = &s.model_requests().await[1];
     assert_eq!(second.request.body["model"], "gpt-5.6-sol");
@@ -75,14 +60,14 @@ async fn configuration_keys_reach_the_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_5xx_is_sent_again_quietly_and_a_cut_stream_with_a_notice() {
-    let s = server([
+    let s = scripted([
         Step::http_error(500),
         Step::message("Hel").disconnect_before("response.completed"),
         Step::message("Hello!"),
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let out = exec(&run, &["say hello"]).await;
+    let out = run.exec(&["say hello"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let errors = out.errors();
     assert_eq!(errors.len(), 1, "the 500 is retried without a word: {errors:?}");
@@ -97,9 +82,10 @@ async fn a_5xx_is_sent_again_quietly_and_a_cut_stream_with_a_notice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_run_out_and_the_turn_fails_with_exit_status_1() {
-    let s = server([Step::http_error(503), Step::http_error(503), Step::http_error(503), Step::http_error(503)]).await;
+    let s =
+        scripted([Step::http_error(503), Step::http_error(503), Step::http_error(503), Step::http_error(503)]).await;
     let run = Run::new(&s.base_url(), "", "request_max_retries = 1\nstream_max_retries = 1");
-    let out = exec(&run, &["go"]).await;
+    let out = run.exec(&["go"]).await;
     assert_eq!(out.code, Some(1), "{}", out.explain());
     assert_eq!(s.model_requests().await.len(), 4, "two attempts (one request retry), twice (one stream retry)");
     let failed = out.of_type("turn.failed");
@@ -118,9 +104,9 @@ async fn fatal_answers_end_the_turn_at_once() {
             "exceeds the context window",
         ),
     ] {
-        let s = server([step, Step::message("never")]).await;
+        let s = scripted([step, Step::message("never")]).await;
         let run = Run::new(&s.base_url(), "", "");
-        let out = exec(&run, &["go"]).await;
+        let out = run.exec(&["go"]).await;
         assert_eq!(out.code, Some(1), "{}", out.explain());
         assert_eq!(s.model_requests().await.len(), 1, "not retried");
         let message = out.of_type("turn.failed")[0]["error"]["message"].as_str().unwrap().to_string();
@@ -132,10 +118,10 @@ async fn fatal_answers_end_the_turn_at_once() {
 async fn a_retryable_response_failed_and_a_stalled_stream_are_retried() {
     let stalled = Step::message("slow")
         .hold(Hold::named("stall").before("response.completed").until(Until::Release).timeout_ms(5000));
-    let s = server([Step::failed("server_error", "boom"), stalled, Step::message("done")]).await;
+    let s = scripted([Step::failed("server_error", "boom"), stalled, Step::message("done")]).await;
     let run = Run::new(&s.base_url(), "", "stream_idle_timeout_ms = 300");
     let started = Instant::now();
-    let out = exec(&run, &["go"]).await;
+    let out = run.exec(&["go"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let errors = out.errors();
     assert!(errors[0].contains("Reconnecting... 1/5 (boom)"), "{errors:?}");
@@ -148,15 +134,15 @@ async fn a_retryable_response_failed_and_a_stalled_stream_are_retried() {
 async fn an_unreachable_provider_and_a_missing_key_are_reported() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let run = Run::new(&format!("http://{closed}/v1"), "", "request_max_retries = 0\nstream_max_retries = 0");
-    let out = exec(&run, &["go"]).await;
+    let out = run.exec(&["go"]).await;
     assert_eq!(out.code, Some(1), "{}", out.explain());
     assert!(out.of_type("turn.failed")[0]["error"]["message"].as_str().unwrap().contains("error sending request"));
 
-    let s = server([Step::message("never")]).await;
+    let s = scripted([Step::message("never")]).await;
     let run = Run::new(&s.base_url(), "", "");
     let mut command = run.rcodex(&["exec", "--skip-git-repo-check", "--json", "go"]);
     command.env_remove(parity_e2e::KEY_VAR);
-    let out = tokio::task::spawn_blocking(move || Outcome::of(command.output().unwrap())).await.unwrap();
+    let out = outcome(command).await;
     assert_eq!(out.code, Some(1));
     assert_eq!(
         out.of_type("turn.failed")[0]["error"]["message"],
@@ -168,15 +154,11 @@ async fn an_unreachable_provider_and_a_missing_key_are_reported() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_resumes_with_its_history_and_the_same_instructions_id() {
     let s =
-        server([Step::message("Noted: 42."), Step::message("It was 42.").expect_input_contains("Remember 42")]).await;
+        scripted([Step::message("Noted: 42."), Step::message("It was 42.").expect_input_contains("Remember 42")]).await;
     let run = Run::new(&s.base_url(), "", "");
-    assert_eq!(exec(&run, &["Remember 42"]).await.code, Some(0));
-    let resumed = tokio::task::spawn_blocking({
-        let mut command = run.rcodex(&["exec", "resume", "--last", "--skip-git-repo-check", "--json", "Which number?"]);
-        move || Outcome::of(command.output().unwrap())
-    })
-    .await
-    .unwrap();
+    assert_eq!(run.exec(&["Remember 42"]).await.code, Some(0));
+    let resumed =
+        outcome(run.rcodex(&["exec", "resume", "--last", "--skip-git-repo-check", "--json", "Which number?"])).await;
     assert_eq!(resumed.code, Some(0), "{}", resumed.explain());
     let requests = s.model_requests().await;
     let (first, second) = (&requests[0].request, &requests[1].request);
@@ -189,15 +171,14 @@ async fn a_session_resumes_with_its_history_and_the_same_instructions_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn output_files_schemas_images_and_ephemeral_sessions() {
-    let s = server([Step::message("{\"answer\": 42}")]).await;
+    let s = scripted([Step::message("{\"answer\": 42}")]).await;
     let run = Run::new(&s.base_url(), "", "");
     let schema = run.dir.path().join("schema.json");
     std::fs::write(&schema, r#"{"type": "object", "properties": {"answer": {"type": "number"}}}"#).unwrap();
     let image = parity_e2e::repo().join("fixtures/scenarios/files/checkerboard.png");
     let last = run.dir.path().join("last.txt");
-    let out = exec(
-        &run,
-        &[
+    let out = run
+        .exec(&[
             "--ephemeral",
             "--output-schema",
             schema.to_str().unwrap(),
@@ -207,9 +188,8 @@ async fn output_files_schemas_images_and_ephemeral_sessions() {
             image.to_str().unwrap(),
             "--",
             "answer",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     assert_eq!(std::fs::read_to_string(&last).unwrap(), "{\"answer\": 42}");
     assert!(run.session_files().is_empty(), "--ephemeral saves nothing");
@@ -219,21 +199,16 @@ async fn output_files_schemas_images_and_ephemeral_sessions() {
     let prompt = body["input"].as_array().unwrap().last().unwrap();
     assert!(prompt["content"][1]["image_url"].as_str().unwrap().starts_with("data:image/png;base64,"));
 
-    let bad = exec(&run, &["--output-schema", "/nonexistent.json", "x"]).await;
+    let bad = run.exec(&["--output-schema", "/nonexistent.json", "x"]).await;
     assert_eq!(bad.code, Some(1));
     assert!(bad.stderr.contains("--output-schema /nonexistent.json"), "{}", bad.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outside_a_git_repository_rcodex_refuses_unless_told_and_bad_config_is_named() {
-    let s = server([Step::message("ok")]).await;
+    let s = scripted([Step::message("ok")]).await;
     let run = Run::new(&s.base_url(), "", "");
-    let out = tokio::task::spawn_blocking({
-        let mut command = run.rcodex(&["exec", "--json", "go"]);
-        move || Outcome::of(command.output().unwrap())
-    })
-    .await
-    .unwrap();
+    let out = outcome(run.rcodex(&["exec", "--json", "go"])).await;
     assert_eq!(out.code, Some(1));
     assert!(
         out.stderr.contains("Not inside a trusted directory and --skip-git-repo-check was not specified."),
@@ -242,14 +217,14 @@ async fn outside_a_git_repository_rcodex_refuses_unless_told_and_bad_config_is_n
     );
 
     std::fs::write(run.home.join("config.toml"), "sandbox_mode = \"yolo\"\n").unwrap();
-    let out = exec(&run, &["go"]).await;
+    let out = run.exec(&["go"]).await;
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("config.toml") && out.stderr.contains("sandbox_mode"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_interrupts_the_turn_and_leaves_a_consistent_session_file() {
-    let s = server([Step::message("never finishes").hold(Hold::named("forever").until(Until::Release))]).await;
+    let s = scripted([Step::message("never finishes").hold(Hold::named("forever").until(Until::Release))]).await;
     let run = Run::new(&s.base_url(), "", "");
     let child = run
         .rcodex(&["exec", "--skip-git-repo-check", "--json", "go"])

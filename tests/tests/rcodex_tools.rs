@@ -5,24 +5,9 @@
 use std::time::{Duration, Instant};
 
 use parity_capture::Capture;
-use parity_e2e::{Outcome, Run};
-use parity_server::{ParityServer, Step};
+use parity_e2e::{Run, scripted};
+use parity_server::Step;
 use serde_json::{Value, json};
-
-async fn server(steps: impl IntoIterator<Item = Step>) -> ParityServer {
-    ParityServer::scripted(steps.into_iter().collect::<Vec<_>>()).start().await.expect("the server starts")
-}
-
-/// Runs `rcodex exec` on a blocking thread so that the in-process server keeps serving.
-async fn exec(run: &Run, args: &[&str]) -> Outcome {
-    let command = run.rcodex(&[&["exec", "--skip-git-repo-check", "--json"], args].concat());
-    tokio::task::spawn_blocking(move || {
-        let mut command = command;
-        Outcome::of(command.output().expect("rcodex starts"))
-    })
-    .await
-    .unwrap()
-}
 
 /// The output item answering `call_id`, from the last request that carries it.
 fn output_item(requests: &[Capture], call_id: &str) -> Value {
@@ -50,7 +35,7 @@ fn call(name: &str, arguments: Value, call_id: &str) -> Step {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_command_output_exit_codes_bad_arguments_and_sessions() {
-    let s = server([
+    let s = scripted([
         Step::reply()
             .then_function_call("exec_command", json!({"cmd": "printf 'a\\nb\\n'; echo oops >&2; exit 3"}))
             .call_id("exit3")
@@ -68,7 +53,7 @@ async fn exec_command_output_exit_codes_bad_arguments_and_sessions() {
     ])
     .await;
     let run = Run::new(&s.base_url(), "sandbox_mode = \"danger-full-access\"", "");
-    let out = exec(&run, &["run things"]).await;
+    let out = run.exec(&["run things"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let requests = s.model_requests().await;
 
@@ -101,7 +86,7 @@ async fn exec_command_output_exit_codes_bad_arguments_and_sessions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_of_one_response_run_together_and_answer_in_order() {
     let sleep = |n: u32| json!({"cmd": format!("sleep 0.6; echo {n}")});
-    let s = server([
+    let s = scripted([
         Step::reply()
             .then_function_call("exec_command", sleep(1))
             .call_id("one")
@@ -114,7 +99,7 @@ async fn calls_of_one_response_run_together_and_answer_in_order() {
     .await;
     let run = Run::new(&s.base_url(), "sandbox_mode = \"danger-full-access\"", "");
     let started = Instant::now();
-    let out = exec(&run, &["three at once"]).await;
+    let out = run.exec(&["three at once"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     assert!(started.elapsed() < Duration::from_millis(1600), "not one after another: {:?}", started.elapsed());
     let last = s.model_requests().await.pop().unwrap();
@@ -132,13 +117,13 @@ async fn calls_of_one_response_run_together_and_answer_in_order() {
 async fn commands_left_running_end_with_rcodex() {
     let pid_file = tempfile::NamedTempFile::new().unwrap();
     let cmd = format!("echo $$ > {}; exec sleep 60", pid_file.path().display());
-    let s = server([
+    let s = scripted([
         call("exec_command", json!({"cmd": cmd, "tty": true, "yield_time_ms": 300}), "forever"),
         Step::message("left it running"),
     ])
     .await;
     let run = Run::new(&s.base_url(), "sandbox_mode = \"danger-full-access\"", "");
-    let out = exec(&run, &["start a server"]).await;
+    let out = run.exec(&["start a server"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let pid: i32 = std::fs::read_to_string(pid_file.path()).unwrap().trim().parse().unwrap();
     // SAFETY: signal 0 only asks whether the process exists.
@@ -157,7 +142,7 @@ async fn apply_patch_is_all_or_nothing_and_reported_as_a_file_change() {
         "*** Begin Patch\n*** Add File: notes.md\n+# Notes\n*** Update File: a.txt\n@@\n-one\n+uno\n*** End Patch\n";
     let failing =
         "*** Begin Patch\n*** Delete File: a.txt\n*** Update File: b.txt\n@@\n-no such line\n+x\n*** End Patch\n";
-    let s = server([
+    let s = scripted([
         Step::custom_tool_call("apply_patch", good).call_id("good"),
         Step::custom_tool_call("apply_patch", failing).call_id("failing"),
         Step::custom_tool_call("apply_patch", "this is not a patch").call_id("malformed"),
@@ -167,7 +152,7 @@ async fn apply_patch_is_all_or_nothing_and_reported_as_a_file_change() {
     let run = Run::new(&s.base_url(), "sandbox_mode = \"workspace-write\"", "");
     std::fs::write(run.workspace.join("a.txt"), "one\n").unwrap();
     std::fs::write(run.workspace.join("b.txt"), "two\n").unwrap();
-    let out = exec(&run, &["edit"]).await;
+    let out = run.exec(&["edit"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let requests = s.model_requests().await;
 
@@ -202,7 +187,7 @@ async fn apply_patch_is_all_or_nothing_and_reported_as_a_file_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn view_image_request_user_input_and_tools_not_offered() {
-    let s = server([
+    let s = scripted([
         Step::reply()
             .then_function_call("view_image", json!({"path": "checkerboard.png"}))
             .call_id("ok")
@@ -226,7 +211,7 @@ async fn view_image_request_user_input_and_tools_not_offered() {
     )
     .unwrap();
     std::fs::write(run.workspace.join("notes.txt"), "plain text\n").unwrap();
-    let out = exec(&run, &["look"]).await;
+    let out = run.exec(&["look"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let requests = s.model_requests().await;
 
@@ -253,7 +238,7 @@ async fn view_image_request_user_input_and_tools_not_offered() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn goals_are_kept_for_the_thread() {
-    let s = server([
+    let s = scripted([
         call("create_goal", json!({"objective": "Ship the parser"}), "create"),
         call("create_goal", json!({"objective": "Another"}), "again"),
         call("update_goal", json!({"status": "paused"}), "pause"),
@@ -263,7 +248,7 @@ async fn goals_are_kept_for_the_thread() {
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let out = exec(&run, &["set a goal"]).await;
+    let out = run.exec(&["set a goal"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let requests = s.model_requests().await;
     let thread = out.of_type("thread.started")[0]["thread_id"].clone();
@@ -300,7 +285,7 @@ async fn sandbox_modes_are_enforced_on_commands_and_patches() {
         let port = port.local_addr().unwrap().port();
         let _ = std::fs::remove_file(&tmp_file);
         let write = |path: &str| json!({"cmd": format!("echo x > {path}")});
-        let s = server([
+        let s = scripted([
             Step::reply()
                 .then_function_call(
                     "exec_command",
@@ -319,7 +304,7 @@ async fn sandbox_modes_are_enforced_on_commands_and_patches() {
         ])
         .await;
         let run = Run::new(&s.base_url(), &format!("sandbox_mode = \"{mode}\""), "");
-        let out = exec(&run, &["write files"]).await;
+        let out = run.exec(&["write files"]).await;
         assert_eq!(out.code, Some(0), "{mode}: {}", out.explain());
         let requests = s.model_requests().await;
         let parent = run.workspace.parent().unwrap();
