@@ -23,13 +23,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parity_recorder::agent::TurnSpec;
 use parity_recorder::isolate::RunDirs;
 use parity_recorder::suite::default_work_root;
 use parity_recorder::{Agent, RunRecord, Scenario};
@@ -161,7 +160,7 @@ fn overhead(scenarios: &[Scenario], scenarios_dir: &Path, upstream: &Path, round
             suite_pass(&mut command, &out, scenarios)
         };
         let direct = || {
-            let times: Vec<f64> = scenarios.iter().map(|s| direct_run(s, upstream, &parity, tmp)).collect();
+            let times: Vec<f64> = scenarios.iter().map(|s| direct_run(s, upstream, tmp)).collect();
             times
         };
         // Alternate which goes first, so that neither always runs on a warmer machine.
@@ -262,25 +261,15 @@ fn overhead(scenarios: &[Scenario], scenarios_dir: &Path, upstream: &Path, round
 }
 
 /// Upstream's own time on one scenario, in ms: its turns' wall times against a plain `parity serve --script`.
-fn direct_run(scenario: &Scenario, upstream: &Path, parity: &Path, tmp: &Path) -> f64 {
+fn direct_run(scenario: &Scenario, upstream: &Path, tmp: &Path) -> f64 {
     let script = tmp.join(format!("{}.script.json", scenario.name));
     std::fs::write(&script, serde_json::to_string(&scenario.script).expect("a script serializes")).unwrap();
-    let server = Server::start(parity, &script);
+    let server = Serve::start([OsStr::new("--script"), script.as_os_str()]);
     let base_url = format!("{}/v1", server.url);
     let dirs = RunDirs::create(&default_work_root(), scenario, &base_url).expect("the run directories");
     let agent = Agent::Codex { bin: upstream.to_path_buf() };
     let mut total = 0.0;
-    for (i, prompt) in scenario.prompts().enumerate() {
-        let spec = TurnSpec {
-            turn: i + 1,
-            prompt,
-            workspace: &dirs.workspace,
-            home: &dirs.home,
-            codex_home: &dirs.codex_home,
-            base_url: &base_url,
-            model: scenario.agent.model(),
-            args: &scenario.agent.args,
-        };
+    for spec in dirs.turns(scenario, &base_url) {
         let (program, args) = agent.command(&spec);
         let mut command = Command::new(program);
         command
@@ -293,7 +282,7 @@ fn direct_run(scenario: &Scenario, upstream: &Path, parity: &Path, tmp: &Path) -
             .stderr(Stdio::null());
         let finished = run_timed(&mut command, scenario.agent.timeout()).expect("upstream starts");
         if finished.timed_out {
-            println!("  {} turn {}: upstream ran out of time (direct run)", scenario.name, i + 1);
+            println!("  {} turn {}: upstream ran out of time (direct run)", scenario.name, spec.turn);
         }
         total += finished.wall.as_secs_f64() * 1000.0;
     }
@@ -409,33 +398,4 @@ fn parallel_check(root: &Path, scenarios_dir: &Path, rcodex: &Path, rounds: usiz
          {parallel:.2} under way at once on average (target > 1.5); {speedup:.2}x faster than --jobs 1: {}",
         verdict(Some(parallel > 1.5))
     );
-}
-
-/// A `parity serve --script` process, stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(parity: &Path, script: &Path) -> Server {
-        let mut child = Command::new(parity)
-            .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--script"])
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("parity starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

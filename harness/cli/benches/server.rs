@@ -9,8 +9,9 @@
 //!
 //! Every server is a separate `parity` process on loopback, as a user runs it; the load comes from this process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::ffi::OsStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use support::{Serve, print_load};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -33,11 +35,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let body = Bytes::from(serde_json::to_vec(&codex_shaped_body(40 * 1024)).unwrap());
     println!("request body: {} bytes (Codex-shaped)", body.len());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!(
-        "load average at start: {} (the figures assume an otherwise idle machine)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
+    print_load();
 
     let script = dir.path().join("bench-script.json");
     let steps: Vec<Value> =
@@ -75,32 +73,6 @@ fn codex_shaped_body(size: usize) -> Value {
         "store": false,
         "include": ["reasoning.encrypted_content"],
     })
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parity"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("parity starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
-    Server { child, url }
 }
 
 fn client() -> HttpClient {
@@ -142,8 +114,8 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 }
 
 async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
-    let origin = start(&["--script", script.to_str().unwrap()]);
-    let proxy = start(&["--proxy", &format!("{}/v1", origin.url)]);
+    let origin = Serve::start([OsStr::new("--script"), script.as_os_str()]);
+    let proxy = Serve::start(["--proxy".to_string(), format!("{}/v1", origin.url)]);
     let client = client();
     let (mut direct, mut proxied) = (Vec::new(), Vec::new());
     // Each request opens its own session, so the one-step script answers every one.
@@ -170,7 +142,8 @@ async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
 
 async fn throughput(script: &std::path::Path, body: &Bytes, dir: &std::path::Path) {
     let captures = dir.join("captures");
-    let server = start(&["--script", script.to_str().unwrap(), "--captures", captures.to_str().unwrap()]);
+    let server =
+        Serve::start([OsStr::new("--script"), script.as_os_str(), OsStr::new("--captures"), captures.as_os_str()]);
     let client = client();
     // Warm up the connection pool.
     request(&client, &server.url, "warmup", body).await;
@@ -218,19 +191,11 @@ fn peak_memory_kb(pid: u32) -> u64 {
 }
 
 fn count_files(dir: &std::path::Path) -> usize {
-    walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count()
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.path().is_dir() {
-            out.extend(walk(&entry.path()));
-        } else {
-            out.push(entry.path());
-        }
-    }
-    out
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "json"))
+        .count()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::agent::TurnSpec;
 use crate::scenario::Scenario;
 
 /// The only PATH an agent sees.
@@ -25,6 +26,20 @@ pub struct RunDirs {
 }
 
 impl RunDirs {
+    /// The turns of `scenario` run in these directories against `base_url`: one per prompt, numbered from 1.
+    pub fn turns<'a>(&'a self, scenario: &'a Scenario, base_url: &'a str) -> impl Iterator<Item = TurnSpec<'a>> {
+        scenario.prompts().enumerate().map(move |(i, prompt)| TurnSpec {
+            turn: i + 1,
+            prompt,
+            workspace: &self.workspace,
+            home: &self.home,
+            codex_home: &self.codex_home,
+            base_url,
+            model: scenario.agent.model(),
+            args: &scenario.agent.args,
+        })
+    }
+
     /// Lays out a run under `work_root`: HOME, CODEX_HOME (`HOME/.codex`, holding a config.toml that points the agent
     /// at `base_url`) and the scenario's workspace.
     pub fn create(work_root: &Path, scenario: &Scenario, base_url: &str) -> std::io::Result<RunDirs> {

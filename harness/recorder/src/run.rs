@@ -138,17 +138,7 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
     let mut dirs = RunDirs::create(&options.work_root, scenario, &base_url).map_err(io_error(&options.work_root))?;
 
     let mut turns = Vec::new();
-    for (i, prompt) in scenario.prompts().enumerate() {
-        let spec = TurnSpec {
-            turn: i + 1,
-            prompt,
-            workspace: &dirs.workspace,
-            home: &dirs.home,
-            codex_home: &dirs.codex_home,
-            base_url: &base_url,
-            model: scenario.agent.model(),
-            args: &scenario.agent.args,
-        };
+    for spec in dirs.turns(scenario, &base_url) {
         let turn = run_turn(agent, &spec, &dirs, scenario.agent.timeout(), &options.out).await?;
         let failed = turn.timed_out;
         turns.push(turn);

@@ -1,10 +1,12 @@
-//! What the recorder and agents benchmarks share: where things are, timing a process with its resource usage,
+//! What the benchmarks share: where things are, a `parity serve` process, timing a process with its resource usage,
 //! statistics, and printing a table.
 
 #![allow(dead_code)] // each benchmark uses its own part
 
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,37 @@ pub fn repo_root() -> PathBuf {
 /// The `parity` binary cargo built for this benchmark.
 pub fn parity_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_parity"))
+}
+
+/// A `parity serve` process on a free loopback port, stopped on drop.
+pub struct Serve {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`, from the server's first line.
+    pub url: String,
+}
+
+impl Serve {
+    /// `parity serve --listen 127.0.0.1:0 --quiet ARGS...`, once it listens.
+    pub fn start(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Serve {
+        let mut child = Command::new(parity_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("parity starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
+        Serve { child, url }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Prints the load average; the figures assume an otherwise idle machine.
