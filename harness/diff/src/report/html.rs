@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Options, by_category, category_counts, label, plural};
+use super::{Options, by_category, category_counts, escape_markup, label, plural};
 use crate::compare::{Category, Comparison, Divergence, Kind, RequestPair};
 use crate::normalize::Touch;
 use crate::textdiff::{Line, LineTag, TextDiff};
@@ -84,14 +84,14 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(&title)
+        escape_markup(&title)
     );
     let _ = writeln!(out, "<header>\n<h1>parity diff</h1>\n<div class=\"sides\">");
     for (side, info) in [("left", &c.left), ("right", &c.right)] {
         let _ = writeln!(
             out,
             "<span>{side}</span><span><code>{}</code> · {}</span>",
-            esc(&info.root),
+            escape_markup(&info.root),
             plural(info.requests, "request", "requests")
         );
     }
@@ -127,9 +127,9 @@ pub fn render(c: &Comparison, options: &Options) -> String {
                 "<li>line {}: {} <code>{}</code>{} — {}</li>",
                 e.line,
                 e.category,
-                esc(&e.path),
-                e.request.as_deref().map(|r| format!(" in <code>{}</code>", esc(r))).unwrap_or_default(),
-                esc(&e.reason)
+                escape_markup(&e.path),
+                e.request.as_deref().map(|r| format!(" in <code>{}</code>", escape_markup(r))).unwrap_or_default(),
+                escape_markup(&e.reason)
             );
         }
         let _ = writeln!(out, "</ul>");
@@ -155,21 +155,21 @@ fn render_pair(out: &mut String, pair: &RequestPair, options: &Options) {
     let _ = writeln!(
         out,
         "<details class=\"pair\" id=\"pair-{}\" data-divergences=\"{n}\" data-accepted=\"{}\"{}>",
-        esc(&anchor),
+        escape_markup(&anchor),
         pair.accepted.len(),
         if n > 0 { " open" } else { "" }
     );
     let _ = writeln!(
         out,
         "<summary><span class=\"pair-id\">{}</span><span class=\"label mono\">{}</span><span class=\"badge {class}\">{}</span></summary>",
-        esc(&pair.id),
-        esc(label(pair)),
-        esc(&badge)
+        escape_markup(&pair.id),
+        escape_markup(label(pair)),
+        escape_markup(&badge)
     );
     let _ = writeln!(out, "<div class=\"files\">");
     for (side, info) in [("left", &pair.left), ("right", &pair.right)] {
         let file = info.as_ref().map(|i| i.file.as_str()).unwrap_or("(no request)");
-        let _ = writeln!(out, "<span>{side}: <code>{}</code></span>", esc(file));
+        let _ = writeln!(out, "<span>{side}: <code>{}</code></span>", escape_markup(file));
     }
     let _ = writeln!(out, "</div>");
     if n == 0 && pair.accepted.is_empty() {
@@ -211,19 +211,19 @@ fn render_divergence(out: &mut String, d: &Divergence, accepted: Option<&str>) {
     let _ = write!(
         out,
         "<div class=\"dhead\"><span class=\"cat cat-{cat_class}\">{}</span><code class=\"path\">{}</code>",
-        esc(&cat_label),
-        esc(if d.path.is_empty() { "(whole request)" } else { &d.path })
+        escape_markup(&cat_label),
+        escape_markup(if d.path.is_empty() { "(whole request)" } else { &d.path })
     );
     if let Some(right) = &d.right_path {
-        let _ = write!(out, "<span class=\"kind\">→</span><code class=\"path\">{}</code>", esc(right));
+        let _ = write!(out, "<span class=\"kind\">→</span><code class=\"path\">{}</code>", escape_markup(right));
     }
-    let _ = writeln!(out, "<span class=\"kind\">{}</span></div>", esc(d.kind.describe()));
+    let _ = writeln!(out, "<span class=\"kind\">{}</span></div>", escape_markup(d.kind.describe()));
     if let Some(reason) = accepted {
-        let _ = writeln!(out, "<div class=\"reason\">Reason: {}</div></article>", esc(reason));
+        let _ = writeln!(out, "<div class=\"reason\">Reason: {}</div></article>", escape_markup(reason));
         return;
     }
     if let Some(note) = &d.note {
-        let _ = writeln!(out, "<div class=\"note\">{}</div>", esc(note));
+        let _ = writeln!(out, "<div class=\"note\">{}</div>", escape_markup(note));
     }
     match &d.text_diff {
         Some(diff) => render_text_diff(out, diff),
@@ -249,7 +249,7 @@ fn render_values(out: &mut String, left: Option<&Value>, right: Option<&Value>) 
                 } else {
                     text
                 };
-                let _ = write!(out, "<pre class=\"present\">{}</pre>", esc(&shown));
+                let _ = write!(out, "<pre class=\"present\">{}</pre>", escape_markup(&shown));
             }
         }
         let _ = writeln!(out, "</div>");
@@ -311,9 +311,9 @@ fn cell(out: &mut String, line: Option<&Line>, class: &str, number: &mut usize) 
             *number += 1;
             for part in &line.parts {
                 if part.changed {
-                    let _ = write!(out, "<mark>{}</mark>", esc(&part.text));
+                    let _ = write!(out, "<mark>{}</mark>", escape_markup(&part.text));
                 } else {
-                    out.push_str(&esc(&part.text));
+                    out.push_str(&escape_markup(&part.text));
                 }
             }
             let _ = write!(out, "</td>");
@@ -334,35 +334,11 @@ fn render_explain(out: &mut String, side: &str, touches: &[Touch]) {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
-            esc(&t.rule),
-            esc(&t.path),
-            esc(&t.before),
-            esc(&t.after)
+            escape_markup(&t.rule),
+            escape_markup(&t.path),
+            escape_markup(&t.before),
+            escape_markup(&t.after)
         );
     }
     let _ = writeln!(out, "</table></details>");
-}
-
-/// Escapes text for HTML content and attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(super::esc("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
-    }
 }

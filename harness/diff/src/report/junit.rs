@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Options, category_counts, label, plural};
+use super::{Options, category_counts, escape_markup, label, plural};
 use crate::compare::Comparison;
 
 pub fn render(c: &Comparison) -> String {
@@ -13,15 +13,15 @@ pub fn render(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
-        xml(&format!("{} vs {}", c.left.root, c.right.root))
+        escape_markup(&format!("{} vs {}", c.left.root, c.right.root))
     );
     for pair in &c.pairs {
         let session = parity_capture::store::session_dir_name(pair.session);
         let _ = write!(
             out,
             "    <testcase classname=\"parity.diff.{}\" name=\"{}\"",
-            xml(&session),
-            xml(&format!("{} {}", pair.id, label(pair)))
+            escape_markup(&session),
+            escape_markup(&format!("{} {}", pair.id, label(pair)))
         );
         if pair.divergences.is_empty() && pair.accepted.is_empty() {
             let _ = writeln!(out, "/>");
@@ -37,12 +37,12 @@ pub fn render(c: &Comparison) -> String {
             let _ = writeln!(
                 out,
                 "      <failure type=\"divergence\" message=\"{}\">{}</failure>",
-                xml(&format!(
+                escape_markup(&format!(
                     "{} ({})",
                     plural(pair.divergences.len(), "divergence", "divergences"),
                     category_counts(&pair.divergences)
                 )),
-                xml(&body)
+                escape_markup(&body)
             );
         }
         if !pair.accepted.is_empty() {
@@ -59,7 +59,7 @@ pub fn render(c: &Comparison) -> String {
                     )
                 })
                 .collect();
-            let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&lines.join("\n")));
+            let _ = writeln!(out, "      <system-out>{}</system-out>", escape_markup(&lines.join("\n")));
         }
         let _ = writeln!(out, "    </testcase>");
     }
@@ -69,35 +69,9 @@ pub fn render(c: &Comparison) -> String {
             .iter()
             .map(|e| format!("stale accept entry, line {}: {} {} ({})", e.line, e.category, e.path, e.reason))
             .collect();
-        let _ = writeln!(out, "    <system-err>{}</system-err>", xml(&lines.join("\n")));
+        let _ = writeln!(out, "    <system-err>{}</system-err>", escape_markup(&lines.join("\n")));
     }
     let _ = writeln!(out, "  </testsuite>");
     let _ = writeln!(out, "</testsuites>");
     out
-}
-
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn xml_escapes_markup_and_drops_control_characters() {
-        assert_eq!(super::xml("<a href=\"x\">&'\u{1}"), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}");
-    }
 }

@@ -131,6 +131,25 @@ fn plain_diff_lines(diff: &TextDiff) -> Vec<String> {
     out
 }
 
+/// Escapes text for the content and attribute values of HTML and XML, replacing the control characters XML 1.0
+/// cannot hold (a capture may carry any).
+fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\t' | '\n' | '\r' => out.push(ch),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +166,10 @@ mod tests {
     fn plain_diffs_mark_words() {
         let diff = TextDiff::new("a b c\n", "a B c\n");
         assert_eq!(plain_diff_lines(&diff), ["@@ left line 1, right line 1 @@", "- a [-b-] c", "+ a {+B+} c"]);
+    }
+
+    #[test]
+    fn markup_is_escaped_and_control_characters_xml_cannot_hold_replaced() {
+        assert_eq!(super::escape_markup("<a href=\"x\">&'\u{1}\t"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\u{FFFD}\t");
     }
 }
