@@ -32,8 +32,8 @@ pub(crate) struct State {
     pub unread: HeadTailBuffer,
     /// All output, for the end event.
     pub transcript: HeadTailBuffer,
-    /// Output streams not yet at end of file: 2 for pipes, 1 for a PTY.
-    pub open_streams: usize,
+    /// The output (one pipe, or the PTY) reached end of file.
+    pub output_closed: bool,
     /// The child's exit code, once reaped.
     pub exit_code: Option<i32>,
 }
@@ -41,17 +41,17 @@ pub(crate) struct State {
 impl State {
     /// The child was reaped and nothing more can be read.
     pub fn finished(&self) -> bool {
-        self.exit_code.is_some() && self.open_streams == 0
+        self.exit_code.is_some() && self.output_closed
     }
 }
 
 impl Shared {
-    fn new(open_streams: usize) -> Arc<Shared> {
+    fn new() -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 unread: HeadTailBuffer::default(),
                 transcript: HeadTailBuffer::default(),
-                open_streams,
+                output_closed: false,
                 exit_code: None,
             }),
             changed: watch::Sender::new(()),
@@ -80,8 +80,8 @@ impl Shared {
         });
     }
 
-    fn close_stream(&self) {
-        self.update(|state| state.open_streams = state.open_streams.saturating_sub(1));
+    fn close_output(&self) {
+        self.update(|state| state.output_closed = true);
     }
 
     fn set_exit(&self, code: i32) {
@@ -134,7 +134,10 @@ fn signal_group(pid: i32, signal: libc::c_int) {
 fn spawn_pipes(program: &str, args: &[String], cwd: &Path, env: &HashMap<String, String>) -> io::Result<Child> {
     let mut command = Command::new(program);
     command.args(args).current_dir(cwd).env_clear().envs(env);
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // One pipe for both streams, as `2>&1` would do: the output keeps the order in which the command wrote it.
+    // Two pipes read by two tasks can swap an `echo out; echo oops >&2` depending on which task runs first.
+    let (output, writer) = io::pipe()?;
+    command.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
     // SAFETY: getpid is async-signal-safe; the closure below calls only async-signal-safe functions.
     let parent = unsafe { libc::getpid() };
     // SAFETY: runs in the forked child before exec and only makes async-signal-safe calls.
@@ -153,17 +156,17 @@ fn spawn_pipes(program: &str, args: &[String], cwd: &Path, env: &HashMap<String,
         });
     }
     let mut child = command.spawn()?;
-    let stdout = tokio::process::ChildStdout::from_std(child.stdout.take().expect("stdout is piped"))?;
-    let stderr = tokio::process::ChildStderr::from_std(child.stderr.take().expect("stderr is piped"))?;
+    // The command holds the parent's copies of the write end; while they live the output never ends.
+    drop(command);
+    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(output))?;
     let pid = i32::try_from(child.id()).expect("pids fit in i32");
-    let shared = Shared::new(2);
+    let shared = Shared::new();
     reap_in_thread(shared.clone(), move || {
         let status = child.wait()?;
         // Upstream reports death by signal N as 128 + N without a PTY.
         Ok(status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(-1))
     })?;
-    let tasks =
-        vec![tokio::spawn(read_stream(stdout, shared.clone())), tokio::spawn(read_stream(stderr, shared.clone()))];
+    let tasks = vec![tokio::spawn(read_stream(output, shared.clone()))];
     Ok(Child { pid, shared, stdin: None, _master: None, tasks })
 }
 
@@ -182,7 +185,7 @@ fn spawn_pty(program: &str, args: &[String], cwd: &Path, env: &HashMap<String, S
     let fd = pair.master.as_raw_fd().ok_or_else(|| io::Error::other("the PTY master has no descriptor"))?;
     // SAFETY: the AsyncFd owns the descriptor, which stays open and the same until it is dropped.
     let terminal = Arc::new(unsafe { AsyncFd::register(nonblocking_dup(fd)?) }?);
-    let shared = Shared::new(1);
+    let shared = Shared::new();
     // Upstream takes the code portable-pty reports: 1 for death by a signal.
     reap_in_thread(shared.clone(), move || Ok(child.wait()?.exit_code() as i32))?;
     let (stdin, input) = mpsc::unbounded_channel();
@@ -211,7 +214,7 @@ async fn read_stream(mut stream: impl tokio::io::AsyncRead + Unpin, shared: Arc<
             Err(_) => break,
         }
     }
-    shared.close_stream();
+    shared.close_output();
 }
 
 async fn read_terminal(terminal: Arc<AsyncFd<OwnedFd>>, shared: Arc<Shared>) {
@@ -229,7 +232,7 @@ async fn read_terminal(terminal: Arc<AsyncFd<OwnedFd>>, shared: Arc<Shared>) {
             Err(_would_block) => continue,
         }
     }
-    shared.close_stream();
+    shared.close_output();
 }
 
 async fn write_terminal(terminal: Arc<AsyncFd<OwnedFd>>, mut input: mpsc::UnboundedReceiver<Vec<u8>>) {

@@ -83,6 +83,19 @@ async fn a_command_exiting_early_returns_before_the_yield_time() {
     .unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_and_stderr_keep_the_order_the_command_wrote_them_in() {
+    timeout(LIMIT, async {
+        let manager = ExecManager::new();
+        let script = "for i in $(seq 1 200); do echo \"out $i\"; echo \"err $i\" >&2; done";
+        let output = manager.exec_command(bash(script, false, 10_000)).await.unwrap();
+        let expected: String = (1..=200).map(|i| format!("out {i}\nerr {i}\n")).collect();
+        assert_eq!(output.text(), expected);
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn terminate_all_kills_sessions_that_ignore_sigterm_and_their_grandchildren_without_zombies() {
     timeout(LIMIT, async {
