@@ -137,6 +137,37 @@ async fn commands_left_running_end_with_rcodex() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_command_kills_it_with_the_turn() {
+    let workspace = tempfile::tempdir().unwrap();
+    let pid_file = workspace.path().join("pid");
+    // SIGTERM ignored (sleep inherits that), so only rcodex's own clean-up ends it, not the parent-death signal.
+    let cmd = format!("trap '' TERM; echo $$ > {}.part && mv {0}.part {0}; exec sleep 60", pid_file.display());
+    // The command outlives its yield time by far: rcodex is inside the tool call when the signal comes.
+    let s = scripted([call("exec_command", json!({"cmd": cmd, "yield_time_ms": 30000}), "long")]).await;
+    let run = Run::new(&s.base_url(), "sandbox_mode = \"danger-full-access\"", "");
+    let mut child = run
+        .rcodex(&["exec", "--skip-git-repo-check", "--json", "wait for it"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            break text.trim().parse::<i32>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // SAFETY: kill only sends signals; SIGINT to rcodex as ctrl-C would, signal 0 asks whether the pid exists.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(130));
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the command {pid} was killed with the interrupted turn");
+    assert_eq!(s.captures().await.len(), 1, "no request follows an interrupted tool call");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn apply_patch_is_all_or_nothing_and_reported_as_a_file_change() {
     let good =
         "*** Begin Patch\n*** Add File: notes.md\n+# Notes\n*** Update File: a.txt\n@@\n-one\n+uno\n*** End Patch\n";
