@@ -217,6 +217,54 @@ async fn apply_patch_is_all_or_nothing_and_reported_as_a_file_change() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn exec_command_applies_a_heredoc_patch_itself_and_runs_anything_else() {
+    let heredoc =
+        |prefix: &str, body: &str| format!("{prefix}apply_patch <<'EOF'\n*** Begin Patch\n{body}*** End Patch\nEOF\n");
+    let exec = |cmd: String, id: &str| call("exec_command", json!({ "cmd": cmd }), id);
+    let s = scripted([
+        exec(heredoc("", "*** Add File: notes.md\n+# Notes\n"), "plain"),
+        exec(heredoc("cd sub && ", "*** Update File: a.txt\n@@\n-one\n+uno\n"), "cd"),
+        exec(heredoc("", "*** Update File: notes.md\n@@\n-no such line\n+x\n"), "refused"),
+        exec("*** Begin Patch\n*** Add File: bare.txt\n+b\n*** End Patch\n".into(), "bare"),
+        exec(heredoc("echo first && ", "*** Add File: shell.txt\n+s\n"), "shell"),
+        Step::message("done"),
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "sandbox_mode = \"workspace-write\"", "");
+    std::fs::create_dir(run.workspace.join("sub")).unwrap();
+    std::fs::write(run.workspace.join("sub/a.txt"), "one\n").unwrap();
+    let out = run.exec(&["edit"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let requests = s.model_requests().await;
+
+    let plain = output_text(&requests, "plain");
+    assert!(plain.starts_with("Wall time: 0.0000 seconds\nOutput:\nExit code: 0\nWall time: "), "{plain}");
+    assert!(plain.ends_with("\nOutput:\nSuccess. Updated the following files:\nA notes.md\n"), "{plain}");
+    assert_eq!(std::fs::read_to_string(run.workspace.join("notes.md")).unwrap(), "# Notes\n");
+    assert!(output_text(&requests, "cd").ends_with("M a.txt\n"));
+    assert_eq!(std::fs::read_to_string(run.workspace.join("sub/a.txt")).unwrap(), "uno\n", "applied in sub/");
+    let refused = output_text(&requests, "refused");
+    assert!(refused.starts_with("apply_patch verification failed: Failed to find expected lines in "), "{refused}");
+    assert_eq!(
+        output_text(&requests, "bare"),
+        "apply_patch verification failed: patch detected without explicit call to apply_patch. Rerun as \
+         [\"apply_patch\", \"<patch>\"]"
+    );
+    assert!(!run.workspace.join("bare.txt").exists());
+    let shell = stable(&output_text(&requests, "shell"));
+    assert!(shell.starts_with("Process exited with code 127\n"), "run by bash, which has no apply_patch: {shell}");
+    assert!(shell.contains("first\n") && !run.workspace.join("shell.txt").exists(), "{shell}");
+
+    let kinds: Vec<&str> = out.of_type("item.completed").iter().filter_map(|e| e["item"]["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["file_change", "file_change", "command_execution", "agent_message"],
+        "applied patches are file changes, not commands: {}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn view_image_request_user_input_and_tools_not_offered() {
     let s = scripted([
         Step::reply()

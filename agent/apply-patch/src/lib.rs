@@ -20,6 +20,9 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A patch can also arrive inside a shell command (`apply_patch <<'EOF'` … `EOF`, as models write it):
+//! [`shell_patch`] tells which commands carry one, as upstream tells it.
+//!
 //! # What happens, in order
 //!
 //! 1. [`parse`]: the text becomes a [`Patch`] or a [`ParseError`] naming the line.
@@ -50,6 +53,7 @@ mod change;
 mod commit;
 mod error;
 mod fs;
+mod invocation;
 mod outcome;
 mod parser;
 mod policy;
@@ -60,6 +64,7 @@ use std::path::Path;
 
 pub use change::{ChangeKind, FileChange};
 pub use error::{ApplyError, HunkError, HunkErrorKind, ReadError};
+pub use invocation::{BARE_PATCH_ERROR, ShellPatch, shell_patch};
 pub use outcome::Applied;
 pub use parser::{Chunk, ChunkLine, Hunk, ParseError, ParseErrorKind, Patch, parse};
 pub use policy::{ReadOnly, Refusal, Unrestricted, WritableRoots, WritePolicy};

@@ -8,7 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rcodex_apply_patch::{ApplyError, FileChange, ReadOnly, Unrestricted, WritableRoots, WritePolicy, apply_patch};
+use rcodex_apply_patch::{
+    ApplyError, BARE_PATCH_ERROR, FileChange, ReadOnly, ShellPatch, Unrestricted, WritableRoots, WritePolicy,
+    apply_patch, shell_patch,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -51,6 +54,7 @@ struct Call {
     kind: String,
     name: String,
     input: Option<String>,
+    arguments: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Debug, PartialEq)]
@@ -321,6 +325,28 @@ fn the_engine_answers_every_observed_case_as_upstream_did() {
         }
     }
     assert!(failures.is_empty(), "{} of {ran} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Upstream applied the patch of an `exec_command` itself (its output is the patch tool's), refused a bare patch,
+/// or ran the command in the shell (its output is a command's, with a chunk id); `shell_patch` must tell the same.
+#[test]
+fn exec_commands_carrying_patches_are_recognized_as_upstream_recognized_them() {
+    let cases: Vec<Case> = cases().into_iter().filter(|case| case.call.name == "exec_command").collect();
+    assert!(cases.len() >= 8, "the recorded exec_command cases are missing");
+    for case in &cases {
+        let arguments = case.call.arguments.as_ref().expect("a function call has arguments");
+        let cmd = arguments["cmd"].as_str().expect("exec_command has a cmd").to_string();
+        let expected = if case.output.starts_with("Chunk ID: ") {
+            None
+        } else if case.output == BARE_PATCH_ERROR {
+            Some(ShellPatch::Bare)
+        } else {
+            let input = case.engine.input.as_deref().unwrap_or_else(|| panic!("{}: no engine input", case.name));
+            let workdir = case.engine.cwd.clone();
+            Some(ShellPatch::Heredoc { patch: input.trim_end_matches('\n').to_string(), workdir })
+        };
+        assert_eq!(shell_patch(&["/bin/bash".into(), "-lc".into(), cmd]), expected, "{}", case.name);
+    }
 }
 
 #[test]

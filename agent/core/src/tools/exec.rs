@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
+use rcodex_apply_patch::ShellPatch;
 use rcodex_exec::tool::{ExecCommandArgs, SandboxPermissions, ToolContext, prepare_exec_command};
 use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
 use rcodex_sandbox::SandboxPolicy;
 
 use super::ToolCall;
+use super::patch::Patcher;
 use crate::config::{ApprovalPolicy, Config};
 use crate::events::{Event, EventSink, Item, ItemDetails, Status};
 use crate::shell_env;
@@ -68,8 +70,9 @@ impl Commands {
         }
     }
 
-    /// Runs an `exec_command` call; returns the text for the model.
-    pub async fn exec_command(&self, call: &ToolCall, approval: ApprovalPolicy) -> String {
+    /// Runs an `exec_command` call; returns the text for the model. A command that only feeds a patch to
+    /// `apply_patch` has `patcher` apply it instead of running.
+    pub async fn exec_command(&self, call: &ToolCall, approval: ApprovalPolicy, patcher: &Patcher) -> String {
         let mut prepared = match prepare_exec_command(&call.payload, &self.context, &call.call_id) {
             Ok(prepared) => prepared,
             Err(error) => return error.0,
@@ -82,6 +85,22 @@ impl Commands {
                     "approval policy is {policy}; reject command — you cannot ask for escalated permissions if the approval policy is {policy}"
                 );
             }
+        }
+        match rcodex_apply_patch::shell_patch(&prepared.request.argv) {
+            Some(ShellPatch::Bare) => return rcodex_apply_patch::BARE_PATCH_ERROR.to_string(),
+            Some(ShellPatch::Heredoc { patch, workdir }) => {
+                let cwd = prepared.request.cwd.join(workdir.unwrap_or_default());
+                let output = patcher.apply(&patch, &cwd);
+                // A patch that reached the files reads as the output of a command that took no time; a refused
+                // one as the refusal alone.
+                return if output.reached_files {
+                    let text = rcodex_exec::truncate_for_model(&output.text, prepared.request.max_output_tokens);
+                    format!("Wall time: 0.0000 seconds\nOutput:\n{text}")
+                } else {
+                    output.text
+                };
+            }
+            None => {}
         }
         let request = &mut prepared.request;
         request.env.insert("CODEX_TOOL_CALL_ID".into(), call.call_id.clone());

@@ -108,7 +108,7 @@ pub struct ToolRuntime {
     family_slug: String,
     image_input: bool,
     exec: exec::Commands,
-    patch_policy: rcodex_sandbox::PatchPolicy,
+    patcher: patch::Patcher,
     goals: goals::Goals,
     plan: plan::Plan,
     /// Upstream's tool lock: tools that may run beside others take it shared, the rest alone.
@@ -146,7 +146,7 @@ impl ToolRuntime {
                 options.sandbox_launcher,
                 options.events.clone(),
             ),
-            patch_policy: policy.patch_policy(&config.cwd),
+            patcher: patch::Patcher::new(policy.patch_policy(&config.cwd), options.events.clone()),
             goals: goals::Goals::new(&options.thread_id),
             plan: plan::Plan::default(),
             events: options.events,
@@ -171,7 +171,7 @@ impl ToolRuntime {
         match (call.name.as_str(), call.kind) {
             ("exec_command", CallKind::Function) => {
                 let _shared = self.lock.read().await;
-                call.text(self.exec.exec_command(call, self.approval).await)
+                call.text(self.exec.exec_command(call, self.approval, &self.patcher).await)
             }
             ("write_stdin", CallKind::Function) => {
                 let _shared = self.lock.read().await;
@@ -189,7 +189,7 @@ impl ToolRuntime {
             }
             ("apply_patch", CallKind::Custom) => {
                 let _alone = self.lock.write().await;
-                call.text(patch::apply_patch(&call.payload, &self.cwd, &self.patch_policy, &self.events))
+                call.text(self.patcher.apply(&call.payload, &self.cwd).text)
             }
             ("update_plan", CallKind::Function) => {
                 let _alone = self.lock.write().await;

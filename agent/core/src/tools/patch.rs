@@ -1,42 +1,58 @@
 //! `apply_patch`: the patch is applied all or nothing, where the sandbox lets patches write, and reported as a
-//! `file_change` item.
+//! `file_change` item. The same happens to a patch that `exec_command` was given as a heredoc.
 
 use std::path::Path;
 use std::time::Instant;
 
 use crate::events::{Event, EventSink, FileChange, Item, ItemDetails, Status};
 
-/// Applies `patch` in `cwd` and returns the text for the model.
-pub fn apply_patch(
-    patch: &str,
-    cwd: &Path,
-    policy: &dyn rcodex_apply_patch::WritePolicy,
-    events: &EventSink,
-) -> String {
-    let started = Instant::now();
-    let outcome = rcodex_apply_patch::apply_patch(patch, cwd, policy);
-    let (changes, status, text) = match &outcome {
-        Ok(applied) => (applied.changes().to_vec(), Status::Completed, applied.model_output(started.elapsed())),
-        Err(error) => (
-            error.attempted_changes().unwrap_or_default().to_vec(),
-            Status::Failed,
-            error.model_output(started.elapsed()),
-        ),
-    };
-    // Upstream reports a file change only for patches that got as far as writing.
-    if !changes.is_empty() {
+/// Applies a session's patches.
+pub struct Patcher {
+    policy: rcodex_sandbox::PatchPolicy,
+    events: EventSink,
+}
+
+/// What applying a patch gave.
+pub struct PatchOutput {
+    /// The text for the model.
+    pub text: String,
+    /// The patch got as far as the files (applied, or failed while applying), rather than being refused: the
+    /// output then reads as a command's, which `exec_command` frames as its own.
+    pub reached_files: bool,
+}
+
+impl Patcher {
+    pub fn new(policy: rcodex_sandbox::PatchPolicy, events: EventSink) -> Patcher {
+        Patcher { policy, events }
+    }
+
+    /// Applies `patch` in `cwd`.
+    pub fn apply(&self, patch: &str, cwd: &Path) -> PatchOutput {
+        let started = Instant::now();
+        let outcome = rcodex_apply_patch::apply_patch(patch, cwd, &self.policy);
+        let (changes, status, text) = match &outcome {
+            Ok(applied) => (applied.changes(), Status::Completed, applied.model_output(started.elapsed())),
+            Err(error) => {
+                (error.attempted_changes().unwrap_or_default(), Status::Failed, error.model_output(started.elapsed()))
+            }
+        };
+        // Upstream reports a file change only for patches that got as far as writing.
+        if !changes.is_empty() {
+            self.report(changes, status);
+        }
+        let reached_files = outcome.as_ref().map_or_else(|error| error.attempted_changes().is_some(), |_| true);
+        PatchOutput { text, reached_files }
+    }
+
+    fn report(&self, changes: &[rcodex_apply_patch::FileChange], status: Status) {
         let changes: Vec<FileChange> = changes
             .iter()
             .map(|c| FileChange { path: c.path.display().to_string(), kind: c.kind.as_str().to_string() })
             .collect();
-        let id = events.item_id();
-        events.emit(Event::ItemStarted {
-            item: Item {
-                id: id.clone(),
-                details: ItemDetails::FileChange { changes: changes.clone(), status: Status::InProgress },
-            },
-        });
-        events.emit(Event::ItemCompleted { item: Item { id, details: ItemDetails::FileChange { changes, status } } });
+        let id = self.events.item_id();
+        let started = ItemDetails::FileChange { changes: changes.clone(), status: Status::InProgress };
+        self.events.emit(Event::ItemStarted { item: Item { id: id.clone(), details: started } });
+        let done = ItemDetails::FileChange { changes, status };
+        self.events.emit(Event::ItemCompleted { item: Item { id, details: done } });
     }
-    text
 }
