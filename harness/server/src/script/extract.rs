@@ -37,6 +37,12 @@ pub fn extract(patterns: &BTreeMap<String, String>, body: &Value) -> Result<BTre
         .collect()
 }
 
+/// Whether `{{name}}` appears anywhere in the step's output.
+pub fn uses(step: &Step, name: &str) -> bool {
+    let marker = BTreeMap::from([(name.to_string(), "\u{0}parity-placeholder\u{0}".to_string())]);
+    substitute(step, &marker) != *step
+}
+
 /// The step with `{{name}}` replaced in all of its output.
 pub fn substitute(step: &Step, values: &BTreeMap<String, String>) -> Step {
     let text = |s: &str| {

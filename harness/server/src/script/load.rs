@@ -65,11 +65,36 @@ impl Script {
         let all = self.sessions.iter().enumerate().flat_map(|(s, script)| {
             script.steps.iter().enumerate().map(move |(i, step)| (format!("sessions[{s}] step {}", i + 1), step))
         });
-        for (label, step) in self.steps.iter().enumerate().map(|(i, s)| (format!("step {}", i + 1), s)).chain(all) {
-            validate_step(step).map_err(|m| ScriptError::new("<inline script>", None, format!("{label}: {m}")))?;
+        let labelled: Vec<(String, &Step)> =
+            self.steps.iter().enumerate().map(|(i, s)| (format!("step {}", i + 1), s)).chain(all).collect();
+        for (label, step) in &labelled {
+            let fail = |m: String| ScriptError::new("<inline script>", None, format!("{label}: {m}"));
+            validate_step(step).map_err(fail)?;
+            // A value holds only in the step that extracts it: a later step that uses it must extract it again.
+            for (name, extracted_by) in extracted_elsewhere(&labelled, step) {
+                if super::extract::uses(step, &name) {
+                    return Err(fail(format!(
+                        "uses {{{{{name}}}}}, which only {extracted_by} extracts; a value holds in the step that \
+                         extracts it, so extract it here too (extract = {{ {name} = \"...\" }})"
+                    )));
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// The values other steps extract and `step` does not, each with the first step extracting it.
+fn extracted_elsewhere(steps: &[(String, &Step)], step: &Step) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (label, other) in steps {
+        for name in other.extract.keys() {
+            if !step.extract.contains_key(name) && !found.iter().any(|(known, _)| known == name) {
+                found.push((name.clone(), label.clone()));
+            }
+        }
+    }
+    found
 }
 
 fn validate_step(step: &Step) -> Result<(), String> {
@@ -259,5 +284,24 @@ mod tests {
         assert!(e.contains("both `events`"), "{e}");
         let e = json_err(r#"{"sessions": [{"steps": [{}, {"fail": {"disconnect": {"before": "nope"}}}]}]}"#);
         assert!(e.contains("sessions[0] step 2: fail.disconnect.before \"nope\" matches no event"), "{e}");
+    }
+
+    #[test]
+    fn a_value_used_by_a_step_that_does_not_extract_it_is_refused() {
+        let first = r#"
+            [[steps]]
+            extract = { id = 'id (\d+)' }
+            output = [{ message = "{{id}}" }]
+        "#;
+        let second = r#"
+            [[steps]]
+            output = [{ function_call = { name = "f", arguments = { n = "{{id}}" } } }]
+        "#;
+        let e = toml_err(&format!("{first}{second}"));
+        assert!(e.contains("step 2: uses {{id}}, which only step 1 extracts"), "{e}");
+        let again = second.replace("[[steps]]", "[[steps]]\nextract = { id = 'id (\\d+)' }");
+        Script::parse(&format!("{first}{again}"), Syntax::Toml, "s.toml").unwrap();
+        // Braces in a script that extracts nothing by that name are text.
+        Script::parse(second, Syntax::Toml, "s.toml").unwrap();
     }
 }
