@@ -44,6 +44,10 @@ pub fn shell_patch(argv: &[String]) -> Option<ShellPatch> {
 
 /// The patch and `cd` directory of a script that is one `[cd DIR &&] apply_patch <<MARK` statement.
 fn heredoc_invocation(script: &str) -> Option<ShellPatch> {
+    // Most commands are not patches: spare them the parse (it would only confirm it).
+    if !PATCH_COMMANDS.iter().any(|command| script.contains(command)) {
+        return None;
+    }
     let mut parser = Parser::new();
     parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
     let tree = parser.parse(script, None)?;
