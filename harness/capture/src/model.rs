@@ -38,6 +38,32 @@ pub struct Capture {
     pub proxy: Option<ProxyInfo>,
 }
 
+impl Capture {
+    /// A request as it arrived, in [`FORMAT`], with its response still pending and no mode-specific details yet.
+    pub fn new(
+        session: SessionRef,
+        seq: u32,
+        arrival: u64,
+        mode: Mode,
+        received_at: String,
+        request: CapturedRequest,
+    ) -> Capture {
+        Capture {
+            format: FORMAT.to_string(),
+            session,
+            seq,
+            arrival,
+            mode,
+            received_at,
+            request,
+            response: CapturedResponse::pending(),
+            script: None,
+            replay: None,
+            proxy: None,
+        }
+    }
+}
+
 /// Sessions are told apart by the agent's own headers (`thread-id`, then `session-id`, then `session_id`) and
 /// numbered by first arrival, so that two recordings pair up by position even though the ids themselves differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -310,26 +310,17 @@ mod tests {
     use serde_json::json;
 
     fn capture(session: u32, seq: u32) -> Capture {
-        Capture {
-            format: FORMAT.to_string(),
-            session: SessionRef { index: session, key: format!("key-{session}"), key_header: Some("thread-id".into()) },
-            seq,
-            arrival: u64::from(seq),
-            mode: Mode::Scripted,
-            received_at: "2026-11-21T00:00:00Z".into(),
-            request: CapturedRequest {
-                method: "POST".into(),
-                path: "/v1/responses".into(),
-                query: None,
-                headers: [("content-type", "application/json")].into_iter().collect(),
-                body: json!({"model": "m", "input": []}),
-                raw_body: None,
-            },
-            response: CapturedResponse::pending(),
-            script: None,
-            replay: None,
-            proxy: None,
-        }
+        let session_ref =
+            SessionRef { index: session, key: format!("key-{session}"), key_header: Some("thread-id".into()) };
+        let request = CapturedRequest {
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            query: None,
+            headers: [("content-type", "application/json")].into_iter().collect(),
+            body: json!({"model": "m", "input": []}),
+            raw_body: None,
+        };
+        Capture::new(session_ref, seq, u64::from(seq), Mode::Scripted, "2026-11-21T00:00:00Z".into(), request)
     }
 
     #[test]

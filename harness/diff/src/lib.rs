@@ -68,33 +68,20 @@ pub fn diff_recordings(
 pub(crate) mod testing {
     //! Small recordings built in code.
 
-    use parity_capture::{
-        Capture, CapturedRequest, CapturedResponse, FORMAT, Mode, RecordedExchange, RecordedSession, Recording,
-        SessionRef,
-    };
+    use parity_capture::{Capture, CapturedRequest, Mode, RecordedExchange, RecordedSession, Recording, SessionRef};
     use serde_json::Value;
 
     pub fn capture(session: u32, seq: u32, headers: &[(&str, &str)], body: Value) -> Capture {
-        Capture {
-            format: FORMAT.to_string(),
-            session: SessionRef { index: session, key: format!("s{session}"), key_header: None },
-            seq,
-            arrival: u64::from(seq),
-            mode: Mode::Scripted,
-            received_at: "2026-11-21T00:00:00Z".into(),
-            request: CapturedRequest {
-                method: "POST".into(),
-                path: "/v1/responses".into(),
-                query: None,
-                headers: headers.iter().copied().collect(),
-                body,
-                raw_body: None,
-            },
-            response: CapturedResponse::pending(),
-            script: None,
-            replay: None,
-            proxy: None,
-        }
+        let session_ref = SessionRef { index: session, key: format!("s{session}"), key_header: None };
+        let request = CapturedRequest {
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            query: None,
+            headers: headers.iter().copied().collect(),
+            body,
+            raw_body: None,
+        };
+        Capture::new(session_ref, seq, u64::from(seq), Mode::Scripted, "2026-11-21T00:00:00Z".into(), request)
     }
 
     /// A recording of these captures, grouped by their session.

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parity_capture::redact::{redact_headers, redact_query};
-use parity_capture::{Capture, CapturedRequest, CapturedResponse, FORMAT, HeaderList, Mode, RawBody};
+use parity_capture::{Capture, CapturedRequest, HeaderList, Mode, RawBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -137,26 +137,16 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
     let (json_body, raw_body, problem) = interpret_body(&read, encoding.as_deref(), &parts.method, app.max_body_bytes);
     let mut recorded_headers = headers.clone();
     redact_headers(&mut recorded_headers);
-    let capture = Capture {
-        format: FORMAT.to_string(),
-        session: arrival.session.clone(),
-        seq: arrival.seq,
-        arrival: arrival.global,
-        mode: app.mode,
-        received_at: received_at.to_string(),
-        request: CapturedRequest {
-            method: method.clone(),
-            path: path.clone(),
-            query: parts.uri.query().map(redact_query),
-            headers: recorded_headers,
-            body: json_body,
-            raw_body,
-        },
-        response: CapturedResponse::pending(),
-        script: None,
-        replay: None,
-        proxy: None,
+    let request = CapturedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: parts.uri.query().map(redact_query),
+        headers: recorded_headers,
+        body: json_body,
+        raw_body,
     };
+    let capture =
+        Capture::new(arrival.session.clone(), arrival.seq, arrival.global, app.mode, received_at.to_string(), request);
     let exchange = Exchange::begin(&app.journal, capture, started);
     if let Some(problem) = problem {
         let message = format!("parity: the body of {method} {path} {problem}");
