@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Options, by_category, category_counts, escape_markup, label, plural};
+use super::{Options, by_category, category_counts, escape_markup, label, plural, verdict};
 use crate::compare::{Category, Comparison, Divergence, Kind, RequestPair};
 use crate::normalize::Touch;
 use crate::textdiff::{Line, LineTag, TextDiff};
@@ -76,11 +76,7 @@ footer { padding:0 32px 32px; color:var(--muted); font-size:12px; max-width:1100
 pub fn render(c: &Comparison, options: &Options) -> String {
     let s = c.summary();
     let mut out = String::with_capacity(64 * 1024);
-    let title = if s.divergences == 0 {
-        "parity diff: no divergence".to_string()
-    } else {
-        format!("parity diff: {}", plural(s.divergences, "divergence", "divergences"))
-    };
+    let title = format!("parity diff: {}", verdict(s.divergences).to_lowercase());
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
@@ -96,11 +92,8 @@ pub fn render(c: &Comparison, options: &Options) -> String {
         );
     }
     let _ = writeln!(out, "</div>");
-    let (class, verdict) = if s.divergences == 0 {
-        ("ok", "No divergence".to_string())
-    } else {
-        ("bad", plural(s.divergences, "divergence", "divergences"))
-    };
+    let class = if s.divergences == 0 { "ok" } else { "bad" };
+    let verdict = verdict(s.divergences);
     let _ = writeln!(
         out,
         "<div class=\"verdict {class}\" id=\"verdict\">{verdict} in {} of {}</div>",

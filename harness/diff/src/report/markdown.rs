@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Options, by_category, label, location, plain_diff_lines, plural, short};
+use super::{Options, by_category, label, location, plain_diff_lines, plural, short, verdict};
 use crate::compare::{Category, Comparison, Divergence};
 
 const VALUE_LIMIT: usize = 120;
@@ -14,11 +14,7 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let _ = writeln!(out, "- **left:** `{}` ({})", code(&c.left.root), plural(c.left.requests, "request", "requests"));
     let _ =
         writeln!(out, "- **right:** `{}` ({})\n", code(&c.right.root), plural(c.right.requests, "request", "requests"));
-    let verdict = if s.divergences == 0 {
-        "No divergence".to_string()
-    } else {
-        plural(s.divergences, "divergence", "divergences")
-    };
+    let verdict = verdict(s.divergences);
     let _ = writeln!(
         out,
         "**{verdict}** in {} of {}.\n",

@@ -72,6 +72,14 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `No divergence`, `1 divergence`, `3 divergences`.
+fn verdict(divergences: usize) -> String {
+    match divergences {
+        0 => "No divergence".to_string(),
+        n => plural(n, "divergence", "divergences"),
+    }
+}
+
 /// A value on one line, cut to `limit` characters: `(absent)`, `"text"`, `{"a":1,…}`.
 fn short(value: Option<&Value>, limit: usize) -> String {
     let text = match value {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use super::{Options, by_category, category_counts, label, location, plain_diff_lines, plural, short};
+use super::{Options, by_category, category_counts, label, location, plain_diff_lines, plural, short, verdict};
 use crate::compare::{Category, Comparison, Divergence, Kind};
 use crate::normalize::Touch;
 use crate::textdiff::{LineTag, TextDiff};
@@ -39,20 +39,10 @@ const RIGHT: Style = AnsiColor::Green.on_default();
 pub fn render(c: &Comparison, options: &Options) -> String {
     let p = Painter { color: options.color };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {} ({})",
-        p.paint(BOLD, "left: "),
-        c.left.root,
-        plural(c.left.requests, "request", "requests")
-    );
-    let _ = writeln!(
-        out,
-        "{} {} ({})",
-        p.paint(BOLD, "right:"),
-        c.right.root,
-        plural(c.right.requests, "request", "requests")
-    );
+    for (label, side) in [("left: ", &c.left), ("right:", &c.right)] {
+        let _ =
+            writeln!(out, "{} {} ({})", p.paint(BOLD, label), side.root, plural(side.requests, "request", "requests"));
+    }
     for pair in &c.pairs {
         let has_explain = options.explain && !(pair.explain_left.is_empty() && pair.explain_right.is_empty());
         if pair.divergences.is_empty() && pair.accepted.is_empty() && !has_explain {
@@ -101,11 +91,8 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let s = c.summary();
     let _ = writeln!(out);
     let counts = Category::ALL.iter().map(|cat| format!("{} {cat}", s.count(*cat))).collect::<Vec<_>>().join(", ");
-    let verdict = if s.divergences == 0 {
-        p.paint(RIGHT.bold(), "no divergence")
-    } else {
-        p.paint(LEFT.bold(), plural(s.divergences, "divergence", "divergences"))
-    };
+    let colour = if s.divergences == 0 { RIGHT.bold() } else { LEFT.bold() };
+    let verdict = p.paint(colour, verdict(s.divergences).to_lowercase());
     if s.divergences == 0 {
         let _ = write!(out, "{verdict} in {} ({counts})", plural(s.pairs, "request pair", "request pairs"));
     } else {
