@@ -26,7 +26,7 @@ use std::time::Duration;
 pub use buffer::{HeadTailBuffer, OUTPUT_MAX_BYTES, omission_marker};
 pub use event::{CommandExecution, CommandStatus, ExecEvent};
 pub use manager::{ExecError, ExecManager, ExecRequest, WriteRequest};
-pub use output::ExecOutput;
+pub use output::{ExecOutput, output_without_process};
 pub use shell::{Shell, ShellKind, display_command, passwd_shell};
 pub use truncate::{approx_tokens, truncate_for_model, truncate_middle};
 

@@ -6,6 +6,12 @@ use std::time::Duration;
 use crate::buffer::{HeadTailBuffer, omission_marker};
 use crate::truncate::{approx_tokens, truncate_for_model, truncate_middle};
 
+/// The `exec_command` text for output that no process produced (a patch the agent applied itself instead of running
+/// the command): no chunk id, no exit code, no token count, and a wall time of zero, as upstream frames it.
+pub fn output_without_process(text: &str, max_output_tokens: usize) -> String {
+    format!("Wall time: 0.0000 seconds\nOutput:\n{}", truncate_for_model(text, max_output_tokens))
+}
+
 /// The result of a call that reached a process: what it printed since the last read and whether it is still running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -94,6 +100,15 @@ fn chunk_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_without_process_has_only_a_zero_wall_time_and_keeps_the_budget() {
+        assert_eq!(output_without_process("Success.\n", 100), "Wall time: 0.0000 seconds\nOutput:\nSuccess.\n");
+        let long = "line\n".repeat(100);
+        let cut = output_without_process(&long, 10);
+        assert!(cut.starts_with("Wall time: 0.0000 seconds\nOutput:\nWarning: truncated output"), "{cut}");
+        assert!(cut.len() < long.len(), "{cut}");
+    }
 
     fn output(bytes: &[u8], exit_code: Option<i32>, session_id: Option<i32>, max_output_tokens: usize) -> ExecOutput {
         let mut collected = HeadTailBuffer::default();

@@ -91,11 +91,9 @@ impl Commands {
             Some(ShellPatch::Heredoc { patch, workdir }) => {
                 let cwd = prepared.request.cwd.join(workdir.unwrap_or_default());
                 let output = patcher.apply(&patch, &cwd);
-                // A patch that reached the files reads as the output of a command that took no time; a refused
-                // one as the refusal alone.
+                // A patch that reached the files reads as a command's output; a refused one as the refusal alone.
                 return if output.reached_files {
-                    let text = rcodex_exec::truncate_for_model(&output.text, prepared.request.max_output_tokens);
-                    format!("Wall time: 0.0000 seconds\nOutput:\n{text}")
+                    rcodex_exec::output_without_process(&output.text, prepared.request.max_output_tokens)
                 } else {
                     output.text
                 };
