@@ -14,15 +14,17 @@
 //!     0001-post-responses.json
 //! ```
 //!
-//! The crate owns four small jobs, each in its own module:
+//! The crate owns a few small jobs, each in its own module:
 //! - [`model`]: the types of a capture file and their serde form (see `docs/capture-format.md`);
 //! - [`store`]: writing captures atomically and loading a file, a session or a whole recording back;
+//! - [`owned`]: telling what parity wrote into a directory from what it did not, so `--clean` removes only its own;
 //! - [`redact`]: keeping credentials off the disk while letting two captures tell whether the same key was used;
 //! - [`sse`]: reading and writing `text/event-stream` bodies incrementally.
 //!
 //! [`pretty`] renders JSON so that captures diff well in git, and [`view`] reads requests the Responses way.
 
 pub mod model;
+pub mod owned;
 pub mod pretty;
 pub mod redact;
 pub mod sse;

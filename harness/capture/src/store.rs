@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::model::{Capture, FORMAT};
+use crate::owned;
 
 /// Suffix of the temporary files a write goes through; a reader never looks at them.
-const TEMP_SUFFIX: &str = ".tmp-parity";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp-parity";
 
 /// `session-01/0002-post-responses.json`: sessions and requests numbered so that names sort in arrival order.
 pub fn relative_path(session_index: u32, seq: u32, method: &str, path: &str) -> String {
@@ -65,12 +66,18 @@ pub enum StoreError {
         "{path} already holds {count} capture(s) from an earlier run; choose an empty directory, or pass --clean to replace them"
     )]
     NotEmpty { path: PathBuf, count: usize },
+    #[error(
+        "--clean: {path} is not a parity captures directory (no {marker}, no parity captures): it holds {holds}; \
+         nothing was removed. Choose a new or empty directory"
+    )]
+    NotParity { path: PathBuf, marker: &'static str, holds: String },
 }
 
 impl CaptureStore {
-    /// Opens `root` for writing, creating it. A directory that already holds captures is refused, so that two runs
-    /// never mix, unless `replace` is set: then its session directories are removed first. Temporary files left by
-    /// a killed run are removed either way.
+    /// Opens `root` for writing, creating it and marking it as parity's (see [`crate::owned`]). A directory that
+    /// already holds captures is refused, so that two runs never mix, unless `replace` is set: then parity's own
+    /// files are removed first, and nothing else. `replace` refuses a directory parity never wrote into that holds
+    /// anything. Temporary files left by a killed run are removed either way.
     pub fn open(root: impl Into<PathBuf>, replace: bool) -> Result<Self, StoreError> {
         let root = root.into();
         let io_err = |path: &Path| {
@@ -78,32 +85,22 @@ impl CaptureStore {
             move |source| StoreError::Io { path, source }
         };
         fs::create_dir_all(&root).map_err(io_err(&root))?;
-        let mut existing = Vec::new();
-        for entry in walk(&root) {
-            let path = entry.map_err(|e| StoreError::Io { path: root.clone(), source: e.into() })?.into_path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if name.ends_with(TEMP_SUFFIX) {
-                fs::remove_file(&path).map_err(io_err(&path))?;
-            } else if is_capture_file_name(name) {
-                existing.push(path);
-            }
+        let survey = owned::survey(&root).map_err(io_err(&root))?;
+        owned::remove_temporaries(&survey).map_err(io_err(&root))?;
+        if !survey.captures.is_empty() && !replace {
+            return Err(StoreError::NotEmpty { path: root, count: survey.captures.len() });
         }
-        if !existing.is_empty() {
-            if !replace {
-                return Err(StoreError::NotEmpty { path: root, count: existing.len() });
+        if replace {
+            if !survey.is_parity_dir() && !survey.others.is_empty() {
+                return Err(StoreError::NotParity {
+                    path: root,
+                    marker: owned::CAPTURES_MARKER,
+                    holds: survey.others_brief(),
+                });
             }
-            for path in &existing {
-                fs::remove_file(path).map_err(io_err(path))?;
-            }
-            for entry in fs::read_dir(&root).map_err(io_err(&root))?.flatten() {
-                let path = entry.path();
-                let is_session = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("session-"));
-                if is_session && path.is_dir() {
-                    // Only empty session directories go: anything else a user put there stays.
-                    let _ = fs::remove_dir(&path);
-                }
-            }
+            owned::remove_owned(&root, &survey).map_err(io_err(&root))?;
         }
+        owned::write_marker(&root).map_err(io_err(&root))?;
         Ok(CaptureStore { root })
     }
 

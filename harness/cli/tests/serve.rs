@@ -94,7 +94,8 @@ fn a_malformed_script_is_refused_naming_file_step_and_fault() {
 fn a_used_captures_directory_and_a_missing_origin_key_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("session-01")).unwrap();
-    std::fs::write(dir.path().join("session-01/0001-post-responses.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("session-01/0001-post-responses.json"), r#"{"format": "parity.capture/v1"}"#)
+        .unwrap();
     let (code, stderr) = run_fail(&["serve", "--listen", "127.0.0.1:0", "--captures", dir.path().to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("already holds 1 capture(s)") && stderr.contains("--clean"), "{stderr}");
@@ -103,6 +104,65 @@ fn a_used_captures_directory_and_a_missing_origin_key_are_refused() {
         run_fail(&["serve", "--proxy", "http://127.0.0.1:9/v1", "--origin-key-env", "PARITY_TEST_UNSET_VAR"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("PARITY_TEST_UNSET_VAR is not set"), "{stderr}");
+}
+
+/// Plants files, returns them with their contents.
+fn plant(root: &Path, files: &[(&str, &str)]) -> Vec<(std::path::PathBuf, String)> {
+    files
+        .iter()
+        .map(|(name, text)| {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            (path, text.to_string())
+        })
+        .collect()
+}
+
+fn assert_all_there(files: &[(std::path::PathBuf, String)]) {
+    for (path, text) in files {
+        let now = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{} is gone: {e}", path.display()));
+        assert_eq!(&now, text, "{} changed", path.display());
+    }
+}
+
+#[test]
+fn clean_removes_only_the_captures_parity_wrote_and_refuses_a_directory_that_is_not_parity_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let captures = dir.path().join("caps");
+    // A first run leaves a capture of its own.
+    let (mut child, url) = serve(&["--captures", captures.to_str().unwrap()]);
+    runtime().block_on(post(&url, r#"{"model":"m","input":[]}"#));
+    assert_eq!(terminate(&mut child), 0);
+    let earlier = captures.join("session-01/0001-post-responses.json");
+    let reference = std::fs::read_to_string(&earlier).unwrap();
+    // The user keeps files of their own beside it, some named like captures, and a reference recording deeper.
+    let user_files = plant(
+        &captures,
+        &[
+            ("notes/0001-meeting.json", "{\"agenda\": 1}"),
+            ("notes/2024-budget.json", "{}"),
+            ("0002-notes.json", "{}"),
+            ("reference/session-01/0001-post-responses.json", &reference),
+            ("session-01/0009-mine.json", "{\"not\": \"a capture\"}"),
+        ],
+    );
+    let (mut child, url) = serve(&["--captures", captures.to_str().unwrap(), "--clean"]);
+    runtime().block_on(post(&url, r#"{"model":"m","input":[{"role":"user","content":"second run"}]}"#));
+    assert_eq!(terminate(&mut child), 0);
+    assert_all_there(&user_files);
+    let now = std::fs::read_to_string(&earlier).unwrap();
+    assert!(now.contains("second run"), "the earlier run's capture was replaced by the new run's");
+
+    // A directory parity never wrote into is refused with --clean, naming what is there, and left as it was.
+    let notes = dir.path().join("notes");
+    let user_files = plant(&notes, &[("0001-meeting.json", "{}"), ("session-01/0001-post-responses.json", "{}")]);
+    let (code, stderr) =
+        run_fail(&["serve", "--listen", "127.0.0.1:0", "--captures", notes.to_str().unwrap(), "--clean"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not a parity captures directory"), "{stderr}");
+    assert!(stderr.contains("0001-meeting.json") && stderr.contains("session-01/0001-post-responses.json"), "{stderr}");
+    assert_all_there(&user_files);
 }
 
 #[test]

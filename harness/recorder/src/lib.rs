@@ -5,10 +5,12 @@
 //! - [`agent`]: the agent under test, a black box started once per turn;
 //! - [`isolate`]: fresh HOME, CODEX_HOME and workspace, and a cleared environment;
 //! - [`run`]: recording one scenario into an output directory (`run.json`, `captures/`, each turn's output);
+//! - [`output`]: what in an output directory is a recording of parity's, the only thing `--clean` replaces;
 //! - [`suite`]: recording every scenario, in parallel where safe.
 
 pub mod agent;
 pub mod isolate;
+pub mod output;
 pub mod run;
 pub mod scenario;
 pub mod suite;

@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::agent::{Agent, TurnSpec};
 use crate::isolate::RunDirs;
+use crate::output::{OutputError, RUN_JSON};
 use crate::scenario::Scenario;
 
 /// The versioned format name of `run.json`.
@@ -115,8 +116,8 @@ pub enum RecordError {
     Server(#[from] parity_server::StartError),
     #[error("could not start the agent ({program}): {source}")]
     Spawn { program: String, source: std::io::Error },
-    #[error("{path} already holds a recording; choose an empty directory, or pass --clean to replace it")]
-    NotEmpty { path: PathBuf },
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
@@ -128,7 +129,7 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
     let started = Instant::now();
     let started_at =
         jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string();
-    prepare_out(&options.out, options.clean)?;
+    crate::output::prepare(&options.out, options.clean)?;
     let server = ParityServer::scripted(scenario.script.clone())
         .captures_dir(options.out.join(CAPTURES_DIR))
         .keep_in_memory(false)
@@ -167,24 +168,10 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
         requests,
         kept_work,
     };
-    let run_json = options.out.join("run.json");
+    let run_json = options.out.join(RUN_JSON);
     let text = serde_json::to_string_pretty(&record).expect("a run record serializes") + "\n";
     write_atomic(&run_json, text.as_bytes()).map_err(io_error(&run_json))?;
     Ok(record)
-}
-
-/// Makes `out` ready: created, and empty unless `clean` allows emptying it.
-fn prepare_out(out: &Path, clean: bool) -> Result<(), RecordError> {
-    std::fs::create_dir_all(out).map_err(io_error(out))?;
-    let used = std::fs::read_dir(out).map_err(io_error(out))?.next().is_some();
-    if used {
-        if !clean {
-            return Err(RecordError::NotEmpty { path: out.to_path_buf() });
-        }
-        std::fs::remove_dir_all(out).map_err(io_error(out))?;
-        std::fs::create_dir_all(out).map_err(io_error(out))?;
-    }
-    Ok(())
 }
 
 async fn run_turn(

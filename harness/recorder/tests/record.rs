@@ -161,7 +161,10 @@ async fn a_used_output_directory_is_refused_unless_cleaned_and_a_missing_agent_i
     let plain = scenario("prompt = \"hi\"\n[[script.steps]]\noutput = [{ message = \"m\" }]\n");
     record(&plain, &agent, &options(&d)).await.unwrap();
     let again = record(&plain, &agent, &options(&d)).await.unwrap_err();
-    assert!(matches!(again, RecordError::NotEmpty { .. }), "{again}");
+    assert!(
+        matches!(again, RecordError::Output(parity_recorder::output::OutputError::HoldsRecording { .. })),
+        "{again}"
+    );
     record(&plain, &agent, &RecordOptions { clean: true, ..options(&d) }).await.unwrap();
     assert_eq!(Recording::load(&d.out.join("captures")).unwrap().len(), 1, "the old captures were replaced");
 
