@@ -64,6 +64,34 @@ impl Capture {
     }
 }
 
+/// The longest time a capture may record, in milliseconds: a day. Nothing parity records lasts longer, and a replay
+/// must never be asked to wait for ever.
+pub const MAX_RECORDED_MS: f64 = 86_400_000.0;
+
+impl Capture {
+    /// Checks what the types alone cannot, as `(field, what is wrong)`: a status an HTTP response can have (or 0
+    /// while pending), and times that are finite, not negative and at most [`MAX_RECORDED_MS`].
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let response = &self.response;
+        if response.status != 0 && !(100..=599).contains(&response.status) {
+            let message = format!("{} is not an HTTP status (100 to 599, or 0 while pending)", response.status);
+            return Err(("response.status".into(), message));
+        }
+        let times =
+            [("response.headers_ms".to_string(), response.headers_ms), ("response.end_ms".into(), response.end_ms)];
+        let events =
+            response.events.iter().enumerate().map(|(i, e)| (format!("response.events[{i}].t_ms"), Some(e.t_ms)));
+        for (field, ms) in times.into_iter().chain(events) {
+            if let Some(ms) = ms
+                && !(0.0..=MAX_RECORDED_MS).contains(&ms)
+            {
+                return Err((field, format!("{ms} is not a time in milliseconds from 0 to {MAX_RECORDED_MS} (a day)")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Sessions are told apart by the agent's own headers (`thread-id`, then `session-id`, then `session_id`) and
 /// numbered by first arrival, so that two recordings pair up by position even though the ids themselves differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

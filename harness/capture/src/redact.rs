@@ -37,17 +37,108 @@ const SECRET_NAME_PARTS: &[&str] = &[
     "attestation",
 ];
 
-/// Whether a header (or query parameter) of this name holds a credential.
+/// Words of a name (split at `-`, `_`, `.` and lower-to-upper case changes) that mark a credential:
+/// `ocp-apim-subscription-key`, `x-custom-auth`, `?key=`, `X-Amz-Security-Token`, `sessionKey`.
+const SECRET_NAME_WORDS: &[&str] =
+    &["key", "auth", "authorization", "authentication", "pwd", "sig", "jwt", "bearer", "cookie", "credentials"];
+
+/// Whether a header (or query parameter) of this name holds a credential, by the built-in rules.
 pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_HEADERS.contains(&lower.as_str()) || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+    Redactor::builtin().is_secret_name(name)
+}
+
+/// The words of a name, lowercase: `subscriptionKey` and `subscription-key` both give `subscription`, `key`.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.' | ' ') {
+            words.push(std::mem::take(&mut word));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut word));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    words.push(word);
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// Which names are credentials: the built-in rules, and the names a user adds (`parity serve --redact NAME`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Redactor {
+    /// Lowercase names redacted on top of the built-in rules, compared whole.
+    extra_names: Vec<String>,
+}
+
+impl Redactor {
+    /// The built-in rules alone.
+    pub fn builtin() -> Redactor {
+        Redactor::default()
+    }
+
+    /// The built-in rules, plus these header or query parameter names (matched whole, ignoring case).
+    pub fn with_names(names: impl IntoIterator<Item = impl AsRef<str>>) -> Redactor {
+        Redactor { extra_names: names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase()).collect() }
+    }
+
+    /// Whether a header (or query parameter) of this name holds a credential.
+    pub fn is_secret_name(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        SECRET_HEADERS.contains(&lower.as_str())
+            || SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+            || name_words(name).iter().any(|w| SECRET_NAME_WORDS.contains(&w.as_str()))
+            || self.extra_names.contains(&lower)
+    }
+
+    /// Redacts every header that holds a credential, by name or by the look of its value. Returns how many.
+    pub fn redact_headers(&self, headers: &mut HeaderList) -> usize {
+        let mut count = 0;
+        for (name, value) in headers.0.iter_mut() {
+            if (self.is_secret_name(name) || looks_like_secret(value)) && !is_redacted(value) {
+                *value = redact_value(name, value);
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Redacts the values of credential-named parameters in a raw query string (`api-key=...` for Azure, say).
+    pub fn redact_query(&self, query: &str) -> String {
+        query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) if self.is_secret_name(k) && !is_redacted(v) => format!("{k}={}", redacted(v)),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Redacts a text that was built from a header's value, such as a message naming what a request sent: the
+    /// value is redacted when the header's name or the value itself says it is a credential.
+    pub fn redact_header_text(&self, name: &str, value: &str) -> String {
+        if (self.is_secret_name(name) || looks_like_secret(value)) && !is_redacted(value) {
+            redact_value(name, value)
+        } else {
+            value.to_string()
+        }
+    }
 }
 
 /// Whether a value looks like a credential whatever its header's name: an auth scheme or an API key.
 fn looks_like_secret(value: &str) -> bool {
-    let v = value.trim_start();
-    ["Bearer ", "Basic ", "Token ", "Digest "].iter().any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s))
-        || v.starts_with("sk-") && v.len() > 12
+    let v = value.trim_start().as_bytes();
+    // Bytes, not characters: a value may hold any UTF-8, and a scheme is ASCII.
+    ["Bearer ", "Basic ", "Token ", "Digest "]
+        .iter()
+        .any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+        || v.starts_with(b"sk-") && v.len() > 12
 }
 
 /// The first 8 hex digits of the SHA-256 of a secret.
@@ -92,46 +183,35 @@ pub fn redact_value(name: &str, value: &str) -> String {
     }
 }
 
-/// Redacts every header that holds a credential, by name or by the look of its value. Returns how many.
+/// Redacts every credential header by the built-in rules (see [`Redactor::redact_headers`]).
 pub fn redact_headers(headers: &mut HeaderList) -> usize {
-    let mut count = 0;
-    for (name, value) in headers.0.iter_mut() {
-        if (is_secret_name(name) || looks_like_secret(value)) && !is_redacted(value) {
-            *value = redact_value(name, value);
-            count += 1;
-        }
-    }
-    count
+    Redactor::builtin().redact_headers(headers)
 }
 
-/// Redacts the values of credential-named parameters in a raw query string (`api-key=...` for Azure, say).
+/// Redacts credential-named query parameters by the built-in rules (see [`Redactor::redact_query`]).
 pub fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if is_secret_name(k) && !is_redacted(v) => format!("{k}={}", redacted(v)),
-            _ => pair.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    Redactor::builtin().redact_query(query)
 }
 
-/// Removes anything that looks like `user:password@` from a URL before it is recorded.
+/// Removes `user:password@` from a URL and redacts its credential query parameters, by the built-in rules.
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let authority = authority.rsplit_once('@').map(|(_, host)| host).unwrap_or(authority);
-            let (path, query) = match tail.split_once('?') {
-                Some((p, q)) => (p, Some(redact_query(q))),
-                None => (tail, None),
-            };
-            match query {
-                Some(q) => format!("{scheme}://{authority}{path}?{q}"),
-                None => format!("{scheme}://{authority}{path}"),
+    Redactor::builtin().redact_url(url)
+}
+
+impl Redactor {
+    /// Removes anything that looks like `user:password@` from a URL, and redacts its credential query parameters.
+    pub fn redact_url(&self, url: &str) -> String {
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+                let authority = authority.rsplit_once('@').map(|(_, host)| host).unwrap_or(authority);
+                match tail.split_once('?') {
+                    Some((path, query)) => format!("{scheme}://{authority}{path}?{}", self.redact_query(query)),
+                    None => format!("{scheme}://{authority}{tail}"),
+                }
             }
+            None => url.to_string(),
         }
-        None => url.to_string(),
     }
 }
 
@@ -198,7 +278,97 @@ mod tests {
         );
         assert_eq!(
             redact_url("https://user:pw@example.com/v1?key=1&token=t"),
-            format!("https://example.com/v1?key=1&token=<redacted:{}>", fingerprint("t"))
+            format!("https://example.com/v1?key=<redacted:{}>&token=<redacted:{}>", fingerprint("1"), fingerprint("t"))
         );
+    }
+
+    /// Every header, query and URL the server records goes through these: no value may panic them, whatever
+    /// characters it holds or wherever a multi-byte character falls.
+    #[test]
+    fn no_value_panics_redaction_wherever_multi_byte_characters_fall() {
+        let seeds =
+            ["x-user: 山田太郎", "abcdef€", "Bearer€€€€", "Basic é", "sk-ü0123456789", "a=€; b=山", "€ ", " Token x"];
+        let names = ["x-user", "x-note", "authorization", "cookie", "set-cookie", "x-api-key", "x-custom-auth", "€"];
+        let check = |value: &str| {
+            for name in names {
+                let mut h = headers(&[(name, value)]);
+                Redactor::with_names(["x-note"]).redact_headers(&mut h);
+                let _ = redact_value(name, value);
+            }
+            let _ = redact_query(&format!("key={value}&{value}={value}"));
+            let _ = redact_url(&format!("https://{value}@h€st/{value}?token={value}"));
+        };
+        for seed in seeds {
+            for (i, _) in seed.char_indices() {
+                check(&seed[..i]);
+                check(&seed[i..]);
+            }
+        }
+        // And a few thousand reproducible random mixes of ASCII, separators and 2-, 3- and 4-byte characters.
+        let pool: Vec<char> = "aB0 ;=-_@/?&:Bearer sk-é€山𝄞\t".chars().collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..4000 {
+            let len = (state % 24) as usize;
+            let value: String = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    pool[(state >> 33) as usize % pool.len()]
+                })
+                .collect();
+            check(&value);
+        }
+    }
+
+    #[test]
+    fn a_multi_byte_value_in_an_ordinary_header_is_kept_as_it_is() {
+        let mut h = headers(&[("x-user", "山田太郎"), ("x-note", "abcdef€")]);
+        assert_eq!(redact_headers(&mut h), 0);
+        assert_eq!(h.get("x-user"), Some("山田太郎"));
+        assert_eq!(h.get("x-note"), Some("abcdef€"));
+    }
+
+    #[test]
+    fn any_name_whose_words_suggest_a_credential_is_redacted_and_users_add_their_own() {
+        for name in [
+            "ocp-apim-subscription-key",
+            "x-custom-auth",
+            "key",
+            "accessToken",
+            "sessionKey",
+            "X-Amz-Security-Token",
+            "client_secret",
+            "sig",
+            "x-jwt",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        // What Codex sends and the diff depends on stays readable.
+        for name in [
+            "session-id",
+            "thread-id",
+            "x-client-request-id",
+            "x-codex-turn-metadata",
+            "x-codex-window-id",
+            "x-codex-beta-features",
+            "x-codex-parent-thread-id",
+            "x-openai-subagent",
+            "originator",
+            "user-agent",
+            "openai-beta",
+            "version",
+            "content-type",
+            "accept",
+            "keyword",
+            "author",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert!(redact_query("api-version=1&key=abc").starts_with("api-version=1&key=<redacted:"));
+        let mine = Redactor::with_names(["X-Tenant"]);
+        let mut h = headers(&[("x-tenant", "acme"), ("x-other", "acme")]);
+        assert_eq!(mine.redact_headers(&mut h), 1);
+        assert!(is_redacted(h.get("x-tenant").unwrap()) && h.get("x-other") == Some("acme"));
+        assert!(mine.redact_query("x-tenant=acme").starts_with("x-tenant=<redacted:"));
+        assert_eq!(mine.redact_url("http://u:p@h/v1?x-tenant=a").split('?').next(), Some("http://h/v1"));
     }
 }

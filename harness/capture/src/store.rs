@@ -13,8 +13,9 @@ use crate::owned;
 pub(crate) const TEMP_SUFFIX: &str = ".tmp-parity";
 
 /// `session-01/0002-post-responses.json`: sessions and requests numbered so that names sort in arrival order.
+/// Whatever the request, the name stays short: the method and the path are each cut to a bounded slug.
 pub fn relative_path(session_index: u32, seq: u32, method: &str, path: &str) -> String {
-    format!("{}/{seq:04}-{}-{}.json", session_dir_name(session_index), method.to_ascii_lowercase(), path_slug(path))
+    format!("{}/{seq:04}-{}-{}.json", session_dir_name(session_index), slug(method, 16, "method"), path_slug(path))
 }
 
 pub fn session_dir_name(session_index: u32) -> String {
@@ -25,12 +26,18 @@ pub fn session_dir_name(session_index: u32) -> String {
 fn path_slug(path: &str) -> String {
     let trimmed = path.trim_matches('/');
     let trimmed = trimmed.strip_prefix("v1/").or_else(|| (trimmed == "v1").then_some("")).unwrap_or(trimmed);
-    let slug: String = trimmed
+    slug(trimmed, 60, "root")
+}
+
+/// Lowercase ASCII letters, digits, `.` and `_`, anything else a `-`; at most `max` characters; `empty` if none.
+fn slug(text: &str, max: usize, empty: &str) -> String {
+    let slug: String = text
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    let slug = slug.trim_matches('-');
-    if slug.is_empty() { "root".to_string() } else { slug.chars().take(60).collect() }
+    let slug: String = slug.trim_matches('-').chars().take(max).collect();
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() { empty.to_string() } else { slug.to_string() }
 }
 
 /// Writes `contents` to `path` so that the file is either absent, or complete: the bytes go to a temporary file in
@@ -195,11 +202,13 @@ pub fn parse_capture(text: &str, path: &Path) -> Result<Capture, LoadError> {
             return Err(LoadError::Format { path: path.to_path_buf(), found });
         }
     }
-    serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
+    let capture: Capture = serde_path_to_error::deserialize(value).map_err(|e| LoadError::Field {
         path: path.to_path_buf(),
         field: e.path().to_string(),
         message: e.inner().to_string(),
-    })
+    })?;
+    capture.check().map_err(|(field, message)| LoadError::Field { path: path.to_path_buf(), field, message })?;
+    Ok(capture)
 }
 
 /// Reads one capture file.
@@ -352,6 +361,9 @@ mod tests {
         assert_eq!(relative_path(12, 1, "GET", "/v1/models"), "session-12/0001-get-models.json");
         assert_eq!(relative_path(1, 1, "POST", "/v1/responses/compact"), "session-01/0001-post-responses-compact.json");
         assert_eq!(relative_path(1, 1, "GET", "/"), "session-01/0001-get-root.json");
+        let long = relative_path(1, 1, &"X".repeat(300), &format!("/{}", "p/".repeat(300)));
+        assert!(long.len() < 120, "{long}");
+        assert_eq!(relative_path(1, 1, "M/../", "/"), "session-01/0001-m-..-root.json", "no separator survives");
     }
 
     #[test]
@@ -400,6 +412,14 @@ mod tests {
         let mut bad = serde_json::to_value(capture(1, 1)).unwrap();
         bad["response"]["outcome"] = json!("exploded");
         check(&bad.to_string(), "field response.outcome: unknown variant `exploded`");
+        let mut bad = serde_json::to_value(capture(1, 1)).unwrap();
+        bad["response"]["status"] = json!(1000);
+        check(&bad.to_string(), "field response.status: 1000 is not an HTTP status");
+        let mut bad = serde_json::to_value(capture(1, 1)).unwrap();
+        bad["response"]["events"] = json!([{"t_ms": 1.0, "data": {}}, {"t_ms": 1e30, "data": {}}]);
+        check(&bad.to_string(), "field response.events[1].t_ms: 1000000000000000000000000000000 is not a time");
+        bad["response"]["events"] = json!([{"t_ms": -1.0, "data": {}}]);
+        check(&bad.to_string(), "field response.events[0].t_ms: -1 is not a time");
         assert!(matches!(Recording::load(&dir.path().join("nope")), Err(LoadError::Missing { .. })));
     }
 

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Refuse request bodies larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Also redact headers and query parameters of this name (repeatable), on top of the built-in rules: any name
+    /// with a word such as key, auth, token, secret or password in it.
+    #[arg(long, value_name = "NAME")]
+    redact: Vec<String>,
     /// Print no line per exchange.
     #[arg(long, short)]
     quiet: bool,
@@ -67,7 +71,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (builder, description) = source(&args)?;
-    let mut builder = builder.listen(args.listen).max_body_bytes(args.max_body_bytes);
+    let mut builder =
+        builder.listen(args.listen).max_body_bytes(args.max_body_bytes).redact_names(args.redact.iter().cloned());
     if let Some(dir) = &args.captures {
         // Captures go to disk; memory stays small however long the server runs.
         builder = builder.captures_dir(dir).clean(args.clean).keep_in_memory(false);
@@ -116,7 +121,8 @@ fn source(args: &ServeArgs) -> anyhow::Result<(ServerBuilder, String)> {
         };
         let note = if credential.is_some() { " with the origin key from the environment" } else { "" };
         let config = ProxyConfig { origin: url.clone(), credential };
-        return Ok((ParityServer::proxy(config), format!("proxy mode to {url}{note}")));
+        let shown = parity_capture::redact::redact_url(url);
+        return Ok((ParityServer::proxy(config), format!("proxy mode to {shown}{note}")));
     }
     if let Some(dir) = &args.replay {
         let recording = Recording::load(dir)?;

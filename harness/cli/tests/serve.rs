@@ -217,3 +217,57 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn credentials_never_reach_the_log_the_start_up_line_or_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("expect.toml");
+    std::fs::write(
+        &script,
+        "[[steps]]\noutput = [{ message = \"m\" }]\nexpect = { headers = { authorization = \"Bearer sk-expected-0123456789\" } }\n",
+    )
+    .unwrap();
+    let mut child = parity()
+        .args(["serve", "--listen", "127.0.0.1:0", "--script", script.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("listening on ").unwrap().to_string();
+    let answer = runtime().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/responses"))
+            .header("authorization", "Bearer sk-received-9876543210")
+            .body(r#"{"model":"m","input":[]}"#)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    terminate(&mut child);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("does not meet step 1's expectations"), "the failure is logged: {log}");
+    for text in [&answer, &log] {
+        assert!(!text.contains("sk-expected") && !text.contains("sk-received"), "a key leaked: {text}");
+    }
+
+    // A proxy URL's password is not printed at start-up.
+    let mut child = parity()
+        .args(["serve", "--listen", "127.0.0.1:0", "--proxy", "http://puser:hunter2@127.0.0.1:9/v1?api-key=k3y"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The start-up line comes on stderr after the address on stdout: read up to it before stopping the server.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("proxy mode") && stderr.read_line(&mut log).unwrap() > 0 {}
+    terminate(&mut child);
+    assert!(log.contains("proxy mode to http://127.0.0.1:9/v1?api-key=<redacted:"), "{log}");
+    assert!(!log.contains("hunter2") && !log.contains("k3y"), "{log}");
+}

@@ -120,6 +120,24 @@ struct WorkspaceFile {
     copy: BTreeMap<String, String>,
 }
 
+/// A path given relative to the scenario's folder, which must stay inside it: no absolute path, no `..`, and no
+/// symbolic link that leads out.
+fn inside_folder(base: &Path, relative: &str) -> Result<PathBuf, String> {
+    let path = Path::new(relative);
+    let escapes =
+        path.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if escapes {
+        return Err("must be a path inside the scenario's folder (relative, without ..)".into());
+    }
+    let joined = base.join(path);
+    if let (Ok(folder), Ok(real)) = (base.canonicalize(), joined.canonicalize())
+        && !real.starts_with(&folder)
+    {
+        return Err(format!("leads out of the scenario's folder (to {})", real.display()));
+    }
+    Ok(joined)
+}
+
 impl Scenario {
     /// Reads and checks a scenario file, its script included.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -161,7 +179,8 @@ impl Scenario {
         let mut files: BTreeMap<String, Vec<u8>> =
             file.workspace.files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
         for (target, source) in file.workspace.copy {
-            let source = base.join(source);
+            let source = inside_folder(base, &source)
+                .map_err(|why| invalid(String::new(), format!("workspace.copy.\"{target}\": \"{source}\" {why}")))?;
             let bytes = std::fs::read(&source).map_err(|e| {
                 invalid(String::new(), format!("workspace.copy.\"{target}\": {}: {e}", source.display()))
             })?;
@@ -283,5 +302,30 @@ mod tests {
         assert!(e.contains("\"../x\" must be a relative path"), "{e}");
         let e = parse("promt = \"p\"\n").unwrap_err().to_string();
         assert!(e.contains("unknown field `promt`"), "{e}");
+    }
+
+    #[test]
+    fn copies_come_from_inside_the_scenario_s_folder_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("scenarios");
+        std::fs::create_dir_all(folder.join("files")).unwrap();
+        std::fs::write(folder.join("files/ok.png"), b"png").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), folder.join("files/link.txt")).unwrap();
+        let with_copy = |source: &str| {
+            let text =
+                format!("prompt = \"p\"\n[workspace]\ncopy = {{ \"a\" = \"{source}\" }}\n[script]\nsteps = [{{}}]\n");
+            Scenario::parse(&text, &folder.join("demo.toml")).map_err(|e| e.to_string())
+        };
+        assert_eq!(with_copy("files/ok.png").unwrap().workspace.files["a"], b"png");
+        for (source, why) in [
+            ("/etc/shadow", "must be a path inside the scenario's folder"),
+            ("../secret.txt", "must be a path inside the scenario's folder"),
+            ("files/../../secret.txt", "must be a path inside the scenario's folder"),
+            ("files/link.txt", "leads out of the scenario's folder"),
+        ] {
+            let e = with_copy(source).unwrap_err();
+            assert!(e.contains(&format!("workspace.copy.\"a\": \"{source}\" {why}")), "{e}");
+        }
     }
 }

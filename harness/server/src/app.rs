@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, Response};
 use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use parity_capture::redact::{redact_headers, redact_query};
 use parity_capture::{Capture, CapturedRequest, HeaderList, Mode, RawBody};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -135,12 +134,13 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
     let read = read_body(body, app.max_body_bytes).await;
     let encoding = headers.get("content-encoding").map(str::to_ascii_lowercase);
     let (json_body, raw_body, problem) = interpret_body(&read, encoding.as_deref(), &parts.method, app.max_body_bytes);
+    let redactor = app.journal.redactor();
     let mut recorded_headers = headers.clone();
-    redact_headers(&mut recorded_headers);
+    redactor.redact_headers(&mut recorded_headers);
     let request = CapturedRequest {
         method: method.clone(),
         path: path.clone(),
-        query: parts.uri.query().map(redact_query),
+        query: parts.uri.query().map(|q| redactor.redact_query(q)),
         headers: recorded_headers,
         body: json_body,
         raw_body,
@@ -160,7 +160,7 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
                 .await;
         }
         Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange.update(|c| {
-            let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body);
+            let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body, redactor);
             c.script = Some(info);
             plan
         }),

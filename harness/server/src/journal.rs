@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use parity_capture::redact::Redactor;
 use parity_capture::{Capture, CaptureStore, Outcome};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -99,6 +100,8 @@ pub struct Journal {
     write_errors: AtomicU64,
     last_write_error: Mutex<Option<String>>,
     on_finish: Option<FinishHook>,
+    /// What is kept off the record: every header, query and message a capture holds goes through it.
+    redactor: Redactor,
 }
 
 impl Journal {
@@ -107,6 +110,7 @@ impl Journal {
         keep_in_memory: bool,
         pending_after: Duration,
         on_finish: Option<FinishHook>,
+        redactor: Redactor,
     ) -> Self {
         Journal {
             store,
@@ -118,7 +122,12 @@ impl Journal {
             write_errors: AtomicU64::new(0),
             last_write_error: Mutex::new(None),
             on_finish,
+            redactor,
         }
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     pub fn captures_dir(&self) -> Option<PathBuf> {
@@ -204,6 +213,11 @@ impl Exchange {
         exchange
     }
 
+    /// The rules that keep credentials out of this exchange's capture.
+    pub fn redactor(&self) -> &Redactor {
+        &self.journal.redactor
+    }
+
     /// Milliseconds since the request arrived, rounded to microseconds.
     pub fn elapsed_ms(&self) -> f64 {
         parity_capture::model::round_ms(self.started.elapsed().as_secs_f64() * 1000.0)
@@ -242,6 +256,34 @@ impl Exchange {
         self.journal.summaries.lock().expect("journal lock").set(self.slot, summary);
         if let Some(capture) = kept {
             self.journal.full.lock().expect("journal lock").push(capture);
+        }
+        self.journal.in_flight.send_modify(|n| *n -= 1);
+    }
+}
+
+/// An exchange dropped before it finished (its task panicked or was cancelled) still ends: its capture is written
+/// with what went wrong, and it stops counting as in flight, so that `/_parity/health` and `settle` never wait on it.
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let Some(mut capture) = self.shared.capture.lock().map(|mut c| c.take()).unwrap_or(None) else {
+            return; // finished normally
+        };
+        capture.response.outcome = Outcome::Dropped;
+        capture.response.end_ms = Some(self.elapsed_ms());
+        capture.response.error =
+            Some("parity: the exchange was abandoned before it ended (an internal error of parity)".to_string());
+        let summary = CaptureSummary::of(&capture, self.journal.store.is_some());
+        if let Some(store) = &self.journal.store {
+            let _guard = self.shared.write_lock.lock();
+            self.journal.record_write(store.write(&capture));
+        }
+        if let Ok(mut summaries) = self.journal.summaries.lock() {
+            summaries.set(self.slot, summary);
+        }
+        if self.journal.keep_in_memory
+            && let Ok(mut full) = self.journal.full.lock()
+        {
+            full.push(capture);
         }
         self.journal.in_flight.send_modify(|n| *n -= 1);
     }
@@ -301,5 +343,33 @@ mod tests {
         let last = s.total() - 1;
         s.set(last, CaptureSummary { status: 200, ..summary(last as u64 + 1) });
         assert_eq!(s.list.back().unwrap().status, 200);
+    }
+
+    #[tokio::test]
+    async fn an_exchange_dropped_before_it_ends_is_written_as_dropped_and_stops_counting_as_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CaptureStore::open(dir.path(), false).unwrap();
+        let journal = Arc::new(Journal::new(Some(store), true, Duration::from_secs(60), None, Redactor::builtin()));
+        let session = parity_capture::SessionRef { index: 1, key: "t".into(), key_header: None };
+        let request = parity_capture::CapturedRequest {
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            query: None,
+            headers: Default::default(),
+            body: serde_json::Value::Null,
+            raw_body: None,
+        };
+        let capture = Capture::new(session, 1, 1, parity_capture::Mode::Scripted, "now".into(), request);
+        let exchange = Exchange::begin(&journal, capture, Instant::now());
+        assert_eq!(journal.in_flight(), 1);
+        // What a panicking or cancelled handler does to its exchange.
+        drop(exchange);
+        assert_eq!(journal.in_flight(), 0);
+        assert!(journal.settle(Duration::from_millis(10)).await);
+        let written = parity_capture::Recording::load(dir.path()).unwrap();
+        let response = &written.sessions[0].exchanges[0].capture.response;
+        assert_eq!(response.outcome, Outcome::Dropped);
+        assert!(response.error.as_deref().unwrap().contains("abandoned"));
+        assert_eq!(journal.captures().len(), 1);
     }
 }

@@ -92,6 +92,7 @@ pub struct ServerBuilder {
     max_body_bytes: usize,
     pending_after: Duration,
     on_finish: Option<FinishHook>,
+    redact_names: Vec<String>,
 }
 
 /// A running server. Dropping it stops it.
@@ -228,6 +229,7 @@ impl ServerBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             pending_after: Duration::from_millis(100),
             on_finish: None,
+            redact_names: Vec::new(),
         }
     }
 
@@ -269,6 +271,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Also redacts headers and query parameters of these names (matched whole, ignoring case), on top of the
+    /// built-in rules (see `docs/capture-format.md`).
+    pub fn redact_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.redact_names.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// Called with each finished exchange.
     pub fn on_finish(mut self, hook: impl Fn(&Capture) + Send + Sync + 'static) -> Self {
         self.on_finish = Some(Arc::new(hook));
@@ -303,7 +312,8 @@ impl ServerBuilder {
             Some(dir) => Some(CaptureStore::open(dir, self.clean)?),
             None => None,
         };
-        let journal = journal::Journal::new(store, self.keep_in_memory, self.pending_after, self.on_finish);
+        let redactor = parity_capture::redact::Redactor::with_names(&self.redact_names);
+        let journal = journal::Journal::new(store, self.keep_in_memory, self.pending_after, self.on_finish, redactor);
         let listener =
             TcpListener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: self.listen, source })?;

@@ -56,7 +56,10 @@ const RESPONSE_HOP_HEADERS: &[&str] =
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "api-key", "x-api-key"];
 
 pub(crate) struct Proxy {
+    /// The origin's base URL without its query.
     origin: String,
+    /// The origin URL's own query (`api-version=...` for Azure), kept on every request.
+    origin_query: Option<String>,
     credential: Option<HeaderValue>,
     client: reqwest::Client,
     max_body_bytes: usize,
@@ -64,7 +67,11 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub fn new(config: ProxyConfig, max_body_bytes: usize) -> Result<Proxy, String> {
-        let origin = config.origin.trim_end_matches('/').to_string();
+        let (origin, origin_query) = match config.origin.split_once('?') {
+            Some((base, query)) => (base, Some(query.to_string()).filter(|q| !q.is_empty())),
+            None => (config.origin.as_str(), None),
+        };
+        let origin = origin.trim_end_matches('/').to_string();
         if !(origin.starts_with("http://") || origin.starts_with("https://")) {
             return Err(format!("--proxy {origin}: not an http:// or https:// URL"));
         }
@@ -83,15 +90,19 @@ impl Proxy {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
-        Ok(Proxy { origin, credential, client, max_body_bytes })
+        Ok(Proxy { origin, origin_query, credential, client, max_body_bytes })
     }
 
-    /// `/v1/responses?x=1` -> `<origin>/responses?x=1`.
+    /// `/v1/responses?x=1` -> `<origin>/responses?<origin's query>&x=1`: the path joins the origin's path, the
+    /// queries join each other.
     fn url_for(&self, path: &str, query: Option<&str>) -> String {
         let rest = path.strip_prefix("/v1").filter(|r| r.is_empty() || r.starts_with('/')).unwrap_or(path);
-        match query {
-            Some(q) => format!("{}{rest}?{q}", self.origin),
-            None => format!("{}{rest}", self.origin),
+        let queries: Vec<&str> =
+            self.origin_query.as_deref().into_iter().chain(query).filter(|q| !q.is_empty()).collect();
+        if queries.is_empty() {
+            format!("{}{rest}", self.origin)
+        } else {
+            format!("{}{rest}?{}", self.origin, queries.join("&"))
         }
     }
 
@@ -107,7 +118,7 @@ impl Proxy {
         let url = self.url_for(path, query);
         exchange.update(|c| {
             c.proxy = Some(ProxyInfo {
-                url: parity_capture::redact::redact_url(&url),
+                url: exchange.redactor().redact_url(&url),
                 credential_replaced: self.credential.is_some(),
             })
         });
@@ -134,6 +145,7 @@ impl Proxy {
             .filter(|(n, _)| !RESPONSE_HOP_HEADERS.contains(&n.as_str()))
             .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
+        let encoding = origin.headers().get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_string);
         let is_stream = origin
             .headers()
             .get(header::CONTENT_TYPE)
@@ -149,6 +161,25 @@ impl Proxy {
             let mut document = Vec::new();
             let mut outcome = Outcome::Completed;
             let mut error = None;
+            // The agent gets the bytes as the origin sent them; the record gets them decoded, events included.
+            let mut decoder = BodyDecoder::for_encoding(encoding.as_deref());
+            if let Err(why) = &decoder {
+                error = Some(why.clone());
+            }
+            let mut record = |bytes: &[u8], t_ms: f64, document: &mut Vec<u8>| {
+                if is_stream {
+                    let events: Vec<StreamEvent> = parser
+                        .push(bytes)
+                        .into_iter()
+                        .map(|f| StreamEvent { t_ms, data: f.data_value(), event: f.event })
+                        .collect();
+                    if !events.is_empty() {
+                        exchange.update(|c| c.response.events.extend(events));
+                    }
+                } else if document.len() < max_body_bytes {
+                    document.extend_from_slice(bytes);
+                }
+            };
             loop {
                 let next = tokio::select! {
                     next = chunks.next() => next,
@@ -159,17 +190,14 @@ impl Proxy {
                         let t_ms = exchange.elapsed_ms();
                         // Forward first: recording must not delay the agent.
                         let delivered = tx.send(Ok(chunk.clone())).await.is_ok();
-                        if is_stream {
-                            let events: Vec<StreamEvent> = parser
-                                .push(&chunk)
-                                .into_iter()
-                                .map(|f| StreamEvent { t_ms, data: f.data_value(), event: f.event })
-                                .collect();
-                            if !events.is_empty() {
-                                exchange.update(|c| c.response.events.extend(events));
+                        if let Ok(d) = &mut decoder {
+                            match d.push(&chunk) {
+                                Ok(plain) => record(&plain, t_ms, &mut document),
+                                Err(why) => {
+                                    error = Some(why);
+                                    decoder = Err(String::new());
+                                }
                             }
-                        } else if document.len() < max_body_bytes {
-                            document.extend_from_slice(&chunk);
                         }
                         if !delivered {
                             outcome = Outcome::ClientClosed;
@@ -184,7 +212,17 @@ impl Proxy {
                     None => break,
                 }
             }
+            if let Ok(d) = &mut decoder {
+                match d.finish() {
+                    Ok(plain) => record(&plain, exchange.elapsed_ms(), &mut document),
+                    Err(why) => error = Some(why),
+                }
+            }
+            drop(record);
+            // A stream that ends inside an event was cut, whether the origin's framing said so (a chunked body cut
+            // short is an error above) or not (a close-delimited body just ends): the same fault, the same outcome.
             if outcome == Outcome::Completed && is_stream && parser.in_event() {
+                outcome = Outcome::Dropped;
                 error = Some("the origin's stream ended in the middle of an event".to_string());
             }
             let end = exchange.elapsed_ms();
@@ -208,6 +246,69 @@ impl Proxy {
     }
 }
 
+/// Undoes an origin's `content-encoding` chunk by chunk, for the record only.
+enum BodyDecoder {
+    Identity,
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Vec<u8>>>),
+}
+
+impl BodyDecoder {
+    /// The decoder for an encoding, or why the body will be recorded without its events.
+    fn for_encoding(encoding: Option<&str>) -> Result<BodyDecoder, String> {
+        let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
+        Ok(match encoding.as_deref() {
+            None | Some("" | "identity") => BodyDecoder::Identity,
+            Some("gzip" | "x-gzip") => BodyDecoder::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            Some("deflate") => BodyDecoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
+            Some("zstd") => BodyDecoder::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(Vec::new()).map_err(|e| format!("zstd decoder: {e}"))?,
+            )),
+            Some(other) => {
+                return Err(format!(
+                    "the origin's answer has content-encoding {other}, which parity cannot decode: the agent got it \
+                     as sent, the record has no events or body"
+                ));
+            }
+        })
+    }
+
+    /// The decoded bytes this chunk completes.
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, String> {
+        use std::io::Write;
+        let written = match self {
+            BodyDecoder::Identity => return Ok(chunk.to_vec()),
+            BodyDecoder::Gzip(d) => d.write_all(chunk).and_then(|_| d.flush()),
+            BodyDecoder::Deflate(d) => d.write_all(chunk).and_then(|_| d.flush()),
+            BodyDecoder::Zstd(d) => d.write_all(chunk).and_then(|_| d.flush()),
+        };
+        written.map_err(|e| format!("the origin's encoded answer could not be decoded: {e}"))?;
+        Ok(self.take())
+    }
+
+    /// What is left once the body has ended.
+    fn finish(&mut self) -> Result<Vec<u8>, String> {
+        let finished = match self {
+            BodyDecoder::Identity => Ok(()),
+            BodyDecoder::Gzip(d) => d.try_finish(),
+            BodyDecoder::Deflate(d) => d.try_finish(),
+            BodyDecoder::Zstd(d) => std::io::Write::flush(d),
+        };
+        finished.map_err(|e| format!("the origin's encoded answer ended early: {e}"))?;
+        Ok(self.take())
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        match self {
+            BodyDecoder::Identity => Vec::new(),
+            BodyDecoder::Gzip(d) => std::mem::take(d.get_mut()),
+            BodyDecoder::Deflate(d) => std::mem::take(d.get_mut()),
+            BodyDecoder::Zstd(d) => std::mem::take(d.get_mut()),
+        }
+    }
+}
+
 /// The origin could not be reached: the agent gets a 502 that says so, and the capture records it.
 async fn unreachable_origin(exchange: Exchange, url: &str, error: &reqwest::Error) -> Response<Body> {
     let mut cause = error.to_string();
@@ -217,8 +318,10 @@ async fn unreachable_origin(exchange: Exchange, url: &str, error: &reqwest::Erro
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    let message =
-        format!("parity proxy: could not reach the origin {}: {cause}", parity_capture::redact::redact_url(url));
+    // The cause may repeat the URL, credentials and all.
+    let shown = exchange.redactor().redact_url(url);
+    let cause = cause.replace(url, &shown);
+    let message = format!("parity proxy: could not reach the origin {shown}: {cause}");
     let body = error_body("parity_origin_unreachable", &message);
     let headers = [("content-type".to_string(), "application/json".to_string())];
     let response = response_head(&exchange, 502, &headers, Body::from(serde_json::to_vec(&body).expect("serializes")));
@@ -244,5 +347,9 @@ mod tests {
         assert_eq!(p.url_for("/v1/models", Some("a=1")), "https://api.example.com/v1/models?a=1");
         assert_eq!(p.url_for("/v1beta/x", None), "https://api.example.com/v1/v1beta/x");
         assert!(Proxy::new(ProxyConfig { origin: "ftp://x".into(), credential: None }, 1).is_err());
+        let azure = ProxyConfig { origin: "http://host/v1?api-version=X".into(), credential: None };
+        let p = Proxy::new(azure, 1).unwrap();
+        assert_eq!(p.url_for("/v1/responses", None), "http://host/v1/responses?api-version=X");
+        assert_eq!(p.url_for("/v1/responses", Some("a=1")), "http://host/v1/responses?api-version=X&a=1");
     }
 }

@@ -30,7 +30,9 @@ pub(crate) struct Replay {
 }
 
 /// Response headers that describe the recorded transfer, not the answer, and are not replayed.
-const TRANSFER_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection", "keep-alive", "date"];
+/// `content-encoding` is among them: a recording holds the events and body decoded, and replays them so.
+const TRANSFER_HEADERS: &[&str] =
+    &["content-length", "transfer-encoding", "connection", "keep-alive", "date", "content-encoding"];
 
 impl Replay {
     pub fn new(recording: Recording, pace: Pace) -> Self {
@@ -106,7 +108,9 @@ pub fn plan_of(capture: &Capture, pace: Pace) -> Plan {
         let mut last_ms = response.headers_ms.unwrap_or(0.0);
         for event in &response.events {
             if pace == Pace::Recorded && event.t_ms > last_ms {
-                actions.push(Action::Sleep(Duration::from_secs_f64((event.t_ms - last_ms) / 1000.0)));
+                // Times are checked when a recording loads; a capture built in code is bounded here too.
+                let gap = (event.t_ms - last_ms).min(parity_capture::model::MAX_RECORDED_MS) / 1000.0;
+                actions.push(Action::Sleep(Duration::try_from_secs_f64(gap).unwrap_or_default()));
             }
             last_ms = event.t_ms;
             actions.push(Action::Send { event: event.event.clone(), data: event.data.clone() });

@@ -46,12 +46,12 @@ pub(crate) fn response_head(
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut recorded = HeaderList::new();
     for (name, value) in headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(value.as_bytes())) {
             response.headers_mut().append(n, v);
             recorded.push(name.to_ascii_lowercase(), value.clone());
         }
     }
-    parity_capture::redact::redact_headers(&mut recorded);
+    exchange.redactor().redact_headers(&mut recorded);
     let at = exchange.elapsed_ms();
     exchange.update(|c| {
         c.response.status = status;

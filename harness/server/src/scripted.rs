@@ -1,5 +1,6 @@
 //! Scripted mode: each model request of a session is answered by the session's next step.
 
+use parity_capture::redact::Redactor;
 use parity_capture::{Expectation, HeaderList, ScriptInfo, SessionRef};
 use serde_json::Value;
 
@@ -27,7 +28,15 @@ impl Scripted {
     }
 
     /// Answers the `arrival.route_seq`-th model request of a session.
-    pub fn answer(&self, arrival: &Arrival, headers: &HeaderList, body: &Value) -> (Plan, ScriptInfo) {
+    /// Credentials in the request never reach the answer, the capture or a log line: expectations on them are
+    /// redacted before any message is made of them.
+    pub fn answer(
+        &self,
+        arrival: &Arrival,
+        headers: &HeaderList,
+        body: &Value,
+        redactor: &Redactor,
+    ) -> (Plan, ScriptInfo) {
         let steps = self.steps_of(&arrival.session);
         let n = arrival.route_seq;
         let mut info = ScriptInfo { step: None, steps: steps.len() as u32, ..Default::default() };
@@ -42,6 +51,7 @@ impl Scripted {
         info.step = Some(n);
         info.name = step.name.clone();
         info.expectations = check(&step.expect, headers, body);
+        redact_secret_expectations(&mut info.expectations, redactor);
         let failed: Vec<&Expectation> = info.expectations.iter().filter(|e| !e.ok).collect();
         if !failed.is_empty() {
             let reasons: Vec<String> = failed
@@ -53,10 +63,8 @@ impl Scripted {
                 arrival.session.index,
                 reasons.join("; ")
             );
-            redact_secret_expectations(&mut info.expectations);
             return (Plan::error(400, "parity_expectation_failed", message), info);
         }
-        redact_secret_expectations(&mut info.expectations);
         let filled;
         let step = if step.extract.is_empty() {
             step
@@ -80,14 +88,12 @@ impl Scripted {
     }
 }
 
-/// An expectation on a credential header must not put the credential into the capture.
-fn redact_secret_expectations(expectations: &mut [Expectation]) {
+/// An expectation on a credential header must not put the credential into the capture, the answer or a log.
+fn redact_secret_expectations(expectations: &mut [Expectation], redactor: &Redactor) {
     for e in expectations {
-        if let Some(header) = e.name.strip_prefix("headers.")
-            && parity_capture::redact::is_secret_name(header)
-        {
-            e.expected = parity_capture::redact::redact_value(header, &e.expected);
-            e.found = e.found.as_ref().map(|f| parity_capture::redact::redact_value(header, f));
+        if let Some(header) = e.name.strip_prefix("headers.") {
+            e.expected = redactor.redact_header_text(header, &e.expected);
+            e.found = e.found.as_ref().map(|f| redactor.redact_header_text(header, f));
         }
     }
 }

@@ -392,7 +392,7 @@ fn usage_json(u: Usage) -> Value {
         "input_tokens_details": {"cached_tokens": u.cached_tokens},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-        "total_tokens": u.input_tokens + u.output_tokens,
+        "total_tokens": u.input_tokens.saturating_add(u.output_tokens),
     })
 }
 

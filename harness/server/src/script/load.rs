@@ -97,10 +97,24 @@ fn extracted_elsewhere(steps: &[(String, &Step)], step: &Step) -> Vec<(String, S
     found
 }
 
+/// The longest delay or hold a step may ask for: ten minutes. Longer would look like a hang to any agent and any
+/// CI job; a value near `u64::MAX` would hang the request for ever.
+pub const MAX_DELAY_MS: u64 = 600_000;
+
 fn validate_step(step: &Step) -> Result<(), String> {
     super::extract::validate(&step.extract)?;
     if step.events.is_some() && !step.output.is_empty() {
         return Err("has both `events` (raw) and `output` (shorthand); give one".into());
+    }
+    if step.events.as_ref().is_some_and(Vec::is_empty) {
+        return Err("`events` is empty: a response needs at least response.created and response.completed (to cut \
+                    the connection on purpose, use fail = { disconnect = { before = \"response.created\" } })"
+            .into());
+    }
+    validate_delays(step)?;
+    validate_headers("headers", &step.headers)?;
+    if let Some(usage) = &step.usage {
+        validate_usage(usage)?;
     }
     if let Some(events) = &step.events {
         for (i, event) in events.iter().enumerate() {
@@ -127,6 +141,10 @@ fn validate_step(step: &Step) -> Result<(), String> {
         if !(100..=599).contains(&h.status) {
             return Err(format!("fail.http.status {} is not an HTTP status", h.status));
         }
+        validate_headers("fail.http.headers", &h.headers)?;
+        if let Some(retry_after) = &h.retry_after {
+            validate_retry_after(retry_after)?;
+        }
         if !step.output.is_empty() || step.events.is_some() || step.hold.is_some() {
             return Err(
                 "fail.http answers with an error instead of a stream, so it takes no output, events or hold".into()
@@ -134,6 +152,71 @@ fn validate_step(step: &Step) -> Result<(), String> {
         }
     }
     compile(step, &StepContext { session: 1, step: 1, model: "model" }).map(|_| ())
+}
+
+fn validate_delays(step: &Step) -> Result<(), String> {
+    let mut delays: Vec<(String, u64)> = Vec::new();
+    delays.extend(step.delay_ms.map(|ms| ("delay_ms".to_string(), ms)));
+    delays.extend(step.start_delay_ms.map(|ms| ("start_delay_ms".to_string(), ms)));
+    delays.extend(step.hold.as_ref().and_then(|h| h.timeout_ms).map(|ms| ("hold.timeout_ms".to_string(), ms)));
+    for (i, item) in step.output.iter().enumerate() {
+        match item {
+            OutputItem::DelayMs(ms) => delays.push((format!("output[{i}].delay_ms"), *ms)),
+            OutputItem::Hold(h) => delays.extend(h.timeout_ms.map(|ms| (format!("output[{i}].hold.timeout_ms"), ms))),
+            _ => {}
+        }
+    }
+    match delays.into_iter().find(|(_, ms)| *ms > MAX_DELAY_MS) {
+        Some((field, ms)) => Err(format!("{field} {ms} is longer than the maximum of {MAX_DELAY_MS} ms (ten minutes)")),
+        None => Ok(()),
+    }
+}
+
+/// A header the server could not send is refused rather than silently dropped.
+fn validate_headers(field: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    for (name, value) in headers {
+        if axum::http::HeaderName::try_from(name.as_str()).is_err() {
+            return Err(format!("{field}: \"{name}\" is not a valid header name"));
+        }
+        if axum::http::HeaderValue::from_bytes(value.as_bytes()).is_err() {
+            return Err(format!(
+                "{field}.{name}: the value {value:?} cannot be sent in a header (no CR, LF or other control characters)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_retry_after(value: &serde_json::Value) -> Result<(), String> {
+    match value {
+        serde_json::Value::Number(n) if n.as_f64().is_some_and(|s| s >= 0.0) => Ok(()),
+        serde_json::Value::Number(n) => Err(format!("fail.http.retry_after {n} is negative; give seconds from 0 up")),
+        serde_json::Value::String(s) if axum::http::HeaderValue::from_bytes(s.as_bytes()).is_ok() => Ok(()),
+        serde_json::Value::String(s) => Err(format!(
+            "fail.http.retry_after {s:?} cannot be sent in a header (no CR, LF or other control characters)"
+        )),
+        other => Err(format!("fail.http.retry_after: seconds or a string, not {other}")),
+    }
+}
+
+/// Token counts stay within what clients read them into (signed 64-bit), their total included.
+fn validate_usage(usage: &super::model::Usage) -> Result<(), String> {
+    let max = i64::MAX as u64;
+    let counts = [
+        ("input_tokens", usage.input_tokens),
+        ("cached_tokens", usage.cached_tokens),
+        ("output_tokens", usage.output_tokens),
+        ("reasoning_tokens", usage.reasoning_tokens),
+    ];
+    if let Some((name, n)) = counts.iter().find(|(_, n)| *n > max) {
+        return Err(format!("usage.{name} {n} is more than {max}, the most a client can read"));
+    }
+    if usage.input_tokens + usage.output_tokens > max {
+        return Err(format!(
+            "usage: input_tokens + output_tokens is more than {max}, so total_tokens would not fit what a client reads"
+        ));
+    }
+    Ok(())
 }
 
 /// Deserializes with the path of the failing field and its line, and turns `steps[2].output[0]` into `step 3:
@@ -303,5 +386,40 @@ mod tests {
         Script::parse(&format!("{first}{again}"), Syntax::Toml, "s.toml").unwrap();
         // Braces in a script that extracts nothing by that name are text.
         Script::parse(second, Syntax::Toml, "s.toml").unwrap();
+    }
+
+    #[test]
+    fn what_the_server_could_not_send_or_would_hang_on_is_refused_naming_the_step() {
+        let e = toml_err("[[steps]]\n[[steps]]\nheaders = { \"x bad\" = \"v\" }\n");
+        assert!(e.contains("step 2: headers: \"x bad\" is not a valid header name"), "{e}");
+        let e = toml_err("[[steps]]\nheaders = { x-ok = \"a\\r\\nx-injected: 1\" }\n");
+        assert!(e.contains("step 1: headers.x-ok: the value") && e.contains("cannot be sent in a header"), "{e}");
+        let e = toml_err("[[steps]]\nfail = { http = { status = 500, headers = { \"x:y\" = \"v\" } } }\n");
+        assert!(e.contains("step 1: fail.http.headers: \"x:y\" is not a valid header name"), "{e}");
+        let e = toml_err("[[steps]]\nfail = { http = { status = 429, retry_after = -1 } }\n");
+        assert!(e.contains("step 1: fail.http.retry_after -1 is negative"), "{e}");
+        Script::parse("[[steps]]\nfail = { http = { status = 429, retry_after = 0.5 } }\n", Syntax::Toml, "s").unwrap();
+        let e = json_err(r#"{"steps": [{"usage": {"input_tokens": 18446744073709551615, "output_tokens": 2}}]}"#);
+        assert!(e.contains("step 1: usage.input_tokens 18446744073709551615 is more than"), "{e}");
+        let e = json_err(r#"{"steps": [{"usage": {"input_tokens": 9223372036854775807, "output_tokens": 1}}]}"#);
+        assert!(e.contains("step 1: usage: input_tokens + output_tokens is more than"), "{e}");
+        let e = json_err(r#"[[]]"#);
+        assert!(e.contains("step 1: `events` is empty"), "{e}");
+        let e = json_err(r#"{"steps": [{"events": []}]}"#);
+        assert!(e.contains("step 1: `events` is empty"), "{e}");
+        for (step, field) in [
+            (r#"{"delay_ms": 18446744073709551615}"#, "delay_ms 18446744073709551615"),
+            (r#"{"start_delay_ms": 600001}"#, "start_delay_ms 600001"),
+            (r#"{"output": [{"delay_ms": 18446744073709551615}]}"#, "output[0].delay_ms"),
+            (r#"{"hold": {"timeout_ms": 18446744073709551615}}"#, "hold.timeout_ms"),
+            (r#"{"output": [{"hold": {"timeout_ms": 700000}}, {"message": "m"}]}"#, "output[0].hold.timeout_ms"),
+        ] {
+            let e = json_err(&format!(r#"{{"steps": [{step}]}}"#));
+            assert!(
+                e.contains(&format!("step 1: {field}")) && e.contains("longer than the maximum of 600000 ms"),
+                "{e}"
+            );
+        }
+        Script::parse(r#"{"steps": [{"delay_ms": 600000}]}"#, Syntax::Json, "s").unwrap();
     }
 }
