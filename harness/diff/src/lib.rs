@@ -41,6 +41,7 @@ pub mod report;
 pub mod rules;
 pub mod selector;
 mod source;
+pub mod suite;
 pub mod textdiff;
 
 pub use accept::{AcceptEntry, AcceptList};
@@ -52,6 +53,7 @@ pub use normalize::{NormalizeOptions, NormalizedRecording, NormalizedRequest, To
 pub use rules::{Action, ExtraPath, Replace, Rule, RuleSet};
 pub use selector::Selector;
 pub use source::FileError;
+pub use suite::{ScenarioResult, SuiteComparison, diff_suites};
 pub use textdiff::TextDiff;
 
 /// Normalizes both recordings with the same rules and compares them.
