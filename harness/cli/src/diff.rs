@@ -56,13 +56,23 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(AcceptList::load(path).context("invalid accept file")?),
         None => None,
     };
+    let options = NormalizeOptions { explain: args.explain };
+    if parity_diff::suite::is_suite(&args.left) && parity_diff::suite::is_suite(&args.right) {
+        return diff_suites(&args, &rules, accept.as_ref(), options);
+    }
     let left = load(&args.left)?;
     let right = load(&args.right)?;
-    let options = NormalizeOptions { explain: args.explain };
     let mut comparison = parity_diff::diff_recordings(&left, &right, &rules, options);
     if let Some(accept) = &accept {
         accept.apply(&mut comparison);
     }
+    let (format, render_options) = format_and_options(&args);
+    let text = report::render(&comparison, format, &render_options);
+    emit(&args, &text)?;
+    Ok(if comparison.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIVERGED) })
+}
+
+fn format_and_options(args: &DiffArgs) -> (Format, report::Options) {
     let format = match args.format {
         FormatArg::Text => Format::Text,
         FormatArg::Json => Format::Json,
@@ -71,23 +81,73 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         FormatArg::Html => Format::Html,
     };
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let render_options = report::Options {
+    let options = report::Options {
         // anstream drops the colours anyway when stdout is not a terminal (or NO_COLOR is set).
         color: matches!(format, Format::Text) && to_terminal,
         explain: args.explain,
     };
-    let text = report::render(&comparison, format, &render_options);
+    (format, options)
+}
+
+/// The report, to --output or stdout.
+fn emit(args: &DiffArgs, text: &str) -> anyhow::Result<()> {
     match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing the report to {}", path.display()))?
-        }
+        Some(path) => parity_capture::store::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing the report to {}", path.display())),
         None => {
             let mut stdout = anstream::stdout().lock();
             stdout.write_all(text.as_bytes())?;
             stdout.flush()?;
+            Ok(())
         }
     }
-    Ok(if comparison.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DIVERGED) })
+}
+
+/// Two suites (as `parity record --all` writes them), scenario by scenario. An HTML report is an index page; each
+/// scenario's own page goes beside the --output file as `<stem>.<scenario>.html`.
+fn diff_suites(
+    args: &DiffArgs,
+    rules: &RuleSet,
+    accept: Option<&AcceptList>,
+    options: NormalizeOptions,
+) -> anyhow::Result<ExitCode> {
+    let mut suite = parity_diff::diff_suites(&args.left, &args.right, rules, options, None)
+        .with_context(|| format!("comparing the suites {} and {}", args.left.display(), args.right.display()))?;
+    if let Some(accept) = accept {
+        let mut used = vec![false; accept.len()];
+        for scenario in &mut suite.scenarios {
+            if let Ok(comparison) = &mut scenario.outcome {
+                for (slot, was_used) in used.iter_mut().zip(accept.apply_in(comparison, Some(&scenario.name))) {
+                    *slot |= was_used;
+                }
+            }
+        }
+        suite.stale = accept.unused(&used);
+    }
+    let (format, render_options) = format_and_options(args);
+    let page_of = |name: &str| -> Option<PathBuf> {
+        let output = args.output.as_ref()?;
+        let stem = output.file_stem()?.to_string_lossy();
+        Some(output.with_file_name(format!("{stem}.{name}.html")))
+    };
+    if format == Format::Html {
+        for scenario in &suite.scenarios {
+            if let (Ok(comparison), Some(page)) = (&scenario.outcome, page_of(&scenario.name)) {
+                let html = report::render(comparison, Format::Html, &render_options);
+                parity_capture::store::write_atomic(&page, html.as_bytes())
+                    .with_context(|| format!("writing {}", page.display()))?;
+            }
+        }
+    }
+    let link = |name: &str| page_of(name).and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    emit(args, &report::render_suite(&suite, format, &render_options, &link))?;
+    Ok(if suite.errors() > 0 {
+        ExitCode::from(crate::EXIT_BAD_INPUT)
+    } else if suite.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DIVERGED)
+    })
 }
 
 /// Loads one side; a directory without a single capture is refused rather than compared as empty.

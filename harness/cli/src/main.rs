@@ -2,6 +2,7 @@
 
 mod check;
 mod diff;
+mod junit;
 mod pack;
 mod record;
 mod serve;
@@ -35,6 +36,8 @@ enum Command {
     /// Record every scenario of a baseline with an agent (rcodex by default) and diff each against the baseline:
     /// a line per scenario and a total. Exits 0 when all are clean, 1 when something diverges, 2 on bad input.
     Check(check::CheckArgs),
+    /// Merge the JUnit reports of several `parity check --shard K/N --format junit` runs into one.
+    MergeJunit(junit::MergeJunitArgs),
 }
 
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Pack(args) => pack::run(args),
         Command::Check(args) => check::run(args),
+        Command::MergeJunit(args) => junit::run(args),
     };
     match result {
         Ok(code) => code,

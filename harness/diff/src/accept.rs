@@ -156,6 +156,29 @@ impl AcceptList {
     pub fn unused(&self, used: &[bool]) -> Vec<AcceptEntry> {
         self.matchers.iter().zip(used).filter(|(_, used)| !**used).map(|(m, _)| m.entry.clone()).collect()
     }
+
+    /// The entries that covered nothing in a run over only some scenarios (`parity check --only` or `--shard`):
+    /// an entry naming scenarios is judged only when one of them ran; an entry naming none only on a whole run
+    /// (`whole` set), since the scenarios it is for may be in another shard.
+    pub fn unused_in(&self, used: &[bool], ran: &[String], whole: bool) -> Vec<AcceptEntry> {
+        self.matchers
+            .iter()
+            .zip(used)
+            .filter(|(m, used)| {
+                !**used
+                    && match &m.scenario {
+                        Some(glob) => ran.iter().any(|name| glob.is_match(name)),
+                        None => whole,
+                    }
+            })
+            .map(|(m, _)| m.entry.clone())
+            .collect()
+    }
+
+    /// Whether an entry (one of [`AcceptList::unused`]'s, say) names this scenario.
+    pub fn names_scenario(entry: &AcceptEntry, scenario: &str) -> bool {
+        entry.scenario.as_deref().is_some_and(|glob| glob_regex(glob).is_match(scenario))
+    }
 }
 
 impl Matcher {

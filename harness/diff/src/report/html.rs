@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Options, by_category, category_counts, escape_markup, label, plural, verdict};
+use super::{Options, by_category, category_counts, escape_markup, label, plural, verdict, verdict_phrase};
 use crate::compare::{Category, Comparison, Divergence, Kind, RequestPair};
 use crate::normalize::Touch;
 use crate::textdiff::{Line, LineTag, TextDiff};
@@ -93,13 +93,7 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     }
     let _ = writeln!(out, "</div>");
     let class = if s.divergences == 0 { "ok" } else { "bad" };
-    let verdict = verdict(s.divergences);
-    let _ = writeln!(
-        out,
-        "<div class=\"verdict {class}\" id=\"verdict\">{verdict} in {} of {}</div>",
-        s.divergent_pairs,
-        plural(s.pairs, "request pair", "request pairs")
-    );
+    let _ = writeln!(out, "<div class=\"verdict {class}\" id=\"verdict\">{}</div>", verdict_phrase(&s));
     let _ = writeln!(out, "<ul class=\"counts\">");
     for cat in Category::ALL {
         let _ = writeln!(out, "<li><span class=\"n\" id=\"count-{cat}\">{}</span>{cat}</li>", s.count(cat));

@@ -6,20 +6,34 @@ use super::{Options, category_counts, escape_markup, label, plural};
 use crate::compare::Comparison;
 
 pub fn render(c: &Comparison) -> String {
-    let failures = c.pairs.iter().filter(|p| !p.divergences.is_empty()).count();
+    let failures = failures(c);
     let tests = c.pairs.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(out, "<testsuites name=\"parity diff\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">");
+    testsuite(&mut out, &format!("{} vs {}", c.left.root, c.right.root), "parity.diff", c);
+    let _ = writeln!(out, "</testsuites>");
+    out
+}
+
+/// Pairs that diverge.
+pub(super) fn failures(c: &Comparison) -> usize {
+    c.pairs.iter().filter(|p| !p.divergences.is_empty()).count()
+}
+
+/// One `<testsuite>`: a test case per request pair, classnames `<class_prefix>.session-NN`.
+pub(super) fn testsuite(out: &mut String, name: &str, class_prefix: &str, c: &Comparison) {
+    let (tests, failures) = (c.pairs.len(), failures(c));
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
-        escape_markup(&format!("{} vs {}", c.left.root, c.right.root))
+        escape_markup(name)
     );
     for pair in &c.pairs {
         let session = parity_capture::store::session_dir_name(pair.session);
         let _ = write!(
             out,
-            "    <testcase classname=\"parity.diff.{}\" name=\"{}\"",
+            "    <testcase classname=\"{}.{}\" name=\"{}\"",
+            escape_markup(class_prefix),
             escape_markup(&session),
             escape_markup(&format!("{} {}", pair.id, label(pair)))
         );
@@ -72,6 +86,4 @@ pub fn render(c: &Comparison) -> String {
         let _ = writeln!(out, "    <system-err>{}</system-err>", escape_markup(&lines.join("\n")));
     }
     let _ = writeln!(out, "  </testsuite>");
-    let _ = writeln!(out, "</testsuites>");
-    out
 }

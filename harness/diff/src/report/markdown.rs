@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Options, by_category, label, location, plain_diff_lines, plural, short, verdict};
+use super::{Options, by_category, label, location, plain_diff_lines, plural, short, verdict_phrase};
 use crate::compare::{Category, Comparison, Divergence};
 
 const VALUE_LIMIT: usize = 120;
@@ -14,13 +14,9 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let _ = writeln!(out, "- **left:** `{}` ({})", code(&c.left.root), plural(c.left.requests, "request", "requests"));
     let _ =
         writeln!(out, "- **right:** `{}` ({})\n", code(&c.right.root), plural(c.right.requests, "request", "requests"));
-    let verdict = verdict(s.divergences);
-    let _ = writeln!(
-        out,
-        "**{verdict}** in {} of {}.\n",
-        s.divergent_pairs,
-        plural(s.pairs, "request pair", "request pairs")
-    );
+    let phrase = verdict_phrase(&s);
+    let (head, rest) = phrase.split_once(" in ").unwrap_or((&phrase, ""));
+    let _ = writeln!(out, "**{head}** in {rest}.\n");
     let _ = writeln!(out, "| schema | relation | value | prompt | accepted | stale |");
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
     let _ =

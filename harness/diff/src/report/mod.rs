@@ -12,7 +12,10 @@ mod html;
 mod json;
 mod junit;
 mod markdown;
+mod suite;
 mod text;
+
+pub use suite::{SUITE_FORMAT, render_suite, scenario_verdict, suite_totals};
 
 use serde_json::Value;
 
@@ -77,6 +80,16 @@ fn verdict(divergences: usize) -> String {
     match divergences {
         0 => "No divergence".to_string(),
         n => plural(n, "divergence", "divergences"),
+    }
+}
+
+/// The whole verdict, the same in every report: `No divergence in 2 request pairs`, `3 divergences in 1 of 2
+/// request pairs`.
+fn verdict_phrase(s: &crate::compare::Summary) -> String {
+    let pairs = plural(s.pairs, "request pair", "request pairs");
+    match s.divergences {
+        0 => format!("{} in {pairs}", verdict(0)),
+        n => format!("{} in {} of {pairs}", verdict(n), s.divergent_pairs),
     }
 }
 
@@ -179,5 +192,18 @@ mod tests {
     #[test]
     fn markup_is_escaped_and_control_characters_xml_cannot_hold_replaced() {
         assert_eq!(super::escape_markup("<a href=\"x\">&'\u{1}\t"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;\u{FFFD}\t");
+    }
+
+    #[test]
+    fn a_clean_comparison_says_so_the_same_way_in_every_report() {
+        use crate::testing::{capture, recording};
+        let rec = recording(vec![capture(1, 1, &[], json!({"a": 1})), capture(1, 2, &[], json!({"a": 2}))]);
+        let c = crate::diff_recordings(&rec, &rec, &crate::RuleSet::builtin(), Default::default());
+        let options = Options::default();
+        for format in [Format::Text, Format::Markdown, Format::Html] {
+            let report = render(&c, format, &options);
+            assert!(report.contains("in 2 request pairs"), "{format:?}: {report}");
+            assert!(!report.contains("0 of 2"), "{format:?} says \"0 of 2\": {report}");
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use super::{Options, by_category, category_counts, label, location, plain_diff_lines, plural, short, verdict};
+use super::{Options, by_category, category_counts, label, location, plain_diff_lines, plural, short, verdict_phrase};
 use crate::compare::{Category, Comparison, Divergence, Kind};
 use crate::normalize::Touch;
 use crate::textdiff::{LineTag, TextDiff};
@@ -92,17 +92,9 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let _ = writeln!(out);
     let counts = Category::ALL.iter().map(|cat| format!("{} {cat}", s.count(*cat))).collect::<Vec<_>>().join(", ");
     let colour = if s.divergences == 0 { RIGHT.bold() } else { LEFT.bold() };
-    let verdict = p.paint(colour, verdict(s.divergences).to_lowercase());
-    if s.divergences == 0 {
-        let _ = write!(out, "{verdict} in {} ({counts})", plural(s.pairs, "request pair", "request pairs"));
-    } else {
-        let _ = write!(
-            out,
-            "{verdict} in {} of {} ({counts})",
-            s.divergent_pairs,
-            plural(s.pairs, "request pair", "request pairs"),
-        );
-    }
+    let phrase = verdict_phrase(&s);
+    let (head, rest) = phrase.split_once(" in ").unwrap_or((&phrase, ""));
+    let _ = write!(out, "{} in {rest} ({counts})", p.paint(colour, head.to_lowercase()));
     if s.accepted > 0 || s.stale > 0 {
         let _ = write!(out, "; {} accepted, {} stale", s.accepted, s.stale);
     }
