@@ -29,21 +29,147 @@ fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no verdict for {scenario}: {stdout}"))
 }
 
+/// The CI path of the README: the suite split in two shards (as two CI machines run it), each writing JUnit, the
+/// reports merged into one. Together the shards cover the whole suite, and every scenario is clean.
 #[test]
-fn rcodex_matches_upstream_on_every_scenario_of_the_suite() {
+fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit_report() {
     let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))
         .unwrap()
         .filter_map(|e| e.unwrap().path().file_stem().map(|s| s.to_string_lossy().into_owned()))
         .filter(|name| repo().join("fixtures/scenarios").join(format!("{name}.toml")).is_file())
         .collect::<Vec<_>>();
-    let (code, stdout, stderr) = check(&["--accept", ACCEPTED]);
-    for scenario in &scenarios {
-        assert!(verdict(&stdout, scenario).contains("clean"), "{scenario}\n{stdout}\n{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    let mut checked = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let report = dir.path().join(format!("shard-{}.xml", &shard[..1]));
+        let (code, stdout, stderr) = check(&[
+            "--accept",
+            ACCEPTED,
+            "--strict",
+            "--shard",
+            shard,
+            "--format",
+            "junit",
+            "--output",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "shard {shard}\n{stdout}\n{stderr}");
+        for scenario in scenarios.iter().filter(|s| stdout.lines().any(|l| l.split_whitespace().next() == Some(s))) {
+            assert!(verdict(&stdout, scenario).contains("clean"), "{scenario}\n{stdout}\n{stderr}");
+            checked.push(scenario.clone());
+        }
+        assert!(!stdout.contains("stale"), "an entry for another shard's scenario is not judged here: {stdout}");
+        reports.push(report);
     }
+    checked.sort();
+    let mut all = scenarios.clone();
+    all.sort();
+    assert_eq!(checked, all, "the two shards together are the whole suite, each scenario once");
+
+    let merged = dir.path().join("merged.xml");
+    let status = Command::new(bin("parity"))
+        .args(["merge-junit", "--output", merged.to_str().unwrap()])
+        .args(&reports)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let xml = std::fs::read_to_string(&merged).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), scenarios.len(), "{xml}");
+    assert!(xml.contains("failures=\"0\" errors=\"0\">"), "{xml}");
+    for scenario in &scenarios {
+        assert!(xml.contains(&format!("classname=\"parity.{scenario}.session-01\"")), "{scenario}: {xml}");
+    }
+}
+
+/// A scenario file with no recording in the baseline fails the check, named, instead of being skipped.
+#[test]
+fn a_scenario_without_a_baseline_recording_fails_the_check_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in [("plain-reply", "plain-reply"), ("plain-reply", "brand-new")] {
+        std::fs::copy(repo().join(format!("fixtures/scenarios/{from}.toml")), dir.path().join(format!("{to}.toml")))
+            .unwrap();
+    }
+    let (code, stdout, stderr) = check(&["--scenarios", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(verdict(&stdout, "plain-reply").contains("clean"), "{stdout}");
+    let missing = verdict(&stdout, "brand-new");
+    assert!(missing.contains("no baseline") && missing.contains("brand-new.toml"), "{stdout}");
+    assert!(stdout.contains("1 of 2 scenarios clean"), "{stdout}");
+}
+
+/// The per-scenario pages and the index agree with the console, and their links lead to files that exist.
+#[test]
+fn the_report_directory_has_an_index_and_pages_whose_stale_counts_and_paths_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let accept = dir.path().join("accept.toml");
+    std::fs::write(
+        &accept,
+        r#"
+[[accept]]
+category = "prompt"
+path = "/body/instructions"
+scenario = "plain-reply"
+reason = "never needed"
+
+[[accept]]
+category = "schema"
+path = "/body/nothing"
+scenario = "plain-reply"
+reason = "never needed either"
+"#,
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let (code, stdout, stderr) = check(&[
+        "--only",
+        "plain-reply",
+        "--accept",
+        accept.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    let n = scenarios.len();
-    assert!(stdout.contains(&format!("{n} of {n} scenarios clean; 0 divergence(s)")), "{stdout}");
-    assert!(verdict(&stdout, "tool-search").contains("accepted"), "the one accepted divergence: {stdout}");
+    assert_eq!(stdout.matches("stale:").count(), 2, "{stdout}");
+    let index = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(index.contains("<a href=\"plain-reply.html\">plain-reply</a>"), "{index}");
+    let page = std::fs::read_to_string(reports.join("plain-reply.html")).unwrap();
+    assert!(page.contains("No divergence in 1 request pair"), "a clean page says so plainly");
+    assert!(page.contains("id=\"count-stale\">2</span>stale"), "the page counts the 2 stale entries");
+    // The right-hand side's recording is kept beside the reports, so the paths the page shows exist.
+    let right = reports.join("recordings/plain-reply/captures/session-01/0001-post-responses.json");
+    assert!(right.is_file(), "{}", right.display());
+}
+
+/// Two whole suites compare scenario by scenario.
+#[test]
+fn two_suite_directories_diff_scenario_by_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let (left, right) = (dir.path().join("left"), dir.path().join("right"));
+    let baseline = repo().join("captures/codex-0.169.0");
+    for (side, resume_from) in [(&left, "resume"), (&right, "plain-reply")] {
+        copy_dir(&baseline.join("plain-reply"), &side.join("plain-reply"));
+        copy_dir(&baseline.join(resume_from), &side.join("resume"));
+    }
+    let output = Command::new(bin("parity")).args(["diff"]).arg(&left).arg(&right).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("== plain-reply: clean"), "{stdout}");
+    assert!(stdout.contains("== resume: ") && !stdout.contains("== resume: clean"), "{stdout}");
+    assert!(stdout.contains("1 of 2 scenarios clean"), "{stdout}");
+    assert!(!stdout.contains("both claim to be request"), "{stdout}");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 #[test]
