@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parity_capture::{Capture, CapturedRequest, HeaderList, Mode, RawBody};
@@ -45,6 +45,15 @@ pub(crate) struct App {
     pub started: Instant,
 }
 
+/// Every route of the control API, as the 404 of an unknown control path lists them: method, path, what it does.
+pub const CONTROL_ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/_parity/health", "status, mode, counts of sessions, requests, open exchanges and holds"),
+    ("GET", "/_parity/captures", "a summary of each exchange so far"),
+    ("GET", "/_parity/holds", "the streams held now"),
+    ("POST", "/_parity/holds/release", "releases every hold (or those named by ?name=N)"),
+    ("POST", "/_parity/holds/{name}/release", "releases the holds of that name or id"),
+];
+
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/_parity/health", get(health))
@@ -52,8 +61,48 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_parity/holds", get(holds))
         .route("/_parity/holds/release", post(release))
         .route("/_parity/holds/{name}/release", post(release_named))
+        // A mistyped control path must not reach the fallback: it would be taken for agent traffic and captured.
+        .route("/_parity", any(unknown_control))
+        .route("/_parity/", any(unknown_control))
+        .route("/_parity/{*rest}", any(unknown_control))
+        .method_not_allowed_fallback(wrong_method)
         .fallback(agent_request)
         .with_state(app)
+}
+
+fn control_api() -> Value {
+    let routes: Vec<Value> = CONTROL_ROUTES
+        .iter()
+        .map(|(method, path, what)| json!({"method": method, "path": path, "description": what}))
+        .collect();
+    Value::Array(routes)
+}
+
+fn control_error(status: u16, message: String) -> Response<Body> {
+    let body = json!({"error": {"code": "parity_control_unknown", "message": message}, "routes": control_api()});
+    json_response(status, &body)
+}
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
+    response.headers_mut().insert("content-type", "application/json".parse().expect("valid header"));
+    response
+}
+
+async fn unknown_control(method: axum::http::Method, uri: axum::http::Uri) -> Response<Body> {
+    let message = format!("parity: {method} {} is not part of the control API; its routes are listed here", uri.path());
+    control_error(404, message)
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response<Body> {
+    let path = uri.path();
+    let message = if path.starts_with("/_parity") {
+        format!("parity: the control API does not answer {method} {path}; its routes are listed here")
+    } else {
+        format!("parity: {method} is not allowed on {path}")
+    };
+    control_error(405, message)
 }
 
 async fn health(State(app): State<Arc<App>>) -> axum::Json<Value> {
@@ -99,10 +148,7 @@ async fn release_named(State(app): State<Arc<App>>, Path(name): Path<String>) ->
     } else {
         json!({"released": released})
     };
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
-    response.headers_mut().insert("content-type", "application/json".parse().expect("valid header"));
-    response
+    json_response(status, &body)
 }
 
 /// The list answered to `GET /v1/models`.

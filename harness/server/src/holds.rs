@@ -20,6 +20,8 @@ pub enum ReleasedBy {
     NextRequest,
     /// The hold's timeout passed.
     Timeout,
+    /// The agent closed the connection while its stream was held.
+    ClientClosed,
 }
 
 impl ReleasedBy {
@@ -28,6 +30,7 @@ impl ReleasedBy {
             ReleasedBy::Release => "release",
             ReleasedBy::NextRequest => "next_request",
             ReleasedBy::Timeout => "timeout",
+            ReleasedBy::ClientClosed => "client_closed",
         }
     }
 }

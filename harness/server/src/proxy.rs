@@ -218,7 +218,6 @@ impl Proxy {
                     Err(why) => error = Some(why),
                 }
             }
-            drop(record);
             // A stream that ends inside an event was cut, whether the origin's framing said so (a chunked body cut
             // short is an error above) or not (a close-delimited body just ends): the same fault, the same outcome.
             if outcome == Outcome::Completed && is_stream && parser.in_event() {

@@ -138,16 +138,22 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
                 let by = tokio::select! {
                     by = released => by.unwrap_or(ReleasedBy::Release),
                     _ = tokio::time::sleep(point.timeout) => ReleasedBy::Timeout,
-                    _ = tx.closed() => { holds.leave(id); outcome = Outcome::ClientClosed; break 'actions; }
+                    _ = tx.closed() => ReleasedBy::ClientClosed,
                 };
                 holds.leave(id);
                 let at = exchange.elapsed_ms();
+                // Recorded whatever ended the hold, the agent leaving included: a hold record without its end
+                // reads as a stream still held.
                 exchange.update(|c| {
                     if let Some(h) = c.script.as_mut().and_then(|s| s.holds.get_mut(index)) {
                         h.released_at_ms = Some(at);
                         h.released_by = Some(by.as_str().to_string());
                     }
                 });
+                if by == ReleasedBy::ClientClosed {
+                    outcome = Outcome::ClientClosed;
+                    break 'actions;
+                }
             }
             Action::Disconnect => {
                 outcome = Outcome::Dropped;

@@ -365,3 +365,35 @@ async fn a_step_answers_with_values_taken_from_the_request() {
     assert_eq!(missing.json()["error"]["code"], "parity_extract_failed");
     assert!(missing.error_message().contains("extract.session: no input item matches"), "{}", missing.error_message());
 }
+
+#[tokio::test]
+async fn a_hold_without_a_name_of_its_own_is_released_by_its_steps_name() {
+    let server = start([Step::message("held").name("steer point").hold_before("response.completed")]).await;
+    let base = server.base_url();
+    let request = tokio::spawn(async move { post(&base, &codex_body("x"), &[]).await });
+    let hold = server.wait_for_hold("steer point", Duration::from_secs(5)).await;
+    assert!(hold.is_some(), "no hold named after the step; holds: {:?}", server.holds());
+    let url = format!("{}/_parity/holds/steer%20point/release", server.url());
+    let released = common::client().post(url).send().await.unwrap();
+    assert_eq!(released.status(), 200);
+    let reply = tokio::time::timeout(Duration::from_secs(5), request).await.expect("released").unwrap();
+    assert_eq!(reply.event_types().last().map(String::as_str), Some("response.completed"));
+}
+
+#[tokio::test]
+async fn a_client_closing_a_held_stream_is_recorded_as_what_ended_the_hold() {
+    let server = start([Step::message("held").hold(Hold::named("steer").before("response.completed"))]).await;
+    let base = server.base_url();
+    let request = tokio::spawn(async move { post(&base, &codex_body("x"), &[]).await });
+    server.wait_for_hold("steer", Duration::from_secs(5)).await.expect("held");
+    request.abort();
+    let _ = request.await;
+    assert!(server.settle(Duration::from_secs(5)).await, "the exchange ends once the agent is gone");
+    let captures = server.captures().await;
+    assert_eq!(captures[0].response.outcome, Outcome::ClientClosed);
+    let hold = &captures[0].script.as_ref().unwrap().holds[0];
+    assert_eq!(hold.released_by.as_deref(), Some("client_closed"), "{hold:?}");
+    let released_at = hold.released_at_ms.expect("when the agent left");
+    assert!(released_at >= hold.held_at_ms, "{hold:?}");
+    assert!(server.holds().is_empty());
+}

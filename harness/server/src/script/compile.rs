@@ -70,10 +70,10 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
     if let Some(hold) = &step.hold {
         let before = hold.before.as_deref().unwrap_or("response.completed");
         let at = position_of(&actions, before).ok_or_else(|| no_such_event("hold.before", before, &actions))?;
-        let name = hold.name.clone().unwrap_or_else(|| format!("step-{}", cx.step));
+        let name = hold.name.clone().unwrap_or_else(|| hold_base_name(step, cx.step));
         actions.insert(at, Action::Hold(hold_point(hold, name, before)));
     }
-    name_inline_holds(&mut actions, cx.step);
+    name_inline_holds(&mut actions, &hold_base_name(step, cx.step));
     let mut actions = with_delays(actions, step.delay_ms, step.start_delay_ms);
     if actions.is_empty() {
         // A stream of nothing would look like a hang to some clients; an empty raw step still ends cleanly.
@@ -109,8 +109,14 @@ fn hold_point(hold: &Hold, name: String, before: &str) -> HoldPoint {
     }
 }
 
-/// Holds placed in `output` learn what they stand before, and get a name when they have none.
-fn name_inline_holds(actions: &mut [Action], step: u32) {
+/// What an unnamed hold of a step is called: the step's `name` (as docs/scripts.md promises), else `step-N`.
+fn hold_base_name(step: &Step, index: u32) -> String {
+    step.name.clone().unwrap_or_else(|| format!("step-{index}"))
+}
+
+/// Holds placed in `output` learn what they stand before, and get a name when they have none: `base`, then
+/// `base.2`, `base.3`... so that each can be released on its own.
+fn name_inline_holds(actions: &mut [Action], base: &str) {
     let mut count = 0;
     for i in 0..actions.len() {
         if let Action::Hold(point) = &actions[i] {
@@ -122,7 +128,7 @@ fn name_inline_holds(actions: &mut [Action], step: u32) {
                 Action::Send { data, .. } => data.get("type").and_then(Value::as_str).map(str::to_string),
                 _ => None,
             });
-            let name = if count == 1 { format!("step-{step}") } else { format!("step-{step}.{count}") };
+            let name = if count == 1 { base.to_string() } else { format!("{base}.{count}") };
             if let Action::Hold(point) = &mut actions[i] {
                 point.before = next.unwrap_or_else(|| "end of stream".into());
                 if point.name.is_empty() {
@@ -536,6 +542,26 @@ mod tests {
         let hold = actions.iter().find_map(|a| if let Action::Hold(h) = a { Some(h.clone()) } else { None }).unwrap();
         assert_eq!(hold.before, "response.output_item.added");
         assert_eq!(hold.name, "step-2");
+    }
+
+    #[test]
+    fn an_unnamed_hold_takes_the_name_of_its_step() {
+        let hold_names = |step: &Step| -> Vec<String> {
+            let PlanBody::Stream(actions) = compile(step, &cx()).unwrap().body else { panic!() };
+            actions.iter().filter_map(|a| if let Action::Hold(h) = a { Some(h.name.clone()) } else { None }).collect()
+        };
+        let named = Step::message("m").name("steer here").hold_before("response.completed");
+        assert_eq!(hold_names(&named), ["steer here"]);
+        let own = Step::message("m").name("steer here").hold(Hold::named("own").before("response.completed"));
+        assert_eq!(hold_names(&own), ["own"], "a hold's own name wins");
+        let inline = Step::reasoning("r")
+            .name("think")
+            .then_item(OutputItem::Hold(Hold::default()))
+            .then_message("m")
+            .then_item(OutputItem::Hold(Hold::default()));
+        assert_eq!(hold_names(&inline), ["think", "think.2"]);
+        let unnamed = Step::reasoning("r").then_item(OutputItem::Hold(Hold::default())).then_message("m");
+        assert_eq!(hold_names(&unnamed), ["step-2"], "without a step name, step-N as before");
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub struct Hold {
     /// What releases the hold.
     #[serde(default)]
     pub until: Until,
-    /// The name the control API and the library release it by; `step-N` when absent.
+    /// The name the control API and the library release it by; when absent, the step's `name`, else `step-N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Give up holding after this long and go on streaming (default 120 000 ms), so that no run hangs forever.
