@@ -283,6 +283,7 @@ fn verdict(
 /// `REPORT_DIR/<scenario>.html` for every compared scenario (with the stale entries that name it), and
 /// `REPORT_DIR/index.html` linking them.
 fn write_report_dir(dir: &Path, suite: &SuiteComparison) -> anyhow::Result<()> {
+    let options = report::Options { links_from: Some(dir.to_path_buf()), ..Default::default() };
     let write = |name: &str, text: String| {
         let path = dir.join(name);
         parity_capture::store::write_atomic(&path, text.as_bytes()).with_context(|| format!("{}", path.display()))
@@ -294,7 +295,7 @@ fn write_report_dir(dir: &Path, suite: &SuiteComparison) -> anyhow::Result<()> {
                 suite.stale.iter().filter(|e| AcceptList::names_scenario(e, &scenario.name)).cloned().collect();
             write(
                 &format!("{}.html", scenario.name),
-                report::render(&comparison, Format::Html, &report::Options::default()),
+                report::render(&comparison, Format::Html, &options),
             )?;
         }
     }

@@ -85,6 +85,8 @@ fn format_and_options(args: &DiffArgs) -> (Format, report::Options) {
         // anstream drops the colours anyway when stdout is not a terminal (or NO_COLOR is set).
         color: matches!(format, Format::Text) && to_terminal,
         explain: args.explain,
+        // Links from the report to the captures stay valid when both move together.
+        links_from: args.output.as_ref().map(|o| o.parent().unwrap_or(Path::new(".")).to_path_buf()),
     };
     (format, options)
 }

@@ -250,6 +250,8 @@ mod tests {
             left: Some(RequestInfo {
                 file: format!("session-01/{seq:04}-post-responses.json"),
                 label: "POST /v1/responses".into(),
+                step: None,
+                path: Default::default(),
             }),
             right: None,
             divergences,

@@ -128,6 +128,12 @@ pub struct RequestInfo {
     pub file: String,
     /// `POST /v1/responses`.
     pub label: String,
+    /// The scripted step that answered, as `step 2 "steer"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The capture file as it was loaded (relative to the working directory, or absolute), for links.
+    #[serde(skip)]
+    pub path: std::path::PathBuf,
 }
 
 /// A divergence covered by an accept entry.
@@ -292,7 +298,12 @@ pub fn compare(left: &NormalizedRecording, right: &NormalizedRecording) -> Compa
     }
     let divergent_right = raw_pairs.iter().filter(|p| !p.5.is_empty()).filter_map(|p| p.4.map(|r| &r.doc));
     let renamer = Renamer::new(&pairing, left, divergent_right);
-    let info = |r: &NormalizedRequest| RequestInfo { file: r.file.clone(), label: r.label.clone() };
+    let info = |r: &NormalizedRequest| RequestInfo {
+        file: r.file.clone(),
+        label: r.label.clone(),
+        step: r.step.clone(),
+        path: r.path.clone(),
+    };
     let pairs = raw_pairs
         .into_iter()
         .map(|(id, session, seq, l, r, raw)| {

@@ -54,6 +54,10 @@ pub struct NormalizedRequest {
     pub file: String,
     /// `POST /v1/responses`.
     pub label: String,
+    /// The scripted step that answered, as `step 2 "steer"`, when the capture says.
+    pub step: Option<String>,
+    /// The capture file as it was loaded, for links.
+    pub path: std::path::PathBuf,
     pub doc: Node,
     /// What each rule changed, when [`NormalizeOptions::explain`] is set.
     pub touches: Vec<Touch>,
@@ -132,6 +136,14 @@ pub fn normalize(recording: &Recording, rules: &RuleSet, options: NormalizeOptio
                 seq: capture.seq,
                 file,
                 label: format!("{} {}", capture.request.method, capture.request.path),
+                step: capture.script.as_ref().and_then(|s| {
+                    let step = s.step?;
+                    Some(match &s.name {
+                        Some(name) => format!("step {step} \"{name}\""),
+                        None => format!("step {step}"),
+                    })
+                }),
+                path: exchange.path.clone(),
                 doc,
                 touches: walker.touches.unwrap_or_default(),
             }

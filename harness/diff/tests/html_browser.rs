@@ -37,7 +37,11 @@ fn the_html_report_renders_in_a_browser_with_a_fold_per_request() {
     let (comparison, _dir) = common::mixed();
     let out = tempfile::tempdir().unwrap();
     let page = out.path().join("report.html");
-    std::fs::write(&page, report::render(&comparison, Format::Html, &Options { color: false, explain: true })).unwrap();
+    std::fs::write(
+        &page,
+        report::render(&comparison, Format::Html, &Options { color: false, explain: true, ..Default::default() }),
+    )
+    .unwrap();
     let url = format!("file://{}", page.display());
 
     let dom = chromium(&["--dump-dom", &url], &out.path().join("profile-dom"));

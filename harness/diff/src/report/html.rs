@@ -5,7 +5,10 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Options, by_category, category_counts, escape_markup, label, plural, verdict, verdict_phrase};
+use super::{
+    Options, Repeat, Repeats, by_category, capture_href, category_counts, escape_markup, label, plural, same_in,
+    verdict, verdict_phrase,
+};
 use crate::compare::{Category, Comparison, Divergence, Kind, RequestPair};
 use crate::normalize::Touch;
 use crate::textdiff::{Line, LineTag, TextDiff};
@@ -75,6 +78,7 @@ footer { padding:0 32px 32px; color:var(--muted); font-size:12px; max-width:1100
 
 pub fn render(c: &Comparison, options: &Options) -> String {
     let s = c.summary();
+    let repeats = Repeats::of(c);
     let mut out = String::with_capacity(64 * 1024);
     let title = format!("parity diff: {}", verdict(s.divergences).to_lowercase());
     let _ = write!(
@@ -104,7 +108,7 @@ pub fn render(c: &Comparison, options: &Options) -> String {
         s.accepted, s.stale
     );
     for pair in &c.pairs {
-        render_pair(&mut out, pair, options);
+        render_pair(&mut out, pair, options, &repeats);
     }
     if !c.stale.is_empty() {
         let _ = writeln!(out, "<h2>Accepted divergences that no longer occur</h2>\n<ul id=\"stale\">");
@@ -131,7 +135,7 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     out
 }
 
-fn render_pair(out: &mut String, pair: &RequestPair, options: &Options) {
+fn render_pair(out: &mut String, pair: &RequestPair, options: &Options, repeats: &Repeats) {
     let n = pair.divergences.len();
     let anchor = pair.id.replace('/', "-");
     let (class, badge) = if n == 0 {
@@ -150,20 +154,32 @@ fn render_pair(out: &mut String, pair: &RequestPair, options: &Options) {
         out,
         "<summary><span class=\"pair-id\">{}</span><span class=\"label mono\">{}</span><span class=\"badge {class}\">{}</span></summary>",
         escape_markup(&pair.id),
-        escape_markup(label(pair)),
+        escape_markup(&label(pair)),
         escape_markup(&badge)
     );
     let _ = writeln!(out, "<div class=\"files\">");
     for (side, info) in [("left", &pair.left), ("right", &pair.right)] {
-        let file = info.as_ref().map(|i| i.file.as_str()).unwrap_or("(no request)");
-        let _ = writeln!(out, "<span>{side}: <code>{}</code></span>", escape_markup(file));
+        let Some(info) = info else {
+            let _ = writeln!(out, "<span>{side}: <code>(no request)</code></span>");
+            continue;
+        };
+        let file = escape_markup(&info.file);
+        match capture_href(&info.path, options.links_from.as_deref()).filter(|_| !info.path.as_os_str().is_empty()) {
+            Some(href) => {
+                let _ =
+                    writeln!(out, "<span>{side}: <a href=\"{}\"><code>{file}</code></a></span>", escape_markup(&href));
+            }
+            None => {
+                let _ = writeln!(out, "<span>{side}: <code>{file}</code></span>");
+            }
+        }
     }
     let _ = writeln!(out, "</div>");
     if n == 0 && pair.accepted.is_empty() {
         let _ = writeln!(out, "<div class=\"empty\">Both sides send the same request, once normalized.</div>");
     }
     for d in by_category(pair) {
-        render_divergence(out, d, None);
+        render_divergence(out, d, None, repeats.of_divergence(pair, d));
     }
     if !pair.accepted.is_empty() {
         let _ = writeln!(
@@ -172,7 +188,7 @@ fn render_pair(out: &mut String, pair: &RequestPair, options: &Options) {
             plural(pair.accepted.len(), "accepted divergence", "accepted divergences")
         );
         for a in &pair.accepted {
-            render_divergence(out, &a.divergence, Some(&a.reason));
+            render_divergence(out, &a.divergence, Some(&a.reason), Repeat::Once);
         }
         let _ = writeln!(out, "</details>");
     }
@@ -184,7 +200,7 @@ fn render_pair(out: &mut String, pair: &RequestPair, options: &Options) {
     let _ = writeln!(out, "</details>");
 }
 
-fn render_divergence(out: &mut String, d: &Divergence, accepted: Option<&str>) {
+fn render_divergence(out: &mut String, d: &Divergence, accepted: Option<&str>, repeat: Repeat) {
     let (cat_class, cat_label) = match accepted {
         Some(_) => ("accepted".to_string(), format!("accepted {}", d.category)),
         None => (d.category.to_string(), d.category.to_string()),
@@ -208,6 +224,21 @@ fn render_divergence(out: &mut String, d: &Divergence, accepted: Option<&str>) {
     if let Some(reason) = accepted {
         let _ = writeln!(out, "<div class=\"reason\">Reason: {}</div></article>", escape_markup(reason));
         return;
+    }
+    match repeat {
+        Repeat::Once => {}
+        Repeat::First(ids) => {
+            let _ = writeln!(out, "<div class=\"note repeat\">{}</div>", escape_markup(&same_in(ids)));
+        }
+        Repeat::Again(first) => {
+            let _ = writeln!(
+                out,
+                "<div class=\"note repeat\">The same as in <a href=\"#pair-{}\">{}</a>.</div></article>",
+                escape_markup(&first.replace('/', "-")),
+                escape_markup(first)
+            );
+            return;
+        }
     }
     if let Some(note) = &d.note {
         let _ = writeln!(out, "<div class=\"note\">{}</div>", escape_markup(note));

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Options, category_counts, escape_markup, label, plural};
+use super::{Options, category_counts, escape_markup, plural, request_label};
 use crate::compare::Comparison;
 
 pub fn render(c: &Comparison) -> String {
@@ -35,7 +35,8 @@ pub(super) fn testsuite(out: &mut String, name: &str, class_prefix: &str, c: &Co
             "    <testcase classname=\"{}.{}\" name=\"{}\"",
             escape_markup(class_prefix),
             escape_markup(&session),
-            escape_markup(&format!("{} {}", pair.id, label(pair)))
+            // The request alone, not its step's name: test case names stay stable in a CI's history.
+            escape_markup(&format!("{} {}", pair.id, request_label(pair)))
         );
         if pair.divergences.is_empty() && pair.accepted.is_empty() {
             let _ = writeln!(out, "/>");

@@ -2,13 +2,16 @@
 
 use std::fmt::Write;
 
-use super::{Options, by_category, label, location, plain_diff_lines, plural, short, verdict_phrase};
+use super::{
+    Options, Repeat, Repeats, by_category, label, location, plain_diff_lines, plural, same_in, short, verdict_phrase,
+};
 use crate::compare::{Category, Comparison, Divergence};
 
 const VALUE_LIMIT: usize = 120;
 
 pub fn render(c: &Comparison, options: &Options) -> String {
     let s = c.summary();
+    let repeats = Repeats::of(c);
     let mut out = String::new();
     let _ = writeln!(out, "# parity diff\n");
     let _ = writeln!(out, "- **left:** `{}` ({})", code(&c.left.root), plural(c.left.requests, "request", "requests"));
@@ -38,9 +41,10 @@ pub fn render(c: &Comparison, options: &Options) -> String {
             let _ = writeln!(out, "| category | what | path | left | right |");
             let _ = writeln!(out, "|---|---|---|---|---|");
             for d in by_category(pair) {
-                row(&mut out, d);
+                row(&mut out, d, repeats.of_divergence(pair, d));
             }
-            for d in by_category(pair).into_iter().filter(|d| d.text_diff.is_some()) {
+            let again = |d: &&Divergence| matches!(repeats.of_divergence(pair, d), Repeat::Again(_));
+            for d in by_category(pair).into_iter().filter(|d| d.text_diff.is_some() && !again(d)) {
                 diff_block(&mut out, d);
             }
         }
@@ -88,8 +92,10 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     out
 }
 
-fn row(out: &mut String, d: &Divergence) {
-    let (left, right) = if d.text_diff.is_some() {
+fn row(out: &mut String, d: &Divergence, repeat: Repeat) {
+    let (left, right) = if let Repeat::Again(first) = repeat {
+        (format!("the same as in {first}"), String::new())
+    } else if d.text_diff.is_some() {
         ("see the diff below".to_string(), String::new())
     } else {
         (
@@ -97,10 +103,13 @@ fn row(out: &mut String, d: &Divergence) {
             format!("`{}`", code(&short(d.right.as_ref(), VALUE_LIMIT))),
         )
     };
-    let what = match &d.note {
+    let mut what = match &d.note {
         Some(note) => format!("{}: {}", d.kind.describe(), note),
         None => d.kind.describe().to_string(),
     };
+    if let Repeat::First(ids) = repeat {
+        what = format!("{what} ({})", same_in(ids));
+    }
     let _ = writeln!(
         out,
         "| {} | {} | `{}` | {} | {} |",

@@ -33,12 +33,15 @@ pub enum Format {
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// ANSI colours in the text report.
     pub color: bool,
     /// Include what each rule changed, per request and side.
     pub explain: bool,
+    /// The directory the HTML report will be written to: its links to capture files are made relative to it, so
+    /// that they keep working when the report and the recordings move together. Absolute links when absent.
+    pub links_from: Option<std::path::PathBuf>,
 }
 
 /// Renders a comparison.
@@ -111,9 +114,92 @@ fn cut(text: &str, limit: usize) -> String {
     out
 }
 
-/// The pair's request, as `POST /v1/responses`, from whichever side has it.
-fn label(pair: &RequestPair) -> &str {
+/// The pair's request, as `POST /v1/responses`, from whichever side has it, with the scripted step that answered it
+/// (`POST /v1/responses · step 2 "steer"`).
+fn label(pair: &RequestPair) -> String {
+    let label = request_label(pair);
+    let steps: Vec<&str> = [&pair.left, &pair.right].iter().filter_map(|s| s.as_ref()?.step.as_deref()).collect();
+    match steps.as_slice() {
+        [] => label.to_string(),
+        [one] => format!("{label} · {one}"),
+        [left, right] if left == right => format!("{label} · {left}"),
+        [left, right] => format!("{label} · {left} / {right}"),
+        _ => unreachable!("two sides at most"),
+    }
+}
+
+/// The pair's request alone, as `POST /v1/responses`.
+fn request_label(pair: &RequestPair) -> &str {
     pair.left.as_ref().or(pair.right.as_ref()).map(|r| r.label.as_str()).unwrap_or("")
+}
+
+/// Where a capture file is, as a link: relative to `links_from` when given, else absolute.
+fn capture_href(path: &std::path::Path, links_from: Option<&std::path::Path>) -> Option<String> {
+    let target = std::path::absolute(path).ok()?;
+    let href = match links_from.and_then(|base| std::path::absolute(base).ok()) {
+        Some(base) => pathdiff::diff_paths(&target, base)?,
+        None => target,
+    };
+    Some(href.to_string_lossy().replace('\\', "/"))
+}
+
+/// Divergences that recur with one cause: the same category, kind, place and values in several request pairs.
+/// Reports show the first in full and say where else it recurs; the others point back to it.
+struct Repeats {
+    /// Pair ids in which each divergence (by key) occurs, in order.
+    groups: std::collections::HashMap<String, Vec<String>>,
+}
+
+enum Repeat<'a> {
+    Once,
+    /// The first of these pairs (this one included).
+    First(&'a [String]),
+    /// Shown in full in this pair.
+    Again(&'a str),
+}
+
+impl Repeats {
+    fn of(c: &Comparison) -> Repeats {
+        let mut groups: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for (pair, d) in c.divergences() {
+            let ids = groups.entry(repeat_key(d)).or_default();
+            if ids.last() != Some(&pair.id) {
+                ids.push(pair.id.clone());
+            }
+        }
+        Repeats { groups }
+    }
+
+    fn of_divergence(&self, pair: &RequestPair, d: &Divergence) -> Repeat<'_> {
+        match self.groups.get(&repeat_key(d)) {
+            Some(ids) if ids.len() > 1 && ids[0] == pair.id => Repeat::First(ids),
+            Some(ids) if ids.len() > 1 => Repeat::Again(&ids[0]),
+            _ => Repeat::Once,
+        }
+    }
+}
+
+fn repeat_key(d: &Divergence) -> String {
+    let value = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
+    format!(
+        "{:?}\u{0}{:?}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{}",
+        d.category,
+        d.kind,
+        d.path,
+        d.right_path,
+        value(&d.left),
+        value(&d.right)
+    )
+}
+
+/// `the same in 6 requests (session-01/0002, session-01/0003, …)`.
+fn same_in(ids: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut list = ids.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if ids.len() > SHOWN {
+        list.push_str(", …");
+    }
+    format!("the same in {} requests ({list})", ids.len())
 }
 
 /// Where a divergence is: `/path`, or `/path → /right_path` when the right's differs.
@@ -205,5 +291,27 @@ mod tests {
             assert!(report.contains("in 2 request pairs"), "{format:?}: {report}");
             assert!(!report.contains("0 of 2"), "{format:?} says \"0 of 2\": {report}");
         }
+    }
+
+    #[test]
+    fn a_divergence_repeated_across_requests_is_shown_once_and_counted() {
+        use crate::testing::{capture, recording};
+        let side = |v: &str| {
+            recording((1..=3).map(|seq| capture(1, seq, &[], json!({"instructions": v, "n": seq}))).collect())
+        };
+        let c = crate::diff_recordings(&side("old"), &side("new"), &crate::RuleSet::builtin(), Default::default());
+        let text = render(&c, Format::Text, &Options::default());
+        assert_eq!(
+            text.matches("the same in 3 requests (session-01/0001, session-01/0002, session-01/0003)").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(text.matches("the same as in session-01/0001").count(), 2, "{text}");
+        assert_eq!(text.matches("right: \"new\"").count(), 1, "the values are shown once: {text}");
+        let markdown = render(&c, Format::Markdown, &Options::default());
+        assert_eq!(markdown.matches("the same as in session-01/0001").count(), 2, "{markdown}");
+        let html = render(&c, Format::Html, &Options::default());
+        assert_eq!(html.matches("href=\"#pair-session-01-0001\"").count(), 2, "{html}");
+        assert!(html.contains("the same in 3 requests"), "{html}");
     }
 }

@@ -4,7 +4,10 @@ use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use super::{Options, by_category, category_counts, label, location, plain_diff_lines, plural, short, verdict_phrase};
+use super::{
+    Options, Repeat, Repeats, by_category, category_counts, label, location, plain_diff_lines, plural, same_in, short,
+    verdict_phrase,
+};
 use crate::compare::{Category, Comparison, Divergence, Kind};
 use crate::normalize::Touch;
 use crate::textdiff::{LineTag, TextDiff};
@@ -38,6 +41,7 @@ const RIGHT: Style = AnsiColor::Green.on_default();
 
 pub fn render(c: &Comparison, options: &Options) -> String {
     let p = Painter { color: options.color };
+    let repeats = Repeats::of(c);
     let mut out = String::new();
     for (label, side) in [("left: ", &c.left), ("right:", &c.right)] {
         let _ =
@@ -63,10 +67,10 @@ pub fn render(c: &Comparison, options: &Options) -> String {
         };
         let _ = writeln!(out, "{}  {}  {}", p.paint(BOLD, &pair.id), label(pair), status);
         for d in by_category(pair) {
-            divergence(&mut out, &p, d, None);
+            divergence(&mut out, &p, d, None, repeats.of_divergence(pair, d));
         }
         for a in &pair.accepted {
-            divergence(&mut out, &p, &a.divergence, Some(&a.reason));
+            divergence(&mut out, &p, &a.divergence, Some(&a.reason), Repeat::Once);
         }
         if options.explain {
             explain(&mut out, &p, "left ", &pair.explain_left);
@@ -102,7 +106,7 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     out
 }
 
-fn divergence(out: &mut String, p: &Painter, d: &Divergence, accepted: Option<&str>) {
+fn divergence(out: &mut String, p: &Painter, d: &Divergence, accepted: Option<&str>, repeat: Repeat) {
     let tag = match accepted {
         Some(_) => p.paint(DIM, format!("{:<8}", "accepted")),
         None => p.category(d.category),
@@ -116,6 +120,16 @@ fn divergence(out: &mut String, p: &Painter, d: &Divergence, accepted: Option<&s
     if let Some(reason) = accepted {
         let _ = writeln!(out, "{indent}{}", p.paint(DIM, format!("reason: {reason}")));
         return;
+    }
+    match repeat {
+        Repeat::Once => {}
+        Repeat::First(ids) => {
+            let _ = writeln!(out, "{indent}{}", p.paint(DIM, same_in(ids)));
+        }
+        Repeat::Again(first) => {
+            let _ = writeln!(out, "{indent}{}", p.paint(DIM, format!("the same as in {first}")));
+            return;
+        }
     }
     if let Some(note) = &d.note {
         let _ = writeln!(out, "{indent}{}", p.paint(DIM, note));
