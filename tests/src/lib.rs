@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use parity_recorder::isolate::IsolatedAgent;
 use serde_json::Value;
 
 /// The repository's root.
@@ -25,9 +26,10 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A fresh CODEX_HOME (with a config.toml pointing at `base_url`) and workspace for one rcodex run.
+/// A fresh CODEX_HOME (with a config.toml pointing at `base_url`) and workspace for one rcodex run: the harness's
+/// [`IsolatedAgent`], with the key in [`KEY_VAR`].
 pub struct Run {
-    pub dir: tempfile::TempDir,
+    pub agent: IsolatedAgent,
     pub home: PathBuf,
     pub workspace: PathBuf,
 }
@@ -38,33 +40,26 @@ pub const KEY_VAR: &str = "PARITY_E2E_KEY";
 impl Run {
     /// `extra` goes into config.toml before the provider table (top-level keys); `provider` into the provider table.
     pub fn new(base_url: &str, extra: &str, provider: &str) -> Run {
-        let dir =
-            tempfile::Builder::new().prefix("rcodex-e2e-").tempdir_in(work_root()).expect("a temporary directory");
-        let home = dir.path().join("home/.codex");
-        let workspace = dir.path().join("workspace");
-        std::fs::create_dir_all(&home).unwrap();
-        std::fs::create_dir_all(&workspace).unwrap();
-        let config = format!(
-            "model = \"gpt-5.5\"\nmodel_provider = \"parity\"\n{extra}\n[model_providers.parity]\nname = \"parity\"\nbase_url = \"{base_url}\"\nwire_api = \"responses\"\nenv_key = \"{KEY_VAR}\"\n{provider}\n"
-        );
-        std::fs::write(home.join("config.toml"), config).unwrap();
-        Run { dir, home, workspace }
+        let agent = IsolatedAgent::builder(base_url)
+            .config(extra)
+            .provider(provider)
+            .key(KEY_VAR, "sk-e2e-dummy")
+            .work_root(work_root())
+            .create()
+            .expect("an isolated home and workspace");
+        let (home, workspace) = (agent.codex_home().to_path_buf(), agent.workspace().to_path_buf());
+        Run { agent, home, workspace }
+    }
+
+    /// Where a test may put files of its own beside the run (removed with it).
+    pub fn dir(&self) -> &Path {
+        self.agent.root()
     }
 
     /// `rcodex` with a controlled environment, in the workspace.
     pub fn rcodex(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(bin("rcodex"));
-        command
-            .args(args)
-            .current_dir(&self.workspace)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.home.parent().unwrap())
-            .env("CODEX_HOME", &self.home)
-            .env("TERM", "dumb")
-            .env("SHELL", "/bin/bash")
-            .env(KEY_VAR, "sk-e2e-dummy")
-            .stdin(std::process::Stdio::null());
+        let mut command = self.agent.command(bin("rcodex"));
+        command.args(args);
         command
     }
 

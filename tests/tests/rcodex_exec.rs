@@ -173,10 +173,10 @@ async fn a_session_resumes_with_its_history_and_the_same_instructions_id() {
 async fn output_files_schemas_images_and_ephemeral_sessions() {
     let s = scripted([Step::message("{\"answer\": 42}")]).await;
     let run = Run::new(&s.base_url(), "", "");
-    let schema = run.dir.path().join("schema.json");
+    let schema = run.dir().join("schema.json");
     std::fs::write(&schema, r#"{"type": "object", "properties": {"answer": {"type": "number"}}}"#).unwrap();
     let image = parity_e2e::repo().join("fixtures/scenarios/files/checkerboard.png");
-    let last = run.dir.path().join("last.txt");
+    let last = run.dir().join("last.txt");
     let out = run
         .exec(&[
             "--ephemeral",

@@ -113,15 +113,180 @@ pub fn config_toml(scenario: &Scenario, base_url: &str) -> String {
         config.insert("sandbox_mode".into(), sandbox.clone().into());
     }
     merge(&mut config, &options.config);
-    // The scenario may tune the provider (retries, timeouts); where it points and how it authenticates are the
-    // recorder's.
-    let providers = table_at(&mut config, "model_providers");
+    point_at(&mut config, base_url, API_KEY_VAR);
+    toml::to_string(&config).expect("a TOML table serializes")
+}
+
+/// The provider `parity` pointed at the server. The scenario may tune the provider (retries, timeouts); where it
+/// points and how it authenticates are the harness's.
+fn point_at(config: &mut toml::Table, base_url: &str, key_var: &str) {
+    let providers = table_at(config, "model_providers");
     let provider = table_at(providers, "parity");
     provider.insert("name".into(), "parity".into());
     provider.insert("base_url".into(), base_url.into());
     provider.insert("wire_api".into(), "responses".into());
-    provider.insert("env_key".into(), API_KEY_VAR.into());
-    toml::to_string(&config).expect("a TOML table serializes")
+    provider.insert("env_key".into(), key_var.into());
+}
+
+/// An agent a test drives by hand against a parity server, isolated as the recorder isolates its runs: a fresh HOME
+/// and `CODEX_HOME` whose config.toml points a provider named `parity` at the server, a workspace, and commands with
+/// a cleared environment. One call replaces the set-up every test of an agent would otherwise copy:
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use parity_recorder::isolate::IsolatedAgent;
+/// let agent = IsolatedAgent::builder("http://127.0.0.1:8765/v1")
+///     .config("model_reasoning_effort = \"high\"")
+///     .file("hello.txt", "hi")
+///     .create()?;
+/// let output = agent.command("codex").args(["exec", "--skip-git-repo-check", "--json", "list the files"]).output()?;
+/// # Ok(()) }
+/// ```
+///
+/// The directories are removed when it is dropped, unless [`IsolatedAgent::keep`] is called.
+#[derive(Debug)]
+pub struct IsolatedAgent {
+    dirs: RunDirs,
+    base_url: String,
+    key: (String, String),
+}
+
+/// How to lay out an [`IsolatedAgent`].
+#[derive(Debug, Clone)]
+pub struct IsolatedAgentBuilder {
+    base_url: String,
+    config: Vec<String>,
+    provider: Vec<String>,
+    files: Vec<(String, Vec<u8>)>,
+    git: bool,
+    key: (String, String),
+    work_root: PathBuf,
+}
+
+impl IsolatedAgent {
+    /// Starts laying out an agent pointed at `base_url` (a server's `/v1` base URL).
+    pub fn builder(base_url: &str) -> IsolatedAgentBuilder {
+        IsolatedAgentBuilder {
+            base_url: base_url.to_string(),
+            config: Vec::new(),
+            provider: Vec::new(),
+            files: Vec::new(),
+            git: false,
+            key: (API_KEY_VAR.to_string(), DUMMY_KEY.to_string()),
+            work_root: crate::suite::default_work_root(),
+        }
+    }
+
+    /// A command run in the workspace with the isolated environment only (nothing of the host's), stdin closed.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.current_dir(&self.dirs.workspace).env_clear().stdin(std::process::Stdio::null());
+        for (key, value) in self.env() {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// The whole environment [`IsolatedAgent::command`] gives, the dummy key under the builder's variable.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.dirs.env(&self.base_url, 1);
+        for (key, value) in &mut env {
+            if key == API_KEY_VAR {
+                (*key, *value) = self.key.clone();
+            }
+        }
+        env
+    }
+
+    /// The root holding `home/` and `workspace/`, a place for a test's own files too.
+    pub fn root(&self) -> &Path {
+        self.dirs.root()
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.dirs.home
+    }
+
+    pub fn codex_home(&self) -> &Path {
+        &self.dirs.codex_home
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.dirs.workspace
+    }
+
+    /// Keeps the directories after the agent is dropped (to look at them); returns where they are.
+    pub fn keep(&mut self) -> PathBuf {
+        self.dirs.keep()
+    }
+}
+
+impl IsolatedAgentBuilder {
+    /// Top-level config.toml keys (TOML text), merged over the defaults (model gpt-5.5, approval never).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config.push(toml.to_string());
+        self
+    }
+
+    /// Keys of the `[model_providers.parity]` table (TOML text), such as retry counts.
+    pub fn provider(mut self, toml: &str) -> Self {
+        self.provider.push(toml.to_string());
+        self
+    }
+
+    /// A file of the workspace, by relative path.
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((path.to_string(), contents.into()));
+        self
+    }
+
+    /// Makes the workspace a git repository with one commit of its files (fixed dates and identity).
+    pub fn git(mut self, git: bool) -> Self {
+        self.git = git;
+        self
+    }
+
+    /// The variable the provider reads its key from, and the (dummy) key commands get in it
+    /// (`PARITY_API_KEY=parity-dummy-key` by default).
+    pub fn key(mut self, var: &str, value: &str) -> Self {
+        self.key = (var.to_string(), value.to_string());
+        self
+    }
+
+    /// Where the directories are made (`/var/tmp/parity-runs` by default: Codex behaves differently under /tmp).
+    pub fn work_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_root = dir.into();
+        self
+    }
+
+    /// Lays the directories out. A `config` or `provider` text that is not TOML is an error naming it.
+    pub fn create(self) -> std::io::Result<IsolatedAgent> {
+        let parse = |what: &str, text: &str| -> std::io::Result<toml::Table> {
+            toml::from_str(text).map_err(|e| std::io::Error::other(format!("IsolatedAgent {what}: {e}")))
+        };
+        let mut agent = toml::Table::new();
+        for text in &self.config {
+            merge(&mut agent, &parse("config", text)?);
+        }
+        let mut provider = toml::Table::new();
+        for text in &self.provider {
+            merge(&mut provider, &parse("provider", text)?);
+        }
+        // A scenario of no prompts but these options and files: the recorder's own layout, reused whole.
+        let mut scenario = Scenario::parse("prompt = \"\"\n[[script.steps]]\n", Path::new("isolated-agent.toml"))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        merge(&mut scenario.agent.config, &agent);
+        merge(table_at(table_at(&mut scenario.agent.config, "model_providers"), "parity"), &provider);
+        scenario.workspace.files = self.files.into_iter().collect();
+        scenario.workspace.git = self.git;
+        let dirs = RunDirs::create(&self.work_root, &scenario, &self.base_url)?;
+        // The key variable is the builder's: rewrite the provider's env_key.
+        let mut config: toml::Table = toml::from_str(&config_toml(&scenario, &self.base_url))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        point_at(&mut config, &self.base_url, &self.key.0);
+        std::fs::write(dirs.codex_home.join("config.toml"), toml::to_string(&config).map_err(std::io::Error::other)?)?;
+        Ok(IsolatedAgent { dirs, base_url: self.base_url, key: self.key })
+    }
 }
 
 /// The table under `key`, made one if it is absent or something else.
@@ -222,5 +387,36 @@ mod tests {
             .collect();
         assert_eq!(heads[0], heads[1], "fixed dates and identity give the same commit");
         assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "run directories are removed on drop");
+    }
+
+    #[test]
+    fn an_isolated_agent_gets_its_config_files_and_nothing_of_the_host() {
+        let work = tempfile::tempdir().unwrap();
+        let agent = IsolatedAgent::builder("http://127.0.0.1:9/v1")
+            .config("model_reasoning_effort = \"high\"\n[features]\nx = true")
+            .provider("stream_max_retries = 1")
+            .file("src/a.txt", "a")
+            .key("MY_KEY", "parity-dummy-key")
+            .work_root(work.path())
+            .create()
+            .unwrap();
+        let config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(agent.codex_home().join("config.toml")).unwrap()).unwrap();
+        assert_eq!(config["model"].as_str(), Some("gpt-5.5"));
+        assert_eq!(config["model_reasoning_effort"].as_str(), Some("high"));
+        let provider = &config["model_providers"]["parity"];
+        assert_eq!(provider["base_url"].as_str(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(provider["env_key"].as_str(), Some("MY_KEY"));
+        assert_eq!(provider["stream_max_retries"].as_integer(), Some(1));
+        assert_eq!(std::fs::read_to_string(agent.workspace().join("src/a.txt")).unwrap(), "a");
+        // The command's environment is the isolated one: no variable of the host (this test's CARGO_*) reaches it.
+        let output = agent.command("/usr/bin/env").output().unwrap();
+        let env = String::from_utf8(output.stdout).unwrap();
+        assert!(env.contains("MY_KEY=parity-dummy-key") && !env.contains("PARITY_API_KEY"), "{env}");
+        assert!(env.lines().all(|l| !l.starts_with("CARGO")), "nothing of the host: {env}");
+        assert!(env.contains(&format!("HOME={}", agent.home().display())));
+        drop(agent);
+        assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "removed on drop");
+        assert!(IsolatedAgent::builder("x").config("not toml [").work_root(work.path()).create().is_err());
     }
 }
