@@ -3,8 +3,10 @@
 mod check;
 mod diff;
 mod junit;
+mod normalize;
 mod pack;
 mod record;
+mod review;
 mod serve;
 mod style;
 
@@ -38,6 +40,12 @@ enum Command {
     Check(check::CheckArgs),
     /// Merge the JUnit reports of several `parity check --shard K/N --format junit` runs into one.
     MergeJunit(junit::MergeJunitArgs),
+    /// Review a re-recorded suite against its baseline, scenario by scenario: accept (replace the baseline's
+    /// recording), reject, or skip each that differs. Exits 0 when nothing is left undecided, 1 when something is.
+    Review(review::ReviewArgs),
+    /// Write the normalized view of each recording beside its captures (normalized/), so that a git diff of a
+    /// re-recorded baseline shows only real changes.
+    Normalize(normalize::NormalizeArgs),
 }
 
 /// Exit status for input the command could not use (an unreadable file, an invalid script, a busy port).
@@ -65,6 +73,8 @@ fn main() -> ExitCode {
         Command::Pack(args) => pack::run(args),
         Command::Check(args) => check::run(args),
         Command::MergeJunit(args) => junit::run(args),
+        Command::Review(args) => review::run(args),
+        Command::Normalize(args) => normalize::run(args),
     };
     match result {
         Ok(code) => code,

@@ -43,6 +43,7 @@ pub mod selector;
 mod source;
 pub mod suite;
 pub mod textdiff;
+pub mod view;
 
 pub use accept::{AcceptEntry, AcceptList};
 pub use compare::{
