@@ -2,7 +2,7 @@
 # Regenerates the reference captures of upstream Codex for the whole scenario suite, with `parity record` only:
 # installs the pinned upstream (scripts/install-upstream.sh), builds parity, records every scenario of
 # fixtures/scenarios into captures/codex-<version>/, replacing what was there, records upstream's model catalog
-# (`codex debug models`) beside them as models.json, and extracts rcodex's prompt pack from them (`parity pack`,
+# (`codex debug models`) beside them as models.json, its app-server protocol schema as app-server-schema/, and extracts rcodex's prompt pack from them (`parity pack`,
 # into agent/prompt-pack/data/pack.json).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,5 +21,8 @@ env -i PATH=/usr/bin:/bin HOME="$home" CODEX_HOME="$home" TZ=UTC LANG=C.UTF-8 "$
   > "$out/models.json.tmp" </dev/null
 mv "$out/models.json.tmp" "$out/models.json"
 echo "reference captures of codex $version are in $out" >&2
+
+# The app-server protocol's JSON Schema, which parity validates JSON-RPC traffic against.
+PARITY_UPSTREAM_BIN="$upstream" scripts/record-app-server-schema.sh
 
 target/release/parity pack --baseline "$out" --scenarios fixtures/scenarios --out agent/prompt-pack/data/pack.json
