@@ -16,11 +16,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::holds::Holds;
-use crate::journal::{Exchange, Journal};
+use crate::journal::{Exchange, Journal, ResetReport, SUMMARIES_KEPT};
 use crate::plan::Plan;
 use crate::proxy::Proxy;
 use crate::replay::Replay;
 use crate::respond::respond;
+use crate::script::{Script, ScriptError, Syntax};
 use crate::scripted::Scripted;
 use crate::sessions::Sessions;
 
@@ -52,6 +53,9 @@ pub const CONTROL_ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/_parity/holds", "the streams held now"),
     ("POST", "/_parity/holds/release", "releases every hold (or those named by ?name=N)"),
     ("POST", "/_parity/holds/{name}/release", "releases the holds of that name or id"),
+    ("GET", "/_parity/captures/{n}", "capture n (by arrival number), whole, redacted as on disk"),
+    ("POST", "/_parity/reset", "forgets every capture of this run and restarts sessions and the script"),
+    ("POST", "/_parity/script", "replaces the script (JSON or TOML body; ?format=json|toml) and restarts it"),
 ];
 
 pub(crate) fn router(app: Arc<App>) -> Router {
@@ -61,6 +65,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_parity/holds", get(holds))
         .route("/_parity/holds/release", post(release))
         .route("/_parity/holds/{name}/release", post(release_named))
+        .route("/_parity/captures/{n}", get(capture_by_number))
+        .route("/_parity/reset", post(reset))
+        .route("/_parity/script", post(replace_script))
         // A mistyped control path must not reach the fallback: it would be taken for agent traffic and captured.
         .route("/_parity", any(unknown_control))
         .route("/_parity/", any(unknown_control))
@@ -68,6 +75,85 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .fallback(agent_request)
         .with_state(app)
+}
+
+/// Why a script could not replace the running one.
+#[derive(Debug, thiserror::Error)]
+pub enum SetScriptError {
+    #[error(transparent)]
+    Invalid(#[from] ScriptError),
+    #[error("this server is in {0} mode; only a scripted server takes a script")]
+    NotScripted(String),
+}
+
+/// Why a capture could not be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NoCapture {
+    /// 404 when there is no such capture, 409 while it is still open.
+    pub status: u16,
+    pub message: String,
+}
+
+impl App {
+    /// Forgets this run: captures (memory, and the files this server wrote), sessions and their numbering, the
+    /// script's positions, and any hold (released, so that its stream ends).
+    pub fn reset(&self) -> ResetReport {
+        let mut report = self.journal.reset();
+        self.sessions.reset();
+        if let Source::Scripted(scripted) = &self.source {
+            scripted.restart();
+        }
+        report.holds_released = self.holds.release_every();
+        report
+    }
+
+    /// Checks a script and puts it in place of the running one; every session starts again at its first step.
+    pub fn set_script(&self, script: Script) -> Result<(), SetScriptError> {
+        let Source::Scripted(scripted) = &self.source else {
+            return Err(SetScriptError::NotScripted(self.mode_name()));
+        };
+        script.validate()?;
+        scripted.replace(script);
+        Ok(())
+    }
+
+    fn mode_name(&self) -> String {
+        serde_json::to_value(self.mode).ok().and_then(|m| m.as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// Capture `n` (by arrival number) as it stands: from memory, else from the captures directory.
+    pub async fn capture(&self, n: u64) -> Result<Capture, NoCapture> {
+        if let Some(capture) = self.journal.capture(n) {
+            return Ok(capture);
+        }
+        let missing = |status: u16, message: String| NoCapture { status, message };
+        let total = self.journal.total() as u64;
+        let Some(summary) = self.journal.summary(n) else {
+            let range = match total {
+                0 => "this run has no captures yet".to_string(),
+                1 => "this run has capture 1 only".to_string(),
+                total => format!("this run has captures 1 to {total}"),
+            };
+            let message = if (1..=total).contains(&n) {
+                format!("no capture {n} is kept: the control API keeps the most recent {SUMMARIES_KEPT}; {range}")
+            } else {
+                format!("no capture {n}: {range}")
+            };
+            return Err(missing(404, message));
+        };
+        if let (Some(file), Some(dir)) = (&summary.file, self.journal.captures_dir()) {
+            let path = dir.join(file);
+            let loaded = tokio::task::spawn_blocking(move || parity_capture::store::load_capture(&path)).await;
+            if let Ok(Ok(capture)) = loaded {
+                return Ok(capture);
+            }
+        }
+        if summary.outcome == parity_capture::Outcome::Pending {
+            return Err(missing(409, format!("capture {n} has not ended yet; ask again once it has")));
+        }
+        Err(missing(404, format!("capture {n} was not kept: this server keeps captures neither in memory nor on disk")))
+    }
 }
 
 fn control_api() -> Value {
@@ -125,6 +211,86 @@ async fn captures(State(app): State<Arc<App>>) -> axum::Json<Value> {
     let captures = app.journal.summaries();
     let omitted = app.journal.total() - captures.len();
     axum::Json(json!({ "captures": captures, "omitted_older": omitted }))
+}
+
+async fn capture_by_number(State(app): State<Arc<App>>, Path(n): Path<String>) -> Response<Body> {
+    let Ok(number) = n.parse::<u64>() else {
+        return control_error(
+            404,
+            format!("parity: \"{n}\" is not a capture number (GET /_parity/captures/<n>, n from 1)"),
+        );
+    };
+    match app.capture(number).await {
+        Ok(capture) => {
+            // The very text a capture file holds: same keys, same order, same redaction.
+            let text = serde_json::to_value(&capture)
+                .map(|v| parity_capture::pretty::value_to_pretty_string(&v))
+                .expect("captures serialize");
+            let mut response = json_response(200, &Value::Null);
+            *response.body_mut() = Body::from(text);
+            response
+        }
+        Err(e) => json_response(
+            e.status,
+            &json!({"error": {"code": "parity_no_capture", "message": format!("parity: {}", e.message)}}),
+        ),
+    }
+}
+
+async fn reset(State(app): State<Arc<App>>) -> Response<Body> {
+    // Removing this run's files is blocking work.
+    let report = tokio::task::spawn_blocking(move || app.reset()).await.expect("reset does not panic");
+    json_response(200, &json!({ "reset": true, "cleared": report }))
+}
+
+#[derive(Deserialize)]
+struct ScriptQuery {
+    format: Option<String>,
+}
+
+async fn replace_script(State(app): State<Arc<App>>, Query(q): Query<ScriptQuery>, request: Request) -> Response<Body> {
+    const ORIGIN: &str = "POST /_parity/script";
+    if !matches!(app.source, Source::Scripted(_)) {
+        // Said before anything is parsed: no script, however good, would be taken.
+        let e = SetScriptError::NotScripted(app.mode_name());
+        return json_response(
+            409,
+            &json!({"error": {"code": "parity_not_scripted", "message": format!("parity: {e}")}}),
+        );
+    }
+    let invalid =
+        |code: &str, message: String| json_response(400, &json!({"error": {"code": code, "message": message}}));
+    let content_type =
+        request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let syntax = match q.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("toml") => Syntax::Toml,
+        Some("json") => Syntax::Json,
+        Some(other) => {
+            return invalid("parity_script_invalid", format!("{ORIGIN}: ?format= is json or toml, not \"{other}\""));
+        }
+        None if content_type.contains("toml") => Syntax::Toml,
+        None => Syntax::Json,
+    };
+    let read = read_body(request.into_body(), app.max_body_bytes).await;
+    if read.truncated {
+        let message = format!("{ORIGIN}: the script is larger than the limit of {} bytes", app.max_body_bytes);
+        return invalid("parity_script_invalid", message);
+    }
+    let Ok(text) = std::str::from_utf8(&read.bytes) else {
+        return invalid("parity_script_invalid", format!("{ORIGIN}: the script is not UTF-8 text"));
+    };
+    let script = match Script::parse(text, syntax, ORIGIN) {
+        Ok(script) => script,
+        Err(e) => return invalid("parity_script_invalid", e.to_string()),
+    };
+    let (steps, sessions) = (script.steps.len(), script.sessions.len());
+    match app.set_script(script) {
+        Ok(()) => json_response(200, &json!({"script": "replaced", "steps": steps, "sessions": sessions})),
+        Err(e @ SetScriptError::NotScripted(_)) => {
+            json_response(409, &json!({"error": {"code": "parity_not_scripted", "message": format!("parity: {e}")}}))
+        }
+        Err(e) => invalid("parity_script_invalid", e.to_string()),
+    }
 }
 
 async fn holds(State(app): State<Arc<App>>) -> axum::Json<Value> {
@@ -211,7 +377,7 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
             plan
         }),
         Source::Scripted(scripted) if method == "GET" && is_route(&path, "/models") => {
-            let models = scripted.models().map(<[String]>::to_vec).unwrap_or_else(default_models);
+            let models = scripted.models().unwrap_or_else(default_models);
             Plan::json(200, models_list(&models))
         }
         Source::Replay(replay) => {

@@ -108,6 +108,11 @@ impl Holds {
         })
     }
 
+    /// Releases every hold, whatever releases it otherwise (a reset: no stream of the cleared run stays held).
+    pub fn release_every(&self) -> usize {
+        self.release_where(ReleasedBy::Release, |_| true)
+    }
+
     /// A request of `session` arrived: releases that session's holds that wait for the next request.
     pub fn on_request(&self, session: u32) -> usize {
         self.release_where(ReleasedBy::NextRequest, |a| a.info.session == session && a.info.until != Until::Release)

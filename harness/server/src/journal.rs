@@ -5,10 +5,10 @@
 //! written early with outcome `pending`, so that a run killed mid-exchange still leaves the request on disk. Both
 //! writes are atomic and ordered: the final write always wins.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use parity_capture::redact::Redactor;
@@ -102,6 +102,27 @@ pub struct Journal {
     on_finish: Option<FinishHook>,
     /// What is kept off the record: every header, query and message a capture holds goes through it.
     redactor: Redactor,
+    /// Bumped by every reset. An exchange that began before a reset belongs to the run the reset cleared: it still
+    /// ends, but enters neither the memory nor the disk of the new run. Held (shared) around every write that must
+    /// not straddle a reset, and exclusively by the reset itself.
+    generation: RwLock<u64>,
+    /// Every capture file this server wrote since it started or was last reset: what a reset removes from disk,
+    /// and nothing else.
+    written: Mutex<BTreeSet<PathBuf>>,
+}
+
+/// What a reset cleared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResetReport {
+    /// Captures that were known (finished or open) and are now forgotten.
+    pub captures_cleared: usize,
+    /// Capture files of this run removed from the captures directory.
+    pub files_removed: usize,
+    /// Streams that were held, now released so that they end.
+    pub holds_released: usize,
+    /// Files that could not be removed, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl Journal {
@@ -123,7 +144,48 @@ impl Journal {
             last_write_error: Mutex::new(None),
             on_finish,
             redactor,
+            generation: RwLock::new(0),
+            written: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Forgets every capture of this run: in memory, and on disk the files this server wrote (never another
+    /// file). Exchanges still open finish without being recorded.
+    pub fn reset(&self) -> ResetReport {
+        let mut generation = self.generation.write().expect("journal generation lock");
+        *generation += 1;
+        let mut report = ResetReport::default();
+        {
+            let mut summaries = self.summaries.lock().expect("journal lock");
+            report.captures_cleared = summaries.list.len();
+            *summaries = Summaries::default();
+        }
+        self.full.lock().expect("journal lock").clear();
+        let written = std::mem::take(&mut *self.written.lock().expect("journal lock"));
+        let mut dirs = BTreeSet::new();
+        for path in written {
+            match std::fs::remove_file(&path) {
+                Ok(()) => report.files_removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => report.errors.push(format!("{}: {e}", path.display())),
+            }
+            dirs.extend(path.parent().map(PathBuf::from));
+        }
+        // Session directories this run created are left only when something else is in them.
+        for dir in dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+        report
+    }
+
+    /// The finished capture of this arrival number, when the journal keeps captures in memory.
+    pub fn capture(&self, arrival: u64) -> Option<Capture> {
+        self.full.lock().expect("journal lock").iter().find(|c| c.arrival == arrival).cloned()
+    }
+
+    /// The summary of this arrival number, when it is among the most recent.
+    pub fn summary(&self, arrival: u64) -> Option<CaptureSummary> {
+        self.summaries.lock().expect("journal lock").list.iter().find(|s| s.arrival == arrival).cloned()
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -170,6 +232,9 @@ impl Journal {
     }
 
     fn record_write(&self, result: std::io::Result<PathBuf>) {
+        if let Ok(path) = &result {
+            self.written.lock().expect("journal lock").insert(path.clone());
+        }
         if let Err(e) = result {
             self.write_errors.fetch_add(1, Ordering::Relaxed);
             let message = format!("could not write a capture: {e}");
@@ -182,6 +247,8 @@ impl Journal {
 /// One exchange in progress.
 pub struct Exchange {
     journal: Arc<Journal>,
+    /// The journal's generation when the exchange began (see [`Journal::reset`]).
+    generation: u64,
     slot: usize,
     shared: Arc<Shared>,
     started: Instant,
@@ -199,15 +266,18 @@ impl Exchange {
     /// Registers a new exchange; `started` is when its request arrived.
     pub fn begin(journal: &Arc<Journal>, capture: Capture, started: Instant) -> Exchange {
         let summary = CaptureSummary::of(&capture, journal.store.is_some());
-        let slot = journal.summaries.lock().expect("journal lock").push(summary);
+        let (generation, slot) = {
+            let generation = journal.generation.read().expect("journal generation lock");
+            (*generation, journal.summaries.lock().expect("journal lock").push(summary))
+        };
         journal.in_flight.send_modify(|n| *n += 1);
         let shared = Arc::new(Shared { capture: Mutex::new(Some(capture)), write_lock: Mutex::new(()) });
-        let exchange = Exchange { journal: journal.clone(), slot, shared, started };
+        let exchange = Exchange { journal: journal.clone(), generation, slot, shared, started };
         if journal.store.is_some() {
             let (journal, shared, after) = (journal.clone(), exchange.shared.clone(), journal.pending_after);
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
-                write_pending(journal, shared).await;
+                write_pending(journal, shared, generation).await;
             });
         }
         exchange
@@ -231,7 +301,7 @@ impl Exchange {
     /// Writes the capture as it stands now (outcome `pending`), e.g. when a stream is held.
     pub fn checkpoint(&self) {
         if self.journal.store.is_some() {
-            tokio::spawn(write_pending(self.journal.clone(), self.shared.clone()));
+            tokio::spawn(write_pending(self.journal.clone(), self.shared.clone(), self.generation));
         }
     }
 
@@ -244,18 +314,25 @@ impl Exchange {
         }
         let kept = self.journal.keep_in_memory.then(|| capture.clone());
         if let Some(store) = self.journal.store.clone() {
-            let shared = self.shared.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let (shared, journal, generation) = (self.shared.clone(), self.journal.clone(), self.generation);
+            tokio::task::spawn_blocking(move || {
                 let _guard = shared.write_lock.lock().expect("write lock");
-                store.write_owned(capture)
+                let current = journal.generation.read().expect("journal generation lock");
+                if *current == generation {
+                    journal.record_write(store.write_owned(capture));
+                }
             })
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            self.journal.record_write(result);
+            .unwrap_or_else(|e| self.journal.record_write(Err(std::io::Error::other(e))));
         }
-        self.journal.summaries.lock().expect("journal lock").set(self.slot, summary);
-        if let Some(capture) = kept {
-            self.journal.full.lock().expect("journal lock").push(capture);
+        {
+            let current = self.journal.generation.read().expect("journal generation lock");
+            if *current == self.generation {
+                self.journal.summaries.lock().expect("journal lock").set(self.slot, summary);
+                if let Some(capture) = kept {
+                    self.journal.full.lock().expect("journal lock").push(capture);
+                }
+            }
         }
         self.journal.in_flight.send_modify(|n| *n -= 1);
     }
@@ -273,40 +350,45 @@ impl Drop for Exchange {
         capture.response.error =
             Some("parity: the exchange was abandoned before it ended (an internal error of parity)".to_string());
         let summary = CaptureSummary::of(&capture, self.journal.store.is_some());
-        if let Some(store) = &self.journal.store {
-            let _guard = self.shared.write_lock.lock();
-            self.journal.record_write(store.write(&capture));
+        // Locks in the order every writer takes them (this exchange's write lock, then the generation), and a lock
+        // poisoned by the panic that dropped this exchange must not stop it from ending.
+        let _guard = self.shared.write_lock.lock();
+        let current = self.journal.generation.read().unwrap_or_else(|e| e.into_inner());
+        if *current == self.generation {
+            if let Some(store) = &self.journal.store {
+                self.journal.record_write(store.write(&capture));
+            }
+            if let Ok(mut summaries) = self.journal.summaries.lock() {
+                summaries.set(self.slot, summary);
+            }
+            if self.journal.keep_in_memory
+                && let Ok(mut full) = self.journal.full.lock()
+            {
+                full.push(capture);
+            }
         }
-        if let Ok(mut summaries) = self.journal.summaries.lock() {
-            summaries.set(self.slot, summary);
-        }
-        if self.journal.keep_in_memory
-            && let Ok(mut full) = self.journal.full.lock()
-        {
-            full.push(capture);
-        }
+        drop(current);
         self.journal.in_flight.send_modify(|n| *n -= 1);
     }
 }
 
 /// Writes an exchange's capture before it ends, unless it has ended by then.
-async fn write_pending(journal: Arc<Journal>, shared: Arc<Shared>) {
+async fn write_pending(journal: Arc<Journal>, shared: Arc<Shared>, generation: u64) {
     let Some(store) = journal.store.clone() else {
         return;
     };
     if shared.capture.lock().expect("capture lock").is_none() {
         return; // finished: the usual case, decided without a trip to the blocking pool
     }
-    let result = tokio::task::spawn_blocking(move || {
+    let _ = tokio::task::spawn_blocking(move || {
         let _guard = shared.write_lock.lock().expect("write lock");
         // Checked again under the write lock: once the final write has begun, an early one must not follow it.
         let snapshot = shared.capture.lock().expect("capture lock").clone()?;
-        Some(store.write(&snapshot))
+        // A reset since the exchange began: its capture belongs to the cleared run.
+        let current = journal.generation.read().expect("journal generation lock");
+        (*current == generation).then(|| journal.record_write(store.write(&snapshot)))
     })
     .await;
-    if let Ok(Some(result)) = result {
-        journal.record_write(result);
-    }
 }
 
 #[cfg(test)]

@@ -49,13 +49,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use app::DEFAULT_MODELS;
+pub use app::{CONTROL_ROUTES, DEFAULT_MODELS, NoCapture, SetScriptError};
 pub use holds::{HoldInfo, ReleasedBy};
-pub use journal::{CaptureSummary, FinishHook, SUMMARIES_KEPT};
+pub use journal::{CaptureSummary, FinishHook, ResetReport, SUMMARIES_KEPT};
 pub use plan::{Action, HoldPoint, Plan, PlanBody};
 pub use proxy::ProxyConfig;
 pub use replay::{Pace, mismatches as replay_mismatches};
-pub use script::{Failure, Hold, OutputItem, Script, ScriptError, Step, Until, Usage};
+pub use script::{Failure, Hold, Match, OutputItem, Script, ScriptError, Step, Until, Usage};
+pub use scripted::UnusedStep;
 pub use sessions::{SESSION_HEADERS, session_key};
 
 /// Bodies larger than this are refused (and kept, cut, in the capture).
@@ -191,6 +192,33 @@ impl ParityServer {
     /// Releases every hold; returns how many.
     pub fn release_all(&self) -> usize {
         self.app.holds.release(None)
+    }
+
+    /// Capture `n` (by arrival number, from 1) as it stands, redacted as on disk; the error names the captures
+    /// there are. Unlike [`ParityServer::captures`] it does not wait for open exchanges.
+    pub async fn capture(&self, n: u64) -> Result<Capture, NoCapture> {
+        self.app.capture(n).await
+    }
+
+    /// Forgets this run, as `POST /_parity/reset` does: every capture in memory and the capture files this server
+    /// wrote (no other file), session numbering, the script's positions (it starts again at step 1), and any hold
+    /// (released). Exchanges still open end without being recorded.
+    pub fn reset(&self) -> ResetReport {
+        self.app.reset()
+    }
+
+    /// Replaces the script of a scripted server, as `POST /_parity/script` does: the script is checked as at start,
+    /// then every session starts again at its first step. Captures and session numbering are kept.
+    pub fn set_script(&self, script: impl Into<Script>) -> Result<(), SetScriptError> {
+        self.app.set_script(script.into())
+    }
+
+    /// The steps of the script no request used so far (optional steps left out); empty outside scripted mode.
+    pub fn unused_steps(&self) -> Vec<UnusedStep> {
+        match &self.app.source {
+            app::Source::Scripted(scripted) => scripted.unused_steps(),
+            _ => Vec::new(),
+        }
     }
 
     /// Capture writes that failed so far, and the last failure.

@@ -70,6 +70,11 @@ impl Sessions {
         }
     }
 
+    /// Forgets every session: the next request starts session 1, request 1.
+    pub fn reset(&self) {
+        *self.inner.lock().expect("sessions lock") = Inner::default();
+    }
+
     /// How many sessions have been seen.
     pub fn count(&self) -> usize {
         self.inner.lock().expect("sessions lock").by_key.len()

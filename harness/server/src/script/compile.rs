@@ -22,13 +22,21 @@ pub struct StepContext<'a> {
     pub session: u32,
     /// 1-based.
     pub step: u32,
+    /// How many times the session used this step before (a `repeat` step answers again and again); 0 the first
+    /// time.
+    pub round: u32,
     pub model: &'a str,
 }
 
 impl StepContext<'_> {
-    /// A deterministic id: `<prefix>_<32 hex digits>` derived from the session, step and item.
+    /// A deterministic id: `<prefix>_<32 hex digits>` derived from the session, step, round and item. The first
+    /// round leaves the round out, so that ids stay what they were before steps could repeat.
     fn id(&self, prefix: &str, item: usize) -> String {
-        let digest = Sha256::digest(format!("parity/{}/{}/{item}/{prefix}", self.session, self.step));
+        let seed = match self.round {
+            0 => format!("parity/{}/{}/{item}/{prefix}", self.session, self.step),
+            round => format!("parity/{}/{}/r{round}/{item}/{prefix}", self.session, self.step),
+        };
+        let digest = Sha256::digest(seed);
         let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
         format!("{prefix}_{hex}")
     }
@@ -429,7 +437,7 @@ mod tests {
     use crate::plan::PlanBody;
 
     fn cx() -> StepContext<'static> {
-        StepContext { session: 1, step: 2, model: "gpt-test" }
+        StepContext { session: 1, step: 2, round: 0, model: "gpt-test" }
     }
 
     fn sends(plan: &Plan) -> Vec<Value> {

@@ -103,6 +103,20 @@ pub const MAX_DELAY_MS: u64 = 600_000;
 
 fn validate_step(step: &Step) -> Result<(), String> {
     super::extract::validate(&step.extract)?;
+    match &step.matching {
+        Some(m) if m.is_empty() => {
+            return Err("`match` is empty, so it would claim every request; give a condition, or remove `match` to \
+                        answer in order"
+                .into());
+        }
+        Some(m) => validate_headers("match.header", &m.header)?,
+        None if step.repeat => {
+            return Err("`repeat` needs `match`: only a step that says which requests it answers can answer them \
+                        any number of times"
+                .into());
+        }
+        None => {}
+    }
     if step.events.is_some() && !step.output.is_empty() {
         return Err("has both `events` (raw) and `output` (shorthand); give one".into());
     }
@@ -151,7 +165,7 @@ fn validate_step(step: &Step) -> Result<(), String> {
             );
         }
     }
-    compile(step, &StepContext { session: 1, step: 1, model: "model" }).map(|_| ())
+    compile(step, &StepContext { session: 1, step: 1, round: 0, model: "model" }).map(|_| ())
 }
 
 fn validate_delays(step: &Step) -> Result<(), String> {

@@ -39,6 +39,17 @@ pub struct Step {
     /// A name for reports and for the hold it may define.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Which requests this step answers, by content: a request satisfying it takes this step wherever the step
+    /// stands in the script. Steps without it answer, in order, the requests no matching step claims.
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<Match>,
+    /// A step with `match` that answers every request it matches, not only the first (side requests such as title
+    /// generation, which may come any number of times).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// A step a run may leave unused without failing verification (see `ParityServer::verify`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     /// Checks on the incoming request; a request that fails one is answered 400 naming it.
     #[serde(default, skip_serializing_if = "Expect::is_empty")]
     pub expect: Expect,
@@ -226,6 +237,93 @@ pub struct Expect {
 impl Expect {
     pub fn is_empty(&self) -> bool {
         *self == Expect::default()
+    }
+}
+
+/// Which requests a step answers. Every condition given must hold; an empty `Match` is refused at load, since it
+/// would claim every request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// The `originator` header has exactly this value (`codex_exec`, `codex_cli_rs`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator: Option<String>,
+    /// The text of the last `input` item contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_input_contains: Option<String>,
+    /// Some `input` item's text contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_contains: Option<String>,
+    /// A tool output for each of these call ids is in `input`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "one_or_many")]
+    pub function_call_output: Vec<String>,
+    /// Headers with exactly these values (`header` or `headers`).
+    #[serde(default, alias = "headers", skip_serializing_if = "BTreeMap::is_empty")]
+    pub header: BTreeMap<String, String>,
+    /// The request's `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl Match {
+    pub fn is_empty(&self) -> bool {
+        *self == Match::default()
+    }
+
+    /// Requests whose `originator` header is this.
+    pub fn originator(value: impl Into<String>) -> Self {
+        Match { originator: Some(value.into()), ..Default::default() }
+    }
+
+    /// Requests with this header value.
+    pub fn header(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Match { header: [(name.into(), value.into())].into(), ..Default::default() }
+    }
+
+    /// Requests whose last `input` item's text contains this.
+    pub fn last_input_contains(text: impl Into<String>) -> Self {
+        Match { last_input_contains: Some(text.into()), ..Default::default() }
+    }
+
+    /// Requests with an `input` item whose text contains this.
+    pub fn input_contains(text: impl Into<String>) -> Self {
+        Match { input_contains: Some(text.into()), ..Default::default() }
+    }
+
+    /// Requests that carry a tool output for this call id.
+    pub fn function_call_output(call_id: impl Into<String>) -> Self {
+        Match { function_call_output: vec![call_id.into()], ..Default::default() }
+    }
+
+    /// Requests for this model.
+    pub fn model(model: impl Into<String>) -> Self {
+        Match { model: Some(model.into()), ..Default::default() }
+    }
+
+    /// Both this and `other` must hold (`other`'s value wins where both set the same condition).
+    pub fn and(mut self, other: Match) -> Self {
+        self.originator = other.originator.or(self.originator);
+        self.last_input_contains = other.last_input_contains.or(self.last_input_contains);
+        self.input_contains = other.input_contains.or(self.input_contains);
+        self.function_call_output.extend(other.function_call_output);
+        self.header.extend(other.header);
+        self.model = other.model.or(self.model);
+        self
+    }
+
+    /// The same conditions as expectations, so that one checker gives both their verdicts.
+    pub fn as_expect(&self) -> Expect {
+        let mut headers = self.header.clone();
+        if let Some(originator) = &self.originator {
+            headers.insert("originator".into(), originator.clone());
+        }
+        Expect {
+            last_input_contains: self.last_input_contains.clone(),
+            input_contains: self.input_contains.clone(),
+            function_call_output: self.function_call_output.clone(),
+            headers,
+            model: self.model.clone(),
+        }
     }
 }
 
@@ -530,6 +628,28 @@ impl Step {
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Answers the requests that satisfy `m` (the first one, or each with [`Step::repeat`]) instead of taking the
+    /// next request in order. Called again, both conditions must hold.
+    pub fn matching(mut self, m: Match) -> Self {
+        self.matching = Some(match self.matching.take() {
+            Some(earlier) => earlier.and(m),
+            None => m,
+        });
+        self
+    }
+
+    /// A matching step that answers every request it matches, however many come.
+    pub fn repeat(mut self) -> Self {
+        self.repeat = true;
+        self
+    }
+
+    /// A step a run may leave unused: verification does not fail on it.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
         self
     }
 
