@@ -139,7 +139,9 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         return Ok(exit_code(&items));
     }
 
-    let interactive = !args.accept_all && !args.reject_all && std::io::stdin().is_terminal();
+    // Keys are read from the terminal the questions are written to: both ends must be one.
+    let interactive =
+        !args.accept_all && !args.reject_all && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let undecided = items.iter().filter(|i| matches!(i.standing, Standing::Undecided)).count();
     let mut tally = Tally::default();
     let mut position = 0;
@@ -341,8 +343,9 @@ fn ask(args: &ReviewArgs, item: &Item) -> anyhow::Result<Choice> {
     lines.push(format!("  {} quit     leave this one and the rest for later", paint(style::DIM, "q")));
     anstream::println!("\n{}", lines.join("\n"));
     let term = dialoguer::console::Term::stdout();
+    let keys = if known.is_some() { "a/r/k/s/q" } else { "a/r/s/q" };
     loop {
-        anstream::print!("{} ", paint(style::BOLD, "decision [a/r/s/q]>"));
+        anstream::print!("{} ", paint(style::BOLD, format!("decision [{keys}]>")));
         let _ = std::io::stdout().flush();
         let key = term.read_char().context("reading a key from the terminal")?;
         anstream::println!("{key}");
