@@ -38,6 +38,7 @@ mod respond;
 pub mod script;
 mod scripted;
 mod sessions;
+mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +59,7 @@ pub use replay::{Pace, mismatches as replay_mismatches};
 pub use script::{Failure, Hold, Match, OutputItem, Script, ScriptError, Step, Until, Usage};
 pub use scripted::UnusedStep;
 pub use sessions::{SESSION_HEADERS, session_key};
+pub use verify::{VerifyReport, Violation, check_call_invariants, check_recording};
 
 /// Bodies larger than this are refused (and kept, cut, in the capture).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 << 20;
@@ -94,12 +96,14 @@ pub struct ServerBuilder {
     pending_after: Duration,
     on_finish: Option<FinishHook>,
     redact_names: Vec<String>,
+    verify_on_drop: bool,
 }
 
-/// A running server. Dropping it stops it.
+/// A running server. Dropping it stops it (and, when asked, verifies the run: see [`ParityServer::verify`]).
 pub struct ParityServer {
     addr: SocketAddr,
     app: Arc<app::App>,
+    verify_on_drop: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -108,6 +112,12 @@ impl ParityServer {
     /// A server that answers from a script.
     pub fn scripted(script: impl Into<Script>) -> ServerBuilder {
         ServerBuilder::new(SourceConfig::Script(script.into()))
+    }
+
+    /// A scripted server for a test, which verifies the run when it is dropped, as wiremock's `MockServer` checks
+    /// its expectations: the same as `ParityServer::scripted(script).verify_on_drop(true)`.
+    pub fn verified(script: impl Into<Script>) -> ServerBuilder {
+        Self::scripted(script).verify_on_drop(true)
     }
 
     /// A server that forwards to a real endpoint, `origin` being its base URL (e.g. `https://api.openai.com/v1`).
@@ -221,6 +231,15 @@ impl ParityServer {
         }
     }
 
+    /// Checks the run so far, once open exchanges have ended (waiting up to 10 s for them): every step of the script
+    /// was used (unless marked [`Step::optional`]), no request broke an expectation or found nothing left to answer
+    /// it, and every tool call was answered by exactly one output in the session's next request, with no output
+    /// for a call never made ([`check_call_invariants`]). Reads the captures kept in memory.
+    pub async fn verify(&self) -> VerifyReport {
+        let captures = self.captures().await;
+        VerifyReport::of(self.unused_steps(), &captures)
+    }
+
     /// Capture writes that failed so far, and the last failure.
     pub fn capture_write_errors(&self) -> (u64, Option<String>) {
         self.app.journal.write_errors()
@@ -243,6 +262,13 @@ impl Drop for ParityServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+        // A second panic while unwinding would abort the test process and hide the first failure.
+        if self.verify_on_drop && !std::thread::panicking() {
+            let report = VerifyReport::of(self.unused_steps(), &self.app.journal.captures());
+            if !report.is_ok() {
+                panic!("{report}");
+            }
+        }
     }
 }
 
@@ -258,7 +284,16 @@ impl ServerBuilder {
             pending_after: Duration::from_millis(100),
             on_finish: None,
             redact_names: Vec::new(),
+            verify_on_drop: false,
         }
+    }
+
+    /// Verifies the run when the server is dropped, panicking with the report when it fails (never while the
+    /// thread is already panicking): see [`ParityServer::verify`]. Off by default for [`ParityServer::scripted`],
+    /// `proxy` and `replay`, on for [`ParityServer::verified`]. Needs the captures kept in memory.
+    pub fn verify_on_drop(mut self, verify: bool) -> Self {
+        self.verify_on_drop = verify;
+        self
     }
 
     /// The address to listen on; loopback on a free port by default.
@@ -367,6 +402,12 @@ impl ServerBuilder {
                 })
                 .await
         });
-        Ok(ParityServer { addr, app, shutdown: Some(shutdown_tx), task: Some(task) })
+        Ok(ParityServer {
+            addr,
+            app,
+            verify_on_drop: self.verify_on_drop,
+            shutdown: Some(shutdown_tx),
+            task: Some(task),
+        })
     }
 }
