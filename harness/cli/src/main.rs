@@ -9,6 +9,7 @@ mod record;
 mod review;
 mod serve;
 mod style;
+mod timeline;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Merge the JUnit reports of several `parity check --shard K/N --format junit` runs into one.
     MergeJunit(junit::MergeJunitArgs),
+    /// A recording as a time line (requests, stream events, holds, frontend actions, the agent's notifications), and
+    /// where each steer landed; two recordings side by side.
+    Timeline(timeline::TimelineArgs),
     /// Review a re-recorded suite against its baseline, scenario by scenario: accept (replace the baseline's
     /// recording), reject, or skip each that differs. Exits 0 when nothing is left undecided, 1 when something is.
     Review(review::ReviewArgs),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Pack(args) => pack::run(args),
         Command::Check(args) => check::run(args),
         Command::MergeJunit(args) => junit::run(args),
+        Command::Timeline(args) => timeline::run(args),
         Command::Review(args) => review::run(args),
         Command::Normalize(args) => normalize::run(args),
     };
