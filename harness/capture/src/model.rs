@@ -246,6 +246,10 @@ pub struct ScriptInfo {
     /// The step's name, when the script gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Why this step answered, when the script could choose (it has steps with `match`): `content` (its `match`
+    /// held; the conditions are among `expectations` as `match.*`) or `order`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<String>,
     /// Every expectation the step had, with its verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expectations: Vec<Expectation>,

@@ -171,12 +171,7 @@ impl Scripted {
                 Reason::Content => "content",
                 Reason::Order => "order",
             };
-            info.expectations.push(Expectation {
-                name: "matched_by".into(),
-                expected: why.into(),
-                ok: true,
-                found: None,
-            });
+            info.matched_by = Some(why.to_string());
             info.expectations.append(&mut matched);
         }
         let mut expectations = check(&step.expect, headers, body);

@@ -59,8 +59,7 @@ async fn side_requests_take_their_own_steps_and_the_rest_go_in_order() {
         .iter()
         .map(|c| {
             let script = c.script.as_ref().unwrap();
-            let why = script.expectations.first().filter(|e| e.name == "matched_by").map(|e| e.expected.clone());
-            (script.step, why.unwrap_or_default())
+            (script.step, script.matched_by.clone().unwrap_or_default())
         })
         .collect();
     assert_eq!(
@@ -76,7 +75,7 @@ async fn side_requests_take_their_own_steps_and_the_rest_go_in_order() {
     );
     let sub_account = &captures[2].script.as_ref().unwrap().expectations;
     let names: Vec<&str> = sub_account.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["matched_by", "match.headers.x-openai-subagent", "match.model"]);
+    assert_eq!(names, ["match.headers.x-openai-subagent", "match.model"]);
     assert!(sub_account.iter().all(|e| e.ok));
 }
 

@@ -110,7 +110,7 @@ fn a_steer_is_found_where_it_landed_with_what_came_before_it() {
     assert_eq!(s.after, "after the assistant message \"Hello there\"");
     let text = render_text(&[t.clone(), t.clone()]);
     assert_eq!(text.matches("steer 1 \"also say bye\"").count(), 2, "{text}");
-    let html = render_html(&[t.clone()]);
+    let html = render_html(std::slice::from_ref(&t));
     assert!(html.contains("landed in <code>session-01/0002</code> at <code>/body/input/3/content/0</code>"), "{html}");
     let json: Value = serde_json::from_str(&render_json(&[t])).unwrap();
     assert_eq!(json["timelines"][0]["steers"][0]["index"], 3);
