@@ -11,8 +11,13 @@ fn parity() -> Command {
 
 /// Starts `parity serve` with these arguments and returns the child and its URL, read from the first line.
 fn serve(args: &[&str]) -> (Child, String) {
+    serve_logging(&[&["--quiet"], args].concat())
+}
+
+/// As [`serve`], with a line per exchange on stderr unless `--quiet` is among the arguments.
+fn serve_logging(args: &[&str]) -> (Child, String) {
     let mut child = parity()
-        .args(["serve", "--listen", "127.0.0.1:0", "--quiet"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -227,15 +232,7 @@ fn credentials_never_reach_the_log_the_start_up_line_or_the_answer() {
         "[[steps]]\noutput = [{ message = \"m\" }]\nexpect = { headers = { authorization = \"Bearer sk-expected-0123456789\" } }\n",
     )
     .unwrap();
-    let mut child = parity()
-        .args(["serve", "--listen", "127.0.0.1:0", "--script", script.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("listening on ").unwrap().to_string();
+    let (mut child, url) = serve_logging(&["--script", script.to_str().unwrap()]);
     let answer = runtime().block_on(async {
         reqwest::Client::new()
             .post(format!("{url}/v1/responses"))
@@ -257,12 +254,7 @@ fn credentials_never_reach_the_log_the_start_up_line_or_the_answer() {
     }
 
     // A proxy URL's password is not printed at start-up.
-    let mut child = parity()
-        .args(["serve", "--listen", "127.0.0.1:0", "--proxy", "http://puser:hunter2@127.0.0.1:9/v1?api-key=k3y"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, _) = serve_logging(&["--proxy", "http://puser:hunter2@127.0.0.1:9/v1?api-key=k3y"]);
     // The start-up line comes on stderr after the address on stdout: read up to it before stopping the server.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut log = String::new();
