@@ -90,7 +90,11 @@ async fn retries_run_out_and_the_turn_fails_with_exit_status_1() {
     assert_eq!(s.model_requests().await.len(), 4, "two attempts (one request retry), twice (one stream retry)");
     let failed = out.of_type("turn.failed");
     assert_eq!(failed.len(), 1);
-    assert!(failed[0]["error"]["message"].as_str().unwrap().contains("server_error"), "the last answer is reported");
+    let message = failed[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("unexpected status 503 Service Unavailable: "),
+        "the last answer is reported: {message}"
+    );
     assert!(out.errors().iter().any(|e| e.starts_with("Reconnecting... 1/1")), "{:?}", out.errors());
     assert!(out.of_type("turn.completed").is_empty());
 }

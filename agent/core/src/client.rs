@@ -1,10 +1,11 @@
 //! The model client: `POST {base_url}/responses`, read as a server-sent event stream.
 //!
 //! Failures follow upstream's rules. A request that fails to connect or gets a 5xx is sent again, up to the
-//! provider's `request_max_retries`, with exponential backoff and no word to the user. A stream that breaks, stalls
-//! past the idle timeout or ends without `response.completed`, and a `response.failed` that says to try again, are
-//! [`ApiError::Retryable`]: the turn loop resends the request (up to `stream_max_retries`), telling the user. Other
-//! failures (an invalid request, an exhausted quota, a context window exceeded) are fatal.
+//! provider's `request_max_retries`, with no word to the user, after the `Retry-After` the server gave or else an
+//! exponential backoff. A stream that breaks, stalls past the idle timeout or ends without `response.completed`, a
+//! `response.failed` that says to try again, and most HTTP error answers (see [`classify`]) are
+//! [`ApiError::Retryable`]: the turn loop resends the request (up to `stream_max_retries`), telling the user, after
+//! the same wait. Other failures (an invalid request, an exhausted quota, a context window exceeded) are fatal.
 
 use std::time::Duration;
 
@@ -171,25 +172,29 @@ impl ModelClient {
         Err(failure.unwrap_or_else(|| retryable("stream closed before response.completed")))
     }
 
-    /// POSTs the request, sending it again on connection failures and 5xx, as upstream's HTTP layer does.
+    /// POSTs the request, sending it again on connection failures and 5xx, as upstream's HTTP layer does: after the
+    /// `Retry-After` the server gave, else after the backoff.
     async fn send(&self, headers: &[(String, String)], body: &Value) -> Result<reqwest::Response, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Fatal(e.to_string()))?;
         let max_retries = self.provider.request_max_retries();
+        let url = self.url();
         let mut attempt = 0;
         loop {
-            let mut request = self.http.post(self.url()).body(bytes.clone());
+            let mut request = self.http.post(&url).body(bytes.clone());
             for (name, value) in headers {
                 request = request.header(name, value);
             }
-            match request.send().await {
+            let delay = match request.send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) if response.status().is_server_error() && attempt < max_retries => {}
-                Ok(response) => return Err(status_error(response).await),
-                Err(e) if attempt < max_retries && (e.is_connect() || e.is_timeout() || e.is_request()) => {}
+                Ok(response) if response.status().is_server_error() && attempt < max_retries => {
+                    retry_after(response.headers())
+                }
+                Ok(response) => return Err(status_error(response, &url).await),
+                Err(e) if attempt < max_retries && (e.is_connect() || e.is_timeout() || e.is_request()) => None,
                 Err(e) => return Err(retryable(&format!("error sending request: {}", describe(&e)))),
-            }
+            };
             attempt += 1;
-            tokio::time::sleep(backoff(attempt)).await;
+            tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))).await;
         }
     }
 }
@@ -213,27 +218,98 @@ fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// An HTTP error answer, classified: bad requests and exhausted quotas are fatal, the rest worth retrying.
-async fn status_error(response: reqwest::Response) -> ApiError {
+/// An HTTP error answer, classified (see [`classify`]).
+async fn status_error(response: reqwest::Response, url: &str) -> ApiError {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(Duration::from_secs_f64);
+    let headers = response.headers().clone();
     let body = response.text().await.unwrap_or_default();
-    let code = serde_json::from_str::<Value>(&body).ok().and_then(|v| {
-        v.pointer("/error/code").or_else(|| v.pointer("/error/type")).and_then(Value::as_str).map(str::to_string)
-    });
-    let message = if body.trim().is_empty() { format!("unexpected status {status}") } else { body };
+    classify(status, &headers, &body, url)
+}
+
+/// What upstream 0.169.0 was seen saying for a 500, whatever its body.
+const HIGH_DEMAND: &str = "We\u{2019}re currently experiencing high demand, which may cause temporary errors.";
+/// ... for a 503 whose error code is `server_is_overloaded` or `slow_down` (not retried).
+const AT_CAPACITY: &str = "Selected model is at capacity. Please try a different model.";
+/// ... for a 429 whose error is `insufficient_quota` (not retried).
+const QUOTA_EXCEEDED: &str = "Quota exceeded. Check your plan and billing details.";
+/// Longest body text quoted in an `unexpected status` message, in bytes.
+const BODY_QUOTE_MAX_BYTES: usize = 1000;
+
+/// An HTTP error answer, as upstream 0.169.0 tells it and decides whether to try again (each case observed against
+/// parity's scripted server): 400 is fatal with its body; a 500 is retried with a message of upstream's own; a 503
+/// saying the model is overloaded and a 429 for an exhausted quota are fatal; any other 429 is retried only when the
+/// server said when (`Retry-After`); every other status is retried, reported as `unexpected status`. A retried
+/// answer waits what its `Retry-After` says.
+fn classify(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &str, url: &str) -> ApiError {
+    let delay = retry_after(headers);
+    let json = serde_json::from_str::<Value>(body).ok();
+    let error_field = |field: &str| json.as_ref().and_then(|v| v.get("error")?.get(field)?.as_str());
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request_id = header("x-request-id").or_else(|| header("x-oai-request-id"));
+    let retry = |message: String| ApiError::Retryable { message, delay };
     match status.as_u16() {
-        400 | 401 | 403 | 404 | 413 | 422 => ApiError::Fatal(message),
-        429 if code.as_deref() == Some("usage_limit_reached") || code.as_deref() == Some("insufficient_quota") => {
-            ApiError::Fatal(message)
+        400 => ApiError::Fatal(body.to_string()),
+        500 => retry(HIGH_DEMAND.to_string()),
+        503 if matches!(error_field("code"), Some("server_is_overloaded" | "slow_down")) => {
+            ApiError::Fatal(AT_CAPACITY.to_string())
         }
-        _ => ApiError::Retryable { message, delay: retry_after },
+        429 if error_field("code") == Some("insufficient_quota")
+            || error_field("type") == Some("insufficient_quota") =>
+        {
+            ApiError::Fatal(QUOTA_EXCEEDED.to_string())
+        }
+        429 if error_field("type") == Some("usage_limit_reached")
+            || error_field("code") == Some("usage_limit_reached") =>
+        {
+            ApiError::Fatal(body.to_string())
+        }
+        429 => {
+            let id = request_id.or_else(|| header("cf-ray"));
+            let message = format!(
+                "exceeded retry limit, last status: {status}{}",
+                id.map(|id| format!(", request id: {id}")).unwrap_or_default()
+            );
+            if delay.is_some() { retry(message) } else { ApiError::Fatal(message) }
+        }
+        _ => {
+            let shown = match error_field("message").map(str::trim).filter(|m| !m.is_empty()) {
+                Some(message) => message.to_string(),
+                None if body.trim().is_empty() => "Unknown error".to_string(),
+                None => quote(body.trim()),
+            };
+            let mut message = format!("unexpected status {status}: {shown}, url: {url}");
+            if let Some(ray) = header("cf-ray") {
+                message.push_str(&format!(", cf-ray: {ray}"));
+            }
+            if let Some(id) = request_id {
+                message.push_str(&format!(", request id: {id}"));
+            }
+            retry(message)
+        }
     }
+}
+
+/// At most [`BODY_QUOTE_MAX_BYTES`] of a body, cut on a character boundary, with `...` when cut.
+fn quote(text: &str) -> String {
+    if text.len() <= BODY_QUOTE_MAX_BYTES {
+        return text.to_string();
+    }
+    let mut cut = BODY_QUOTE_MAX_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &text[..cut])
+}
+
+/// `Retry-After`, as upstream 0.169.0 reads it: whole seconds, or an HTTP date (a date already past is no wait).
+/// Anything else (a fraction, a word) is no answer, and so is `retry-after-ms`: the backoff decides.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = jiff::fmt::rfc2822::parse(value).ok()?;
+    Some(Duration::try_from(date.timestamp().duration_since(jiff::Timestamp::now())).unwrap_or(Duration::ZERO))
 }
 
 /// `response.failed`, classified as upstream does by its error code.
@@ -294,6 +370,86 @@ mod tests {
         );
         assert_eq!(retry_delay("try again in 250ms"), Some(Duration::from_millis(250)));
         assert_eq!(retry_delay("no delay here"), None);
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> reqwest::header::HeaderMap {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                reqwest::header::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_or_an_http_date_and_nothing_else() {
+        assert_eq!(retry_after(&headers(&[("retry-after", "1")])), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(&headers(&[("retry-after", " 2 ")])), Some(Duration::from_secs(2)));
+        // Upstream 0.169.0 was seen ignoring these, waiting its backoff instead.
+        assert_eq!(retry_after(&headers(&[("retry-after", "0.6")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "abc")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1500")])), None);
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(40);
+        let date = later.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let wait = retry_after(&headers(&[("retry-after", &date)])).expect("an HTTP date");
+        assert!(wait > Duration::from_secs(38) && wait <= Duration::from_secs(40), "{wait:?}");
+        let past = "Sat, 01 Jan 2000 00:00:00 GMT";
+        assert_eq!(retry_after(&headers(&[("retry-after", past)])), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn statuses_are_told_and_retried_as_upstream_does() {
+        let url = "http://h/v1/responses";
+        let parity = r#"{"error":{"message":"The server had an error (injected by parity).","type":"server_error","param":null,"code":null}}"#;
+        let at = |status: u16, pairs: &[(&str, &str)], body: &str| {
+            classify(reqwest::StatusCode::from_u16(status).unwrap(), &headers(pairs), body, url)
+        };
+        let one_second = Some(Duration::from_secs(1));
+        assert_eq!(
+            at(500, &[("retry-after", "1")], parity),
+            ApiError::Retryable { message: HIGH_DEMAND.into(), delay: one_second }
+        );
+        assert_eq!(at(500, &[], "plain text"), ApiError::Retryable { message: HIGH_DEMAND.into(), delay: None });
+        assert_eq!(
+            at(502, &[("x-request-id", "req_abc"), ("cf-ray", "ray1")], parity),
+            ApiError::Retryable {
+                message: "unexpected status 502 Bad Gateway: The server had an error (injected by parity)., url: http://h/v1/responses, cf-ray: ray1, request id: req_abc".into(),
+                delay: None
+            }
+        );
+        assert_eq!(
+            at(502, &[], "").to_string(),
+            "unexpected status 502 Bad Gateway: Unknown error, url: http://h/v1/responses"
+        );
+        assert_eq!(
+            at(404, &[], "plain bad gateway").to_string(),
+            "unexpected status 404 Not Found: plain bad gateway, url: http://h/v1/responses"
+        );
+        assert!(matches!(at(401, &[], parity), ApiError::Retryable { .. }), "upstream retries 401 with an API key");
+        assert!(
+            at(529, &[], &"x".repeat(1200))
+                .to_string()
+                .contains(&format!("<unknown status code>: {}...", "x".repeat(1000)))
+        );
+        assert_eq!(at(400, &[], parity), ApiError::Fatal(parity.into()));
+        let overloaded = r#"{"error":{"message":"busy","code":"server_is_overloaded"}}"#;
+        assert_eq!(at(503, &[], overloaded), ApiError::Fatal(AT_CAPACITY.into()));
+        assert!(matches!(at(503, &[("retry-after", "1")], parity), ApiError::Retryable { delay: Some(_), .. }));
+        let quota = r#"{"error":{"message":"quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        assert_eq!(at(429, &[], quota), ApiError::Fatal(QUOTA_EXCEEDED.into()));
+        assert_eq!(
+            at(429, &[("x-request-id", "req_9")], parity),
+            ApiError::Fatal("exceeded retry limit, last status: 429 Too Many Requests, request id: req_9".into())
+        );
+        assert_eq!(
+            at(429, &[("retry-after", "1")], parity),
+            ApiError::Retryable {
+                message: "exceeded retry limit, last status: 429 Too Many Requests".into(),
+                delay: one_second
+            }
+        );
     }
 
     #[test]

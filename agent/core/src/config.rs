@@ -81,12 +81,17 @@ fn default_true() -> bool {
 }
 
 /// A model provider: where requests go and how they are authenticated.
+///
+/// Takes every key of upstream's `[model_providers.<id>]`: those rcodex has no use for (`supports_websockets`,
+/// `websocket_connect_timeout_ms`: rcodex speaks HTTP only) are read and checked but change nothing; `auth` and `aws`
+/// (credentials from a command, AWS signing) are warned about as unsupported; any other key is warned about as
+/// unknown (see [`PROVIDER_KEYS`]). URLs and headers are checked when the configuration is read, so that a bad one
+/// is reported with its file and key rather than at the first request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModelProvider {
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "base_url")]
     pub base_url: Option<String>,
     /// The environment variable holding the API key, sent as `Authorization: Bearer <key>`.
     #[serde(default)]
@@ -94,15 +99,18 @@ pub struct ModelProvider {
     /// Instructions shown when `env_key` is not set.
     #[serde(default)]
     pub env_key_instructions: Option<String>,
+    /// A bearer token written in the configuration, used when there is no `env_key`.
+    #[serde(default, deserialize_with = "bearer_token")]
+    pub experimental_bearer_token: Option<String>,
     /// Only `responses`: rcodex speaks the Responses API.
     #[serde(default)]
     pub wire_api: Option<String>,
     #[serde(default)]
     pub query_params: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http_headers")]
     pub http_headers: BTreeMap<String, String>,
     /// Header -> environment variable whose value it carries (skipped when the variable is unset).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_http_headers")]
     pub env_http_headers: BTreeMap<String, String>,
     #[serde(default)]
     pub request_max_retries: Option<u64>,
@@ -110,8 +118,102 @@ pub struct ModelProvider {
     pub stream_max_retries: Option<u64>,
     #[serde(default)]
     pub stream_idle_timeout_ms: Option<u64>,
+    /// Read for upstream's sake: rcodex never opens a WebSocket.
+    #[serde(default)]
+    pub websocket_connect_timeout_ms: Option<u64>,
     #[serde(default)]
     pub requires_openai_auth: bool,
+    /// Read for upstream's sake: rcodex sends every request over HTTP.
+    #[serde(default)]
+    pub supports_websockets: bool,
+}
+
+/// The keys of upstream 0.169.0's `[model_providers.<id>]` that rcodex reads.
+pub const PROVIDER_KEYS: &[&str] = &[
+    "name",
+    "base_url",
+    "env_key",
+    "env_key_instructions",
+    "experimental_bearer_token",
+    "wire_api",
+    "query_params",
+    "http_headers",
+    "env_http_headers",
+    "request_max_retries",
+    "stream_max_retries",
+    "stream_idle_timeout_ms",
+    "websocket_connect_timeout_ms",
+    "requires_openai_auth",
+    "supports_websockets",
+];
+
+/// Keys of upstream's provider table whose feature rcodex lacks: warned about, then ignored.
+const UNSUPPORTED_PROVIDER_KEYS: &[(&str, &str)] = &[
+    ("auth", "rcodex does not run commands for credentials; use env_key or experimental_bearer_token"),
+    ("aws", "rcodex does not sign requests for AWS"),
+];
+
+/// `base_url`: an absolute http(s) URL.
+fn base_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let url = Option::<String>::deserialize(deserializer)?;
+    if let Some(url) = &url {
+        check_base_url(url).map_err(serde::de::Error::custom)?;
+    }
+    Ok(url)
+}
+
+fn check_base_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(parsed) => Err(format!("`{url}` is not an http or https URL (scheme `{}`)", parsed.scheme())),
+        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
+fn check_header_name(name: &str) -> Result<(), String> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map(|_| ())
+        .map_err(|_| format!("`{}` is not a valid HTTP header name", name.escape_debug()))
+}
+
+fn check_header_value(name: &str, value: &str) -> Result<(), String> {
+    reqwest::header::HeaderValue::from_str(value).map(|_| ()).map_err(|_| {
+        format!(
+            "the value of `{}` is not a valid HTTP header value (it holds a control character such as CR, LF or NUL): \"{}\"",
+            name.escape_debug(),
+            value.escape_debug()
+        )
+    })
+}
+
+fn bearer_token<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let token = Option::<String>::deserialize(deserializer)?;
+    if let Some(token) = &token {
+        check_header_value("authorization", &format!("Bearer {token}")).map_err(serde::de::Error::custom)?;
+    }
+    Ok(token)
+}
+
+fn http_headers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let headers = BTreeMap::<String, String>::deserialize(deserializer)?;
+    for (name, value) in &headers {
+        check_header_name(name).and_then(|()| check_header_value(name, value)).map_err(serde::de::Error::custom)?;
+    }
+    Ok(headers)
+}
+
+fn env_http_headers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let headers = BTreeMap::<String, String>::deserialize(deserializer)?;
+    for (name, var) in &headers {
+        check_header_name(name).map_err(serde::de::Error::custom)?;
+        if var.is_empty() || var.contains(['=', '\0']) {
+            return Err(serde::de::Error::custom(format!(
+                "`{}` names no valid environment variable for header `{name}`",
+                var.escape_debug()
+            )));
+        }
+    }
+    Ok(headers)
 }
 
 /// Upstream's defaults and caps for retries and the idle timeout.
@@ -147,6 +249,7 @@ impl ModelProvider {
             ),
             env_key: Some("OPENAI_API_KEY".into()),
             env_key_instructions: None,
+            experimental_bearer_token: None,
             wire_api: Some("responses".into()),
             query_params: BTreeMap::new(),
             http_headers: BTreeMap::new(),
@@ -154,7 +257,9 @@ impl ModelProvider {
             request_max_retries: None,
             stream_max_retries: None,
             stream_idle_timeout_ms: None,
+            websocket_connect_timeout_ms: None,
             requires_openai_auth: true,
+            supports_websockets: true,
         }
     }
 }
@@ -388,6 +493,16 @@ impl Config {
                 message: format!("model_providers.{model_provider_id}: provider name must not be empty"),
             });
         }
+        if model_provider_id == "openai"
+            && let Some(url) = std::env::var("OPENAI_BASE_URL").ok().filter(|u| !u.is_empty())
+            && model_provider.base_url.as_deref() == Some(url.as_str())
+        {
+            check_base_url(&url).map_err(|message| ConfigError::Invalid {
+                origin: "OPENAI_BASE_URL".into(),
+                location: String::new(),
+                message,
+            })?;
+        }
         if model_provider.base_url.is_none() {
             return Err(ConfigError::Other(format!("model_providers.{model_provider_id}: no base_url")));
         }
@@ -451,16 +566,34 @@ fn line_col(text: &str, offset: usize) -> String {
 
 /// Checks one layer: unknown keys become warnings, invalid values an error naming the key and the layer.
 fn check_layer(table: &toml::Table, origin: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
-    for key in table.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            warnings.push(format!("{origin}: unknown configuration key `{key}` (rcodex ignores it)"));
+    let mut known = table.clone();
+    retain_known(&mut known, KNOWN_KEYS, "", origin, warnings);
+    if let Some(toml::Value::Table(providers)) = known.get_mut("model_providers") {
+        for (id, provider) in providers.iter_mut() {
+            let Some(provider) = provider.as_table_mut() else { continue };
+            let prefix = format!("model_providers.{id}.");
+            for (key, why) in UNSUPPORTED_PROVIDER_KEYS {
+                if provider.remove(*key).is_some() {
+                    warnings.push(format!("{origin}: `{prefix}{key}` is not supported: {why} (rcodex ignores it)"));
+                }
+            }
+            retain_known(provider, PROVIDER_KEYS, &prefix, origin, warnings);
         }
     }
-    let mut known = table.clone();
-    known.retain(|k, _| KNOWN_KEYS.contains(&k));
     // A profile is checked as a layer of its own when it is used.
     known.remove("profiles");
     deserialize::<Layer>(&known, origin).map(|_| ())
+}
+
+/// Drops the keys of `table` that are not in `known`, each with a warning naming it in full (`prefix` + key).
+fn retain_known(table: &mut toml::Table, known: &[&str], prefix: &str, origin: &str, warnings: &mut Vec<String>) {
+    table.retain(|key, _| {
+        let is_known = known.contains(&key);
+        if !is_known {
+            warnings.push(format!("{origin}: unknown configuration key `{prefix}{key}` (rcodex ignores it)"));
+        }
+        is_known
+    });
 }
 
 fn deserialize<T: serde::de::DeserializeOwned>(table: &toml::Table, origin: &str) -> Result<T, ConfigError> {

@@ -178,8 +178,12 @@ impl RequestContext<'_> {
         put("thread-id", ids.thread_id.clone());
         put("accept", "text/event-stream".into());
         put("content-type", "application/json".into());
-        if let Some(key) = provider.env_key.as_deref().and_then(|var| std::env::var(var).ok()).filter(|k| !k.is_empty())
-        {
+        // The key from `env_key`; without one, the token written in the configuration (as upstream).
+        let key = match provider.env_key.as_deref() {
+            Some(var) => std::env::var(var).ok().filter(|k| !k.is_empty()),
+            None => provider.experimental_bearer_token.clone(),
+        };
+        if let Some(key) = key {
             put("authorization", format!("Bearer {key}"));
         }
         put("originator", originator.clone());
@@ -191,7 +195,11 @@ impl RequestContext<'_> {
         headers.extend(known.iter().filter(|(n, _)| !order.contains(n)).cloned());
         headers.extend(provider.http_headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (header, var) in &provider.env_http_headers {
-            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            // A value that cannot be a header value is skipped, as an unset one is (upstream skips both).
+            if let Some(value) = std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty() && reqwest::header::HeaderValue::from_str(v).is_ok())
+            {
                 headers.push((header.clone(), value));
             }
         }

@@ -177,8 +177,13 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
     assert!(err.contains("config.toml:1:"), "{err}");
 
     let home = Home::new("[model_providers.x]\nname = \"x\"\nbase_url = \"http://h\"\nmodel_provider = \"x\"\n");
-    let err = home.load(Overrides::default()).unwrap_err().to_string();
-    assert!(err.contains("model_providers.x.model_provider: unknown field"), "a key under the wrong table: {err}");
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!(c.model_provider_id, "openai", "a key under the wrong table is not read where it was meant");
+    assert!(
+        c.warnings.iter().any(|w| w.contains("unknown configuration key `model_providers.x.model_provider`")),
+        "{:?}",
+        c.warnings
+    );
     let home2 =
         Home::new("model_provider = \"x\"\n[model_providers.x]\nbase_url = \"http://h\"\nwire_api = \"chat\"\n");
     let err = home2.load(Overrides::default()).unwrap_err().to_string();
@@ -193,6 +198,73 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
     let err = home.load(Overrides::default()).unwrap_err().to_string();
     assert!(err.contains("config.toml") && err.contains("shell_environment_policy.exclude[1]"), "{err}");
     assert!(err.contains("invalid pattern `[oops`"), "{err}");
+}
+
+#[test]
+fn upstream_provider_keys_are_accepted_and_unknown_ones_warned_about_like_top_level_keys() {
+    let home = Home::new(&format!(
+        "{PROVIDER}supports_websockets = false\nexperimental_bearer_token = \"tok\"\nwebsocket_connect_timeout_ms = 9\n\
+         requires_openai_auth = false\nenv_key_instructions = \"ask\"\nfoo_bar = 1\n[model_providers.fake.auth]\ncommand = \"x\"\n"
+    ));
+    let c = home.load(Overrides { config: vec!["model_providers.fake.typo=2".into()], ..Default::default() }).unwrap();
+    assert_eq!(c.model_provider.experimental_bearer_token.as_deref(), Some("tok"));
+    assert_eq!(c.model_provider.env_key_instructions.as_deref(), Some("ask"));
+    assert!(!c.model_provider.supports_websockets);
+    let file = home.dir.path().join("config.toml").display().to_string();
+    assert_eq!(
+        c.warnings,
+        [
+            format!(
+                "{file}: `model_providers.fake.auth` is not supported: rcodex does not run commands for credentials; use env_key or experimental_bearer_token (rcodex ignores it)"
+            ),
+            format!("{file}: unknown configuration key `model_providers.fake.foo_bar` (rcodex ignores it)"),
+            "-c model_providers.fake.typo=2: unknown configuration key `model_providers.fake.typo` (rcodex ignores it)"
+                .to_string(),
+        ]
+    );
+    // The same words as an unknown top-level key: one path for both.
+    let top = Home::new(&format!("foo_bar = 1\n{PROVIDER}")).load(Overrides::default()).unwrap();
+    assert!(top.warnings[0].ends_with("unknown configuration key `foo_bar` (rcodex ignores it)"), "{:?}", top.warnings);
+}
+
+#[test]
+fn a_bad_base_url_or_header_is_refused_at_load_naming_the_file_and_the_key() {
+    let with = |lines: &str| {
+        let provider = if lines.starts_with("base_url") {
+            PROVIDER.replace("base_url = \"http://127.0.0.1:1/v1\"\n", "")
+        } else {
+            PROVIDER.to_string()
+        };
+        let home = Home::new(&format!("{provider}{lines}\n"));
+        let file = home.dir.path().join("config.toml").display().to_string();
+        (home.load(Overrides::default()).map(|_| ()).unwrap_err().to_string(), file)
+    };
+    let (err, file) = with("base_url = \"not a url\"");
+    assert!(err.starts_with(&format!("{file}: model_providers.fake.base_url: `not a url` is not a URL")), "{err}");
+    let (err, _) = with("base_url = \"ftp://h/v1\"");
+    assert!(err.contains("model_providers.fake.base_url: `ftp://h/v1` is not an http or https URL"), "{err}");
+    let (err, file) = with("http_headers = { \"bad name\" = \"x\" }");
+    assert!(err.starts_with(&format!("{file}: model_providers.fake.http_headers")), "{err}");
+    assert!(err.contains("`bad name` is not a valid HTTP header name"), "{err}");
+    let (err, _) = with("http_headers = { \"x-ok\" = \"bad\\nvalue\" }");
+    assert!(err.contains("model_providers.fake.http_headers") && err.contains("the value of `x-ok`"), "{err}");
+    let (err, _) = with("env_http_headers = { \"bad name\" = \"PATH\" }");
+    assert!(err.contains("model_providers.fake.env_http_headers") && err.contains("`bad name`"), "{err}");
+    let (err, _) = with("env_http_headers = { \"x-ok\" = \"\" }");
+    assert!(err.contains("model_providers.fake.env_http_headers") && err.contains("for header `x-ok`"), "{err}");
+    let (err, _) = with("experimental_bearer_token = \"a\\nb\"");
+    assert!(err.contains("model_providers.fake.experimental_bearer_token"), "{err}");
+
+    let home = Home::new(PROVIDER);
+    let err = home
+        .load(Overrides { config: vec!["model_providers.fake.base_url=not a url".into()], ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("-c model_providers.fake.base_url=not a url: model_providers.fake.base_url:"), "{err}");
+    // A provider that is not used is checked all the same: the file is wrong either way.
+    let unused = Home::new(&format!("{PROVIDER}[model_providers.other]\nname = \"o\"\nbase_url = \"nope\"\n"));
+    let err = unused.load(Overrides::default()).unwrap_err().to_string();
+    assert!(err.contains("model_providers.other.base_url"), "{err}");
 }
 
 #[test]
