@@ -41,7 +41,7 @@ pub struct RecordArgs {
 pub struct AgentArgs {
     /// `codex` (upstream, as installed by scripts/install-upstream.sh), `rcodex`, or a command template run with
     /// /bin/sh for each turn, e.g. 'my-agent {resume_args} --json {prompt}' (placeholders: {prompt} {turn}
-    /// {resume_args} {workspace} {home} {codex_home} {base_url} {model}).
+    /// {resume_args} {workspace} {home} {codex_home} {base_url} {model} {frontend}).
     #[arg(long, value_name = "AGENT")]
     pub agent: String,
     /// The upstream Codex binary, instead of the one under .upstream/.

@@ -27,6 +27,10 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{codex_home}", "the isolated CODEX_HOME, holding config.toml"),
     ("{base_url}", "the server's base URL, ending in /v1"),
     ("{model}", "the scenario's model"),
+    (
+        "{frontend}",
+        "`exec` for exec scenarios, `app-server` for app-server ones (where {prompt} and {resume_args} are empty)",
+    ),
 ];
 
 /// What one turn needs to know to start.
@@ -43,6 +47,10 @@ pub struct TurnSpec<'a> {
     /// The scenario's extra arguments.
     pub args: &'a [String],
 }
+
+/// What an app-server process is told: the isolation's directories, the server and the scenario's options. The
+/// prompts travel over JSON-RPC, not on the command line.
+pub type ProcessSpec<'a> = TurnSpec<'a>;
 
 impl Agent {
     /// `codex`, `rcodex`, or a command template (anything with a space or a placeholder).
@@ -100,19 +108,40 @@ impl Agent {
             }
             Agent::Template { template } => {
                 let resume = if spec.turn > 1 { "resume --last".to_string() } else { String::new() };
-                let expanded = template
-                    .replace("{prompt}", &shell_quote(spec.prompt))
-                    .replace("{turn}", &spec.turn.to_string())
-                    .replace("{resume_args}", &resume)
-                    .replace("{workspace}", &shell_quote(&spec.workspace.display().to_string()))
-                    .replace("{home}", &shell_quote(&spec.home.display().to_string()))
-                    .replace("{codex_home}", &shell_quote(&spec.codex_home.display().to_string()))
-                    .replace("{base_url}", &shell_quote(spec.base_url))
-                    .replace("{model}", &shell_quote(spec.model));
+                let expanded = expand(template, spec, &shell_quote(spec.prompt), &resume, "exec");
                 ("/bin/sh".to_string(), vec!["-c".to_string(), expanded])
             }
         }
     }
+
+    /// The program and arguments of an app-server process: `BIN app-server` and the scenario's extra arguments for
+    /// codex and rcodex; for a template, the template with `{frontend}` as `app-server` and `{prompt}` and
+    /// `{resume_args}` empty (`spec.prompt` is not used).
+    pub fn app_server_command(&self, spec: &ProcessSpec) -> (String, Vec<String>) {
+        match self {
+            Agent::Codex { bin } | Agent::Rcodex { bin } => {
+                let mut args = vec!["app-server".to_string()];
+                args.extend(spec.args.iter().cloned());
+                (bin.display().to_string(), args)
+            }
+            Agent::Template { template } => {
+                ("/bin/sh".to_string(), vec!["-c".to_string(), expand(template, spec, "", "", "app-server")])
+            }
+        }
+    }
+}
+
+fn expand(template: &str, spec: &TurnSpec, prompt: &str, resume: &str, frontend: &str) -> String {
+    template
+        .replace("{prompt}", prompt)
+        .replace("{turn}", &spec.turn.to_string())
+        .replace("{resume_args}", resume)
+        .replace("{workspace}", &shell_quote(&spec.workspace.display().to_string()))
+        .replace("{home}", &shell_quote(&spec.home.display().to_string()))
+        .replace("{codex_home}", &shell_quote(&spec.codex_home.display().to_string()))
+        .replace("{base_url}", &shell_quote(spec.base_url))
+        .replace("{model}", &shell_quote(spec.model))
+        .replace("{frontend}", frontend)
 }
 
 /// `'text'`, with single quotes inside escaped, for `/bin/sh`.
@@ -205,6 +234,9 @@ mod tests {
         let (program, args) = agent.command(&spec(2, &[]));
         assert_eq!(program, "/bin/sh");
         assert_eq!(args[1], r"my-agent resume --last --url 'http://127.0.0.1:1/v1' 'it'\''s done'");
+        let both = Agent::parse("my-agent {frontend} {resume_args} {prompt}", None, None).unwrap();
+        assert_eq!(both.command(&spec(2, &[])).1[1], r"my-agent exec resume --last 'it'\''s done'");
+        assert_eq!(both.app_server_command(&spec(2, &[])).1[1], "my-agent app-server  ");
         let err = Agent::parse("x {promt}", None, None).unwrap_err();
         assert!(err.contains("unknown placeholder {promt}") && err.contains("{prompt}"), "{err}");
     }

@@ -4,11 +4,13 @@
 //! - [`scenario`]: scenario files (prompts, model script, agent options, workspace);
 //! - [`agent`]: the agent under test, a black box started once per turn;
 //! - [`isolate`]: fresh HOME, CODEX_HOME and workspace, and a cleared environment;
+//! - [`frontend`]: how a run drives its agent: exec turns, or a JSON-RPC session with an app server;
 //! - [`run`]: recording one scenario into an output directory (`run.json`, `captures/`, each turn's output);
 //! - [`output`]: what in an output directory is a recording of parity's, the only thing `--clean` replaces;
 //! - [`suite`]: recording every scenario, in parallel where safe.
 
 pub mod agent;
+pub mod frontend;
 pub mod isolate;
 pub mod output;
 pub mod run;
@@ -17,5 +19,5 @@ pub mod suite;
 
 pub use agent::Agent;
 pub use run::{RecordError, RecordOptions, RunOptions, RunRecord, TurnRecord, record};
-pub use scenario::{Scenario, ScenarioError};
+pub use scenario::{Frontend, Scenario, ScenarioError, TurnStep};
 pub use suite::{SuiteEvent, SuiteOptions, record_suite};

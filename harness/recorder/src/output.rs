@@ -3,7 +3,7 @@
 //!
 //! A directory is a parity recording when it holds a `run.json` of parity's run format, or a `captures/` directory
 //! that parity wrote (a run killed before its end leaves no `run.json`). Replacing one removes `run.json`, the
-//! turns' output files, parity's captures (see [`parity_capture::owned`]) and the directories they leave empty;
+//! app-server transcript `frontend.jsonl`, the turns' output files, parity's captures (see [`parity_capture::owned`]) and the directories they leave empty;
 //! whatever else is there stays. A directory that is not a recording is never emptied, and neither is `/`, the home
 //! directory, the working directory or one of its parents, whatever they hold.
 
@@ -19,6 +19,9 @@ use crate::run::{CAPTURES_DIR, RUN_FORMAT};
 pub const TURN_FILES: &[&str] = &["stdout.txt", "stderr.txt", "events.jsonl"];
 /// The run record's file name.
 pub const RUN_JSON: &str = "run.json";
+/// The files a run writes at the top of its output directory: the run record, and the app-server frontend's
+/// transcript.
+pub const RUN_FILES: &[&str] = &[RUN_JSON, crate::frontend::transcript::FILE];
 
 /// Why an output directory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +80,9 @@ fn recording_label(dir: &Path) -> io::Result<Option<String>> {
 
 /// Removes what a run wrote, leaving anything else.
 fn remove_recording(dir: &Path) -> io::Result<()> {
-    remove_if_present(&dir.join(RUN_JSON))?;
+    for file in RUN_FILES {
+        remove_if_present(&dir.join(file))?;
+    }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -154,6 +159,7 @@ mod tests {
             dir.path(),
             &[
                 ("run.json", &run),
+                ("frontend.jsonl", "{}"),
                 ("turn-1/stdout.txt", "out"),
                 ("turn-1/stderr.txt", ""),
                 ("turn-1/notes.md", "mine"),

@@ -2,25 +2,22 @@
 //! and everything kept: captures, stdout, stderr, JSONL events, exit statuses.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use parity_capture::store::write_atomic;
 use parity_server::ParityServer;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 
-use crate::agent::{Agent, TurnSpec};
+use crate::agent::Agent;
+use crate::frontend::{RunContext, drive};
 use crate::isolate::RunDirs;
 use crate::output::{OutputError, RUN_JSON};
-use crate::scenario::Scenario;
+use crate::scenario::{Frontend, Scenario};
 
 /// The versioned format name of `run.json`.
 pub const RUN_FORMAT: &str = "parity.run/v1";
 /// Where a run's captures go, inside its output directory.
 pub const CAPTURES_DIR: &str = "captures";
-/// After a turn's time is up: SIGTERM, then this long before SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// Where and how to record.
 #[derive(Debug, Clone)]
@@ -55,6 +52,12 @@ pub struct RunRecord {
     /// The work directory, when it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_work: Option<PathBuf>,
+    /// The frontend that drove the agent, when it is not `exec` (whose run.json stays as it always was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontend: Option<Frontend>,
+    /// The frontend's transcript in the output directory (`frontend.jsonl` for app-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// The scenario's agent options, resolved: what the agent's config.toml said.
@@ -67,10 +70,14 @@ pub struct RunOptions {
     pub approval: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TurnRecord {
     pub turn: usize,
+    /// The turn's prompt; empty for a thread-level action.
     pub prompt: String,
+    /// A thread-level action of the app-server frontend (`resume`, `fork`, `compact`); absent for a prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
     pub program: String,
     pub args: Vec<String>,
     /// The exit code, when the agent exited by itself.
@@ -84,6 +91,17 @@ pub struct TurnRecord {
     /// JSON lines of stdout, when the agent printed any (`--json` events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<String>,
+    /// App-server: the thread the turn ran on and the agent's id for the turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
+    /// App-server: the status `turn/completed` gave (`completed`, `interrupted`, `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// App-server: why the turn failed, naming the scenario, the turn and the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunRecord {
@@ -92,9 +110,14 @@ impl RunRecord {
         self.failure().is_none()
     }
 
-    /// What went wrong with the first turn that did not exit 0 in time, in words.
+    /// What went wrong with the first turn that did not exit 0 in time (exec), or that failed or ran out of time
+    /// (app-server, whose process outlives its turns), in words.
     pub fn failure(&self) -> Option<String> {
-        let turn = self.turns.iter().find(|t| t.exit_code != Some(0) || t.timed_out)?;
+        let exec = self.frontend.is_none_or(|f| f == Frontend::Exec);
+        let turn = self.turns.iter().find(|t| t.timed_out || t.error.is_some() || (exec && t.exit_code != Some(0)))?;
+        if let Some(error) = &turn.error {
+            return Some(error.clone());
+        }
         Some(match (turn.timed_out, turn.exit_code) {
             (true, _) => format!("turn {} ran out of time", turn.turn),
             (false, Some(code)) => format!("turn {} exited {code}", turn.turn),
@@ -120,7 +143,7 @@ pub enum RecordError {
     Output(#[from] OutputError),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
     move |source| RecordError::Io { path: path.to_path_buf(), source }
 }
 
@@ -138,15 +161,9 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
     let base_url = server.base_url();
     let mut dirs = RunDirs::create(&options.work_root, scenario, &base_url).map_err(io_error(&options.work_root))?;
 
-    let mut turns = Vec::new();
-    for spec in dirs.turns(scenario, &base_url) {
-        let turn = run_turn(agent, &spec, &dirs, scenario.agent.timeout(), &options.out).await?;
-        let failed = turn.timed_out;
-        turns.push(turn);
-        if failed {
-            break; // the session is in an unknown state: later turns would record noise
-        }
-    }
+    let cx =
+        RunContext { scenario, agent, dirs: &dirs, server: &server, base_url: &base_url, out: &options.out, started };
+    let driven = drive(&cx).await?;
     server.settle(Duration::from_secs(10)).await;
     let requests = server.summaries().len();
     server.shutdown(Duration::from_secs(5)).await;
@@ -164,104 +181,16 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
         },
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
-        turns,
+        turns: driven.turns,
         requests,
         kept_work,
+        frontend: (scenario.agent.frontend != Frontend::Exec).then_some(scenario.agent.frontend),
+        transcript: driven.transcript,
     };
     let run_json = options.out.join(RUN_JSON);
     let text = serde_json::to_string_pretty(&record).expect("a run record serializes") + "\n";
     write_atomic(&run_json, text.as_bytes()).map_err(io_error(&run_json))?;
     Ok(record)
-}
-
-async fn run_turn(
-    agent: &Agent,
-    spec: &TurnSpec<'_>,
-    dirs: &RunDirs,
-    timeout: Duration,
-    out: &Path,
-) -> Result<TurnRecord, RecordError> {
-    let (program, args) = agent.command(spec);
-    let mut command = tokio::process::Command::new(&program);
-    command
-        .args(&args)
-        .current_dir(&dirs.workspace)
-        .env_clear()
-        .envs(dirs.env(spec.base_url, spec.turn))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so that everything it starts can be killed with it.
-        .process_group(0)
-        .kill_on_drop(true);
-    let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| RecordError::Spawn { program: program.clone(), source })?;
-    let group = child.id().map(|id| id as i32);
-    let stdout = tokio::spawn(read_all(child.stdout.take()));
-    let stderr = tokio::spawn(read_all(child.stderr.take()));
-
-    let (exit_code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => (status.ok().and_then(|s| s.code()), false),
-        Err(_) => {
-            signal_group(group, libc::SIGTERM);
-            if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
-                signal_group(group, libc::SIGKILL);
-                let _ = child.wait().await;
-            }
-            (None, true)
-        }
-    };
-    // Whatever the agent left running (a shell it spawned, a background job) goes with it.
-    signal_group(group, libc::SIGKILL);
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let stdout = stdout.await.unwrap_or_default();
-    let stderr = stderr.await.unwrap_or_default();
-
-    let dir = format!("turn-{}", spec.turn);
-    let write = |name: &str, bytes: &[u8]| -> Result<String, RecordError> {
-        let relative = format!("{dir}/{name}");
-        let path = out.join(&relative);
-        write_atomic(&path, bytes).map_err(io_error(&path))?;
-        Ok(relative)
-    };
-    let events: Vec<&str> = std::str::from_utf8(&stdout)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| line.starts_with('{') && serde_json::from_str::<serde_json::Value>(line).is_ok())
-        .collect();
-    Ok(TurnRecord {
-        turn: spec.turn,
-        prompt: spec.prompt.to_string(),
-        program,
-        args,
-        exit_code,
-        timed_out,
-        duration_ms,
-        stdout: write("stdout.txt", &stdout)?,
-        stderr: write("stderr.txt", &stderr)?,
-        events: if events.is_empty() {
-            None
-        } else {
-            Some(write("events.jsonl", (events.join("\n") + "\n").as_bytes())?)
-        },
-    })
-}
-
-async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Some(mut pipe) = pipe {
-        let _ = pipe.read_to_end(&mut bytes).await;
-    }
-    bytes
-}
-
-fn signal_group(group: Option<i32>, signal: i32) {
-    if let Some(group) = group.filter(|g| *g > 0) {
-        // SAFETY: kill(2) with a negative pid signals the process group the agent leads; no memory is involved.
-        unsafe {
-            libc::kill(-group, signal);
-        }
-    }
 }
 
 /// `codex --version` and the like; `None` for command templates.

@@ -18,6 +18,9 @@ pub struct Scenario {
     pub prompt: String,
     /// Prompts of later turns, each sent by resuming the session (`exec resume --last`).
     pub follow_ups: Vec<String>,
+    /// Every turn in order, with its actions: `[[turns]]` as written, or one plain turn per prompt (the prompt, then
+    /// the follow-ups) when the file has none. Only the app-server frontend knows actions.
+    pub turns: Vec<TurnStep>,
     /// Run alone when recording a suite: for scenarios whose outcome depends on timing.
     pub serial: bool,
     pub agent: AgentOptions,
@@ -43,7 +46,90 @@ pub struct AgentOptions {
     pub args: Vec<String>,
     /// Seconds each turn may take before the agent's process group is killed; [`DEFAULT_TIMEOUT_SECS`] when absent.
     pub timeout_secs: Option<u64>,
+    /// How the recorder drives the agent: `exec` (a process per turn) or `app-server` (JSON-RPC over stdio).
+    #[serde(default)]
+    pub frontend: Frontend,
 }
+
+/// How a run drives its agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Frontend {
+    /// `AGENT exec PROMPT` per turn, `exec resume --last PROMPT` for follow-ups.
+    #[default]
+    Exec,
+    /// `AGENT app-server`, driven through JSON-RPC: a thread, its turns and their actions.
+    AppServer,
+}
+
+impl Frontend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Frontend::Exec => "exec",
+            Frontend::AppServer => "app-server",
+        }
+    }
+}
+
+/// One step of a scenario's thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnStep {
+    /// A turn started with a prompt (`turn/start`), and what the client does while it runs.
+    Prompt(PromptTurn),
+    /// The thread continued in a new agent process (`thread/resume`); later turns go to it.
+    Resume,
+    /// The thread forked (`thread/fork`); later turns go to the fork.
+    Fork,
+    /// The thread compacted on request (`thread/compact/start`), until its compaction turn completes.
+    Compact,
+}
+
+impl TurnStep {
+    /// `None` for a prompt, else the action's name as written in the file.
+    pub fn action(&self) -> Option<&'static str> {
+        match self {
+            TurnStep::Prompt(_) => None,
+            TurnStep::Resume => Some("resume"),
+            TurnStep::Fork => Some("fork"),
+            TurnStep::Compact => Some("compact"),
+        }
+    }
+}
+
+/// A turn and the client's actions during it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromptTurn {
+    pub prompt: String,
+    /// Sent with `turn/steer`, each when the server reaches its hold, in order.
+    pub steer: Vec<Steer>,
+    /// Sent with `turn/interrupt` when the server reaches its hold, after every steer.
+    pub interrupt: Option<HoldPoint>,
+    /// Decisions for the agent's approval requests, in the order they come: `accept`, `acceptForSession`,
+    /// `decline`, `cancel`.
+    pub approvals: Vec<String>,
+    /// Answers for the agent's user-input requests, in order: question id -> answers.
+    pub answers: Vec<BTreeMap<String, Vec<String>>>,
+    /// `outputSchema` of `turn/start`.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+/// `steer = { at = "HOLD", text = "..." }`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Steer {
+    pub at: String,
+    pub text: String,
+}
+
+/// `interrupt = { at = "HOLD" }`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldPoint {
+    pub at: String,
+}
+
+/// The decisions `approvals` may hold: those the app-server schema gives command and file-change approvals.
+pub const APPROVAL_DECISIONS: &[&str] = &["accept", "acceptForSession", "decline", "cancel"];
 
 /// The model used when a scenario names none: upstream 0.169.0's default.
 pub const DEFAULT_MODEL: &str = "gpt-5.5";
@@ -92,7 +178,8 @@ pub enum ScenarioError {
 struct ScenarioFile {
     #[serde(default)]
     description: String,
-    prompt: String,
+    /// Required unless `turns` is given.
+    prompt: Option<String>,
     #[serde(default)]
     follow_ups: Vec<String>,
     #[serde(default)]
@@ -103,6 +190,39 @@ struct ScenarioFile {
     workspace: WorkspaceFile,
     /// The model script: a table in the server's scripted form, or the path of a script file.
     script: toml::Value,
+    /// The thread step by step, instead of `prompt` and `follow_ups` (app-server frontend only).
+    turns: Option<Vec<TurnFile>>,
+}
+
+/// `[[turns]]` as written: a prompt with its actions, or a thread-level `action`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TurnFile {
+    prompt: Option<String>,
+    action: Option<String>,
+    steer: Option<OneOrMany<Steer>>,
+    interrupt: Option<HoldPoint>,
+    #[serde(default)]
+    approvals: Vec<String>,
+    #[serde(default)]
+    answers: Vec<BTreeMap<String, OneOrMany<String>>>,
+    output_schema: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -202,12 +322,16 @@ impl Scenario {
                 format!("agent.sandbox: \"{mode}\" is not read-only, workspace-write or danger-full-access"),
             ));
         }
+        let (prompt, follow_ups, turns) =
+            resolve_turns(file.prompt, file.follow_ups, file.turns, file.agent.frontend, &script)
+                .map_err(|message| invalid(String::new(), message))?;
         Ok(Scenario {
             name: path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
             path: path.to_path_buf(),
             description: file.description,
-            prompt: file.prompt,
-            follow_ups: file.follow_ups,
+            prompt,
+            follow_ups,
+            turns,
             serial: file.serial,
             agent: file.agent,
             workspace: WorkspaceSpec { git: file.workspace.git, agents_md: file.workspace.agents_md, files },
@@ -219,6 +343,133 @@ impl Scenario {
     pub fn prompts(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.prompt.as_str()).chain(self.follow_ups.iter().map(String::as_str))
     }
+}
+
+/// The scenario's turns from either form, checked: `prompt` (and `follow_ups`) or `[[turns]]`, never both; actions
+/// only with the app-server frontend, each hold they wait for one the script defines.
+fn resolve_turns(
+    prompt: Option<String>,
+    follow_ups: Vec<String>,
+    turns: Option<Vec<TurnFile>>,
+    frontend: Frontend,
+    script: &Script,
+) -> Result<(String, Vec<String>, Vec<TurnStep>), String> {
+    let Some(turns) = turns else {
+        let prompt = prompt.ok_or("missing field `prompt` (or `[[turns]]` with agent.frontend = \"app-server\")")?;
+        let steps = std::iter::once(&prompt)
+            .chain(&follow_ups)
+            .map(|p| TurnStep::Prompt(PromptTurn { prompt: p.clone(), ..PromptTurn::default() }))
+            .collect();
+        return Ok((prompt, follow_ups, steps));
+    };
+    if prompt.is_some() || !follow_ups.is_empty() {
+        return Err("turns: give either `prompt` and `follow_ups` or `[[turns]]`, not both".into());
+    }
+    if frontend != Frontend::AppServer {
+        return Err("turns: `[[turns]]` needs agent.frontend = \"app-server\" (exec runs prompt and follow_ups)".into());
+    }
+    let holds = hold_names(script);
+    let known_hold = |at: &str| {
+        holds.iter().any(|h| h == at)
+            || at
+                .strip_prefix("step-")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    };
+    let mut steps = Vec::new();
+    for (i, turn) in turns.into_iter().enumerate() {
+        let here = format!("turns[{i}]");
+        let step = match (turn.prompt, turn.action.as_deref()) {
+            (Some(_), Some(_)) => return Err(format!("{here}: a turn has a `prompt` or an `action`, not both")),
+            (None, None) => return Err(format!("{here}: needs a `prompt` or an `action` (resume, fork, compact)")),
+            (None, Some(action)) => {
+                let has_more = turn.steer.is_some()
+                    || turn.interrupt.is_some()
+                    || !turn.approvals.is_empty()
+                    || !turn.answers.is_empty()
+                    || turn.output_schema.is_some();
+                if has_more {
+                    return Err(format!(
+                        "{here}: action \"{action}\" takes nothing else (steer, interrupt, approvals, answers and \
+                         output_schema belong to a turn with a prompt)"
+                    ));
+                }
+                if !steps.iter().any(|s| matches!(s, TurnStep::Prompt(_))) {
+                    return Err(format!("{here}: action \"{action}\" needs a thread with a turn: put a prompt first"));
+                }
+                match action {
+                    "resume" => TurnStep::Resume,
+                    "fork" => TurnStep::Fork,
+                    "compact" => TurnStep::Compact,
+                    other => return Err(format!("{here}.action: \"{other}\" is not resume, fork or compact")),
+                }
+            }
+            (Some(prompt), None) => {
+                let steer = turn.steer.map(OneOrMany::into_vec).unwrap_or_default();
+                for (at, field) in
+                    steer.iter().map(|s| (&s.at, "steer")).chain(turn.interrupt.iter().map(|i| (&i.at, "interrupt")))
+                {
+                    if !known_hold(at) {
+                        let list = if holds.is_empty() { "it has none".to_string() } else { holds.join(", ") };
+                        return Err(format!("{here}.{field}.at: \"{at}\" is no hold of the script ({list})"));
+                    }
+                }
+                if let Some(bad) = turn.approvals.iter().find(|d| !APPROVAL_DECISIONS.contains(&d.as_str())) {
+                    return Err(format!("{here}.approvals: \"{bad}\" is not one of {}", APPROVAL_DECISIONS.join(", ")));
+                }
+                let output_schema = turn
+                    .output_schema
+                    .map(|v| serde_json::to_value(v).map_err(|e| format!("{here}.output_schema: {e}")))
+                    .transpose()?;
+                TurnStep::Prompt(PromptTurn {
+                    prompt,
+                    steer,
+                    interrupt: turn.interrupt,
+                    approvals: turn.approvals,
+                    answers: turn
+                        .answers
+                        .into_iter()
+                        .map(|a| a.into_iter().map(|(k, v)| (k, v.into_vec())).collect())
+                        .collect(),
+                    output_schema,
+                })
+            }
+        };
+        steps.push(step);
+    }
+    let mut prompts = steps.iter().filter_map(|s| match s {
+        TurnStep::Prompt(p) => Some(p.prompt.clone()),
+        _ => None,
+    });
+    let first = prompts.next().ok_or("turns: no turn has a prompt")?;
+    Ok((first, prompts.collect(), steps))
+}
+
+/// The names of the script's holds that it names itself (a hold's `name`, or its step's); unnamed holds of unnamed
+/// steps are `step-N`, which the caller accepts as they come.
+fn hold_names(script: &Script) -> Vec<String> {
+    let steps = script.steps.iter().chain(script.sessions.iter().flat_map(|s| s.steps.iter()));
+    let mut names = Vec::new();
+    for step in steps {
+        let base = step.name.clone();
+        if let Some(hold) = &step.hold {
+            names.extend(hold.name.clone().or(base.clone()));
+        }
+        let mut inline = 0;
+        for item in &step.output {
+            if let parity_server::OutputItem::Hold(hold) = item {
+                inline += 1;
+                match (&hold.name, &base) {
+                    (Some(name), _) => names.push(name.clone()),
+                    (None, Some(base)) if inline == 1 => names.push(base.clone()),
+                    (None, Some(base)) => names.push(format!("{base}.{inline}")),
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Every scenario (`*.toml`) in a directory, sorted by name.
@@ -302,6 +553,76 @@ mod tests {
         assert!(e.contains("\"../x\" must be a relative path"), "{e}");
         let e = parse("promt = \"p\"\n").unwrap_err().to_string();
         assert!(e.contains("unknown field `promt`"), "{e}");
+    }
+
+    const APP: &str = "[agent]\nfrontend = \"app-server\"\n";
+    const HELD: &str = "[[script.steps]]\nname = \"answer\"\nhold = {}\noutput = [{ message = \"m\" }]\n";
+
+    #[test]
+    fn turns_hold_prompts_actions_and_thread_steps() {
+        let s = parse(&format!(
+            r#"{APP}
+            [[turns]]
+            prompt = "one"
+            steer = [{{ at = "answer", text = "s1" }}, {{ at = "step-3", text = "s2" }}]
+            interrupt = {{ at = "answer" }}
+            approvals = ["accept", "decline"]
+            answers = [{{ color = "Blue", size = ["S", "M"] }}]
+            output_schema = {{ type = "object" }}
+            [[turns]]
+            action = "resume"
+            [[turns]]
+            prompt = "two"
+            {HELD}"#
+        ))
+        .unwrap();
+        assert_eq!(s.agent.frontend, Frontend::AppServer);
+        assert_eq!((s.prompt.as_str(), s.follow_ups.as_slice()), ("one", &["two".to_string()][..]));
+        let TurnStep::Prompt(first) = &s.turns[0] else { panic!("{:?}", s.turns[0]) };
+        assert_eq!(first.steer.len(), 2);
+        assert_eq!(first.interrupt.as_ref().map(|i| i.at.as_str()), Some("answer"));
+        assert_eq!(first.answers[0]["size"], ["S", "M"]);
+        assert_eq!(first.answers[0]["color"], ["Blue"]);
+        assert_eq!(first.output_schema, Some(serde_json::json!({"type": "object"})));
+        assert_eq!(s.turns[1], TurnStep::Resume);
+        // Without [[turns]], each prompt is a plain turn, for either frontend.
+        let plain = parse("prompt = \"a\"\nfollow_ups = [\"b\"]\n[[script.steps]]\n").unwrap();
+        assert_eq!(plain.agent.frontend, Frontend::Exec);
+        assert_eq!(plain.turns.len(), 2);
+    }
+
+    #[test]
+    fn turns_that_cannot_run_are_refused_naming_the_turn() {
+        for (turns, why) in [
+            (
+                "[[turns]]\nprompt = \"p\"\nsteer = { at = \"nowhere\", text = \"s\" }",
+                "turns[0].steer.at: \"nowhere\" is no hold of the script (answer)",
+            ),
+            ("[[turns]]\nprompt = \"p\"\napprovals = [\"yes\"]", "turns[0].approvals: \"yes\" is not one of accept"),
+            ("[[turns]]\naction = \"resume\"", "turns[0]: action \"resume\" needs a thread with a turn"),
+            (
+                "[[turns]]\nprompt = \"p\"\n[[turns]]\naction = \"rewind\"",
+                "turns[1].action: \"rewind\" is not resume, fork or compact",
+            ),
+            (
+                "[[turns]]\nprompt = \"p\"\n[[turns]]\naction = \"fork\"\napprovals = [\"accept\"]",
+                "turns[1]: action \"fork\" takes nothing else",
+            ),
+            (
+                "[[turns]]\nprompt = \"p\"\naction = \"fork\"",
+                "turns[0]: a turn has a `prompt` or an `action`, not both",
+            ),
+            ("prompt = \"p\"\n[[turns]]\nprompt = \"q\"", "give either `prompt` and `follow_ups` or `[[turns]]`"),
+        ] {
+            let e = parse(&format!("{turns}\n{APP}{HELD}")).unwrap_err().to_string();
+            assert!(e.contains("demo.toml") && e.contains(why), "{why:?} not in {e}");
+        }
+        let e = parse(&format!("[[turns]]\nprompt = \"p\"\n{HELD}")).unwrap_err().to_string();
+        assert!(e.contains("`[[turns]]` needs agent.frontend = \"app-server\""), "{e}");
+        let e = parse(&format!("{APP}{HELD}")).unwrap_err().to_string();
+        assert!(e.contains("missing field `prompt`"), "{e}");
+        let e = parse(&format!("prompt = \"p\"\n[agent]\nfrontend = \"tui\"\n{HELD}")).unwrap_err().to_string();
+        assert!(e.contains("agent.frontend") && e.contains("tui"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! answer without tool calls. Its first developer message reports the environment it runs in, so that tests can
 //! check what leaked into it. Two prompts do something else: `hang` sleeps (to test timeouts), and `spawn-orphan`
 //! leaves a background process behind and prints its pid (to test clean-up).
+//!
+//! `app-server` makes it speak the app-server protocol instead (see [`app_server`]).
+
+mod app_server;
 
 use std::time::Duration;
 
@@ -22,6 +26,9 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "app-server") {
+        return app_server::run(&args[1..]).await;
+    }
     let resume = args.iter().any(|a| a == "resume");
     let json_events = args.iter().any(|a| a == "--json");
     let prompt =
