@@ -56,6 +56,19 @@ fn id_prefix(item_type: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether upstream can read this output item of the model. Upstream reads each item into a type of its own, in
+/// which a tool call's `call_id`, `name` and `arguments` (or `input`) are required strings; an item it cannot read
+/// is dropped, unseen: not run, not kept in history, never sent back (0.169.0 answered a `function_call` without
+/// `call_id` that way, ending the turn after that one request). rcodex drops the same items.
+pub fn readable(item: &Value) -> bool {
+    let required: &[&str] = match item.get("type").and_then(Value::as_str) {
+        Some("function_call") => &["call_id", "name", "arguments"],
+        Some("custom_tool_call") => &["call_id", "name", "input"],
+        _ => &[],
+    };
+    required.iter().all(|field| item.get(*field).is_some_and(Value::is_string))
+}
+
 /// An output item of the model, as it is kept in history and sent back: given an id when it has none, with the
 /// fields upstream always writes, in upstream's key order.
 pub fn from_model(mut item: Value, pack: &Pack) -> Value {
@@ -185,6 +198,21 @@ pub fn text_of(item: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_without_a_call_id_is_unreadable_as_upstream_finds_it() {
+        let call = json!({"type": "function_call", "name": "exec_command", "arguments": "{}", "call_id": "c1"});
+        assert!(readable(&call));
+        assert!(readable(&json!({"type": "function_call", "name": "f", "arguments": "{}", "call_id": ""})));
+        for field in ["call_id", "name", "arguments"] {
+            let mut item = call.clone();
+            item.as_object_mut().unwrap().remove(field);
+            assert!(!readable(&item), "without {field}");
+        }
+        assert!(!readable(&json!({"type": "function_call", "name": "f", "arguments": "{}", "call_id": 7})));
+        assert!(!readable(&json!({"type": "custom_tool_call", "name": "apply_patch", "input": "x"})));
+        assert!(readable(&json!({"type": "message", "role": "assistant", "content": []})));
+    }
 
     #[test]
     fn model_items_get_ids_fields_and_upstream_key_order() {

@@ -309,7 +309,10 @@ impl Session {
             let outcome = self
                 .client
                 .stream(&headers, &body, |event| match event {
-                    ResponseEvent::OutputItemDone(item) => received.push(items::from_model(item, self.pack)),
+                    // An item upstream cannot read (a call without its id) is dropped unseen, as upstream does.
+                    ResponseEvent::OutputItemDone(item) if items::readable(&item) => {
+                        received.push(items::from_model(item, self.pack))
+                    }
                     ResponseEvent::Completed { usage, .. } => completed_usage = Some(usage.unwrap_or_default()),
                     _ => {}
                 })
