@@ -56,7 +56,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(AcceptList::load(path).context("invalid accept file")?),
         None => None,
     };
-    let options = NormalizeOptions { explain: args.explain };
+    let options = NormalizeOptions { explain: args.explain, ..NormalizeOptions::default() };
     if parity_diff::suite::is_suite(&args.left) && parity_diff::suite::is_suite(&args.right) {
         return diff_suites(&args, &rules, accept.as_ref(), options);
     }

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [[accept]]
-//! category = "prompt"
+//! category = "prompt"                  # schema, relation, value, prompt or events
 //! path = "/body/tools/*/description"    # a JSON pointer; `*` is one level, `**` any number
 //! request = "session-01/*"              # optional: a glob on the request id (`session-01/0002`) or capture file
 //! scenario = "exec-*"                   # optional, for `parity check`: a glob on the scenario's name
@@ -259,6 +259,7 @@ mod tests {
             patch: None,
             explain_left: vec![],
             explain_right: vec![],
+            events: false,
         };
         Comparison {
             left: side.clone(),

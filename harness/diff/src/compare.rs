@@ -22,7 +22,7 @@ use similar::{Algorithm, DiffOp, capture_diff_slices};
 
 use crate::accept::AcceptEntry;
 use crate::node::{Node, Object, Placeholder, Segment, segments_of};
-use crate::normalize::{NormalizedRecording, NormalizedRequest, Touch};
+use crate::normalize::{NormalizedRecording, NormalizedRequest, NormalizedStream, Touch};
 use crate::paths::KnownPath;
 use crate::selector::escape_token;
 use crate::textdiff::{TextDiff, wants_diff};
@@ -44,10 +44,14 @@ pub enum Category {
     /// Other text for the model: instructions, message text of any role, tool outputs and reasoning summaries echoed
     /// back, custom tool call input, tool and parameter descriptions.
     Prompt,
+    /// What the agent told its client rather than the model: its `exec --json` events, its app-server messages
+    /// ([`crate::events`]). Every divergence of an event stream is of this category, whatever its kind.
+    Events,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [Category::Schema, Category::Relation, Category::Value, Category::Prompt];
+    pub const ALL: [Category; 5] =
+        [Category::Schema, Category::Relation, Category::Value, Category::Prompt, Category::Events];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,6 +59,7 @@ impl Category {
             Category::Relation => "relation",
             Category::Value => "value",
             Category::Prompt => "prompt",
+            Category::Events => "events",
         }
     }
 }
@@ -165,6 +170,9 @@ pub struct RequestPair {
     pub explain_left: Vec<Touch>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub explain_right: Vec<Touch>,
+    /// Whether the pair is one of the agent's event streams (`events/turn-1`) rather than a request.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub events: bool,
 }
 
 /// One side of a comparison.
@@ -179,13 +187,18 @@ pub struct SideInfo {
 /// Counts for reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Request pairs.
     pub pairs: usize,
+    /// Event stream pairs.
+    pub streams: usize,
+    /// Pairs of either kind that diverge.
     pub divergent_pairs: usize,
     pub divergences: usize,
     pub schema: usize,
     pub relation: usize,
     pub value: usize,
     pub prompt: usize,
+    pub events: usize,
     pub accepted: usize,
     pub stale: usize,
 }
@@ -194,12 +207,14 @@ impl Summary {
     /// Adds another comparison's counts (`parity check` totals its scenarios).
     pub fn add(&mut self, other: &Summary) {
         self.pairs += other.pairs;
+        self.streams += other.streams;
         self.divergent_pairs += other.divergent_pairs;
         self.divergences += other.divergences;
         self.schema += other.schema;
         self.relation += other.relation;
         self.value += other.value;
         self.prompt += other.prompt;
+        self.events += other.events;
         self.accepted += other.accepted;
         self.stale += other.stale;
     }
@@ -210,6 +225,7 @@ impl Summary {
             Category::Relation => self.relation,
             Category::Value => self.value,
             Category::Prompt => self.prompt,
+            Category::Events => self.events,
         }
     }
 }
@@ -227,7 +243,9 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn summary(&self) -> Summary {
-        let mut s = Summary { pairs: self.pairs.len(), stale: self.stale.len(), ..Summary::default() };
+        let streams = self.pairs.iter().filter(|p| p.events).count();
+        let mut s =
+            Summary { pairs: self.pairs.len() - streams, streams, stale: self.stale.len(), ..Summary::default() };
         for pair in &self.pairs {
             if !pair.divergences.is_empty() {
                 s.divergent_pairs += 1;
@@ -240,6 +258,7 @@ impl Comparison {
                     Category::Relation => s.relation += 1,
                     Category::Value => s.value += 1,
                     Category::Prompt => s.prompt += 1,
+                    Category::Events => s.events += 1,
                 }
             }
         }
@@ -283,6 +302,7 @@ pub fn compare(left: &NormalizedRecording, right: &NormalizedRecording) -> Compa
                 let mut differ = Differ {
                     pairing: &mut pairing,
                     request: &id,
+                    events: false,
                     lpath: Vec::new(),
                     rpath: Vec::new(),
                     out: Vec::new(),
@@ -296,7 +316,38 @@ pub fn compare(left: &NormalizedRecording, right: &NormalizedRecording) -> Compa
         };
         raw_pairs.push((id, session, seq, l, r, raw));
     }
-    let divergent_right = raw_pairs.iter().filter(|p| !p.5.is_empty()).filter_map(|p| p.4.map(|r| &r.doc));
+    // The event streams, after the requests so that ids met in both pair as the requests paired them. By id, in
+    // the left's order, then the right's own.
+    let mut ids: Vec<&str> = left.streams.iter().map(|s| s.id.as_str()).collect();
+    ids.extend(right.streams.iter().map(|s| s.id.as_str()).filter(|id| !left.streams.iter().any(|s| s.id == *id)));
+    let mut raw_streams = Vec::with_capacity(ids.len());
+    for (index, id) in ids.into_iter().enumerate() {
+        let l = left.streams.iter().find(|s| s.id == id);
+        let r = right.streams.iter().find(|s| s.id == id);
+        let raw = match (l, r) {
+            (Some(l), Some(r)) => {
+                let mut differ = Differ {
+                    pairing: &mut pairing,
+                    request: id,
+                    events: true,
+                    lpath: Vec::new(),
+                    rpath: Vec::new(),
+                    out: Vec::new(),
+                };
+                differ.node(&l.doc, &r.doc);
+                differ.out
+            }
+            (Some(l), None) => vec![missing_stream(Kind::OnlyLeft, l)],
+            (None, Some(r)) => vec![missing_stream(Kind::OnlyRight, r)],
+            (None, None) => unreachable!(),
+        };
+        raw_streams.push((index, l, r, raw));
+    }
+    let divergent_right = raw_pairs
+        .iter()
+        .filter(|p| !p.5.is_empty())
+        .filter_map(|p| p.4.map(|r| &r.doc))
+        .chain(raw_streams.iter().filter(|p| !p.3.is_empty()).filter_map(|p| p.2.map(|r| &r.doc)));
     let renamer = Renamer::new(&pairing, left, divergent_right);
     let info = |r: &NormalizedRequest| RequestInfo {
         file: r.file.clone(),
@@ -324,15 +375,61 @@ pub fn compare(left: &NormalizedRecording, right: &NormalizedRecording) -> Compa
                 patch,
                 explain_left: l.map(|l| l.touches.clone()).unwrap_or_default(),
                 explain_right: r.map(|r| r.touches.clone()).unwrap_or_default(),
+                events: false,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let stream_info = |s: &NormalizedStream| RequestInfo {
+        file: s.file.clone(),
+        label: s.label.clone(),
+        step: None,
+        path: s.path.clone(),
+    };
+    let mut pairs = pairs;
+    pairs.extend(raw_streams.into_iter().map(|(index, l, r, raw)| {
+        let patch = match (l, r) {
+            (Some(l), Some(r)) if !raw.is_empty() => {
+                Some(json_patch::diff(&l.doc.to_value(), &r.doc.to_value_with(&|p| renamer.rename(p))))
+            }
+            _ => None,
+        };
+        RequestPair {
+            id: l.or(r).map(|s| s.id.clone()).unwrap_or_default(),
+            session: 0,
+            seq: index as u32 + 1,
+            left: l.map(stream_info),
+            right: r.map(stream_info),
+            divergences: raw.into_iter().map(|d| d.finish(&renamer)).collect(),
+            accepted: Vec::new(),
+            patch,
+            explain_left: l.map(|l| l.touches.clone()).unwrap_or_default(),
+            explain_right: r.map(|r| r.touches.clone()).unwrap_or_default(),
+            events: true,
+        }
+    }));
     let side = |rec: &NormalizedRecording| SideInfo {
         root: rec.root.display().to_string(),
         requests: rec.requests.len(),
         paths: rec.paths.clone(),
     };
     Comparison { left: side(left), right: side(right), pairs, stale: Vec::new() }
+}
+
+fn missing_stream(kind: Kind, stream: &NormalizedStream) -> Raw {
+    let value = Node::String(format!("{} ({})", stream.label, stream.file));
+    let (left, right) = match kind {
+        Kind::OnlyLeft => (Some(value), None),
+        _ => (None, Some(value)),
+    };
+    Raw {
+        kind,
+        category: Category::Events,
+        path: String::new(),
+        right_path: None,
+        left,
+        right,
+        note: Some("the event stream has no counterpart on the other side".into()),
+    }
 }
 
 fn missing_request(kind: Kind, request: &NormalizedRequest) -> Raw {
@@ -386,15 +483,17 @@ impl Renamer {
         let mut right_docs = right_docs.into_iter().peekable();
         if right_docs.peek().is_some() {
             let mut highest: HashMap<std::sync::Arc<str>, u32> = HashMap::new();
-            for request in &left.requests {
-                visit_placeholders(&request.doc, &mut |p| {
+            let docs = left.requests.iter().map(|r| &r.doc).chain(left.streams.iter().map(|s| &s.doc));
+            for doc in docs {
+                visit_placeholders(doc, &mut |p| {
                     let h = highest.entry(p.kind.clone()).or_default();
                     *h = (*h).max(p.n);
                 });
             }
             for doc in right_docs {
                 visit_placeholders(doc, &mut |p| {
-                    if !right_to_left.contains_key(p) && !fresh.contains_key(p) {
+                    // A masked value (number 0) is one placeholder for every value of its kind: no number to give.
+                    if p.n != 0 && !right_to_left.contains_key(p) && !fresh.contains_key(p) {
                         let h = highest.entry(p.kind.clone()).or_default();
                         *h += 1;
                         let renamed = Placeholder { kind: p.kind.clone(), n: *h };
@@ -481,6 +580,8 @@ fn pointer(path: &[Seg]) -> String {
 struct Differ<'a> {
     pairing: &'a mut Pairing,
     request: &'a str,
+    /// Comparing an event stream: every divergence is of the category `events`.
+    events: bool,
     lpath: Vec<Seg>,
     rpath: Vec<Seg>,
     out: Vec<Raw>,
@@ -492,7 +593,10 @@ impl Differ<'_> {
         let (main, other) = if on_right { (&self.rpath, &self.lpath) } else { (&self.lpath, &self.rpath) };
         let path = pointer(main);
         let right_path = (!on_right && self.rpath != self.lpath).then(|| pointer(other));
-        let category = classify(kind, if on_right { &self.rpath } else { &self.lpath });
+        let category = match self.events {
+            true => Category::Events,
+            false => classify(kind, if on_right { &self.rpath } else { &self.lpath }),
+        };
         self.out.push(Raw { kind, category, path, right_path, left: left.cloned(), right: right.cloned(), note });
     }
 

@@ -14,6 +14,8 @@
 //! - [`compare`] pairs requests by session and position and reports every [`Divergence`] with a JSON pointer, both
 //!   values and a [`Category`]: schema, relation, value or prompt. Long texts get a word-marked line diff
 //!   ([`TextDiff`]); each divergent pair gets its RFC 6902 patch.
+//! - [`events`] reads the agent's own event streams beside a scenario's captures (`exec --json` events, app-server
+//!   messages), which are normalized with the same rules and numbering and compared in the category `events`.
 //! - [`AcceptList::apply`] sets known, accepted divergences apart and names stale entries.
 //! - [`report::render`] writes text, JSON, Markdown, JUnit XML or a self-contained HTML page.
 //!
@@ -34,6 +36,7 @@
 
 pub mod accept;
 pub mod compare;
+pub mod events;
 pub mod node;
 pub mod normalize;
 pub mod paths;
@@ -49,22 +52,39 @@ pub use accept::{AcceptEntry, AcceptList};
 pub use compare::{
     Accepted, Category, Comparison, Divergence, Kind, RequestInfo, RequestPair, SideInfo, Summary, compare,
 };
+pub use events::EventLog;
 pub use node::{Node, Placeholder};
-pub use normalize::{NormalizeOptions, NormalizedRecording, NormalizedRequest, Touch, document, normalize};
+pub use normalize::{
+    NormalizeOptions, NormalizedRecording, NormalizedRequest, NormalizedStream, Touch, document, normalize,
+    normalize_with,
+};
 pub use rules::{Action, ExtraPath, Replace, Rule, RuleSet};
 pub use selector::Selector;
 pub use source::FileError;
 pub use suite::{ScenarioResult, SuiteComparison, diff_suites};
 pub use textdiff::TextDiff;
 
-/// Normalizes both recordings with the same rules and compares them.
+/// Normalizes both recordings with the same rules and compares them, with the agent's event streams when both are
+/// scenario directories that hold them (or their `captures/`) and [`NormalizeOptions::events`] is set: a recording
+/// without a scenario directory (a capture file, a session, what `parity serve` wrote) has no events to compare, so
+/// neither side's are.
 pub fn diff_recordings(
     left: &parity_capture::Recording,
     right: &parity_capture::Recording,
     rules: &RuleSet,
     options: NormalizeOptions,
 ) -> Comparison {
-    compare(&normalize(left, rules, options), &normalize(right, rules, options))
+    let (left_events, right_events) = match options.events {
+        true => match (EventLog::beside(&left.root), EventLog::beside(&right.root)) {
+            (Some(l), Some(r)) => (Some(l), Some(r)),
+            _ => (None, None),
+        },
+        false => (None, None),
+    };
+    compare(
+        &normalize_with(left, left_events.as_ref(), rules, options),
+        &normalize_with(right, right_events.as_ref(), rules, options),
+    )
 }
 
 #[cfg(test)]

@@ -17,13 +17,15 @@ use serde_json::{Map, Number, Value};
 pub struct Placeholder {
     /// What the value was: `uuid7`, `cwd`, `unix_ms`, ...
     pub kind: Arc<str>,
-    /// 1-based, in order of first appearance within the recording.
+    /// 1-based, in order of first appearance within the recording; 0 for a masked value, which every value of its
+    /// kind shares.
     pub n: u32,
 }
 
 impl fmt::Display for Placeholder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}#{}>", self.kind, self.n)
+        // Number 0 is a masked value: every value of its kind is this one placeholder (see `Action::Mask`).
+        if self.n == 0 { write!(f, "<{}>", self.kind) } else { write!(f, "<{}#{}>", self.kind, self.n) }
     }
 }
 

@@ -22,16 +22,25 @@ use parity_capture::{CapturedRequest, Recording};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::events::EventLog;
 use crate::node::{Node, Object, Placeholder, ScalarType, Segment, text_node};
 use crate::paths::{KnownPath, PathFinder, derive};
-use crate::rules::{Action, Replace, Rule, RuleSet};
+use crate::rules::{Action, ExtraPath, Replace, Rule, RuleSet};
 use crate::selector::{Selector, States, Step, escape_token};
 
 /// What normalization records besides the documents.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct NormalizeOptions {
     /// Record every change a rule made ([`Touch`]), for `--explain`.
     pub explain: bool,
+    /// Compare the agent's event streams found beside the recordings ([`crate::diff_recordings`] reads them).
+    pub events: bool,
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        NormalizeOptions { explain: false, events: true }
+    }
 }
 
 /// A recording after normalization.
@@ -43,6 +52,23 @@ pub struct NormalizedRecording {
     pub paths: Vec<KnownPath>,
     /// Every request, session by session, in order.
     pub requests: Vec<NormalizedRequest>,
+    /// The agent's event streams ([`crate::events`]), when they were normalized with the requests.
+    pub streams: Vec<NormalizedStream>,
+}
+
+/// One of the agent's event streams after normalization.
+#[derive(Debug, Clone)]
+pub struct NormalizedStream {
+    /// `events/turn-1`, `frontend/turn-2`: what pairs it with the other side's.
+    pub id: String,
+    /// The file, relative to the scenario directory.
+    pub file: String,
+    /// `exec --json events`.
+    pub label: String,
+    /// The file as it was loaded, for links.
+    pub path: PathBuf,
+    pub doc: Node,
+    pub touches: Vec<Touch>,
 }
 
 /// One request after normalization.
@@ -107,11 +133,30 @@ fn headers(request: &CapturedRequest) -> Map<String, Value> {
     headers
 }
 
+/// The top-level keys of a request's document: rules whose selectors cannot start with one of them are left out of
+/// a request's walk.
+const REQUEST_ROOTS: [&str; 6] = ["method", "path", "query", "headers", "body", "raw_body"];
+
 /// Normalizes every request of a recording with one placeholder numbering.
 pub fn normalize(recording: &Recording, rules: &RuleSet, options: NormalizeOptions) -> NormalizedRecording {
-    let paths = derive(recording, &rules.paths);
+    normalize_with(recording, None, rules, options)
+}
+
+/// Normalizes every request of a recording, then its event streams, with one placeholder numbering: an id gets the
+/// same placeholder in both. The paths the client named in the events (an app-server `cwd`) are known paths too.
+pub fn normalize_with(
+    recording: &Recording,
+    events: Option<&EventLog>,
+    rules: &RuleSet,
+    options: NormalizeOptions,
+) -> NormalizedRecording {
+    let mut extra = rules.paths.clone();
+    if let Some(events) = events {
+        extra.extend(events.cwds.iter().map(|cwd| ExtraPath { kind: "cwd".into(), path: cwd.clone() }));
+    }
+    let paths = derive(recording, &extra);
     let finder = PathFinder::new(&paths);
-    let compiled = Compiled::new(&rules.rules);
+    let compiled = Compiled::new(&rules.rules, &REQUEST_ROOTS);
     let mut placeholders = Placeholders::default();
     let requests = recording
         .exchanges()
@@ -149,7 +194,31 @@ pub fn normalize(recording: &Recording, rules: &RuleSet, options: NormalizeOptio
             }
         })
         .collect();
-    NormalizedRecording { root: recording.root.clone(), paths, requests }
+    let mut streams = Vec::new();
+    if let Some(events) = events {
+        let roots: Vec<&str> = events.streams.iter().flat_map(|s| s.root.iter().map(|(k, _)| k.as_str())).collect();
+        let compiled = Compiled::new(&rules.rules, &roots);
+        for stream in &events.streams {
+            let mut walker = Walker {
+                c: &compiled,
+                placeholders: &mut placeholders,
+                finder: &finder,
+                stack: Vec::with_capacity(compiled.patterns.len() * 16),
+                pointer: String::new(),
+                touches: options.explain.then(Vec::new),
+            };
+            let doc = walker.document(stream.root.iter().map(|(k, v)| (k.as_str(), v)).collect());
+            streams.push(NormalizedStream {
+                id: stream.id.clone(),
+                file: stream.file.clone(),
+                label: stream.label.clone(),
+                path: events.dir.join(&stream.file),
+                doc,
+                touches: walker.touches.unwrap_or_default(),
+            });
+        }
+    }
+    NormalizedRecording { root: recording.root.clone(), paths, requests, streams }
 }
 
 /// Rules with their selectors flattened, so that the walk tracks one state set per selector.
@@ -165,14 +234,21 @@ struct Compiled<'r> {
 }
 
 impl<'r> Compiled<'r> {
-    fn new(rules: &'r [Rule]) -> Self {
+    /// The rules that can apply to documents with these top-level keys: a selector that cannot get past the root of
+    /// such a document is left out (so that the event rules cost a request's walk nothing, and the reverse), and a
+    /// rule none of whose selectors is left is too.
+    fn new(rules: &'r [Rule], roots: &[&str]) -> Self {
         let mut patterns = Vec::new();
         let mut owners = Vec::new();
         let (mut structural, mut rewrites) = (Vec::new(), Vec::new());
         for (i, rule) in rules.iter().enumerate() {
             let start = patterns.len();
-            patterns.extend(rule.select.iter());
+            let reaches = |p: &&Selector| roots.iter().any(|root| p.step(p.start(), Step::Key(root)) != 0);
+            patterns.extend(rule.select.iter().filter(reaches));
             owners.push(start..patterns.len());
+            if !rule.select.is_empty() && patterns.len() == start {
+                continue;
+            }
             match rule.action {
                 Action::Remove | Action::Fixed(_) | Action::Json | Action::Unordered => structural.push(i),
                 _ => rewrites.push(i),
@@ -219,11 +295,6 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn request(&mut self, request: &CapturedRequest) -> Node {
-        let c = self.c;
-        self.stack.clear();
-        self.stack.resize(c.patterns.len(), 0);
-        let root = self.stack.len();
-        self.stack.extend(c.patterns.iter().map(|p| p.start()));
         let headers = Value::Object(headers(request));
         let raw = request.raw_body.as_ref().map(|raw| serde_json::to_value(raw).expect("a raw body serializes"));
         let method = Value::String(request.method.clone());
@@ -238,6 +309,16 @@ impl Walker<'_> {
             ("raw_body", raw.as_ref()),
         ];
         let entries = parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        self.document(entries)
+    }
+
+    /// Normalizes a document given as its top-level entries.
+    fn document(&mut self, entries: Vec<(&str, &Value)>) -> Node {
+        let c = self.c;
+        self.stack.clear();
+        self.stack.resize(c.patterns.len(), 0);
+        let root = self.stack.len();
+        self.stack.extend(c.patterns.iter().map(|p| p.start()));
         Node::Object(self.entries(entries, root, false))
     }
 
@@ -379,14 +460,15 @@ impl Walker<'_> {
     /// A number or boolean under a placeholder rule becomes a placeholder that remembers its type.
     fn scalar(&mut self, value: &Value, base: usize) -> Option<Node> {
         let c = self.c;
-        let rule = c
-            .rewrites
-            .iter()
-            .copied()
-            .find(|&i| matches!(c.rules[i].action, Action::Placeholder(_)) && self.matched(i, base))?;
-        let Action::Placeholder(kind) = &c.rules[rule].action else { unreachable!() };
+        let rule = c.rewrites.iter().copied().find(|&i| {
+            matches!(c.rules[i].action, Action::Placeholder(_) | Action::Mask(_)) && self.matched(i, base)
+        })?;
         let text = value.to_string();
-        let placeholder = self.placeholders.assign(kind, &text);
+        let placeholder = match &c.rules[rule].action {
+            Action::Placeholder(kind) => self.placeholders.assign(kind, &text),
+            Action::Mask(kind) => Placeholder { kind: kind.clone(), n: 0 },
+            _ => unreachable!("only placeholder rules were looked for"),
+        };
         self.touch(rule, &text, &placeholder.to_string());
         let ty = if value.is_boolean() { ScalarType::Bool } else { ScalarType::Number };
         Some(Node::Masked(placeholder, ty))
@@ -408,6 +490,14 @@ impl Walker<'_> {
                     if segments.is_none() && !is_key {
                         let p = self.placeholders.assign(kind, s);
                         segments = Some(vec![Segment::Placeholder(p)]);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Action::Mask(kind) => {
+                    if segments.is_none() && !is_key {
+                        segments = Some(vec![Segment::Placeholder(Placeholder { kind: kind.clone(), n: 0 })]);
                         true
                     } else {
                         false

@@ -63,6 +63,10 @@ pub enum Action {
     Unordered,
     /// Replace a whole string (or number, or boolean) with a numbered placeholder of this kind.
     Placeholder(Arc<str>),
+    /// Replace a whole string, number or boolean with `<kind>`, one placeholder for every value (the type is kept):
+    /// for wall-clock values, whose equalities within a run mean nothing (a second boundary falls between two of
+    /// them in one run and not in another), so numbering them would report broken relations.
+    Mask(Arc<str>),
     /// Replace the value with this one.
     Fixed(Value),
     /// Rewrite each match of a regex in strings.
@@ -96,6 +100,7 @@ impl Action {
             Action::Remove => "remove",
             Action::Unordered => "unordered",
             Action::Placeholder(_) => "placeholder",
+            Action::Mask(_) => "mask",
             Action::Fixed(_) => "value",
             Action::Regex { .. } => "regex",
             Action::Uuid { .. } => "uuid",
@@ -319,6 +324,8 @@ impl RuleSet {
                 },
             ),
         ];
+        let mut rules = rules;
+        rules.extend(event_rules());
         RuleSet { rules, paths: Vec::new() }
     }
 
@@ -417,6 +424,109 @@ fn volatile_id_selectors() -> Vec<Selector> {
     sources.iter().map(|s| Selector::parse(s).expect("built-in selectors parse")).collect()
 }
 
+/// The built-in rules for the agent's own event streams (`docs/diff.md`, "The agent's event streams"). Their
+/// selectors are rooted at the event documents' own keys (`events`, `messages`, `responses`, `ambient`), so that
+/// they never cost a request's normalization anything; the rules that apply everywhere (paths, UUIDs, temporary
+/// directories) need no copy here.
+fn event_rules() -> Vec<Rule> {
+    let ph = |kind: &str| Replace::Placeholder(kind.into());
+    /// The roots of the app-server documents: the ordered messages, the responses, the ambient notifications.
+    const FRONTEND: [&str; 3] = [".messages", ".responses", ".ambient"];
+    let under = |keys: &[&str]| -> Vec<Selector> {
+        let mut sources = Vec::new();
+        for root in FRONTEND {
+            sources.extend(keys.iter().map(|k| format!("{root}.**.{k}")));
+        }
+        selectors(&sources.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    vec![
+        Rule {
+            select: {
+                let mut s = selectors(&[".events[*].thread_id"]);
+                s.extend(under(&["threadId", "turnId", "thread_id", "turn_id", "sessionId", "forkedFromId"]));
+                s.extend(selectors(&[".messages[*].params.thread.id", ".messages[*].params.turn.id"]));
+                s.extend(selectors(&[
+                    ".responses[*].response.result.thread.id",
+                    ".responses[*].response.result.turn.id",
+                ]));
+                s
+            },
+            ..builtin(
+                "events-ids",
+                "Thread, turn and session ids in the agent's events that are not UUIDs (UUIDs are uuid-random's, \
+                 with the same numbering as in the requests)",
+                &[],
+                Action::Placeholder("id".into()),
+            )
+        },
+        builtin(
+            "events-item-ids",
+            "exec's item ids (item_0, item_1...), numbered in the order items start: tools called together start \
+             in any order, so the numbers are compared by relation (started and completed name the same item)",
+            &[".events[*].item.id"],
+            Action::Regex { regex: regex(r"^item_(\d+)$"), replace: ph("item"), literal: Some("item_") },
+        ),
+        Rule {
+            select: under(&[
+                "createdAt",
+                "updatedAt",
+                "startedAt",
+                "completedAt",
+                "archivedAt",
+                "lastUsedAt",
+                "resetsAt",
+                "recencyAt",
+                "createdAtMs",
+                "startedAtMs",
+                "completedAtMs",
+                "emittedAtMs",
+                "modifiedAtMs",
+                "started_at",
+                "completed_at",
+            ]),
+            ..builtin(
+                "events-timestamps",
+                "Wall-clock times in app-server messages (threads', turns' and items' createdAt, startedAt, \
+                 completedAt..., rate limits' resetsAt), masked: one <unix_time> for all, the type kept",
+                &[],
+                Action::Mask("unix_time".into()),
+            )
+        },
+        Rule {
+            select: under(&["durationMs", "duration_ms", "timeUsedSeconds"]),
+            ..builtin(
+                "events-durations",
+                "Durations in app-server messages (a command's durationMs, a goal's timeUsedSeconds), masked",
+                &[],
+                Action::Mask("duration".into()),
+            )
+        },
+        Rule {
+            select: under(&["processId"]),
+            ..builtin(
+                "events-process-ids",
+                "Unified-exec process ids of command items, random upstream: the kind of exec-session-ids, so \
+                 that an item names the session its tool output named",
+                &[],
+                Action::Placeholder("exec_session".into()),
+            )
+        },
+        Rule {
+            select: selectors(&[".messages.**", ".responses.**", ".ambient.**"]),
+            ..builtin(
+                "events-rollout-path",
+                "The date and time in a thread's rollout file (CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>)",
+                &[],
+                Action::Regex {
+                    regex: regex(r"sessions/\d{4}/\d{2}/\d{2}/rollout-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}"),
+                    replace: Replace::Template("sessions/<date>/rollout-<time>".into()),
+                    literal: Some("rollout-"),
+                },
+            )
+        },
+    ]
+}
+
 /// The names of the built-in rules, in order.
 pub fn builtin_names() -> Vec<String> {
     RuleSet::builtin().rules.into_iter().map(|r| r.name).collect()
@@ -464,6 +574,8 @@ struct RuleEntry {
     unordered: Option<Spanned<bool>>,
     #[serde(default)]
     placeholder: Option<Spanned<String>>,
+    #[serde(default)]
+    mask: Option<Spanned<String>>,
     #[serde(default)]
     value: Option<Spanned<toml::Value>>,
     #[serde(default)]
@@ -524,6 +636,10 @@ impl RuleEntry {
         if let Some(kind) = &entry.placeholder {
             check_kind(source, kind)?;
         }
+        if let Some(kind) = &entry.mask {
+            check_kind(source, kind)?;
+            actions.push(("mask", Action::Mask(kind.get_ref().as_str().into())));
+        }
         match (&entry.regex, &entry.replace, &entry.placeholder) {
             (Some(pattern), replace, placeholder) => {
                 let regex = Regex::new(pattern.get_ref()).map_err(|e| fail(pattern.span(), format!("regex: {e}")))?;
@@ -558,8 +674,8 @@ impl RuleEntry {
             0 => {
                 return Err(fail(
                     span,
-                    "no action: give one of json, remove, unordered, value, placeholder, or regex with replace \
-                     or placeholder"
+                    "no action: give one of json, remove, unordered, value, placeholder, mask, or regex with \
+                     replace or placeholder"
                         .into(),
                 ));
             }

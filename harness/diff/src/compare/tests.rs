@@ -248,3 +248,126 @@ fn long_text_divergences_carry_a_word_marked_line_diff() {
     let short = bodies(json!({"model": "a"}), json!({"model": "b"}));
     assert!(short[0].text_diff.is_none());
 }
+
+/// A recording of one request whose headers carry `thread` as the thread id, and its event log.
+fn with_events(thread: &str, streams: Vec<crate::events::Stream>) -> (parity_capture::Recording, crate::EventLog) {
+    let rec = recording(vec![capture(1, 1, &[("thread-id", thread)], json!({"model": "m"}))]);
+    let log = crate::EventLog { dir: "/rec".into(), streams, cwds: vec!["/w/ws-1".into()] };
+    (rec, log)
+}
+
+fn exec_stream(turn: u32, events: &[Value]) -> crate::events::Stream {
+    crate::events::Stream {
+        id: format!("events/turn-{turn}"),
+        file: format!("turn-{turn}/events.jsonl"),
+        label: "exec --json events".into(),
+        root: vec![("events".into(), Value::Array(events.to_vec()))],
+    }
+}
+
+fn app_server_stream(messages: &[Value]) -> crate::events::Stream {
+    let text: String = messages.iter().map(|m| format!("{m}\n")).collect();
+    crate::events::frontend_streams(&text).0.remove(0)
+}
+
+fn diff_events(
+    left: (parity_capture::Recording, crate::EventLog),
+    right: (parity_capture::Recording, crate::EventLog),
+    rules: &RuleSet,
+) -> Comparison {
+    let options = NormalizeOptions::default();
+    compare(
+        &crate::normalize_with(&left.0, Some(&left.1), rules, options),
+        &crate::normalize_with(&right.0, Some(&right.1), rules, options),
+    )
+}
+
+fn exec_turn(thread: &str, path: &str, text: &str) -> Vec<Value> {
+    vec![
+        json!({"type": "thread.started", "thread_id": thread}),
+        json!({"type": "item.completed", "item": {"id": "item_0", "type": "file_change", "changes": [{"path": path, "kind": "add"}]}}),
+        json!({"type": "item.completed", "item": {"id": "item_1", "type": "agent_message", "text": text}}),
+    ]
+}
+
+#[test]
+fn events_differing_only_in_volatile_values_do_not_diverge_and_ids_relate_to_the_requests() {
+    let left = with_events(T1, vec![exec_stream(1, &exec_turn(T1, "/w/ws-1/a.txt", "Done."))]);
+    let mut right = with_events(T2, vec![exec_stream(1, &exec_turn(T2, "/w/ws-2/a.txt", "Done."))]);
+    right.1.cwds = vec!["/w/ws-2".into()];
+    let c = diff_events(left, right, &RuleSet::builtin());
+    assert!(c.is_clean(), "{:?}", c.divergences().collect::<Vec<_>>());
+    assert_eq!((c.summary().pairs, c.summary().streams), (1, 1));
+    assert!(c.pairs[1].events && c.pairs[1].id == "events/turn-1");
+
+    // The thread id in the events is the one of the request headers: on the right it is another id.
+    let left = with_events(T1, vec![exec_stream(1, &exec_turn(T1, "/w/ws-1/a.txt", "Done."))]);
+    let right = with_events(T2, vec![exec_stream(1, &exec_turn(X, "/w/ws-1/a.txt", "Done."))]);
+    let c = diff_events(left, right, &RuleSet::builtin());
+    let ds: Vec<&Divergence> = c.divergences().map(|(_, d)| d).collect();
+    assert_eq!(ds.len(), 1, "{ds:?}");
+    assert_eq!(
+        (ds[0].category, ds[0].kind, ds[0].path.as_str()),
+        (Category::Events, Kind::RelationBroken, "/events/0/thread_id")
+    );
+}
+
+#[test]
+fn a_real_event_difference_is_an_events_divergence_and_can_be_accepted() {
+    let left = with_events(T1, vec![exec_stream(1, &exec_turn(T1, "/w/ws-1/a.txt", "Done."))]);
+    let right =
+        with_events(T1, vec![exec_stream(1, &exec_turn(T1, "/w/ws-1/a.txt", "Finished.")), exec_stream(2, &[])]);
+    let mut c = diff_events(left, right, &RuleSet::builtin());
+    let ds: Vec<&Divergence> = c.divergences().map(|(_, d)| d).collect();
+    assert_eq!(
+        summary(&ds.into_iter().cloned().collect::<Vec<_>>()),
+        [
+            (Category::Events, Kind::Changed, "/events/2/item/text".into()),
+            (Category::Events, Kind::OnlyRight, String::new())
+        ]
+    );
+    assert_eq!(c.summary().events, 2);
+    let accept = crate::AcceptList::from_toml(
+        "[[accept]]\ncategory = \"events\"\npath = \"/events/*/item/text\"\nrequest = \"events/*\"\nreason = \"r\"\n",
+        std::path::Path::new("a.toml"),
+    )
+    .unwrap();
+    accept.apply(&mut c);
+    assert_eq!(c.summary().accepted, 1);
+    assert_eq!(c.summary().events, 1, "the stream on one side only is left");
+}
+
+#[test]
+fn app_server_times_durations_and_process_ids_are_masked_and_rules_can_turn_that_off() {
+    // The thread is the one of the request's headers (T1 on the left, T2 on the right).
+    let turn = |thread: &str, created: u64, updated: u64, duration: u64, pid: &str, text: &str| {
+        app_server_stream(&[
+            json!({"from": "agent", "message": {"method": "thread/started", "params": {"thread": {"id": thread, "createdAt": created, "updatedAt": updated}}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "call_1", "type": "commandExecution", "processId": pid, "durationMs": duration}}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "m", "type": "agentMessage", "text": text}}}}),
+        ])
+    };
+    let c = diff_events(
+        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
+        with_events(T2, vec![turn(T2, 200, 201, 30, "9733", "Done.")]),
+        &RuleSet::builtin(),
+    );
+    assert!(c.is_clean(), "{:?}", c.divergences().collect::<Vec<_>>());
+    let c = diff_events(
+        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
+        with_events(T2, vec![turn(T2, 100, 100, 12, "4821", "Other.")]),
+        &RuleSet::builtin(),
+    );
+    let paths: Vec<&str> = c.divergences().map(|(_, d)| d.path.as_str()).collect();
+    assert_eq!(paths, ["/messages/2/params/item/text"]);
+    assert_eq!(c.pairs[1].id, "frontend/setup");
+
+    let rules = RuleSet::from_toml("disable = [\"events-timestamps\"]\n", std::path::Path::new("r.toml")).unwrap();
+    let c = diff_events(
+        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
+        with_events(T2, vec![turn(T2, 200, 200, 12, "4821", "Done.")]),
+        &rules,
+    );
+    let paths: Vec<&str> = c.divergences().map(|(_, d)| d.path.as_str()).collect();
+    assert_eq!(paths, ["/messages/0/params/thread/createdAt", "/messages/0/params/thread/updatedAt"]);
+}

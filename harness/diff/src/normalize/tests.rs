@@ -14,7 +14,7 @@ fn norm(rec: &Recording) -> NormalizedRecording {
 
 fn with_rules(rec: &Recording, toml: &str) -> NormalizedRecording {
     let rules = RuleSet::from_toml(toml, Path::new("rules.toml")).unwrap();
-    normalize(rec, &rules, NormalizeOptions { explain: true })
+    normalize(rec, &rules, NormalizeOptions { explain: true, ..Default::default() })
 }
 
 /// The first request's normalized document as JSON.
@@ -344,7 +344,7 @@ fn explain_records_which_rule_touched_what() {
         &[("thread-id", V7), ("host", "h:1")],
         json!({"input": [{"id": format!("msg_{V4}")}]}),
     )]);
-    let n = normalize(&rec, &RuleSet::builtin(), NormalizeOptions { explain: true });
+    let n = normalize(&rec, &RuleSet::builtin(), NormalizeOptions { explain: true, ..Default::default() });
     let touches: Vec<(&str, &str, &str, &str)> = n.requests[0]
         .touches
         .iter()

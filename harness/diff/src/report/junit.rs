@@ -29,7 +29,11 @@ pub(super) fn testsuite(out: &mut String, name: &str, class_prefix: &str, c: &Co
         escape_markup(name)
     );
     for pair in &c.pairs {
-        let session = parity_capture::store::session_dir_name(pair.session);
+        let session = match pair.events {
+            // Event streams are not in a session; they get a class of their own.
+            true => "events".to_string(),
+            false => parity_capture::store::session_dir_name(pair.session),
+        };
         let _ = write!(
             out,
             "    <testcase classname=\"{}.{}\" name=\"{}\"",

@@ -20,10 +20,12 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     let phrase = verdict_phrase(&s);
     let (head, rest) = phrase.split_once(" in ").unwrap_or((&phrase, ""));
     let _ = writeln!(out, "**{head}** in {rest}.\n");
-    let _ = writeln!(out, "| schema | relation | value | prompt | accepted | stale |");
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
-    let _ =
-        writeln!(out, "| {} | {} | {} | {} | {} | {} |", s.schema, s.relation, s.value, s.prompt, s.accepted, s.stale);
+    let categories = super::counted_categories(&s);
+    let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+    let counts: Vec<String> = categories.iter().map(|c| s.count(*c).to_string()).collect();
+    let _ = writeln!(out, "| {} | accepted | stale |", names.join(" | "));
+    let _ = writeln!(out, "|{}", "---:|".repeat(names.len() + 2));
+    let _ = writeln!(out, "| {} | {} | {} |", counts.join(" | "), s.accepted, s.stale);
     for pair in &c.pairs {
         if pair.divergences.is_empty() && pair.accepted.is_empty() {
             continue;

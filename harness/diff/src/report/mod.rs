@@ -62,6 +62,12 @@ fn by_category(pair: &RequestPair) -> Vec<&Divergence> {
     list
 }
 
+/// The categories whose counts a report lists: all of them, but `events` only when event streams were compared, so
+/// that a comparison of captures alone does not count what it never looked at.
+pub fn counted_categories(s: &crate::compare::Summary) -> Vec<Category> {
+    Category::ALL.into_iter().filter(|c| *c != Category::Events || s.streams > 0 || s.events > 0).collect()
+}
+
 /// Counts per category, as `2 schema, 1 prompt` (categories with none left out).
 fn category_counts(divergences: &[Divergence]) -> String {
     Category::ALL
@@ -87,9 +93,12 @@ fn verdict(divergences: usize) -> String {
 }
 
 /// The whole verdict, the same in every report: `No divergence in 2 request pairs`, `3 divergences in 1 of 2
-/// request pairs`.
+/// request pairs`, `No divergence in 2 request pairs and 1 event stream` (when the agent's events were compared).
 fn verdict_phrase(s: &crate::compare::Summary) -> String {
-    let pairs = plural(s.pairs, "request pair", "request pairs");
+    let mut pairs = plural(s.pairs, "request pair", "request pairs");
+    if s.streams > 0 {
+        pairs.push_str(&format!(" and {}", plural(s.streams, "event stream", "event streams")));
+    }
     match s.divergences {
         0 => format!("{} in {pairs}", verdict(0)),
         n => format!("{} in {} of {pairs}", verdict(n), s.divergent_pairs),

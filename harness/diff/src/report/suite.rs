@@ -49,7 +49,7 @@ pub fn scenario_verdict(result: &ScenarioResult) -> String {
 /// `23 of 25 scenarios clean; 4 divergence(s) (...); 1 accepted`.
 pub fn suite_totals(suite: &SuiteComparison) -> String {
     let s = suite.summary();
-    let counts: Vec<String> = Category::ALL.iter().map(|c| format!("{} {c}", s.count(*c))).collect();
+    let counts: Vec<String> = super::counted_categories(&s).iter().map(|c| format!("{} {c}", s.count(*c))).collect();
     let errors = suite.errors();
     let errors = if errors > 0 {
         format!("; {} could not be compared", plural(errors, "scenario", "scenarios"))

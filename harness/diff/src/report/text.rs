@@ -29,6 +29,7 @@ impl Painter {
             Category::Relation => AnsiColor::Yellow.on_default().bold(),
             Category::Value => AnsiColor::Cyan.on_default().bold(),
             Category::Prompt => AnsiColor::Blue.on_default().bold(),
+            Category::Events => AnsiColor::Green.on_default().bold(),
         };
         self.paint(style, format!("{:<8}", category.as_str()))
     }
@@ -94,7 +95,11 @@ pub fn render(c: &Comparison, options: &Options) -> String {
     }
     let s = c.summary();
     let _ = writeln!(out);
-    let counts = Category::ALL.iter().map(|cat| format!("{} {cat}", s.count(*cat))).collect::<Vec<_>>().join(", ");
+    let counts = super::counted_categories(&s)
+        .iter()
+        .map(|cat| format!("{} {cat}", s.count(*cat)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let colour = if s.divergences == 0 { RIGHT.bold() } else { LEFT.bold() };
     let phrase = verdict_phrase(&s);
     let (head, rest) = phrase.split_once(" in ").unwrap_or((&phrase, ""));
