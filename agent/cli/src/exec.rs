@@ -10,7 +10,7 @@ use rcodex_core::events::EventSink;
 use rcodex_core::session::{Session, SessionOptions};
 
 use crate::CommonArgs;
-use crate::output::{Human, print_error};
+use crate::output::{Human, print_error, print_warning};
 
 /// Which saved session to continue.
 pub struct Resume {
@@ -82,14 +82,34 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
     let resume = match resume {
         None => None,
         Some(Resume { id: Some(id), .. }) => {
-            Some(rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?)
+            let found = rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?;
+            warn_skipped(&found);
+            found.path
         }
-        Some(Resume { id: None, all }) => Some(
-            rcodex_core::rollout::find_last(&codex_home, if all { None } else { Some(&cwd) })
-                .map_err(|e| e.to_string())?,
-        ),
+        Some(Resume { id: None, all }) => {
+            let scope = if all { None } else { Some(cwd.as_path()) };
+            let found = rcodex_core::rollout::find_last(&codex_home, scope);
+            warn_skipped(&found);
+            if found.path.is_none() {
+                // As upstream: with nothing to resume, `resume --last` starts a new session.
+                let place = scope.map(|c| format!(" in {}", c.display())).unwrap_or_default();
+                print_warning(&format!("no saved session to resume{place}: starting a new session"));
+            }
+            found.path
+        }
     };
     Ok(Prepared { config, prompt, images, resume, output_schema })
+}
+
+/// Says on stderr which session files `exec resume` passed over and which lines of the chosen one it leaves out
+/// (upstream does the same silently).
+fn warn_skipped(found: &rcodex_core::rollout::Found) {
+    for file in &found.skipped_files {
+        print_warning(&format!("skipped session file {file}"));
+    }
+    for line in &found.skipped_lines {
+        print_warning(&format!("left out of the resumed session: {line}"));
+    }
 }
 
 /// The prompt from the command line, or from stdin when it is `-` or absent.

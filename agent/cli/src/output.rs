@@ -13,6 +13,7 @@ const TITLE: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
 const GOOD: Style = AnsiColor::Green.on_default();
 const BAD: Style = AnsiColor::Red.on_default();
+const WARN: Style = AnsiColor::Yellow.on_default();
 const ROLE: Style = AnsiColor::Magenta.on_default().bold();
 
 pub fn print_json(event: &Event) {
@@ -23,6 +24,11 @@ pub fn print_json(event: &Event) {
 
 pub fn print_error(message: &str) {
     anstream::eprintln!("{}ERROR:{} {message}", BAD.render(), BAD.render_reset());
+}
+
+/// Something the user should know that does not stop the run, on stderr (never among `--json` events).
+pub fn print_warning(message: &str) {
+    anstream::eprintln!("{}WARNING:{} {message}", WARN.render(), WARN.render_reset());
 }
 
 fn paint(style: Style, text: &str) -> String {

@@ -4,7 +4,7 @@
 //! so a failed or interrupted turn leaves a file that ends on a complete line and resumes.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -85,6 +85,8 @@ pub struct Saved {
     pub meta: SessionMeta,
     /// The conversation's items, in order.
     pub items: Vec<Value>,
+    /// Lines that could not be read and were left out: `path:line: why`.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,22 +99,29 @@ pub enum RolloutError {
     NotFound(String),
 }
 
-/// Reads a session file. A last line cut short (a killed process) is ignored; any other bad line is an error.
+/// Reads a session file. A line that is not a JSON record (a last line cut short by a killed process, a line damaged
+/// since) is left out and listed in [`Saved::skipped`], as upstream resumes past it; a file without its
+/// `session_meta` line cannot be resumed.
 pub fn load(path: &Path) -> Result<Saved, RolloutError> {
     let io = |source| RolloutError::Io { path: path.to_path_buf(), source };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
-    let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
-    let last = lines.len();
+    let bytes = std::fs::read(path).map_err(io)?;
     let mut meta = None;
     let mut items = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    let mut skipped = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record: Value = match serde_json::from_str(line) {
-            Ok(record) => record,
-            Err(_) if i + 1 == last => break,
-            Err(e) => return Err(RolloutError::Invalid { path: path.into(), line: i + 1, message: e.to_string() }),
+        let record: Value = match serde_json::from_slice(line) {
+            Ok(record @ Value::Object(_)) => record,
+            Ok(_) => {
+                skipped.push(format!("{}:{}: not a record", path.display(), i + 1));
+                continue;
+            }
+            Err(e) => {
+                skipped.push(format!("{}:{}: {e}", path.display(), i + 1));
+                continue;
+            }
         };
         let payload = &record["payload"];
         match record["type"].as_str() {
@@ -132,12 +141,21 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
             _ => {}
         }
     }
-    let meta = meta.ok_or_else(|| RolloutError::Invalid {
-        path: path.into(),
-        line: 1,
-        message: "no session_meta line".into(),
-    })?;
-    Ok(Saved { path: path.to_path_buf(), meta, items })
+    let meta = match meta {
+        Some(meta) => meta,
+        None => {
+            let prefix = format!("{}:", path.display());
+            let why = match skipped.first() {
+                Some(first) => format!(
+                    "no readable session_meta line (line {})",
+                    first.strip_prefix(&prefix).unwrap_or(first).replacen(": ", " is unreadable: ", 1)
+                ),
+                None => "no session_meta line".to_string(),
+            };
+            return Err(RolloutError::Invalid { path: path.into(), line: 1, message: why });
+        }
+    };
+    Ok(Saved { path: path.to_path_buf(), meta, items, skipped })
 }
 
 /// Every session file under `CODEX_HOME/sessions`, newest first (their names sort by local time).
@@ -162,28 +180,42 @@ fn session_files(codex_home: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The newest session, among those started in `cwd` when it is given (as `exec resume --last` does unless `--all`).
-pub fn find_last(codex_home: &Path, cwd: Option<&Path>) -> Result<PathBuf, RolloutError> {
-    for path in session_files(codex_home) {
-        match cwd {
-            None => return Ok(path),
-            Some(cwd) => {
-                if load(&path).is_ok_and(|saved| saved.meta.cwd == cwd) {
-                    return Ok(path);
-                }
-            }
-        }
-    }
-    let where_ = cwd.map(|c| format!(" in {}", c.display())).unwrap_or_default();
-    Err(RolloutError::NotFound(where_))
+/// The session `exec resume` picked, and what was passed over on the way, worth telling the user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    /// None when no session qualifies: upstream then starts a new one.
+    pub path: Option<PathBuf>,
+    /// Session files passed over, each `path:line: why`.
+    pub skipped_files: Vec<String>,
+    /// Lines of the chosen session left out, each `path:line: why`.
+    pub skipped_lines: Vec<String>,
 }
 
-/// The session of this thread id.
-pub fn find_by_id(codex_home: &Path, id: &str) -> Result<PathBuf, RolloutError> {
-    session_files(codex_home)
+/// The newest session that can be resumed, among those started in `cwd` when it is given (as `exec resume --last`
+/// does unless `--all`). A file that cannot be read is passed over, with a note, for the next newest, as upstream
+/// passes it over; when none is left, there is no session to resume (upstream then starts a new one).
+pub fn find_last(codex_home: &Path, cwd: Option<&Path>) -> Found {
+    let mut skipped_files = Vec::new();
+    for path in session_files(codex_home) {
+        match load(&path) {
+            Ok(saved) if cwd.is_none_or(|cwd| saved.meta.cwd == cwd) => {
+                return Found { path: Some(path), skipped_files, skipped_lines: saved.skipped };
+            }
+            Ok(_) => {}
+            Err(e) => skipped_files.push(e.to_string()),
+        }
+    }
+    Found { path: None, skipped_files, skipped_lines: Vec::new() }
+}
+
+/// The session of this thread id, with the lines of it that will be left out.
+pub fn find_by_id(codex_home: &Path, id: &str) -> Result<Found, RolloutError> {
+    let path = session_files(codex_home)
         .into_iter()
         .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&format!("{id}.jsonl"))))
-        .ok_or_else(|| RolloutError::NotFound(format!(" with id {id}")))
+        .ok_or_else(|| RolloutError::NotFound(format!(" with id {id}")))?;
+    let saved = load(&path)?;
+    Ok(Found { path: Some(path), skipped_files: Vec::new(), skipped_lines: saved.skipped })
 }
 
 #[cfg(test)]
@@ -217,7 +249,56 @@ mod tests {
         // A process killed mid-line leaves a partial last line: the session still loads.
         let mut file = OpenOptions::new().append(true).open(r.path()).unwrap();
         file.write_all(b"{\"timestamp\": \"2026").unwrap();
-        assert_eq!(load(r.path()).unwrap().items.len(), 1);
+        let saved = load(r.path()).unwrap();
+        assert_eq!(saved.items.len(), 1);
+        assert_eq!(saved.skipped.len(), 1, "the cut line is left out: {:?}", saved.skipped);
+    }
+
+    /// A copy of `path` with line `n` (from 1) made unreadable.
+    fn corrupt(path: &Path, n: usize) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i + 1 == n { format!("{{CORRUPT {l}") } else { l.into() })
+            .collect();
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn a_damaged_line_is_left_out_and_named_and_a_damaged_meta_passes_the_file_over() {
+        let home = tempfile::tempdir().unwrap();
+        let older = Rollout::create(home.path(), &meta("old", "/w")).unwrap().path().to_path_buf();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let mut r = Rollout::create(home.path(), &meta("new", "/w")).unwrap();
+        r.append("response_item", json!({"type": "message", "role": "user", "n": 1})).unwrap();
+        r.append("response_item", json!({"type": "message", "role": "assistant", "n": 2})).unwrap();
+        r.append("event_msg", json!({"type": "task_complete"})).unwrap();
+        let newer = r.path().to_path_buf();
+        corrupt(&newer, 2);
+
+        // Upstream 0.169.0 resumed such a session without the damaged line.
+        let found = find_last(home.path(), Some(Path::new("/w")));
+        assert_eq!(found.path.as_deref(), Some(newer.as_path()));
+        assert!(found.skipped_files.is_empty(), "{:?}", found.skipped_files);
+        assert_eq!(found.skipped_lines.len(), 1, "{:?}", found.skipped_lines);
+        assert!(found.skipped_lines[0].starts_with(&format!("{}:2: ", newer.display())), "{:?}", found.skipped_lines);
+        let saved = load(&newer).unwrap();
+        assert_eq!(saved.items, vec![json!({"type": "message", "role": "assistant", "n": 2})]);
+        let by_id = find_by_id(home.path(), "new").unwrap();
+        assert_eq!((by_id.path.as_deref(), by_id.skipped_lines.len()), (Some(newer.as_path()), 1));
+
+        // Without its session_meta the file cannot be resumed: the next newest is taken, and the skip is said.
+        corrupt(&newer, 1);
+        let found = find_last(home.path(), Some(Path::new("/w")));
+        assert_eq!(found.path.as_deref(), Some(older.as_path()));
+        let why = format!("{}:1: no readable session_meta line", newer.display());
+        assert!(found.skipped_files[0].starts_with(&why), "{:?}", found.skipped_files);
+        assert!(find_by_id(home.path(), "new").unwrap_err().to_string().contains(":1: no readable session_meta"));
+        corrupt(&older, 1);
+        let found = find_last(home.path(), None);
+        assert_eq!(found.path, None, "nothing left to resume: upstream starts a new session");
+        assert_eq!(found.skipped_files.len(), 2, "{:?}", found.skipped_files);
     }
 
     #[test]
@@ -226,10 +307,10 @@ mod tests {
         let first = Rollout::create(home.path(), &meta("a", "/w1")).unwrap().path().to_path_buf();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let second = Rollout::create(home.path(), &meta("b", "/w2")).unwrap().path().to_path_buf();
-        assert_eq!(find_last(home.path(), None).unwrap(), second);
-        assert_eq!(find_last(home.path(), Some(Path::new("/w1"))).unwrap(), first);
-        assert!(find_last(home.path(), Some(Path::new("/w3"))).unwrap_err().to_string().contains("in /w3"));
-        assert_eq!(find_by_id(home.path(), "a").unwrap(), first);
+        assert_eq!(find_last(home.path(), None).path, Some(second));
+        assert_eq!(find_last(home.path(), Some(Path::new("/w1"))).path, Some(first.clone()));
+        assert_eq!(find_last(home.path(), Some(Path::new("/w3"))), Found::default());
+        assert_eq!(find_by_id(home.path(), "a").unwrap().path, Some(first));
         assert!(find_by_id(home.path(), "zz").is_err());
     }
 }
