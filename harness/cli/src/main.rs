@@ -9,6 +9,7 @@ mod record;
 mod review;
 mod serve;
 mod style;
+mod sweep;
 mod timeline;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     /// A recording as a time line (requests, stream events, holds, frontend actions, the agent's notifications), and
     /// where each steer landed; two recordings side by side.
     Timeline(timeline::TimelineArgs),
+    /// Run one steer scenario once per hold point, for each agent, and print where the steer landed each time.
+    Sweep(sweep::SweepArgs),
     /// Review a re-recorded suite against its baseline, scenario by scenario: accept (replace the baseline's
     /// recording), reject, or skip each that differs. Exits 0 when nothing is left undecided, 1 when something is.
     Review(review::ReviewArgs),
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::MergeJunit(args) => junit::run(args),
         Command::Timeline(args) => timeline::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Review(args) => review::run(args),
         Command::Normalize(args) => normalize::run(args),
     };
