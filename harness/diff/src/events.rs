@@ -7,9 +7,12 @@
 //! - `frontend.jsonl`: the JSON-RPC transcript of an app-server run, `{"t_ms", "from": "client"|"agent",
 //!   "message"}` lines, action lines (`{"t_ms", "action", "turn", ...}`) and `{"t_ms", "from": "agent",
 //!   "malformed"}` lines. Only what the agent sent is compared; the client's messages and the actions are context
-//!   (they say which request a response answers, and which turn a message belongs to). It is split by turn: the
-//!   messages after an action of turn N, up to the next action of another turn, are turn N's (`frontend/turn-N`);
-//!   those before any action are `frontend/setup`.
+//!   (they say which request a response answers, and which turn a message belongs to). It is split by turn: a
+//!   message naming a turn (`params.turnId`, `params.turn.id`) goes with the action turn in which that turn id first
+//!   appeared (`frontend/turn-N`), a response with the request it answers, a malformed line with the action turn it
+//!   came in (`frontend/setup` before any action); a message naming no turn (`thread/started`, `configWarning`,
+//!   rate limits...) is about the thread as a whole and goes to `frontend/thread`, where it is compared per method:
+//!   when it comes relative to the turns' actions is a race (a forked thread's `thread/started` arrives whenever).
 //!
 //! Each stream becomes one document, normalized with the requests' rules and placeholder numbering (so a thread id
 //! in the events gets the placeholder it has in the request headers) and compared like a request, its divergences
@@ -27,7 +30,8 @@
 //! - deltas (`item/agentMessage/delta`, `item/commandExecution/outputDelta`, ... any method ending in `Delta` or
 //!   `/delta`) are joined per item (per method and every parameter but the text): one message whose `delta` is the
 //!   whole text, placed just before its item's `item/completed` (at the end when the item does not complete). An
-//!   SDK concatenates them; how the text was cut is the pipe's business.
+//!   SDK concatenates them; how the text was cut is the pipe's business. A process's output deltas are left out
+//!   ([`PROCESS_OUTPUT`]): whether any comes before the process exits is a race upstream itself runs.
 //! - `responses`: the agent's answers to the client's requests, in the order sent, each with the method of the
 //!   request it answers (`{"request": "turn/start", "response": {...}}`). Their order among notifications races.
 //! - `ambient`: notifications about the account and the thread's state as a whole ([`AMBIENT`]), per method, each
@@ -37,6 +41,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
+
+/// A process's output as it streams: whether a quick command's output comes as a delta before the process exits
+/// is a race upstream itself runs (two recordings of one scenario differ), so these are left out; the completed
+/// item's `aggregatedOutput` holds the whole output and is compared.
+pub const PROCESS_OUTPUT: &[&str] =
+    &["item/commandExecution/outputDelta", "command/exec/outputDelta", "process/outputDelta"];
 
 /// Notifications whose place among the others is timing, not meaning: compared per method, not interleaved.
 pub const AMBIENT: &[&str] = &[
@@ -160,21 +170,28 @@ struct Segment {
 }
 
 impl Segment {
-    fn agent(&mut self, message: Value, requests: &HashMap<String, String>) {
-        let method = message.get("method").and_then(Value::as_str).map(str::to_string);
+    /// A notification or request of the agent's about this turn.
+    fn notification(&mut self, message: Value) {
+        let method = message.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
         let has_id = message.get("id").is_some();
-        match method {
-            None if has_id => {
-                let answered = message.get("id").and_then(|id| requests.get(&id.to_string())).cloned();
-                self.responses.push(json!({"request": answered, "response": message}));
-            }
-            Some(m) if !has_id && AMBIENT.contains(&m.as_str()) => {
-                let params = message.get("params").cloned().unwrap_or(Value::Null);
-                self.ambient.entry(m).or_default().push(params);
-            }
-            Some(m) if !has_id && is_delta(&m) => self.delta(message),
-            _ => self.messages.push(message),
+        if has_id {
+            self.messages.push(message);
+        } else if AMBIENT.contains(&method.as_str()) {
+            self.ambient.entry(method).or_default().push(message.get("params").cloned().unwrap_or(Value::Null));
+        } else if PROCESS_OUTPUT.contains(&method.as_str()) {
+            // Left out: see PROCESS_OUTPUT.
+        } else if is_delta(&method) {
+            self.delta(message);
+        } else {
+            self.messages.push(message);
         }
+    }
+
+    /// A message about the thread as a whole (no turn id): compared per method, in the order sent.
+    fn thread_level(&mut self, message: Value) {
+        let method = message.get("method").and_then(Value::as_str).unwrap_or_default().to_string();
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        self.ambient.entry(method).or_default().push(params);
     }
 
     fn delta(&mut self, message: Value) {
@@ -307,44 +324,61 @@ fn is_delta(method: &str) -> bool {
     method.ends_with("Delta") || method.ends_with("/delta")
 }
 
-/// The agent's side of an app-server transcript, one stream per turn (see the module's documentation), and the
-/// working directories the client named.
+/// The agent's side of an app-server transcript, one stream per turn and one for the thread (see the module's
+/// documentation), and the working directories the client named.
 pub fn frontend_streams(text: &str) -> (Vec<Stream>, Vec<String>) {
-    let mut streams = Vec::new();
+    let mut segments: Vec<(String, Segment)> = vec![("frontend/setup".into(), Segment::default())];
+    let mut current = 0;
     let mut cwds: Vec<String> = Vec::new();
-    // The client's requests by id (as JSON text), to name what each response answers.
-    let mut requests: HashMap<String, String> = HashMap::new();
-    let mut current = (String::from("frontend/setup"), Segment::default());
+    // The client's requests by id (as JSON text): the method, to name what a response answers, and the segment it
+    // was sent in, where its response belongs whenever it comes.
+    let mut requests: HashMap<String, (String, usize)> = HashMap::new();
+    // Turn ids by the segment in which they first appeared: a turn's late messages stay with it.
+    let mut turns: HashMap<String, usize> = HashMap::new();
+    let mut thread = Segment::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(line) = serde_json::from_str::<Value>(line) else {
-            current.1.messages.push(json!({"malformed": line}));
+            segments[current].1.messages.push(json!({"malformed": line}));
             continue;
         };
         if let Some(turn) = line.get("action").and(line.get("turn")) {
             let id = format!("frontend/turn-{turn}");
-            if id != current.0 {
-                let done = std::mem::replace(&mut current, (id, Segment::default()));
-                if !done.1.is_empty() || done.0 != "frontend/setup" {
-                    streams.push(done.1.finish(done.0));
+            current = match segments.iter().position(|(s, _)| *s == id) {
+                Some(i) => i,
+                None => {
+                    segments.push((id, Segment::default()));
+                    segments.len() - 1
                 }
-            }
+            };
             continue;
         }
         let from = line.get("from").and_then(Value::as_str);
         if from == Some("agent")
             && let Some(malformed) = line.get("malformed")
         {
-            current.1.messages.push(json!({"malformed": malformed}));
+            segments[current].1.messages.push(json!({"malformed": malformed}));
             continue;
         }
         let Some(message) = line.get("message") else {
             continue;
         };
         match from {
-            Some("agent") => current.1.agent(message.clone(), &requests),
+            Some("agent") if message.get("method").is_none() && message.get("id").is_some() => {
+                let request = message.get("id").and_then(|id| requests.get(&id.to_string()));
+                let segment = request.map_or(current, |(_, segment)| *segment);
+                let answered = request.map(|(method, _)| method.clone());
+                segments[segment].1.responses.push(json!({"request": answered, "response": message}));
+            }
+            Some("agent") => match turn_id(message) {
+                Some(turn) => {
+                    let segment = *turns.entry(turn).or_insert(current);
+                    segments[segment].1.notification(message.clone());
+                }
+                None => thread.thread_level(message.clone()),
+            },
             Some("client") => {
                 if let (Some(id), Some(method)) = (message.get("id"), message.get("method").and_then(Value::as_str)) {
-                    requests.insert(id.to_string(), method.to_string());
+                    requests.insert(id.to_string(), (method.to_string(), current));
                 }
                 if let Some(cwd) = message.pointer("/params/cwd").and_then(Value::as_str)
                     && !cwds.iter().any(|c| c == cwd)
@@ -355,35 +389,28 @@ pub fn frontend_streams(text: &str) -> (Vec<Stream>, Vec<String>) {
             _ => {}
         }
     }
-    if !current.1.is_empty() || current.0 != "frontend/setup" {
-        streams.push(current.1.finish(current.0));
+    let mut streams: Vec<Stream> = segments
+        .into_iter()
+        .filter(|(id, segment)| id != "frontend/setup" || !segment.is_empty())
+        .map(|(id, segment)| segment.finish(id))
+        .collect();
+    if !thread.ambient.is_empty() {
+        let ambient: Map<String, Value> = thread.ambient.into_iter().map(|(k, v)| (k, Value::Array(v))).collect();
+        streams.push(Stream {
+            id: "frontend/thread".into(),
+            file: "frontend.jsonl".into(),
+            label: "app-server thread notifications".into(),
+            root: vec![("ambient".into(), Value::Object(ambient))],
+        });
     }
-    // A turn resumed after another (a thread-level action between them) is still one stream per turn id.
-    let mut merged: Vec<Stream> = Vec::new();
-    for stream in streams {
-        match merged.iter_mut().find(|s| s.id == stream.id) {
-            Some(existing) => {
-                for ((_, into), (_, from)) in existing.root.iter_mut().zip(stream.root) {
-                    match (into, from) {
-                        (Value::Array(a), Value::Array(b)) => a.extend(b),
-                        (Value::Object(a), Value::Object(b)) => {
-                            for (k, v) in b {
-                                match (a.get_mut(&k), v) {
-                                    (Some(Value::Array(x)), Value::Array(y)) => x.extend(y),
-                                    (_, v) => {
-                                        a.insert(k, v);
-                                    }
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            None => merged.push(stream),
-        }
-    }
-    (merged, cwds)
+    (streams, cwds)
+}
+
+/// The turn a message is about: `params.turnId`, or the id of `params.turn`.
+fn turn_id(message: &Value) -> Option<String> {
+    let params = message.get("params")?;
+    let id = params.get("turnId").or_else(|| params.get("turn").and_then(|t| t.get("id")))?;
+    Some(id.as_str().map_or_else(|| id.to_string(), str::to_string))
 }
 
 #[cfg(test)]
@@ -412,27 +439,28 @@ mod tests {
             json!({"t_ms": 0.5, "from": "client", "message": {"id": 1, "method": "initialize", "params": {}}}),
             json!({"t_ms": 1.0, "from": "agent", "message": {"id": 1, "result": {"userAgent": "x"}}}),
             json!({"t_ms": 1.5, "from": "client", "message": {"id": 2, "method": "thread/start", "params": {"cwd": "/w/ws"}}}),
-            json!({"t_ms": 2.0, "from": "agent", "message": {"method": "thread/started", "params": {"thread": {"id": "t"}}}}),
-            json!({"t_ms": 2.5, "action": "turn/start", "turn": 1}),
+            json!({"t_ms": 2.5, "action": "turn", "turn": 1}),
+            json!({"t_ms": 2.6, "from": "agent", "message": {"method": "thread/started", "params": {"thread": {"id": "t"}}}}),
             json!({"t_ms": 3.0, "from": "client", "message": {"id": 3, "method": "turn/start", "params": {}}}),
-            json!({"t_ms": 3.1, "from": "agent", "message": {"method": "turn/started", "params": {}}}),
+            json!({"t_ms": 3.1, "from": "agent", "message": {"method": "turn/started", "params": {"turn": {"id": "u1"}}}}),
             json!({"t_ms": 3.2, "from": "agent", "message": {"id": 3, "result": {}}}),
-            json!({"t_ms": 3.3, "from": "agent", "message": {"method": "item/started", "params": {"item": {"id": "m"}}}}),
-            json!({"t_ms": 3.4, "from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"itemId": "m", "delta": "Hel"}}}),
+            json!({"t_ms": 3.3, "from": "agent", "message": {"method": "item/started", "params": {"turnId": "u1", "item": {"id": "m"}}}}),
+            json!({"t_ms": 3.4, "from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"turnId": "u1", "itemId": "m", "delta": "Hel"}}}),
             json!({"t_ms": 3.5, "from": "agent", "message": {"method": "account/rateLimits/updated", "params": {"n": 1}}}),
-            json!({"t_ms": 3.6, "from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"itemId": "m", "delta": "lo"}}}),
-            json!({"t_ms": 3.7, "from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "m", "text": "Hello"}}}}),
+            json!({"t_ms": 3.6, "from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"turnId": "u1", "itemId": "m", "delta": "lo"}}}),
+            json!({"t_ms": 3.7, "from": "agent", "message": {"method": "item/completed", "params": {"turnId": "u1", "item": {"id": "m", "text": "Hello"}}}}),
             json!({"t_ms": 3.8, "from": "agent", "malformed": "{oops"}),
-            json!({"t_ms": 3.9, "from": "agent", "message": {"method": "turn/completed", "params": {}}}),
+            json!({"t_ms": 3.85, "action": "turn", "turn": 2}),
+            json!({"t_ms": 3.9, "from": "agent", "message": {"method": "turn/completed", "params": {"turn": {"id": "u1"}}}}),
         ]);
         let (streams, cwds) = frontend_streams(&text);
         assert_eq!(cwds, ["/w/ws"]);
         let ids: Vec<&str> = streams.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["frontend/setup", "frontend/turn-1"]);
+        assert_eq!(ids, ["frontend/setup", "frontend/turn-1", "frontend/turn-2", "frontend/thread"]);
         assert_eq!(
             root(&streams[0]),
             json!({
-                "messages": [{"method": "thread/started", "params": {"thread": {"id": "t"}}}],
+                "messages": [],
                 "responses": [{"request": "initialize", "response": {"id": 1, "result": {"userAgent": "x"}}}],
                 "ambient": {},
             })
@@ -441,33 +469,42 @@ mod tests {
             root(&streams[1]),
             json!({
                 "messages": [
-                    {"method": "turn/started", "params": {}},
-                    {"method": "item/started", "params": {"item": {"id": "m"}}},
-                    {"method": "item/agentMessage/delta", "params": {"itemId": "m", "delta": "Hello"}},
-                    {"method": "item/completed", "params": {"item": {"id": "m", "text": "Hello"}}},
+                    {"method": "turn/started", "params": {"turn": {"id": "u1"}}},
+                    {"method": "item/started", "params": {"turnId": "u1", "item": {"id": "m"}}},
+                    {"method": "item/agentMessage/delta", "params": {"turnId": "u1", "itemId": "m", "delta": "Hello"}},
+                    {"method": "item/completed", "params": {"turnId": "u1", "item": {"id": "m", "text": "Hello"}}},
                     {"malformed": "{oops"},
-                    {"method": "turn/completed", "params": {}},
+                    {"method": "turn/completed", "params": {"turn": {"id": "u1"}}},
                 ],
                 "responses": [{"request": "turn/start", "response": {"id": 3, "result": {}}}],
-                "ambient": {"account/rateLimits/updated": [{"n": 1}]},
-            })
+                "ambient": {},
+            }),
+            "a turn's late message stays with its turn"
+        );
+        assert_eq!(root(&streams[2]), json!({"messages": [], "responses": [], "ambient": {}}));
+        assert_eq!(
+            root(&streams[3]),
+            json!({"ambient": {"account/rateLimits/updated": [{"n": 1}], "thread/started": [{"thread": {"id": "t"}}]}})
         );
     }
 
     #[test]
     fn deltas_cut_differently_and_racing_notifications_give_the_same_document() {
         let a = lines(&[
-            json!({"action": "turn/start", "turn": 1}),
-            json!({"from": "agent", "message": {"method": "item/commandExecution/outputDelta", "params": {"itemId": "c", "delta": "a\nb\n"}}}),
-            json!({"from": "agent", "message": {"method": "thread/tokenUsage/updated", "params": {"t": 1}}}),
-            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "c"}}}}),
+            json!({"action": "turn", "turn": 1}),
+            json!({"from": "agent", "message": {"method": "thread/started", "params": {}}}),
+            json!({"from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"turnId": "u", "itemId": "c", "delta": "a\nb\n"}}}),
+            json!({"from": "agent", "message": {"method": "item/commandExecution/outputDelta", "params": {"turnId": "u", "itemId": "x", "delta": "out"}}}),
+            json!({"from": "agent", "message": {"method": "thread/tokenUsage/updated", "params": {"turnId": "u", "t": 1}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"turnId": "u", "item": {"id": "c"}}}}),
         ]);
         let b = lines(&[
-            json!({"action": "turn/start", "turn": 1}),
-            json!({"from": "agent", "message": {"method": "thread/tokenUsage/updated", "params": {"t": 1}}}),
-            json!({"from": "agent", "message": {"method": "item/commandExecution/outputDelta", "params": {"itemId": "c", "delta": "a\n"}}}),
-            json!({"from": "agent", "message": {"method": "item/commandExecution/outputDelta", "params": {"itemId": "c", "delta": "b\n"}}}),
-            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "c"}}}}),
+            json!({"from": "agent", "message": {"method": "thread/started", "params": {}}}),
+            json!({"action": "turn", "turn": 1}),
+            json!({"from": "agent", "message": {"method": "thread/tokenUsage/updated", "params": {"turnId": "u", "t": 1}}}),
+            json!({"from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"turnId": "u", "itemId": "c", "delta": "a\n"}}}),
+            json!({"from": "agent", "message": {"method": "item/agentMessage/delta", "params": {"turnId": "u", "itemId": "c", "delta": "b\n"}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"turnId": "u", "item": {"id": "c"}}}}),
         ]);
         assert_eq!(frontend_streams(&a).0, frontend_streams(&b).0);
     }

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::events::EventLog;
 use crate::node::{Node, Object, Placeholder, ScalarType, Segment, text_node};
-use crate::paths::{KnownPath, PathFinder, derive};
+use crate::paths::{KnownPath, PathFinder, derive, run_dir};
 use crate::rules::{Action, ExtraPath, Replace, Rule, RuleSet};
 use crate::selector::{Selector, States, Step, escape_token};
 
@@ -154,7 +154,14 @@ pub fn normalize_with(
     if let Some(events) = events {
         extra.extend(events.cwds.iter().map(|cwd| ExtraPath { kind: "cwd".into(), path: cwd.clone() }));
     }
-    let paths = derive(recording, &extra);
+    let mut paths = derive(recording, &extra);
+    // Only events name files outside the workspace (an app-server file change beside it); requests compared alone
+    // keep the paths they always had.
+    if events.is_some()
+        && let Some(run) = run_dir(&paths)
+    {
+        paths.push(KnownPath { kind: "run".into(), path: run });
+    }
     let finder = PathFinder::new(&paths);
     let compiled = Compiled::new(&rules.rules, &REQUEST_ROOTS);
     let mut placeholders = Placeholders::default();

@@ -64,6 +64,18 @@ pub fn derive(recording: &Recording, extra: &[ExtraPath]) -> Vec<KnownPath> {
     found
 }
 
+/// The run's own directory, when the working directory and HOME sit side by side in it (`parity record` makes
+/// `<run>/workspace` and `<run>/home`): a file the agent writes beside the workspace is named by it. `None` when
+/// they do not share a specific parent.
+pub fn run_dir(paths: &[KnownPath]) -> Option<String> {
+    let parent = |kind: &str| {
+        let path = &paths.iter().find(|p| p.kind == kind)?.path;
+        Some(path[..path.rfind('/')?].to_string())
+    };
+    let (cwd, home) = (parent("cwd")?, parent("home")?);
+    (cwd == home && is_specific(&cwd) && !paths.iter().any(|p| p.path == cwd)).then_some(cwd)
+}
+
 /// Whether a path names something specific enough to replace everywhere: at least two levels deep (`/root` aside).
 fn is_specific(path: &str) -> bool {
     path.starts_with('/') && (path.matches('/').count() >= 2 || path == "/root")

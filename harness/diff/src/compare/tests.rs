@@ -265,9 +265,10 @@ fn exec_stream(turn: u32, events: &[Value]) -> crate::events::Stream {
     }
 }
 
-fn app_server_stream(messages: &[Value]) -> crate::events::Stream {
+/// The streams of a transcript: its turn's and its thread's.
+fn app_server_streams(messages: &[Value]) -> Vec<crate::events::Stream> {
     let text: String = messages.iter().map(|m| format!("{m}\n")).collect();
-    crate::events::frontend_streams(&text).0.remove(0)
+    crate::events::frontend_streams(&text).0
 }
 
 fn diff_events(
@@ -341,33 +342,41 @@ fn a_real_event_difference_is_an_events_divergence_and_can_be_accepted() {
 fn app_server_times_durations_and_process_ids_are_masked_and_rules_can_turn_that_off() {
     // The thread is the one of the request's headers (T1 on the left, T2 on the right).
     let turn = |thread: &str, created: u64, updated: u64, duration: u64, pid: &str, text: &str| {
-        app_server_stream(&[
+        app_server_streams(&[
             json!({"from": "agent", "message": {"method": "thread/started", "params": {"thread": {"id": thread, "createdAt": created, "updatedAt": updated}}}}),
-            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "call_1", "type": "commandExecution", "processId": pid, "durationMs": duration}}}}),
-            json!({"from": "agent", "message": {"method": "item/completed", "params": {"item": {"id": "m", "type": "agentMessage", "text": text}}}}),
+            json!({"from": "agent", "message": {"method": "turn/started", "params": {"turn": {"id": "u1", "startedAt": created}}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"turnId": "u1", "item": {"id": "call_1", "type": "commandExecution", "processId": pid, "durationMs": duration}}}}),
+            json!({"from": "agent", "message": {"method": "item/completed", "params": {"turnId": "u1", "item": {"id": "m", "type": "agentMessage", "text": text}}}}),
         ])
     };
     let c = diff_events(
-        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
-        with_events(T2, vec![turn(T2, 200, 201, 30, "9733", "Done.")]),
+        with_events(T1, turn(T1, 100, 100, 12, "4821", "Done.")),
+        with_events(T2, turn(T2, 200, 201, 30, "9733", "Done.")),
         &RuleSet::builtin(),
     );
     assert!(c.is_clean(), "{:?}", c.divergences().collect::<Vec<_>>());
     let c = diff_events(
-        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
-        with_events(T2, vec![turn(T2, 100, 100, 12, "4821", "Other.")]),
+        with_events(T1, turn(T1, 100, 100, 12, "4821", "Done.")),
+        with_events(T2, turn(T2, 100, 100, 12, "4821", "Other.")),
         &RuleSet::builtin(),
     );
     let paths: Vec<&str> = c.divergences().map(|(_, d)| d.path.as_str()).collect();
     assert_eq!(paths, ["/messages/2/params/item/text"]);
-    assert_eq!(c.pairs[1].id, "frontend/setup");
+    assert_eq!((c.pairs[1].id.as_str(), c.pairs[2].id.as_str()), ("frontend/setup", "frontend/thread"));
 
     let rules = RuleSet::from_toml("disable = [\"events-timestamps\"]\n", std::path::Path::new("r.toml")).unwrap();
     let c = diff_events(
-        with_events(T1, vec![turn(T1, 100, 100, 12, "4821", "Done.")]),
-        with_events(T2, vec![turn(T2, 200, 200, 12, "4821", "Done.")]),
+        with_events(T1, turn(T1, 100, 100, 12, "4821", "Done.")),
+        with_events(T2, turn(T2, 200, 200, 12, "4821", "Done.")),
         &rules,
     );
     let paths: Vec<&str> = c.divergences().map(|(_, d)| d.path.as_str()).collect();
-    assert_eq!(paths, ["/messages/0/params/thread/createdAt", "/messages/0/params/thread/updatedAt"]);
+    assert_eq!(
+        paths,
+        [
+            "/messages/0/params/turn/startedAt",
+            "/ambient/thread~1started/0/thread/createdAt",
+            "/ambient/thread~1started/0/thread/updatedAt"
+        ]
+    );
 }
