@@ -100,7 +100,9 @@ output = [{{ message = "Third." }}]
     assert_eq!(recording.sessions.len(), 1, "every turn on the one thread");
     assert!(recording.exchanges().all(|e| e.capture.response.status == 200), "every expectation held");
 
+    let start = &run.actions("start")[0];
     assert_eq!(run.actions("start").len(), 1, "one process for the thread");
+    assert!(start["unix_ms"].as_i64().unwrap() > 1_700_000_000_000, "the wall clock: {start}");
     let initialize = &run.messages("client", "initialize")[0];
     assert_eq!(initialize["params"]["clientInfo"]["name"], "parity");
     let start = &run.messages("client", "thread/start")[0];

@@ -217,7 +217,10 @@ impl Driver<'_, '_> {
         record.args = args.clone();
         let mut command = vec![program];
         command.extend(args);
-        self.transcript.action("start", turn, json!({"process": self.processes, "command": command}));
+        // The wall clock beside `t_ms`, so that the transcript can be laid beside the captures' times.
+        let unix_ms = jiff::Timestamp::now().as_millisecond();
+        let fields = json!({"process": self.processes, "command": command, "unix_ms": unix_ms});
+        self.transcript.action("start", turn, fields);
         self.process = Some(process);
 
         let initialize = json!({

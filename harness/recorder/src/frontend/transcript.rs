@@ -54,7 +54,7 @@ impl Transcript {
     }
 
     /// `{"action": name, "turn": turn, ...fields}`. The actions: `start` (an agent process started: `process`,
-    /// `command`), `exit` (it ended: `process`, `code`, `signal`), `steer` (`at`, `text`, `request`: the held model
+    /// `command`, and `unix_ms`, the wall clock then), `turn` (a turn with a prompt begins: `prompt`), `exit` (it ended: `process`, `code`, `signal`), `steer` (`at`, `text`, `request`: the held model
     /// request's `session` and `seq`), `interrupt` (`at`, `request`), `release` (`at`, `released`: how many holds the
     /// release found; 0 when the agent had already closed the held stream), `approval` (`method`, `request_id`,
     /// `decision`), `answer` (`request_id`, `answers`), `resume`, `fork` and `compact` (`thread`, and `forked` for a
