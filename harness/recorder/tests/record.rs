@@ -67,6 +67,11 @@ async fn a_recording_keeps_captures_outputs_events_and_statuses() {
 
     let on_disk = parity_recorder::RunRecord::load(&d.out.join("run.json")).unwrap();
     assert_eq!(on_disk, run);
+    let text = std::fs::read_to_string(d.out.join("run.json")).unwrap();
+    for field in ["frontend", "transcript", "thread_id", "turn_id", "\"status\"", "\"error\"", "\"action\""] {
+        assert!(!text.contains(field), "an exec run.json keeps its format, without {field}: {text}");
+    }
+    assert!(!d.out.join("frontend.jsonl").exists(), "exec keeps no transcript");
     let events = std::fs::read_to_string(d.out.join(run.turns[0].events.as_ref().unwrap())).unwrap();
     assert!(events.lines().any(|l| l.contains("\"agent_message\"") && l.contains("There is hello.txt.")), "{events}");
     assert_eq!(std::fs::read_dir(&d.work).unwrap().count(), 0, "run directories are removed");

@@ -392,8 +392,8 @@ impl Driver<'_, '_> {
         let mut turn_id: Option<String> = None;
         // The steer or interrupt whose answer is awaited: its request id and label.
         let mut awaiting: Option<(i64, String, String)> = None;
-        // The hold to release once the agent has had its grace: name, label, until when.
-        let mut release: Option<(String, String, Instant)> = None;
+        // The hold to release once the agent has had its grace to close it itself: its name, and until when.
+        let mut release: Option<(String, Instant)> = None;
         let mut status: Option<(String, Option<String>)> = None;
 
         loop {
@@ -415,9 +415,9 @@ impl Driver<'_, '_> {
             };
             match event {
                 Event::Deadline | Event::Hold(None) => {
-                    let waiting = match (&awaiting, actions.front(), &release) {
-                        (Some((_, label, _)), _, _) => return Err(self.timeout(turn, label, "no answer")),
-                        (None, Some(action), _) if turn_id.is_some() => {
+                    let waiting = match (&awaiting, actions.front()) {
+                        (Some((_, label, _)), _) => return Err(self.timeout(turn, label, "no answer")),
+                        (None, Some(action)) if turn_id.is_some() => {
                             return Err(self.timeout(turn, &action.label(), "the hold was not reached"));
                         }
                         _ => "no turn/completed",
@@ -451,7 +451,7 @@ impl Driver<'_, '_> {
                     awaiting = Some((id, label, action.at().to_string()));
                 }
                 Event::ReleaseTick => {
-                    let (at, _, until) = release.as_ref().expect("a release is pending");
+                    let (at, until) = release.as_ref().expect("a release is pending");
                     let still_held = server.holds().iter().any(|h| &h.name == at);
                     if !still_held || Instant::now() >= *until {
                         let released = if still_held { server.release(at) } else { 0 };
@@ -537,7 +537,7 @@ impl Driver<'_, '_> {
                             }
                         }
                         (None, Some(id)) if awaiting.as_ref().is_some_and(|(a, _, _)| id == &json!(a)) => {
-                            let (_, label, at) = awaiting.take().expect("checked");
+                            let (_, label, at) = awaiting.take().expect("matched just above");
                             if let Some(error) = message.get("error") {
                                 return Err(self.stop(
                                     turn,
@@ -545,7 +545,7 @@ impl Driver<'_, '_> {
                                     format!("the agent refused it: {}", error_text(error)),
                                 ));
                             }
-                            release = Some((at, label, Instant::now() + RELEASE_GRACE));
+                            release = Some((at, Instant::now() + RELEASE_GRACE));
                         }
                         _ => {}
                     }
