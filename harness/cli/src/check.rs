@@ -58,6 +58,9 @@ pub struct CheckArgs {
     /// Only the K-th of N stable parts of the suite (1-based), for CI machines that split the work.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// Only the scenarios of this frontend (`exec` or `app-server`), for an agent that has only one of them.
+    #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server"])]
+    frontend: Option<String>,
     /// Fail (exit 1) when an accept entry judged in this run matched nothing.
     #[arg(long)]
     strict: bool,
@@ -240,11 +243,21 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     }
     anyhow::ensure!(!names.is_empty() || args.shard.is_some(), "{}: no scenarios (*.toml)", scenarios_dir.display());
     let (with, without): (Vec<String>, Vec<String>) = names.into_iter().partition(|n| recorded.contains(n));
-    let scenarios = with
+    let mut scenarios = with
         .iter()
         .map(|name| Scenario::load(&scenarios_dir.join(format!("{name}.toml"))).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Plan { scenarios, missing_baseline: without, whole: args.only.is_empty() && args.shard.is_none() })
+    let mut missing_baseline = without;
+    if let Some(frontend) = &args.frontend {
+        scenarios.retain(|s| s.agent.frontend.name() == frontend);
+        // A scenario file is read to know its frontend; one that will not load is kept, to fail as an error.
+        missing_baseline.retain(|name| {
+            Scenario::load(&scenarios_dir.join(format!("{name}.toml")))
+                .map_or(true, |s| s.agent.frontend.name() == frontend)
+        });
+    }
+    let whole = args.only.is_empty() && args.shard.is_none() && args.frontend.is_none();
+    Ok(Plan { scenarios, missing_baseline, whole })
 }
 
 /// The names of the `*.toml` files of a directory, sorted.
@@ -298,10 +311,7 @@ fn write_report_dir(dir: &Path, suite: &SuiteComparison) -> anyhow::Result<()> {
             let mut comparison = comparison.clone();
             comparison.stale =
                 suite.stale.iter().filter(|e| AcceptList::names_scenario(e, &scenario.name)).cloned().collect();
-            write(
-                &format!("{}.html", scenario.name),
-                report::render(&comparison, Format::Html, &options),
-            )?;
+            write(&format!("{}.html", scenario.name), report::render(&comparison, Format::Html, &options))?;
         }
     }
     let has_page = |name: &str| suite.scenarios.iter().any(|s| s.name == name && s.outcome.is_ok());

@@ -78,28 +78,65 @@ fn recording_label(dir: &Path) -> io::Result<Option<String>> {
     Ok(None)
 }
 
-/// Removes what a run wrote, leaving anything else.
-fn remove_recording(dir: &Path) -> io::Result<()> {
+/// The files a run wrote in a recording directory, relative to it, sorted: `run.json` (of parity's run format) and
+/// the transcript, each turn's output files, and the captures parity wrote (with their marker and temporaries).
+/// Anything else there is not parity's. A missing directory has none.
+pub fn recording_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if !dir.is_dir() {
+        return Ok(files);
+    }
     for file in RUN_FILES {
-        remove_if_present(&dir.join(file))?;
+        let is_run_json = *file == RUN_JSON;
+        let ours = if is_run_json {
+            recording_label(dir)?.is_some() && dir.join(file).is_file()
+        } else {
+            dir.join(file).is_file()
+        };
+        if ours {
+            files.push(PathBuf::from(file));
+        }
     }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_turn_dir =
-            name.strip_prefix("turn-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if is_turn_dir && entry.file_type()?.is_dir() {
-            for file in TURN_FILES {
-                remove_if_present(&entry.path().join(file))?;
-            }
-            let _ = std::fs::remove_dir(entry.path());
+        if is_turn_dir(&name) && entry.file_type()?.is_dir() {
+            files
+                .extend(TURN_FILES.iter().filter(|f| entry.path().join(f).is_file()).map(|f| Path::new(&name).join(f)));
         }
     }
     let captures = dir.join(CAPTURES_DIR);
     if captures.is_dir() {
         let survey = owned::survey(&captures)?;
-        owned::remove_owned(&captures, &survey)?;
-        let _ = std::fs::remove_dir(&captures);
+        for path in survey.captures.iter().chain(&survey.temporaries) {
+            files.push(path.strip_prefix(dir).expect("the survey lists paths under its root").to_path_buf());
+        }
+        if survey.marker {
+            files.push(Path::new(CAPTURES_DIR).join(owned::CAPTURES_MARKER));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `turn-1`, `turn-12`.
+fn is_turn_dir(name: &str) -> bool {
+    name.strip_prefix("turn-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes what a run wrote, and the directories that leaves empty, leaving anything else.
+fn remove_recording(dir: &Path) -> io::Result<()> {
+    let files = recording_files(dir)?;
+    for file in &files {
+        remove_if_present(&dir.join(file))?;
+    }
+    // Deepest first: a session directory before captures/.
+    let mut parents: Vec<&Path> =
+        files.iter().filter_map(|f| f.parent()).filter(|p| !p.as_os_str().is_empty()).collect();
+    parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    parents.dedup();
+    for parent in parents.into_iter().chain([Path::new(CAPTURES_DIR)]) {
+        let _ = std::fs::remove_dir(dir.join(parent));
     }
     Ok(())
 }

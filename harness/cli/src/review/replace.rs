@@ -1,8 +1,8 @@
 //! Replacing a baseline's scenario by a new recording of it, touching only parity's files, and never leaving a
 //! half-replaced scenario.
 //!
-//! Parity's files in a scenario directory are the ones a run writes (`run.json` of parity's run format, each
-//! `turn-N/` output file, the captures parity wrote, see [`parity_capture::owned`]) and the normalized view
+//! Parity's files in a scenario directory are the ones a run writes (`run.json` of parity's run format, the
+//! transcript, each `turn-N/` output file, the captures parity wrote, see [`parity_capture::owned`]) and the normalized view
 //! (`normalized/`, see [`parity_diff::view`]). Anything else there is the user's and stays in the scenario.
 //!
 //! The new recording is copied into a staging directory beside the scenario (`.parity-review.<name>.staging`, holding
@@ -18,8 +18,8 @@ use anyhow::Context;
 use parity_capture::owned;
 use parity_diff::RuleSet;
 use parity_diff::view::VIEW_DIR;
-use parity_recorder::output::{RUN_JSON, TURN_FILES};
-use parity_recorder::run::{CAPTURES_DIR, RUN_FORMAT};
+use parity_recorder::output::recording_files;
+use parity_recorder::run::CAPTURES_DIR;
 use sha2::{Digest, Sha256};
 
 /// Inside a staging directory until its copy is complete and it is swapped in.
@@ -28,46 +28,15 @@ const PREFIX: &str = ".parity-review.";
 const STAGING: &str = ".staging";
 const OLD: &str = ".old";
 
-/// Parity's files in a scenario directory, relative to it, sorted. A missing directory has none.
+/// Parity's files in a scenario directory, relative to it, sorted: what a run wrote
+/// ([`parity_recorder::output::recording_files`]) and the normalized view. A missing directory has none.
 pub fn parity_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    if !dir.is_dir() {
-        return Ok(files);
+    let mut files = recording_files(dir)?;
+    if dir.is_dir() {
+        let views = crate::normalize::existing_views(&dir.join(VIEW_DIR)).map_err(io::Error::other)?;
+        files.extend(views.into_iter().map(|v| Path::new(VIEW_DIR).join(v)));
+        files.sort();
     }
-    let run_json = dir.join(RUN_JSON);
-    let is_run = std::fs::read(&run_json)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(RUN_FORMAT));
-    if is_run {
-        files.push(PathBuf::from(RUN_JSON));
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_turn_dir =
-            name.strip_prefix("turn-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if is_turn_dir && entry.file_type()?.is_dir() {
-            for file in TURN_FILES {
-                if entry.path().join(file).is_file() {
-                    files.push(Path::new(&name).join(file));
-                }
-            }
-        }
-    }
-    let captures = dir.join(CAPTURES_DIR);
-    if captures.is_dir() {
-        let survey = owned::survey(&captures)?;
-        for path in survey.captures.iter().chain(&survey.temporaries) {
-            files.push(path.strip_prefix(dir).expect("the survey lists paths under its root").to_path_buf());
-        }
-        if survey.marker {
-            files.push(Path::new(CAPTURES_DIR).join(owned::CAPTURES_MARKER));
-        }
-    }
-    let views = crate::normalize::existing_views(&dir.join(VIEW_DIR)).map_err(io::Error::other)?;
-    files.extend(views.into_iter().map(|v| Path::new(VIEW_DIR).join(v)));
-    files.sort();
     Ok(files)
 }
 
@@ -231,6 +200,7 @@ pub fn recover_all(baseline: &Path) -> anyhow::Result<Vec<(String, Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parity_recorder::run::RUN_FORMAT;
 
     fn plant(root: &Path, files: &[(&str, &str)]) {
         for (name, text) in files {
