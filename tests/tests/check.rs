@@ -205,3 +205,39 @@ reason = "never needed: plain-reply is clean"
     assert_eq!(code, Some(2), "bad input");
     assert!(stderr.contains("--only no-such-scenario"), "{stderr}");
 }
+
+/// A JSON-RPC message that breaks the recorded app-server protocol is a divergence of its own, named.
+#[test]
+fn a_transcript_message_that_breaks_the_protocol_is_a_protocol_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (left, right) = (dir.path().join("left"), dir.path().join("right"));
+    let baseline = repo().join("captures/codex-0.169.0");
+    for side in [&left, &right] {
+        copy_dir(&baseline.join("app-three-turns"), &side.join("app-three-turns"));
+    }
+    copy_dir(&baseline.join("app-server-schema"), &left.join("app-server-schema"));
+    // The agent's first turn/started, its thread id made a number.
+    let transcript = right.join("app-three-turns/frontend.jsonl");
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    let mut broken = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            if !broken && value.pointer("/message/method").and_then(|m| m.as_str()) == Some("turn/started") {
+                value["message"]["params"]["threadId"] = serde_json::json!(5);
+                broken = true;
+            }
+            value.to_string()
+        })
+        .collect();
+    assert!(broken, "the transcript has a turn/started");
+    std::fs::write(&transcript, lines.join("\n") + "\n").unwrap();
+
+    let output = Command::new(bin("parity")).args(["diff"]).arg(&left).arg(&right).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("protocol/right"), "{stdout}");
+    assert!(stdout.contains("turn/started: /params/threadId"), "{stdout}");
+    assert!(stdout.contains("1 protocol"), "{stdout}");
+}

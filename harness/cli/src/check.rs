@@ -12,8 +12,9 @@ use std::str::FromStr;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use parity_diff::report::{self, Format};
-use parity_diff::suite::{ScenarioResult, SuiteComparison, captures_of, diff_scenario};
+use parity_diff::suite::{ScenarioResult, SuiteComparison, compare_scenario, protocol_beside};
 use parity_diff::{AcceptList, NormalizeOptions, RuleSet};
+use parity_protocol::Protocol;
 use parity_recorder::{Agent, RecordError, RunRecord, Scenario};
 
 use crate::record::{RunArgs, record_with_progress};
@@ -152,13 +153,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let results = record_with_progress(&runtime, &plan.scenarios, &agent, &options);
 
     let mut used = vec![false; accept.len()];
+    // The JSON-RPC transcripts of app-server scenarios are checked against the schema the baseline was recorded with.
+    let protocol = protocol_beside(&args.baseline);
     let mut verdicts: Vec<ScenarioResult> = plan
         .scenarios
         .iter()
         .zip(&results)
         .map(|(scenario, result)| {
             let options = NormalizeOptions { events: args.events, ..NormalizeOptions::default() };
-            verdict(&args.baseline, &out, scenario, result, (&rules, options), &accept, &mut used)
+            verdict(&args.baseline, &out, scenario, result, (&rules, options, protocol.as_ref()), &accept, &mut used)
         })
         .collect();
     verdicts.extend(plan.missing_baseline.iter().map(|name| ScenarioResult {
@@ -279,7 +282,7 @@ fn verdict(
     out: &Path,
     scenario: &Scenario,
     result: &Result<RunRecord, RecordError>,
-    (rules, options): (&RuleSet, NormalizeOptions),
+    (rules, options, protocol): (&RuleSet, NormalizeOptions, Option<&Protocol>),
     accept: &AcceptList,
     used: &mut [bool],
 ) -> ScenarioResult {
@@ -289,7 +292,7 @@ fn verdict(
         Ok(record) => record,
     };
     let outcome =
-        diff_scenario(&captures_of(baseline, &name), &captures_of(out, &name), rules, options).map(|mut comparison| {
+        compare_scenario(&baseline.join(&name), &out.join(&name), rules, options, protocol).map(|mut comparison| {
             for (slot, was_used) in used.iter_mut().zip(accept.apply_in(&mut comparison, Some(&name))) {
                 *slot |= was_used;
             }

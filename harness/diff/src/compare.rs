@@ -47,11 +47,14 @@ pub enum Category {
     /// What the agent told its client rather than the model: its `exec --json` events, its app-server messages
     /// ([`crate::events`]). Every divergence of an event stream is of this category, whatever its kind.
     Events,
+    /// A JSON-RPC message between the frontend and an app server that breaks the protocol's schema recorded from
+    /// upstream ([`crate::protocol`]), on either side.
+    Protocol,
 }
 
 impl Category {
-    pub const ALL: [Category; 5] =
-        [Category::Schema, Category::Relation, Category::Value, Category::Prompt, Category::Events];
+    pub const ALL: [Category; 6] =
+        [Category::Schema, Category::Relation, Category::Value, Category::Prompt, Category::Events, Category::Protocol];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -60,6 +63,7 @@ impl Category {
             Category::Value => "value",
             Category::Prompt => "prompt",
             Category::Events => "events",
+            Category::Protocol => "protocol",
         }
     }
 }
@@ -199,6 +203,7 @@ pub struct Summary {
     pub value: usize,
     pub prompt: usize,
     pub events: usize,
+    pub protocol: usize,
     pub accepted: usize,
     pub stale: usize,
 }
@@ -215,6 +220,7 @@ impl Summary {
         self.value += other.value;
         self.prompt += other.prompt;
         self.events += other.events;
+        self.protocol += other.protocol;
         self.accepted += other.accepted;
         self.stale += other.stale;
     }
@@ -226,6 +232,7 @@ impl Summary {
             Category::Value => self.value,
             Category::Prompt => self.prompt,
             Category::Events => self.events,
+            Category::Protocol => self.protocol,
         }
     }
 }
@@ -259,6 +266,7 @@ impl Comparison {
                     Category::Value => s.value += 1,
                     Category::Prompt => s.prompt += 1,
                     Category::Events => s.events += 1,
+                    Category::Protocol => s.protocol += 1,
                 }
             }
         }

@@ -40,6 +40,7 @@ pub mod events;
 pub mod node;
 pub mod normalize;
 pub mod paths;
+pub mod protocol;
 pub mod report;
 pub mod rules;
 pub mod selector;

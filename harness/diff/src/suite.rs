@@ -107,6 +107,7 @@ pub fn diff_suites(
     only: Option<&[String]>,
 ) -> std::io::Result<SuiteComparison> {
     let (left_names, right_names) = (scenario_names(left)?, scenario_names(right)?);
+    let protocol = protocol_beside(left);
     let mut names: Vec<String> = left_names.iter().chain(&right_names).cloned().collect();
     names.sort();
     names.dedup();
@@ -119,7 +120,7 @@ pub fn diff_suites(
             let outcome = match (left_names.contains(&name), right_names.contains(&name)) {
                 (true, false) => Err(format!("only in {}: {} has no such scenario", left.display(), right.display())),
                 (false, true) => Err(format!("only in {}: {} has no such scenario", right.display(), left.display())),
-                _ => diff_scenario(&captures_of(left, &name), &captures_of(right, &name), rules, options),
+                _ => compare_scenario(&left.join(&name), &right.join(&name), rules, options, protocol.as_ref()),
             };
             ScenarioResult { name, outcome, note: None }
         })
@@ -130,6 +131,32 @@ pub fn diff_suites(
         scenarios,
         stale: Vec::new(),
     })
+}
+
+/// Where a suite keeps the app-server protocol's schema it was recorded with (`captures/codex-0.169.0` has one).
+pub const PROTOCOL_DIR: &str = "app-server-schema";
+
+/// The protocol recorded beside a suite's scenarios, when there is one.
+pub fn protocol_beside(suite: &Path) -> Option<parity_protocol::Protocol> {
+    let dir = suite.join(PROTOCOL_DIR);
+    dir.is_dir().then(|| parity_protocol::Protocol::load(&dir).ok()).flatten()
+}
+
+/// Compares two recordings of a scenario (their directories, as `parity record` writes them): the captures, the
+/// event streams when `options` asks, and, given the protocol, every JSON-RPC message of either side's transcript
+/// against it (the category `protocol`).
+pub fn compare_scenario(
+    left: &Path,
+    right: &Path,
+    rules: &RuleSet,
+    options: NormalizeOptions,
+    protocol: Option<&parity_protocol::Protocol>,
+) -> Result<Comparison, String> {
+    let mut comparison = diff_scenario(&left.join("captures"), &right.join("captures"), rules, options)?;
+    if let Some(protocol) = protocol {
+        crate::protocol::check_transcripts(&mut comparison, protocol, left, right);
+    }
+    Ok(comparison)
 }
 
 /// Compares one scenario's captures; a side with no captures directory compares as empty (an agent that sent

@@ -62,10 +62,18 @@ fn by_category(pair: &RequestPair) -> Vec<&Divergence> {
     list
 }
 
-/// The categories whose counts a report lists: all of them, but `events` only when event streams were compared, so
-/// that a comparison of captures alone does not count what it never looked at.
+/// The categories whose counts a report lists: all of them, but `events` only when event streams were compared and
+/// `protocol` only when a message broke the protocol, so that a comparison of captures alone does not count what it
+/// never looked at.
 pub fn counted_categories(s: &crate::compare::Summary) -> Vec<Category> {
-    Category::ALL.into_iter().filter(|c| *c != Category::Events || s.streams > 0 || s.events > 0).collect()
+    Category::ALL
+        .into_iter()
+        .filter(|c| match c {
+            Category::Events => s.streams > 0 || s.events > 0,
+            Category::Protocol => s.protocol > 0,
+            _ => true,
+        })
+        .collect()
 }
 
 /// Counts per category, as `2 schema, 1 prompt` (categories with none left out).

@@ -30,6 +30,7 @@ impl Painter {
             Category::Value => AnsiColor::Cyan.on_default().bold(),
             Category::Prompt => AnsiColor::Blue.on_default().bold(),
             Category::Events => AnsiColor::Green.on_default().bold(),
+            Category::Protocol => AnsiColor::Red.on_default().bold(),
         };
         self.paint(style, format!("{:<8}", category.as_str()))
     }
