@@ -7,9 +7,9 @@
 //! drove an app server), a [`Timeline`] out, then [`render_text`], [`render_json`] or [`render_html`].
 //!
 //! The clock: milliseconds since the run's origin. Captures carry each request's wall-clock arrival (`received_at`)
-//! and their events' offsets from it; the transcript carries offsets from the run's start, and its first line
-//! anchors them to the wall clock (`{"t_ms": 0.0, "started_at": "<RFC 3339>"}`). Without an anchor, the origin is
-//! the first request's arrival and the transcript's entries are left out of the ordering (they are listed apart).
+//! and their events' offsets from it; the transcript carries offsets from the run's start, and a line with the wall
+//! clock anchors them (the recorder's `start` action carries `unix_ms`). Without an anchor, the origin is the first
+//! request's arrival and the transcript's entries are left out of the ordering (they are listed apart).
 
 use std::path::{Path, PathBuf};
 
@@ -139,15 +139,18 @@ fn epoch_ms(text: &str) -> Option<f64> {
 
 /// The pure part: captures and transcript in, time line out.
 fn timeline(dir: &Path, recording: &Recording, transcript: &[Line]) -> Timeline {
-    let anchor = transcript.first().and_then(|l| l.value.get("started_at")).and_then(Value::as_str);
+    // The transcript's origin on the wall clock, from its first line that says what time it was.
+    let anchor = transcript.iter().find_map(|l| {
+        let unix_ms = match (l.value.get("unix_ms").and_then(Value::as_f64), l.value.get("started_at")) {
+            (Some(ms), _) => ms,
+            (None, Some(Value::String(text))) => epoch_ms(text)?,
+            _ => return None,
+        };
+        Some(unix_ms - l.t_ms)
+    });
     let first_request = recording.exchanges().filter_map(|e| epoch_ms(&e.capture.received_at)).reduce(f64::min);
-    let (origin_ms, origin) = match (anchor.and_then(epoch_ms), anchor) {
-        (Some(ms), Some(text)) => (ms, text.to_string()),
-        _ => (
-            first_request.unwrap_or(0.0),
-            recording.exchanges().map(|e| e.capture.received_at.clone()).min().unwrap_or_default(),
-        ),
-    };
+    let origin_ms = anchor.or(first_request).unwrap_or(0.0);
+    let origin = jiff::Timestamp::from_millisecond(origin_ms.round() as i64).map(|t| t.to_string()).unwrap_or_default();
     let mut entries = Vec::new();
     for exchange in recording.exchanges() {
         let c = &exchange.capture;
@@ -155,7 +158,8 @@ fn timeline(dir: &Path, recording: &Recording, transcript: &[Line]) -> Timeline 
         entries.extend(request_entries(c, arrived));
     }
     let aligned = anchor.is_some() || recording.is_empty();
-    for line in transcript.iter().filter(|l| l.value.get("started_at").is_none()) {
+    let is_anchor_only = |l: &Line| l.value.get("started_at").is_some() && l.value.get("action").is_none();
+    for line in transcript.iter().filter(|l| !is_anchor_only(l)) {
         let t_ms = if aligned { line.t_ms } else { f64::NAN };
         entries.push(transcript_entry(line, t_ms));
     }
