@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use parity_capture::{Capture, Recording};
-use parity_server::script::Syntax;
+use parity_server::script::{OutputItem, Syntax};
 use parity_server::{ParityServer, Script};
 use serde_json::Value;
 
@@ -44,6 +44,13 @@ async fn resend(client: &reqwest::Client, url: &str, capture: &Capture) {
     }
 }
 
+/// Whether the script stops a stream anywhere: what follows a hold depends on the client (its steer, its interrupt, its
+/// closing the stream), which a request sent again cannot reproduce.
+fn holds_anywhere(script: &Script) -> bool {
+    let steps = script.steps.iter().chain(script.sessions.iter().flat_map(|s| &s.steps));
+    steps.into_iter().any(|s| s.hold.is_some() || s.output.iter().any(|o| matches!(o, OutputItem::Hold(_))))
+}
+
 fn answer_of(capture: &Capture) -> Value {
     let events: Vec<&Value> = capture.response.events.iter().map(|e| &e.data).collect();
     serde_json::json!({
@@ -70,7 +77,11 @@ async fn every_reference_scenario_is_answered_exactly_as_when_it_was_recorded() 
         let recording = Recording::load(&captures_dir).unwrap();
         let mut recorded: Vec<&Capture> = recording.exchanges().map(|e| &e.capture).collect();
         recorded.sort_by_key(|c| c.arrival);
-        let server = ParityServer::scripted(scenario_script(&scenario)).start().await.unwrap();
+        let script = scenario_script(&scenario);
+        if holds_anywhere(&script) {
+            continue;
+        }
+        let server = ParityServer::scripted(script).start().await.unwrap();
         for capture in &recorded {
             resend(&client, &server.url(), capture).await;
             server.settle(std::time::Duration::from_secs(30)).await;
