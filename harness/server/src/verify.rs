@@ -109,8 +109,10 @@ pub fn check_recording(recording: &Recording) -> Vec<Violation> {
 ///   answered by exactly one output of the matching type with the same `call_id` in the session's next request;
 /// - every output with a `call_id` in a request's `input` answers a call made before: one in the same `input`, or
 ///   one of an earlier response of the session (an output without a `call_id` answers no call: upstream injects
-///   context items that way);
-/// - no call of a response has an empty `call_id`.
+///   context items that way).
+///
+/// A call of a response without a `call_id` is the model's malformed item, which no output can answer: it is left
+/// out (upstream 0.169.0 drops it unseen, and the `call-without-id` scenario records that).
 pub fn check_call_invariants(captures: &[Capture]) -> Vec<Violation> {
     let mut sessions: BTreeMap<u32, Vec<&Capture>> = BTreeMap::new();
     for capture in captures.iter().filter(|c| is_model_request(c)) {
@@ -152,7 +154,6 @@ pub fn check_call_invariants(captures: &[Capture]) -> Vec<Violation> {
             for (call_type, output_type, call_id) in &calls {
                 let origin = format!("{call_type} {call_id} of the response to request {}", request.seq);
                 if call_id.is_empty() {
-                    violations.push(violation(call_id, format!("the {call_type} of its response has no call_id")));
                     continue;
                 }
                 let Some(next) = requests.get(i + 1) else {
