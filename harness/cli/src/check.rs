@@ -65,10 +65,10 @@ pub struct CheckArgs {
     /// Fail (exit 1) when an accept entry judged in this run matched nothing.
     #[arg(long)]
     strict: bool,
-    /// Compare the agent's own event streams too (`exec --json` events, app-server messages: the category
-    /// `events`). Off by default until rcodex's events match upstream's, so that the check CI runs stays as it was.
+    /// Leave out the agent's own event streams (`exec --json` events, app-server messages: the category `events`),
+    /// which are compared by default: for an agent whose requests are aligned before its events are.
     #[arg(long)]
-    events: bool,
+    no_events: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -160,7 +160,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .zip(&results)
         .map(|(scenario, result)| {
-            let options = NormalizeOptions { events: args.events, ..NormalizeOptions::default() };
+            let options = NormalizeOptions { events: !args.no_events, ..NormalizeOptions::default() };
             verdict(&args.baseline, &out, scenario, result, (&rules, options, protocol.as_ref()), &accept, &mut used)
         })
         .collect();
