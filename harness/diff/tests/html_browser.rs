@@ -77,3 +77,35 @@ fn the_html_report_renders_in_a_browser_with_a_fold_per_request() {
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "the screenshot {} is {size} bytes", shot.display());
 }
+
+/// `parity timeline`'s page, on a reference recording of upstream steering through its app server: a column of
+/// entries in time order, and where the steer landed.
+#[test]
+fn the_timeline_page_renders_in_a_browser_with_the_steer_s_landing() {
+    let recording = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../captures/codex-0.169.0/app-steer-streaming");
+    let timeline = parity_timeline::build(&recording).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("timeline.html");
+    std::fs::write(&page, parity_timeline::render_html(std::slice::from_ref(&timeline))).unwrap();
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&["--dump-dom", &url], &out.path().join("profile-dom"));
+    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    assert!(dom.contains("landed in <code>session-01/0002</code> at <code>/body/input/5/content/0</code>"), "{dom}");
+    for class in
+        ["Request", "Event", "HoldReached", "HoldReleased", "ClientClosed", "Action", "FromAgent", "FromClient"]
+    {
+        assert!(dom.contains(&format!("<tr class=\"{class}\">")), "no {class} row");
+    }
+    assert!(!dom.contains("<script") && !dom.contains("http://") && !dom.contains("https://"));
+    let shot = option_env!("CARGO_TARGET_TMPDIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| out.path().to_path_buf())
+        .join("timeline.png");
+    let result = chromium(
+        &[&format!("--screenshot={}", shot.display()), "--window-size=1200,1400", &url],
+        &out.path().join("profile-shot"),
+    );
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000, "{}", shot.display());
+}
