@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use parity_recorder::scenario::TurnStep;
+use parity_recorder::scenario::{AgentTrigger, TurnStep};
 use parity_recorder::suite::default_work_root;
 use parity_recorder::{Agent, RecordOptions, Scenario};
 use parity_server::script::OutputItem;
@@ -27,8 +27,10 @@ pub struct SweepArgs {
     /// The agents to compare (repeatable): `codex`, `rcodex` or a command template, as for `parity record`.
     #[arg(long, value_name = "AGENT", required = true)]
     agent: Vec<String>,
-    /// A hold point, NAME=EVENT: the steer's hold stops before the first EVENT of its step (repeatable). Default:
-    /// the points every Responses stream has, from before the first event to before response.completed.
+    /// A point, NAME=EVENT: the steer's hold stops before the first EVENT of its step; or NAME=agent:METHOD[:ITEM_TYPE]:
+    /// the steer goes when the agent sends that notification (`agent:item/started:commandExecution`: while a command
+    /// runs; `agent:turn/completed`: after the last response). Repeatable. Default: the points every Responses stream
+    /// has, from before the first event to before response.completed.
     #[arg(long, value_name = "NAME=EVENT")]
     point: Vec<String>,
     /// The upstream Codex binary, instead of the one under .upstream/.
@@ -88,7 +90,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let mut rows = Vec::new();
     for (name, event) in &points {
-        let moved = match with_hold_before(&scenario, &hold, event) {
+        let moved = match with_point(&scenario, &hold, event) {
             Ok(moved) => moved,
             Err(why) => {
                 // A point this step cannot hold at (a message event in a step of tool calls) is no failure.
@@ -108,9 +110,16 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 RecordOptions { out: dir.clone(), work_root: default_work_root(), keep_work: false, clean: true };
             let landing = match runtime.block_on(parity_recorder::record(&moved, agent, &options)) {
                 Err(e) => Err(e.to_string()),
-                Ok(_) => parity_timeline::build(&dir)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| t.steers.into_iter().next().ok_or_else(|| "no steer was sent".to_string())),
+                Ok(run) => {
+                    let landing = parity_timeline::build(&dir)
+                        .map_err(|e| e.to_string())
+                        .and_then(|t| t.steers.into_iter().next().ok_or_else(|| "no steer was sent".to_string()));
+                    // A steer that reached no request in a run that failed: the failure says why (a refused steer).
+                    match (landing, run.failure()) {
+                        (Ok(l), Some(why)) if l.request.is_none() => Err(why),
+                        (landing, _) => landing,
+                    }
+                }
             };
             let (point, before, agent) = (name.clone(), event.clone(), agent.label().to_string());
             rows.push(Row { point, before, agent, landing, skipped: false });
@@ -146,6 +155,34 @@ fn points(given: &[String]) -> anyhow::Result<Vec<(String, String)>> {
             _ => bail!("--point {p}: give NAME=EVENT, e.g. mid-message=response.output_text.delta"),
         })
         .collect()
+}
+
+/// The scenario with its first steer sent at `point`: an event of the held step (the hold moved before it, see
+/// [`with_hold_before`]), or a message of the agent's (`agent:METHOD[:ITEM_TYPE]`: the steer waits for it, and the
+/// hold it waited for goes, so that the stream is not held for nothing).
+fn with_point(scenario: &Scenario, hold: &str, point: &str) -> anyhow::Result<Scenario> {
+    if AgentTrigger::parse(point).is_none() {
+        return with_hold_before(scenario, hold, point);
+    }
+    let mut moved = scenario.clone();
+    let lists = std::iter::once(&mut moved.script.steps).chain(moved.script.sessions.iter_mut().map(|s| &mut s.steps));
+    for steps in lists {
+        for (i, step) in steps.iter_mut().enumerate() {
+            let step_name = step.name.clone().unwrap_or_else(|| format!("step-{}", i + 1));
+            let name_of = |h: &parity_server::Hold| h.name.clone().unwrap_or_else(|| step_name.clone());
+            if step.hold.as_ref().is_some_and(|h| name_of(h) == hold) {
+                step.hold = None;
+            }
+            step.output.retain(|item| !matches!(item, OutputItem::Hold(h) if name_of(h) == hold));
+        }
+    }
+    let steer = moved.turns.iter_mut().find_map(|t| match t {
+        TurnStep::Prompt(turn) => turn.steer.first_mut(),
+        _ => None,
+    });
+    steer.expect("the scenario has a steer").at = point.to_string();
+    moved.script.validate().map_err(|e| anyhow::anyhow!("point {point}: {e}"))?;
+    Ok(moved)
 }
 
 /// The scenario with the hold named `hold` (of a step, or placed in its `output`) moved before `event`; the script is checked again, so a point
@@ -254,6 +291,10 @@ output = [{ message = "Short." }]
         assert!(e.contains("matches no event"), "{e}");
         let e = with_hold_before(&scenario, "nope", "response.created").unwrap_err().to_string();
         assert!(e.contains("no step holds under that name"), "{e}");
+        let waiting = with_point(&scenario, &hold, "agent:item/started:commandExecution").unwrap();
+        assert!(waiting.script.steps[0].hold.is_none(), "the steer no longer waits for the hold, which goes");
+        let TurnStep::Prompt(turn) = &waiting.turns[0] else { panic!("a prompt") };
+        assert_eq!(turn.steer[0].at, "agent:item/started:commandExecution");
         let moved = with_hold_before(&scenario, "inline", "response.created").unwrap();
         let step = &moved.script.steps[1];
         assert_eq!(step.hold.as_ref().unwrap().before.as_deref(), Some("response.created"));

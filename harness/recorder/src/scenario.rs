@@ -113,7 +113,38 @@ pub struct PromptTurn {
     pub output_schema: Option<serde_json::Value>,
 }
 
-/// `steer = { at = "HOLD", text = "..." }`
+/// A point of the agent's own messages an action can wait for instead of a hold: `at = "agent:METHOD"` or
+/// `"agent:METHOD:ITEM_TYPE"` fires when the agent sends that notification during the turn (for an item
+/// notification, of that item's type): `agent:item/started:commandExecution` is while a command runs, after the
+/// response that asked for it; `agent:turn/completed` is after the turn's last response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTrigger {
+    pub method: String,
+    pub item_type: Option<String>,
+}
+
+impl AgentTrigger {
+    pub const PREFIX: &'static str = "agent:";
+
+    /// `None` when `at` names a hold rather than a message.
+    pub fn parse(at: &str) -> Option<AgentTrigger> {
+        let rest = at.strip_prefix(Self::PREFIX).filter(|r| !r.is_empty())?;
+        let (method, item_type) = match rest.split_once(':') {
+            Some((method, item)) => (method, Some(item.to_string())),
+            None => (rest, None),
+        };
+        Some(AgentTrigger { method: method.to_string(), item_type })
+    }
+
+    /// Whether a notification of the agent's is this point.
+    pub fn matches(&self, message: &serde_json::Value) -> bool {
+        let method = message.get("method").and_then(serde_json::Value::as_str);
+        let item_type = message.pointer("/params/item/type").and_then(serde_json::Value::as_str);
+        method == Some(self.method.as_str()) && self.item_type.as_deref().is_none_or(|t| item_type == Some(t))
+    }
+}
+
+/// `steer = { at = "HOLD", text = "..." }`, or `at = "agent:..."` (see [`AgentTrigger`])
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Steer {
@@ -370,7 +401,8 @@ fn resolve_turns(
     }
     let holds = hold_names(script);
     let known_hold = |at: &str| {
-        holds.iter().any(|h| h == at)
+        AgentTrigger::parse(at).is_some()
+            || holds.iter().any(|h| h == at)
             || at
                 .strip_prefix("step-")
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'))

@@ -349,3 +349,57 @@ async fn clean_removes_the_transcript_with_the_rest_of_the_recording() {
     let left: Vec<_> = std::fs::read_dir(&run.out).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, ["notes.md"]);
 }
+
+/// A steer can wait for a message of the agent's instead of a hold: sent when the agent says the turn started, while
+/// the answer is still on its way, it lands in the next request; sent after the turn completed, the agent refuses it
+/// and the run fails naming the action.
+#[tokio::test]
+async fn a_steer_waiting_for_a_message_of_the_agent_s_goes_when_the_agent_sends_it() {
+    let early = run(&format!(
+        r#"{HEADER}
+[[turns]]
+prompt = "write a poem"
+steer = {{ at = "agent:turn/started", text = "make it short" }}
+
+[[script.steps]]
+start_delay_ms = 400
+output = [{{ message = "A long poem." }}]
+
+[[script.steps]]
+expect = {{ last_input_contains = "make it short" }}
+output = [{{ message = "Short poem." }}]
+"#
+    ))
+    .await;
+    assert!(early.record.succeeded(), "{:#?}", early.record);
+    let steer = &early.actions("steer")[0];
+    assert_eq!(steer["at"], "agent:turn/started");
+    assert!(early.actions("release").is_empty(), "no hold to release");
+    let requests: Vec<_> = early.recording().exchanges().map(|e| e.capture.clone()).collect();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].request.message_texts("user").iter().any(|t| t == "make it short"));
+
+    let late = run(&format!(
+        r#"{HEADER}
+[[turns]]
+prompt = "write a poem"
+steer = {{ at = "agent:turn/completed", text = "too late" }}
+
+[[script.steps]]
+output = [{{ message = "A poem." }}]
+"#
+    ))
+    .await;
+    let error = late.error();
+    assert!(error.contains("steer at \"agent:turn/completed\"") && error.contains("no active turn"), "{error}");
+
+    let bad = Scenario::parse(
+        &format!(
+            "{HEADER}\n[[turns]]\nprompt = \"p\"\nsteer = {{ at = \"agent:\", text = \"x\" }}\n[[script.steps]]\n"
+        ),
+        Path::new("/virtual/scenarios/demo.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("\"agent:\" is no hold of the script"), "{bad}");
+}

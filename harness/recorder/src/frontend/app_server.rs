@@ -31,7 +31,7 @@ use super::transcript::{self, Transcript};
 use super::{Driven, KILL_GRACE, RunContext, signal_group};
 use crate::agent::TurnSpec;
 use crate::run::{RecordError, TurnRecord, io_error};
-use crate::scenario::{PromptTurn, TurnStep};
+use crate::scenario::{AgentTrigger, PromptTurn, TurnStep};
 
 /// `clientInfo.name` in `initialize`: upstream Codex sends it as the `originator` header of every model request.
 pub const CLIENT_NAME: &str = "parity";
@@ -401,7 +401,9 @@ impl Driver<'_, '_> {
                 break;
             }
             let next_hold = match (actions.front(), &turn_id, &awaiting, &release, &status) {
-                (Some(action), Some(_), None, None, None) => Some(action.at().to_string()),
+                (Some(action), Some(_), None, None, None) if action.trigger().is_none() => {
+                    Some(action.at().to_string())
+                }
                 _ => None,
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -426,29 +428,13 @@ impl Driver<'_, '_> {
                 }
                 Event::Hold(Some(info)) => {
                     let action = actions.pop_front().expect("a hold is awaited for an action");
-                    let label = action.label();
-                    let turn_id = turn_id.clone().unwrap_or_default();
-                    let request = json!({"session": info.session, "seq": info.seq});
-                    let (name, method, params, fields) = match &action {
-                        Action::Steer(at, text) => (
-                            "steer",
-                            "turn/steer",
-                            json!({"threadId": thread, "expectedTurnId": turn_id, "input": [{"type": "text", "text": text}]}),
-                            json!({"at": at, "text": text, "request": request}),
-                        ),
-                        Action::Interrupt(at) => {
-                            interrupted = true;
-                            (
-                                "interrupt",
-                                "turn/interrupt",
-                                json!({"threadId": thread, "turnId": turn_id}),
-                                json!({"at": at, "request": request}),
-                            )
-                        }
-                    };
+                    let (name, method, params, mut fields) =
+                        action.call(&thread, turn_id.as_deref().unwrap_or_default());
+                    fields["request"] = json!({"session": info.session, "seq": info.seq});
+                    interrupted |= matches!(action, Action::Interrupt(_));
                     transcript.action(name, turn, fields);
-                    let id = self.send_request(turn, &label, method, params, deadline).await?;
-                    awaiting = Some((id, label, action.at().to_string()));
+                    let id = self.send_request(turn, &action.label(), method, params, deadline).await?;
+                    awaiting = Some((id, action.label(), action.at().to_string()));
                 }
                 Event::ReleaseTick => {
                     let (at, until) = release.as_ref().expect("a release is pending");
@@ -526,6 +512,20 @@ impl Driver<'_, '_> {
                                     params.pointer("/turn/error/message").and_then(Value::as_str).map(str::to_string);
                                 status = Some((turn_status, error));
                             }
+                            // An action waiting for this message of the agent's (not for a hold) goes now.
+                            let due = actions
+                                .front()
+                                .and_then(Action::trigger)
+                                .is_some_and(|t| t.matches(&message) && awaiting.is_none() && turn_id.is_some());
+                            if due && on_thread {
+                                let action = actions.pop_front().expect("an action is due");
+                                let (name, method, params, fields) =
+                                    action.call(&thread, turn_id.as_deref().unwrap_or_default());
+                                interrupted |= matches!(action, Action::Interrupt(_));
+                                transcript.action(name, turn, fields);
+                                let id = self.send_request(turn, &action.label(), method, params, deadline).await?;
+                                awaiting = Some((id, action.label(), action.at().to_string()));
+                            }
                         }
                         (None, Some(id)) if id == &json!(start_id) => {
                             if let Some(error) = message.get("error") {
@@ -545,7 +545,11 @@ impl Driver<'_, '_> {
                                     format!("the agent refused it: {}", error_text(error)),
                                 ));
                             }
-                            release = Some((at, Instant::now() + RELEASE_GRACE));
+                            // A hold is released once the agent has had its grace; a message of the agent's holds
+                            // nothing.
+                            if AgentTrigger::parse(&at).is_none() {
+                                release = Some((at, Instant::now() + RELEASE_GRACE));
+                            }
                         }
                         _ => {}
                     }
@@ -556,7 +560,7 @@ impl Driver<'_, '_> {
         let (turn_status, error) = status.expect("the loop ends at turn/completed");
         record.status = Some(turn_status.clone());
         if let Some(action) = actions.front() {
-            let what = format!("the turn ended ({turn_status}) before the hold was reached");
+            let what = format!("the turn ended ({turn_status}) before {} was reached", action.at());
             return Err(self.stop(turn, &action.label(), what));
         }
         match turn_status.as_str() {
@@ -629,6 +633,26 @@ impl Action {
         match self {
             Action::Steer(at, _) => format!("steer at \"{at}\""),
             Action::Interrupt(at) => format!("interrupt at \"{at}\""),
+        }
+    }
+
+    /// The message of the agent's the action waits for, when it waits for one rather than for a hold.
+    fn trigger(&self) -> Option<AgentTrigger> {
+        AgentTrigger::parse(self.at())
+    }
+
+    /// The transcript's action name, the JSON-RPC method and params, and the transcript's fields.
+    fn call(&self, thread: &str, turn_id: &str) -> (&'static str, &'static str, Value, Value) {
+        match self {
+            Action::Steer(at, text) => (
+                "steer",
+                "turn/steer",
+                json!({"threadId": thread, "expectedTurnId": turn_id, "input": [{"type": "text", "text": text}]}),
+                json!({"at": at, "text": text}),
+            ),
+            Action::Interrupt(at) => {
+                ("interrupt", "turn/interrupt", json!({"threadId": thread, "turnId": turn_id}), json!({"at": at}))
+            }
         }
     }
 }
