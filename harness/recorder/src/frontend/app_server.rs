@@ -560,7 +560,11 @@ impl Driver<'_, '_> {
         let (turn_status, error) = status.expect("the loop ends at turn/completed");
         record.status = Some(turn_status.clone());
         if let Some(action) = actions.front() {
-            let what = format!("the turn ended ({turn_status}) before {} was reached", action.at());
+            let point = match action.trigger() {
+                Some(_) => format!("the agent sent {}", action.at().trim_start_matches(AgentTrigger::PREFIX)),
+                None => "the hold was reached".to_string(),
+            };
+            let what = format!("the turn ended ({turn_status}) before {point}");
             return Err(self.stop(turn, &action.label(), what));
         }
         match turn_status.as_str() {
