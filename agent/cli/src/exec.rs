@@ -58,6 +58,8 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         approval_policy: None,
         profile: args.profile.clone(),
         config: args.config.clone(),
+        add_dirs: args.add_dir.clone(),
+        thread_source: args.thread_source.clone(),
     };
     let config = Config::load(&overrides).map_err(|e| format!("Error loading config.toml: {e}"))?;
     if !args.skip_git_repo_check && !cwd.ancestors().any(|d| d.join(".git").exists()) {

@@ -22,7 +22,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(subcommand_negates_reqs = true)]
 pub struct ExecArgs {
     #[command(subcommand)]
     action: Option<ExecAction>,
@@ -58,7 +58,7 @@ pub struct ResumeArgs {
 #[derive(Args, Clone, Default)]
 pub struct CommonArgs {
     /// Print events as JSON lines on stdout.
-    #[arg(long)]
+    #[arg(long, alias = "experimental-json")]
     pub json: bool,
     /// The model.
     #[arg(short, long, value_name = "MODEL")]
@@ -90,6 +90,43 @@ pub struct CommonArgs {
     /// Images to attach to the prompt.
     #[arg(short, long = "image", value_name = "FILE", num_args = 1..)]
     pub image: Vec<PathBuf>,
+    /// More directories commands may write in (workspace-write), besides the working directory.
+    #[arg(long = "add-dir", value_name = "DIR")]
+    pub add_dir: Vec<PathBuf>,
+    /// How a new thread is classified (`user` unless told): sent in the turn metadata, saved in the session.
+    #[arg(long, value_name = "SOURCE")]
+    pub thread_source: Option<String>,
+    /// Read and checked as upstream checks it; it asks the OpenAI provider only, so it changes nothing here.
+    #[arg(long, value_name = "PROGRAM", value_parser = ["standard", "daybreak_blue", "daybreak_red"])]
+    pub cyber_access_program: Option<String>,
+}
+
+fn join<T>(mut first: Vec<T>, then: Vec<T>) -> Vec<T> {
+    first.extend(then);
+    first
+}
+
+impl CommonArgs {
+    /// The options given before `resume` (`exec [OPTIONS] resume ID`, as the TypeScript SDK sends them) under
+    /// those given after it: a value after `resume` wins, lists are joined, flags add up.
+    pub fn under(self, later: CommonArgs) -> CommonArgs {
+        CommonArgs {
+            json: self.json || later.json,
+            model: later.model.or(self.model),
+            sandbox: later.sandbox.or(self.sandbox),
+            config: join(self.config, later.config),
+            profile: later.profile.or(self.profile),
+            cd: later.cd.or(self.cd),
+            skip_git_repo_check: self.skip_git_repo_check || later.skip_git_repo_check,
+            ephemeral: self.ephemeral || later.ephemeral,
+            output_last_message: later.output_last_message.or(self.output_last_message),
+            output_schema: later.output_schema.or(self.output_schema),
+            image: join(self.image, later.image),
+            add_dir: join(self.add_dir, later.add_dir),
+            thread_source: later.thread_source.or(self.thread_source),
+            cyber_access_program: later.cyber_access_program.or(self.cyber_access_program),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -102,11 +139,92 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Exec(args) => match args.action {
             Some(ExecAction::Resume(resume)) => exec::run(
-                resume.prompt.or(if resume.last { resume.session_id.clone() } else { None }),
+                // A prompt given before `resume` (`exec PROMPT resume ID`) counts when none follows it.
+                resume.prompt.or(if resume.last { resume.session_id.clone() } else { None }).or(args.prompt),
                 Some(exec::Resume { id: if resume.last { None } else { resume.session_id }, all: resume.all }),
-                resume.common,
+                args.common.under(resume.common),
             ),
             None => exec::run(args.prompt, None, args.common),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(args: &[&str]) -> ExecArgs {
+        let cli =
+            Cli::try_parse_from(["rcodex", "exec"].iter().chain(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let Command::Exec(exec) = cli.command;
+        exec
+    }
+
+    #[test]
+    fn experimental_json_is_an_alias_of_json() {
+        assert!(exec(&["--experimental-json", "hi"]).common.json);
+        let Some(ExecAction::Resume(resume)) = exec(&["resume", "--experimental-json", "ID"]).action else {
+            panic!("resume")
+        };
+        assert!(resume.common.json);
+    }
+
+    #[test]
+    fn options_before_resume_are_taken_as_the_sdk_sends_them() {
+        let args = exec(&[
+            "--experimental-json",
+            "--model",
+            "gpt-5.5",
+            "--sandbox",
+            "workspace-write",
+            "--skip-git-repo-check",
+            "-c",
+            "a=1",
+            "--add-dir",
+            "/one",
+            "resume",
+            "01a2-id",
+            "--image",
+            "x.png",
+            "-c",
+            "b=2",
+            "--",
+            "the prompt",
+        ]);
+        let Some(ExecAction::Resume(resume)) = args.action else { panic!("resume") };
+        assert_eq!((resume.session_id.as_deref(), resume.prompt.as_deref()), (Some("01a2-id"), Some("the prompt")));
+        let common = args.common.under(resume.common);
+        assert!(common.json && common.skip_git_repo_check);
+        assert_eq!((common.model.as_deref(), common.sandbox.as_deref()), (Some("gpt-5.5"), Some("workspace-write")));
+        assert_eq!(common.config, ["a=1", "b=2"]);
+        assert_eq!(common.image, [PathBuf::from("x.png")]);
+        assert_eq!(common.add_dir, [PathBuf::from("/one")]);
+    }
+
+    #[test]
+    fn a_value_after_resume_wins_over_one_before() {
+        let args = exec(&["-m", "before", "resume", "--last", "-m", "after"]);
+        let Some(ExecAction::Resume(resume)) = args.action else { panic!("resume") };
+        assert_eq!(args.common.under(resume.common).model.as_deref(), Some("after"));
+    }
+
+    #[test]
+    fn thread_source_add_dir_and_cyber_access_program_are_accepted() {
+        let args = exec(&[
+            "--thread-source",
+            "sdk",
+            "--cyber-access-program",
+            "standard",
+            "--add-dir",
+            "a",
+            "--add-dir",
+            "b",
+            "hi",
+        ]);
+        assert_eq!(args.common.thread_source.as_deref(), Some("sdk"));
+        assert_eq!(args.common.cyber_access_program.as_deref(), Some("standard"));
+        assert_eq!(args.common.add_dir, [PathBuf::from("a"), PathBuf::from("b")]);
+        // As upstream: only the programs it knows.
+        assert!(Cli::try_parse_from(["rcodex", "exec", "--cyber-access-program", "bogus", "hi"]).is_err());
     }
 }

@@ -31,6 +31,15 @@ pub fn print_warning(message: &str) {
     anstream::eprintln!("{}WARNING:{} {message}", WARN.render(), WARN.render_reset());
 }
 
+/// An `error` event as upstream's transcript shows it: a reconnect notice without its reason
+/// (`Reconnecting... 1/5`), which `--json` carries in full; any other error as it is.
+fn error_line(message: &str) -> &str {
+    match message.split_once(" (") {
+        Some((notice, _)) if notice.starts_with("Reconnecting... ") => notice,
+        _ => message,
+    }
+}
+
 fn paint(style: Style, text: &str) -> String {
     format!("{}{text}{}", style.render(), style.render_reset())
 }
@@ -113,7 +122,7 @@ impl Human {
                 }
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(BAD, "warning:")),
             },
-            Event::Error { message } => anstream::eprintln!("{}", paint(BAD, message)),
+            Event::Error { message } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error_line(message)),
             Event::TurnFailed { error } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error.message),
             _ => {}
         }
@@ -131,5 +140,17 @@ impl Human {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{message}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn the_transcript_shows_a_reconnect_without_its_reason_as_upstream() {
+        let cut = "stream disconnected before completion: Transport error: network error: error decoding response body";
+        assert_eq!(error_line(&format!("Reconnecting... 1/5 ({cut})")), "Reconnecting... 1/5");
+        assert_eq!(error_line(cut), cut, "the final failure in full");
     }
 }

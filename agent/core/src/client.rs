@@ -130,7 +130,7 @@ impl ModelClient {
                 Some(Ok(event)) => event,
                 Some(Err(e)) => {
                     return Err(failure.unwrap_or_else(|| {
-                        retryable(&format!("stream disconnected before completion: {}", describe(&e)))
+                        retryable(&format!("stream disconnected before completion: {}", stream_error(&e)))
                     }));
                 }
                 None => break,
@@ -201,6 +201,15 @@ impl ModelClient {
 
 fn retryable(message: &str) -> ApiError {
     ApiError::Retryable { message: message.to_string(), delay: None }
+}
+
+/// A broken event stream, in upstream's words: a failure to read the body is a network error
+/// (`Transport error: network error: error decoding response body`).
+fn stream_error<E: std::fmt::Display>(error: &eventsource_stream::EventStreamError<E>) -> String {
+    match error {
+        eventsource_stream::EventStreamError::Transport(e) => format!("Transport error: network error: {e}"),
+        other => other.to_string(),
+    }
 }
 
 /// The error chain of a transport failure, in one line.
@@ -345,6 +354,12 @@ fn retry_delay(message: &str) -> Option<Duration> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_cut_stream_is_a_network_error_as_upstream_says() {
+        let cut = eventsource_stream::EventStreamError::Transport("error decoding response body");
+        assert_eq!(stream_error(&cut), "Transport error: network error: error decoding response body");
+    }
 
     #[test]
     fn backoff_doubles_with_jitter() {

@@ -343,6 +343,10 @@ pub struct Overrides {
     pub profile: Option<String>,
     /// `-c key=value`, as given.
     pub config: Vec<String>,
+    /// `--add-dir`: more workspace roots (relative ones from the working directory), writable in workspace-write.
+    pub add_dirs: Vec<PathBuf>,
+    /// `--thread-source`: how a new thread is classified (`user` when not given).
+    pub thread_source: Option<String>,
 }
 
 /// The configuration rcodex runs with.
@@ -361,6 +365,10 @@ pub struct Config {
     pub approval_policy: ApprovalPolicy,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub project_doc_max_bytes: usize,
+    /// The `--add-dir` directories, absolute, in the order given.
+    pub additional_dirs: Vec<PathBuf>,
+    /// How a new thread is classified, in the turn metadata and the session file (`user` unless told).
+    pub thread_source: String,
     /// Things worth telling the user that do not stop the run (unknown keys, say).
     pub warnings: Vec<String>,
 }
@@ -510,6 +518,14 @@ impl Config {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().map_err(|source| ConfigError::Io { path: ".".into(), source })?,
         };
+        let additional_dirs: Vec<PathBuf> = overrides.add_dirs.iter().map(|dir| cwd.join(dir)).collect();
+        let mut sandbox_workspace_write = layer.sandbox_workspace_write.unwrap_or_default();
+        // As upstream: an added directory is a writable root like those of `[sandbox_workspace_write]`.
+        for dir in &additional_dirs {
+            if !sandbox_workspace_write.writable_roots.contains(dir) {
+                sandbox_workspace_write.writable_roots.push(dir.clone());
+            }
+        }
         Ok(Config {
             codex_home,
             cwd,
@@ -520,11 +536,13 @@ impl Config {
             model_reasoning_summary: layer.model_reasoning_summary.map(|s| lower(format!("{s:?}"))),
             model_verbosity: layer.model_verbosity.map(|v| lower(format!("{v:?}"))),
             sandbox_mode: overrides.sandbox_mode.or(layer.sandbox_mode).unwrap_or(SandboxMode::ReadOnly),
-            sandbox_workspace_write: layer.sandbox_workspace_write.unwrap_or_default(),
+            sandbox_workspace_write,
             // exec never asks: upstream overrides the policy with `never` in headless mode.
             approval_policy: overrides.approval_policy.unwrap_or(ApprovalPolicy::Never),
             shell_environment_policy: layer.shell_environment_policy.unwrap_or_default(),
             project_doc_max_bytes: layer.project_doc_max_bytes.unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES),
+            additional_dirs,
+            thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
         })
     }
@@ -532,6 +550,23 @@ impl Config {
     /// The sandbox commands and patches run under.
     pub fn sandbox_policy(&self) -> SandboxPolicy {
         SandboxPolicy::new(self.sandbox_mode, self.sandbox_workspace_write.clone())
+    }
+
+    /// The workspace roots, as upstream lists them in the environment context and the session file: the working
+    /// directory, the `--add-dir` directories, then (in workspace-write) the other writable roots of
+    /// `[sandbox_workspace_write]`; each once.
+    pub fn workspace_roots(&self) -> Vec<PathBuf> {
+        let mut roots = vec![self.cwd.clone()];
+        let configured: &[PathBuf] = match self.sandbox_mode {
+            SandboxMode::WorkspaceWrite => &self.sandbox_workspace_write.writable_roots,
+            _ => &[],
+        };
+        for root in self.additional_dirs.iter().cloned().chain(configured.iter().map(|r| self.cwd.join(r))) {
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        roots
     }
 
     /// Whether commands may use the network.

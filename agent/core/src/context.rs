@@ -28,6 +28,8 @@ pub struct Environment {
     pub network: bool,
     /// Where commands may write (workspace-write only), in any order: they are listed sorted.
     pub writable_roots: Vec<PathBuf>,
+    /// The workspace roots in order, the working directory first (`--add-dir` adds more).
+    pub workspace_roots: Vec<PathBuf>,
     pub agents_md: Option<AgentsMd>,
 }
 
@@ -111,9 +113,11 @@ pub fn initial_context(
         ("writable_roots", roots.as_str()),
     ];
     let network = if env.network { "enabled" } else { "restricted" };
+    let workspace_roots: Vec<String> = env.workspace_roots.iter().map(|r| r.display().to_string()).collect();
     let text = |key: String| -> Result<String, ContextError> {
         let template = pack.text(&key).ok_or_else(|| ContextError::MissingText(key.clone()))?;
-        render(template, &values).map_err(|source| ContextError::Template { key, source })
+        let template = per_workspace_root(template, &workspace_roots);
+        render(&template, &values).map_err(|source| ContextError::Template { key, source })
     };
 
     let mut out = Vec::with_capacity(model.family.context.len());
@@ -155,6 +159,40 @@ pub fn initial_context(
         }
     }
     Ok(out)
+}
+
+/// The template with each element of its `<filesystem>` block that names the working directory (a `<root>`, an
+/// `<entry>`) repeated once per workspace root, in their order, as upstream lists them: the recorded sessions have
+/// one root, so the pack's templates name only `{{cwd}}`.
+fn per_workspace_root(template: &str, roots: &[String]) -> String {
+    const CWD: &str = "{{cwd}}";
+    let (Some(start), Some(end)) = (template.find("<filesystem>"), template.find("</filesystem>")) else {
+        return template.to_string();
+    };
+    if roots.len() < 2 || end < start {
+        return template.to_string();
+    }
+    let mut out = String::from(&template[..start]);
+    let mut rest = &template[start..end];
+    while let Some((at, open)) =
+        ["<root>", "<entry "].iter().filter_map(|open| rest.find(open).map(|i| (i, *open))).min()
+    {
+        let close = if open == "<root>" { "</root>" } else { "</entry>" };
+        let Some(length) = rest[at..].find(close).map(|j| j + close.len()) else { break };
+        let element = &rest[at..at + length];
+        out.push_str(&rest[..at]);
+        if element.contains(CWD) {
+            for root in roots {
+                out.push_str(&element.replace(CWD, root));
+            }
+        } else {
+            out.push_str(element);
+        }
+        rest = &rest[at + length..];
+    }
+    out.push_str(rest);
+    out.push_str(&template[end..]);
+    out
 }
 
 /// A recorded model's instructions as upstream sent them; for another model, the catalog's template.
@@ -239,6 +277,7 @@ mod tests {
             approval: ApprovalPolicy::Never,
             network: mode == SandboxMode::DangerFullAccess,
             writable_roots: vec!["/w/project".into(), "/tmp".into()],
+            workspace_roots: vec!["/w/project".into()],
             agents_md: agents,
         }
     }
@@ -303,5 +342,37 @@ mod tests {
         assert_eq!(discover_agents_md(&sub, 4).unwrap().unwrap().contents, "root", "the byte budget is shared");
         let bare = tempfile::tempdir().unwrap();
         assert_eq!(discover_agents_md(bare.path(), 1000).unwrap(), None);
+    }
+
+    #[test]
+    fn added_directories_are_workspace_roots_in_the_environment_context() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let mut write = env(SandboxMode::WorkspaceWrite, None);
+        write.workspace_roots = vec!["/w/project".into(), "/x/extra".into()];
+        write.writable_roots.push("/x/extra".into());
+        let texts: Vec<String> =
+            initial_context(pack, &model, &write, "t").unwrap().iter().map(items::text_of).collect();
+        assert!(texts[1].contains("The writable roots are `/tmp`, `/w/project`, `/x/extra`."), "{}", texts[1]);
+        // What upstream 0.169.0 sent with `-s workspace-write --add-dir /x/extra`: each root-naming element once per
+        // root, in the roots' order.
+        let roots = "<workspace_roots><root>/w/project</root><root>/x/extra</root></workspace_roots>";
+        let write_entries = "<entry access=\"write\"><path>/w/project</path></entry>\
+                             <entry access=\"write\"><path>/x/extra</path></entry>\
+                             <entry access=\"write\"><special>:slash_tmp</special></entry>";
+        let carve_outs = "<entry access=\"read\"><path>/w/project/.git</path></entry>\
+                          <entry access=\"read\"><path>/x/extra/.git</path></entry>\
+                          <entry access=\"read\"><path>/w/project/.agents</path></entry>";
+        for part in [roots, write_entries, carve_outs] {
+            assert!(texts[2].contains(part), "{part}\n{}", texts[2]);
+        }
+        assert!(texts[2].contains("<path>/x/extra/.aws</path></entry></file_system>"));
+
+        let mut read = env(SandboxMode::ReadOnly, None);
+        read.workspace_roots = vec!["/w/project".into(), "/x/extra".into()];
+        let texts: Vec<String> =
+            initial_context(pack, &model, &read, "t").unwrap().iter().map(items::text_of).collect();
+        assert!(texts[2].contains(roots), "read-only lists the added root, writable or not: {}", texts[2]);
+        assert!(!texts[2].contains("<path>/x/extra"));
     }
 }

@@ -72,7 +72,7 @@ impl RequestContext<'_> {
         values.insert("request_kind".into(), json!("turn"));
         values.insert("history_initialization".into(), json!(ids.history_initialization));
         values.insert("root_turn_id".into(), json!(ids.turn_id));
-        values.insert("thread_source".into(), json!("user"));
+        values.insert("thread_source".into(), json!(self.config.thread_source));
         values.insert("turn_trigger".into(), json!("exec"));
         values.insert("sandbox".into(), json!(self.sandbox_tag()));
         values.insert("sandbox_mode".into(), json!(self.config.sandbox_mode.as_str()));
@@ -162,7 +162,7 @@ impl RequestContext<'_> {
         let ids = self.ids;
         let provider = &self.config.model_provider;
         let version = &self.pack.upstream_version;
-        let originator = &self.pack.originator;
+        let originator = originator(&self.pack.originator);
         let mut known: Vec<(String, String)> = Vec::new();
         let mut put = |name: &str, value: String| known.push((name.to_string(), value));
         if let Some(beta) = &self.pack.beta_features {
@@ -186,8 +186,8 @@ impl RequestContext<'_> {
         if let Some(key) = key {
             put("authorization", format!("Bearer {key}"));
         }
-        put("originator", originator.clone());
-        put("user-agent", user_agent(originator, version));
+        put("user-agent", user_agent(&originator, &self.pack.originator, version));
+        put("originator", originator);
 
         let order = &self.model.family.headers;
         let mut headers: Vec<(String, String)> =
@@ -234,8 +234,30 @@ pub fn prepare_user_agent() {
     std::thread::spawn(os_description);
 }
 
-/// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends.
-pub fn user_agent(originator: &str, version: &str) -> String {
+/// The variable through which a client (the TypeScript SDK sets `codex_sdk_ts`) names itself as the originator.
+pub const ORIGINATOR_OVERRIDE_VAR: &str = "CODEX_INTERNAL_ORIGINATOR_OVERRIDE";
+/// What upstream 0.169.0 was seen sending when the override cannot be a header value.
+const FALLBACK_ORIGINATOR: &str = "codex_cli_rs";
+
+/// The `originator` header, also the user agent's first word and the session file's `originator`: the override's
+/// value when it is set (even empty) and can be sent as a header, `codex_cli_rs` when it cannot, else `default`.
+pub fn originator(default: &str) -> String {
+    originator_from(std::env::var_os(ORIGINATOR_OVERRIDE_VAR), default)
+}
+
+fn originator_from(value: Option<std::ffi::OsString>, default: &str) -> String {
+    match value {
+        None => default.to_string(),
+        Some(value) => match value.into_string() {
+            Ok(value) if reqwest::header::HeaderValue::from_str(&value).is_ok() => value,
+            _ => FALLBACK_ORIGINATOR.to_string(),
+        },
+    }
+}
+
+/// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends: the
+/// originator first, the client (`codex_exec`, whatever the originator) in the parentheses at the end.
+pub fn user_agent(originator: &str, client: &str, version: &str) -> String {
     let terminal = match std::env::var("TERM_PROGRAM").ok().filter(|t| !t.is_empty()) {
         Some(program) => match std::env::var("TERM_PROGRAM_VERSION").ok().filter(|v| !v.is_empty()) {
             Some(v) => format!("{program}/{v}"),
@@ -244,11 +266,14 @@ pub fn user_agent(originator: &str, version: &str) -> String {
         None => std::env::var("TERM").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()),
     };
     let text = format!(
-        "{originator}/{version} ({}; {}) {terminal} ({originator}; {version})",
+        "{originator}/{version} ({}; {}) {terminal} ({client}; {version})",
         os_description(),
         std::env::consts::ARCH
     );
-    // Header values must be ASCII.
+    // Kept as it is when it can be sent (non-ASCII included, as upstream); else printable ASCII only.
+    if reqwest::header::HeaderValue::from_str(&text).is_ok() {
+        return text;
+    }
     text.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '_' }).collect()
 }
 
@@ -364,5 +389,18 @@ mod tests {
         assert_eq!(body["reasoning"], json!({"effort": "low", "context": "all_turns"}));
         assert_eq!(body["text"]["format"]["name"], "codex_output_schema");
         assert!(cx.headers("{}").iter().any(|(n, v)| n == "x-openai-internal-codex-responses-lite" && v == "true"));
+    }
+
+    #[test]
+    fn the_originator_override_names_the_client_as_upstream_sends_it() {
+        let set = |v: &str| Some(std::ffi::OsString::from(v));
+        assert_eq!(originator_from(None, "codex_exec"), "codex_exec");
+        assert_eq!(originator_from(set("codex_sdk_ts"), "codex_exec"), "codex_sdk_ts");
+        assert_eq!(originator_from(set(""), "codex_exec"), "", "set but empty: sent empty, as upstream");
+        assert_eq!(originator_from(set("h\u{e9}llo"), "codex_exec"), "h\u{e9}llo");
+        assert_eq!(originator_from(set("a\u{1}b"), "codex_exec"), "codex_cli_rs", "not a header value");
+        let ua = user_agent("codex_sdk_ts", "codex_exec", "0.169.0");
+        assert!(ua.starts_with("codex_sdk_ts/0.169.0 (") && ua.ends_with(" (codex_exec; 0.169.0)"), "{ua}");
+        assert!(user_agent("h\u{e9}llo", "codex_exec", "0.169.0").starts_with("h\u{e9}llo/0.169.0"));
     }
 }

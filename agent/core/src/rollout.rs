@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 pub struct SessionMeta {
     pub thread_id: String,
     pub cwd: PathBuf,
+    /// The workspace roots: the working directory, then the `--add-dir` ones (and the other writable roots).
+    pub workspace_roots: Vec<PathBuf>,
+    /// How the thread is classified (`user` unless `--thread-source` said otherwise when it was created).
+    pub thread_source: String,
     pub model: String,
     pub model_provider: String,
     pub originator: String,
@@ -44,9 +48,11 @@ impl Rollout {
                 "id": meta.thread_id,
                 "timestamp": timestamp(),
                 "cwd": meta.cwd,
+                "runtime_workspace_roots": meta.workspace_roots,
                 "originator": meta.originator,
                 "cli_version": meta.cli_version,
                 "source": "exec",
+                "thread_source": meta.thread_source,
                 "model_provider": meta.model_provider,
                 "model": meta.model,
                 "context_window_id": meta.context_window_id,
@@ -130,6 +136,12 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                 meta = Some(SessionMeta {
                     thread_id: text("id"),
                     cwd: PathBuf::from(text("cwd")),
+                    workspace_roots: payload
+                        .get("runtime_workspace_roots")
+                        .and_then(Value::as_array)
+                        .map(|roots| roots.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
+                        .unwrap_or_default(),
+                    thread_source: text("thread_source"),
                     model: text("model"),
                     model_provider: text("model_provider"),
                     originator: text("originator"),
@@ -226,6 +238,8 @@ mod tests {
         SessionMeta {
             thread_id: thread.into(),
             cwd: cwd.into(),
+            workspace_roots: vec![cwd.into()],
+            thread_source: "user".into(),
             model: "m".into(),
             model_provider: "p".into(),
             originator: "codex_exec".into(),

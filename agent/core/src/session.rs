@@ -79,7 +79,7 @@ impl Session {
     pub fn start(options: SessionOptions, events: EventSink) -> Result<Session, SessionError> {
         crate::request::prepare_user_agent();
         let pack = rcodex_prompt_pack::embedded();
-        let config = options.config;
+        let mut config = options.config;
         let (model, warning) = context::resolve_model(pack, &config.model);
         if let Some(warning) = warning {
             events.completed(ItemDetails::Error { message: warning });
@@ -96,6 +96,11 @@ impl Session {
             Some(path) => {
                 let saved = rollout::load(&path)?;
                 let thread_id = saved.meta.thread_id.clone();
+                // As upstream: a resumed thread keeps the classification it was created with (`--thread-source`
+                // counts for new threads only).
+                if !saved.meta.thread_source.is_empty() {
+                    config.thread_source = saved.meta.thread_source.clone();
+                }
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
                 let prefix = name_based(&model, context);
                 let rollout = if options.ephemeral {
@@ -115,9 +120,11 @@ impl Session {
                     let meta = SessionMeta {
                         thread_id: thread_id.clone(),
                         cwd: config.cwd.clone(),
+                        workspace_roots: config.workspace_roots(),
+                        thread_source: config.thread_source.clone(),
                         model: config.model.clone(),
                         model_provider: config.model_provider_id.clone(),
-                        originator: pack.originator.clone(),
+                        originator: crate::request::originator(&pack.originator),
                         cli_version: pack.upstream_version.clone(),
                         context_window_id: context_window_id.clone(),
                     };
@@ -431,6 +438,7 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
         approval: config.approval_policy,
         network: config.network_access(),
         writable_roots,
+        workspace_roots: config.workspace_roots(),
         agents_md,
     })
 }

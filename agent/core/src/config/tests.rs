@@ -279,3 +279,22 @@ fn dotenv_loads_variables_but_never_codex_ones_nor_replaces_set_ones() {
     assert_ne!(std::env::var("CODEX_HOME").ok().as_deref(), Some("/elsewhere"));
     assert_eq!(std::env::var("PATH").unwrap(), path_before, "a set variable is kept");
 }
+
+#[test]
+fn added_directories_are_workspace_roots_and_writable_in_workspace_write() {
+    let home = Home::new(&format!("{PROVIDER}\n[sandbox_workspace_write]\nwritable_roots = [\"/data\"]\n"));
+    let overrides = || Overrides { add_dirs: vec!["sub".into(), "/x/extra".into()], ..Default::default() };
+    let c = home.load(Overrides { sandbox_mode: Some(SandboxMode::WorkspaceWrite), ..overrides() }).unwrap();
+    let roots: Vec<PathBuf> = ["/w", "/w/sub", "/x/extra", "/data"].iter().map(PathBuf::from).collect();
+    assert_eq!(c.workspace_roots(), roots, "relative ones from the working directory, in the order given");
+    let writable: Vec<PathBuf> = c.sandbox_policy().writable_roots(&c.cwd).into_iter().map(|w| w.root).collect();
+    for root in &roots {
+        assert!(writable.contains(root), "{root:?} writable: {writable:?}");
+    }
+    let read_only = home.load(overrides()).unwrap();
+    assert_eq!(read_only.workspace_roots(), roots[..3], "read-only lists them too, without the configured ones");
+    assert!(read_only.sandbox_policy().writable_roots(&read_only.cwd).is_empty());
+    assert_eq!(read_only.thread_source, "user");
+    let told = home.load(Overrides { thread_source: Some("sdk".into()), ..Default::default() }).unwrap();
+    assert_eq!(told.thread_source, "sdk");
+}

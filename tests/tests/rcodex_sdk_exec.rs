@@ -1,0 +1,156 @@
+//! `rcodex exec` driven the way the TypeScript SDK drives `codex exec`: its flags, its argument order, its
+//! environment. Each test states what upstream 0.169.0 was seen doing with the same command line against the
+//! scripted server.
+
+use parity_e2e::{Run, outcome, scripted};
+use parity_server::Step;
+use serde_json::Value;
+
+fn metadata(request: &parity_capture::CapturedRequest) -> Value {
+    serde_json::from_str(request.header("x-codex-turn-metadata").expect("turn metadata")).unwrap()
+}
+
+fn session_meta(run: &Run) -> Value {
+    let file = run.session_files().remove(0);
+    let first = std::fs::read_to_string(file).unwrap().lines().next().unwrap().to_string();
+    serde_json::from_str::<Value>(&first).unwrap()["payload"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn experimental_json_prints_the_json_events() {
+    // Upstream takes `--experimental-json` (the SDK's first flag) as `--json`.
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let out = outcome(run.rcodex(&["exec", "--experimental-json", "--skip-git-repo-check", "hi"])).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.of_type("thread.started").len(), 1, "{}", out.explain());
+    assert_eq!(out.agent_messages(), ["Hello!"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn options_before_resume_as_the_sdk_sends_them() {
+    // `exec [OPTIONS] resume ID [--image ...] -- PROMPT`: upstream resumes the thread with every option.
+    let s = scripted([Step::message("Noted."), Step::message("Again.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let first = run.exec(&["Remember 42."]).await;
+    assert_eq!(first.code, Some(0), "{}", first.explain());
+    let thread = first.of_type("thread.started")[0]["thread_id"].as_str().unwrap().to_string();
+    let out = outcome(run.rcodex(&[
+        "exec",
+        "--experimental-json",
+        "--model",
+        "gpt-5.5",
+        "--skip-git-repo-check",
+        "--config",
+        "model_reasoning_effort=\"high\"",
+        "resume",
+        &thread,
+        "--",
+        "Which number?",
+    ]))
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.of_type("thread.started")[0]["thread_id"], thread.as_str(), "the same thread");
+    let requests = s.model_requests().await;
+    assert_eq!(requests[1].request.header("thread-id"), Some(thread.as_str()));
+    assert_eq!(requests[1].request.body["reasoning"]["effort"], "high", "the -c before resume counts");
+    let input = requests[1].request.input();
+    assert_eq!(input.last().unwrap()["content"][0]["text"], "Which number?");
+    assert!(input.iter().any(|i| i["content"][0]["text"] == "Noted."), "the history is resumed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_originator_override_is_the_originator_and_the_user_agent_s_first_word() {
+    // The SDK sets CODEX_INTERNAL_ORIGINATOR_OVERRIDE=codex_sdk_ts. Upstream sent `originator: codex_sdk_ts`, a
+    // user agent `codex_sdk_ts/0.169.0 (...) TERM (codex_exec; 0.169.0)` and saved the originator in the session.
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut command = run.rcodex(&["exec", "--json", "--skip-git-repo-check", "hi"]);
+    command.env("CODEX_INTERNAL_ORIGINATOR_OVERRIDE", "codex_sdk_ts");
+    let out = outcome(command).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let requests = s.model_requests().await;
+    let request = &requests[0].request;
+    assert_eq!(request.header("originator"), Some("codex_sdk_ts"));
+    let agent = request.header("user-agent").unwrap();
+    assert!(agent.starts_with("codex_sdk_ts/0.169.0 (") && agent.ends_with(" (codex_exec; 0.169.0)"), "{agent}");
+    assert_eq!(session_meta(&run)["originator"], "codex_sdk_ts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_stream_is_told_in_upstream_s_words() {
+    // As the suite's retry-stream-cut reference events, and upstream's transcript for retries that run out.
+    let cut = "stream disconnected before completion: Transport error: network error: error decoding response body";
+    let s = scripted([Step::message("Hel").disconnect_before("response.completed"), Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let out = run.exec(&["Say hello."]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.errors(), [format!("Reconnecting... 1/5 ({cut})")]);
+
+    let s = scripted([
+        Step::message("Hel").disconnect_before("response.completed"),
+        Step::message("Hel").disconnect_before("response.completed"),
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "", "stream_max_retries = 1");
+    let out = outcome(run.rcodex(&["exec", "--skip-git-repo-check", "Say hello."])).await;
+    assert_eq!(out.code, Some(1), "{}", out.explain());
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("ERROR:")).collect();
+    let failure = format!("ERROR: {cut}");
+    assert_eq!(lines, ["ERROR: Reconnecting... 1/1", &failure, &failure], "{}", out.explain());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thread_source_classifies_a_new_thread_and_cyber_access_program_is_taken() {
+    // Upstream put `--thread-source` in the turn metadata and the session file, kept a resumed thread's own
+    // classification whatever the flag said, and sent nothing else for `--cyber-access-program` to a custom
+    // provider.
+    let s = scripted([Step::message("One."), Step::message("Two.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let first = run.exec(&["--thread-source", "sdk", "--cyber-access-program", "standard", "hi"]).await;
+    assert_eq!(first.code, Some(0), "{}", first.explain());
+    assert_eq!(session_meta(&run)["thread_source"], "sdk");
+    let thread = first.of_type("thread.started")[0]["thread_id"].as_str().unwrap().to_string();
+    let again = run.exec(&["--thread-source", "other", "resume", &thread, "again"]).await;
+    assert_eq!(again.code, Some(0), "{}", again.explain());
+    let requests = s.model_requests().await;
+    assert_eq!(metadata(&requests[0].request)["thread_source"], "sdk");
+    assert_eq!(metadata(&requests[1].request)["thread_source"], "sdk", "a resumed thread keeps its own");
+    let bad = run.exec(&["--cyber-access-program", "bogus", "hi"]).await;
+    assert_eq!(bad.code, Some(2), "refused as upstream refuses it: {}", bad.explain());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_dir_is_a_workspace_root_commands_can_write_in() {
+    let s = scripted([
+        Step::function_call("exec_command", serde_json::json!({"cmd": "touch ../extra/made && echo wrote"}))
+            .call_id("call_1"),
+        Step::message("Done.").expect_function_call_output("call_1"),
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "", "");
+    let extra = run.dir().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    let extra_text = extra.display().to_string();
+    let out = run.exec(&["-s", "workspace-write", "--add-dir", &extra_text, "make it"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let requests = s.model_requests().await;
+    let output = requests[1].request.function_call_output_text("call_1").expect("the command's output");
+    // Where the kernel refuses the sandbox's namespaces no command runs; the context is checked all the same.
+    if !output.contains("bubblewrap") {
+        assert!(extra.join("made").exists(), "the command wrote in the added directory: {output}");
+    }
+    let texts: Vec<String> = requests[0]
+        .request
+        .input()
+        .iter()
+        .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["text"].as_str().map(str::to_string))
+        .collect();
+    let workspace = run.workspace.display().to_string();
+    let roots = format!("<workspace_roots><root>{workspace}</root><root>{extra_text}</root></workspace_roots>");
+    assert!(texts.iter().any(|t| t.contains(&roots)), "{texts:#?}");
+    assert!(texts.iter().any(|t| t.contains(&format!("<entry access=\"write\"><path>{extra_text}</path></entry>"))));
+    assert!(texts.iter().any(|t| t.contains("The writable roots are ") && t.contains(&format!("`{extra_text}`"))));
+    assert_eq!(session_meta(&run)["runtime_workspace_roots"], serde_json::json!([workspace, extra_text]));
+}
