@@ -5,7 +5,7 @@
 # recorded baseline. Extra arguments go to `parity check` (e.g. `--only plain-reply`, `--report-dir reports/`).
 # Only the exec scenarios: rcodex has no app server yet, so the app-server scenarios measure upstream alone for now
 # (`parity check --agent codex` runs them all). And without the event streams (`--no-events`): rcodex's `exec --json`
-# events still differ from upstream's in a few scenarios (the usage after a resume, a reconnect message, a command
+# events still differ from upstream's in a few scenarios (the usage after a resume, a command
 # refused by the read-only sandbox), which is rcodex's next work.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
