@@ -72,9 +72,11 @@ fn record_clean_replaces_an_earlier_recording_and_keeps_the_user_s_files_beside_
     std::fs::create_dir_all(&cwd).unwrap();
     let first = record(&cwd, "out", false);
     assert!(first.status.success(), "{}", stderr(&first));
-    // Two runs in the same second can write the same run.json: a new file is told by its inode (written atomically).
-    let inode = |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
-    let earlier_run = inode(&cwd.join("out/run.json"));
+    // Two runs in the same second can write the same run.json: the earlier one is marked to be told apart.
+    let run_json = cwd.join("out/run.json");
+    let mut earlier: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    earlier["earlier_run"] = serde_json::json!(true);
+    std::fs::write(&run_json, earlier.to_string()).unwrap();
     let files = plant(&cwd.join("out"), &[("notes.md", "my notes"), ("captures/notes/0001-meeting.json", "{}")]);
 
     let refused = record(&cwd, "out", false);
@@ -84,7 +86,7 @@ fn record_clean_replaces_an_earlier_recording_and_keeps_the_user_s_files_beside_
     let again = record(&cwd, "out", true);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_all_there(&files);
-    assert_ne!(inode(&cwd.join("out/run.json")), earlier_run, "run.json was replaced");
+    assert!(!std::fs::read_to_string(&run_json).unwrap().contains("earlier_run"), "run.json was replaced");
     assert!(cwd.join("out/captures/session-01/0001-post-responses.json").is_file());
 
     // The working directory is never emptied, even when it is a recording.
