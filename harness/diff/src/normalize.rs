@@ -169,14 +169,7 @@ pub fn normalize_with(
         .exchanges()
         .map(|exchange| {
             let capture = &exchange.capture;
-            let mut walker = Walker {
-                c: &compiled,
-                placeholders: &mut placeholders,
-                finder: &finder,
-                stack: Vec::with_capacity(compiled.patterns.len() * 16),
-                pointer: String::new(),
-                touches: options.explain.then(Vec::new),
-            };
+            let mut walker = Walker::new(&compiled, &mut placeholders, &finder, options.explain);
             let doc = walker.request(&capture.request);
             let mut file = recording.display_path(&exchange.path);
             if file.is_empty() {
@@ -206,14 +199,7 @@ pub fn normalize_with(
         let roots: Vec<&str> = events.streams.iter().flat_map(|s| s.root.iter().map(|(k, _)| k.as_str())).collect();
         let compiled = Compiled::new(&rules.rules, &roots);
         for stream in &events.streams {
-            let mut walker = Walker {
-                c: &compiled,
-                placeholders: &mut placeholders,
-                finder: &finder,
-                stack: Vec::with_capacity(compiled.patterns.len() * 16),
-                pointer: String::new(),
-                touches: options.explain.then(Vec::new),
-            };
+            let mut walker = Walker::new(&compiled, &mut placeholders, &finder, options.explain);
             let doc = walker.document(stream.root.iter().map(|(k, v)| (k.as_str(), v)).collect());
             streams.push(NormalizedStream {
                 id: stream.id.clone(),
@@ -300,7 +286,13 @@ struct Walker<'a> {
     touches: Option<Vec<Touch>>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    /// A walk over one document, numbering placeholders on from where the recording's earlier documents left them.
+    fn new(c: &'a Compiled<'a>, placeholders: &'a mut Placeholders, finder: &'a PathFinder, explain: bool) -> Self {
+        let stack = Vec::with_capacity(c.patterns.len() * 16);
+        Walker { c, placeholders, finder, stack, pointer: String::new(), touches: explain.then(Vec::new) }
+    }
+
     fn request(&mut self, request: &CapturedRequest) -> Node {
         let headers = Value::Object(headers(request));
         let raw = request.raw_body.as_ref().map(|raw| serde_json::to_value(raw).expect("a raw body serializes"));
