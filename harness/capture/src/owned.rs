@@ -127,7 +127,8 @@ pub fn remove_temporaries(survey: &CapturesSurvey) -> io::Result<()> {
     survey.temporaries.iter().try_for_each(|path| remove_file_if_present(path))
 }
 
-fn remove_file_if_present(path: &Path) -> io::Result<()> {
+/// Removes a file; one already gone is no error (a run killed midway may have removed it).
+pub fn remove_file_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -128,7 +128,7 @@ fn is_turn_dir(name: &str) -> bool {
 fn remove_recording(dir: &Path) -> io::Result<()> {
     let files = recording_files(dir)?;
     for file in &files {
-        remove_if_present(&dir.join(file))?;
+        owned::remove_file_if_present(&dir.join(file))?;
     }
     // Deepest first: a session directory before captures/.
     let mut parents: Vec<&Path> =
@@ -167,13 +167,6 @@ fn names_in(dir: &Path) -> io::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]
