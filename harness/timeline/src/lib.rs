@@ -139,15 +139,9 @@ fn epoch_ms(text: &str) -> Option<f64> {
 
 /// The pure part: captures and transcript in, time line out.
 fn timeline(dir: &Path, recording: &Recording, transcript: &[Line]) -> Timeline {
-    // The transcript's origin on the wall clock, from its first line that says what time it was.
-    let anchor = transcript.iter().find_map(|l| {
-        let unix_ms = match (l.value.get("unix_ms").and_then(Value::as_f64), l.value.get("started_at")) {
-            (Some(ms), _) => ms,
-            (None, Some(Value::String(text))) => epoch_ms(text)?,
-            _ => return None,
-        };
-        Some(unix_ms - l.t_ms)
-    });
+    // The transcript's origin on the wall clock, from its first line that says what time it was (the recorder's
+    // `start` action).
+    let anchor = transcript.iter().find_map(|l| Some(l.value.get("unix_ms")?.as_f64()? - l.t_ms));
     let first_request = recording.exchanges().filter_map(|e| epoch_ms(&e.capture.received_at)).reduce(f64::min);
     let origin_ms = anchor.or(first_request).unwrap_or(0.0);
     let origin = jiff::Timestamp::from_millisecond(origin_ms.round() as i64).map(|t| t.to_string()).unwrap_or_default();
@@ -158,8 +152,7 @@ fn timeline(dir: &Path, recording: &Recording, transcript: &[Line]) -> Timeline 
         entries.extend(request_entries(c, arrived));
     }
     let aligned = anchor.is_some() || recording.is_empty();
-    let is_anchor_only = |l: &Line| l.value.get("started_at").is_some() && l.value.get("action").is_none();
-    for line in transcript.iter().filter(|l| !is_anchor_only(l)) {
+    for line in transcript {
         let t_ms = if aligned { line.t_ms } else { f64::NAN };
         entries.push(transcript_entry(line, t_ms));
     }

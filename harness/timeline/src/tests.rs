@@ -62,7 +62,7 @@ fn recording_dir() -> tempfile::TempDir {
     store.write(&first).unwrap();
     store.write(&second).unwrap();
     let transcript = [
-        json!({"t_ms": 0.0, "started_at": "2026-12-05T10:00:00.000Z"}),
+        json!({"t_ms": 0.0, "action": "start", "turn": 1, "unix_ms": 1_796_464_800_000u64}),
         json!({"t_ms": 50.0, "from": "client", "message": {"id": 3, "method": "turn/steer", "params": {}}}),
         json!({"t_ms": 50.5, "action": "steer", "turn": 1, "at": "answer", "text": "also say bye"}),
         json!({"t_ms": 52.0, "from": "agent", "message": {"id": 3, "result": {"turnId": "u"}}}),
@@ -79,6 +79,7 @@ fn everything_is_on_one_clock_in_order() {
     let t = build(dir.path()).unwrap();
     let kinds: Vec<(f64, Kind)> = t.entries.iter().map(|e| (e.t_ms, e.kind)).collect();
     let mut expected = vec![
+        (0.0, Kind::Action),
         (100.0, Kind::Request),
         (101.0, Kind::Event),
         (102.0, Kind::Event),
