@@ -158,6 +158,8 @@ pub struct ModelInfo {
 /// The keys of [`Pack::texts`].
 pub mod keys {
     pub const AGENTS_MD: &str = "agents_md";
+    /// The user message recorded after an interrupted turn.
+    pub const TURN_ABORTED: &str = "turn_aborted";
 
     pub fn model_instructions(model: &str) -> String {
         format!("model_instructions/{model}")

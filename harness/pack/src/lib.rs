@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use parity_capture::{Capture, Recording};
-use parity_recorder::{RunRecord, Scenario};
+use parity_recorder::{Frontend, RunRecord, Scenario};
 use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack, Part, keys};
 use serde_json::Value;
 
@@ -98,7 +98,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     let mut beta_features: Option<(String, Option<String>)> = None;
     let mut upstream_version = None;
 
-    for scenario in &inputs.scenarios {
+    // The request's shape is learned from exec runs: an app server names itself after its client (the originator),
+    // which is the frontend's choice, not the agent's.
+    for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_none_or(|f| f == Frontend::Exec)) {
         let seen = observe(scenario, &mut texts)?;
         agree(&mut originator, &scenario.name, seen.originator.clone(), "the originator header")?;
         agree(&mut beta_features, &scenario.name, seen.beta_features.clone(), "x-codex-beta-features")?;
@@ -123,6 +125,12 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         family.deferred_tools = deferred.tools;
     }
 
+    for scenario in &inputs.scenarios {
+        if let Some(marker) = turn_aborted_marker(&scenario.requests) {
+            texts.put(keys::TURN_ABORTED.to_string(), marker, &scenario.name)?;
+        }
+    }
+
     let item_keys = item_key_orders(inputs)?;
     let models =
         catalog_models(&inputs.catalog).map_err(|message| PackError::Input { path: "models.json".into(), message })?;
@@ -140,6 +148,17 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         models,
         item_keys,
     })
+}
+
+/// The text of the user message upstream records after an interrupted turn (`<turn_aborted>...`), if a request of
+/// these carries it.
+fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
+    requests.iter().flat_map(|c| c.request.body.get("input").and_then(Value::as_array).into_iter().flatten()).find_map(
+        |item| {
+            let text = item.pointer("/content/0/text")?.as_str()?;
+            (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
+        },
+    )
 }
 
 /// Unites one object's key order into what is known for its kind.
