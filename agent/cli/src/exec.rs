@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rcodex_core::config::{self, Config, Overrides};
-use rcodex_core::events::EventSink;
-use rcodex_core::session::{Session, SessionOptions};
+use rcodex_core::events::{EventSink, UserInput};
+use rcodex_core::session::SessionOptions;
+use rcodex_core::thread::ThreadHandle;
 
 use crate::CommonArgs;
 use crate::output::{Human, print_error, print_warning};
@@ -36,7 +37,7 @@ pub fn run(prompt: Option<String>, resume: Option<Resume>, args: CommonArgs) -> 
 struct Prepared {
     config: Config,
     prompt: String,
-    images: Vec<String>,
+    images: Vec<PathBuf>,
     resume: Option<PathBuf>,
     output_schema: Option<serde_json::Value>,
 }
@@ -66,11 +67,7 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
     }
     let prompt = read_prompt(prompt)?;
-    let images = args
-        .image
-        .iter()
-        .map(|path| rcodex_core::images::data_url(path).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let images = args.image.clone();
     let output_schema = match &args.output_schema {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("--output-schema {}: {e}", path.display()))?;
@@ -145,7 +142,11 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
     runtime.block_on(async move {
         let human = Arc::new(Human::new(&prepared.config, &prepared.prompt));
         let events = if args.json {
-            EventSink::new(|event| crate::output::print_json(&event))
+            EventSink::new(|event| {
+                if event.is_exec() {
+                    crate::output::print_json(&event)
+                }
+            })
         } else {
             let printer = human.clone();
             EventSink::new(move |event| printer.event(&event))
@@ -164,22 +165,25 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             output_schema: prepared.output_schema,
             sandbox_launcher,
         };
-        let mut session = match Session::start(options, events.clone()) {
-            Ok(session) => session,
+        let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {
+            Ok(started) => started,
             Err(e) => {
                 print_error(&e.to_string());
                 return ExitCode::from(1);
             }
         };
         if !args.json {
-            human.header(session.thread_id());
+            human.header(thread.thread_id());
         }
+        let mut input = vec![UserInput::Text { text: prepared.prompt.clone() }];
+        input.extend(prepared.images.into_iter().map(|path| UserInput::LocalImage { path }));
         let outcome = tokio::select! {
-            outcome = session.run_turn(&prepared.prompt, &prepared.images) => Some(outcome),
+            outcome = thread.run_turn(input) => outcome.ok(),
             _ = tokio::signal::ctrl_c() => None,
         };
         // Commands still running (sessions the model left open, or an interrupted turn's) end with rcodex.
-        session.shutdown().await;
+        thread.shutdown().await;
+        let _ = task.await;
         match outcome {
             // Interrupted: what was said so far is in the session file; like upstream, no turn event follows.
             None => ExitCode::from(EXIT_INTERRUPTED),

@@ -19,6 +19,8 @@ use crate::config::ModelProvider;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResponseEvent {
     Created,
+    /// An output item begins (its text, if any, follows as deltas).
+    OutputItemAdded(Value),
     /// An output item is complete: this is what the agent acts on (runs tools, records history).
     OutputItemDone(Value),
     /// Text of an assistant message as it streams.
@@ -54,6 +56,28 @@ impl Usage {
             output_tokens: n("/output_tokens"),
             reasoning_output_tokens: n("/output_tokens_details/reasoning_tokens"),
             total_tokens: n("/total_tokens"),
+        })
+    }
+
+    /// Usage as a session file saves it (flat keys, see [`Usage::to_saved`]).
+    pub fn from_saved(saved: &Value) -> Option<Usage> {
+        let n = |key: &str| saved.get(key).and_then(Value::as_u64).unwrap_or(0);
+        saved.get("input_tokens")?;
+        Some(Usage {
+            input_tokens: n("input_tokens"),
+            cached_input_tokens: n("cached_input_tokens"),
+            cache_write_input_tokens: n("cache_write_input_tokens"),
+            output_tokens: n("output_tokens"),
+            reasoning_output_tokens: n("reasoning_output_tokens"),
+            total_tokens: n("total_tokens"),
+        })
+    }
+
+    pub fn to_saved(&self) -> Value {
+        serde_json::json!({
+            "input_tokens": self.input_tokens, "cached_input_tokens": self.cached_input_tokens,
+            "output_tokens": self.output_tokens, "reasoning_output_tokens": self.reasoning_output_tokens,
+            "total_tokens": self.total_tokens,
         })
     }
 
@@ -138,6 +162,11 @@ impl ModelClient {
             let Ok(data) = serde_json::from_str::<Value>(&event.data) else { continue };
             match data.get("type").and_then(Value::as_str).unwrap_or_default() {
                 "response.created" => on_event(ResponseEvent::Created),
+                "response.output_item.added" => {
+                    if let Some(item) = data.get("item") {
+                        on_event(ResponseEvent::OutputItemAdded(item.clone()));
+                    }
+                }
                 "response.output_item.done" => {
                     if let Some(item) = data.get("item") {
                         on_event(ResponseEvent::OutputItemDone(item.clone()));

@@ -8,27 +8,85 @@ use serde::Serialize;
 
 use crate::client::Usage;
 
-/// One event; its JSON (`serde_json::to_string`) is the line `--json` prints.
+/// One event of a thread. Those [`Event::is_exec`] says `exec --json` prints serialize as its lines
+/// (`serde_json::to_string`); the others, and the fields marked `skip`, are for richer frontends (the app server).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "thread.started")]
     ThreadStarted { thread_id: String },
     #[serde(rename = "turn.started")]
-    TurnStarted,
+    TurnStarted {
+        #[serde(skip)]
+        turn_id: String,
+    },
     #[serde(rename = "item.started")]
     ItemStarted { item: Item },
     #[serde(rename = "item.updated")]
     ItemUpdated { item: Item },
     #[serde(rename = "item.completed")]
     ItemCompleted { item: Item },
+    /// The turn ended normally; `usage` is the thread's so far, as upstream reports it.
     #[serde(rename = "turn.completed")]
-    TurnCompleted { usage: TurnUsage },
+    TurnCompleted {
+        usage: TurnUsage,
+        #[serde(skip)]
+        turn_id: String,
+    },
     #[serde(rename = "turn.failed")]
-    TurnFailed { error: ErrorMessage },
+    TurnFailed {
+        error: ErrorMessage,
+        #[serde(skip)]
+        turn_id: String,
+    },
     /// A notice that does not end the turn (a retry, a warning).
     #[serde(rename = "error")]
     Error { message: String },
+    /// The turn was interrupted: what it received is kept, its running tools are ended.
+    #[serde(rename = "turn.aborted")]
+    TurnAborted { turn_id: String },
+    /// The user's input, as it enters the conversation (a turn's prompt, or a steer).
+    #[serde(rename = "user_message")]
+    UserMessage { turn_id: String, id: String, input: Vec<UserInput> },
+    /// An assistant message begins; its text follows as deltas, then its `item.completed`.
+    #[serde(rename = "agent_message.started")]
+    AgentMessageStarted { turn_id: String, id: String },
+    #[serde(rename = "agent_message.delta")]
+    AgentMessageDelta { turn_id: String, id: String, delta: String },
+    /// Token usage after a model response: the thread's total and the last response's.
+    #[serde(rename = "token_usage")]
+    TokenUsage { turn_id: String, total: TurnUsage, last: TurnUsage, total_tokens: u64, last_tokens: u64 },
+}
+
+impl Event {
+    /// Whether `exec --json` prints this event.
+    pub fn is_exec(&self) -> bool {
+        !matches!(
+            self,
+            Event::TurnAborted { .. }
+                | Event::UserMessage { .. }
+                | Event::AgentMessageStarted { .. }
+                | Event::AgentMessageDelta { .. }
+                | Event::TokenUsage { .. }
+        )
+    }
+}
+
+/// One piece of a user's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum UserInput {
+    Text {
+        text: String,
+    },
+    /// An image by URL (a `data:` URL included).
+    Image {
+        url: String,
+    },
+    /// An image file, read when the message is made.
+    LocalImage {
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,7 +265,7 @@ mod tests {
             line(&Event::ThreadStarted { thread_id: "t".into() }),
             r#"{"type":"thread.started","thread_id":"t"}"#
         );
-        assert_eq!(line(&Event::TurnStarted), r#"{"type":"turn.started"}"#);
+        assert_eq!(line(&Event::TurnStarted { turn_id: "t1".into() }), r#"{"type":"turn.started"}"#);
         let command = Item {
             id: "item_0".into(),
             details: ItemDetails::CommandExecution {
@@ -223,11 +281,11 @@ mod tests {
         );
         let usage = TurnUsage { input_tokens: 1, output_tokens: 2, ..Default::default() };
         assert_eq!(
-            line(&Event::TurnCompleted { usage }),
+            line(&Event::TurnCompleted { usage, turn_id: "t1".into() }),
             r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"cache_write_input_tokens":0,"output_tokens":2,"reasoning_output_tokens":0}}"#
         );
         assert_eq!(
-            line(&Event::TurnFailed { error: ErrorMessage { message: "m".into() } }),
+            line(&Event::TurnFailed { error: ErrorMessage { message: "m".into() }, turn_id: "t1".into() }),
             r#"{"type":"turn.failed","error":{"message":"m"}}"#
         );
     }

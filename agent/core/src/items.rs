@@ -33,6 +33,25 @@ pub fn user_message(text: &str) -> Value {
     message("user", new_id("msg"), [text.to_string()])
 }
 
+/// The user's input as a message: text parts and images, in the order given.
+pub fn user_input_message(input: &[crate::events::UserInput]) -> Value {
+    use crate::events::UserInput;
+    let mut content = Vec::new();
+    for part in input {
+        match part {
+            UserInput::Text { text } => content.push(json!({"type": "input_text", "text": text})),
+            UserInput::Image { url } => content.push(json!({"type": "input_image", "image_url": url})),
+            // TODO(images): upstream's wrapper for a file that cannot be read (images::local_image_content).
+            UserInput::LocalImage { path } => {
+                if let Ok(url) = crate::images::data_url(path) {
+                    content.push(json!({"type": "input_image", "image_url": url}))
+                }
+            }
+        }
+    }
+    json!({"type": "message", "id": new_id("msg"), "role": "user", "content": content})
+}
+
 /// The answer to a function call; `output` is a string or a list of content items.
 pub fn function_call_output(call_id: &str, output: Value) -> Value {
     json!({"type": "function_call_output", "id": new_id("fco"), "call_id": call_id, "output": output})

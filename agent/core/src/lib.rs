@@ -10,4 +10,5 @@ pub mod request;
 pub mod rollout;
 pub mod session;
 pub mod shell_env;
+pub mod thread;
 pub mod tools;

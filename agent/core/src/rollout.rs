@@ -93,6 +93,8 @@ pub struct Saved {
     pub items: Vec<Value>,
     /// Lines that could not be read and were left out: `path:line: why`.
     pub skipped: Vec<String>,
+    /// The thread's token usage so far, as its last `token_count` said.
+    pub total_usage: Option<crate::client::Usage>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
     let mut meta = None;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
+    let mut total_usage = None;
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -150,6 +153,11 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                 });
             }
             Some("response_item") => items.push(payload.clone()),
+            Some("event_msg") if payload["type"] == "token_count" => {
+                if let Some(usage) = payload.pointer("/info/total_token_usage") {
+                    total_usage = crate::client::Usage::from_saved(usage);
+                }
+            }
             _ => {}
         }
     }
@@ -167,7 +175,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
             return Err(RolloutError::Invalid { path: path.into(), line: 1, message: why });
         }
     };
-    Ok(Saved { path: path.to_path_buf(), meta, items, skipped })
+    Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage })
 }
 
 /// Every session file under `CODEX_HOME/sessions`, newest first (their names sort by local time).

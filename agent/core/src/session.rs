@@ -6,6 +6,7 @@
 //! file as it happens.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rcodex_prompt_pack::Pack;
 use serde_json::{Value, json};
@@ -13,11 +14,11 @@ use serde_json::{Value, json};
 use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
 use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
-use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails};
+use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput};
 use crate::items;
 use crate::request::{RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
-use crate::tools::{RuntimeOptions, ToolCall, ToolRuntime, Tools};
+use crate::tools::{RuntimeOptions, ToolCall, ToolOutput, ToolRuntime, Tools};
 
 /// How a session starts.
 pub struct SessionOptions {
@@ -70,7 +71,9 @@ pub struct Session {
     cold_resume: bool,
     events: EventSink,
     output_schema: Option<Value>,
-    tools: ToolRuntime,
+    tools: Arc<ToolRuntime>,
+    /// The thread's token usage so far (across processes: a resumed thread starts from its file's).
+    usage: Usage,
 }
 
 impl Session {
@@ -92,7 +95,7 @@ impl Session {
         let environment = environment(&config)?;
 
         // What differs between a new session and a resumed one: its ids, its history and its file.
-        let (thread_id, context_window_id, prefix, history, rollout, cold_resume) = match options.resume {
+        let (thread_id, context_window_id, prefix, history, rollout, cold_resume, usage) = match options.resume {
             Some(path) => {
                 let saved = rollout::load(&path)?;
                 let thread_id = saved.meta.thread_id.clone();
@@ -108,7 +111,8 @@ impl Session {
                 } else {
                     Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
                 };
-                (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, true)
+                let usage = saved.total_usage.unwrap_or_default();
+                (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, true, usage)
             }
             None => {
                 let thread_id = uuid::Uuid::now_v7().to_string();
@@ -136,12 +140,13 @@ impl Session {
                     }
                     rollout = Some(file);
                 }
-                (thread_id, context_window_id, prefix, history, rollout, false)
+                (thread_id, context_window_id, prefix, history, rollout, false, Usage::default())
             }
         };
-        let tools = tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher);
+        let tools = Arc::new(tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher));
         let session = Session {
             tools,
+            usage,
             pack,
             model,
             client,
@@ -186,9 +191,10 @@ impl Session {
         self.history.push(item);
     }
 
-    /// Runs one turn for a user prompt (and images, as data URLs, when given).
-    pub async fn run_turn(&mut self, prompt: &str, images: &[String]) -> Result<TurnSummary, ApiError> {
-        let turn_id = uuid::Uuid::now_v7().to_string();
+    /// Runs one turn for the user's input: samples the model until it answers without calling a tool and no steer
+    /// is waiting, taking steers and an interrupt from `control` as it goes.
+    pub async fn run_turn(&mut self, input: Vec<UserInput>, control: &TurnControl) -> Result<TurnSummary, TurnError> {
+        let turn_id = control.turn_id.clone();
         let ids = TurnIds {
             installation_id: self.installation_id.clone(),
             thread_id: self.thread_id.clone(),
@@ -199,7 +205,7 @@ impl Session {
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
         };
         self.cold_resume = false;
-        self.events.emit(Event::TurnStarted);
+        self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
         self.save("event_msg", json!({"type": "task_started", "turn_id": turn_id}));
         self.save(
             "turn_context",
@@ -211,57 +217,69 @@ impl Session {
                 "model": self.model.slug,
             }),
         );
-        let mut user = items::user_message(prompt);
-        for image in images {
-            user["content"]
-                .as_array_mut()
-                .expect("a message has content")
-                .push(json!({"type": "input_image", "image_url": image}));
-        }
-        self.record(user);
+        self.record_user_input(&turn_id, input);
 
         let workspaces = git_workspaces(&self.config.cwd);
-        let mut usage = Usage::default();
         let mut last_message = None;
+        let mut first = true;
         loop {
-            let tokens_before = usage.total_tokens;
-            let calls = match self.sample(&ids, &workspaces, &mut usage, &mut last_message).await {
-                Ok(calls) => calls,
-                Err(error) => {
+            // Steers wait for the boundary between two requests; the turn's own input goes first.
+            if !first {
+                for steer in control.take_pending() {
+                    self.record_user_input(&turn_id, steer);
+                }
+            }
+            first = false;
+            let sampled = self.sample(&ids, &workspaces, &mut last_message, control).await;
+            let sampled = match sampled {
+                Ok(sampled) => sampled,
+                Err(TurnError::Interrupted) => return Err(self.abort(&turn_id)),
+                Err(TurnError::Api(error)) => {
                     let message = error.to_string();
                     self.events.emit(Event::Error { message: message.clone() });
-                    self.events.emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() } });
+                    self.events.emit(Event::TurnFailed {
+                        error: ErrorMessage { message: message.clone() },
+                        turn_id: turn_id.clone(),
+                    });
                     self.save("event_msg", json!({"type": "error", "message": message}));
-                    return Err(error);
+                    return Err(TurnError::Api(error));
                 }
             };
-            self.tools.response_received(usage.total_tokens - tokens_before);
-            if calls.is_empty() {
-                break;
+            if let Some(usage) = sampled.usage {
+                self.tools.response_received(usage.total_tokens);
             }
-            let offered = self.offered_tools();
-            // Calls run at once where they may; their outputs go back in the order the model made the calls.
-            let outputs =
-                futures_util::future::join_all(calls.iter().map(|call| self.tools.call(call, &offered))).await;
-            for output in outputs.into_iter().flatten() {
-                let output = items::canonical(output, self.pack);
-                self.record(output);
+            if sampled.interrupted {
+                return Err(self.abort(&turn_id));
+            }
+            if !sampled.called_tools && !control.has_pending() {
+                break;
             }
         }
         self.tools.turn_done();
-        self.save(
-            "event_msg",
-            json!({"type": "token_count", "info": {"total_token_usage": {
-            "input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens,
-            "output_tokens": usage.output_tokens, "reasoning_output_tokens": usage.reasoning_output_tokens,
-            "total_tokens": usage.total_tokens}}}),
-        );
+        self.save("event_msg", json!({"type": "token_count", "info": {"total_token_usage": self.usage.to_saved()}}));
         self.save(
             "event_msg",
             json!({"type": "task_complete", "turn_id": turn_id, "last_agent_message": last_message}),
         );
-        self.events.emit(Event::TurnCompleted { usage: usage.into() });
-        Ok(TurnSummary { last_message, usage })
+        self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
+        Ok(TurnSummary { last_message, usage: self.usage })
+    }
+
+    /// Ends an interrupted turn as upstream does: the marker telling the model so is recorded for the next turn.
+    fn abort(&mut self, turn_id: &str) -> TurnError {
+        let marker = self.pack.texts.get(rcodex_prompt_pack::keys::TURN_ABORTED).cloned().unwrap_or_default();
+        self.record(items::user_message(&marker));
+        self.save("event_msg", json!({"type": "turn_aborted", "turn_id": turn_id, "reason": "interrupted"}));
+        self.events.emit(Event::TurnAborted { turn_id: turn_id.to_string() });
+        TurnError::Interrupted
+    }
+
+    /// Records the user's input as a message of the conversation, and tells the frontend.
+    fn record_user_input(&mut self, turn_id: &str, input: Vec<UserInput>) {
+        let message = items::user_input_message(&input);
+        let id = uuid::Uuid::now_v7().to_string();
+        self.events.emit(Event::UserMessage { turn_id: turn_id.to_string(), id, input });
+        self.record(message);
     }
 
     /// Ends every command still running (at exit, or when the turn was interrupted).
@@ -275,14 +293,15 @@ impl Session {
         Tools::offered_in(self.model.family.tools.get(network), &self.history)
     }
 
-    /// One model response, resent on retryable failures; returns its tool calls.
+    /// One model response, resent on retryable failures. Its tool calls start as their items arrive; a steer ends
+    /// the stream early (what arrived whole is kept), an interrupt ends it and the running calls.
     async fn sample(
         &mut self,
         ids: &TurnIds,
         workspaces: &Option<Value>,
-        usage: &mut Usage,
         last_message: &mut Option<String>,
-    ) -> Result<Vec<ToolCall>, ApiError> {
+        control: &TurnControl,
+    ) -> Result<Sampled, TurnError> {
         let provider = &self.config.model_provider;
         if let Some(var) = &provider.env_key
             && std::env::var(var).map(|v| v.trim().is_empty()).unwrap_or(true)
@@ -293,9 +312,10 @@ impl Session {
                 message.push(' ');
                 message.push_str(instructions);
             }
-            return Err(ApiError::Fatal(message));
+            return Err(TurnError::Api(ApiError::Fatal(message)));
         }
         let max_retries = provider.stream_max_retries();
+        let offered = Arc::new(self.offered_tools());
         let mut attempt = 0;
         loop {
             let input = items::with_missing_outputs(self.prefix.iter().chain(self.history.iter()).cloned().collect());
@@ -312,40 +332,84 @@ impl Session {
             let headers = cx.headers(&metadata);
 
             let mut received = Vec::new();
+            let mut calls = Vec::new();
             let mut completed_usage = None;
-            let outcome = self
-                .client
-                .stream(&headers, &body, |event| match event {
+            let outcome = {
+                let stream = self.client.stream(&headers, &body, |event| match event {
+                    ResponseEvent::OutputItemAdded(item) => self.announce_start(&ids.turn_id, &item),
+                    ResponseEvent::OutputTextDelta { item_id, delta } => {
+                        self.events.emit(Event::AgentMessageDelta { turn_id: ids.turn_id.clone(), id: item_id, delta })
+                    }
                     // An item upstream cannot read (a call without its id) is dropped unseen, as upstream does.
                     ResponseEvent::OutputItemDone(item) if items::readable(&item) => {
-                        received.push(items::from_model(item, self.pack))
+                        let item = items::from_model(item, self.pack);
+                        self.announce(&item, last_message);
+                        if let Some(call) = ToolCall::from_item(&item) {
+                            calls.push(RunningCall::start(&self.tools, call, &offered));
+                        }
+                        received.push(item);
                     }
                     ResponseEvent::Completed { usage, .. } => completed_usage = Some(usage.unwrap_or_default()),
                     _ => {}
-                })
-                .await;
-            // Items that arrived whole are kept even when the stream then failed: the retry sends them back.
-            let mut calls = Vec::new();
-            for item in received {
-                self.announce(&item, last_message);
-                if let Some(call) = ToolCall::from_item(&item) {
-                    calls.push(call);
+                });
+                tokio::select! {
+                    outcome = stream => Some(outcome),
+                    () = control.steered() => None,
+                    () = control.cancel.cancelled() => None,
                 }
+            };
+            // Items that arrived whole are kept even when the stream then failed or was cut: the next request sends
+            // them back.
+            for item in received {
                 self.record(item);
             }
-            match outcome {
-                Ok(()) => {
-                    usage.add(&completed_usage.unwrap_or_default());
-                    return Ok(calls);
-                }
-                Err(ApiError::Retryable { message, delay }) if attempt < max_retries => {
+            let called_tools = !calls.is_empty();
+            let (outputs, calls_interrupted) = finish_calls(calls, control).await;
+            // Calls that ran are answered whatever became of the stream: they may have changed things.
+            for output in outputs {
+                let output = items::canonical(output, self.pack);
+                self.record(output);
+            }
+            let interrupted = calls_interrupted || control.cancel.is_cancelled();
+            let usage = match outcome {
+                _ if interrupted => None,
+                // Cut short by a steer: the steer goes in with the next request.
+                None => None,
+                Some(Ok(())) => Some(completed_usage.unwrap_or_default()),
+                Some(Err(ApiError::Retryable { message, delay })) if attempt < max_retries => {
                     attempt += 1;
                     self.events
                         .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
-                    tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => continue,
+                        () = control.cancel.cancelled() => {
+                            return Ok(Sampled { called_tools, usage: None, interrupted: true });
+                        }
+                    }
                 }
-                Err(error) => return Err(error),
+                Some(Err(error)) => return Err(TurnError::Api(error)),
+            };
+            if let Some(usage) = usage {
+                self.usage.add(&usage);
+                self.events.emit(Event::TokenUsage {
+                    turn_id: ids.turn_id.clone(),
+                    total: self.usage.into(),
+                    last: usage.into(),
+                    total_tokens: self.usage.total_tokens,
+                    last_tokens: usage.total_tokens,
+                });
             }
+            return Ok(Sampled { called_tools, usage, interrupted });
+        }
+    }
+
+    /// Tells the frontend an item has begun (an assistant message, whose text streams).
+    fn announce_start(&self, turn_id: &str, item: &Value) {
+        if item.get("type").and_then(Value::as_str) == Some("message")
+            && item.get("role").and_then(Value::as_str) == Some("assistant")
+        {
+            let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            self.events.emit(Event::AgentMessageStarted { turn_id: turn_id.to_string(), id });
         }
     }
 
@@ -372,6 +436,114 @@ impl Session {
             _ => {}
         }
     }
+}
+
+/// What one sampling gave: whether the model called tools (their outputs are recorded), its usage when the response
+/// completed, and whether the turn was interrupted meanwhile.
+struct Sampled {
+    called_tools: bool,
+    usage: Option<Usage>,
+    interrupted: bool,
+}
+
+/// A tool call started as its item arrived.
+struct RunningCall {
+    call: ToolCall,
+    started: std::time::Instant,
+    task: tokio::task::JoinHandle<Vec<Value>>,
+}
+
+impl RunningCall {
+    fn start(tools: &Arc<ToolRuntime>, call: ToolCall, offered: &Arc<Tools>) -> RunningCall {
+        let (tools, offered, task_call) = (tools.clone(), offered.clone(), call.clone());
+        let task = tokio::spawn(async move { tools.call(&task_call, &offered).await });
+        RunningCall { call, started: std::time::Instant::now(), task }
+    }
+}
+
+/// Waits for the calls, in order; on an interrupt, those still running are ended and answered as upstream answers
+/// them. Returns their outputs and whether the turn was interrupted.
+async fn finish_calls(calls: Vec<RunningCall>, control: &TurnControl) -> (Vec<Value>, bool) {
+    let mut outputs = Vec::new();
+    let mut interrupted = false;
+    for mut running in calls {
+        if !interrupted {
+            tokio::select! {
+                joined = &mut running.task => {
+                    outputs.extend(joined.unwrap_or_default());
+                    continue;
+                }
+                () = control.cancel.cancelled() => interrupted = true,
+            }
+        }
+        if running.task.is_finished() {
+            outputs.extend(running.task.await.unwrap_or_default());
+            continue;
+        }
+        running.task.abort();
+        let seconds = running.started.elapsed().as_secs_f32();
+        outputs
+            .push(running.call.output(ToolOutput::Text(format!("Wall time: {seconds:.1} seconds\naborted by user"))));
+    }
+    (outputs, interrupted)
+}
+
+/// What a running turn takes from outside: steers, queued for the next request, and an interrupt.
+pub struct TurnControl {
+    pub turn_id: String,
+    pending: std::sync::Mutex<Vec<Vec<UserInput>>>,
+    steer_arrived: tokio::sync::Notify,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl TurnControl {
+    pub fn new(turn_id: String) -> TurnControl {
+        TurnControl {
+            turn_id,
+            pending: Default::default(),
+            steer_arrived: Default::default(),
+            cancel: Default::default(),
+        }
+    }
+
+    /// Adds input to the running turn: it goes in with the turn's next request, which a stream in progress is cut
+    /// short for.
+    pub fn steer(&self, input: Vec<UserInput>) {
+        self.pending.lock().expect("steer queue").push(input);
+        self.steer_arrived.notify_one();
+    }
+
+    pub fn interrupt(&self) {
+        self.cancel.cancel();
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.lock().expect("steer queue").is_empty()
+    }
+
+    fn take_pending(&self) -> Vec<Vec<UserInput>> {
+        std::mem::take(&mut *self.pending.lock().expect("steer queue"))
+    }
+
+    /// Resolves when a steer is waiting.
+    async fn steered(&self) {
+        loop {
+            let notified = self.steer_arrived.notified();
+            if self.has_pending() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Why a turn did not complete.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TurnError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the turn was interrupted")]
+    Interrupted,
 }
 
 /// The tools of a session.
