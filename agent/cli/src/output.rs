@@ -123,7 +123,7 @@ impl Human {
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(BAD, "warning:")),
             },
             Event::Error { message } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error_line(message)),
-            Event::TurnFailed { error } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error.message),
+            Event::TurnFailed { error, .. } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error.message),
             _ => {}
         }
     }
