@@ -13,10 +13,12 @@
 //! The behaviour pinned here was observed on Codex CLI 0.169.0: see `tests/observed/README.md`.
 
 mod buffer;
+mod denial;
 mod event;
 mod manager;
 mod output;
 mod process;
+mod script;
 mod shell;
 pub mod tool;
 mod truncate;
@@ -24,9 +26,11 @@ mod truncate;
 use std::time::Duration;
 
 pub use buffer::{HeadTailBuffer, OUTPUT_MAX_BYTES, omission_marker};
+pub use denial::looks_like_sandbox_denial;
 pub use event::{CommandExecution, CommandStatus, ExecEvent};
 pub use manager::{ExecError, ExecManager, ExecRequest, WriteRequest};
 pub use output::{ExecOutput, output_without_process};
+pub use script::{plain_commands, plain_script};
 pub use shell::{Shell, ShellKind, display_command, passwd_shell};
 pub use truncate::{approx_tokens, truncate_for_model, truncate_middle};
 
