@@ -25,6 +25,26 @@ struct Target {
 }
 
 pub(crate) fn apply(patch: &Patch, cwd: &Path, policy: &dyn WritePolicy, fs: &dyn Fs) -> Result<Applied, ApplyError> {
+    let (targets, changes) = checked(patch, cwd, fs)?;
+    for (number, target) in (1..).zip(&targets) {
+        for path in std::iter::once(&target.path).chain(&target.move_to) {
+            policy.check(path).map_err(|refusal| ApplyError::Rejected { hunk: number, path: path.clone(), refusal })?;
+        }
+    }
+    let failed =
+        |error, unrestored| ApplyError::Failed { error: Box::new(error), changes: changes.clone(), unrestored };
+    let outcome = simulate(patch, &targets, fs).map_err(|error| failed(error, Vec::new()))?;
+    commit::commit(fs, &outcome).map_err(|(error, unrestored)| failed(error, unrestored))?;
+    Ok(Applied::new(patch, changes))
+}
+
+/// Steps 2 and 3 but the policy: what each hunk would do, checked against the tree, nothing written.
+pub(crate) fn preview(patch: &Patch, cwd: &Path, fs: &dyn Fs) -> Result<Vec<FileChange>, ApplyError> {
+    checked(patch, cwd, fs).map(|(_, changes)| changes)
+}
+
+/// The paths each hunk touches, and what it would do, once the patch has hunks and every hunk fits the tree.
+fn checked(patch: &Patch, cwd: &Path, fs: &dyn Fs) -> Result<(Vec<Target>, Vec<FileChange>), ApplyError> {
     let targets: Vec<Target> = patch
         .hunks
         .iter()
@@ -41,16 +61,7 @@ pub(crate) fn apply(patch: &Patch, cwd: &Path, policy: &dyn WritePolicy, fs: &dy
         return Err(ApplyError::EmptyPatch);
     }
     let changes = verify(patch, &targets, fs)?;
-    for (number, target) in (1..).zip(&targets) {
-        for path in std::iter::once(&target.path).chain(&target.move_to) {
-            policy.check(path).map_err(|refusal| ApplyError::Rejected { hunk: number, path: path.clone(), refusal })?;
-        }
-    }
-    let failed =
-        |error, unrestored| ApplyError::Failed { error: Box::new(error), changes: changes.clone(), unrestored };
-    let outcome = simulate(patch, &targets, fs).map_err(|error| failed(error, Vec::new()))?;
-    commit::commit(fs, &outcome).map_err(|(error, unrestored)| failed(error, unrestored))?;
-    Ok(Applied::new(patch, changes))
+    Ok((targets, changes))
 }
 
 /// `path` against `cwd`, with `.` and `..` resolved lexically, as upstream resolves patch paths.

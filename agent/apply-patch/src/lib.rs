@@ -89,4 +89,16 @@ impl Patch {
     pub fn apply(&self, cwd: &Path, policy: &dyn WritePolicy) -> Result<Applied, ApplyError> {
         apply::apply(self, cwd, policy, &fs::RealFs)
     }
+
+    /// What applying the patch in `cwd` would do to each file, sorted by path, checked against the files as they
+    /// are but writing nothing and asking no [`WritePolicy`]: for asking someone whether it may write where the
+    /// policy refuses. Every path a change names (its `path`, and `move_to`) is what a policy would be asked about.
+    ///
+    /// # Errors
+    ///
+    /// The error [`Patch::apply`] would give before asking the policy (an empty patch, a duplicate path, a hunk
+    /// that does not fit).
+    pub fn preview(&self, cwd: &Path) -> Result<Vec<FileChange>, ApplyError> {
+        apply::preview(self, cwd, &fs::RealFs)
+    }
 }

@@ -373,3 +373,28 @@ fn only_apply_failures_report_attempted_changes() {
     let err = apply_patch("*** Begin Patch\n*** End Patch", dir.path(), &Unrestricted).unwrap_err();
     assert!(err.attempted_changes().is_none());
 }
+
+/// A preview says what applying would do and writes nothing; it fails as applying would before any policy is asked.
+#[test]
+fn a_preview_changes_nothing_and_fails_as_applying_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    fs::create_dir(&ws).unwrap();
+    fs::write(ws.join("a.txt"), "one\n").unwrap();
+    let patch = rcodex_apply_patch::parse(
+        "*** Begin Patch\n*** Add File: ../out.txt\n+hello\n*** Update File: a.txt\n@@\n-one\n+two\n*** End Patch",
+    )
+    .unwrap();
+    let changes = patch.preview(&ws).unwrap();
+    let paths: Vec<&Path> = changes.iter().map(|c| c.path.as_path()).collect();
+    assert_eq!(paths, [dir.path().join("out.txt").as_path(), ws.join("a.txt").as_path()]);
+    assert_eq!(changes[0].after.as_deref(), Some("hello\n"));
+    assert_eq!((changes[1].before.as_deref(), changes[1].after.as_deref()), (Some("one\n"), Some("two\n")));
+    assert!(!dir.path().join("out.txt").exists() && fs::read_to_string(ws.join("a.txt")).unwrap() == "one\n");
+
+    let misfit =
+        rcodex_apply_patch::parse("*** Begin Patch\n*** Update File: a.txt\n@@\n-nine\n+ten\n*** End Patch").unwrap();
+    let previewed = misfit.preview(&ws).unwrap_err().to_string();
+    let applied = misfit.apply(&ws, &rcodex_apply_patch::ReadOnly).unwrap_err().to_string();
+    assert_eq!(previewed, applied, "the hunk's misfit, not the policy's refusal");
+}
