@@ -120,14 +120,22 @@ mod tests {
     fn plain_scripts_give_their_commands_in_order() {
         assert_eq!(bash("echo hooks configured"), commands(&[&["echo", "hooks", "configured"]]));
         assert_eq!(bash("ls && rm -rf x"), commands(&[&["ls"], &["rm", "-rf", "x"]]));
-        assert_eq!(bash("cd .. && git status | head -1"), commands(&[&["cd", ".."], &["git", "status"], &["head", "-1"]]));
-        assert_eq!(bash("git log | head -n 1; echo x"), commands(&[&["git", "log"], &["head", "-n", "1"], &["echo", "x"]]));
+        assert_eq!(
+            bash("cd .. && git status | head -1"),
+            commands(&[&["cd", ".."], &["git", "status"], &["head", "-1"]])
+        );
+        assert_eq!(
+            bash("git log | head -n 1; echo x"),
+            commands(&[&["git", "log"], &["head", "-n", "1"], &["echo", "x"]])
+        );
         assert_eq!(bash(r#"echo 'a b' "c d" --k="v""#), commands(&[&["echo", "a b", "c d", "--k=v"]]));
     }
 
     #[test]
     fn anything_more_is_not_plain() {
-        for script in ["echo hi > out.txt", "cat <<EOF\nhi\nEOF", "echo \"$HOME\"", "echo $(date)", "(ls)", "A=1 ls", ""] {
+        for script in
+            ["echo hi > out.txt", "cat <<EOF\nhi\nEOF", "echo \"$HOME\"", "echo $(date)", "(ls)", "A=1 ls", ""]
+        {
             assert_eq!(bash(script), None, "{script:?}");
         }
         assert_eq!(plain_commands(&["python3".into(), "-c".into(), "print(1)".into()]), None);
