@@ -36,8 +36,15 @@ fn thread(server: &ParityServer) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>, Run) 
         let events = events.clone();
         EventSink::new(move |event| events.lock().unwrap().push(event))
     };
-    let options =
-        SessionOptions { config, resume: None, ephemeral: false, output_schema: None, sandbox_launcher: bin("rcodex") };
+    let options = SessionOptions {
+        config,
+        resume: None,
+        ephemeral: false,
+        output_schema: None,
+        sandbox_launcher: bin("rcodex"),
+        fork: false,
+        client: None,
+    };
     let (handle, _task) = ThreadHandle::spawn(options, sink).expect("the thread starts");
     (handle, events, run)
 }
@@ -87,7 +94,12 @@ async fn a_steer_cuts_the_stream_and_follows_the_partial_answer_in_the_same_turn
     let (done, outcome) = tokio::sync::oneshot::channel();
     // A turn queued behind the running one starts after it.
     thread
-        .send(rcodex_core::thread::Op::StartTurn { input: text("Thanks."), started: None, done: Some(done) })
+        .send(rcodex_core::thread::Op::StartTurn {
+            input: text("Thanks."),
+            output_schema: None,
+            started: None,
+            done: Some(done),
+        })
         .unwrap();
     s.release_all();
     let second = tokio::time::timeout(WAIT, outcome).await.expect("the queued turn ends").unwrap();
@@ -193,7 +205,14 @@ async fn a_steer_while_a_command_runs_waits_for_its_output() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     thread.steer(text("Also tell me how long it took."), Some(turn)).await.unwrap();
     let (done, outcome) = tokio::sync::oneshot::channel();
-    thread.send(rcodex_core::thread::Op::StartTurn { input: text("ok"), started: None, done: Some(done) }).unwrap();
+    thread
+        .send(rcodex_core::thread::Op::StartTurn {
+            input: text("ok"),
+            output_schema: None,
+            started: None,
+            done: Some(done),
+        })
+        .unwrap();
     drop(outcome);
     tokio::time::timeout(WAIT, async {
         while s.model_requests().await.len() < 2 {

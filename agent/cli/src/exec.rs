@@ -164,6 +164,8 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             ephemeral: args.ephemeral,
             output_schema: prepared.output_schema,
             sandbox_launcher,
+            fork: false,
+            client: None,
         };
         let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {
             Ok(started) => started,

@@ -28,10 +28,32 @@ pub enum ResponseEvent {
         item_id: String,
         delta: String,
     },
+    /// A reasoning item's summary gets a new part.
+    ReasoningSummaryPartAdded {
+        item_id: String,
+        summary_index: u64,
+    },
+    /// Text of a reasoning summary part as it streams.
+    ReasoningSummaryDelta {
+        item_id: String,
+        summary_index: u64,
+        delta: String,
+    },
+    /// Raw reasoning text as it streams.
+    ReasoningTextDelta {
+        item_id: String,
+        content_index: u64,
+        delta: String,
+    },
     Completed {
         response_id: String,
         usage: Option<Usage>,
     },
+}
+
+/// A string member of a stream event, empty when absent.
+fn text_field(data: &Value, key: &str) -> String {
+    data.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 /// Token usage of one response.
@@ -177,6 +199,20 @@ impl ModelClient {
                     let delta = data.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
                     on_event(ResponseEvent::OutputTextDelta { item_id, delta });
                 }
+                "response.reasoning_summary_part.added" => on_event(ResponseEvent::ReasoningSummaryPartAdded {
+                    item_id: text_field(&data, "item_id"),
+                    summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
+                }),
+                "response.reasoning_summary_text.delta" => on_event(ResponseEvent::ReasoningSummaryDelta {
+                    item_id: text_field(&data, "item_id"),
+                    summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
+                    delta: text_field(&data, "delta"),
+                }),
+                "response.reasoning_text.delta" => on_event(ResponseEvent::ReasoningTextDelta {
+                    item_id: text_field(&data, "item_id"),
+                    content_index: data.get("content_index").and_then(Value::as_u64).unwrap_or(0),
+                    delta: text_field(&data, "delta"),
+                }),
                 "response.completed" => {
                     let response = data.get("response").cloned().unwrap_or(Value::Null);
                     let Some(response_id) = response.get("id").and_then(Value::as_str) else {

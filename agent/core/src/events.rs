@@ -56,6 +56,28 @@ pub enum Event {
     /// Token usage after a model response: the thread's total and the last response's.
     #[serde(rename = "token_usage")]
     TokenUsage { turn_id: String, total: TurnUsage, last: TurnUsage, total_tokens: u64, last_tokens: u64 },
+    /// A model response ended: `completed` when it reached `response.completed` (its usage came as
+    /// [`Event::TokenUsage`] before), otherwise cut by a steer or an interrupt, or failed.
+    #[serde(rename = "response.ended")]
+    ResponseEnded { turn_id: String, completed: bool },
+    /// A reasoning item begins (its summary, if any, follows as deltas, then its `item.completed`).
+    #[serde(rename = "reasoning.started")]
+    ReasoningStarted { turn_id: String, id: String },
+    /// A new part of a reasoning item's summary begins.
+    #[serde(rename = "reasoning.summary_part")]
+    ReasoningSummaryPart { turn_id: String, id: String, summary_index: u64 },
+    /// Text of a reasoning summary as it streams.
+    #[serde(rename = "reasoning.summary_delta")]
+    ReasoningSummaryDelta { turn_id: String, id: String, summary_index: u64, delta: String },
+    /// A reasoning item is complete: its summary parts and its raw text parts (either may be empty).
+    #[serde(rename = "reasoning.completed")]
+    ReasoningCompleted { turn_id: String, id: String, summary: Vec<String>, content: Vec<String> },
+    /// Raw reasoning text as it streams (models that send it).
+    #[serde(rename = "reasoning.text_delta")]
+    ReasoningTextDelta { turn_id: String, id: String, content_index: u64, delta: String },
+    /// Output of a running command (the tool call `call_id`), as it arrives.
+    #[serde(rename = "command.output_delta")]
+    CommandOutputDelta { call_id: String, delta: String },
 }
 
 impl Event {
@@ -68,6 +90,13 @@ impl Event {
                 | Event::AgentMessageStarted { .. }
                 | Event::AgentMessageDelta { .. }
                 | Event::TokenUsage { .. }
+                | Event::ResponseEnded { .. }
+                | Event::ReasoningStarted { .. }
+                | Event::ReasoningSummaryPart { .. }
+                | Event::ReasoningSummaryDelta { .. }
+                | Event::ReasoningCompleted { .. }
+                | Event::ReasoningTextDelta { .. }
+                | Event::CommandOutputDelta { .. }
         )
     }
 }
@@ -122,6 +151,21 @@ pub struct Item {
     pub id: String,
     #[serde(flatten)]
     pub details: ItemDetails,
+    /// The id the item has outside exec's numbering: the model's item id (`msg_...`, `rs_...`) or the tool call's
+    /// `call_id`, as the app server names items. Not part of `exec --json`.
+    #[serde(skip)]
+    pub source_id: Option<String>,
+}
+
+impl Item {
+    pub fn new(id: String, details: ItemDetails) -> Item {
+        Item { id, details, source_id: None }
+    }
+
+    pub fn with_source(mut self, source_id: impl Into<String>) -> Item {
+        self.source_id = Some(source_id.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,6 +182,9 @@ pub enum ItemDetails {
         aggregated_output: String,
         exit_code: Option<i32>,
         status: Status,
+        /// Where and how it ran, for the app server. Not part of `exec --json`.
+        #[serde(skip)]
+        run: CommandRun,
     },
     FileChange {
         changes: Vec<FileChange>,
@@ -167,10 +214,28 @@ pub enum Status {
     Declined,
 }
 
+/// What the app server tells of a command beyond `exec --json`'s item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandRun {
+    /// The working directory.
+    pub cwd: Option<std::path::PathBuf>,
+    /// The unified-exec process id (the session id `write_stdin` names, when the command outlives its call).
+    pub process_id: Option<i32>,
+    /// How long it ran, once it ended.
+    pub duration_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileChange {
     pub path: String,
     pub kind: String,
+    /// For a move, where the file goes. Not part of `exec --json`.
+    #[serde(skip)]
+    pub move_path: Option<String>,
+    /// The change as a diff: a unified diff of an update, the whole text of an added or deleted file. Not part of
+    /// `exec --json`.
+    #[serde(skip)]
+    pub diff: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,7 +273,7 @@ impl EventSink {
     /// A completed item with a new id.
     pub fn completed(&self, details: ItemDetails) {
         let id = self.item_id();
-        self.emit(Event::ItemCompleted { item: Item { id, details } });
+        self.emit(Event::ItemCompleted { item: Item::new(id, details) });
     }
 }
 
@@ -249,7 +314,7 @@ mod tests {
     fn a_web_search_item_carries_both_ids_as_upstream_prints_it() {
         let call = serde_json::json!({"type": "web_search_call", "id": "ws_1", "status": "completed",
             "action": {"type": "search", "queries": ["rust", "cargo"]}});
-        let item = Item { id: "item_0".into(), details: web_search(&call) };
+        let item = Item::new("item_0".into(), web_search(&call));
         assert_eq!(
             serde_json::to_string(&Event::ItemStarted { item }).unwrap(),
             r#"{"type":"item.started","item":{"id":"item_0","type":"web_search","id":"ws_1","query":"rust ...","action":{"type":"search","queries":["rust","cargo"]}}}"#
@@ -266,15 +331,17 @@ mod tests {
             r#"{"type":"thread.started","thread_id":"t"}"#
         );
         assert_eq!(line(&Event::TurnStarted { turn_id: "t1".into() }), r#"{"type":"turn.started"}"#);
-        let command = Item {
-            id: "item_0".into(),
-            details: ItemDetails::CommandExecution {
+        let command = Item::new(
+            "item_0".into(),
+            ItemDetails::CommandExecution {
                 command: "/bin/bash -lc 'ls'".into(),
                 aggregated_output: String::new(),
                 exit_code: None,
                 status: Status::InProgress,
+                run: CommandRun { cwd: Some("/w".into()), process_id: Some(1234), duration_ms: None },
             },
-        };
+        )
+        .with_source("call_1");
         assert_eq!(
             line(&Event::ItemStarted { item: command }),
             r#"{"type":"item.started","item":{"id":"item_0","type":"command_execution","command":"/bin/bash -lc 'ls'","aggregated_output":"","exit_code":null,"status":"in_progress"}}"#

@@ -38,6 +38,30 @@ pub struct RequestContext<'a> {
     pub workspaces: Option<Value>,
     /// `--output-schema`.
     pub output_schema: Option<&'a Value>,
+    /// The app-server client, when the session has one (`None`: exec).
+    pub client: Option<&'a AppClient>,
+}
+
+/// An app-server client, as its `initialize` named it (`clientInfo`). Upstream's app server sends the client's name
+/// as the originator and the first word of the user agent, and its version at the user agent's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppClient {
+    pub name: String,
+    pub version: String,
+}
+
+impl AppClient {
+    /// The `originator` header: the client's name, or upstream's fallback when it cannot be a header value.
+    pub fn originator(&self) -> String {
+        originator_from(Some(self.name.clone().into()), &self.name)
+    }
+
+    /// `NAME/0.169.0 (Debian 12.0.0; x86_64) dumb (NAME; CLIENT_VERSION)`: what upstream's app server sends (and
+    /// answers `initialize` with).
+    pub fn user_agent(&self, upstream_version: &str) -> String {
+        let originator = self.originator();
+        user_agent_of(&originator, upstream_version, &originator, &self.version)
+    }
 }
 
 impl RequestContext<'_> {
@@ -72,8 +96,11 @@ impl RequestContext<'_> {
         values.insert("request_kind".into(), json!("turn"));
         values.insert("history_initialization".into(), json!(ids.history_initialization));
         values.insert("root_turn_id".into(), json!(ids.turn_id));
-        values.insert("thread_source".into(), json!(self.config.thread_source));
-        values.insert("turn_trigger".into(), json!("exec"));
+        // Upstream's app server leaves its threads unclassified and its turns without a trigger.
+        if self.client.is_none() {
+            values.insert("thread_source".into(), json!(self.config.thread_source));
+            values.insert("turn_trigger".into(), json!("exec"));
+        }
         values.insert("sandbox".into(), json!(self.sandbox_tag()));
         values.insert("sandbox_mode".into(), json!(self.config.sandbox_mode.as_str()));
         values.insert("auto_review_enabled".into(), json!(false));
@@ -162,7 +189,10 @@ impl RequestContext<'_> {
         let ids = self.ids;
         let provider = &self.config.model_provider;
         let version = &self.pack.upstream_version;
-        let originator = originator(&self.pack.originator);
+        let originator = match self.client {
+            Some(client) => client.originator(),
+            None => originator(&self.pack.originator),
+        };
         let mut known: Vec<(String, String)> = Vec::new();
         let mut put = |name: &str, value: String| known.push((name.to_string(), value));
         if let Some(beta) = &self.pack.beta_features {
@@ -186,7 +216,11 @@ impl RequestContext<'_> {
         if let Some(key) = key {
             put("authorization", format!("Bearer {key}"));
         }
-        put("user-agent", user_agent(&originator, &self.pack.originator, version));
+        let agent = match self.client {
+            Some(client) => client.user_agent(version),
+            None => user_agent(&originator, &self.pack.originator, version),
+        };
+        put("user-agent", agent);
         put("originator", originator);
 
         let order = &self.model.family.headers;
@@ -258,6 +292,11 @@ fn originator_from(value: Option<std::ffi::OsString>, default: &str) -> String {
 /// `codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)`, the shape upstream sends: the
 /// originator first, the client (`codex_exec`, whatever the originator) in the parentheses at the end.
 pub fn user_agent(originator: &str, client: &str, version: &str) -> String {
+    user_agent_of(originator, version, client, version)
+}
+
+/// The user agent's shape: `{originator}/{version} ({os}; {arch}) {terminal} ({client}; {client_version})`.
+fn user_agent_of(originator: &str, version: &str, client: &str, client_version: &str) -> String {
     let terminal = match std::env::var("TERM_PROGRAM").ok().filter(|t| !t.is_empty()) {
         Some(program) => match std::env::var("TERM_PROGRAM_VERSION").ok().filter(|v| !v.is_empty()) {
             Some(v) => format!("{program}/{v}"),
@@ -266,7 +305,7 @@ pub fn user_agent(originator: &str, client: &str, version: &str) -> String {
         None => std::env::var("TERM").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into()),
     };
     let text = format!(
-        "{originator}/{version} ({}; {}) {terminal} ({client}; {version})",
+        "{originator}/{version} ({}; {}) {terminal} ({client}; {client_version})",
         os_description(),
         std::env::consts::ARCH
     );
@@ -327,8 +366,15 @@ mod tests {
         let config = config("gpt-5.5", "danger-full-access");
         let (model, _) = resolve_model(pack, "gpt-5.5");
         let ids = ids();
-        let cx =
-            RequestContext { pack, model: &model, config: &config, ids: &ids, workspaces: None, output_schema: None };
+        let cx = RequestContext {
+            pack,
+            model: &model,
+            config: &config,
+            ids: &ids,
+            workspaces: None,
+            output_schema: None,
+            client: None,
+        };
         let metadata = cx.turn_metadata();
         let body = cx.body(&[json!({"type": "message"})], &metadata);
         let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
@@ -382,6 +428,7 @@ mod tests {
             ids: &ids,
             workspaces: None,
             output_schema: Some(&schema),
+            client: None,
         };
         let body = cx.body(&[], &cx.turn_metadata());
         assert!(body.get("tools").is_none());

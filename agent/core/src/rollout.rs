@@ -16,13 +16,18 @@ pub struct SessionMeta {
     pub cwd: PathBuf,
     /// The workspace roots: the working directory, then the `--add-dir` ones (and the other writable roots).
     pub workspace_roots: Vec<PathBuf>,
-    /// How the thread is classified (`user` unless `--thread-source` said otherwise when it was created).
+    /// How the thread is classified (`user` unless `--thread-source` said otherwise when it was created; empty, saved
+    /// as `null`, for a thread of the app server, which upstream leaves unclassified).
     pub thread_source: String,
+    /// Which frontend made it: `exec`, or `vscode` for an app-server client (as upstream's app server says).
+    pub source: String,
     pub model: String,
     pub model_provider: String,
     pub originator: String,
     pub cli_version: String,
     pub context_window_id: String,
+    /// The thread this one was forked from.
+    pub forked_from_id: Option<String>,
 }
 
 /// An open session file, appended to.
@@ -51,14 +56,31 @@ impl Rollout {
                 "runtime_workspace_roots": meta.workspace_roots,
                 "originator": meta.originator,
                 "cli_version": meta.cli_version,
-                "source": "exec",
-                "thread_source": meta.thread_source,
+                "source": meta.source,
+                "thread_source": (!meta.thread_source.is_empty()).then_some(&meta.thread_source),
                 "model_provider": meta.model_provider,
                 "model": meta.model,
                 "context_window_id": meta.context_window_id,
+                "forked_from_id": meta.forked_from_id,
             }),
         )?;
         Ok(rollout)
+    }
+
+    /// Appends every record of another session file but its `session_meta` (a fork's copy of its source), each
+    /// with its own time; lines that cannot be read are left out, as a resume leaves them out.
+    pub fn copy_records(&mut self, source: &Path) -> std::io::Result<()> {
+        let text = std::fs::read(source)?;
+        for line in text.split(|b| *b == b'\n') {
+            let Ok(record) = serde_json::from_slice::<Value>(line) else { continue };
+            if record["type"] == "session_meta" || !record.is_object() {
+                continue;
+            }
+            let mut line = record.to_string();
+            line.push('\n');
+            self.file.write_all(line.as_bytes())?;
+        }
+        self.file.flush()
     }
 
     /// Reopens a session file to append to it (a resumed session).
@@ -145,11 +167,13 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                         .map(|roots| roots.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
                         .unwrap_or_default(),
                     thread_source: text("thread_source"),
+                    source: text("source"),
                     model: text("model"),
                     model_provider: text("model_provider"),
                     originator: text("originator"),
                     cli_version: text("cli_version"),
                     context_window_id: text("context_window_id"),
+                    forked_from_id: payload.get("forked_from_id").and_then(Value::as_str).map(str::to_string),
                 });
             }
             Some("response_item") => items.push(payload.clone()),
@@ -179,7 +203,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
 }
 
 /// Every session file under `CODEX_HOME/sessions`, newest first (their names sort by local time).
-fn session_files(codex_home: &Path) -> Vec<PathBuf> {
+pub fn session_files(codex_home: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![codex_home.join("sessions")];
     while let Some(dir) = dirs.pop() {
@@ -248,11 +272,13 @@ mod tests {
             cwd: cwd.into(),
             workspace_roots: vec![cwd.into()],
             thread_source: "user".into(),
+            source: "exec".into(),
             model: "m".into(),
             model_provider: "p".into(),
             originator: "codex_exec".into(),
             cli_version: "0.169.0".into(),
             context_window_id: format!("cw-{thread}"),
+            forked_from_id: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
 use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput};
 use crate::items;
-use crate::request::{RequestContext, TurnIds, git_workspaces};
+use crate::request::{AppClient, RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
 use crate::tools::{RuntimeOptions, ToolCall, ToolOutput, ToolRuntime, Tools};
 
@@ -32,6 +32,12 @@ pub struct SessionOptions {
     /// The program that sets up the sandbox of each command: rcodex itself, whose `main` hands
     /// [`rcodex_sandbox::LAUNCHER_SUBCOMMAND`] to [`rcodex_sandbox::run_launcher`].
     pub sandbox_launcher: PathBuf,
+    /// With `resume`: start a new thread with a copy of the saved session's history (a fork) instead of
+    /// continuing it.
+    pub fork: bool,
+    /// The app-server client driving the session (`None`: exec). It names the session to the model server
+    /// (originator, user agent) as upstream's app server names it.
+    pub client: Option<AppClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +64,7 @@ pub struct Session {
     pack: &'static Pack,
     config: Config,
     model: ModelProfile<'static>,
-    client: ModelClient,
+    model_client: ModelClient,
     thread_id: String,
     installation_id: String,
     context_window_id: String,
@@ -67,8 +73,12 @@ pub struct Session {
     prefix: Vec<Value>,
     history: Vec<Value>,
     rollout: Option<Rollout>,
-    /// The session was resumed, and no turn of this process has run yet.
-    cold_resume: bool,
+    /// How the history of the next turn's thread came to be: `new`, or `cold_resume` / `warm_fork` until the first
+    /// turn of this process has run.
+    history_initialization: &'static str,
+    client: Option<AppClient>,
+    /// The last response's usage, saved with the thread's.
+    last_usage: Usage,
     events: EventSink,
     output_schema: Option<Value>,
     tools: Arc<ToolRuntime>,
@@ -90,12 +100,53 @@ impl Session {
         for warning in &config.warnings {
             events.completed(ItemDetails::Error { message: warning.clone() });
         }
-        let client = ModelClient::new(config.model_provider.clone())?;
+        let model_client = ModelClient::new(config.model_provider.clone())?;
         let installation_id = installation_id(&config.codex_home)?;
         let environment = environment(&config)?;
 
+        let client = options.client;
+        let meta_for = |thread_id: &str, context_window_id: &str, config: &Config, forked_from: Option<String>| {
+            SessionMeta {
+                thread_id: thread_id.to_string(),
+                cwd: config.cwd.clone(),
+                workspace_roots: config.workspace_roots(),
+                // Upstream's app server leaves a thread unclassified, and says which client made it.
+                thread_source: if client.is_some() { String::new() } else { config.thread_source.clone() },
+                source: if client.is_some() { "vscode" } else { "exec" }.to_string(),
+                model: config.model.clone(),
+                model_provider: config.model_provider_id.clone(),
+                originator: match &client {
+                    Some(client) => client.originator(),
+                    None => crate::request::originator(&pack.originator),
+                },
+                cli_version: pack.upstream_version.clone(),
+                context_window_id: context_window_id.to_string(),
+                forked_from_id: forked_from,
+            }
+        };
+
         // What differs between a new session and a resumed one: its ids, its history and its file.
-        let (thread_id, context_window_id, prefix, history, rollout, cold_resume, usage) = match options.resume {
+        let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
+            .resume
+        {
+            Some(path) if options.fork => {
+                // A new thread on a copy of the saved one: its history and its context window, under a new id.
+                let saved = rollout::load(&path)?;
+                let thread_id = uuid::Uuid::now_v7().to_string();
+                let context = context::initial_context(pack, &model, &environment, &thread_id)?;
+                let prefix = name_based(&model, context);
+                let context_window_id = saved.meta.context_window_id.clone();
+                let mut rollout = None;
+                if !options.ephemeral {
+                    let meta = meta_for(&thread_id, &context_window_id, &config, Some(saved.meta.thread_id.clone()));
+                    let mut file = Rollout::create(&config.codex_home, &meta)
+                        .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
+                    file.copy_records(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                    rollout = Some(file);
+                }
+                let usage = saved.total_usage.unwrap_or_default();
+                (thread_id, context_window_id, prefix, saved.items, rollout, "warm_fork", usage)
+            }
             Some(path) => {
                 let saved = rollout::load(&path)?;
                 let thread_id = saved.meta.thread_id.clone();
@@ -112,7 +163,7 @@ impl Session {
                     Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
                 };
                 let usage = saved.total_usage.unwrap_or_default();
-                (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, true, usage)
+                (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, "cold_resume", usage)
             }
             None => {
                 let thread_id = uuid::Uuid::now_v7().to_string();
@@ -121,17 +172,7 @@ impl Session {
                 let (prefix, history) = split_prefix(&model, context);
                 let mut rollout = None;
                 if !options.ephemeral {
-                    let meta = SessionMeta {
-                        thread_id: thread_id.clone(),
-                        cwd: config.cwd.clone(),
-                        workspace_roots: config.workspace_roots(),
-                        thread_source: config.thread_source.clone(),
-                        model: config.model.clone(),
-                        model_provider: config.model_provider_id.clone(),
-                        originator: crate::request::originator(&pack.originator),
-                        cli_version: pack.upstream_version.clone(),
-                        context_window_id: context_window_id.clone(),
-                    };
+                    let meta = meta_for(&thread_id, &context_window_id, &config, None);
                     let mut file = Rollout::create(&config.codex_home, &meta)
                         .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
                     for item in &history {
@@ -140,7 +181,7 @@ impl Session {
                     }
                     rollout = Some(file);
                 }
-                (thread_id, context_window_id, prefix, history, rollout, false, Usage::default())
+                (thread_id, context_window_id, prefix, history, rollout, "new", Usage::default())
             }
         };
         let tools = Arc::new(tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher));
@@ -149,14 +190,16 @@ impl Session {
             usage,
             pack,
             model,
-            client,
+            model_client,
             thread_id,
             installation_id,
             context_window_id,
             prefix,
             history,
             rollout,
-            cold_resume,
+            history_initialization,
+            client,
+            last_usage: Usage::default(),
             events,
             output_schema: options.output_schema,
             config,
@@ -201,12 +244,15 @@ impl Session {
             turn_id: turn_id.clone(),
             context_window_id: self.context_window_id.clone(),
             window_number: 0,
-            history_initialization: if self.cold_resume { "cold_resume" } else { "new" },
+            history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
         };
-        self.cold_resume = false;
+        let started = std::time::Instant::now();
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
-        self.save("event_msg", json!({"type": "task_started", "turn_id": turn_id}));
+        self.save(
+            "event_msg",
+            json!({"type": "task_started", "turn_id": turn_id, "started_at": ids.turn_started_at_unix_ms / 1000}),
+        );
         self.save(
             "turn_context",
             json!({
@@ -233,7 +279,7 @@ impl Session {
             let sampled = self.sample(&ids, &workspaces, &mut last_message, control).await;
             let sampled = match sampled {
                 Ok(sampled) => sampled,
-                Err(TurnError::Interrupted) => return Err(self.abort(&turn_id)),
+                Err(TurnError::Interrupted) => return Err(self.abort(&turn_id, started)),
                 Err(TurnError::Api(error)) => {
                     let message = error.to_string();
                     self.events.emit(Event::Error { message: message.clone() });
@@ -242,6 +288,7 @@ impl Session {
                         turn_id: turn_id.clone(),
                     });
                     self.save("event_msg", json!({"type": "error", "message": message}));
+                    self.save("event_msg", json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}));
                     return Err(TurnError::Api(error));
                 }
             };
@@ -249,27 +296,36 @@ impl Session {
                 self.tools.response_received(usage.total_tokens);
             }
             if sampled.interrupted {
-                return Err(self.abort(&turn_id));
+                return Err(self.abort(&turn_id, started));
             }
             if !sampled.called_tools && !control.has_pending() {
                 break;
             }
         }
         self.tools.turn_done();
-        self.save("event_msg", json!({"type": "token_count", "info": {"total_token_usage": self.usage.to_saved()}}));
         self.save(
             "event_msg",
-            json!({"type": "task_complete", "turn_id": turn_id, "last_agent_message": last_message}),
+            json!({"type": "token_count", "info": {
+                "total_token_usage": self.usage.to_saved(), "last_token_usage": self.last_usage.to_saved()}}),
+        );
+        self.save(
+            "event_msg",
+            json!({"type": "task_complete", "turn_id": turn_id, "last_agent_message": last_message,
+                "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}),
         );
         self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
         Ok(TurnSummary { last_message, usage: self.usage })
     }
 
     /// Ends an interrupted turn as upstream does: the marker telling the model so is recorded for the next turn.
-    fn abort(&mut self, turn_id: &str) -> TurnError {
+    fn abort(&mut self, turn_id: &str, started: std::time::Instant) -> TurnError {
         let marker = self.pack.texts.get(rcodex_prompt_pack::keys::TURN_ABORTED).cloned().unwrap_or_default();
         self.record(items::user_message(&marker));
-        self.save("event_msg", json!({"type": "turn_aborted", "turn_id": turn_id, "reason": "interrupted"}));
+        self.save(
+            "event_msg",
+            json!({"type": "turn_aborted", "turn_id": turn_id, "reason": "interrupted",
+                "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}),
+        );
         self.events.emit(Event::TurnAborted { turn_id: turn_id.to_string() });
         TurnError::Interrupted
     }
@@ -278,6 +334,8 @@ impl Session {
     fn record_user_input(&mut self, turn_id: &str, input: Vec<UserInput>) {
         let message = items::user_input_message(&input);
         let id = uuid::Uuid::now_v7().to_string();
+        // Saved with its id, so that a frontend reading the thread back names it as it did.
+        self.save("event_msg", json!({"type": "user_message", "turn_id": turn_id, "id": id, "input": input}));
         self.events.emit(Event::UserMessage { turn_id: turn_id.to_string(), id, input });
         self.record(message);
     }
@@ -325,7 +383,8 @@ impl Session {
                 config: &self.config,
                 ids,
                 workspaces: workspaces.clone(),
-                output_schema: self.output_schema.as_ref(),
+                output_schema: control.output_schema.as_ref().or(self.output_schema.as_ref()),
+                client: self.client.as_ref(),
             };
             let metadata = cx.turn_metadata();
             let body = cx.body(&input, &metadata);
@@ -335,15 +394,34 @@ impl Session {
             let mut calls = Vec::new();
             let mut completed_usage = None;
             let outcome = {
-                let stream = self.client.stream(&headers, &body, |event| match event {
+                let stream = self.model_client.stream(&headers, &body, |event| match event {
                     ResponseEvent::OutputItemAdded(item) => self.announce_start(&ids.turn_id, &item),
                     ResponseEvent::OutputTextDelta { item_id, delta } => {
                         self.events.emit(Event::AgentMessageDelta { turn_id: ids.turn_id.clone(), id: item_id, delta })
                     }
+                    ResponseEvent::ReasoningSummaryPartAdded { item_id, summary_index } => self
+                        .events
+                        .emit(Event::ReasoningSummaryPart { turn_id: ids.turn_id.clone(), id: item_id, summary_index }),
+                    ResponseEvent::ReasoningSummaryDelta { item_id, summary_index, delta } => {
+                        self.events.emit(Event::ReasoningSummaryDelta {
+                            turn_id: ids.turn_id.clone(),
+                            id: item_id,
+                            summary_index,
+                            delta,
+                        })
+                    }
+                    ResponseEvent::ReasoningTextDelta { item_id, content_index, delta } => {
+                        self.events.emit(Event::ReasoningTextDelta {
+                            turn_id: ids.turn_id.clone(),
+                            id: item_id,
+                            content_index,
+                            delta,
+                        })
+                    }
                     // An item upstream cannot read (a call without its id) is dropped unseen, as upstream does.
                     ResponseEvent::OutputItemDone(item) if items::readable(&item) => {
                         let item = items::from_model(item, self.pack);
-                        self.announce(&item, last_message);
+                        self.announce(&ids.turn_id, &item, last_message);
                         if let Some(call) = ToolCall::from_item(&item) {
                             calls.push(RunningCall::start(&self.tools, call, &offered));
                         }
@@ -361,6 +439,17 @@ impl Session {
             // Items that arrived whole are kept even when the stream then failed or was cut: the next request sends
             // them back.
             for item in received {
+                if item.get("type").and_then(Value::as_str) == Some("message")
+                    && item.get("role").and_then(Value::as_str) == Some("assistant")
+                {
+                    // Saved with the model's id, so that a frontend reading the thread back names it as it did.
+                    let id = item.get("id").cloned().unwrap_or(Value::Null);
+                    let text = items::text_of(&item);
+                    self.save(
+                        "event_msg",
+                        json!({"type": "agent_message", "turn_id": ids.turn_id, "id": id, "message": text}),
+                    );
+                }
                 self.record(item);
             }
             let called_tools = !calls.is_empty();
@@ -391,6 +480,7 @@ impl Session {
             };
             if let Some(usage) = usage {
                 self.usage.add(&usage);
+                self.last_usage = usage;
                 self.events.emit(Event::TokenUsage {
                     turn_id: ids.turn_id.clone(),
                     total: self.usage.into(),
@@ -399,38 +489,59 @@ impl Session {
                     last_tokens: usage.total_tokens,
                 });
             }
+            self.events.emit(Event::ResponseEnded { turn_id: ids.turn_id.clone(), completed: usage.is_some() });
             return Ok(Sampled { called_tools, usage, interrupted });
         }
     }
 
-    /// Tells the frontend an item has begun (an assistant message, whose text streams).
+    /// Tells the frontend an item has begun (an assistant message, whose text streams; reasoning).
     fn announce_start(&self, turn_id: &str, item: &Value) {
-        if item.get("type").and_then(Value::as_str) == Some("message")
-            && item.get("role").and_then(Value::as_str) == Some("assistant")
-        {
-            let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-            self.events.emit(Event::AgentMessageStarted { turn_id: turn_id.to_string(), id });
+        let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        match item.get("type").and_then(Value::as_str) {
+            Some("message") if item.get("role").and_then(Value::as_str) == Some("assistant") => {
+                self.events.emit(Event::AgentMessageStarted { turn_id: turn_id.to_string(), id });
+            }
+            Some("reasoning") => self.events.emit(Event::ReasoningStarted { turn_id: turn_id.to_string(), id }),
+            _ => {}
         }
     }
 
     /// Tells the frontend about an item the model produced.
-    fn announce(&self, item: &Value, last_message: &mut Option<String>) {
+    fn announce(&self, turn_id: &str, item: &Value, last_message: &mut Option<String>) {
+        let source_id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         match item.get("type").and_then(Value::as_str) {
             Some("message") if item.get("role").and_then(Value::as_str) == Some("assistant") => {
                 let text = items::text_of(item);
                 *last_message = Some(text.clone());
-                self.events.completed(ItemDetails::AgentMessage { text });
+                let id = self.events.item_id();
+                let details = ItemDetails::AgentMessage { text };
+                self.events.emit(Event::ItemCompleted { item: Item::new(id, details).with_source(source_id) });
             }
             Some("web_search_call") => {
                 let id = self.events.item_id();
                 let details = crate::events::web_search(item);
-                self.events.emit(Event::ItemStarted { item: Item { id: id.clone(), details: details.clone() } });
-                self.events.emit(Event::ItemCompleted { item: Item { id, details } });
+                let item = Item::new(id, details).with_source(source_id);
+                self.events.emit(Event::ItemStarted { item: item.clone() });
+                self.events.emit(Event::ItemCompleted { item });
             }
             Some("reasoning") => {
+                let texts = |key: &str| -> Vec<String> {
+                    item.get(key)
+                        .and_then(Value::as_array)
+                        .map(|parts| parts.iter().filter_map(|p| p.get("text")?.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default()
+                };
+                self.events.emit(Event::ReasoningCompleted {
+                    turn_id: turn_id.to_string(),
+                    id: source_id.clone(),
+                    summary: texts("summary"),
+                    content: texts("content"),
+                });
                 let text = items::text_of(item);
                 if !text.is_empty() {
-                    self.events.completed(ItemDetails::Reasoning { text });
+                    let id = self.events.item_id();
+                    let details = ItemDetails::Reasoning { text };
+                    self.events.emit(Event::ItemCompleted { item: Item::new(id, details).with_source(source_id) });
                 }
             }
             _ => {}
@@ -491,6 +602,8 @@ async fn finish_calls(calls: Vec<RunningCall>, control: &TurnControl) -> (Vec<Va
 /// What a running turn takes from outside: steers, queued for the next request, and an interrupt.
 pub struct TurnControl {
     pub turn_id: String,
+    /// The turn's own output schema (the app server's `outputSchema`), over the session's.
+    pub output_schema: Option<Value>,
     pending: std::sync::Mutex<Vec<Vec<UserInput>>>,
     steer_arrived: tokio::sync::Notify,
     pub cancel: tokio_util::sync::CancellationToken,
@@ -500,6 +613,7 @@ impl TurnControl {
     pub fn new(turn_id: String) -> TurnControl {
         TurnControl {
             turn_id,
+            output_schema: None,
             pending: Default::default(),
             steer_arrived: Default::default(),
             cancel: Default::default(),
@@ -564,6 +678,11 @@ fn tool_runtime(
         events: events.clone(),
         sandbox_launcher: sandbox_launcher.to_path_buf(),
     })
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    jiff::Timestamp::now().as_second().max(0) as u64
 }
 
 /// Splits a new session's context: name-based items are rebuilt for each request, the rest is history.

@@ -18,6 +18,8 @@ pub enum Op {
     /// Starts a turn (after the running one, if any). `started` gets its id when it starts; `done` its outcome.
     StartTurn {
         input: Vec<UserInput>,
+        /// The JSON schema this turn's final answer must follow (over the session's).
+        output_schema: Option<serde_json::Value>,
         started: Option<oneshot::Sender<String>>,
         done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
     },
@@ -92,15 +94,25 @@ impl ThreadHandle {
         input: Vec<UserInput>,
         done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
     ) -> Result<String, ThreadStopped> {
+        self.start_turn_with(input, None, done).await
+    }
+
+    /// Starts a turn whose final answer must follow `output_schema`, and returns its id once it has started.
+    pub async fn start_turn_with(
+        &self,
+        input: Vec<UserInput>,
+        output_schema: Option<serde_json::Value>,
+        done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
+    ) -> Result<String, ThreadStopped> {
         let (started, id) = oneshot::channel();
-        self.send(Op::StartTurn { input, started: Some(started), done })?;
+        self.send(Op::StartTurn { input, output_schema, started: Some(started), done })?;
         id.await.map_err(|_| ThreadStopped)
     }
 
     /// Runs a turn to its end.
     pub async fn run_turn(&self, input: Vec<UserInput>) -> Result<Result<TurnSummary, TurnError>, ThreadStopped> {
         let (done, outcome) = oneshot::channel();
-        self.send(Op::StartTurn { input, started: None, done: Some(done) })?;
+        self.send(Op::StartTurn { input, output_schema: None, started: None, done: Some(done) })?;
         outcome.await.map_err(|_| ThreadStopped)
     }
 
@@ -131,6 +143,7 @@ impl ThreadHandle {
 /// A turn waiting to start.
 struct Queued {
     input: Vec<UserInput>,
+    output_schema: Option<serde_json::Value>,
     started: Option<oneshot::Sender<String>>,
     done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
 }
@@ -144,7 +157,9 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
         let next = match queue.pop_front() {
             Some(next) => next,
             None => match ops.recv().await {
-                Some(Op::StartTurn { input, started, done }) => Queued { input, started, done },
+                Some(Op::StartTurn { input, output_schema, started, done }) => {
+                    Queued { input, output_schema, started, done }
+                }
                 Some(Op::Steer { reply, .. }) => {
                     let _ = reply.send(Err(SteerError::NoActiveTurn));
                     continue;
@@ -161,7 +176,8 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
             },
         };
 
-        let control = TurnControl::new(uuid::Uuid::now_v7().to_string());
+        let mut control = TurnControl::new(uuid::Uuid::now_v7().to_string());
+        control.output_schema = next.output_schema;
         let turn_id = control.turn_id.clone();
         if let Some(started) = next.started {
             let _ = started.send(turn_id.clone());
@@ -175,7 +191,9 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                 tokio::select! {
                     outcome = &mut turn => break outcome,
                     op = ops.recv(), if ops_open => match op {
-                        Some(Op::StartTurn { input, started, done }) => queue.push_back(Queued { input, started, done }),
+                        Some(Op::StartTurn { input, output_schema, started, done }) => {
+                            queue.push_back(Queued { input, output_schema, started, done })
+                        }
                         Some(Op::Steer { input, expected_turn_id, reply }) => {
                             let answer = match expected_turn_id {
                                 _ if input.is_empty() => Err(SteerError::EmptyInput),

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::buffer::HeadTailBuffer;
-use crate::event::ExecEvent;
+use crate::event::{CommandInfo, ExecEvent};
 use crate::output::ExecOutput;
 use crate::process::{Child, Shared, State};
 use crate::shell::display_command;
@@ -98,6 +98,8 @@ pub enum ExecError {
 pub struct ExecManager {
     sessions: Mutex<HashMap<i32, Arc<Session>>>,
     events: Option<mpsc::UnboundedSender<ExecEvent>>,
+    /// Whether output is sent as events as it arrives.
+    stream_output: bool,
 }
 
 struct Session {
@@ -110,8 +112,8 @@ struct Session {
 
 /// Sends a command's end event exactly once, whoever notices the end first.
 struct EndReport {
-    call_id: String,
-    command: String,
+    info: CommandInfo,
+    started: Instant,
     sent: AtomicBool,
     events: Option<mpsc::UnboundedSender<ExecEvent>>,
 }
@@ -123,7 +125,26 @@ impl EndReport {
             return;
         }
         if let Some(events) = &self.events {
-            let _ = events.send(ExecEvent::ended(&self.call_id, &self.command, output(), exit_code));
+            let _ = events.send(ExecEvent::ended(&self.info, output(), exit_code, self.started.elapsed()));
+        }
+    }
+}
+
+/// Turns output bytes into text events, keeping a character cut between two reads for the next piece.
+fn output_events(info: CommandInfo, events: mpsc::UnboundedSender<ExecEvent>) -> impl FnMut(&[u8]) + Send + 'static {
+    let mut pending: Vec<u8> = Vec::new();
+    move |bytes| {
+        pending.extend_from_slice(bytes);
+        let cut = match std::str::from_utf8(&pending) {
+            Ok(_) => pending.len(),
+            // An incomplete character at the end waits for the rest; anything else invalid is replaced.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        let text = String::from_utf8_lossy(&pending[..cut]).into_owned();
+        pending.drain(..cut);
+        if !text.is_empty() {
+            let _ = events.send(ExecEvent::output(&info, text));
         }
     }
 }
@@ -162,30 +183,46 @@ impl Default for ExecManager {
 impl ExecManager {
     /// A manager whose commands send no events.
     pub fn new() -> ExecManager {
-        ExecManager { sessions: Mutex::new(HashMap::new()), events: None }
+        ExecManager { sessions: Mutex::new(HashMap::new()), events: None, stream_output: false }
     }
 
     /// A manager that sends each command's start and end to `events` (see [`ExecEvent`]).
     pub fn with_events(events: mpsc::UnboundedSender<ExecEvent>) -> ExecManager {
-        ExecManager { sessions: Mutex::new(HashMap::new()), events: Some(events) }
+        ExecManager { sessions: Mutex::new(HashMap::new()), events: Some(events), stream_output: false }
+    }
+
+    /// Also sends each command's output as it arrives (events with `output_delta`).
+    pub fn stream_output(mut self) -> ExecManager {
+        self.stream_output = true;
+        self
     }
 
     /// Starts a command and waits for its output until it exits or the yield time is up. A command still running
     /// then becomes a session, whose id the output carries; one that exited is reported with its exit code.
     pub async fn exec_command(&self, request: ExecRequest) -> Result<ExecOutput, ExecError> {
-        let end = Arc::new(EndReport {
+        // As upstream: the process id is drawn when the command starts, and is its session id if it becomes one.
+        let info = CommandInfo {
             call_id: request.call_id.clone(),
             command: request.command.clone(),
+            cwd: request.cwd.clone(),
+            process_id: self.unused_id(),
+        };
+        let end = Arc::new(EndReport {
+            info: info.clone(),
+            started: Instant::now(),
             sent: AtomicBool::new(false),
             events: self.events.clone(),
         });
         if let Some(events) = &self.events {
-            let _ = events.send(ExecEvent::started(&request.call_id, &request.command));
+            let _ = events.send(ExecEvent::started(&info));
         }
         let child = Child::spawn(&request.argv, &request.cwd, &request.env, request.tty).map_err(|message| {
             end.send(-1, || message.clone());
             ExecError::Spawn(message)
         })?;
+        if let Some(events) = self.events.clone().filter(|_| self.stream_output) {
+            child.shared.tap(output_events(info.clone(), events));
+        }
         tokio::spawn(report_end(child.shared.clone(), end.clone()));
         let session = Arc::new(Session {
             child,
@@ -198,7 +235,7 @@ impl ExecManager {
         // reports a wall time of about 0.
         wait_until(session.shared(), Some(Instant::now() + EARLY_EXIT_GRACE), |state| state.exit_code.is_some()).await;
         // Stored before waiting, so that a cancelled call (an interrupted turn) leaves the session running.
-        let stored = session.exit_code().is_none().then(|| self.store(session.clone()));
+        let stored = session.exit_code().is_none().then(|| self.store(session.clone(), info.process_id));
         let start = Instant::now();
         let collected = collect(session.shared(), start + request.yield_time.clamp(MIN_YIELD, MAX_YIELD)).await;
         let wall_time = start.elapsed();
@@ -300,17 +337,22 @@ impl ExecManager {
         }
     }
 
-    /// Keeps a session under a new random id (upstream's range: 1000 to 99 999), evicting one first when 64 are held.
-    fn store(&self, session: Arc<Session>) -> i32 {
+    /// A random id no session has (upstream's range: 1000 to 99 999).
+    fn unused_id(&self) -> i32 {
+        let sessions = lock(&self.sessions);
+        random_unused(&sessions)
+    }
+
+    /// Keeps a session under `preferred` (its process id), or a new random id should another session have taken it
+    /// meanwhile, evicting one first when 64 are held.
+    fn store(&self, session: Arc<Session>, preferred: i32) -> i32 {
         let mut sessions = lock(&self.sessions);
         let evicted = if sessions.len() >= MAX_SESSIONS {
             eviction_candidate(&sessions).and_then(|id| sessions.remove(&id))
         } else {
             None
         };
-        let id = std::iter::repeat_with(|| fastrand::i32(1_000..100_000))
-            .find(|id| !sessions.contains_key(id))
-            .expect("an unused id");
+        let id = if sessions.contains_key(&preferred) { random_unused(&sessions) } else { preferred };
         sessions.insert(id, session);
         drop(sessions);
         if let Some(evicted) = evicted {
@@ -325,6 +367,12 @@ impl Drop for ExecManager {
         // The children are reaped by their own threads; a session still used elsewhere is killed all the same.
         lock(&self.sessions).drain().for_each(|(_, session)| session.terminate());
     }
+}
+
+fn random_unused(sessions: &HashMap<i32, Arc<Session>>) -> i32 {
+    std::iter::repeat_with(|| fastrand::i32(1_000..100_000))
+        .find(|id| !sessions.contains_key(id))
+        .expect("an unused id")
 }
 
 /// Upstream's choice: never one of the 8 most recently used, nor one in use; an exited one first, the least

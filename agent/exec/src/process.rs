@@ -36,7 +36,12 @@ pub(crate) struct State {
     pub output_closed: bool,
     /// The child's exit code, once reaped.
     pub exit_code: Option<i32>,
+    /// Told every piece of output as it arrives (see [`Shared::tap`]).
+    tap: Option<OutputTap>,
 }
+
+/// What [`Shared::tap`] installs.
+type OutputTap = Box<dyn FnMut(&[u8]) + Send>;
 
 impl State {
     /// The child was reaped and nothing more can be read.
@@ -53,6 +58,7 @@ impl Shared {
                 transcript: HeadTailBuffer::default(),
                 output_closed: false,
                 exit_code: None,
+                tap: None,
             }),
             changed: watch::Sender::new(()),
         })
@@ -77,6 +83,20 @@ impl Shared {
         self.update(|state| {
             state.unread.push(bytes);
             state.transcript.push(bytes);
+            if let Some(tap) = state.tap.as_mut() {
+                tap(bytes);
+            }
+        });
+    }
+
+    /// Has `tap` told every piece of output from now on, after what arrived already.
+    pub fn tap(&self, mut tap: impl FnMut(&[u8]) + Send + 'static) {
+        self.update(|state| {
+            let so_far = state.transcript.to_bytes();
+            if !so_far.is_empty() {
+                tap(&so_far);
+            }
+            state.tap = Some(Box::new(tap));
         });
     }
 

@@ -18,7 +18,7 @@ use rcodex_sandbox::SandboxPolicy;
 use super::ToolCall;
 use super::patch::Patcher;
 use crate::config::{ApprovalPolicy, Config};
-use crate::events::{Event, EventSink, Item, ItemDetails, Status};
+use crate::events::{CommandRun, Event, EventSink, Item, ItemDetails, Status};
 use crate::shell_env;
 
 /// The session's commands.
@@ -60,7 +60,7 @@ impl Commands {
         let flushed = Arc::new(Notify::new());
         tokio::spawn(forward_events(receiver, events, closed.clone(), flushed.clone()));
         Commands {
-            manager: ExecManager::with_events(sender.clone()),
+            manager: ExecManager::with_events(sender.clone()).stream_output(),
             context: ToolContext::new(config.cwd.clone(), env),
             policy,
             launcher,
@@ -90,7 +90,7 @@ impl Commands {
             Some(ShellPatch::Bare) => return rcodex_apply_patch::BARE_PATCH_ERROR.to_string(),
             Some(ShellPatch::Heredoc { patch, workdir }) => {
                 let cwd = prepared.request.cwd.join(workdir.unwrap_or_default());
-                let output = patcher.apply(&patch, &cwd);
+                let output = patcher.apply(&patch, &cwd, &call.call_id);
                 // A patch that reached the files reads as a command's output; a refused one as the refusal alone.
                 return if output.reached_files {
                     rcodex_exec::output_without_process(&output.text, prepared.request.max_output_tokens)
@@ -131,6 +131,10 @@ impl Commands {
                 exit_code: None,
                 status: CommandStatus::Completed,
             },
+            cwd: PathBuf::new(),
+            process_id: 0,
+            duration: None,
+            output_delta: None,
         };
         if self.events.send(mark).is_ok() {
             flushed.await;
@@ -174,6 +178,10 @@ async fn forward_events(
         if closed.load(Ordering::Acquire) {
             continue;
         }
+        if let Some(delta) = event.output_delta {
+            events.emit(Event::CommandOutputDelta { call_id: event.call_id, delta });
+            continue;
+        }
         let status = match event.item.status {
             CommandStatus::InProgress => Status::InProgress,
             CommandStatus::Completed => Status::Completed,
@@ -184,14 +192,19 @@ async fn forward_events(
             aggregated_output: event.item.aggregated_output,
             exit_code: event.item.exit_code,
             status,
+            run: CommandRun {
+                cwd: Some(event.cwd),
+                process_id: Some(event.process_id),
+                duration_ms: event.duration.map(|d| d.as_millis() as u64),
+            },
         };
         if status == Status::InProgress {
             let id = events.item_id();
-            ids.insert(event.call_id, id.clone());
-            events.emit(Event::ItemStarted { item: Item { id, details } });
+            ids.insert(event.call_id.clone(), id.clone());
+            events.emit(Event::ItemStarted { item: Item::new(id, details).with_source(event.call_id) });
         } else {
             let id = ids.remove(&event.call_id).unwrap_or_else(|| events.item_id());
-            events.emit(Event::ItemCompleted { item: Item { id, details } });
+            events.emit(Event::ItemCompleted { item: Item::new(id, details).with_source(event.call_id) });
         }
     }
 }

@@ -189,7 +189,7 @@ impl ToolRuntime {
             }
             ("apply_patch", CallKind::Custom) => {
                 let _alone = self.lock.write().await;
-                call.text(self.patcher.apply(&call.payload, &self.cwd).text)
+                call.text(self.patcher.apply(&call.payload, &self.cwd, &call.call_id).text)
             }
             ("update_plan", CallKind::Function) => {
                 let _alone = self.lock.write().await;

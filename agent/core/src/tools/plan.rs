@@ -52,7 +52,7 @@ impl Plan {
                 Event::ItemUpdated { item: item.clone() }
             }
             None => {
-                let item = Item { id: events.item_id(), details: ItemDetails::TodoList { items } };
+                let item = Item::new(events.item_id(), ItemDetails::TodoList { items });
                 *shown = Some(item.clone());
                 Event::ItemStarted { item }
             }
