@@ -30,22 +30,23 @@ pub struct SessionMeta {
     pub forked_from_id: Option<String>,
 }
 
-/// An open session file, appended to.
+/// An open session file, appended to. A new session's file is written from its first turn on, as upstream writes
+/// it (a thread nobody has spoken to leaves no file): until [`Rollout::materialize`], records wait in memory.
 pub struct Rollout {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
+    /// Lines waiting for the file.
+    pending: Vec<String>,
 }
 
 impl Rollout {
-    /// Starts a new session file.
+    /// Starts a new session file, written once [`Rollout::materialize`]d.
     pub fn create(codex_home: &Path, meta: &SessionMeta) -> std::io::Result<Rollout> {
         let now = jiff::Zoned::now();
         let dir = codex_home.join("sessions").join(now.strftime("%Y/%m/%d").to_string());
-        std::fs::create_dir_all(&dir)?;
         let name = format!("rollout-{}-{}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S"), meta.thread_id);
         let path = dir.join(name);
-        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
-        let mut rollout = Rollout { path, file };
+        let mut rollout = Rollout { path, file: None, pending: Vec::new() };
         rollout.append(
             "session_meta",
             json!({
@@ -76,17 +77,51 @@ impl Rollout {
             if record["type"] == "session_meta" || !record.is_object() {
                 continue;
             }
-            let mut line = record.to_string();
-            line.push('\n');
-            self.file.write_all(line.as_bytes())?;
+            self.write_line(record.to_string())?;
         }
-        self.file.flush()
+        Ok(())
+    }
+
+    /// Writes the file, if it is not written yet, with what waited for it.
+    pub fn materialize(&mut self) -> std::io::Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new().create_new(true).append(true).open(&self.path)?;
+        for line in self.pending.drain(..) {
+            file.write_all(line.as_bytes())?;
+        }
+        file.flush()?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Whether the file has been written.
+    pub fn is_materialized(&self) -> bool {
+        self.file.is_some()
+    }
+
+    fn write_line(&mut self, mut line: String) -> std::io::Result<()> {
+        line.push('\n');
+        match &mut self.file {
+            Some(file) => {
+                file.write_all(line.as_bytes())?;
+                file.flush()
+            }
+            None => {
+                self.pending.push(line);
+                Ok(())
+            }
+        }
     }
 
     /// Reopens a session file to append to it (a resumed session).
     pub fn reopen(path: &Path) -> std::io::Result<Rollout> {
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Rollout { path: path.to_path_buf(), file })
+        Ok(Rollout { path: path.to_path_buf(), file: Some(file), pending: Vec::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -95,10 +130,7 @@ impl Rollout {
 
     /// Appends one record, whole, and flushes it.
     pub fn append(&mut self, kind: &str, payload: Value) -> std::io::Result<()> {
-        let mut line = json!({"timestamp": timestamp(), "type": kind, "payload": payload}).to_string();
-        line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.flush()
+        self.write_line(json!({"timestamp": timestamp(), "type": kind, "payload": payload}).to_string())
     }
 }
 
@@ -282,11 +314,20 @@ mod tests {
         }
     }
 
+    /// A session file, written.
+    fn written(home: &Path, meta: &SessionMeta) -> Rollout {
+        let mut rollout = Rollout::create(home, meta).unwrap();
+        rollout.materialize().unwrap();
+        rollout
+    }
+
     #[test]
     fn a_session_is_written_line_by_line_and_read_back() {
         let home = tempfile::tempdir().unwrap();
         let mut r = Rollout::create(home.path(), &meta("t1", "/w")).unwrap();
         r.append("response_item", json!({"type": "message", "role": "user"})).unwrap();
+        assert!(!r.path().exists(), "nothing is written before the first turn");
+        r.materialize().unwrap();
         r.append("event_msg", json!({"type": "task_complete"})).unwrap();
         let relative = r.path().strip_prefix(home.path()).unwrap().display().to_string();
         assert!(relative.starts_with("sessions/") && relative.ends_with("-t1.jsonl"), "{relative}");
@@ -316,9 +357,9 @@ mod tests {
     #[test]
     fn a_damaged_line_is_left_out_and_named_and_a_damaged_meta_passes_the_file_over() {
         let home = tempfile::tempdir().unwrap();
-        let older = Rollout::create(home.path(), &meta("old", "/w")).unwrap().path().to_path_buf();
+        let older = written(home.path(), &meta("old", "/w")).path().to_path_buf();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let mut r = Rollout::create(home.path(), &meta("new", "/w")).unwrap();
+        let mut r = written(home.path(), &meta("new", "/w"));
         r.append("response_item", json!({"type": "message", "role": "user", "n": 1})).unwrap();
         r.append("response_item", json!({"type": "message", "role": "assistant", "n": 2})).unwrap();
         r.append("event_msg", json!({"type": "task_complete"})).unwrap();
@@ -352,9 +393,9 @@ mod tests {
     #[test]
     fn the_last_session_of_a_directory_and_a_session_by_id_are_found() {
         let home = tempfile::tempdir().unwrap();
-        let first = Rollout::create(home.path(), &meta("a", "/w1")).unwrap().path().to_path_buf();
+        let first = written(home.path(), &meta("a", "/w1")).path().to_path_buf();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let second = Rollout::create(home.path(), &meta("b", "/w2")).unwrap().path().to_path_buf();
+        let second = written(home.path(), &meta("b", "/w2")).path().to_path_buf();
         assert_eq!(find_last(home.path(), None).path, Some(second));
         assert_eq!(find_last(home.path(), Some(Path::new("/w1"))).path, Some(first.clone()));
         assert_eq!(find_last(home.path(), Some(Path::new("/w3"))), Found::default());

@@ -142,6 +142,8 @@ impl Session {
                     let mut file = Rollout::create(&config.codex_home, &meta)
                         .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
                     file.copy_records(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                    // A fork has history from the start: its file is written at once.
+                    file.materialize().map_err(|source| SessionError::Io { path: file.path().into(), source })?;
                     rollout = Some(file);
                 }
                 let usage = saved.total_usage.unwrap_or_default();
@@ -248,6 +250,12 @@ impl Session {
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
         };
         let started = std::time::Instant::now();
+        // A new thread's file is written from its first turn on.
+        if let Some(rollout) = &mut self.rollout
+            && let Err(e) = rollout.materialize()
+        {
+            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
+        }
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
         self.save(
             "event_msg",
