@@ -19,6 +19,8 @@ pub struct TurnIds {
     pub window_number: u32,
     /// `new` for a session's first turn in this process, `cold_resume` for a resumed session.
     pub history_initialization: &'static str,
+    /// A forked thread's source and where in the source's session file it branched off.
+    pub forked_from: Option<(String, u64)>,
     pub turn_started_at_unix_ms: u64,
 }
 
@@ -95,6 +97,10 @@ impl RequestContext<'_> {
         values.insert("context_window_id".into(), json!(ids.context_window_id));
         values.insert("request_kind".into(), json!("turn"));
         values.insert("history_initialization".into(), json!(ids.history_initialization));
+        if let Some((thread, ordinal)) = &ids.forked_from {
+            values.insert("forked_from_thread_id".into(), json!(thread));
+            values.insert("forked_from_ordinal_exclusive".into(), json!(ordinal));
+        }
         values.insert("root_turn_id".into(), json!(ids.turn_id));
         // Upstream's app server leaves its threads unclassified and its turns without a trigger.
         if self.client.is_none() {
@@ -356,6 +362,7 @@ mod tests {
             context_window_id: "cw".into(),
             window_number: 0,
             history_initialization: "new",
+            forked_from: None,
             turn_started_at_unix_ms: 1,
         }
     }

@@ -69,17 +69,22 @@ impl Rollout {
     }
 
     /// Appends every record of another session file but its `session_meta` (a fork's copy of its source), each
-    /// with its own time; lines that cannot be read are left out, as a resume leaves them out.
-    pub fn copy_records(&mut self, source: &Path) -> std::io::Result<()> {
+    /// with its own time; lines that cannot be read are left out, as a resume leaves them out. Returns how many
+    /// records the source holds, its `session_meta` included: where in it the fork branches off.
+    pub fn copy_records(&mut self, source: &Path) -> std::io::Result<u64> {
         let text = std::fs::read(source)?;
+        let mut records = 0;
         for line in text.split(|b| *b == b'\n') {
             let Ok(record) = serde_json::from_slice::<Value>(line) else { continue };
-            if record["type"] == "session_meta" || !record.is_object() {
+            if !record.is_object() {
                 continue;
             }
-            self.write_line(record.to_string())?;
+            records += 1;
+            if record["type"] != "session_meta" {
+                self.write_line(record.to_string())?;
+            }
         }
-        Ok(())
+        Ok(records)
     }
 
     /// Writes the file, if it is not written yet, with what waited for it.

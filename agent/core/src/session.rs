@@ -77,6 +77,8 @@ pub struct Session {
     /// turn of this process has run.
     history_initialization: &'static str,
     client: Option<AppClient>,
+    /// A fork's source thread and where in its session file it branched off (records before it, exclusive).
+    forked_from: Option<(String, u64)>,
     /// The last response's usage, saved with the thread's.
     last_usage: Usage,
     events: EventSink,
@@ -125,6 +127,8 @@ impl Session {
             }
         };
 
+        // A fork's source and how many of its records it took, for the turn metadata.
+        let mut forked_from = None;
         // What differs between a new session and a resumed one: its ids, its history and its file.
         let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
             .resume
@@ -141,7 +145,9 @@ impl Session {
                     let meta = meta_for(&thread_id, &context_window_id, &config, Some(saved.meta.thread_id.clone()));
                     let mut file = Rollout::create(&config.codex_home, &meta)
                         .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
-                    file.copy_records(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                    let ordinal =
+                        file.copy_records(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                    forked_from = Some((saved.meta.thread_id.clone(), ordinal));
                     // A fork has history from the start: its file is written at once.
                     file.materialize().map_err(|source| SessionError::Io { path: file.path().into(), source })?;
                     rollout = Some(file);
@@ -201,6 +207,7 @@ impl Session {
             rollout,
             history_initialization,
             client,
+            forked_from,
             last_usage: Usage::default(),
             events,
             output_schema: options.output_schema,
@@ -247,6 +254,7 @@ impl Session {
             context_window_id: self.context_window_id.clone(),
             window_number: 0,
             history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
+            forked_from: self.forked_from.clone(),
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
         };
         let started = std::time::Instant::now();
