@@ -11,6 +11,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "rcodex", version, about = "A coding agent in Rust, aligned with Codex CLI", long_about = None)]
 struct Cli {
+    /// Override a configuration value (`key=value`) for the subcommand, as `-c` after it does.
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,7 +21,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run non-interactively: one turn for a prompt, then exit.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
+    /// Serve threads over JSON-RPC on stdin and stdout, as Codex's app server does for SDKs and IDEs.
+    AppServer(AppServerArgs),
+}
+
+#[derive(Args)]
+pub struct AppServerArgs {
+    /// Where to listen: only `stdio://` (JSON-RPC lines on stdin and stdout).
+    #[arg(long, value_name = "URL", default_value = rcodex_app_server::STDIO)]
+    listen: String,
+    /// Turn a feature on (`features.FEATURE=true`).
+    #[arg(long, value_name = "FEATURE")]
+    enable: Vec<String>,
+    /// Override a configuration value: `key=value`, the value parsed as TOML when it can be.
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
 }
 
 #[derive(Args)]
@@ -137,16 +155,49 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Exec(args) => match args.action {
-            Some(ExecAction::Resume(resume)) => exec::run(
-                // A prompt given before `resume` (`exec PROMPT resume ID`) counts when none follows it.
-                resume.prompt.or(if resume.last { resume.session_id.clone() } else { None }).or(args.prompt),
-                Some(exec::Resume { id: if resume.last { None } else { resume.session_id }, all: resume.all }),
-                args.common.under(resume.common),
-            ),
-            None => exec::run(args.prompt, None, args.common),
-        },
+        Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
+        Command::Exec(mut args) => {
+            // `rcodex -c k=v exec ...`: the overrides before the subcommand come first.
+            args.common.config = join(cli.config, std::mem::take(&mut args.common.config));
+            match args.action {
+                Some(ExecAction::Resume(resume)) => exec::run(
+                    // A prompt given before `resume` (`exec PROMPT resume ID`) counts when none follows it.
+                    resume.prompt.or(if resume.last { resume.session_id.clone() } else { None }).or(args.prompt),
+                    Some(exec::Resume { id: if resume.last { None } else { resume.session_id }, all: resume.all }),
+                    args.common.under(resume.common),
+                ),
+                None => exec::run(args.prompt, None, args.common),
+            }
+        }
     }
+}
+
+/// `rcodex app-server`: JSON-RPC on stdin and stdout until the client closes stdin.
+fn app_server(config: Vec<String>, listen: String, enable: Vec<String>) -> ExitCode {
+    if listen != rcodex_app_server::STDIO {
+        output::print_error(&format!("--listen {listen}: rcodex app-server listens on stdio:// only"));
+        return ExitCode::from(2);
+    }
+    let codex_home = match rcodex_core::config::codex_home() {
+        Ok(home) => home,
+        Err(e) => {
+            output::print_error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    // SAFETY: no other thread exists yet; the runtime starts after this.
+    if let Err(e) = unsafe { rcodex_core::config::load_dotenv(&codex_home) } {
+        output::print_error(&e.to_string());
+        return ExitCode::from(1);
+    }
+    let sandbox_launcher = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(e) => {
+            output::print_error(&format!("could not find rcodex's own executable, which sandboxes commands: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    rcodex_app_server::run(rcodex_app_server::Options { config, enable, sandbox_launcher, codex_home })
 }
 
 #[cfg(test)]
@@ -156,8 +207,8 @@ mod tests {
     fn exec(args: &[&str]) -> ExecArgs {
         let cli =
             Cli::try_parse_from(["rcodex", "exec"].iter().chain(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let Command::Exec(exec) = cli.command;
-        exec
+        let Command::Exec(exec) = cli.command else { panic!("not exec: {args:?}") };
+        *exec
     }
 
     #[test]

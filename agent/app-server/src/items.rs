@@ -1,0 +1,285 @@
+//! Thread items in the app-server protocol's shapes (`userMessage`, `agentMessage`, `reasoning`,
+//! `commandExecution`, `fileChange`, `webSearch`), with their keys in upstream's order.
+
+use std::path::Path;
+
+use rcodex_core::events::{FileChange, Status, UserInput};
+use serde_json::{Value, json};
+
+/// A user's input as the protocol's `UserInput` list.
+pub fn user_content(input: &[UserInput]) -> Vec<Value> {
+    input
+        .iter()
+        .map(|part| match part {
+            UserInput::Text { text } => json!({"type": "text", "text": text, "text_elements": []}),
+            UserInput::Image { url } => json!({"type": "image", "url": url}),
+            UserInput::LocalImage { path } => json!({"type": "localImage", "path": path}),
+        })
+        .collect()
+}
+
+pub fn user_message(id: &str, content: Vec<Value>, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    json!({
+        "type": "userMessage",
+        "id": id,
+        "clientId": null,
+        "content": content,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+pub fn agent_message(id: &str, text: &str, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    json!({
+        "type": "agentMessage",
+        "moderation": null,
+        "id": id,
+        "text": text,
+        "phase": null,
+        "memoryCitation": null,
+        "delivery": null,
+        "questions": null,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+pub fn reasoning(
+    id: &str,
+    summary: &[String],
+    content: &[String],
+    started_ms: i64,
+    completed_ms: Option<i64>,
+) -> Value {
+    json!({
+        "type": "reasoning",
+        "id": id,
+        "summary": summary,
+        "content": content,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+pub fn status(status: Status) -> &'static str {
+    match status {
+        Status::InProgress => "inProgress",
+        Status::Completed => "completed",
+        Status::Failed => "failed",
+        Status::Declined => "declined",
+    }
+}
+
+/// What a command item says, beyond its id and times.
+pub struct Command<'a> {
+    pub command: &'a str,
+    pub cwd: Option<&'a Path>,
+    pub process_id: Option<i32>,
+    pub status: Status,
+    pub aggregated_output: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+}
+
+pub fn command_execution(id: &str, c: &Command, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    let cwd = c.cwd.map(|p| p.display().to_string());
+    json!({
+        "type": "commandExecution",
+        "id": id,
+        "pluginId": null,
+        "scriptPath": null,
+        "command": c.command,
+        "cwd": cwd,
+        "processId": c.process_id.map(|p| p.to_string()),
+        "source": "unifiedExecStartup",
+        "status": status(c.status),
+        "commandActions": command_actions(c.command, c.cwd),
+        "aggregatedOutput": c.aggregated_output,
+        "exitCode": c.exit_code,
+        "durationMs": c.duration_ms,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+pub fn file_change(
+    id: &str,
+    changes: &[FileChange],
+    status: Status,
+    started_ms: i64,
+    completed_ms: Option<i64>,
+) -> Value {
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|change| {
+            let kind = match change.kind.as_str() {
+                "update" => json!({"type": "update", "move_path": change.move_path}),
+                other => json!({"type": other}),
+            };
+            json!({"path": change.path, "kind": kind, "diff": change.diff})
+        })
+        .collect();
+    json!({
+        "type": "fileChange",
+        "id": id,
+        "changes": changes,
+        "status": self::status(status),
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+/// A `webSearch` item from exec's `web_search` details (the action in the protocol's camel case).
+pub fn web_search(id: &str, query: &str, action: &Value, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    let text = |key: &str| action.get(key).cloned().unwrap_or(Value::Null);
+    let action = match action.get("type").and_then(Value::as_str) {
+        Some("search") => json!({"type": "search", "query": text("query"), "queries": text("queries")}),
+        Some("open_page") => json!({"type": "openPage", "url": text("url")}),
+        Some("find_in_page") => json!({"type": "findInPage", "url": text("url"), "pattern": text("pattern")}),
+        _ => json!({"type": "other"}),
+    };
+    json!({
+        "type": "webSearch",
+        "id": id,
+        "query": query,
+        "action": action,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+/// What a command does, as far as its words tell: reading a file, listing files, searching, or something else. A
+/// `bash -lc SCRIPT` is judged by its script; a script with pipes, lists, redirections or substitutions is
+/// `unknown`.
+pub fn command_actions(command: &str, cwd: Option<&Path>) -> Vec<Value> {
+    let words = split_words(command).unwrap_or_default();
+    let script = match words.as_slice() {
+        [shell, flag, script] if is_shell(shell) && (flag == "-c" || flag == "-lc") => script.clone(),
+        _ => command.to_string(),
+    };
+    vec![classify(&script, cwd)]
+}
+
+fn is_shell(program: &str) -> bool {
+    matches!(Path::new(program).file_name().and_then(|n| n.to_str()), Some("bash" | "sh" | "zsh" | "dash"))
+}
+
+fn classify(script: &str, cwd: Option<&Path>) -> Value {
+    let unknown = || json!({"type": "unknown", "command": script});
+    if script.chars().any(|c| matches!(c, '|' | '&' | ';' | '<' | '>' | '`' | '$' | '(' | ')' | '\n')) {
+        return unknown();
+    }
+    let Some(words) = split_words(script) else { return unknown() };
+    let Some((program, args)) = words.split_first() else { return unknown() };
+    let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let absolute = |path: &str| match cwd {
+        Some(cwd) => cwd.join(path).display().to_string(),
+        None => path.to_string(),
+    };
+    match program.as_str() {
+        "cat" | "head" | "tail" | "less" | "more" | "nl" | "bat" if operands.len() == 1 => {
+            let path = operands[0];
+            let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+            json!({"type": "read", "command": script, "name": name, "path": absolute(path)})
+        }
+        "ls" | "tree" if operands.len() <= 1 => {
+            json!({"type": "listFiles", "command": script, "path": operands.first()})
+        }
+        "rg" | "grep" | "ag" if !operands.is_empty() && operands.len() <= 2 => {
+            json!({"type": "search", "command": script, "query": operands[0], "path": operands.get(1)})
+        }
+        _ => unknown(),
+    }
+}
+
+/// Splits a command line into words as a POSIX shell would for plain words and quotes (no expansions); `None` when
+/// a quote is left open.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => word.push(c),
+                            c => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_classified_by_their_script() {
+        let cwd = Path::new("/w");
+        assert_eq!(
+            command_actions("/bin/bash -lc 'cat notes.txt'", Some(cwd)),
+            [json!({"type": "read", "command": "cat notes.txt", "name": "notes.txt", "path": "/w/notes.txt"})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'ls -la'", Some(cwd)),
+            [json!({"type": "listFiles", "command": "ls -la", "path": null})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'rg -n foo src'", Some(cwd)),
+            [json!({"type": "search", "command": "rg -n foo src", "query": "foo", "path": "src"})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'sh build.sh'", Some(cwd)),
+            [json!({"type": "unknown", "command": "sh build.sh"})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'cat a | wc -l'", Some(cwd)),
+            [json!({"type": "unknown", "command": "cat a | wc -l"})]
+        );
+    }
+
+    #[test]
+    fn words_split_as_a_shell_splits_them() {
+        assert_eq!(split_words(r#"a 'b c' "d \"e\"" f\ g"#).unwrap(), ["a", "b c", "d \"e\"", "f g"]);
+        assert_eq!(split_words("'open"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! A thread's events as the app server's notifications: the thread's status, its turns, their items and deltas,
+//! token usage and rate limits, the read state.
+//!
+//! One [`ThreadEvents`] per thread, shared by the thread's event sink (which the session calls as things happen)
+//! and the server's handlers (which read the running turn and announce thread-level changes).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rcodex_core::events::{Event, ItemDetails, TurnUsage};
+use serde_json::{Value, json};
+
+use crate::items;
+use crate::rpc::{Outgoing, now_ms, now_s};
+
+/// The turn running on a thread.
+#[derive(Debug, Clone)]
+pub struct RunningTurn {
+    pub id: String,
+    started_at: i64,
+    started: Instant,
+    /// The last agent message completed in the turn: `turn/completed` shows it.
+    last_agent_message: Option<Value>,
+    /// An agent message completed in the turn that the client has not read.
+    unread: bool,
+}
+
+pub struct ThreadEvents {
+    out: Outgoing,
+    thread_id: Option<String>,
+    /// What `thread/tokenUsage/updated` gives as the model's usable context window.
+    context_window: Option<u64>,
+    turn: Option<RunningTurn>,
+    /// The first turn whose answer the client has not read.
+    first_unread: Option<String>,
+    /// Items started, by id: when.
+    started_ms: HashMap<String, i64>,
+    /// Warnings the session gave before its thread had an id (configuration problems).
+    pub startup_warnings: Vec<String>,
+    /// The last usage reported, for readers that join later.
+    pub last_usage: Option<(String, Value)>,
+}
+
+impl ThreadEvents {
+    pub fn new(out: Outgoing, context_window: Option<u64>) -> ThreadEvents {
+        ThreadEvents {
+            out,
+            thread_id: None,
+            context_window,
+            turn: None,
+            first_unread: None,
+            started_ms: HashMap::new(),
+            startup_warnings: Vec::new(),
+            last_usage: None,
+        }
+    }
+
+    pub fn running_turn(&self) -> Option<&str> {
+        self.turn.as_ref().map(|t| t.id.as_str())
+    }
+
+    /// A resumed thread's first unread turn, read from its file.
+    pub fn set_first_unread(&mut self, turn_id: Option<String>) {
+        self.first_unread = turn_id;
+    }
+
+    /// The protocol's status of the thread, loaded.
+    pub fn status(&self) -> Value {
+        match self.turn {
+            Some(_) => json!({"type": "active", "activeFlags": []}),
+            None => json!({"type": "idle"}),
+        }
+    }
+
+    fn thread_id(&self) -> &str {
+        self.thread_id.as_deref().unwrap_or_default()
+    }
+
+    fn turn_id(&self) -> String {
+        self.turn.as_ref().map(|t| t.id.clone()).unwrap_or_default()
+    }
+
+    fn notify(&self, method: &str, params: Value) {
+        self.out.notify(method, params);
+    }
+
+    fn item_started(&mut self, item: Value) {
+        let id = item["id"].as_str().unwrap_or_default().to_string();
+        let at = item["startedAtMs"].as_i64().unwrap_or_else(now_ms);
+        self.started_ms.insert(id, at);
+        let params = json!({"item": item, "threadId": self.thread_id(), "turnId": self.turn_id(), "startedAtMs": at});
+        self.notify("item/started", params);
+    }
+
+    fn item_completed(&mut self, item: Value) {
+        let at = item["completedAtMs"].as_i64().unwrap_or_else(now_ms);
+        if let Some(id) = item["id"].as_str() {
+            self.started_ms.remove(id);
+        }
+        let params = json!({
+            "item": item,
+            "threadId": self.thread_id(),
+            "turnId": self.turn_id(),
+            "contentTokenCount": null,
+            "completedAtMs": at,
+        });
+        self.notify("item/completed", params);
+    }
+
+    /// When the item `id` started (now, if it was not announced).
+    fn started_at(&self, id: &str) -> Option<i64> {
+        self.started_ms.get(id).copied()
+    }
+
+    fn token_usage(usage: &TurnUsage, total_tokens: u64) -> Value {
+        json!({
+            "totalTokens": total_tokens,
+            "inputTokens": usage.input_tokens,
+            "cachedInputTokens": usage.cached_input_tokens,
+            "cacheWriteInputTokens": usage.cache_write_input_tokens,
+            "outputTokens": usage.output_tokens,
+            "reasoningOutputTokens": usage.reasoning_output_tokens,
+        })
+    }
+
+    /// `account/rateLimits/updated` as upstream sends it without a ChatGPT login: the limits are not known.
+    pub fn rate_limits(&self) {
+        self.notify(
+            "account/rateLimits/updated",
+            json!({"rateLimits": {
+                "limitId": "codex", "limitName": null, "normalModelSlug": null, "primary": null, "secondary": null,
+                "credits": null, "individualLimit": null, "spendControlReached": null, "planType": null,
+                "rateLimitReachedType": null,
+            }}),
+        );
+    }
+
+    /// `thread/tokenUsage/updated` for a usage read back from the thread's file (a resumed or forked thread).
+    pub fn saved_usage(&self, turn_id: &str, total: &Value, last: &Value) {
+        let usage = |saved: &Value| {
+            json!({
+                "totalTokens": saved["total_tokens"].as_u64().unwrap_or(0),
+                "inputTokens": saved["input_tokens"].as_u64().unwrap_or(0),
+                "cachedInputTokens": saved["cached_input_tokens"].as_u64().unwrap_or(0),
+                "cacheWriteInputTokens": saved["cache_write_input_tokens"].as_u64().unwrap_or(0),
+                "outputTokens": saved["output_tokens"].as_u64().unwrap_or(0),
+                "reasoningOutputTokens": saved["reasoning_output_tokens"].as_u64().unwrap_or(0),
+            })
+        };
+        self.notify(
+            "thread/tokenUsage/updated",
+            json!({
+                "threadId": self.thread_id(),
+                "turnId": turn_id,
+                "tokenUsage": {"total": usage(total), "last": usage(last), "modelContextWindow": self.context_window},
+            }),
+        );
+    }
+
+    /// Takes one event of the thread's session.
+    pub fn handle(&mut self, event: Event) {
+        match event {
+            Event::ThreadStarted { thread_id } => self.thread_id = Some(thread_id),
+            Event::TurnStarted { turn_id } => {
+                let started_at = now_s();
+                self.turn = Some(RunningTurn {
+                    id: turn_id.clone(),
+                    started_at,
+                    started: Instant::now(),
+                    last_agent_message: None,
+                    unread: false,
+                });
+                self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+                let turn = turn_json(&turn_id, vec![], "notLoaded", "inProgress", Value::Null, Some(started_at), None, None);
+                self.notify("turn/started", json!({"threadId": self.thread_id(), "turn": turn}));
+            }
+            Event::UserMessage { id, input, .. } => {
+                let at = now_ms();
+                let content = items::user_content(&input);
+                self.item_started(items::user_message(&id, content.clone(), at, None));
+                self.item_completed(items::user_message(&id, content, at, Some(at)));
+            }
+            Event::AgentMessageStarted { id, .. } => self.item_started(items::agent_message(&id, "", now_ms(), None)),
+            Event::AgentMessageDelta { id, delta, .. } => self.notify(
+                "item/agentMessage/delta",
+                json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": id, "delta": delta}),
+            ),
+            Event::ReasoningStarted { id, .. } => self.item_started(items::reasoning(&id, &[], &[], now_ms(), None)),
+            Event::ReasoningSummaryPart { id, summary_index, .. } => self.notify(
+                "item/reasoning/summaryPartAdded",
+                json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": id, "summaryIndex": summary_index}),
+            ),
+            Event::ReasoningSummaryDelta { id, summary_index, delta, .. } => self.notify(
+                "item/reasoning/summaryTextDelta",
+                json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": id, "delta": delta,
+                    "summaryIndex": summary_index}),
+            ),
+            Event::ReasoningTextDelta { id, content_index, delta, .. } => self.notify(
+                "item/reasoning/textDelta",
+                json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": id, "delta": delta,
+                    "contentIndex": content_index}),
+            ),
+            Event::ReasoningCompleted { id, summary, content, .. } => {
+                let now = now_ms();
+                let started = match self.started_at(&id) {
+                    Some(at) => at,
+                    None => {
+                        self.item_started(items::reasoning(&id, &[], &[], now, None));
+                        now
+                    }
+                };
+                self.item_completed(items::reasoning(&id, &summary, &content, started, Some(now)));
+            }
+            Event::CommandOutputDelta { call_id, delta } => self.notify(
+                "item/commandExecution/outputDelta",
+                json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": call_id, "delta": delta}),
+            ),
+            Event::ItemStarted { item } | Event::ItemUpdated { item } => {
+                let id = item.source_id.clone().unwrap_or_else(|| item.id.clone());
+                match &item.details {
+                    ItemDetails::CommandExecution { command, status, run, .. } => {
+                        let c = items::Command {
+                            command,
+                            cwd: run.cwd.as_deref(),
+                            process_id: run.process_id,
+                            status: *status,
+                            aggregated_output: None,
+                            exit_code: None,
+                            duration_ms: None,
+                        };
+                        self.item_started(items::command_execution(&id, &c, now_ms(), None));
+                    }
+                    ItemDetails::FileChange { changes, status } => {
+                        self.item_started(items::file_change(&id, changes, *status, now_ms(), None));
+                    }
+                    ItemDetails::WebSearch { query, action, .. } => {
+                        self.item_started(items::web_search(&id, query, action, now_ms(), None));
+                    }
+                    ItemDetails::TodoList { items } => {
+                        let plan: Vec<Value> = items
+                            .iter()
+                            .map(|i| json!({"step": i.text, "status": if i.completed { "completed" } else { "pending" }}))
+                            .collect();
+                        self.notify(
+                            "turn/plan/updated",
+                            json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "explanation": null,
+                                "plan": plan}),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            Event::ItemCompleted { item } => {
+                let id = item.source_id.clone().unwrap_or_else(|| item.id.clone());
+                let now = now_ms();
+                match &item.details {
+                    ItemDetails::AgentMessage { text } => {
+                        let started = match self.started_at(&id) {
+                            Some(at) => at,
+                            None => {
+                                self.item_started(items::agent_message(&id, "", now, None));
+                                now
+                            }
+                        };
+                        let message = items::agent_message(&id, text, started, Some(now));
+                        if let Some(turn) = &mut self.turn {
+                            turn.last_agent_message = Some(message.clone());
+                            turn.unread = true;
+                        }
+                        self.item_completed(message);
+                    }
+                    ItemDetails::CommandExecution { command, aggregated_output, exit_code, status, run } => {
+                        let c = items::Command {
+                            command,
+                            cwd: run.cwd.as_deref(),
+                            process_id: run.process_id,
+                            status: *status,
+                            aggregated_output: Some(aggregated_output),
+                            exit_code: *exit_code,
+                            duration_ms: run.duration_ms,
+                        };
+                        let started = self.started_at(&id).unwrap_or(now);
+                        self.item_completed(items::command_execution(&id, &c, started, Some(now)));
+                    }
+                    ItemDetails::FileChange { changes, status } => {
+                        let started = self.started_at(&id).unwrap_or(now);
+                        self.item_completed(items::file_change(&id, changes, *status, started, Some(now)));
+                    }
+                    ItemDetails::WebSearch { query, action, .. } => {
+                        let started = self.started_at(&id).unwrap_or(now);
+                        self.item_completed(items::web_search(&id, query, action, started, Some(now)));
+                    }
+                    ItemDetails::Error { message } => match &self.thread_id {
+                        None => self.startup_warnings.push(message.clone()),
+                        Some(thread_id) => {
+                            self.notify("warning", json!({"threadId": thread_id, "message": message}));
+                        }
+                    },
+                    // Reasoning comes as its own events; a plan ends with its turn.
+                    _ => {}
+                }
+            }
+            Event::TokenUsage { turn_id, total, last, total_tokens, last_tokens } => {
+                let usage = json!({
+                    "total": Self::token_usage(&total, total_tokens),
+                    "last": Self::token_usage(&last, last_tokens),
+                    "modelContextWindow": self.context_window,
+                });
+                self.last_usage = Some((turn_id.clone(), usage.clone()));
+                self.notify(
+                    "thread/tokenUsage/updated",
+                    json!({"threadId": self.thread_id(), "turnId": turn_id, "tokenUsage": usage}),
+                );
+            }
+            Event::ResponseEnded { .. } => self.rate_limits(),
+            Event::Error { message } => {
+                if self.turn.is_some() {
+                    let error = json!({"message": message, "codexErrorInfo": null, "additionalDetails": null});
+                    self.notify(
+                        "error",
+                        json!({"error": error, "willRetry": true, "threadId": self.thread_id(), "turnId": self.turn_id()}),
+                    );
+                } else if let Some(thread_id) = &self.thread_id {
+                    self.notify("warning", json!({"threadId": thread_id, "message": message}));
+                }
+            }
+            Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
+            Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),
+            Event::TurnFailed { error, .. } => {
+                let error = json!({"message": error.message, "codexErrorInfo": null, "additionalDetails": null});
+                self.notify(
+                    "error",
+                    json!({"error": error, "willRetry": false, "threadId": self.thread_id(), "turnId": self.turn_id()}),
+                );
+                self.end_turn("failed", error);
+            }
+            _ => {}
+        }
+    }
+
+    /// The end of the running turn: its read state, the thread idle again, `turn/completed`.
+    fn end_turn(&mut self, status: &str, error: Value) {
+        let Some(turn) = self.turn.take() else { return };
+        if turn.unread {
+            let first = self.first_unread.get_or_insert_with(|| turn.id.clone()).clone();
+            self.notify(
+                "thread/readState/changed",
+                json!({
+                    "threadId": self.thread_id(),
+                    "readState": {"firstUnread": {"type": "turn", "turnId": first}, "revision": uuid::Uuid::new_v4().to_string()},
+                }),
+            );
+        }
+        self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+        // As upstream: a completed turn shows its last answer; an interrupted or failed one shows nothing.
+        let (items, view) = match (&turn.last_agent_message, status) {
+            (Some(message), "completed") => (vec![message.clone()], "summary"),
+            _ => (vec![], "notLoaded"),
+        };
+        let duration = turn.started.elapsed().as_millis() as i64;
+        let turn =
+            turn_json(&turn.id, items, view, status, error, Some(turn.started_at), Some(now_s()), Some(duration));
+        self.notify("turn/completed", json!({"threadId": self.thread_id(), "turn": turn}));
+    }
+}
+
+/// A turn object.
+#[allow(clippy::too_many_arguments)]
+pub fn turn_json(
+    id: &str,
+    items: Vec<Value>,
+    items_view: &str,
+    status: &str,
+    error: Value,
+    started_at: Option<i64>,
+    completed_at: Option<i64>,
+    duration_ms: Option<i64>,
+) -> Value {
+    json!({
+        "id": id,
+        "rootTurnId": id,
+        "items": items,
+        "itemsView": items_view,
+        "status": status,
+        "error": error,
+        "startedAt": started_at,
+        "completedAt": completed_at,
+        "durationMs": duration_ms,
+    })
+}
