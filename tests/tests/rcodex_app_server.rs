@@ -1,0 +1,294 @@
+//! `rcodex app-server` driven over real pipes, as an SDK drives it, against parity's scripted server: a plain turn,
+//! a tool turn, a steer, an interrupt, a fork, list and read, an unknown method, a malformed line, a process that
+//! ends when its client goes, and a resume in a new process. Every message rcodex sends is checked against the
+//! protocol's schema recorded from upstream 0.169.0 (`captures/codex-0.169.0/app-server-schema`).
+
+use std::time::Duration;
+
+use parity_e2e::{Run, repo, scripted};
+use parity_protocol::{Protocol, Sender, check_transcript};
+use parity_server::{Hold, Script, Step, Until};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A client of one `rcodex app-server` process: what it sent and received, in order.
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    transcript: Vec<(Sender, Value)>,
+    next_id: i64,
+}
+
+impl Client {
+    fn start(run: &Run, args: &[&str]) -> Client {
+        let mut command = tokio::process::Command::from(run.rcodex(args));
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("rcodex app-server starts");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Client { stdin: child.stdin.take(), child, lines, transcript: Vec::new(), next_id: 0 }
+    }
+
+    async fn write_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.write_line(&message.to_string()).await;
+        self.transcript.push((Sender::Client, message));
+    }
+
+    /// Sends a request with the next integer id (and `"jsonrpc": "2.0"`, as codex-python-sdk sends it).
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = json!(self.next_id);
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        id
+    }
+
+    /// The next message of the agent's; panics after [`WAIT`].
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no message within {WAIT:?}; so far: {:#?}", self.transcript.last()))
+            .expect("rcodex closed its output");
+        let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        self.transcript.push((Sender::Agent, message.clone()));
+        message
+    }
+
+    /// Reads until a message matches; returns it.
+    async fn until(&mut self, what: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let message = self.next().await;
+            if what(&message) {
+                return message;
+            }
+        }
+    }
+
+    /// The answer to request `id` (a result or an error).
+    async fn answer(&mut self, id: &Value) -> Value {
+        let id = id.clone();
+        self.until(move |m| m.get("method").is_none() && m["id"] == id).await
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request(method, params).await;
+        let answer = self.answer(&id).await;
+        assert!(answer.get("error").is_none(), "{method} refused: {answer}");
+        answer["result"].clone()
+    }
+
+    async fn notification(&mut self, method: &str) -> Value {
+        let method = method.to_string();
+        self.until(move |m| m["method"] == method.as_str() && m.get("id").is_none()).await["params"].clone()
+    }
+
+    /// Closes stdin and waits for the process to exit; returns its exit code, and checks what it said.
+    async fn finish(mut self, protocol: &Protocol) -> (Option<i32>, Vec<(Sender, Value)>) {
+        drop(self.stdin.take());
+        while let Ok(Some(line)) = tokio::time::timeout(WAIT, self.lines.recv()).await {
+            self.transcript.push((Sender::Agent, serde_json::from_str(&line).expect("JSON")));
+        }
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await.expect("exits when its client goes").unwrap();
+        let violations = check_transcript(protocol, self.transcript.iter().map(|(s, m)| (*s, m)));
+        let agents: Vec<_> = violations
+            .iter()
+            .filter(|(i, _)| self.transcript[*i].0 == Sender::Agent)
+            .map(|(i, v)| format!("{v}\n    in {}", self.transcript[*i].1))
+            .collect();
+        assert!(agents.is_empty(), "messages of rcodex's that break the recorded schema:\n{}", agents.join("\n"));
+        (status.code(), self.transcript)
+    }
+}
+
+fn held(name: &str) -> Hold {
+    Hold::named(name).before("response.completed").until(Until::Release).timeout_ms(20_000)
+}
+
+fn text(text: &str) -> Value {
+    json!([{"type": "text", "text": text}])
+}
+
+/// The texts of a model request's input, as `role: text` lines.
+fn inputs(request: &Value) -> Vec<String> {
+    request["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match item["type"].as_str().unwrap() {
+            "message" => {
+                format!("{}: {}", item["role"].as_str().unwrap(), item["content"][0]["text"].as_str().unwrap())
+            }
+            "function_call_output" => format!("output: {}", item["output"].as_str().unwrap_or_default()),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rcodex_app_server_serves_threads_over_stdio_in_upstreams_protocol() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let thread_steps = [
+        Step::message("Hello there."),
+        Step::function_call("exec_command", json!({"cmd": "echo tool-ran"})).call_id("call_echo"),
+        Step::message("It printed tool-ran."),
+        Step::message("The sea is wide,").hold(held("answer")),
+        Step::message("Waves fold into foam."),
+        Step::message("One, two, three,").hold(held("count")),
+        Step::message("Done."),
+        Step::message("We spoke before."),
+    ];
+    let s = scripted(Script::new().session(thread_steps).session([Step::message("Forked.")])).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let workspace = run.workspace.display().to_string();
+
+    let mut client = Client::start(&run, &["app-server", "--listen", "stdio://"]);
+    // The official SDK's framing: string ids, no "jsonrpc".
+    client
+        .send(json!({"id": "init", "method": "initialize", "params": {"clientInfo": {"name": "parity-test", "title": null, "version": "9.9"}, "capabilities": {"experimentalApi": true}}}))
+        .await;
+    let init = client.answer(&json!("init")).await;
+    let user_agent = init["result"]["userAgent"].as_str().unwrap();
+    assert!(user_agent.starts_with("parity-test/0.169.0 (") && user_agent.ends_with(" (parity-test; 9.9)"), "{init}");
+    assert_eq!(init["result"]["codexHome"], json!(run.home));
+    client.send(json!({"method": "initialized"})).await;
+
+    // A line that is not JSON gets JSON-RPC's parse error, and the server goes on.
+    client.write_line("this is not json").await;
+    let parse = client.until(|m| m.get("error").is_some()).await;
+    assert_eq!((parse["error"]["code"].clone(), parse["id"].clone()), (json!(-32700), Value::Null), "{parse}");
+    // A method rcodex does not know: upstream's code and words, rcodex's list of methods.
+    let unknown = client.request("thread/teleport", json!({})).await;
+    let refused = client.answer(&unknown).await;
+    assert_eq!(refused["error"]["code"], -32600);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Invalid request: unknown variant `thread/teleport`, expected one of `initialize`"),
+        "{message}"
+    );
+
+    let started =
+        client.call("thread/start", json!({"cwd": workspace, "model": "gpt-5.5", "approvalPolicy": "never"})).await;
+    let thread = started["thread"]["id"].as_str().unwrap().to_string();
+    assert_eq!(client.notification("thread/started").await["thread"]["id"], thread);
+    // As upstream: no session file before the first turn, so nothing to resume (codex-python-sdk relies on it).
+    let early = client.request("thread/resume", json!({"threadId": thread})).await;
+    let early = client.answer(&early).await;
+    assert!(early["error"]["message"].as_str().unwrap().contains("no rollout found"), "{early}");
+
+    // A plain turn: the message streams as deltas, then completes; the turn shows its answer.
+    let turn = client.call("turn/start", json!({"threadId": thread, "input": text("Say hello.")})).await;
+    let turn_id = turn["turn"]["id"].as_str().unwrap().to_string();
+    let completed = client.notification("turn/completed").await;
+    assert_eq!(completed["turn"]["id"], turn_id);
+    assert_eq!(completed["turn"]["status"], "completed");
+    assert_eq!(completed["turn"]["items"][0]["text"], "Hello there.");
+
+    // A tool turn: the command is an item of its own, with its output.
+    client.call("turn/start", json!({"threadId": thread, "input": text("Run echo.")})).await;
+    let command =
+        client.until(|m| m["method"] == "item/completed" && m["params"]["item"]["type"] == "commandExecution").await;
+    let item = &command["params"]["item"];
+    assert_eq!(
+        (item["id"].clone(), item["aggregatedOutput"].clone()),
+        (json!("call_echo"), json!("tool-ran\n")),
+        "{item}"
+    );
+    assert_eq!((item["exitCode"].clone(), item["status"].clone()), (json!(0), json!("completed")));
+    assert_eq!(client.notification("turn/completed").await["turn"]["items"][0]["text"], "It printed tool-ran.");
+
+    // A steer while the answer streams: it names the running turn, and joins the same turn's next request.
+    let turn = client.call("turn/start", json!({"threadId": thread, "input": text("Write a poem.")})).await;
+    let steered_turn = turn["turn"]["id"].as_str().unwrap().to_string();
+    s.wait_for_hold("answer", WAIT).await.expect("the answer is held");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let wrong = client
+        .request("turn/steer", json!({"threadId": thread, "expectedTurnId": "another", "input": text("No.")}))
+        .await;
+    let wrong = client.answer(&wrong).await;
+    assert!(wrong["error"]["message"].as_str().unwrap().contains("expected active turn id"), "{wrong}");
+    let steer = client
+        .call(
+            "turn/steer",
+            json!({"threadId": thread, "expectedTurnId": steered_turn, "input": text("Make it a haiku.")}),
+        )
+        .await;
+    assert_eq!(steer["turnId"], steered_turn);
+    let completed = client.notification("turn/completed").await;
+    assert_eq!(
+        (completed["turn"]["id"].clone(), completed["turn"]["status"].clone()),
+        (json!(steered_turn), json!("completed"))
+    );
+    let requests = s.model_requests().await;
+    let steered = inputs(&requests[4].request.body);
+    assert_eq!(steered[steered.len() - 2..], ["assistant: The sea is wide,", "user: Make it a haiku."]);
+
+    // An interrupt: answered once the turn has ended, which it does as interrupted.
+    let turn = client.call("turn/start", json!({"threadId": thread, "input": text("Count.")})).await;
+    let interrupted_turn = turn["turn"]["id"].as_str().unwrap().to_string();
+    s.wait_for_hold("count", WAIT).await.expect("the count is held");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let interrupt = client.request("turn/interrupt", json!({"threadId": thread, "turnId": interrupted_turn})).await;
+    let ended = client.notification("turn/completed").await;
+    assert_eq!(ended["turn"]["status"], "interrupted", "turn/completed comes before the interrupt's answer");
+    assert_eq!(client.answer(&interrupt).await["result"], json!({}));
+    client.call("turn/start", json!({"threadId": thread, "input": text("Just say done.")})).await;
+    assert_eq!(client.notification("turn/completed").await["turn"]["items"][0]["text"], "Done.");
+
+    // List and read: the thread, its turns from its session file.
+    let listed = client.call("thread/list", json!({})).await;
+    assert!(listed["data"].as_array().unwrap().iter().any(|t| t["id"] == thread), "{listed}");
+    let read = client.call("thread/read", json!({"threadId": thread, "includeTurns": true})).await;
+    let turns = read["thread"]["turns"].as_array().unwrap();
+    let statuses: Vec<&str> = turns.iter().map(|t| t["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["completed", "completed", "completed", "interrupted", "completed"]);
+    assert_eq!(turns[0]["items"][0]["content"][0]["text"], "Say hello.");
+    assert_eq!(turns[0]["items"][1]["text"], "Hello there.");
+    assert_eq!(client.call("thread/loaded/list", json!({})).await["data"], json!([thread]));
+
+    // A fork: a new thread with the history, its own session.
+    let forked = client.call("thread/fork", json!({"threadId": thread})).await;
+    let fork = forked["thread"]["id"].as_str().unwrap().to_string();
+    assert_ne!(fork, thread);
+    assert_eq!(forked["thread"]["forkedFromId"], thread);
+    assert_eq!(forked["thread"]["turns"].as_array().unwrap().len(), 5);
+    client.call("turn/start", json!({"threadId": fork, "input": text("Who are you?")})).await;
+    assert_eq!(client.notification("turn/completed").await["turn"]["items"][0]["text"], "Forked.");
+    let fork_request = inputs(&s.model_requests().await.last().unwrap().request.body);
+    assert!(fork_request.contains(&"user: Say hello.".to_string()), "the fork carries the history: {fork_request:?}");
+
+    let (code, transcript) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0), "the process exits 0 when its client goes");
+    assert!(transcript.iter().any(|(_, m)| m["method"] == "item/agentMessage/delta"), "deltas are sent");
+
+    // A new process resumes the thread from its session file.
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "parity-test", "title": null, "version": "9.9"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let resumed = client.call("thread/resume", json!({"threadId": thread})).await;
+    assert_eq!(resumed["thread"]["id"], thread);
+    assert_eq!(resumed["thread"]["turns"].as_array().unwrap().len(), 5);
+    client.call("turn/start", json!({"threadId": thread, "input": text("Remember me?")})).await;
+    assert_eq!(client.notification("turn/completed").await["turn"]["items"][0]["text"], "We spoke before.");
+    let last = inputs(&s.model_requests().await.last().unwrap().request.body);
+    assert!(last.contains(&"assistant: Done.".to_string()) && last.last().unwrap() == "user: Remember me?", "{last:?}");
+    let (code, _) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0));
+}
