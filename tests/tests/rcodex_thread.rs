@@ -44,6 +44,7 @@ fn thread(server: &ParityServer) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>, Run) 
         sandbox_launcher: bin("rcodex"),
         fork: false,
         client: None,
+        interaction: Default::default(),
     };
     let (handle, _task) = ThreadHandle::spawn(options, sink).expect("the thread starts");
     (handle, events, run)

@@ -410,3 +410,60 @@ async fn sandbox_modes_are_enforced_on_commands_and_patches() {
         let _ = std::fs::remove_file(&tmp_file);
     }
 }
+
+/// A sandboxed command that fails at once in a way that reads as the sandbox's refusal is told to the model but shown
+/// as no item. Upstream 0.169.0, run by hand on variations of the sandbox-read-only scenario (read-only and
+/// workspace-write, exec and the app server under on-request), showed no item for a command that ended within its
+/// 150 ms grace period with a non-zero exit and `Read-only file system`, `Permission denied`, `Operation not
+/// permitted`, `sandbox`... in its output (whatever the exit code, 2 and 126 included), or killed by SIGSYS; it showed
+/// the usual items for the same failure without those words, for one that succeeded whatever it printed, for one that
+/// ended later (`sleep 0.2; ...`), and for any command under danger-full-access.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_the_sandbox_refused_is_told_to_the_model_but_not_shown() {
+    let s = scripted([
+        Step::reply()
+            .then_function_call("exec_command", json!({"cmd": "echo data > created.txt && cat created.txt"}))
+            .call_id("refused")
+            .then_function_call("exec_command", json!({"cmd": "echo Read-only file system; exit 2"}))
+            .call_id("words")
+            .then_function_call("exec_command", json!({"cmd": "echo hi; exit 3"}))
+            .call_id("failed")
+            .then_function_call("exec_command", json!({"cmd": "echo permission denied"}))
+            .call_id("succeeded")
+            .then_function_call("exec_command", json!({"cmd": "sleep 0.3; echo operation not permitted; exit 1"}))
+            .call_id("late"),
+        Step::message("done"),
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "sandbox_mode = \"read-only\"", "");
+    let out = run.exec(&["write a file"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let requests = s.model_requests().await;
+    assert_eq!(
+        stable(&output_text(&requests, "refused")),
+        "Process exited with code 1\nOriginal token count: 14\nOutput:\n/bin/bash: line 1: created.txt: Read-only file system\n"
+    );
+    assert!(output_text(&requests, "refused").contains("\nWall time: 0.0000 seconds\n"));
+    assert!(stable(&output_text(&requests, "words")).starts_with("Process exited with code 2\n"));
+
+    // The calls run at once: their items come in any order.
+    let mut shown: Vec<String> = out
+        .of_type("item.started")
+        .into_iter()
+        .filter(|e| e["item"]["type"] == "command_execution")
+        .map(|e| e["item"]["command"].as_str().unwrap().to_string())
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [
+            "/bin/bash -lc 'echo hi; exit 3'",
+            "/bin/bash -lc 'echo permission denied'",
+            "/bin/bash -lc 'sleep 0.3; echo operation not permitted; exit 1'"
+        ],
+        "only the commands upstream shows"
+    );
+    let completed =
+        out.of_type("item.completed").into_iter().filter(|e| e["item"]["type"] == "command_execution").count();
+    assert_eq!(completed, 3);
+}

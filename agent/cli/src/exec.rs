@@ -166,6 +166,7 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             sandbox_launcher,
             fork: false,
             client: None,
+            interaction: Default::default(),
         };
         let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {
             Ok(started) => started,

@@ -78,6 +78,19 @@ pub enum Event {
     /// Output of a running command (the tool call `call_id`), as it arrives.
     #[serde(rename = "command.output_delta")]
     CommandOutputDelta { call_id: String, delta: String },
+    /// A tool waits for a person's approval (see [`crate::interaction`]): answer with
+    /// [`crate::thread::Op::Resolve`] and `request_id`. `item_id` is the tool call's `call_id`.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested { request_id: String, turn_id: String, item_id: String, kind: crate::interaction::ApprovalKind },
+    /// `request_user_input` waits for answers to its questions: answer with [`crate::thread::Op::Resolve`] and
+    /// `request_id`. `item_id` is the tool call's `call_id`.
+    #[serde(rename = "user_input.requested")]
+    UserInputRequested {
+        request_id: String,
+        turn_id: String,
+        item_id: String,
+        questions: Vec<crate::interaction::UserInputQuestion>,
+    },
 }
 
 impl Event {
@@ -97,6 +110,8 @@ impl Event {
                 | Event::ReasoningCompleted { .. }
                 | Event::ReasoningTextDelta { .. }
                 | Event::CommandOutputDelta { .. }
+                | Event::ApprovalRequested { .. }
+                | Event::UserInputRequested { .. }
         )
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod context;
 pub mod events;
 pub mod images;
+pub mod interaction;
 pub mod items;
 pub mod request;
 pub mod rollout;

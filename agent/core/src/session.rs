@@ -15,6 +15,7 @@ use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
 use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
 use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput};
+use crate::interaction::{Asker, Interaction};
 use crate::items;
 use crate::request::{AppClient, RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
@@ -38,6 +39,8 @@ pub struct SessionOptions {
     /// The app-server client driving the session (`None`: exec). It names the session to the model server
     /// (originator, user agent) as upstream's app server names it.
     pub client: Option<AppClient>,
+    /// Whether the frontend answers approval and user-input requests (see [`crate::interaction`]).
+    pub interaction: Interaction,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +195,9 @@ impl Session {
                 (thread_id, context_window_id, prefix, history, rollout, "new", Usage::default())
             }
         };
-        let tools = Arc::new(tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher));
+        let asker = Arc::new(Asker::new(events.clone(), options.interaction));
+        let tools =
+            Arc::new(tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher, asker));
         let session = Session {
             tools,
             usage,
@@ -219,6 +224,11 @@ impl Session {
 
     pub fn thread_id(&self) -> &str {
         &self.thread_id
+    }
+
+    /// Where the frontend's answers to the tools' requests go ([`crate::thread::Op::Resolve`]).
+    pub fn asker(&self) -> Arc<Asker> {
+        self.tools.asker()
     }
 
     pub fn config(&self) -> &Config {
@@ -264,6 +274,7 @@ impl Session {
         {
             self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
         }
+        self.tools.asker().begin_turn(&turn_id, control.cancel.clone());
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
         self.save(
             "event_msg",
@@ -609,8 +620,12 @@ async fn finish_calls(calls: Vec<RunningCall>, control: &TurnControl) -> (Vec<Va
         }
         running.task.abort();
         let seconds = running.started.elapsed().as_secs_f32();
-        outputs
-            .push(running.call.output(ToolOutput::Text(format!("Wall time: {seconds:.1} seconds\naborted by user"))));
+        // Upstream's words for a call it ended: a command's frame, or the time alone (seen for apply_patch).
+        let text = match running.call.name.as_str() {
+            "exec_command" | "write_stdin" => format!("Wall time: {seconds:.1} seconds\naborted by user"),
+            _ => format!("aborted by user after {seconds:.1}s"),
+        };
+        outputs.push(running.call.output(ToolOutput::Text(text)));
     }
     (outputs, interrupted)
 }
@@ -684,6 +699,7 @@ fn tool_runtime(
     thread_id: &str,
     events: &EventSink,
     sandbox_launcher: &std::path::Path,
+    asker: Arc<Asker>,
 ) -> ToolRuntime {
     ToolRuntime::new(RuntimeOptions {
         config,
@@ -693,6 +709,7 @@ fn tool_runtime(
         thread_id: thread_id.to_string(),
         events: events.clone(),
         sandbox_launcher: sandbox_launcher.to_path_buf(),
+        asker,
     })
 }
 

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{EventSink, UserInput};
+use crate::interaction::{Answer, ResolveError};
 use crate::session::{Session, SessionError, SessionOptions, TurnControl, TurnError, TurnSummary};
 
 /// What a frontend asks of a thread.
@@ -33,6 +34,9 @@ pub enum Op {
     Interrupt { reply: oneshot::Sender<Option<String>> },
     /// Interrupts the running turn, ends every command, and stops the thread.
     Shutdown { reply: oneshot::Sender<()> },
+    /// Answers a request of the running turn's tools ([`crate::events::Event::ApprovalRequested`],
+    /// [`crate::events::Event::UserInputRequested`]) by its `request_id`.
+    Resolve { request_id: String, answer: Answer, reply: Option<oneshot::Sender<Result<(), ResolveError>>> },
 }
 
 /// Why a steer was refused, in upstream's words.
@@ -131,6 +135,16 @@ impl ThreadHandle {
         answer.await.ok().flatten()
     }
 
+    /// Answers a request a tool of the running turn is waiting on.
+    pub async fn resolve(&self, request_id: &str, answer: Answer) -> Result<(), ResolveError> {
+        let (reply, answered) = oneshot::channel();
+        let op = Op::Resolve { request_id: request_id.to_string(), answer, reply: Some(reply) };
+        if self.send(op).is_err() {
+            return Err(ResolveError::Unknown(request_id.to_string()));
+        }
+        answered.await.unwrap_or_else(|_| Err(ResolveError::Unknown(request_id.to_string())))
+    }
+
     /// Stops the thread: interrupts its turn and ends its commands. Returns once that is done.
     pub async fn shutdown(&self) {
         let (reply, answer) = oneshot::channel();
@@ -150,6 +164,14 @@ struct Queued {
 
 /// The thread's task: turns one after another, operations taken all along.
 async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
+    // Answers go to the tools while the turn holds the session.
+    let asker = session.asker();
+    let resolve = |request_id: String, answer: Answer, reply: Option<oneshot::Sender<Result<(), ResolveError>>>| {
+        let resolved = asker.resolve(&request_id, answer);
+        if let Some(reply) = reply {
+            let _ = reply.send(resolved);
+        }
+    };
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut stopping: Option<oneshot::Sender<()>> = None;
     loop {
@@ -166,6 +188,11 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                 }
                 Some(Op::Interrupt { reply }) => {
                     let _ = reply.send(None);
+                    continue;
+                }
+                // Nothing waits between turns: the answer is to a request withdrawn with its turn.
+                Some(Op::Resolve { request_id, answer, reply }) => {
+                    resolve(request_id, answer, reply);
                     continue;
                 }
                 Some(Op::Shutdown { reply }) => {
@@ -215,6 +242,7 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                             control.interrupt();
                             stopping = Some(reply);
                         }
+                        Some(Op::Resolve { request_id, answer, reply }) => resolve(request_id, answer, reply),
                         // Every handle is gone: nobody can steer or wait any more; the turn ends as interrupted.
                         None => {
                             ops_open = false;

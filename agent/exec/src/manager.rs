@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::buffer::HeadTailBuffer;
+use crate::denial::looks_like_sandbox_denial;
 use crate::event::{CommandInfo, ExecEvent};
 use crate::output::ExecOutput;
 use crate::process::{Child, Shared, State};
@@ -50,6 +51,10 @@ pub struct ExecRequest {
     pub max_output_tokens: usize,
     /// The tool call, named in events.
     pub call_id: String,
+    /// The command runs in a sandbox: when it fails within [`EARLY_EXIT_GRACE`] in a way that reads as the sandbox's
+    /// refusal ([`crate::looks_like_sandbox_denial`]), its output is returned as usual but no event is sent for it,
+    /// as upstream shows no item for such a command.
+    pub sandboxed: bool,
 }
 
 impl ExecRequest {
@@ -64,6 +69,7 @@ impl ExecRequest {
             yield_time: DEFAULT_EXEC_YIELD,
             max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
             call_id: String::new(),
+            sandboxed: false,
         }
     }
 }
@@ -213,17 +219,16 @@ impl ExecManager {
             sent: AtomicBool::new(false),
             events: self.events.clone(),
         });
-        if let Some(events) = &self.events {
-            let _ = events.send(ExecEvent::started(&info));
-        }
+        let announce = || {
+            if let Some(events) = &self.events {
+                let _ = events.send(ExecEvent::started(&info));
+            }
+        };
         let child = Child::spawn(&request.argv, &request.cwd, &request.env, request.tty).map_err(|message| {
+            announce();
             end.send(-1, || message.clone());
             ExecError::Spawn(message)
         })?;
-        if let Some(events) = self.events.clone().filter(|_| self.stream_output) {
-            child.shared.tap(output_events(info.clone(), events));
-        }
-        tokio::spawn(report_end(child.shared.clone(), end.clone()));
         let session = Arc::new(Session {
             child,
             end,
@@ -232,8 +237,25 @@ impl ExecManager {
         });
 
         // Upstream starts the clock once the command has exited or run for the grace period: a quick command
-        // reports a wall time of about 0.
+        // reports a wall time of about 0. It shows the command only then, once it has judged a quick failure.
         wait_until(session.shared(), Some(Instant::now() + EARLY_EXIT_GRACE), |state| state.exit_code.is_some()).await;
+        if request.sandboxed
+            && let Some(code) = session.exit_code()
+        {
+            wait_until(session.shared(), Some(Instant::now() + POST_EXIT_WAIT), State::finished).await;
+            if looks_like_sandbox_denial(code, &transcript(session.shared())) {
+                // Told to the model, never shown: no start, no output, no end.
+                session.end.sent.store(true, Ordering::Release);
+                let collected = session.shared().state().unread.take();
+                return Ok(ExecOutput::new(collected, Duration::ZERO, Some(code), None, request.max_output_tokens));
+            }
+        }
+        announce();
+        if let Some(events) = self.events.clone().filter(|_| self.stream_output) {
+            // What was printed so far goes first.
+            session.shared().tap(output_events(info.clone(), events));
+        }
+        tokio::spawn(report_end(session.child.shared.clone(), session.end.clone()));
         // Stored before waiting, so that a cancelled call (an interrupted turn) leaves the session running.
         let stored = session.exit_code().is_none().then(|| self.store(session.clone(), info.process_id));
         let start = Instant::now();

@@ -188,6 +188,7 @@ pub fn prepare_exec_command(arguments: &str, context: &ToolContext, call_id: &st
         yield_time: Duration::from_millis(args.yield_time_ms),
         max_output_tokens: context.output_budget(args.max_output_tokens),
         call_id: call_id.to_string(),
+        sandboxed: false,
     };
     Ok(PreparedExec { args, request })
 }

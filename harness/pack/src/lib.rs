@@ -125,6 +125,13 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         family.deferred_tools = deferred.tools;
     }
 
+    // The permissions of approval policies exec never runs with (on-request) appear in app-server runs only.
+    for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_some_and(|f| f != Frontend::Exec)) {
+        if let Some((key, text)) = app_permissions(scenario) {
+            texts.put(key, text, &scenario.name)?;
+        }
+    }
+
     for scenario in &inputs.scenarios {
         if let Some(marker) = turn_aborted_marker(&scenario.requests) {
             texts.put(keys::TURN_ABORTED.to_string(), marker, &scenario.name)?;
@@ -159,6 +166,20 @@ fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
             (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
         },
     )
+}
+
+/// The permissions text of an app-server run's first request, under its key (sandbox mode and approval policy).
+fn app_permissions(scenario: &ScenarioInput) -> Option<(String, String)> {
+    let request = &scenario.first_request.request;
+    let metadata: Value = serde_json::from_str(request.header("x-codex-turn-metadata")?).ok()?;
+    let sandbox_mode = metadata.get("sandbox_mode").and_then(Value::as_str).unwrap_or("read-only");
+    let input = request.input();
+    let values = run_values(input)?;
+    let text =
+        input.iter().flat_map(|item| item.get("content").and_then(Value::as_array).into_iter().flatten()).find_map(
+            |part| part.get("text").and_then(Value::as_str).filter(|t| t.starts_with("<permissions instructions>")),
+        )?;
+    Some((keys::permissions(sandbox_mode, scenario.run.options.approval.as_str()), permissions_template(text, &values)))
 }
 
 /// Unites one object's key order into what is known for its kind.

@@ -1,10 +1,10 @@
 //! `exec_command` and `write_stdin` in a session: the exec engine ([`rcodex_exec`]) with the session's environment,
-//! each command wrapped in the sandbox ([`rcodex_sandbox`]), escalation refused as the approval policy says, and the
-//! engine's command events turned into `command_execution` items.
+//! each command wrapped in the sandbox ([`rcodex_sandbox`]), escalation refused or asked for as the approval policy
+//! says ([`super::approval`]), and the engine's command events turned into `command_execution` items.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
@@ -16,9 +16,11 @@ use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
 use rcodex_sandbox::SandboxPolicy;
 
 use super::ToolCall;
+use super::approval::{ADDITIONAL_PERMISSIONS_DISABLED, Approvals, COMMAND_DECLINED, CommandApproval};
 use super::patch::Patcher;
 use crate::config::{ApprovalPolicy, Config};
 use crate::events::{CommandRun, Event, EventSink, Item, ItemDetails, Status};
+use crate::interaction::ApprovalDecision;
 use crate::shell_env;
 
 /// The session's commands.
@@ -33,6 +35,11 @@ pub struct Commands {
     events: UnboundedSender<ExecEvent>,
     /// Told when a [`FLUSH`] mark has gone through: every event sent before it has been reported.
     flushed: Arc<Notify>,
+    /// Where items are reported.
+    items: EventSink,
+    /// Commands shown as items before they started (while their approval was asked): call id -> item id. Their
+    /// start is not shown again.
+    announced: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The call id of a mark sent through the event channel behind the engine's events.
@@ -58,7 +65,8 @@ impl Commands {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
         let flushed = Arc::new(Notify::new());
-        tokio::spawn(forward_events(receiver, events, closed.clone(), flushed.clone()));
+        let announced = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(forward_events(receiver, events.clone(), closed.clone(), flushed.clone(), announced.clone()));
         Commands {
             manager: ExecManager::with_events(sender.clone()).stream_output(),
             context: ToolContext::new(config.cwd.clone(), env),
@@ -67,16 +75,19 @@ impl Commands {
             closed,
             events: sender,
             flushed,
+            items: events,
+            announced,
         }
     }
 
     /// Runs an `exec_command` call; returns the text for the model. A command that only feeds a patch to
     /// `apply_patch` has `patcher` apply it instead of running.
-    pub async fn exec_command(&self, call: &ToolCall, approval: ApprovalPolicy, patcher: &Patcher) -> String {
+    pub async fn exec_command(&self, call: &ToolCall, approvals: &Approvals, patcher: &Patcher) -> String {
         let mut prepared = match prepare_exec_command(&call.payload, &self.context, &call.call_id) {
             Ok(prepared) => prepared,
             Err(error) => return error.0,
         };
+        let approval = approvals.policy();
         if requests_more_permissions(&prepared.args) {
             // Nobody can approve in exec: upstream refuses unless the policy lets the model ask.
             if approval != ApprovalPolicy::OnRequest {
@@ -85,12 +96,15 @@ impl Commands {
                     "approval policy is {policy}; reject command — you cannot ask for escalated permissions if the approval policy is {policy}"
                 );
             }
+            if requests_additional_permissions(&prepared.args) {
+                return ADDITIONAL_PERMISSIONS_DISABLED.to_string();
+            }
         }
         match rcodex_apply_patch::shell_patch(&prepared.request.argv) {
             Some(ShellPatch::Bare) => return rcodex_apply_patch::BARE_PATCH_ERROR.to_string(),
             Some(ShellPatch::Heredoc { patch, workdir }) => {
                 let cwd = prepared.request.cwd.join(workdir.unwrap_or_default());
-                let output = patcher.apply(&patch, &cwd, &call.call_id);
+                let output = patcher.apply_asking(&patch, &cwd, &call.call_id, approvals).await;
                 // A patch that reached the files reads as a command's output; a refused one as the refusal alone.
                 return if output.reached_files {
                     rcodex_exec::output_without_process(&output.text, prepared.request.max_output_tokens)
@@ -100,14 +114,69 @@ impl Commands {
             }
             None => {}
         }
+        // Escalated and approved (or allowed by a rule approved earlier), a command runs outside the sandbox.
+        let mut sandboxed = !self.policy.is_unrestricted();
+        if sandboxed && approvals.allowed_by_rule(&prepared.request.argv) {
+            sandboxed = false;
+        } else if sandboxed && prepared.args.sandbox_permissions == Some(SandboxPermissions::RequireEscalated) {
+            let request = &prepared.request;
+            let asked = CommandApproval {
+                call_id: &call.call_id,
+                argv: &request.argv,
+                command: &request.command,
+                cwd: &request.cwd,
+                tty: request.tty,
+                justification: prepared.args.justification.clone(),
+                prefix_rule: prepared.args.prefix_rule.clone(),
+            };
+            let mut shown = None;
+            let decision = approvals
+                .decide_command(&asked, || shown = Some(self.announce(&call.call_id, &request.command, &request.cwd)))
+                .await;
+            match decision {
+                decision if decision.approves() => sandboxed = false,
+                ApprovalDecision::Cancel => {
+                    self.declined(shown, &call.call_id, &request.command, &request.cwd);
+                    // The turn ends as interrupted; this call is answered as an interrupted one.
+                    approvals.asker.cancel_turn();
+                    std::future::pending::<()>().await;
+                }
+                _ => {
+                    self.declined(shown, &call.call_id, &request.command, &request.cwd);
+                    return COMMAND_DECLINED.to_string();
+                }
+            }
+        }
         let request = &mut prepared.request;
         request.env.insert("CODEX_TOOL_CALL_ID".into(), call.call_id.clone());
-        let argv: Vec<std::ffi::OsString> = request.argv.iter().map(Into::into).collect();
-        let wrapped = rcodex_sandbox::command_argv(&self.policy, &self.context.cwd, &self.launcher, &argv);
-        request.argv = wrapped.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        if sandboxed {
+            let argv: Vec<std::ffi::OsString> = request.argv.iter().map(Into::into).collect();
+            let wrapped = rcodex_sandbox::command_argv(&self.policy, &self.context.cwd, &self.launcher, &argv);
+            request.argv = wrapped.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        }
+        request.sandboxed = sandboxed;
         match self.manager.exec_command(prepared.request).await {
             Ok(output) => output.to_model_text(),
             Err(error) => rcodex_exec::tool::ToolError::exec_command(error).0,
+        }
+    }
+
+    /// Shows a command waiting for approval as a started item; returns its id, which the command's own start
+    /// (once approved) does not replace.
+    fn announce(&self, call_id: &str, command: &str, cwd: &Path) -> String {
+        let id = self.items.item_id();
+        self.announced.lock().unwrap_or_else(|p| p.into_inner()).insert(call_id.to_string(), id.clone());
+        let details = waiting_command(command, cwd, Status::InProgress);
+        self.items.emit(Event::ItemStarted { item: Item::new(id.clone(), details).with_source(call_id) });
+        id
+    }
+
+    /// Completes a command the person declined (or cancelled), shown by [`Self::announce`].
+    fn declined(&self, shown: Option<String>, call_id: &str, command: &str, cwd: &Path) {
+        self.announced.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id);
+        if let Some(id) = shown {
+            let details = waiting_command(command, cwd, Status::Declined);
+            self.items.emit(Event::ItemCompleted { item: Item::new(id, details).with_source(call_id) });
         }
     }
 
@@ -144,12 +213,29 @@ impl Commands {
     }
 }
 
+/// A command that has not started: waiting for approval, or declined.
+fn waiting_command(command: &str, cwd: &Path, status: Status) -> ItemDetails {
+    ItemDetails::CommandExecution {
+        command: command.to_string(),
+        aggregated_output: String::new(),
+        exit_code: None,
+        status,
+        run: CommandRun { cwd: Some(cwd.to_path_buf()), process_id: None, duration_ms: None },
+    }
+}
+
 /// Whether a call asks for more than the sandbox gives: escalation, or additional permissions.
 fn requests_more_permissions(args: &ExecCommandArgs) -> bool {
     matches!(
         args.sandbox_permissions,
         Some(SandboxPermissions::RequireEscalated | SandboxPermissions::WithAdditionalPermissions)
     ) || args.additional_permissions.as_ref().is_some_and(|p| !p.is_null())
+}
+
+/// Whether a call asks for permissions beyond escalation, which upstream's default features do not offer.
+fn requests_additional_permissions(args: &ExecCommandArgs) -> bool {
+    args.sandbox_permissions == Some(SandboxPermissions::WithAdditionalPermissions)
+        || args.additional_permissions.as_ref().is_some_and(|p| !p.is_null())
 }
 
 /// The policy as upstream names it in its refusal (the Rust name of its variant).
@@ -168,6 +254,7 @@ async fn forward_events(
     events: EventSink,
     closed: Arc<AtomicBool>,
     flushed: Arc<Notify>,
+    announced: Arc<Mutex<HashMap<String, String>>>,
 ) {
     let mut ids: HashMap<String, String> = HashMap::new();
     while let Some(event) = receiver.recv().await {
@@ -199,6 +286,12 @@ async fn forward_events(
             },
         };
         if status == Status::InProgress {
+            // A command shown while its approval was asked is the same item, already started.
+            let shown = announced.lock().unwrap_or_else(|p| p.into_inner()).remove(&event.call_id);
+            if let Some(id) = shown {
+                ids.insert(event.call_id.clone(), id);
+                continue;
+            }
             let id = events.item_id();
             ids.insert(event.call_id.clone(), id.clone());
             events.emit(Event::ItemStarted { item: Item::new(id, details).with_source(event.call_id) });

@@ -5,6 +5,7 @@
 //! Calls of one response run at once where upstream runs them at once (commands, images, tool search); the others
 //! (patches, goals, plans) run alone, as upstream's tool lock has them. Outputs go back in the order of the calls.
 
+mod approval;
 mod exec;
 mod goals;
 mod patch;
@@ -19,8 +20,9 @@ use rcodex_prompt_pack::Pack;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::config::{ApprovalPolicy, Config};
+use crate::config::Config;
 use crate::events::EventSink;
+use crate::interaction::{Asker, UserInputQuestion};
 use crate::items;
 
 /// A tool call of the model.
@@ -102,7 +104,8 @@ impl ToolCall {
 pub struct ToolRuntime {
     cwd: PathBuf,
     events: EventSink,
-    approval: ApprovalPolicy,
+    /// Who is asked, under which policy, and what the session approved.
+    approvals: approval::Approvals,
     pack: &'static Pack,
     /// The family whose deferred tools `tool_search` searches.
     family_slug: String,
@@ -126,6 +129,8 @@ pub struct RuntimeOptions<'a> {
     pub events: EventSink,
     /// The program that sets up the sandbox of a command (rcodex itself, see [`rcodex_sandbox::command_argv`]).
     pub sandbox_launcher: PathBuf,
+    /// How tools ask the frontend (approvals, user input).
+    pub asker: std::sync::Arc<Asker>,
 }
 
 impl ToolRuntime {
@@ -135,7 +140,7 @@ impl ToolRuntime {
         let policy = config.sandbox_policy();
         ToolRuntime {
             cwd: config.cwd.clone(),
-            approval: config.approval_policy,
+            approvals: approval::Approvals::new(options.asker, config.approval_policy),
             pack: options.pack,
             family_slug: options.family_slug,
             image_input: options.image_input,
@@ -171,7 +176,7 @@ impl ToolRuntime {
         match (call.name.as_str(), call.kind) {
             ("exec_command", CallKind::Function) => {
                 let _shared = self.lock.read().await;
-                call.text(self.exec.exec_command(call, self.approval, &self.patcher).await)
+                call.text(self.exec.exec_command(call, &self.approvals, &self.patcher).await)
             }
             ("write_stdin", CallKind::Function) => {
                 let _shared = self.lock.read().await;
@@ -189,7 +194,9 @@ impl ToolRuntime {
             }
             ("apply_patch", CallKind::Custom) => {
                 let _alone = self.lock.write().await;
-                call.text(self.patcher.apply(&call.payload, &self.cwd, &call.call_id).text)
+                call.text(
+                    self.patcher.apply_asking(&call.payload, &self.cwd, &call.call_id, &self.approvals).await.text,
+                )
             }
             ("update_plan", CallKind::Function) => {
                 let _alone = self.lock.write().await;
@@ -200,10 +207,46 @@ impl ToolRuntime {
                 self.goals.call(call, self.pack)
             }
             ("request_user_input", CallKind::Function) => {
-                // exec has nobody to ask; upstream answers so in Default mode.
-                call.text("request_user_input is unavailable in Default mode")
+                let _alone = self.lock.write().await;
+                call.text(self.request_user_input(call).await)
             }
             _ => call.text(unsupported(call)),
+        }
+    }
+
+    /// Where the frontend's answers to the tools' requests go.
+    pub fn asker(&self) -> std::sync::Arc<Asker> {
+        self.approvals.asker.clone()
+    }
+
+    /// `request_user_input`: the questions go to the frontend, the answers back to the model as JSON. Checked as
+    /// upstream checks them, with its texts: offered in Default mode only with
+    /// `features.default_mode_request_user_input`, then the arguments, then the options.
+    async fn request_user_input(&self, call: &ToolCall) -> String {
+        #[derive(serde::Deserialize)]
+        struct Arguments {
+            questions: Vec<UserInputQuestion>,
+        }
+        let asker = &self.approvals.asker;
+        if !asker.interaction().default_mode_request_user_input {
+            return "request_user_input is unavailable in Default mode".to_string();
+        }
+        let mut questions = match serde_json::from_str::<Arguments>(&call.payload) {
+            Ok(arguments) => arguments.questions,
+            Err(e) => return format!("failed to parse function arguments: {e}"),
+        };
+        if questions.iter().any(|q| q.options.as_ref().is_none_or(Vec::is_empty)) {
+            return "request_user_input requires non-empty options for every question".to_string();
+        }
+        // The frontend offers a free-form answer besides the options.
+        questions.iter_mut().for_each(|q| q.is_other = true);
+        match asker.user_input(&call.call_id, questions).await {
+            Some(answers) => serde_json::to_string(&answers).expect("answers serialize"),
+            None => {
+                // The frontend went away without answering: the turn ends, as for a cancelled approval.
+                asker.cancel_turn();
+                std::future::pending().await
+            }
         }
     }
 
