@@ -292,3 +292,70 @@ async fn rcodex_app_server_serves_threads_over_stdio_in_upstreams_protocol() {
     let (code, _) = client.finish(&protocol).await;
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_methods_sdks_call_around_threads_answer_in_the_recorded_schema() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("Noted.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    std::fs::write(run.workspace.join("notes.txt"), "hello\n").unwrap();
+    std::fs::create_dir_all(run.workspace.join("src")).unwrap();
+    std::fs::write(run.workspace.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let workspace = run.workspace.display().to_string();
+    // codex-python-sdk's command line.
+    let mut client = Client::start(&run, &["app-server", "--enable", "guardian_approval", "-c", "web_search=\"live\""]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "0.2.1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+
+    let models = client.call("model/list", json!({})).await;
+    assert!(models["data"].as_array().unwrap().iter().any(|m| m["id"] == "gpt-5.5" && m["isDefault"] == true));
+    let config = client.call("config/read", json!({"cwd": workspace})).await;
+    assert_eq!(config["config"]["model_provider"], "parity");
+    let account = client.call("account/read", json!({})).await;
+    assert_eq!(account["account"], Value::Null);
+    let limits = client.request("account/rateLimits/read", json!({})).await;
+    assert!(client.answer(&limits).await["error"]["message"].as_str().unwrap().contains("authentication required"));
+    assert_eq!(client.call("skills/list", json!({"cwds": [workspace]})).await["data"][0]["skills"], json!([]));
+    assert_eq!(client.call("experimentalFeature/list", json!({})).await["data"], json!([]));
+    let found =
+        client.call("fuzzyFileSearch", json!({"query": "mai", "roots": [workspace], "cancellationToken": null})).await;
+    assert_eq!(found["files"][0]["path"], "src/main.rs", "{found}");
+    let exec = client.call("command/exec", json!({"command": ["cat", "notes.txt"], "cwd": workspace})).await;
+    assert_eq!((exec["exitCode"].clone(), exec["stdout"].clone()), (json!(0), json!("hello\n")), "{exec}");
+    let written = client
+        .call("config/value/write", json!({"keyPath": "model_verbosity", "value": "low", "mergeStrategy": "replace"}))
+        .await;
+    assert_eq!(written["status"], "ok");
+    let config_toml = std::fs::read_to_string(run.home.join("config.toml")).unwrap();
+    assert!(config_toml.contains("model_verbosity = \"low\""), "{config_toml}");
+
+    let thread =
+        client.call("thread/start", json!({"cwd": workspace})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Remember.")})).await;
+    client.notification("turn/completed").await;
+    client.call("thread/name/set", json!({"threadId": thread, "name": "Notes"})).await;
+    assert_eq!(client.notification("thread/name/updated").await["threadName"], "Notes");
+    let updated =
+        client.call("thread/metadata/update", json!({"threadId": thread, "gitInfo": {"branch": "main"}})).await;
+    assert_eq!(
+        (updated["thread"]["name"].clone(), updated["thread"]["gitInfo"]["branch"].clone()),
+        (json!("Notes"), json!("main"))
+    );
+    let compact = client.request("thread/compact/start", json!({"threadId": thread})).await;
+    assert!(client.answer(&compact).await.get("error").is_some(), "rcodex does not compact: it says so");
+    client.call("thread/archive", json!({"threadId": thread})).await;
+    assert_eq!(client.call("thread/list", json!({})).await["data"], json!([]));
+    assert_eq!(client.call("thread/list", json!({"archived": true})).await["data"][0]["id"], thread);
+    let restored = client.call("thread/unarchive", json!({"threadId": thread})).await;
+    assert_eq!((restored["thread"]["id"].clone(), restored["thread"]["name"].clone()), (json!(thread), json!("Notes")));
+    let before = client.request("thread/start", json!({})).await;
+    client.answer(&before).await;
+    let (code, _) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0));
+
+    // A request before `initialize` is refused, as upstream refuses it.
+    let mut client = Client::start(&run, &["app-server"]);
+    let early = client.request("thread/start", json!({})).await;
+    assert_eq!(client.answer(&early).await["error"]["message"], "Not initialized");
+    client.finish(&protocol).await;
+}

@@ -15,15 +15,19 @@ use crate::history::{self, History};
 use crate::rpc::{self, Reply, RpcError};
 use crate::server::{METHODS, Server, ThreadConfig, ThreadView, modified, thread_json};
 
+/// Notifications to send once the answer is sent (upstream announces a change after answering the request that made
+/// it).
+pub type After = Vec<(&'static str, Value)>;
+
 /// Answers a request that is not about starting or driving a thread.
-pub async fn call(server: &Arc<Server>, method: &str, params: Value) -> Reply {
+pub async fn call(server: &Arc<Server>, method: &str, params: Value, after: &mut After) -> Reply {
     match method {
         "thread/list" => thread_list(server, rpc::params(&params)?),
         "thread/loaded/list" => Ok(json!({"data": server.loaded_ids(), "nextCursor": null})),
         "thread/read" => thread_read(server, rpc::params(&params)?),
-        "thread/archive" => thread_archive(server, rpc::params(&params)?).await,
-        "thread/unarchive" => thread_unarchive(server, rpc::params(&params)?),
-        "thread/name/set" => thread_name_set(server, rpc::params(&params)?),
+        "thread/archive" => thread_archive(server, rpc::params(&params)?, after).await,
+        "thread/unarchive" => thread_unarchive(server, rpc::params(&params)?, after),
+        "thread/name/set" => thread_name_set(server, rpc::params(&params)?, after),
         "thread/metadata/update" => thread_metadata_update(server, rpc::params(&params)?),
         "thread/compact/start" => {
             let params: ThreadId = rpc::params(&params)?;
@@ -186,7 +190,7 @@ fn thread_read(server: &Server, params: ReadParams) -> Reply {
     Ok(json!({"thread": thread}))
 }
 
-async fn thread_archive(server: &Arc<Server>, params: ThreadId) -> Reply {
+async fn thread_archive(server: &Arc<Server>, params: ThreadId, after: &mut After) -> Reply {
     let id = &params.thread_id;
     let home = &server.options.codex_home;
     let loaded = server.thread(id);
@@ -204,11 +208,11 @@ async fn thread_archive(server: &Arc<Server>, params: ThreadId) -> Reply {
     std::fs::create_dir_all(&archive)
         .and_then(|()| std::fs::rename(&path, &moved))
         .map_err(|e| RpcError::internal(format!("{}: {e}", path.display())))?;
-    server.out.notify("thread/archived", json!({"threadId": id}));
+    after.push(("thread/archived", json!({"threadId": id})));
     Ok(json!({}))
 }
 
-fn thread_unarchive(server: &Server, params: ThreadId) -> Reply {
+fn thread_unarchive(server: &Server, params: ThreadId, after: &mut After) -> Reply {
     let id = &params.thread_id;
     let home = &server.options.codex_home;
     let path = history::find(home, id, true)
@@ -224,7 +228,7 @@ fn thread_unarchive(server: &Server, params: ThreadId) -> Reply {
     let saved =
         history::read(&restored).ok_or_else(|| RpcError::invalid(format!("no rollout found for thread id {id}")))?;
     let thread = file_thread_json(server, &saved, vec![]);
-    server.out.notify("thread/unarchived", json!({"threadId": id}));
+    after.push(("thread/unarchived", json!({"threadId": id})));
     Ok(json!({"thread": thread}))
 }
 
@@ -245,7 +249,7 @@ struct NameParams {
     name: String,
 }
 
-fn thread_name_set(server: &Server, params: NameParams) -> Reply {
+fn thread_name_set(server: &Server, params: NameParams, after: &mut After) -> Reply {
     let id = &params.thread_id;
     let home = &server.options.codex_home;
     let loaded = server.thread(id);
@@ -261,7 +265,7 @@ fn thread_name_set(server: &Server, params: NameParams) -> Reply {
     if let Some(loaded) = loaded {
         *loaded.name.lock().expect("name") = Some(name.clone());
     }
-    server.out.notify("thread/name/updated", json!({"threadId": id, "threadName": name}));
+    after.push(("thread/name/updated", json!({"threadId": id, "threadName": name})));
     Ok(json!({}))
 }
 

@@ -178,8 +178,12 @@ impl Server {
                 self.out.reply(&id, reply);
             }
             _ => {
-                let reply = crate::methods::call(&self, method, params).await;
+                let mut after = Vec::new();
+                let reply = crate::methods::call(&self, method, params, &mut after).await;
                 self.out.reply(&id, reply);
+                for (method, params) in after {
+                    self.out.notify(method, params);
+                }
             }
         }
     }
@@ -293,6 +297,8 @@ impl Server {
             sandbox_launcher: self.options.sandbox_launcher.clone(),
             fork: forked_from.is_some(),
             client,
+            // Approvals and user input are answered by nobody yet: tools behave as in exec (see server_requests).
+            interaction: Default::default(),
         };
         let (handle, task) = ThreadHandle::spawn(options, sink).map_err(|e| RpcError::invalid(e.to_string()))?;
         let loaded = Arc::new(Loaded {
