@@ -154,3 +154,156 @@ async fn add_dir_is_a_workspace_root_commands_can_write_in() {
     assert!(texts.iter().any(|t| t.contains("The writable roots are ") && t.contains(&format!("`{extra_text}`"))));
     assert_eq!(session_meta(&run)["runtime_workspace_roots"], serde_json::json!([workspace, extra_text]));
 }
+
+/// The content parts of the last user message of a request.
+fn last_user_content(request: &parity_capture::CapturedRequest) -> Vec<Value> {
+    let input = request.input();
+    let message = input.iter().rev().find(|i| i["role"] == "user").expect("a user message");
+    message["content"].as_array().cloned().unwrap_or_default()
+}
+
+fn text(t: &str) -> Value {
+    serde_json::json!({"type": "input_text", "text": t})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_that_cannot_be_decoded_is_a_placeholder_and_the_turn_completes() {
+    // Upstream 0.169.0 with `-i good.png -i bad.png -i missing.png -- describe` (gpt-5.5): the turn completed, and the
+    // user message was these parts, the images before the prompt, each numbered in its `<image>` tags (the unreadable
+    // one takes its number too but has no tags), the good one byte for byte at `original` detail.
+    let s = scripted([Step::message("Seen.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    std::fs::copy(parity_e2e::repo().join("fixtures/scenarios/files/checkerboard.png"), run.workspace.join("good.png"))
+        .unwrap();
+    std::fs::write(run.workspace.join("bad.png"), "hello").unwrap();
+    let out = run.exec(&["-i", "good.png", "-i", "bad.png", "-i", "missing.png", "--", "describe"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.agent_messages(), ["Seen."]);
+    let png = std::fs::read(run.workspace.join("good.png")).unwrap();
+    let url = format!("data:image/png;base64,{}", base64_encode(&png));
+    let requests = s.model_requests().await;
+    assert_eq!(
+        last_user_content(&requests[0].request),
+        [
+            text("<image name=[Image #1] path=\"good.png\">"),
+            serde_json::json!({"type": "input_image", "image_url": url, "detail": "original"}),
+            text("</image>"),
+            text("<image name=[Image #2] path=\"bad.png\">"),
+            text("image content omitted because it could not be processed"),
+            text("</image>"),
+            text("Codex could not read the local image at `missing.png`: No such file or directory (os error 2)"),
+            text("describe"),
+        ]
+    );
+}
+
+/// Standard base64, to build the data URL an image is sent as.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_base_url_is_where_the_built_in_openai_provider_sends() {
+    // Upstream 0.169.0 with `openai_base_url = URL` and no `model_provider` sent its turn to URL/responses (after
+    // trying a WebSocket there first, which rcodex never opens), and ignored an OPENAI_BASE_URL variable.
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let config = format!("model = \"gpt-5.5\"\napproval_policy = \"never\"\nopenai_base_url = \"{}\"\n", s.base_url());
+    std::fs::write(run.home.join("config.toml"), config).unwrap();
+    let mut command = run.rcodex(&["exec", "--json", "--skip-git-repo-check", "hi"]);
+    command.env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1").env("OPENAI_API_KEY", "sk-e2e-dummy");
+    let out = outcome(command).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.agent_messages(), ["Hello!"]);
+    assert_eq!(s.model_requests().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_model_set_upstream_s_default_model_is_asked_for() {
+    // A fresh home whose config.toml names a custom provider and no model: upstream 0.169.0 asked for gpt-6.1-sol,
+    // the first model of its catalog by priority (and so did it on the built-in provider).
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let path = run.home.join("config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let without_model: Vec<&str> = config.lines().filter(|l| !l.starts_with("model =")).collect();
+    std::fs::write(&path, without_model.join("\n")).unwrap();
+    let out = run.exec(&["hi"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(s.model_requests().await[0].request.body["model"], "gpt-6.1-sol");
+}
+
+/// Upstream 0.169.0's warning for the keys it does not know, for one layer's keys.
+fn ignoring(entries: &[(&str, &str)]) -> String {
+    let plural = if entries.len() == 1 { "" } else { "s" };
+    let mut message = format!(
+        "Codex is ignoring {} unrecognized configuration setting{plural}. Check for typos or deprecated settings.",
+        entries.len()
+    );
+    for (layer, key) in entries {
+        message.push_str(&format!("\n  {layer}: `{key}` is ignored."));
+    }
+    message
+}
+
+fn warnings(out: &parity_e2e::Outcome) -> Vec<String> {
+    out.of_type("item.completed")
+        .iter()
+        .filter(|e| e["item"]["type"] == "error")
+        .map(|e| e["item"]["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_keys_are_told_in_upstream_s_words_and_known_ones_not_at_all() {
+    // Upstream 0.169.0 with `foo_bar = 1`, `[features] foo = true` in config.toml and `-c features.bar=true
+    // -c web_search="live" -c features.web_search_request=true`: one warning for the keys it does not know, sorted by
+    // layer and key, shown twice around the deprecated feature's notice; nothing for `web_search` (a key it knows).
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "foo_bar = 1\n[features]\nfoo = true\n", "");
+    let out = run
+        .exec(&["-c", "features.bar=true", "-c", "web_search=\"live\"", "-c", "features.web_search_request=true", "hi"])
+        .await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let user = format!("user ({})", run.home.join("config.toml").display());
+    let told = ignoring(&[("session-flags", "features.bar"), (&user, "features.foo"), (&user, "foo_bar")]);
+    let deprecated = "`[features].web_search_request` is deprecated because web search is enabled by default. (Set \
+                      `web_search` to `\"live\"`, `\"indexed\"`, `\"cached\"`, or `\"disabled\"` at the top level (or \
+                      under a profile) in config.toml if you want to override it.)";
+    assert_eq!(warnings(&out), [told.clone(), deprecated.to_string(), told], "{}", out.explain());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_warnings_come_after_thread_started_and_before_the_model_s() {
+    // Upstream 0.169.0 printed nothing before `thread.started`; then the configuration's warnings, then the model's
+    // ("Model metadata for `my-model` not found..."), then `turn.started`. In the transcript, the header comes first.
+    let s = scripted([Step::message("Hello!")]).await;
+    let run = Run::new(&s.base_url(), "foo_bar = 1\n", "");
+    let out = run.exec(&["-m", "my-model", "hi"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    let types: Vec<String> = out.events.iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(types[0], "thread.started", "{}", out.explain());
+    let user = format!("user ({})", run.home.join("config.toml").display());
+    let told = ignoring(&[(&user, "foo_bar")]);
+    let model = "Model metadata for `my-model` not found. Defaulting to fallback metadata; this can degrade \
+                 performance and cause issues.";
+    assert_eq!(warnings(&out), [told.clone(), told, model.to_string()]);
+    assert_eq!(types[4], "turn.started", "{}", out.explain());
+
+    let out = outcome(run.rcodex(&["exec", "--skip-git-repo-check", "-m", "my-model", "hi"])).await;
+    let header = out.stderr.find("--------").expect("the header");
+    let warning = out.stderr.find("warning: Codex is ignoring").expect("the warning");
+    assert!(header < warning, "{}", out.explain());
+}

@@ -2,9 +2,11 @@
 //! profile, `-c key=value` overrides, then command-line flags, each layer over the one before.
 //!
 //! Each layer is checked on its own, so an invalid value is reported with the key and the file (or override) it came
-//! from; keys rcodex does not know are warnings, not errors, since upstream knows many more.
+//! from. Keys are judged as upstream 0.169.0 judges them ([`upstream`] lists what it knows): one it does not know is
+//! one of its "unrecognized configuration settings", told as it tells them; one it knows that rcodex has no use for
+//! is taken silently, as upstream takes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -12,6 +14,8 @@ use serde::Deserialize;
 pub use rcodex_sandbox::{SandboxMode, SandboxPolicy, WorkspaceWriteOptions};
 
 use crate::shell_env::EnvPattern;
+
+pub mod upstream;
 
 /// `approval_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,10 +87,12 @@ fn default_true() -> bool {
 /// A model provider: where requests go and how they are authenticated.
 ///
 /// Takes every key of upstream's `[model_providers.<id>]`: those rcodex has no use for (`supports_websockets`,
-/// `websocket_connect_timeout_ms`: rcodex speaks HTTP only) are read and checked but change nothing; `auth` and `aws`
-/// (credentials from a command, AWS signing) are warned about as unsupported; any other key is warned about as
-/// unknown (see [`PROVIDER_KEYS`]). URLs and headers are checked when the configuration is read, so that a bad one
-/// is reported with its file and key rather than at the first request.
+/// `websocket_connect_timeout_ms`: rcodex speaks HTTP only) are read and checked but change nothing; `auth`, `aws`,
+/// `gateway_oauth` and `credential_file` (credentials from a command, AWS signing, OAuth, a file) are warned about as
+/// unsupported; upstream's others (`model_catalog_url`, `capabilities`...) are taken and ignored; a key upstream does
+/// not know either is one of upstream's "unrecognized configuration settings" (see [`PROVIDER_KEYS`]). URLs and
+/// headers are checked when the configuration is read, so that a bad one is reported with its file and key rather
+/// than at the first request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ModelProvider {
     #[serde(default)]
@@ -151,6 +157,8 @@ pub const PROVIDER_KEYS: &[&str] = &[
 const UNSUPPORTED_PROVIDER_KEYS: &[(&str, &str)] = &[
     ("auth", "rcodex does not run commands for credentials; use env_key or experimental_bearer_token"),
     ("aws", "rcodex does not sign requests for AWS"),
+    ("gateway_oauth", "rcodex does not sign in to gateways; use env_key or experimental_bearer_token"),
+    ("credential_file", "rcodex does not read credential files; use env_key or experimental_bearer_token"),
 ];
 
 /// `base_url`: an absolute http(s) URL.
@@ -216,6 +224,9 @@ fn env_http_headers<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     Ok(headers)
 }
 
+/// Where the built-in `openai` provider sends requests unless `openai_base_url` says otherwise.
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// Upstream's defaults and caps for retries and the idle timeout.
 pub const DEFAULT_REQUEST_MAX_RETRIES: u64 = 4;
 pub const DEFAULT_STREAM_MAX_RETRIES: u64 = 5;
@@ -237,16 +248,12 @@ impl ModelProvider {
         std::time::Duration::from_millis(self.stream_idle_timeout_ms.unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT_MS))
     }
 
-    /// The OpenAI provider, built in under the id `openai`.
-    fn openai() -> ModelProvider {
+    /// The OpenAI provider, built in under the id `openai`: at `openai_base_url` when the configuration gives one
+    /// (upstream 0.169.0 reads no `OPENAI_BASE_URL` variable: it was seen ignoring it).
+    fn openai(base_url: Option<String>) -> ModelProvider {
         ModelProvider {
             name: Some("OpenAI".into()),
-            base_url: Some(
-                std::env::var("OPENAI_BASE_URL")
-                    .ok()
-                    .filter(|u| !u.is_empty())
-                    .unwrap_or_else(|| "https://api.openai.com/v1".into()),
-            ),
+            base_url: Some(base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into())),
             env_key: Some("OPENAI_API_KEY".into()),
             env_key_instructions: None,
             experimental_bearer_token: None,
@@ -285,6 +292,18 @@ struct Layer {
     approval_policy: Option<ApprovalPolicy>,
     shell_environment_policy: Option<ShellEnvironmentPolicy>,
     project_doc_max_bytes: Option<usize>,
+    /// The built-in `openai` provider's base URL; empty is the default one.
+    #[serde(default, deserialize_with = "openai_base_url")]
+    openai_base_url: Option<String>,
+}
+
+/// `openai_base_url`: an absolute http(s) URL, or empty for the default (upstream takes `""` so).
+fn openai_base_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let url = Option::<String>::deserialize(deserializer)?.filter(|u| !u.is_empty());
+    if let Some(url) = &url {
+        check_base_url(url).map_err(serde::de::Error::custom)?;
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -330,6 +349,7 @@ const KNOWN_KEYS: &[&str] = &[
     "approval_policy",
     "shell_environment_policy",
     "project_doc_max_bytes",
+    "openai_base_url",
 ];
 
 /// What the command line asks for, above every file.
@@ -369,12 +389,19 @@ pub struct Config {
     pub additional_dirs: Vec<PathBuf>,
     /// How a new thread is classified, in the turn metadata and the session file (`user` unless told).
     pub thread_source: String,
-    /// Things worth telling the user that do not stop the run (unknown keys, say).
+    /// What to tell the user that does not stop the run, in the order upstream 0.169.0 tells it after
+    /// `thread.started` (as `error` items, before the model's own warning): its startup warnings (a `multi_agent`
+    /// feature in config.toml, then the "unrecognized configuration settings"), the deprecated features, the startup
+    /// warnings again (upstream shows them twice), then rcodex's own (provider keys it cannot honour).
     pub warnings: Vec<String>,
+    /// Keys upstream reads that rcodex has no use for (`web_search`, `features`, `[tui]`...), as `origin: key`.
+    /// Taken silently, as upstream takes them; a frontend may tell them on stderr, never as events.
+    pub ignored: Vec<String>,
 }
 
-/// The model used when neither the configuration nor the command line names one.
-pub const DEFAULT_MODEL: &str = "gpt-5.5";
+/// The model used when neither the configuration nor the command line names one: upstream 0.169.0's, the first
+/// model of its catalog by priority (it asked for it with a custom provider and with `openai` alike).
+pub const DEFAULT_MODEL: &str = "gpt-6.1-sol";
 
 /// Why the configuration could not be used. Every variant names where the fault is.
 #[derive(Debug, thiserror::Error)]
@@ -434,24 +461,26 @@ impl Config {
             Some(home) => home.clone(),
             None => codex_home()?,
         };
-        let mut warnings = Vec::new();
+        let mut findings = Findings::default();
         let mut layers: Vec<(String, toml::Table)> = Vec::new();
 
         let config_path = codex_home.join("config.toml");
         let base = read_table(&config_path)?.unwrap_or_default();
         let base_name = config_path.display().to_string();
-        check_layer(&base, &base_name, &mut warnings)?;
+        let user = |path: &Path| format!("user ({})", path.display());
+        let checked = check_layer(&base, &base_name, Some(&user(&config_path)), &mut findings)?;
         let profile_name =
             overrides.profile.clone().or_else(|| base.get("profile").and_then(|p| p.as_str()).map(str::to_string));
-        layers.push((base_name, base.clone()));
+        layers.push((base_name, checked));
 
         if let Some(name) = profile_name {
             // 0.169 layers `CODEX_HOME/<name>.config.toml`; older configs keep profiles under `[profiles.<name>]`.
             let file = codex_home.join(format!("{name}.config.toml"));
-            let table = match read_table(&file)? {
-                Some(table) => (file.display().to_string(), table),
+            let (origin, table, label) = match read_table(&file)? {
+                Some(table) => (file.display().to_string(), table, Some(user(&file))),
                 None => match base.get("profiles").and_then(|p| p.get(&name)).and_then(|p| p.as_table()) {
-                    Some(table) => (format!("{} [profiles.{name}]", config_path.display()), table.clone()),
+                    // Its keys were told about as `profiles.<name>.<key>` with the file's.
+                    Some(table) => (format!("{} [profiles.{name}]", config_path.display()), table.clone(), None),
                     None => {
                         return Err(ConfigError::Other(format!(
                             "profile `{name}` not found: neither {} nor [profiles.{name}] in {} exists",
@@ -461,16 +490,19 @@ impl Config {
                     }
                 },
             };
-            check_layer(&table.1, &table.0, &mut warnings)?;
-            layers.push(table);
+            let checked = check_layer(&table, &origin, label.as_deref(), &mut findings)?;
+            layers.push((origin, checked));
         }
 
         for entry in &overrides.config {
             let table = parse_override(entry)?;
             let origin = format!("-c {entry}");
-            check_layer(&table, &origin, &mut warnings)?;
-            layers.push((origin, table));
+            let checked = check_layer(&table, &origin, Some("session-flags"), &mut findings)?;
+            layers.push((origin, checked));
         }
+        // Upstream warns of a `multi_agent` feature in config.toml only (not in a profile, not from -c).
+        let multi_agent = base.get("features").and_then(|f| f.get("multi_agent")).is_some();
+        let warnings = findings.warnings(multi_agent);
 
         let mut merged = toml::Table::new();
         for (_, table) in &layers {
@@ -482,7 +514,7 @@ impl Config {
         let model = overrides.model.clone().or(layer.model).unwrap_or_else(|| DEFAULT_MODEL.to_string());
         let model_provider_id = layer.model_provider.unwrap_or_else(|| "openai".to_string());
         let mut providers = layer.model_providers;
-        providers.entry("openai".to_string()).or_insert_with(ModelProvider::openai);
+        providers.entry("openai".to_string()).or_insert_with(|| ModelProvider::openai(layer.openai_base_url.clone()));
         let model_provider = providers.remove(&model_provider_id).ok_or_else(|| {
             ConfigError::Other(format!(
                 "model_provider `{model_provider_id}` is not defined: add [model_providers.{model_provider_id}] to {}",
@@ -500,16 +532,6 @@ impl Config {
                 location: String::new(),
                 message: format!("model_providers.{model_provider_id}: provider name must not be empty"),
             });
-        }
-        if model_provider_id == "openai"
-            && let Some(url) = std::env::var("OPENAI_BASE_URL").ok().filter(|u| !u.is_empty())
-            && model_provider.base_url.as_deref() == Some(url.as_str())
-        {
-            check_base_url(&url).map_err(|message| ConfigError::Invalid {
-                origin: "OPENAI_BASE_URL".into(),
-                location: String::new(),
-                message,
-            })?;
         }
         if model_provider.base_url.is_none() {
             return Err(ConfigError::Other(format!("model_providers.{model_provider_id}: no base_url")));
@@ -544,6 +566,7 @@ impl Config {
             additional_dirs,
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
+            ignored: findings.ignored,
         })
     }
 
@@ -599,36 +622,200 @@ fn line_col(text: &str, offset: usize) -> String {
     format!(":{line}:{column}")
 }
 
-/// Checks one layer: unknown keys become warnings, invalid values an error naming the key and the layer.
-fn check_layer(table: &toml::Table, origin: &str, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
-    let mut known = table.clone();
-    retain_known(&mut known, KNOWN_KEYS, "", origin, warnings);
-    if let Some(toml::Value::Table(providers)) = known.get_mut("model_providers") {
-        for (id, provider) in providers.iter_mut() {
-            let Some(provider) = provider.as_table_mut() else { continue };
-            let prefix = format!("model_providers.{id}.");
-            for (key, why) in UNSUPPORTED_PROVIDER_KEYS {
-                if provider.remove(*key).is_some() {
-                    warnings.push(format!("{origin}: `{prefix}{key}` is not supported: {why} (rcodex ignores it)"));
-                }
-            }
-            retain_known(provider, PROVIDER_KEYS, &prefix, origin, warnings);
-        }
-    }
-    // A profile is checked as a layer of its own when it is used.
-    known.remove("profiles");
-    deserialize::<Layer>(&known, origin).map(|_| ())
+/// What checking the layers found, for [`Config::warnings`] and [`Config::ignored`].
+#[derive(Debug, Default)]
+struct Findings {
+    /// The keys upstream does not know, as it lists them: the layer's name (`user (PATH)`, `session-flags`) and the
+    /// key's dotted path. Sorted as upstream sorts them.
+    unrecognized: BTreeSet<(String, String)>,
+    /// The `[features]` keys set in any layer.
+    features: BTreeSet<String>,
+    /// rcodex's own warnings: keys of upstream's whose feature rcodex lacks.
+    unsupported: Vec<String>,
+    ignored: Vec<String>,
 }
 
-/// Drops the keys of `table` that are not in `known`, each with a warning naming it in full (`prefix` + key).
-fn retain_known(table: &mut toml::Table, known: &[&str], prefix: &str, origin: &str, warnings: &mut Vec<String>) {
-    table.retain(|key, _| {
-        let is_known = known.contains(&key);
-        if !is_known {
-            warnings.push(format!("{origin}: unknown configuration key `{prefix}{key}` (rcodex ignores it)"));
+/// Upstream's notice for a `multi_agent` feature in config.toml.
+const MULTI_AGENT_NOTICE: &str = "`[features].multi_agent` is deprecated. It still controls the V1 fallback. \
+    `[agents].enabled = false` disables subagent tools even when the model selects a subagent version, unless \
+    `[features].multi_agent_v2` is enabled.";
+
+/// Upstream's notices for deprecated features set in any layer, in the order it gives them.
+fn deprecation_notices(features: &BTreeSet<String>) -> Vec<String> {
+    let web_search = |key: &str| {
+        format!(
+            "`[features].{key}` is deprecated because web search is enabled by default. (Set `web_search` to \
+             `\"live\"`, `\"indexed\"`, `\"cached\"`, or `\"disabled\"` at the top level (or under a profile) in \
+             config.toml if you want to override it.)"
+        )
+    };
+    let zsh = |key: &str| {
+        format!(
+            "`[features].{key}` is deprecated and ignored. (The patched zsh backend has been removed. Shell commands \
+             now use the standard shell executor. Remove `{key}` from [features] in config.toml or profile \
+             configuration files.)"
+        )
+    };
+    let notices: [(&str, String); 7] = [
+        (
+            "guardianv2.thread_context",
+            "`[features.guardianv2].thread_context` is deprecated and ignored. (Thread-owned Guardian context is \
+             always enabled. Remove `thread_context` from [features.guardianv2] in config.toml, including profile \
+             overrides.)"
+                .into(),
+        ),
+        (
+            "transcript_v2",
+            "`[features].transcript_v2` is deprecated and ignored. (Use `[tui].fullscreen_transcript` in config.toml \
+             instead.)"
+                .into(),
+        ),
+        (
+            "use_legacy_landlock",
+            "`[features].use_legacy_landlock` is deprecated and will be removed soon. (Remove this setting to stop \
+             opting into the legacy Linux sandbox behavior.)"
+                .into(),
+        ),
+        ("web_search_cached", web_search("web_search_cached")),
+        ("web_search_request", web_search("web_search_request")),
+        ("shell_zsh_fork", zsh("shell_zsh_fork")),
+        ("unified_exec_zsh_fork", zsh("unified_exec_zsh_fork")),
+    ];
+    notices.into_iter().filter(|(key, _)| features.contains(*key)).map(|(_, notice)| notice).collect()
+}
+
+impl Findings {
+    /// Upstream's sentence for the keys it does not know: at most three named, in order.
+    fn unrecognized_message(&self) -> Option<String> {
+        let count = self.unrecognized.len();
+        if count == 0 {
+            return None;
         }
-        is_known
-    });
+        let plural = if count == 1 { "" } else { "s" };
+        let mut message = format!(
+            "Codex is ignoring {count} unrecognized configuration setting{plural}. Check for typos or deprecated settings."
+        );
+        for (layer, path) in self.unrecognized.iter().take(3) {
+            message.push_str(&format!("\n  {layer}: `{path}` is ignored."));
+        }
+        if count > 3 {
+            message.push_str(&format!("\n  ... and {} more ignored settings.", count - 3));
+        }
+        Some(message)
+    }
+
+    fn warnings(&self, multi_agent: bool) -> Vec<String> {
+        let startup: Vec<String> = multi_agent
+            .then(|| MULTI_AGENT_NOTICE.to_string())
+            .into_iter()
+            .chain(self.unrecognized_message())
+            .collect();
+        let mut warnings = startup.clone();
+        warnings.extend(deprecation_notices(&self.features));
+        warnings.extend(startup);
+        warnings.extend(self.unsupported.iter().cloned());
+        warnings
+    }
+}
+
+/// Checks one layer and gives back what rcodex reads of it. Keys upstream 0.169.0 does not know are noted as it
+/// notes them (under `label`, when given), keys it knows that rcodex has no use for are noted as ignored, and both
+/// are dropped; an invalid value of a key rcodex reads is an error naming the key and the layer.
+fn check_layer(
+    table: &toml::Table,
+    origin: &str,
+    label: Option<&str>,
+    findings: &mut Findings,
+) -> Result<toml::Table, ConfigError> {
+    let mut unknown = |path: String| {
+        if let Some(label) = label {
+            findings.unrecognized.insert((label.to_string(), path));
+        }
+    };
+    let mut ignored = Vec::new();
+    let mut known = toml::Table::new();
+    for (key, value) in table {
+        if !upstream::TOP_LEVEL.contains(&key.as_str()) {
+            unknown(key.clone());
+            continue;
+        }
+        let mut value = value.clone();
+        match (key.as_str(), &mut value) {
+            ("features", toml::Value::Table(features)) => {
+                for (name, setting) in features.iter() {
+                    if upstream::FEATURES.contains(&name.as_str()) {
+                        findings.features.insert(name.clone());
+                    } else {
+                        unknown(format!("features.{name}"));
+                    }
+                    // `[features.guardianv2] thread_context = ...` is the sub-key `guardianv2.thread_context`.
+                    if let toml::Value::Table(sub) = setting {
+                        findings.features.extend(sub.keys().map(|sub_key| format!("{name}.{sub_key}")));
+                    }
+                }
+            }
+            ("profiles", toml::Value::Table(profiles)) => {
+                for (name, profile) in profiles.iter() {
+                    for profile_key in profile.as_table().into_iter().flat_map(|p| p.keys()) {
+                        if !upstream::PROFILE.contains(&profile_key.as_str()) {
+                            unknown(format!("profiles.{name}.{profile_key}"));
+                        }
+                    }
+                }
+            }
+            ("model_providers", toml::Value::Table(providers)) => {
+                for (id, provider) in providers.iter_mut() {
+                    let Some(provider) = provider.as_table_mut() else { continue };
+                    provider.retain(|field, _| {
+                        let path = format!("model_providers.{id}.{field}");
+                        if !upstream::PROVIDER.contains(&field) {
+                            unknown(path);
+                        } else if let Some((_, why)) = UNSUPPORTED_PROVIDER_KEYS.iter().find(|(k, _)| *k == field) {
+                            findings
+                                .unsupported
+                                .push(format!("{origin}: `{path}` is not supported: {why} (rcodex ignores it)"));
+                        } else if PROVIDER_KEYS.contains(&field) {
+                            return true;
+                        } else {
+                            ignored.push(format!("{origin}: {path}"));
+                        }
+                        false
+                    });
+                }
+            }
+            (name, toml::Value::Table(fields)) => {
+                if let Some((_, upstream_fields)) = upstream::TABLES.iter().find(|(table, _)| *table == name) {
+                    fields.retain(|field, _| {
+                        let path = format!("{name}.{field}");
+                        if !upstream_fields.contains(&field) {
+                            unknown(path);
+                            return false;
+                        }
+                        let read = match name {
+                            "shell_environment_policy" => !["filters", "experimental_use_profile"].contains(&field),
+                            _ => true,
+                        };
+                        if !read {
+                            ignored.push(format!("{origin}: {path}"));
+                        }
+                        read
+                    });
+                }
+            }
+            _ => {}
+        }
+        if KNOWN_KEYS.contains(&key.as_str()) {
+            known.insert(key.clone(), value);
+        } else {
+            ignored.push(format!("{origin}: {key}"));
+        }
+    }
+    findings.ignored.extend(ignored);
+    // A profile is checked as a layer of its own when it is used.
+    let mut typed = known.clone();
+    typed.remove("profiles");
+    deserialize::<Layer>(&typed, origin)?;
+    Ok(known)
 }
 
 fn deserialize<T: serde::de::DeserializeOwned>(table: &toml::Table, origin: &str) -> Result<T, ConfigError> {

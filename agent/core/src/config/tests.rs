@@ -166,8 +166,11 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
 
     let home = Home::new(&format!("mystery = 1\n{PROVIDER}"));
     let c = home.load(Overrides::default()).unwrap();
-    assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0].contains("unknown configuration key `mystery`"), "{:?}", c.warnings);
+    let file = home.dir.path().join("config.toml").display().to_string();
+    let told = format!(
+        "Codex is ignoring 1 unrecognized configuration setting. Check for typos or deprecated settings.\n  user ({file}): `mystery` is ignored."
+    );
+    assert_eq!(c.warnings, [told.clone(), told], "upstream tells its startup warnings twice");
 
     let err = home.load(Overrides { config: vec!["sandbox_mode=\"yolo\"".into()], ..Default::default() }).unwrap_err();
     assert!(err.to_string().starts_with("-c sandbox_mode=\"yolo\": sandbox_mode:"), "{err}");
@@ -179,11 +182,7 @@ fn unknown_keys_warn_and_invalid_values_name_key_and_origin() {
     let home = Home::new("[model_providers.x]\nname = \"x\"\nbase_url = \"http://h\"\nmodel_provider = \"x\"\n");
     let c = home.load(Overrides::default()).unwrap();
     assert_eq!(c.model_provider_id, "openai", "a key under the wrong table is not read where it was meant");
-    assert!(
-        c.warnings.iter().any(|w| w.contains("unknown configuration key `model_providers.x.model_provider`")),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings[0].ends_with(": `model_providers.x.model_provider` is ignored."), "{:?}", c.warnings);
     let home2 =
         Home::new("model_provider = \"x\"\n[model_providers.x]\nbase_url = \"http://h\"\nwire_api = \"chat\"\n");
     let err = home2.load(Overrides::default()).unwrap_err().to_string();
@@ -211,20 +210,128 @@ fn upstream_provider_keys_are_accepted_and_unknown_ones_warned_about_like_top_le
     assert_eq!(c.model_provider.env_key_instructions.as_deref(), Some("ask"));
     assert!(!c.model_provider.supports_websockets);
     let file = home.dir.path().join("config.toml").display().to_string();
+    let unrecognized = format!(
+        "Codex is ignoring 2 unrecognized configuration settings. Check for typos or deprecated settings.\n  \
+         session-flags: `model_providers.fake.typo` is ignored.\n  user ({file}): `model_providers.fake.foo_bar` is ignored."
+    );
     assert_eq!(
         c.warnings,
         [
+            unrecognized.clone(),
+            unrecognized,
             format!(
                 "{file}: `model_providers.fake.auth` is not supported: rcodex does not run commands for credentials; use env_key or experimental_bearer_token (rcodex ignores it)"
             ),
-            format!("{file}: unknown configuration key `model_providers.fake.foo_bar` (rcodex ignores it)"),
-            "-c model_providers.fake.typo=2: unknown configuration key `model_providers.fake.typo` (rcodex ignores it)"
-                .to_string(),
         ]
     );
-    // The same words as an unknown top-level key: one path for both.
-    let top = Home::new(&format!("foo_bar = 1\n{PROVIDER}")).load(Overrides::default()).unwrap();
-    assert!(top.warnings[0].ends_with("unknown configuration key `foo_bar` (rcodex ignores it)"), "{:?}", top.warnings);
+}
+
+#[test]
+fn keys_are_judged_as_upstream_judges_them_and_told_in_its_words() {
+    // What upstream 0.169.0 printed for these layers: the keys it does not know, sorted by layer name and key, three
+    // at most; the deprecated features between two copies of that; nothing for the keys it knows (`web_search`,
+    // known features, `[tui]`, `filters`...), whether rcodex reads them or not.
+    let home = Home::new(&format!(
+        "zeta = 1\nalpha = 1\nweb_search = \"live\"\nmid.x = 1\n{PROVIDER}supports_standalone_web_search = true\n\
+         [features]\nweb_search_request = true\nfoo = true\nmulti_agent = true\n[tui]\nanything = 1\n[history]\n\
+         bogus = 1\n[shell_environment_policy]\nfilters = []\ntypo = 1\ninherit = \"core\"\n\
+         [sandbox_workspace_write]\nnetwork_access = true\nnope = 1\n[profiles.p]\nmodel = \"m\"\npath = 1\n"
+    ));
+    home.file("abc.config.toml", "pbogus = 1\n[features]\nweb_search_cached = true\n");
+    let c = home
+        .load(Overrides {
+            profile: Some("abc".into()),
+            config: vec!["features.bar=true".into(), "cbogus=1".into(), "cbogus=2".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let dir = home.dir.path().display().to_string();
+    let unrecognized = format!(
+        "Codex is ignoring 11 unrecognized configuration settings. Check for typos or deprecated settings.\n  \
+         session-flags: `cbogus` is ignored.\n  session-flags: `features.bar` is ignored.\n  \
+         user ({dir}/abc.config.toml): `pbogus` is ignored.\n  ... and 8 more ignored settings."
+    );
+    let web_search = |key: &str| {
+        format!(
+            "`[features].{key}` is deprecated because web search is enabled by default. (Set `web_search` to `\"live\"`, \
+             `\"indexed\"`, `\"cached\"`, or `\"disabled\"` at the top level (or under a profile) in config.toml if you \
+             want to override it.)"
+        )
+    };
+    let multi_agent = "`[features].multi_agent` is deprecated. It still controls the V1 fallback. `[agents].enabled = \
+                       false` disables subagent tools even when the model selects a subagent version, unless \
+                       `[features].multi_agent_v2` is enabled.";
+    assert_eq!(
+        c.warnings,
+        [
+            multi_agent.to_string(),
+            unrecognized.clone(),
+            web_search("web_search_cached"),
+            web_search("web_search_request"),
+            multi_agent.to_string(),
+            unrecognized,
+        ]
+    );
+    // The others, in order: config.toml's alpha, features.foo, history.bogus, mid, profiles.p.path,
+    // sandbox_workspace_write.nope, shell_environment_policy.typo, zeta.
+    assert_eq!(c.shell_environment_policy.inherit, Inherit::Core, "the keys rcodex reads are read");
+    assert!(c.sandbox_workspace_write.network_access);
+    for ignored in
+        ["web_search", "features", "tui", "shell_environment_policy.filters", "supports_standalone_web_search"]
+    {
+        assert!(c.ignored.iter().any(|i| i.ends_with(ignored)), "{ignored}: {:?}", c.ignored);
+    }
+
+    // One to three are all named; "settings" is singular for one.
+    let few = Home::new(&format!("b = 1\na = 1\n{PROVIDER}")).load(Overrides::default()).unwrap();
+    assert!(few.warnings[0].starts_with("Codex is ignoring 2 unrecognized configuration settings."));
+    assert!(few.warnings[0].contains("`a` is ignored.\n  user (") && few.warnings[0].ends_with("`b` is ignored."));
+    let none = Home::new(&format!("web_search = \"disabled\"\n{PROVIDER}[features]\nshell_tool = true\n"));
+    assert!(none.load(Overrides::default()).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn openai_base_url_moves_the_built_in_openai_provider() {
+    let home = Home::new("openai_base_url = \"http://127.0.0.1:9/v1\"\n");
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!(
+        (c.model_provider_id.as_str(), c.model_provider.base_url.as_deref()),
+        ("openai", Some("http://127.0.0.1:9/v1"))
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Empty is the default, as upstream takes it; -c wins as for any key.
+    let c = home.load(Overrides { config: vec!["openai_base_url=\"\"".into()], ..Default::default() }).unwrap();
+    assert_eq!(c.model_provider.base_url.as_deref(), Some(DEFAULT_OPENAI_BASE_URL));
+    // Another provider is not moved.
+    let custom = Home::new(&format!("openai_base_url = \"http://127.0.0.1:9/v1\"\n{PROVIDER}"));
+    assert_eq!(
+        custom.load(Overrides::default()).unwrap().model_provider.base_url.as_deref(),
+        Some("http://127.0.0.1:1/v1")
+    );
+    // A URL that is not one is refused naming the layer, as a provider's base_url is.
+    let err = home.load(Overrides { config: vec!["openai_base_url=\"not a url\"".into()], ..Default::default() });
+    let err = err.unwrap_err().to_string();
+    assert!(err.starts_with("-c openai_base_url=\"not a url\": openai_base_url: `not a url` is not a URL"), "{err}");
+}
+
+#[test]
+fn the_default_model_is_the_first_of_upstream_s_catalog_by_priority() {
+    // Upstream 0.169.0 asked for gpt-6.1-sol with no `model` set, on a custom provider and on `openai`.
+    let catalog: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../captures/codex-0.169.0/models.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let first = catalog["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["visibility"] == "list")
+        .min_by_key(|m| m["priority"].as_i64())
+        .unwrap();
+    assert_eq!(first["slug"], DEFAULT_MODEL);
+    let c = Home::new(PROVIDER).load(Overrides::default()).unwrap();
+    assert_eq!(c.model, "gpt-6.1-sol");
 }
 
 #[test]
