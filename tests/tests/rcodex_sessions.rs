@@ -45,7 +45,10 @@ async fn resume_last_passes_a_damaged_line_and_says_so() {
     let thread = first.of_type("thread.started")[0]["thread_id"].clone();
     let file = run.session_files().remove(0);
     let text = std::fs::read_to_string(&file).unwrap();
-    let line = 1 + text.lines().position(|l| l.contains("Remember 42.")).expect("the prompt is saved");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains(r#""type":"response_item""#) && l.contains("Remember 42."))
+        .expect("the prompt is saved");
     corrupt_line(&file, line);
 
     // Upstream 0.169.0 resumed the same thread, its history without the damaged line, and said nothing.

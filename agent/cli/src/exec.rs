@@ -178,8 +178,10 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
         if !args.json {
             human.header(thread.thread_id());
         }
-        let mut input = vec![UserInput::Text { text: prepared.prompt.clone() }];
-        input.extend(prepared.images.into_iter().map(|path| UserInput::LocalImage { path }));
+        // As upstream: the images, then the prompt.
+        let mut input: Vec<UserInput> =
+            prepared.images.into_iter().map(|path| UserInput::LocalImage { path }).collect();
+        input.push(UserInput::Text { text: prepared.prompt.clone() });
         let outcome = tokio::select! {
             outcome = thread.run_turn(input) => outcome.ok(),
             _ = tokio::signal::ctrl_c() => None,

@@ -34,18 +34,20 @@ pub fn user_message(text: &str) -> Value {
 }
 
 /// The user's input as a message: text parts and images, in the order given.
-pub fn user_input_message(input: &[crate::events::UserInput]) -> Value {
+pub fn user_input_message(input: &[crate::events::UserInput], detail: crate::images::ImageDetail) -> Value {
     use crate::events::UserInput;
     let mut content = Vec::new();
+    let mut images = 0;
     for part in input {
         match part {
             UserInput::Text { text } => content.push(json!({"type": "input_text", "text": text})),
-            UserInput::Image { url } => content.push(json!({"type": "input_image", "image_url": url})),
-            // TODO(images): upstream's wrapper for a file that cannot be read (images::local_image_content).
+            UserInput::Image { url } => {
+                images += 1;
+                content.push(json!({"type": "input_image", "image_url": url}))
+            }
             UserInput::LocalImage { path } => {
-                if let Ok(url) = crate::images::data_url(path) {
-                    content.push(json!({"type": "input_image", "image_url": url}))
-                }
+                images += 1;
+                content.extend(crate::images::local_image_content(path, images, detail))
             }
         }
     }

@@ -15,6 +15,7 @@ use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
 use crate::config::Config;
 use crate::context::{self, Environment, ModelProfile};
 use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput};
+use crate::images::ImageDetail;
 use crate::interaction::{Asker, Interaction};
 use crate::items;
 use crate::request::{AppClient, RequestContext, TurnIds, git_workspaces};
@@ -89,6 +90,8 @@ pub struct Session {
     tools: Arc<ToolRuntime>,
     /// The thread's token usage so far (across processes: a resumed thread starts from its file's).
     usage: Usage,
+    /// Warnings about the configuration and the model, not told yet.
+    warnings: Vec<String>,
 }
 
 impl Session {
@@ -98,13 +101,10 @@ impl Session {
         crate::request::prepare_user_agent();
         let pack = rcodex_prompt_pack::embedded();
         let mut config = options.config;
-        let (model, warning) = context::resolve_model(pack, &config.model);
-        if let Some(warning) = warning {
-            events.completed(ItemDetails::Error { message: warning });
-        }
-        for warning in &config.warnings {
-            events.completed(ItemDetails::Error { message: warning.clone() });
-        }
+        let (model, model_warning) = context::resolve_model(pack, &config.model);
+        // Told with the first turn, as upstream tells them: after the thread is announced (and a frontend's header).
+        let mut warnings = config.warnings.clone();
+        warnings.extend(model_warning);
         let model_client = ModelClient::new(config.model_provider.clone())?;
         let installation_id = installation_id(&config.codex_home)?;
         let environment = environment(&config)?;
@@ -201,6 +201,7 @@ impl Session {
         let session = Session {
             tools,
             usage,
+            warnings,
             pack,
             model,
             model_client,
@@ -275,6 +276,9 @@ impl Session {
             self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
         }
         self.tools.asker().begin_turn(&turn_id, control.cancel.clone());
+        for warning in std::mem::take(&mut self.warnings) {
+            self.events.completed(ItemDetails::Error { message: warning });
+        }
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
         self.save(
             "event_msg",
@@ -359,7 +363,9 @@ impl Session {
 
     /// Records the user's input as a message of the conversation, and tells the frontend.
     fn record_user_input(&mut self, turn_id: &str, input: Vec<UserInput>) {
-        let message = items::user_input_message(&input);
+        // Upstream asks its catalog's models for images at their original detail, others at high.
+        let detail = if self.model.info.is_some() { ImageDetail::Original } else { ImageDetail::High };
+        let message = items::user_input_message(&input, detail);
         let id = uuid::Uuid::now_v7().to_string();
         // Saved with its id, so that a frontend reading the thread back names it as it did.
         self.save("event_msg", json!({"type": "user_message", "turn_id": turn_id, "id": id, "input": input}));
