@@ -2,20 +2,20 @@
 # Runs every benchmark of the README's "Performance" section, one after another. Take the figures on an otherwise
 # idle machine: the load average is printed first, and each benchmark prints it again when it starts.
 #
-#   scripts/bench.sh                    # server, diff, recorder, agents
+#   scripts/bench.sh                    # server, diff, recorder, agents, app-server
 #   scripts/bench.sh agents recorder    # only those, in that order
 #
-# PARITY_BENCH_RUNS sets the rounds of the recorder (3) and agents (10) benchmarks. Everything is compiled before
-# the first measurement, so that no build runs beside one.
+# PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10) and app-server (10) benchmarks. Everything is
+# compiled before the first measurement, so that no build runs beside one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (the figures assume an otherwise idle machine)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents)
+[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server)
 
-# Upstream Codex for the recorder and agents benchmarks (they skip what they cannot run, saying why).
+# Upstream Codex for the recorder, agents and app-server benchmarks (they skip what they cannot run, saying why).
 scripts/install-upstream.sh >/dev/null ||
   echo "bench: upstream Codex could not be installed; its parts will be skipped" >&2
 cargo build --release -p rcodex ||
@@ -43,6 +43,7 @@ for part in "${parts[@]}"; do
       ;;
     recorder) cargo bench -q -p parity-cli --bench recorder ;;
     agents) cargo bench -q -p parity-cli --bench agents ;;
-    *) echo "bench: unknown part $part (server, diff, recorder, agents)" >&2; exit 2 ;;
+    app-server) cargo bench -q -p parity-cli --bench app_server ;;
+    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server)" >&2; exit 2 ;;
   esac
 done
