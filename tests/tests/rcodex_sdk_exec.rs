@@ -307,3 +307,77 @@ async fn configuration_warnings_come_after_thread_started_and_before_the_model_s
     let warning = out.stderr.find("warning: Codex is ignoring").expect("the warning");
     assert!(header < warning, "{}", out.explain());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_transcript_is_upstream_s_for_a_plain_turn_and_a_tool_turn() {
+    // Upstream 0.169.0's transcript on stderr (colours off) for the same scripts. Plain turn: the sandbox line, then
+    // `tokens used` and the count with thousands separators; the answer alone on stdout.
+    let s = scripted([Step::message("Hello there!")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let out = outcome(run.rcodex(&["exec", "--skip-git-repo-check", "-s", "workspace-write", "hi"])).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.stdout, "Hello there!\n");
+    assert!(out.stderr.contains("\nsandbox: workspace-write [workdir, /tmp, $TMPDIR]\n"), "{}", out.explain());
+    assert!(out.stderr.ends_with("\nuser\nhi\ncodex\nHello there!\ntokens used\n1,230\n"), "{}", out.explain());
+
+    // Tool turn: a search told when it starts and when it ends; a command with its time in milliseconds and its
+    // output whole, as it is (a blank line after output that ends with a newline, nothing for none); a patch as
+    // `apply patch`, `patch: completed` and its files; the thread's tokens less the cached ones (6 001 input, 1 000 of
+    // them cached, and 2 090 output: 7,091).
+    let search = serde_json::json!({"type": "web_search_call", "id": "ws_1", "status": "completed",
+        "action": {"type": "search", "query": "rust sha1"}});
+    let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n";
+    let mut last = Step::message("All done.");
+    last = last.usage(parity_server::Usage {
+        input_tokens: 2401,
+        cached_tokens: 1000,
+        output_tokens: 2000,
+        reasoning_tokens: 0,
+    });
+    let s = scripted([
+        Step::reply()
+            .then_item(parity_server::OutputItem::Item(search))
+            .then_function_call("exec_command", serde_json::json!({"cmd": "echo hello"}))
+            .call_id("call_1"),
+        Step::function_call("exec_command", serde_json::json!({"cmd": "true"})).call_id("call_2"),
+        Step::custom_tool_call("apply_patch", patch).call_id("call_3"),
+        last,
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "", "");
+    let out = outcome(run.rcodex(&["exec", "--skip-git-repo-check", "-s", "danger-full-access", "Do it"])).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+    assert_eq!(out.stdout, "All done.\n");
+    let workspace = run.workspace.display().to_string();
+    let transcript = out.stderr.split("--------\n").last().unwrap();
+    let timed = |line: &str| {
+        let (head, rest) = line.split_once(" in ").unwrap_or((line, ""));
+        let digits = rest.trim_end_matches("ms:");
+        assert!(digits.chars().all(|c| c.is_ascii_digit()) && !digits.is_empty(), "{line}");
+        format!("{head} in Nms:")
+    };
+    let lines: Vec<String> =
+        transcript.lines().map(|l| if l.starts_with(" succeeded in ") { timed(l) } else { l.to_string() }).collect();
+    let expected = [
+        "user",
+        "Do it",
+        "web search: rust sha1",
+        "web search: rust sha1",
+        "exec",
+        &format!("/bin/bash -lc 'echo hello' in {workspace}"),
+        " succeeded in Nms:",
+        "hello",
+        "",
+        "exec",
+        &format!("/bin/bash -lc true in {workspace}"),
+        " succeeded in Nms:",
+        "apply patch",
+        "patch: completed",
+        &format!("{workspace}/a.txt"),
+        "codex",
+        "All done.",
+        "tokens used",
+        "7,091",
+    ];
+    assert_eq!(lines, expected, "{}", out.explain());
+}
