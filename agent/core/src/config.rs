@@ -468,7 +468,8 @@ impl Config {
         let base = read_table(&config_path)?.unwrap_or_default();
         let base_name = config_path.display().to_string();
         let user = |path: &Path| format!("user ({})", path.display());
-        let checked = check_layer(&base, &base_name, Some(&user(&config_path)), &mut findings)?;
+        let mut checked = check_layer(&base, &base_name, Some(&user(&config_path)), &mut findings)?;
+        rebase_writable_roots(&mut checked, &codex_home);
         let profile_name =
             overrides.profile.clone().or_else(|| base.get("profile").and_then(|p| p.as_str()).map(str::to_string));
         layers.push((base_name, checked));
@@ -490,7 +491,8 @@ impl Config {
                     }
                 },
             };
-            let checked = check_layer(&table, &origin, label.as_deref(), &mut findings)?;
+            let mut checked = check_layer(&table, &origin, label.as_deref(), &mut findings)?;
+            rebase_writable_roots(&mut checked, &codex_home);
             layers.push((origin, checked));
         }
 
@@ -595,6 +597,21 @@ impl Config {
     /// Whether commands may use the network.
     pub fn network_access(&self) -> bool {
         self.sandbox_policy().network_access()
+    }
+}
+
+/// A file's relative `writable_roots` are relative to the file's directory, as upstream 0.169.0 takes them (its
+/// header showed `CODEX_HOME/rel` for `writable_roots = ["rel"]` in config.toml); those of `-c` stay relative to the
+/// working directory.
+fn rebase_writable_roots(table: &mut toml::Table, dir: &Path) {
+    let roots = table
+        .get_mut("sandbox_workspace_write")
+        .and_then(|t| t.get_mut("writable_roots"))
+        .and_then(toml::Value::as_array_mut);
+    for root in roots.into_iter().flatten() {
+        if let Some(path) = root.as_str().filter(|p| Path::new(p).is_relative()) {
+            *root = toml::Value::String(dir.join(path).display().to_string());
+        }
     }
 }
 

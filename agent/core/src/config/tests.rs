@@ -405,3 +405,21 @@ fn added_directories_are_workspace_roots_and_writable_in_workspace_write() {
     let told = home.load(Overrides { thread_source: Some("sdk".into()), ..Default::default() }).unwrap();
     assert_eq!(told.thread_source, "sdk");
 }
+
+#[test]
+fn a_file_s_relative_writable_roots_are_relative_to_its_directory() {
+    // Upstream 0.169.0 showed `workspace-write [workdir, /tmp, $TMPDIR, CODEX_HOME/rel]` for `writable_roots = ["rel"]`
+    // in config.toml, and `[..., CWD/rel]` for the same from -c.
+    let home = Home::new(&format!("{PROVIDER}[sandbox_workspace_write]\nwritable_roots = [\"rel\", \"/abs\"]\n"));
+    let c = home.load(Overrides { sandbox_mode: Some(SandboxMode::WorkspaceWrite), ..Default::default() }).unwrap();
+    assert_eq!(c.sandbox_workspace_write.writable_roots, [home.dir.path().join("rel"), PathBuf::from("/abs")]);
+    assert_eq!(c.workspace_roots()[1], home.dir.path().join("rel"));
+    let flag = home
+        .load(Overrides {
+            sandbox_mode: Some(SandboxMode::WorkspaceWrite),
+            config: vec!["sandbox_workspace_write.writable_roots=[\"rel\"]".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(flag.workspace_roots()[1], PathBuf::from("/w/rel"));
+}
