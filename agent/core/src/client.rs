@@ -137,11 +137,26 @@ pub fn backoff(attempt: u64) -> Duration {
 
 impl ModelClient {
     pub fn new(provider: ModelProvider) -> Result<ModelClient, ApiError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ApiError::Fatal(format!("could not build the HTTP client: {e}")))?;
+        // One HTTP client (its connection pool and TLS roots) for every session of the process's runtime: an app
+        // server's threads share it, and an idle thread costs little. Its connections belong to the runtime that
+        // opened them, so another runtime (a test's) gets a client of its own.
+        static HTTP: std::sync::Mutex<Option<(tokio::runtime::Id, reqwest::Client)>> = std::sync::Mutex::new(None);
+        let runtime = tokio::runtime::Handle::try_current().map(|h| h.id()).ok();
+        let mut shared = HTTP.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let http = match (&*shared, runtime) {
+            (Some((id, http)), Some(runtime)) if *id == runtime => http.clone(),
+            _ => {
+                let http = reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(30))
+                    .tcp_nodelay(true)
+                    .build()
+                    .map_err(|e| ApiError::Fatal(format!("could not build the HTTP client: {e}")))?;
+                if let Some(runtime) = runtime {
+                    *shared = Some((runtime, http.clone()));
+                }
+                http
+            }
+        };
         Ok(ModelClient { http, provider })
     }
 
