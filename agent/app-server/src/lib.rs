@@ -13,6 +13,7 @@ mod notify;
 mod rpc;
 mod search;
 mod server;
+mod turn_diff;
 pub mod server_requests;
 
 use std::process::ExitCode;

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use rcodex_core::events::{Event, ItemDetails, TurnUsage};
+
 use serde_json::{Value, json};
 
 use crate::items;
 use crate::rpc::{Outgoing, now_ms, now_s};
+use crate::turn_diff::TurnDiff;
 
 /// The turn running on a thread.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct RunningTurn {
     last_agent_message: Option<Value>,
     /// An agent message completed in the turn that the client has not read.
     unread: bool,
+    /// What its patches changed.
+    diff: TurnDiff,
 }
 
 pub struct ThreadEvents {
@@ -52,6 +56,18 @@ impl ThreadEvents {
             started_ms: HashMap::new(),
             startup_warnings: Vec::new(),
             last_usage: None,
+        }
+    }
+
+    }
+
+        }
+    }
+
+        }
+            }
+    }
+
         }
     }
 
@@ -169,6 +185,7 @@ impl ThreadEvents {
                     started: Instant::now(),
                     last_agent_message: None,
                     unread: false,
+                    diff: TurnDiff::default(),
                 });
                 self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
                 let turn = turn_json(&turn_id, vec![], "notLoaded", "inProgress", Value::Null, Some(started_at), None, None);
@@ -285,6 +302,10 @@ impl ThreadEvents {
                     ItemDetails::FileChange { changes, status } => {
                         let started = self.started_at(&id).unwrap_or(now);
                         self.item_completed(items::file_change(&id, changes, *status, started, Some(now)));
+                        if let Some(turn) = &mut self.turn {
+                            changes.iter().for_each(|change| turn.diff.record(change));
+                        }
+                        self.turn_diff();
                     }
                     ItemDetails::WebSearch { query, action, .. } => {
                         let started = self.started_at(&id).unwrap_or(now);
@@ -312,7 +333,10 @@ impl ThreadEvents {
                     json!({"threadId": self.thread_id(), "turnId": turn_id, "tokenUsage": usage}),
                 );
             }
-            Event::ResponseEnded { .. } => self.rate_limits(),
+            Event::ResponseEnded { .. } => {
+                self.rate_limits();
+                self.turn_diff();
+            }
             Event::Error { message } => {
                 if self.turn.is_some() {
                     let error = json!({"message": message, "codexErrorInfo": null, "additionalDetails": null});
@@ -323,6 +347,7 @@ impl ThreadEvents {
                 } else if let Some(thread_id) = &self.thread_id {
                     self.notify("warning", json!({"threadId": thread_id, "message": message}));
                 }
+            }
             }
             Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
             Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),
@@ -335,6 +360,16 @@ impl ThreadEvents {
                 self.end_turn("failed", error);
             }
             _ => {}
+        }
+    }
+
+    /// `turn/diff/updated`, once the turn's patches changed something: after each file change and each response,
+    /// as upstream sends it.
+    fn turn_diff(&self) {
+        let Some(turn) = &self.turn else { return };
+        let diff = turn.diff.render();
+        if !diff.is_empty() {
+            self.notify("turn/diff/updated", json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}));
         }
     }
 

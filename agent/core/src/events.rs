@@ -251,6 +251,10 @@ pub struct FileChange {
     /// `exec --json`.
     #[serde(skip)]
     pub diff: String,
+    /// The file's text before the change (`None` for a file the change adds), for a frontend that shows the turn's
+    /// changes as one diff. Not part of `exec --json`.
+    #[serde(skip)]
+    pub before: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,6 +11,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use parity_e2e::{Run, bin, repo};
@@ -41,6 +42,9 @@ pub fn agent(default: &str) -> Option<Agent> {
     match chosen.as_str() {
         "rcodex" => Some(Agent { name: chosen.clone(), bin: bin("rcodex") }),
         "upstream" | "codex" => {
+            // The tests of one binary run at once: one installs, the others then find it installed.
+            static INSTALL: Mutex<()> = Mutex::new(());
+            let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let output = Command::new(repo().join("scripts/install-upstream.sh")).output().expect("the script runs");
             match output.status.code() {
                 Some(0) => Some(Agent {

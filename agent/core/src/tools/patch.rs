@@ -137,5 +137,6 @@ fn file_change(change: &rcodex_apply_patch::FileChange) -> FileChange {
         kind: change.kind.as_str().to_string(),
         move_path: change.move_to.as_ref().map(|p| p.display().to_string()),
         diff,
+        before: change.before.clone(),
     }
 }
