@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use rcodex_core::events::{Event, ItemDetails, TurnUsage};
-
 use serde_json::{Value, json};
 
 use crate::items;
@@ -56,18 +55,6 @@ impl ThreadEvents {
             started_ms: HashMap::new(),
             startup_warnings: Vec::new(),
             last_usage: None,
-        }
-    }
-
-    }
-
-        }
-    }
-
-        }
-            }
-    }
-
         }
     }
 
@@ -348,7 +335,6 @@ impl ThreadEvents {
                     self.notify("warning", json!({"threadId": thread_id, "message": message}));
                 }
             }
-            }
             Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
             Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),
             Event::TurnFailed { error, .. } => {
@@ -369,7 +355,10 @@ impl ThreadEvents {
         let Some(turn) = &self.turn else { return };
         let diff = turn.diff.render();
         if !diff.is_empty() {
-            self.notify("turn/diff/updated", json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}));
+            self.notify(
+                "turn/diff/updated",
+                json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}),
+            );
         }
     }
 
@@ -377,7 +366,10 @@ impl ThreadEvents {
     fn end_turn(&mut self, status: &str, error: Value) {
         let Some(turn) = self.turn.take() else { return };
         if turn.unread {
-            let first = self.first_unread.get_or_insert_with(|| turn.id.clone()).clone();
+            let first = self
+                .first_unread
+                .get_or_insert_with(|| turn.id.clone())
+                .clone();
             self.notify(
                 "thread/readState/changed",
                 json!({
@@ -386,16 +378,30 @@ impl ThreadEvents {
                 }),
             );
         }
-        self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+        self.notify(
+            "thread/status/changed",
+            json!({"threadId": self.thread_id(), "status": self.status()}),
+        );
         // As upstream: a completed turn shows its last answer; an interrupted or failed one shows nothing.
         let (items, view) = match (&turn.last_agent_message, status) {
             (Some(message), "completed") => (vec![message.clone()], "summary"),
             _ => (vec![], "notLoaded"),
         };
         let duration = turn.started.elapsed().as_millis() as i64;
-        let turn =
-            turn_json(&turn.id, items, view, status, error, Some(turn.started_at), Some(now_s()), Some(duration));
-        self.notify("turn/completed", json!({"threadId": self.thread_id(), "turn": turn}));
+        let turn = turn_json(
+            &turn.id,
+            items,
+            view,
+            status,
+            error,
+            Some(turn.started_at),
+            Some(now_s()),
+            Some(duration),
+        );
+        self.notify(
+            "turn/completed",
+            json!({"threadId": self.thread_id(), "turn": turn}),
+        );
     }
 }
 
