@@ -121,7 +121,11 @@ struct ListParams {
     cwd: Option<Value>,
     model_providers: Option<Vec<String>>,
     search_term: Option<String>,
+    source_kinds: Option<Vec<String>>,
 }
+
+/// The sources a session file names that the protocol knows by name.
+const KNOWN_SOURCES: &[&str] = &["cli", "vscode", "exec", "appServer"];
 
 /// Session files, newest first, as pages of `limit` (the cursor is the index of the next one).
 fn thread_list(server: &Server, params: ListParams) -> Reply {
@@ -144,6 +148,16 @@ fn thread_list(server: &Server, params: ListParams) -> Reply {
         if let Some(providers) = params.model_providers.as_ref().filter(|p| !p.is_empty())
             && !providers.iter().any(|p| meta["model_provider"].as_str() == Some(p.as_str()))
         {
+            continue;
+        }
+        // As the protocol says: without a source filter, the interactive sources only (not exec's threads).
+        let kinds = params.source_kinds.as_ref().filter(|k| !k.is_empty());
+        let source = meta["source"].as_str().unwrap_or_default();
+        let shown = match kinds {
+            Some(kinds) => kinds.iter().any(|k| k == source || (k == "unknown" && !KNOWN_SOURCES.contains(&source))),
+            None => matches!(source, "cli" | "vscode" | "appServer"),
+        };
+        if !shown {
             continue;
         }
         if let Some(term) = &params.search_term
