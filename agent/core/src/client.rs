@@ -124,7 +124,7 @@ pub enum ApiError {
 }
 
 pub struct ModelClient {
-    http: reqwest::Client,
+    http: std::sync::OnceLock<reqwest::Client>,
     provider: ModelProvider,
 }
 
@@ -137,9 +137,16 @@ pub fn backoff(attempt: u64) -> Duration {
 
 impl ModelClient {
     pub fn new(provider: ModelProvider) -> Result<ModelClient, ApiError> {
-        // One HTTP client (its connection pool and TLS roots) for every session of the process's runtime: an app
-        // server's threads share it, and an idle thread costs little. Its connections belong to the runtime that
-        // opened them, so another runtime (a test's) gets a client of its own.
+        Ok(ModelClient { http: std::sync::OnceLock::new(), provider })
+    }
+
+    /// The HTTP client, made at the first request (a thread nobody speaks to loads no TLS roots). One client (its
+    /// connection pool and TLS roots) serves every session of the process's runtime: an app server's threads share
+    /// it. Its connections belong to the runtime that opened them, so another runtime (a test's) gets its own.
+    fn http(&self) -> Result<&reqwest::Client, ApiError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
         static HTTP: std::sync::Mutex<Option<(tokio::runtime::Id, reqwest::Client)>> = std::sync::Mutex::new(None);
         let runtime = tokio::runtime::Handle::try_current().map(|h| h.id()).ok();
         let mut shared = HTTP.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -157,7 +164,7 @@ impl ModelClient {
                 http
             }
         };
-        Ok(ModelClient { http, provider })
+        Ok(self.http.get_or_init(|| http))
     }
 
     fn url(&self) -> String {
@@ -260,7 +267,7 @@ impl ModelClient {
         let url = self.url();
         let mut attempt = 0;
         loop {
-            let mut request = self.http.post(&url).body(bytes.clone());
+            let mut request = self.http()?.post(&url).body(bytes.clone());
             for (name, value) in headers {
                 request = request.header(name, value);
             }
