@@ -62,7 +62,10 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         add_dirs: args.add_dir.clone(),
         thread_source: args.thread_source.clone(),
     };
-    let config = Config::load(&overrides).map_err(|e| format!("Error loading config.toml: {e}"))?;
+    let config = Config::load(&overrides).map_err(|e| match e {
+        config::ConfigError::Unsupported(message) => message,
+        e => format!("Error loading config.toml: {e}"),
+    })?;
     if !args.skip_git_repo_check && !cwd.ancestors().any(|d| d.join(".git").exists()) {
         return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
     }

@@ -412,6 +412,9 @@ pub enum ConfigError {
     Invalid { origin: String, location: String, message: String },
     #[error("{0}")]
     Other(String),
+    /// A setting upstream refuses outright (its words, which name the setting).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// CODEX_HOME: the environment variable, else `~/.codex`.
@@ -549,6 +552,12 @@ impl Config {
             if !sandbox_workspace_write.writable_roots.contains(dir) {
                 sandbox_workspace_write.writable_roots.push(dir.clone());
             }
+        }
+        if layer.approval_policy == Some(ApprovalPolicy::Untrusted) {
+            // As upstream 0.169.0 (permissions-*-untrusted scenarios): refused before anything runs.
+            return Err(ConfigError::Unsupported(
+                "approval_policy = \"untrusted\" is no longer supported; remove this setting".into(),
+            ));
         }
         Ok(Config {
             codex_home,

@@ -72,6 +72,10 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             .filter(|c| c.request.method == "POST" && c.request.path.ends_with("/responses"))
             .cloned()
             .collect();
+        // A run the agent refused before asking the model (a setting it no longer supports) shows nothing to learn.
+        if requests.is_empty() && run.requests == 0 && run.turns.iter().all(|t| t.exit_code != Some(0)) {
+            continue;
+        }
         let first_request =
             requests.first().cloned().ok_or_else(|| input_error(&dir, "no model request was recorded".into()))?;
         let scenario_path = scenarios_dir.join(format!("{}.toml", run.scenario));

@@ -423,3 +423,15 @@ fn a_file_s_relative_writable_roots_are_relative_to_its_directory() {
         .unwrap();
     assert_eq!(flag.workspace_roots()[1], PathBuf::from("/w/rel"));
 }
+
+#[test]
+fn untrusted_approval_is_refused_in_upstream_s_words_from_any_layer() {
+    let expected = r#"approval_policy = "untrusted" is no longer supported; remove this setting"#;
+    let from_file = Home::new(&format!("approval_policy = \"untrusted\"\n{PROVIDER}")).load(Overrides::default());
+    assert!(matches!(&from_file, Err(ConfigError::Unsupported(m)) if m == expected), "{from_file:?}");
+    let from_flag = Home::new(PROVIDER)
+        .load(Overrides { config: vec!["approval_policy=\"untrusted\"".into()], ..Default::default() });
+    assert!(matches!(&from_flag, Err(ConfigError::Unsupported(m)) if m == expected), "{from_flag:?}");
+    let on_request = Home::new(&format!("approval_policy = \"on-request\"\n{PROVIDER}")).load(Overrides::default());
+    assert!(on_request.is_ok(), "{on_request:?}");
+}
