@@ -359,3 +359,30 @@ async fn the_methods_sdks_call_around_threads_answer_in_the_recorded_schema() {
     assert_eq!(client.answer(&early).await["error"]["message"], "Not initialized");
     client.finish(&protocol).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_ends_the_running_turns_and_the_process_exits_0() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("Still counting").hold(held("counting"))]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let workspace = run.workspace.display().to_string();
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let mut threads = Vec::new();
+    for _ in 0..2 {
+        let thread = client.call("thread/start", json!({"cwd": workspace})).await["thread"]["id"].clone();
+        threads.push(thread.as_str().unwrap().to_string());
+    }
+    client.call("turn/start", json!({"threadId": threads[0], "input": text("Count forever.")})).await;
+    s.wait_for_hold("counting", WAIT).await.expect("held");
+    let started = std::time::Instant::now();
+    let (code, _) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0));
+    assert!(started.elapsed() < Duration::from_secs(10), "the held turn does not keep the process alive");
+    // Each thread has its own session file; the one that ran a turn says it was interrupted.
+    let files = run.session_files();
+    assert_eq!(files.len(), 1, "a thread nobody spoke to leaves no file: {files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(files[0].to_string_lossy().contains(&threads[0]) && text.contains("\"turn_aborted\""), "{text}");
+}
