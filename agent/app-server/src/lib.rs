@@ -10,6 +10,7 @@ mod history;
 mod items;
 mod methods;
 mod notify;
+mod overrides;
 mod rpc;
 mod search;
 mod server;

@@ -543,9 +543,15 @@ impl Server {
             #[serde(default)]
             output_schema: Option<Value>,
         }
-        let params: Params = rpc::params(&params)?;
+        let raw = params;
+        let params: Params = rpc::params(&raw)?;
         let loaded = self.thread(&params.thread_id).ok_or_else(|| not_found(&params.thread_id))?;
         let input = user_input(&params.input)?;
+        let unapplied = crate::overrides::unapplied(&raw, &loaded.config);
+        if !unapplied.is_empty() {
+            let message = crate::overrides::warning(&unapplied);
+            self.out.notify("warning", json!({"threadId": params.thread_id, "message": message}));
+        }
         {
             let mut preview = loaded.preview.lock().expect("preview");
             if preview.is_empty() {
