@@ -381,3 +381,19 @@ async fn the_transcript_is_upstream_s_for_a_plain_turn_and_a_tool_turn() {
     ];
     assert_eq!(lines, expected, "{}", out.explain());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_ends_without_completing_is_a_disconnection_in_upstream_s_words() {
+    // The TypeScript SDK's "throws ThreadRunError on turn failures": the stream ends after `response.created`, then
+    // every retry meets a stream of SSE `error` events only. Upstream 0.169.0 said, for each retry and at the end:
+    // `stream disconnected before completion: stream closed before response.completed`.
+    let created = serde_json::json!({"type": "response.created", "response": {"id": "resp_1"}});
+    let error = serde_json::json!({"type": "error", "error": {"code": "rate_limit_exceeded", "message": "rate limit"}});
+    let s = scripted([Step::raw([created]), Step::raw([error])]).await;
+    let run = Run::new(&s.base_url(), "", "stream_max_retries = 1");
+    let out = run.exec(&["fail"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.explain());
+    let expected = "stream disconnected before completion: stream closed before response.completed";
+    assert_eq!(out.errors(), [format!("Reconnecting... 1/1 ({expected})"), expected.to_string()]);
+    assert_eq!(out.of_type("turn.failed")[0]["error"]["message"], expected);
+}

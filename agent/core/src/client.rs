@@ -256,7 +256,9 @@ impl ModelClient {
                 _ => {}
             }
         }
-        Err(failure.unwrap_or_else(|| retryable("stream closed before response.completed")))
+        Err(failure.unwrap_or_else(|| {
+            retryable("stream disconnected before completion: stream closed before response.completed")
+        }))
     }
 
     /// POSTs the request, sending it again on connection failures and 5xx, as upstream's HTTP layer does: after the
