@@ -91,7 +91,8 @@ pub fn command_execution(id: &str, c: &Command, started_ms: i64, completed_ms: O
         "command": c.command,
         "cwd": cwd,
         "processId": c.process_id.map(|p| p.to_string()),
-        "source": "unifiedExecStartup",
+        // A command with no process (waiting for approval, or declined) is the agent's; one started is unified exec's.
+        "source": if c.process_id.is_some() { "unifiedExecStartup" } else { "agent" },
         "status": status(c.status),
         "commandActions": command_actions(c.command, c.cwd),
         "aggregatedOutput": c.aggregated_output,

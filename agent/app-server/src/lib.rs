@@ -6,6 +6,7 @@
 //! operations, its events become notifications ([`notify`]). Requests the server sends the client (approvals, user
 //! input) go through [`server_requests`].
 
+mod approvals;
 mod history;
 mod items;
 mod methods;
@@ -14,8 +15,8 @@ mod overrides;
 mod rpc;
 mod search;
 mod server;
-mod turn_diff;
 pub mod server_requests;
+mod turn_diff;
 
 use std::process::ExitCode;
 use std::sync::Arc;

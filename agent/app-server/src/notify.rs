@@ -7,11 +7,17 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use rcodex_core::events::{Event, ItemDetails, TurnUsage};
-use serde_json::{Value, json};
+use std::sync::Arc;
 
+use rcodex_core::events::{Event, ItemDetails, Status, TurnUsage};
+use rcodex_core::interaction::ApprovalKind;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::approvals::{self, Asked, Expects};
 use crate::items;
 use crate::rpc::{Outgoing, now_ms, now_s};
+use crate::server_requests::ServerRequests;
 use crate::turn_diff::TurnDiff;
 
 /// The turn running on a thread.
@@ -42,6 +48,10 @@ pub struct ThreadEvents {
     pub startup_warnings: Vec<String>,
     /// The last usage reported, for readers that join later.
     pub last_usage: Option<(String, Value)>,
+    /// Where the thread's approval and user-input requests go (see [`crate::approvals`]).
+    requests: Option<(Arc<ServerRequests>, mpsc::UnboundedSender<Asked>)>,
+    /// What the running turn waits for: `waitingOnApproval` or `waitingOnUserInput`.
+    waiting_on: Option<&'static str>,
 }
 
 impl ThreadEvents {
@@ -55,6 +65,53 @@ impl ThreadEvents {
             started_ms: HashMap::new(),
             startup_warnings: Vec::new(),
             last_usage: None,
+            requests: None,
+            waiting_on: None,
+        }
+    }
+
+    /// Sends the thread's requests to the client through `requests`, answers going to `asked`.
+    pub fn answer_requests(&mut self, requests: Arc<ServerRequests>, asked: mpsc::UnboundedSender<Asked>) {
+        self.requests = Some((requests, asked));
+    }
+
+    /// The client answered a request: the turn no longer waits.
+    pub fn request_settled(&mut self) {
+        if self.waiting_on.take().is_some() && self.turn.is_some() {
+            self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+        }
+    }
+
+    /// Waits for the client's approval: the status says so, then (for a command) the command is shown, then the
+    /// request goes.
+    fn ask_approval(&mut self, request_id: String, item_id: &str, kind: &ApprovalKind) {
+        self.waiting_on = Some("waitingOnApproval");
+        self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+        let now = now_ms();
+        if let Some(item) = approvals::waiting_command(item_id, kind, now) {
+            self.item_started(item);
+        }
+        let (thread_id, turn_id) = (self.thread_id().to_string(), self.turn_id());
+        let (method, params) = match kind {
+            ApprovalKind::Command { .. } => {
+                let started = self.started_at(item_id).unwrap_or(now);
+                (
+                    "item/commandExecution/requestApproval",
+                    approvals::command_params(&thread_id, &turn_id, item_id, started, kind),
+                )
+            }
+            ApprovalKind::Patch { .. } => (
+                "item/fileChange/requestApproval",
+                approvals::file_change_params(&thread_id, &turn_id, item_id, now, kind),
+            ),
+        };
+        self.send_request(request_id, method, params, Expects::Approval);
+    }
+
+    fn send_request(&mut self, request_id: String, method: &str, params: Value, expects: Expects) {
+        if let Some((requests, asked)) = &self.requests {
+            let pending = requests.send(Some(self.thread_id()), method, params);
+            let _ = asked.send(Asked { request_id, expects, pending });
         }
     }
 
@@ -70,7 +127,7 @@ impl ThreadEvents {
     /// The protocol's status of the thread, loaded.
     pub fn status(&self) -> Value {
         match self.turn {
-            Some(_) => json!({"type": "active", "activeFlags": []}),
+            Some(_) => json!({"type": "active", "activeFlags": self.waiting_on.into_iter().collect::<Vec<_>>()}),
             None => json!({"type": "idle"}),
         }
     }
@@ -219,6 +276,10 @@ impl ThreadEvents {
                 "item/commandExecution/outputDelta",
                 json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": call_id, "delta": delta}),
             ),
+            // A command shown while its approval is asked: shown with the request (see `ask`).
+            Event::ItemStarted { item }
+                if matches!(&item.details, ItemDetails::CommandExecution { run, status: Status::InProgress, .. }
+                    if run.process_id.is_none()) => {}
             Event::ItemStarted { item } | Event::ItemUpdated { item } => {
                 let id = item.source_id.clone().unwrap_or_else(|| item.id.clone());
                 match &item.details {
@@ -279,7 +340,8 @@ impl ThreadEvents {
                             cwd: run.cwd.as_deref(),
                             process_id: run.process_id,
                             status: *status,
-                            aggregated_output: Some(aggregated_output),
+                            // A declined command never ran: it has no output.
+                            aggregated_output: (*status != Status::Declined).then_some(aggregated_output.as_str()),
                             exit_code: *exit_code,
                             duration_ms: run.duration_ms,
                         };
@@ -335,6 +397,13 @@ impl ThreadEvents {
                     self.notify("warning", json!({"threadId": thread_id, "message": message}));
                 }
             }
+            Event::ApprovalRequested { request_id, item_id, kind, .. } => self.ask_approval(request_id, &item_id, &kind),
+            Event::UserInputRequested { request_id, item_id, questions, .. } => {
+                self.waiting_on = Some("waitingOnUserInput");
+                self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+                let params = approvals::user_input_params(self.thread_id(), &self.turn_id(), &item_id, &questions);
+                self.send_request(request_id, "item/tool/requestUserInput", params, Expects::UserInput);
+            }
             Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
             Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),
             Event::TurnFailed { error, .. } => {
@@ -345,7 +414,6 @@ impl ThreadEvents {
                 );
                 self.end_turn("failed", error);
             }
-            _ => {}
         }
     }
 
@@ -355,21 +423,16 @@ impl ThreadEvents {
         let Some(turn) = &self.turn else { return };
         let diff = turn.diff.render();
         if !diff.is_empty() {
-            self.notify(
-                "turn/diff/updated",
-                json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}),
-            );
+            self.notify("turn/diff/updated", json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}));
         }
     }
 
     /// The end of the running turn: its read state, the thread idle again, `turn/completed`.
     fn end_turn(&mut self, status: &str, error: Value) {
+        self.waiting_on = None;
         let Some(turn) = self.turn.take() else { return };
         if turn.unread {
-            let first = self
-                .first_unread
-                .get_or_insert_with(|| turn.id.clone())
-                .clone();
+            let first = self.first_unread.get_or_insert_with(|| turn.id.clone()).clone();
             self.notify(
                 "thread/readState/changed",
                 json!({
@@ -378,30 +441,16 @@ impl ThreadEvents {
                 }),
             );
         }
-        self.notify(
-            "thread/status/changed",
-            json!({"threadId": self.thread_id(), "status": self.status()}),
-        );
+        self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
         // As upstream: a completed turn shows its last answer; an interrupted or failed one shows nothing.
         let (items, view) = match (&turn.last_agent_message, status) {
             (Some(message), "completed") => (vec![message.clone()], "summary"),
             _ => (vec![], "notLoaded"),
         };
         let duration = turn.started.elapsed().as_millis() as i64;
-        let turn = turn_json(
-            &turn.id,
-            items,
-            view,
-            status,
-            error,
-            Some(turn.started_at),
-            Some(now_s()),
-            Some(duration),
-        );
-        self.notify(
-            "turn/completed",
-            json!({"threadId": self.thread_id(), "turn": turn}),
-        );
+        let turn =
+            turn_json(&turn.id, items, view, status, error, Some(turn.started_at), Some(now_s()), Some(duration));
+        self.notify("turn/completed", json!({"threadId": self.thread_id(), "turn": turn}));
     }
 }
 

@@ -297,10 +297,20 @@ impl Server {
             sandbox_launcher: self.options.sandbox_launcher.clone(),
             fork: forked_from.is_some(),
             client,
-            // Approvals and user input are answered by nobody yet: tools behave as in exec (see server_requests).
-            interaction: Default::default(),
+            // The client answers approvals and user input (see approvals.rs).
+            interaction: rcodex_core::interaction::Interaction {
+                answered: true,
+                default_mode_request_user_input: crate::approvals::feature_enabled(
+                    &self.options.codex_home,
+                    &self.options.config,
+                    &self.options.enable,
+                    "default_mode_request_user_input",
+                ),
+            },
         };
         let (handle, task) = ThreadHandle::spawn(options, sink).map_err(|e| RpcError::invalid(e.to_string()))?;
+        let asked = crate::approvals::spawn_resolver(handle.clone(), &events);
+        events.lock().expect("thread events").answer_requests(self.requests.clone(), asked);
         let loaded = Arc::new(Loaded {
             handle,
             task: Mutex::new(Some(task)),

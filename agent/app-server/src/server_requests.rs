@@ -40,17 +40,17 @@ impl ServerRequests {
     /// Sends `method` with `params` to the client and waits for its answer. `thread_id` names the thread the request
     /// is about: once answered, `serverRequest/resolved` is sent for it.
     pub async fn call(&self, thread_id: Option<&str>, method: &str, params: Value) -> ClientAnswer {
+        self.send(thread_id, method, params).answer().await
+    }
+
+    /// Sends `method` with `params` to the client now (in order with the notifications sent before and after), and
+    /// returns the wait for its answer (see [`Self::call`]).
+    pub fn send(&self, thread_id: Option<&str>, method: &str, params: Value) -> PendingRequest {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = oneshot::channel();
         self.pending.lock().expect("pending requests").insert(id, answer);
         self.out.send(&json!({"method": method, "id": id, "params": params}));
-        let answer = answered.await.unwrap_or(ClientAnswer::Gone);
-        if let Some(thread_id) = thread_id
-            && answer != ClientAnswer::Gone
-        {
-            self.out.notify("serverRequest/resolved", json!({"threadId": thread_id, "requestId": id}));
-        }
-        answer
+        PendingRequest { id, thread_id: thread_id.map(str::to_string), answered, out: self.out.clone() }
     }
 
     /// Takes a response of the client's; `false` when it answers no request of ours.
@@ -71,5 +71,26 @@ impl ServerRequests {
         for (_, waiting) in self.pending.lock().expect("pending requests").drain() {
             let _ = waiting.send(ClientAnswer::Gone);
         }
+    }
+}
+
+/// A request sent to the client, its answer awaited.
+pub struct PendingRequest {
+    id: i64,
+    thread_id: Option<String>,
+    answered: oneshot::Receiver<ClientAnswer>,
+    out: Outgoing,
+}
+
+impl PendingRequest {
+    /// Waits for the client's answer; tells it the request is settled when it is about a thread.
+    pub async fn answer(self) -> ClientAnswer {
+        let answer = self.answered.await.unwrap_or(ClientAnswer::Gone);
+        if let Some(thread_id) = &self.thread_id
+            && answer != ClientAnswer::Gone
+        {
+            self.out.notify("serverRequest/resolved", json!({"threadId": thread_id, "requestId": self.id}));
+        }
+        answer
     }
 }
