@@ -16,6 +16,19 @@ if [ ! -x /usr/bin/chromium ]; then
   [ -x /usr/bin/chromium ] || { echo "install-test-deps: chromium did not install to /usr/bin/chromium" >&2; exit 1; }
 fi
 
+# Bubblewrap: upstream Codex runs its sandboxed commands through it, and without it on PATH upstream warns
+# (configWarning) and falls back to a bundled copy. The reference captures were recorded on a host that meets
+# upstream's prerequisites, so the tests that run upstream (tests/tests/upstream.rs, the SDK tests) need it too.
+if ! command -v bwrap >/dev/null; then
+  echo "install-test-deps: installing bubblewrap (upstream Codex's sandbox prerequisite)" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
+  command -v bwrap >/dev/null || { echo "install-test-deps: bubblewrap did not install" >&2; exit 1; }
+fi
+
 # The real SDK clients that tests/tests/sdk_*.rs drive against a chosen agent binary (issue 12), each in an ignored
 # folder of the repository, nothing global. A stamp of the pins makes a second run instant; a changed pin reinstalls.
 #
