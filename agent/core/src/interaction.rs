@@ -34,6 +34,16 @@ pub struct Interaction {
     pub default_mode_request_user_input: bool,
 }
 
+/// Describes the `request_user_input` tool of a request body as upstream describes it when Default mode offers it
+/// (`features.default_mode_request_user_input`): the description recorded in the prompt pack.
+pub fn offer_request_user_input_in_default_mode(body: &mut serde_json::Value, pack: &rcodex_prompt_pack::Pack) {
+    let Some(description) = pack.texts.get(rcodex_prompt_pack::keys::REQUEST_USER_INPUT_DEFAULT_MODE) else { return };
+    let tools = body.get_mut("tools").and_then(serde_json::Value::as_array_mut).into_iter().flatten();
+    for tool in tools.filter(|tool| tool["name"] == "request_user_input") {
+        tool["description"] = serde_json::Value::String(description.clone());
+    }
+}
+
 /// A decision on an approval request, named as the app-server protocol of Codex 0.169.0 names them
 /// (`CommandExecutionApprovalDecision`, `FileChangeApprovalDecision`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -420,7 +420,10 @@ impl Session {
                 client: self.client.as_ref(),
             };
             let metadata = cx.turn_metadata();
-            let body = cx.body(&input, &metadata);
+            let mut body = cx.body(&input, &metadata);
+            if self.tools.asker().interaction().default_mode_request_user_input {
+                crate::interaction::offer_request_user_input_in_default_mode(&mut body, self.pack);
+            }
             let headers = cx.headers(&metadata);
 
             let mut received = Vec::new();

@@ -134,6 +134,12 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some((key, text)) = app_permissions(scenario) {
             texts.put(key, text, &scenario.name)?;
         }
+        // A tool described otherwise than in exec: request_user_input, which Default mode offers with a feature.
+        if let Some(description) = request_user_input_description(scenario)
+            && families.values().any(|(_, family)| family_describes_otherwise(family, &description))
+        {
+            texts.put(keys::REQUEST_USER_INPUT_DEFAULT_MODE.to_string(), description, &scenario.name)?;
+        }
     }
 
     for scenario in &inputs.scenarios {
@@ -170,6 +176,21 @@ fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
             (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
         },
     )
+}
+
+/// The description of the `request_user_input` tool in a run's first request.
+fn request_user_input_description(scenario: &ScenarioInput) -> Option<String> {
+    let tools = scenario.first_request.request.body.get("tools")?.as_array()?;
+    let tool = tools.iter().find(|tool| tool.get("name").and_then(Value::as_str) == Some("request_user_input"))?;
+    Some(tool.get("description")?.as_str()?.to_string())
+}
+
+/// Whether a family (learned from exec runs) offers `request_user_input` with another description than this.
+fn family_describes_otherwise(family: &Family, description: &str) -> bool {
+    family.tools.values().flat_map(|tools| tools.as_array().into_iter().flatten()).any(|tool| {
+        tool.get("name").and_then(Value::as_str) == Some("request_user_input")
+            && tool.get("description").and_then(Value::as_str) != Some(description)
+    })
 }
 
 /// The permissions text of an app-server run's first request, under its key (sandbox mode and approval policy).
