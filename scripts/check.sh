@@ -3,13 +3,11 @@
 # upstream Codex 0.169.0 (captures/codex-0.169.0), scenario by scenario, with the project's accepted divergences.
 # Needs neither network nor upstream: each scenario is run against parity's scripted server and compared with the
 # recorded baseline. Extra arguments go to `parity check` (e.g. `--only plain-reply`, `--report-dir reports/`).
-# Only the exec scenarios: rcodex has no app server yet, so the app-server scenarios measure upstream alone for now
-# (`parity check --agent codex` runs them all). And without the event streams (`--no-events`): rcodex's `exec --json`
-# events still differ from upstream's in a few scenarios (the usage after a resume, a command
-# refused by the read-only sandbox), which is rcodex's next work.
+# Only the exec scenarios, event streams included (`exec --json` is compared with upstream's): the app-server
+# scenarios are checked with `parity check` without `--frontend exec`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 cargo build --release --locked --quiet --bin parity --bin rcodex
 exec target/release/parity check --agent rcodex --baseline captures/codex-0.169.0 \
-  --accept fixtures/accepted/rcodex.toml --frontend exec --no-events "$@"
+  --accept fixtures/accepted/rcodex.toml --frontend exec "$@"
