@@ -7,11 +7,11 @@
 //! the SDK's expectations of the agent, not the agent's of itself.
 //!
 //! `PARITY_SDK_AGENT` picks the agent: `upstream` (the pinned Codex 0.169.0, `scripts/install-upstream.sh`),
-//! `rcodex`, or a path. The default is `upstream` for now; it flips to `rcodex` once `rcodex app-server` passes
-//! these tests (the engineer landing the app server flips it):
+//! `rcodex` (the default), or a path. Both agents pass them; run them on upstream to check that they test the
+//! clients' expectations rather than rcodex's:
 //!
 //! ```sh
-//! PARITY_SDK_AGENT=rcodex cargo test -p parity-e2e --test sdk_python
+//! PARITY_SDK_AGENT=upstream cargo test -p parity-e2e --test sdk_python
 //! ```
 
 mod sdk_support;
@@ -24,7 +24,7 @@ use sdk_support::{Driven, agent, drive, driver, messages, position, python, requ
 use serde_json::{Value, json};
 
 /// The agent these tests drive unless `PARITY_SDK_AGENT` says otherwise (see the module's comment).
-const DEFAULT_AGENT: &str = "upstream";
+const DEFAULT_AGENT: &str = "rcodex";
 
 /// One step per prompt of the drivers, each found by its prompt (so that every thread, resumed or forked, gets its
 /// own answer whatever the order of the requests).
