@@ -397,6 +397,9 @@ pub struct Config {
     /// Keys upstream reads that rcodex has no use for (`web_search`, `features`, `[tui]`...), as `origin: key`.
     /// Taken silently, as upstream takes them; a frontend may tell them on stderr, never as events.
     pub ignored: Vec<String>,
+    /// The features enabled that upstream calls under development, sorted (empty when
+    /// `suppress_unstable_features_warning` is set): the session warns of them as upstream does.
+    pub under_development_features: Vec<String>,
 }
 
 /// The model used when neither the configuration nor the command line names one: upstream 0.169.0's, the first
@@ -471,6 +474,8 @@ impl Config {
         let base = read_table(&config_path)?.unwrap_or_default();
         let base_name = config_path.display().to_string();
         let user = |path: &Path| format!("user ({})", path.display());
+        // Every layer as written: the features that only upstream reads are left out of the checked ones.
+        let mut written: Vec<toml::Table> = vec![base.clone()];
         let mut checked = check_layer(&base, &base_name, Some(&user(&config_path)), &mut findings)?;
         rebase_writable_roots(&mut checked, &codex_home);
         let profile_name =
@@ -494,6 +499,7 @@ impl Config {
                     }
                 },
             };
+            written.push(table.clone());
             let mut checked = check_layer(&table, &origin, label.as_deref(), &mut findings)?;
             rebase_writable_roots(&mut checked, &codex_home);
             layers.push((origin, checked));
@@ -501,6 +507,7 @@ impl Config {
 
         for entry in &overrides.config {
             let table = parse_override(entry)?;
+            written.push(table.clone());
             let origin = format!("-c {entry}");
             let checked = check_layer(&table, &origin, Some("session-flags"), &mut findings)?;
             layers.push((origin, checked));
@@ -514,6 +521,13 @@ impl Config {
             merge(&mut merged, table);
         }
         merged.remove("profiles");
+        let under_development_features = {
+            let mut all = toml::Table::new();
+            for table in &written {
+                merge(&mut all, table);
+            }
+            under_development_features(&all)
+        };
         let layer: Layer = deserialize(&merged, "the merged configuration")?;
 
         let model = overrides.model.clone().or(layer.model).unwrap_or_else(|| DEFAULT_MODEL.to_string());
@@ -578,6 +592,7 @@ impl Config {
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
             ignored: findings.ignored,
+            under_development_features,
         })
     }
 
@@ -665,6 +680,23 @@ struct Findings {
 const MULTI_AGENT_NOTICE: &str = "`[features].multi_agent` is deprecated. It still controls the V1 fallback. \
     `[agents].enabled = false` disables subagent tools even when the model selects a subagent version, unless \
     `[features].multi_agent_v2` is enabled.";
+
+/// The features `merged` enables that upstream calls under development, sorted, unless the warning is suppressed.
+fn under_development_features(merged: &toml::Table) -> Vec<String> {
+    if merged.get("suppress_unstable_features_warning").and_then(toml::Value::as_bool) == Some(true) {
+        return Vec::new();
+    }
+    let Some(features) = merged.get("features").and_then(toml::Value::as_table) else { return Vec::new() };
+    let mut enabled: Vec<String> = features
+        .iter()
+        .filter(|(name, value)| {
+            value.as_bool() == Some(true) && upstream::UNDER_DEVELOPMENT_FEATURES.contains(&name.as_str())
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    enabled.sort();
+    enabled
+}
 
 /// Upstream's notices for deprecated features set in any layer, in the order it gives them.
 fn deprecation_notices(features: &BTreeSet<String>) -> Vec<String> {

@@ -104,6 +104,14 @@ impl Session {
         let (model, model_warning) = context::resolve_model(pack, &config.model);
         // Told with the first turn, as upstream tells them: after the thread is announced (and a frontend's header).
         let mut warnings = config.warnings.clone();
+        if !config.under_development_features.is_empty()
+            && let Some(template) = pack.texts.get(rcodex_prompt_pack::keys::UNDER_DEVELOPMENT_FEATURES)
+        {
+            let features = config.under_development_features.join(", ");
+            let config_path = config.codex_home.join("config.toml").display().to_string();
+            let values = [("features", features.as_str()), ("config_path", config_path.as_str())];
+            warnings.extend(rcodex_prompt_pack::render(template, &values).ok());
+        }
         warnings.extend(model_warning);
         let model_client = ModelClient::new(config.model_provider.clone())?;
         let installation_id = installation_id(&config.codex_home)?;

@@ -160,6 +160,8 @@ pub mod keys {
     pub const AGENTS_MD: &str = "agents_md";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
+    /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).
+    pub const UNDER_DEVELOPMENT_FEATURES: &str = "under_development_features";
     /// The description of the `request_user_input` tool when Default mode offers it
     /// (`features.default_mode_request_user_input`).
     pub const REQUEST_USER_INPUT_DEFAULT_MODE: &str = "tools/request_user_input/default_mode";

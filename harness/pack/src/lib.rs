@@ -37,6 +37,8 @@ pub struct ScenarioInput {
     pub requests: Vec<Capture>,
     /// What the scenario put in AGENTS.md, if anything.
     pub agents_md: Option<String>,
+    /// What the agent sent its client, for a run driven through a frontend (`frontend.jsonl`'s agent messages).
+    pub frontend_messages: Vec<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,17 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             requests.first().cloned().ok_or_else(|| input_error(&dir, "no model request was recorded".into()))?;
         let scenario_path = scenarios_dir.join(format!("{}.toml", run.scenario));
         let scenario = Scenario::load(&scenario_path).map_err(|e| input_error(&scenario_path, e.to_string()))?;
+        let frontend_messages = std::fs::read_to_string(dir.join("frontend.jsonl"))
+            .map(|text| {
+                text.lines()
+                    .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                    .filter(|line| line["from"] == "agent")
+                    .filter_map(|line| line.get("message").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
         scenarios.push(ScenarioInput {
+            frontend_messages,
             name: run.scenario.clone(),
             agents_md: scenario.workspace.agents_md.clone(),
             run,
@@ -146,6 +158,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(marker) = turn_aborted_marker(&scenario.requests) {
             texts.put(keys::TURN_ABORTED.to_string(), marker, &scenario.name)?;
         }
+        if let Some(warning) = under_development_warning(&scenario.frontend_messages) {
+            texts.put(keys::UNDER_DEVELOPMENT_FEATURES.to_string(), warning, &scenario.name)?;
+        }
     }
 
     let item_keys = item_key_orders(inputs)?;
@@ -205,6 +220,21 @@ fn app_permissions(scenario: &ScenarioInput) -> Option<(String, String)> {
             |part| part.get("text").and_then(Value::as_str).filter(|t| t.starts_with("<permissions instructions>")),
         )?;
     Some((keys::permissions(sandbox_mode, scenario.run.options.approval.as_str()), permissions_template(text, &values)))
+}
+
+/// The warning an app server sent about enabled features under development, as a template: the feature list becomes
+/// `{{features}}`, the path of config.toml in the run's CODEX_HOME (as `initialize` named it) `{{config_path}}`.
+fn under_development_warning(messages: &[Value]) -> Option<String> {
+    const LEAD: &str = "Under-development features enabled: ";
+    let codex_home = messages.iter().find_map(|m| m.pointer("/result/codexHome")?.as_str())?;
+    let message = messages.iter().find_map(|m| {
+        let text = (m["method"] == "warning").then(|| m.pointer("/params/message")?.as_str()).flatten()?;
+        text.starts_with(LEAD).then_some(text)
+    })?;
+    let list_end = LEAD.len() + message[LEAD.len()..].find(". ")?;
+    let template = format!("{LEAD}{{{{features}}}}{}", &message[list_end..]);
+    let config_path = format!("{codex_home}/config.toml");
+    template.contains(&config_path).then(|| template.replace(&config_path, "{{config_path}}"))
 }
 
 /// Unites one object's key order into what is known for its kind.

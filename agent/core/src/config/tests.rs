@@ -435,3 +435,16 @@ fn untrusted_approval_is_refused_in_upstream_s_words_from_any_layer() {
     let on_request = Home::new(&format!("approval_policy = \"on-request\"\n{PROVIDER}")).load(Overrides::default());
     assert!(on_request.is_ok(), "{on_request:?}");
 }
+
+#[test]
+fn enabled_features_under_development_are_listed_sorted_unless_suppressed() {
+    // Upstream 0.169.0 warns of these (app-request-user-input; and by hand with `-c`): only those set to true.
+    let home = Home::new(&format!(
+        "{PROVIDER}\n[features]\ndefault_mode_request_user_input = true\ncode_mode = false\nguardianv2 = true\n"
+    ));
+    let flags = Overrides { config: vec!["features.artifact=true".into()], ..Default::default() };
+    let config = home.load(flags.clone()).unwrap();
+    assert_eq!(config.under_development_features, ["artifact", "default_mode_request_user_input", "guardianv2"]);
+    let quiet = Overrides { config: vec!["suppress_unstable_features_warning=true".into()], ..flags };
+    assert!(home.load(quiet).unwrap().under_development_features.is_empty());
+}
