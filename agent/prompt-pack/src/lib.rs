@@ -165,6 +165,11 @@ pub mod keys {
     /// The description of the `request_user_input` tool when Default mode offers it
     /// (`features.default_mode_request_user_input`).
     pub const REQUEST_USER_INPUT_DEFAULT_MODE: &str = "tools/request_user_input/default_mode";
+    /// The user message that asks the model for a summary of the thread, ending a compaction request.
+    pub const COMPACT_PROMPT: &str = "compact/prompt";
+    /// What precedes the model's summary in the user message that stands for the history after a compaction (the
+    /// summary follows it directly).
+    pub const COMPACT_SUMMARY_PREFIX: &str = "compact/summary_prefix";
 
     pub fn model_instructions(model: &str) -> String {
         format!("model_instructions/{model}")

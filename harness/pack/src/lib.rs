@@ -161,6 +161,12 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(warning) = under_development_warning(&scenario.frontend_messages) {
             texts.put(keys::UNDER_DEVELOPMENT_FEATURES.to_string(), warning, &scenario.name)?;
         }
+        let exchanges: Vec<Exchange> = scenario.requests.iter().map(Exchange::of).collect();
+        let found = compaction_texts(&exchanges)
+            .map_err(|message| PackError::Scenario { scenario: scenario.name.clone(), message })?;
+        for (key, text) in found {
+            texts.put(key.to_string(), text, &scenario.name)?;
+        }
     }
 
     let item_keys = item_key_orders(inputs)?;
@@ -191,6 +197,84 @@ fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
             (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
         },
     )
+}
+
+/// A model request as the compaction texts are read from it.
+struct Exchange<'a> {
+    /// The session it belongs to.
+    session: u32,
+    /// Whether its turn metadata says it is a compaction (`request_kind: compaction`).
+    compaction: bool,
+    input: &'a [Value],
+    /// The text of the last assistant message of its response, if the response had one.
+    answer: Option<String>,
+}
+
+impl<'a> Exchange<'a> {
+    fn of(capture: &'a Capture) -> Exchange<'a> {
+        let request = &capture.request;
+        let metadata: Option<Value> =
+            request.header("x-codex-turn-metadata").and_then(|text| serde_json::from_str(text).ok());
+        let compaction =
+            metadata.as_ref().and_then(|m| m.get("request_kind")).and_then(Value::as_str) == Some("compaction");
+        let answer = capture
+            .response
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.event_type() == Some("response.output_item.done"))
+            .filter_map(|e| e.data.get("item"))
+            .filter(|item| item["type"] == "message" && item["role"] == "assistant")
+            .map(|item| {
+                let parts = item.get("content").and_then(Value::as_array).into_iter().flatten();
+                parts.filter(|p| p["type"] == "output_text").filter_map(|p| p["text"].as_str()).collect::<String>()
+            })
+            .next();
+        Exchange { session: capture.session.index, compaction, input: request.input(), answer }
+    }
+}
+
+/// The texts of upstream's compaction, from a run's requests in order ([`keys::COMPACT_PROMPT`],
+/// [`keys::COMPACT_SUMMARY_PREFIX`]), each time a compaction shows them. The prompt is the text of the user message
+/// that ends a compaction request. The summary prefix is what precedes the compaction's answer (the last assistant
+/// message of its response) in the user message of the session's next request that ends with that answer. A
+/// compaction request that does not end with a user message of one text, or a next request without the answer, is
+/// an error: upstream no longer compacts as rcodex was taught.
+fn compaction_texts(exchanges: &[Exchange]) -> Result<Vec<(&'static str, String)>, String> {
+    let mut found = Vec::new();
+    for (i, exchange) in exchanges.iter().enumerate().filter(|(_, e)| e.compaction) {
+        let last = exchange.input.last();
+        let prompt = last
+            .filter(|item| item["type"] == "message" && item["role"] == "user")
+            .and_then(|item| item.get("content")?.as_array())
+            .filter(|parts| parts.len() == 1)
+            .and_then(|parts| parts[0]["text"].as_str())
+            .ok_or_else(|| {
+                format!(
+                    "compaction request {} does not end with a user message of one text (it ends with {})",
+                    i + 1,
+                    last.map(brief).unwrap_or_else(|| "nothing".into())
+                )
+            })?;
+        found.push((keys::COMPACT_PROMPT, prompt.to_string()));
+        // A compaction that gave no summary (a failed response) shows no prefix.
+        let Some(summary) = exchange.answer.as_deref().filter(|s| !s.is_empty()) else { continue };
+        let Some(next) = exchanges[i + 1..].iter().find(|e| e.session == exchange.session) else { continue };
+        let prefix = next
+            .input
+            .iter()
+            .filter(|item| item["type"] == "message" && item["role"] == "user")
+            .filter_map(|item| item.pointer("/content/0/text")?.as_str())
+            .find_map(|text| text.strip_suffix(summary).filter(|prefix| !prefix.is_empty()))
+            .ok_or_else(|| {
+                format!(
+                    "the request after compaction request {} has no user message ending with the summary {summary:?}",
+                    i + 1
+                )
+            })?;
+        found.push((keys::COMPACT_SUMMARY_PREFIX, prefix.to_string()));
+    }
+    Ok(found)
 }
 
 /// The description of the `request_user_input` tool in a run's first request.
@@ -804,6 +888,45 @@ mod tests {
             IdScheme { prefix: "at".into(), version: 7 }
         );
         assert!(id_scheme("msg_f5115ee378c6a18b3802cd8c8bbb0266").is_none());
+    }
+
+    #[test]
+    fn the_compaction_prompt_and_summary_prefix_come_from_a_compaction_and_the_request_after_it() {
+        use serde_json::json;
+        let user =
+            |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+        let first = [user("Remember 42.")];
+        let compaction = [user("Remember 42."), user("Summarize, please.")];
+        let next = [user("Remember 42."), user("Earlier, someone wrote:\nThey said 42."), user("What number?")];
+        let exchange = |session, compaction, input, answer: Option<&str>| Exchange {
+            session,
+            compaction,
+            input,
+            answer: answer.map(str::to_string),
+        };
+        let run = [
+            exchange(1, false, &first[..], Some("Noted.")),
+            exchange(1, true, &compaction[..], Some("They said 42.")),
+            // Another session's request in between is not the compaction's next request.
+            exchange(2, false, &first[..], Some("Hello.")),
+            exchange(1, false, &next[..], Some("42.")),
+        ];
+        assert_eq!(
+            compaction_texts(&run).unwrap(),
+            vec![
+                (keys::COMPACT_PROMPT, "Summarize, please.".to_string()),
+                (keys::COMPACT_SUMMARY_PREFIX, "Earlier, someone wrote:\n".to_string())
+            ]
+        );
+        // No compaction, nothing learned; a compaction without a summary teaches its prompt only.
+        assert!(compaction_texts(&run[..1]).unwrap().is_empty());
+        let failed = [exchange(1, true, &compaction[..], None), exchange(1, false, &first[..], None)];
+        assert_eq!(compaction_texts(&failed).unwrap().len(), 1);
+        // What upstream no longer does as rcodex learned it is an error.
+        let ends_otherwise = [exchange(1, true, &first[..0], None)];
+        assert!(compaction_texts(&ends_otherwise).unwrap_err().contains("does not end with a user message"));
+        let summary_lost = [exchange(1, true, &compaction[..], Some("Other.")), exchange(1, false, &next[..], None)];
+        assert!(compaction_texts(&summary_lost).unwrap_err().contains("no user message ending with the summary"));
     }
 
     #[test]
