@@ -386,3 +386,30 @@ async fn a_client_that_goes_ends_the_running_turns_and_the_process_exits_0() {
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert!(files[0].to_string_lossy().contains(&threads[0]) && text.contains("\"turn_aborted\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_are_taken_in_the_order_the_client_wrote_them() {
+    // Reported against rcodex: `thread/start` written right after `initialize`, without waiting for its answer, was
+    // refused with `Not initialized`; upstream takes the messages in order and answers both.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("Hi.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    for _ in 0..5 {
+        let mut client = Client::start(&run, &["app-server"]);
+        let initialize =
+            json!({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "sdk", "version": "1"}}});
+        let start = json!({"id": 2, "method": "thread/start", "params": {}});
+        // Both lines in one write: the server has both before it has answered either.
+        client.write_line(&format!("{initialize}\n{start}")).await;
+        client.transcript.push((Sender::Client, initialize));
+        client.transcript.push((Sender::Client, start));
+        let first = client.answer(&json!(1)).await;
+        assert!(first.get("result").is_some(), "{first}");
+        let started = client.answer(&json!(2)).await;
+        assert!(
+            started["result"]["thread"]["id"].is_string(),
+            "thread/start after an unanswered initialize: {started}"
+        );
+        client.finish(&protocol).await;
+    }
+}

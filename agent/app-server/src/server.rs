@@ -138,7 +138,12 @@ impl Server {
             (Some(method), Some(id)) => {
                 let method = method.to_string();
                 let params = object.get("params").cloned().unwrap_or(Value::Null);
-                if method != "initialize" && !self.state().initialized {
+                // Taken here, in the order the client wrote it: a request written right after `initialize`, before
+                // its answer came, finds the server initialized, as upstream's does.
+                if method == "initialize" {
+                    return self.initialize(&id, params);
+                }
+                if !self.state().initialized {
                     self.out.error(&id, RpcError::invalid("Not initialized"));
                     return;
                 }
@@ -161,7 +166,6 @@ impl Server {
     /// Answers one request (each handler sends its own answer, and what follows it).
     async fn request(self: Arc<Self>, id: Value, method: &str, params: Value) {
         match method {
-            "initialize" => self.initialize(&id, params),
             "thread/start" => self.thread_start(&id, params).await,
             "thread/resume" => self.thread_resume(&id, params).await,
             "thread/fork" => self.thread_fork(&id, params).await,
