@@ -397,3 +397,60 @@ async fn a_stream_that_ends_without_completing_is_a_disconnection_in_upstream_s_
     assert_eq!(out.errors(), [format!("Reconnecting... 1/1 ({expected})"), expected.to_string()]);
     assert_eq!(out.of_type("turn.failed")[0]["error"]["message"], expected);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_git_repository_check_follows_upstreams_rule() {
+    // The TypeScript SDK's suite expects `Not inside a trusted directory and --skip-git-repo-check was not
+    // specified.` (exit 1) for a working directory outside any git repository. Upstream 0.169.0 was seen deciding by
+    // the `.git` entries of the working directory and its ancestors, nothing else: a `.git` directory counts when it
+    // holds a `HEAD` (of any content, even a directory), a `.git` file whatever it holds (even no valid `gitdir:`), a
+    // symbolic link by what it points to (a dangling one does not count), and a `.git` directory without `HEAD`
+    // does not count but the search goes on above it. `[projects."DIR"] trust_level` changed nothing: a trusted
+    // directory outside git was refused, an untrusted repository ran.
+    let s = scripted((0..5).map(|_| Step::message("ran")).collect::<Vec<_>>()).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let empty_git = make("empty-git");
+    std::fs::create_dir(empty_git.join(".git")).unwrap();
+    let with_head = make("with-head");
+    std::fs::create_dir(with_head.join(".git")).unwrap();
+    std::fs::write(with_head.join(".git/HEAD"), "junk\n").unwrap();
+    let git_file = make("git-file");
+    std::fs::write(git_file.join(".git"), "not a gitdir line\n").unwrap();
+    let dangling = make("dangling");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), dangling.join(".git")).unwrap();
+    let linked = make("linked");
+    std::os::unix::fs::symlink(with_head.join(".git"), linked.join(".git")).unwrap();
+    let below_empty = make("with-head/sub/inner");
+    std::fs::create_dir(below_empty.join(".git")).unwrap();
+    let trusted = make("trusted");
+    std::fs::write(
+        run.home.join("config.toml"),
+        format!(
+            "{}\n[projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+            std::fs::read_to_string(run.home.join("config.toml")).unwrap(),
+            trusted.display()
+        ),
+    )
+    .unwrap();
+    let cases = [
+        (&empty_git, false),
+        (&with_head, true),
+        (&git_file, true),
+        (&dangling, false),
+        (&linked, true),
+        (&below_empty, true),
+        (&trusted, false),
+    ];
+    for (cwd, runs) in cases {
+        let out = outcome(run.rcodex(&["exec", "--json", "-C", cwd.to_str().unwrap(), "go"])).await;
+        let refused =
+            out.stderr.contains("Not inside a trusted directory and --skip-git-repo-check was not specified.");
+        assert_eq!((out.code == Some(0), refused), (runs, !runs), "{}: {}", cwd.display(), out.explain());
+    }
+}

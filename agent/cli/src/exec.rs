@@ -66,7 +66,7 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         config::ConfigError::Unsupported(message) => message,
         e => format!("Error loading config.toml: {e}"),
     })?;
-    if !args.skip_git_repo_check && !cwd.ancestors().any(|d| d.join(".git").exists()) {
+    if !args.skip_git_repo_check && !inside_git_repository(&cwd) {
         return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
     }
     let prompt = read_prompt(prompt)?;
@@ -101,6 +101,17 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         }
     };
     Ok(Prepared { config, prompt, images, resume, output_schema })
+}
+
+/// Whether `cwd` is inside a git repository, by upstream 0.169.0's rule for exec's check (seen with `.git` entries
+/// of every kind, see tests/tests/rcodex_sdk_exec.rs): the nearest ancestor with a `.git` directory holding a `HEAD`,
+/// or with a `.git` file whatever it holds, symbolic links followed. A `.git` directory without `HEAD` does not count
+/// (the search goes on above it); the project's trust level in config.toml plays no part.
+fn inside_git_repository(cwd: &std::path::Path) -> bool {
+    cwd.ancestors().any(|dir| {
+        let git = dir.join(".git");
+        if git.is_dir() { git.join("HEAD").exists() } else { git.exists() }
+    })
 }
 
 /// Says on stderr which session files `exec resume` passed over and which lines of the chosen one it leaves out
