@@ -369,6 +369,25 @@ pub struct Overrides {
     pub thread_source: Option<String>,
 }
 
+/// What a turn may change of its thread's settings, for itself and the turns after it (the app server's
+/// `turn/start`): each `None` keeps the thread's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TurnOverrides {
+    pub cwd: Option<PathBuf>,
+    pub model: Option<String>,
+    pub effort: Option<String>,
+    pub summary: Option<String>,
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// The sandbox mode, with workspace-write's options when they are given (else the thread's stay).
+    pub sandbox: Option<(SandboxMode, Option<WorkspaceWriteOptions>)>,
+}
+
+impl TurnOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == TurnOverrides::default()
+    }
+}
+
 /// The configuration rcodex runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -594,6 +613,33 @@ impl Config {
             ignored: findings.ignored,
             under_development_features,
         })
+    }
+
+    /// This configuration with a turn's settings over it (see [`TurnOverrides`]).
+    pub fn with_overrides(&self, overrides: &TurnOverrides) -> Config {
+        let mut config = self.clone();
+        if let Some(cwd) = &overrides.cwd {
+            config.cwd = cwd.clone();
+        }
+        if let Some(model) = &overrides.model {
+            config.model = model.clone();
+        }
+        if let Some(effort) = &overrides.effort {
+            config.model_reasoning_effort = Some(effort.clone());
+        }
+        if let Some(summary) = &overrides.summary {
+            config.model_reasoning_summary = Some(summary.clone());
+        }
+        if let Some(policy) = overrides.approval_policy {
+            config.approval_policy = policy;
+        }
+        if let Some((mode, options)) = &overrides.sandbox {
+            config.sandbox_mode = *mode;
+            if let Some(options) = options {
+                config.sandbox_workspace_write = options.clone();
+            }
+        }
+        config
     }
 
     /// The sandbox commands and patches run under.

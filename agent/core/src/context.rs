@@ -99,26 +99,8 @@ pub fn initial_context(
     env: &Environment,
     thread_id: &str,
 ) -> Result<Vec<Value>, ContextError> {
-    let mut roots: Vec<String> = env.writable_roots.iter().map(|r| r.display().to_string()).collect();
-    roots.sort();
-    let roots = roots.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ");
-    let cwd = env.cwd.display().to_string();
-    let codex_home = env.codex_home.display().to_string();
-    let values = [
-        ("cwd", cwd.as_str()),
-        ("codex_home", codex_home.as_str()),
-        ("shell", env.shell.as_str()),
-        ("current_date", env.current_date.as_str()),
-        ("timezone", env.timezone.as_str()),
-        ("writable_roots", roots.as_str()),
-    ];
     let network = if env.network { "enabled" } else { "restricted" };
-    let workspace_roots: Vec<String> = env.workspace_roots.iter().map(|r| r.display().to_string()).collect();
-    let text = |key: String| -> Result<String, ContextError> {
-        let template = pack.text(&key).ok_or_else(|| ContextError::MissingText(key.clone()))?;
-        let template = per_workspace_root(template, &workspace_roots);
-        render(&template, &values).map_err(|source| ContextError::Template { key, source })
-    };
+    let text = renderer(pack, env);
 
     let mut out = Vec::with_capacity(model.family.context.len());
     for (position, recipe) in model.family.context.iter().enumerate() {
@@ -157,6 +139,52 @@ pub fn initial_context(
         if !parts.is_empty() {
             out.push(items::canonical(items::message(&recipe.role, id, parts), pack));
         }
+    }
+    Ok(out)
+}
+
+/// Renders the pack's text `key` with `env`'s values.
+fn renderer<'a>(pack: &'a Pack, env: &Environment) -> impl Fn(String) -> Result<String, ContextError> + 'a {
+    let mut roots: Vec<String> = env.writable_roots.iter().map(|r| r.display().to_string()).collect();
+    roots.sort();
+    let roots = roots.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ");
+    let values = [
+        ("cwd", env.cwd.display().to_string()),
+        ("codex_home", env.codex_home.display().to_string()),
+        ("shell", env.shell.clone()),
+        ("current_date", env.current_date.clone()),
+        ("timezone", env.timezone.clone()),
+        ("writable_roots", roots),
+    ];
+    let workspace_roots: Vec<String> = env.workspace_roots.iter().map(|r| r.display().to_string()).collect();
+    move |key: String| {
+        let template = pack.text(&key).ok_or_else(|| ContextError::MissingText(key.clone()))?;
+        let template = per_workspace_root(template, &workspace_roots);
+        let values = values.each_ref().map(|(name, value)| (*name, value.as_str()));
+        render(&template, &values).map_err(|source| ContextError::Template { key, source })
+    }
+}
+
+/// What a thread tells the model when a turn changes its settings (the app server's `turn/start` overrides), as
+/// upstream 0.169.0 was seen telling it, before the turn's input: the permissions text of the new sandbox and approval
+/// policy as a developer message when it differs from the old one's; the environment context as a user message when
+/// it differs, whole when the working directory changed, else without its `<cwd>` and `<shell>` lines.
+pub fn settings_update(pack: &Pack, before: &Environment, after: &Environment) -> Result<Vec<Value>, ContextError> {
+    let permissions =
+        |env: &Environment| renderer(pack, env)(keys::permissions(env.sandbox_mode.as_str(), env.approval.as_str()));
+    let environment = |env: &Environment| renderer(pack, env)(keys::environment_context(env.sandbox_mode.as_str()));
+    let mut out = Vec::new();
+    let now = permissions(after)?;
+    if permissions(before)? != now {
+        out.push(items::canonical(items::message("developer", items::new_id("msg"), [now]), pack));
+    }
+    let now = environment(after)?;
+    if before.cwd != after.cwd {
+        out.push(items::canonical(items::message("user", items::new_id("msg"), [now]), pack));
+    } else if environment(before)? != now {
+        let unchanged = |line: &str| ["<cwd>", "<shell>"].iter().any(|tag| line.trim_start().starts_with(tag));
+        let text: Vec<&str> = now.split_inclusive('\n').filter(|line| !unchanged(line)).collect();
+        out.push(items::canonical(items::message("user", items::new_id("msg"), [text.concat()]), pack));
     }
     Ok(out)
 }
@@ -299,6 +327,37 @@ mod tests {
         let again = initial_context(pack, &model, &env(SandboxMode::WorkspaceWrite, None), "thread-1").unwrap();
         assert_eq!(items[0]["id"], again[0]["id"], "the instructions' id is the thread's");
         assert_ne!(items[1]["id"], again[1]["id"]);
+    }
+
+    #[test]
+    fn a_change_of_settings_is_told_as_upstream_told_it() {
+        let pack = rcodex_prompt_pack::embedded();
+        let texts = |before: &Environment, after: &Environment| -> Vec<(String, String)> {
+            let items = settings_update(pack, before, after).unwrap();
+            items.iter().map(|i| (i["role"].as_str().unwrap().to_string(), items::text_of(i))).collect()
+        };
+        let read_only = env(SandboxMode::ReadOnly, None);
+        assert!(texts(&read_only, &read_only).is_empty(), "nothing changed, nothing told");
+        // The approval policy: the whole permissions text of the new policy, as a developer message.
+        let writable = env(SandboxMode::WorkspaceWrite, None);
+        let asking = Environment { approval: ApprovalPolicy::OnRequest, ..writable.clone() };
+        let told = texts(&writable, &asking);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].0, "developer");
+        let expected = renderer(pack, &asking)(keys::permissions("workspace-write", "on-request")).unwrap();
+        assert_eq!(told[0].1, expected);
+        // The working directory: the whole environment context, as a user message.
+        let moved =
+            Environment { cwd: "/w/other".into(), workspace_roots: vec!["/w/other".into()], ..read_only.clone() };
+        let told = texts(&read_only, &moved);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].0, "user");
+        assert!(told[0].1.contains("<cwd>/w/other</cwd>") && told[0].1.contains("<shell>bash</shell>"), "{told:?}");
+        // The sandbox alone: its permissions, then the environment context without the cwd and the shell.
+        let told = texts(&writable, &read_only);
+        assert_eq!(told.iter().map(|(role, _)| role.as_str()).collect::<Vec<_>>(), ["developer", "user"]);
+        assert!(told[1].1.starts_with("<environment_context>\n  <current_date>"), "{}", told[1].1);
+        assert!(!told[1].1.contains("<cwd>") && !told[1].1.contains("<shell>"), "{}", told[1].1);
     }
 
     #[test]

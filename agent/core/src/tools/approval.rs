@@ -62,6 +62,11 @@ impl Approvals {
         Approvals { asker, approved: Approved::default(), policy }
     }
 
+    /// Follows `policy` from now on (a turn changed it); what the session approved stays approved.
+    pub fn set_policy(&mut self, policy: ApprovalPolicy) {
+        self.policy = if self.asker.answered() { policy } else { ApprovalPolicy::Never };
+    }
+
     /// The policy tools follow.
     pub fn policy(&self) -> ApprovalPolicy {
         self.policy

@@ -42,6 +42,24 @@ pub struct Commands {
     announced: Arc<Mutex<HashMap<String, String>>>,
 }
 
+/// The environment of a thread's commands: the shell environment policy's, with upstream's and the session's
+/// variables and the sandbox's.
+fn command_env(config: &Config, policy: &SandboxPolicy, thread_id: &str, version: &str) -> HashMap<String, String> {
+    let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id);
+    env.extend(rcodex_exec::EXEC_ENV_OVERRIDES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let session_vars = [
+        ("CODEX_APPLY_PATCH_PRESERVE_LINE_ENDINGS", "1"),
+        ("CODEX_HOME", &config.codex_home.display().to_string()),
+        ("CODEX_SESSION_ID", thread_id),
+        ("CODEX_VERSION", version),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    env.extend(session_vars);
+    env.extend(policy.command_env().into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
 /// The call id of a mark sent through the event channel behind the engine's events.
 const FLUSH: &str = "\0flush";
 
@@ -49,19 +67,7 @@ impl Commands {
     /// Commands of thread `thread_id` of rcodex aligned with upstream `version`.
     pub fn new(config: &Config, thread_id: &str, version: &str, launcher: PathBuf, events: EventSink) -> Commands {
         let policy = config.sandbox_policy();
-        let vars = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        let mut env = shell_env::command_env(vars, &config.shell_environment_policy, thread_id);
-        env.extend(rcodex_exec::EXEC_ENV_OVERRIDES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let session_vars = [
-            ("CODEX_APPLY_PATCH_PRESERVE_LINE_ENDINGS", "1"),
-            ("CODEX_HOME", &config.codex_home.display().to_string()),
-            ("CODEX_SESSION_ID", thread_id),
-            ("CODEX_VERSION", version),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        env.extend(session_vars);
-        env.extend(policy.command_env().into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
-
+        let env = command_env(config, &policy, thread_id, version);
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         let closed = Arc::new(AtomicBool::new(false));
         let flushed = Arc::new(Notify::new());
@@ -78,6 +84,13 @@ impl Commands {
             items: events,
             announced,
         }
+    }
+
+    /// Runs later commands with `config`'s working directory and sandbox (a turn changed them); the commands
+    /// already running go on as they started.
+    pub fn reconfigure(&mut self, config: &Config, thread_id: &str, version: &str) {
+        self.policy = config.sandbox_policy();
+        self.context = ToolContext::new(config.cwd.clone(), command_env(config, &self.policy, thread_id, version));
     }
 
     /// Runs an `exec_command` call; returns the text for the model. A command that only feeds a patch to

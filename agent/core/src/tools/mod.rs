@@ -159,6 +159,18 @@ impl ToolRuntime {
         }
     }
 
+    /// Takes a thread's new settings (a turn changed them): the working directory, the sandbox and approval
+    /// policy, and the model's family for the model. The running commands, the session's approvals, the plan and
+    /// the goals stay.
+    pub fn reconfigure(&mut self, config: &Config, family_slug: String, image_input: bool, thread_id: &str) {
+        self.cwd = config.cwd.clone();
+        self.approvals.set_policy(config.approval_policy);
+        self.family_slug = family_slug;
+        self.image_input = image_input;
+        self.exec.reconfigure(config, thread_id, &self.pack.upstream_version);
+        self.patcher = patch::Patcher::new(config.sandbox_policy().patch_policy(&config.cwd), self.events.clone());
+    }
+
     /// Runs a call and returns the items answering it.
     pub async fn call(&self, call: &ToolCall, offered: &Tools) -> Vec<Value> {
         if call.kind == CallKind::ToolSearch {
