@@ -413,3 +413,54 @@ async fn messages_are_taken_in_the_order_the_client_wrote_them() {
         client.finish(&protocol).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_key_login_authenticates_the_requests_of_a_provider_that_requires_openai_auth() {
+    // Upstream 0.169.0 (the official Python SDK's login tests, and by hand): `account/login/start` with an API key
+    // answers `{"type": "apiKey"}`, then sends `account/login/completed` and `account/updated`, keeps the key in
+    // CODEX_HOME/auth.json (mode 0600), and a provider with `requires_openai_auth` and no key of its own sends it as
+    // the bearer, in this process and the next. ChatGPT tokens need the `experimentalApi` capability.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("Signed in."), Step::message("Still signed in.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let config = format!(
+        "model = \"gpt-5.5\"\nmodel_provider = \"auth\"\n[model_providers.auth]\nname = \"auth\"\nbase_url = \"{}\"\n\
+         wire_api = \"responses\"\nrequires_openai_auth = true\n",
+        s.base_url()
+    );
+    std::fs::write(run.home.join("config.toml"), config).unwrap();
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let read = client.call("account/read", json!({})).await;
+    assert_eq!((read["account"].clone(), read["requiresOpenaiAuth"].clone()), (Value::Null, json!(true)));
+    let tokens = json!({"type": "chatgptAuthTokens", "accessToken": "a.b.c", "chatgptAccountId": "ws"});
+    let refused = client.request("account/login/start", tokens).await;
+    let refused = client.answer(&refused).await;
+    assert_eq!(
+        refused["error"]["message"],
+        "account/login/start.chatgptAuthTokens requires experimentalApi capability"
+    );
+    let login = client.call("account/login/start", json!({"type": "apiKey", "apiKey": "sk-login-test"})).await;
+    assert_eq!(login, json!({"type": "apiKey"}));
+    assert_eq!(client.notification("account/login/completed").await["success"], true);
+    assert_eq!(client.notification("account/updated").await["authMode"], "apikey");
+    assert_eq!(client.call("account/read", json!({})).await["account"], json!({"type": "apiKey"}));
+    let auth_json = run.home.join("auth.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&auth_json).unwrap().permissions().mode() & 0o777, 0o600);
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Who am I?")})).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("And now?")})).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+    let bearer = format!("Bearer <redacted:{}>", parity_capture::redact::fingerprint("sk-login-test"));
+    for request in s.model_requests().await {
+        assert_eq!(request.request.header("authorization"), Some(bearer.as_str()));
+    }
+}

@@ -6,6 +6,7 @@
 //! operations, its events become notifications ([`notify`]). Requests the server sends the client (approvals, user
 //! input) go through [`server_requests`].
 
+mod account;
 mod approvals;
 mod history;
 mod items;

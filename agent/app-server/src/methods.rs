@@ -44,11 +44,9 @@ pub async fn call(server: &Arc<Server>, method: &str, params: Value, after: &mut
         "config/value/write" => config_value_write(server, rpc::params(&params)?),
         "account/read" => {
             let config = server.load_config(&ThreadConfig::default())?;
-            Ok(
-                json!({"account": null, "userId": null, "requiresOpenaiAuth": config.model_provider.requires_openai_auth,
-                "workspaceRouting": null}),
-            )
+            crate::account::read(server, config.model_provider.requires_openai_auth)
         }
+        "account/login/start" => crate::account::login_start(server, params, after),
         // As upstream answers without a ChatGPT login: there are no limits to read.
         "account/rateLimits/read" => {
             Err(RpcError::invalid("codex account authentication required to read rate limits"))

@@ -41,6 +41,8 @@ pub struct Server {
 struct State {
     client: Option<AppClient>,
     initialized: bool,
+    /// The client's `capabilities.experimentalApi` (what upstream asks of a client before some requests).
+    experimental_api: bool,
     threads: HashMap<String, Arc<Loaded>>,
     /// Configuration warnings already told (each once per process).
     warned: HashSet<String>,
@@ -110,6 +112,7 @@ pub const METHODS: &[&str] = &[
     "config/read",
     "config/value/write",
     "account/read",
+    "account/login/start",
     "fuzzyFileSearch",
 ];
 
@@ -121,6 +124,11 @@ impl Server {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("server state")
+    }
+
+    /// Whether the client said it takes the experimental API.
+    pub(crate) fn experimental_api(&self) -> bool {
+        self.state().experimental_api
     }
 
     pub(crate) fn thread(&self, id: &str) -> Option<Arc<Loaded>> {
@@ -197,6 +205,8 @@ impl Server {
         #[serde(rename_all = "camelCase")]
         struct Params {
             client_info: ClientInfo,
+            #[serde(default)]
+            capabilities: Option<Value>,
         }
         #[derive(Deserialize)]
         struct ClientInfo {
@@ -216,6 +226,8 @@ impl Server {
             }
             state.initialized = true;
             state.client = Some(client.clone());
+            state.experimental_api =
+                params.capabilities.as_ref().and_then(|c| c["experimentalApi"].as_bool()) == Some(true);
         }
         let pack = rcodex_prompt_pack::embedded();
         self.out.reply(

@@ -221,6 +221,14 @@ impl RequestContext<'_> {
         };
         if let Some(key) = key {
             put("authorization", format!("Bearer {key}"));
+        } else if provider.env_key.is_none()
+            && provider.requires_openai_auth
+            && let Some(auth) = crate::auth::current(&self.config.codex_home)
+        {
+            // A provider that requires OpenAI's credentials and names none of its own: those of the login.
+            for (name, value) in auth.headers() {
+                put(name, value);
+            }
         }
         let agent = match self.client {
             Some(client) => client.user_agent(version),
