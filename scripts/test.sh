@@ -5,5 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/install-test-deps.sh
+# A CI machine builds once: incremental compilation data would only take disk (tens of GB for this workspace).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 cargo build --workspace --bins --locked
 exec cargo test --workspace --locked "$@"
