@@ -464,3 +464,79 @@ async fn an_api_key_login_authenticates_the_requests_of_a_provider_that_requires
         assert_eq!(request.request.header("authorization"), Some(bearer.as_str()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_messages_phase_is_shown_as_the_model_gave_it() {
+    // Upstream 0.169.0 (the official Python SDK's run tests, and by hand): an assistant message's `phase`
+    // (`commentary`, `final_answer`) is the `phase` of its `agentMessage` in `item/started`, `item/completed` and
+    // `turn/completed`, which the SDK needs to tell the final answer from commentary.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let phased = |text: &str, phase: &str| {
+        parity_server::OutputItem::Message(parity_server::script::Message {
+            text: text.into(),
+            phase: Some(phase.into()),
+            id: None,
+        })
+    };
+    let step = Step::reply().then_item(phased("Looking.", "commentary")).then_item(phased("Found it.", "final_answer"));
+    let s = scripted([step]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Find it.")})).await;
+    let completed = client.notification("turn/completed").await;
+    assert_eq!(completed["turn"]["items"][0]["phase"], "final_answer", "{completed:#}");
+    let (code, transcript) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0));
+    let phases: Vec<(String, Value, Value)> = transcript
+        .iter()
+        .filter(|(_, m)| m["params"]["item"]["type"] == "agentMessage")
+        .map(|(_, m)| {
+            let item = &m["params"]["item"];
+            (m["method"].as_str().unwrap().to_string(), item["text"].clone(), item["phase"].clone())
+        })
+        .collect();
+    let expected = [
+        ("item/started", "", "commentary"),
+        ("item/completed", "Looking.", "commentary"),
+        ("item/started", "", "final_answer"),
+        ("item/completed", "Found it.", "final_answer"),
+    ];
+    let expected: Vec<(String, Value, Value)> =
+        expected.iter().map(|(m, t, p)| (m.to_string(), json!(t), json!(p))).collect();
+    assert_eq!(phases, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn turn_start_is_answered_before_the_turn_tells_anything() {
+    // Upstream 0.169.0 answers `turn/start` before the turn's `thread/status/changed` and `turn/started`; rcodex
+    // answered after `turn/started` and the turn's first items, and the official Python SDK, which follows a turn from
+    // its id, then sometimes waited forever for a turn that had already ended (its own suite hung).
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted((0..5).map(|_| Step::message("Done.")).collect::<Vec<_>>()).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        let id = client.request("turn/start", json!({"threadId": thread, "input": text("Go.")})).await;
+        let mut seen = Vec::new();
+        loop {
+            let message = client.next().await;
+            let answered = message.get("method").is_none() && message["id"] == id;
+            seen.push(if answered {
+                "answer".to_string()
+            } else {
+                message["method"].as_str().unwrap_or("?").to_string()
+            });
+            if message["method"] == "turn/completed" {
+                break;
+            }
+        }
+        let answer = seen.iter().position(|m| m == "answer").expect("turn/start is answered");
+        let started = seen.iter().position(|m| m == "turn/started").expect("turn/started");
+        assert!(answer < started, "{seen:?}");
+    }
+    client.finish(&protocol).await;
+}

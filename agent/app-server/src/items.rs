@@ -44,6 +44,14 @@ pub fn agent_message(id: &str, text: &str, started_ms: i64, completed_ms: Option
     })
 }
 
+/// An `agentMessage` with the `phase` the model gave its message (`commentary`, `final_answer`).
+pub fn with_phase(mut message: Value, phase: Option<&str>) -> Value {
+    if let Some(phase) = phase {
+        message["phase"] = Value::String(phase.to_string());
+    }
+    message
+}
+
 pub fn reasoning(
     id: &str,
     summary: &[String],

@@ -241,7 +241,10 @@ impl ThreadEvents {
                 self.item_started(items::user_message(&id, content.clone(), at, None));
                 self.item_completed(items::user_message(&id, content, at, Some(at)));
             }
-            Event::AgentMessageStarted { id, .. } => self.item_started(items::agent_message(&id, "", now_ms(), None)),
+            Event::AgentMessageStarted { id, phase, .. } => {
+                let message = items::agent_message(&id, "", now_ms(), None);
+                self.item_started(items::with_phase(message, phase.as_deref()))
+            }
             Event::AgentMessageDelta { id, delta, .. } => self.notify(
                 "item/agentMessage/delta",
                 json!({"threadId": self.thread_id(), "turnId": self.turn_id(), "itemId": id, "delta": delta}),
@@ -319,15 +322,17 @@ impl ThreadEvents {
                 let id = item.source_id.clone().unwrap_or_else(|| item.id.clone());
                 let now = now_ms();
                 match &item.details {
-                    ItemDetails::AgentMessage { text } => {
+                    ItemDetails::AgentMessage { text, phase } => {
+                        let phase = phase.as_deref();
                         let started = match self.started_at(&id) {
                             Some(at) => at,
                             None => {
-                                self.item_started(items::agent_message(&id, "", now, None));
+                                // As upstream: an item that began whole shows its text from its start.
+                                self.item_started(items::with_phase(items::agent_message(&id, text, now, None), phase));
                                 now
                             }
                         };
-                        let message = items::agent_message(&id, text, started, Some(now));
+                        let message = items::with_phase(items::agent_message(&id, text, started, Some(now)), phase);
                         if let Some(turn) = &mut self.turn {
                             turn.last_agent_message = Some(message.clone());
                             turn.unread = true;

@@ -118,7 +118,7 @@ impl Human {
                 _ => {}
             },
             Event::ItemCompleted { item } => match &item.details {
-                ItemDetails::AgentMessage { text } => anstream::eprintln!("{}\n{text}", paint(ROLE, "codex")),
+                ItemDetails::AgentMessage { text, .. } => anstream::eprintln!("{}\n{text}", paint(ROLE, "codex")),
                 ItemDetails::Reasoning { text } => anstream::eprintln!("{}", paint(DIM, text)),
                 ItemDetails::CommandExecution { aggregated_output, exit_code, status, run, .. } => {
                     let took = run.duration_ms.map(|ms| format!(" in {ms}ms")).unwrap_or_default();

@@ -50,7 +50,13 @@ pub enum Event {
     UserMessage { turn_id: String, id: String, input: Vec<UserInput> },
     /// An assistant message begins; its text follows as deltas, then its `item.completed`.
     #[serde(rename = "agent_message.started")]
-    AgentMessageStarted { turn_id: String, id: String },
+    AgentMessageStarted {
+        turn_id: String,
+        id: String,
+        /// The message's `phase` as the model gave it (`commentary`, `final_answer`), for the app server.
+        #[serde(skip)]
+        phase: Option<String>,
+    },
     #[serde(rename = "agent_message.delta")]
     AgentMessageDelta { turn_id: String, id: String, delta: String },
     /// Token usage after a model response: the thread's total and the last response's.
@@ -188,6 +194,10 @@ impl Item {
 pub enum ItemDetails {
     AgentMessage {
         text: String,
+        /// The message's `phase` as the model gave it (`commentary`, `final_answer`), for the app server. Not part of
+        /// `exec --json`.
+        #[serde(skip)]
+        phase: Option<String>,
     },
     Reasoning {
         text: String,

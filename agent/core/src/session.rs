@@ -543,7 +543,8 @@ impl Session {
         let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         match item.get("type").and_then(Value::as_str) {
             Some("message") if item.get("role").and_then(Value::as_str) == Some("assistant") => {
-                self.events.emit(Event::AgentMessageStarted { turn_id: turn_id.to_string(), id });
+                let phase = item.get("phase").and_then(Value::as_str).map(str::to_string);
+                self.events.emit(Event::AgentMessageStarted { turn_id: turn_id.to_string(), id, phase });
             }
             Some("reasoning") => self.events.emit(Event::ReasoningStarted { turn_id: turn_id.to_string(), id }),
             _ => {}
@@ -558,7 +559,8 @@ impl Session {
                 let text = items::text_of(item);
                 *last_message = Some(text.clone());
                 let id = self.events.item_id();
-                let details = ItemDetails::AgentMessage { text };
+                let phase = item.get("phase").and_then(Value::as_str).map(str::to_string);
+                let details = ItemDetails::AgentMessage { text, phase };
                 self.events.emit(Event::ItemCompleted { item: Item::new(id, details).with_source(source_id) });
             }
             Some("web_search_call") => {
@@ -637,6 +639,8 @@ async fn finish_calls(calls: Vec<RunningCall>, control: &TurnControl) -> (Vec<Va
         }
         running.task.abort();
         let seconds = running.started.elapsed().as_secs_f32();
+        // Its end is waited for: what it was waiting on (an approval request) is withdrawn before the turn ends.
+        let _ = (&mut running.task).await;
         // Upstream's words for a call it ended: a command's frame, or the time alone (seen for apply_patch).
         let text = match running.call.name.as_str() {
             "exec_command" | "write_stdin" => format!("Wall time: {seconds:.1} seconds\naborted by user"),

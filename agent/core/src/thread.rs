@@ -208,6 +208,9 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
         let turn_id = control.turn_id.clone();
         if let Some(started) = next.started {
             let _ = started.send(turn_id.clone());
+            // The one who started it answers before the turn tells anything (upstream's app server answers
+            // `turn/start` before the turn's first notification): its task runs before this one goes on.
+            tokio::task::yield_now().await;
         }
         let mut interrupted_replies = Vec::new();
         let outcome = {
