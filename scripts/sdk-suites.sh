@@ -131,8 +131,9 @@ binary_of() {
 }
 
 # The suites see a plain environment: their own HOME, nothing of the caller's keys or Codex settings.
+suite_path=/usr/local/bin:/usr/bin:/bin
 clean_env() {
-  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$dir/home" LANG=C.UTF-8 TERM=dumb CI=true "$@"
+  env -i PATH="$suite_path" HOME="$dir/home" LANG=C.UTF-8 TERM=dumb CI=true "$@"
 }
 
 summary=()
@@ -140,6 +141,18 @@ summary=()
 for agent in "$@"; do
   bin="$(binary_of "$agent")"
   name="$(basename "$agent")"
+  suite_path=/usr/local/bin:/usr/bin:/bin
+  case "$agent" in
+    upstream | codex)
+      # Upstream runs its filesystem sandbox helper as `codex-linux-sandbox`, an alias of itself it makes under
+      # CODEX_HOME, except when CODEX_HOME is under the temporary directory, where the suites' tests put theirs
+      # ("Refusing to create helper binaries under temporary dir"): with bubblewrap installed, a test whose
+      # permissions need the helper then fails (`bwrap: execvp codex-linux-sandbox`). The alias is on PATH instead.
+      mkdir -p "$dir/upstream-helpers"
+      ln -sfn "$bin" "$dir/upstream-helpers/codex-linux-sandbox"
+      suite_path="$dir/upstream-helpers:$suite_path"
+      ;;
+  esac
   mkdir -p "$dir/home"
   say "$name: the TypeScript suite (jest), with CODEX_EXEC_PATH=$bin"
   ts_json="$results/typescript-$name.json"
