@@ -87,7 +87,8 @@ fn rcodex_matches_upstream_on_every_exec_scenario_in_two_shards_merged_into_one_
     assert_eq!(xml.matches("<testsuite ").count(), scenarios.len(), "{xml}");
     assert!(xml.contains("failures=\"0\" errors=\"0\">"), "{xml}");
     for scenario in &scenarios {
-        assert!(xml.contains(&format!("classname=\"parity.{scenario}.session-01\"")), "{scenario}: {xml}");
+        // A scenario whose agent was refused before any request (an unsupported setting) has no request to list.
+        assert!(xml.contains(&format!("<testsuite name=\"{scenario}\" ")), "{scenario}: {xml}");
     }
 }
 
