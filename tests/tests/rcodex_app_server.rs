@@ -540,3 +540,274 @@ async fn turn_start_is_answered_before_the_turn_tells_anything() {
     }
     client.finish(&protocol).await;
 }
+
+/// The records of a session file, by kind (`event_msg` and `response_item` with their payload's type).
+fn record_kinds(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let payload = &record["payload"];
+            match record["type"].as_str().unwrap() {
+                "event_msg" if payload["type"] == "item_completed" => {
+                    format!("item_completed/{}", payload["item"]["type"].as_str().unwrap())
+                }
+                "event_msg" => payload["type"].as_str().unwrap().to_string(),
+                "response_item" if payload["type"] == "message" => {
+                    format!("{}_message", payload["role"].as_str().unwrap())
+                }
+                "response_item" => payload["type"].as_str().unwrap().to_string(),
+                kind => kind.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Sends a request and reads up to its answer; returns the answer and the methods notified before it.
+async fn answered_after(client: &mut Client, method: &str, params: Value) -> (Value, Vec<String>) {
+    let id = client.request(method, params).await;
+    let mut before = Vec::new();
+    loop {
+        let message = client.next().await;
+        match message["method"].as_str() {
+            Some(method) if message.get("id").is_none() => before.push(method.to_string()),
+            _ if message["id"] == id => return (message, before),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thread_pages_its_turns_and_items_as_upstream_and_a_fork_refers_to_its_source() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let thread_steps = [
+        Step::message("One."),
+        Step::function_call("exec_command", json!({"cmd": "echo paged"})).call_id("call_echo"),
+        Step::message("It printed paged."),
+        Step::message("Three."),
+    ];
+    let s = scripted(Script::new().session(thread_steps).session([Step::message("Forked.")])).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let workspace = run.workspace.display().to_string();
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let thread =
+        client.call("thread/start", json!({"cwd": workspace})).await["thread"]["id"].as_str().unwrap().to_string();
+    let mut turns = Vec::new();
+    for prompt in ["Say one.", "Run echo.", "Say three."] {
+        let turn = client.call("turn/start", json!({"threadId": thread, "input": text(prompt)})).await;
+        turns.push(turn["turn"]["id"].as_str().unwrap().to_string());
+        client.notification("turn/completed").await;
+    }
+
+    // The session file holds upstream's records, in upstream's order (app-fork's source, recorded from 0.169.0).
+    let source = run.session_files().into_iter().find(|f| f.to_string_lossy().contains(&thread)).unwrap();
+    let kinds = record_kinds(&source);
+    assert_eq!(
+        kinds[..14],
+        [
+            "session_meta",
+            "task_started",
+            "developer_message",
+            "user_message",
+            "world_state",
+            "turn_context",
+            "thread_settings_applied",
+            "user_message",
+            "item_completed/UserMessage",
+            "item_completed/AgentMessage",
+            "assistant_message",
+            "token_usage_record",
+            "token_count",
+            "task_complete",
+        ],
+        "{kinds:#?}"
+    );
+    assert_eq!(
+        kinds[14..24],
+        [
+            "task_started",
+            "turn_context",
+            "user_message",
+            "item_completed/UserMessage",
+            "function_call",
+            "token_usage_record",
+            "item_completed/CommandExecution",
+            "function_call_output",
+            "token_count",
+            "item_completed/AgentMessage",
+        ],
+        "a tool turn: {kinds:#?}"
+    );
+
+    // Turns, newest first, each with its first user message and its last answer.
+    let listed = client.call("thread/turns/list", json!({"threadId": thread})).await;
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [&turns[2], &turns[1], &turns[0]]);
+    assert_eq!(listed["nextCursor"], Value::Null);
+    let summary = &listed["data"][1];
+    assert_eq!(summary["itemsView"], "summary");
+    let types: Vec<&str> = summary["items"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["userMessage", "agentMessage"], "{summary}");
+    assert_eq!(summary["items"][1]["text"], "It printed paged.");
+
+    // One at a time, by the cursors: the same turns; a backwards cursor turns around and includes its turn.
+    let (mut paged, mut cursor, mut second_back) = (Vec::new(), Value::Null, Value::Null);
+    loop {
+        let page = client.call("thread/turns/list", json!({"threadId": thread, "limit": 1, "cursor": cursor})).await;
+        paged.push(page["data"][0]["id"].as_str().unwrap().to_string());
+        if paged.len() == 2 {
+            second_back = page["backwardsCursor"].clone();
+        }
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(paged, [turns[2].clone(), turns[1].clone(), turns[0].clone()]);
+    let back = client
+        .call("thread/turns/list", json!({"threadId": thread, "cursor": second_back, "sortDirection": "asc"}))
+        .await;
+    let ids: Vec<&str> = back["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [&turns[1], &turns[2]]);
+
+    // Every item, or none.
+    let full = client.call("thread/turns/list", json!({"threadId": thread, "itemsView": "full"})).await;
+    let tool_turn = &full["data"][1]["items"];
+    let types: Vec<&str> = tool_turn.as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["userMessage", "commandExecution", "agentMessage"]);
+    assert_eq!(
+        (tool_turn[1]["id"].clone(), tool_turn[1]["aggregatedOutput"].clone(), tool_turn[1]["exitCode"].clone()),
+        (json!("call_echo"), json!("paged\n"), json!(0))
+    );
+    let bare = client.call("thread/turns/list", json!({"threadId": thread, "itemsView": "notLoaded"})).await;
+    assert_eq!(bare["data"][0]["items"], json!([]));
+
+    // Items, oldest first, page by page.
+    let (mut items, mut cursor) = (Vec::new(), Value::Null);
+    loop {
+        let page = client.call("thread/items/list", json!({"threadId": thread, "limit": 2, "cursor": cursor})).await;
+        items.extend(page["data"].as_array().unwrap().iter().cloned());
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    let types: Vec<&str> = items.iter().map(|e| e["item"]["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "userMessage",
+            "agentMessage",
+            "userMessage",
+            "commandExecution",
+            "agentMessage",
+            "userMessage",
+            "agentMessage"
+        ]
+    );
+    assert_eq!(items[3]["turnId"], turns[1]);
+    // Within a turn, from one of its items either way.
+    let anchor = json!({"type": "item", "itemId": "call_echo"});
+    let after =
+        client.call("thread/items/list", json!({"threadId": thread, "turnId": turns[1], "cursor": anchor})).await;
+    assert_eq!(after["data"][0]["item"]["text"], "It printed paged.");
+    assert_eq!(after["data"].as_array().unwrap().len(), 1);
+    let before = client
+        .call(
+            "thread/items/list",
+            json!({"threadId": thread, "turnId": turns[1], "cursor": anchor, "sortDirection": "desc"}),
+        )
+        .await;
+    assert_eq!(before["data"][0]["item"]["type"], "userMessage");
+
+    // What upstream refuses, in its words.
+    let refusals = [
+        (
+            "thread/items/list",
+            json!({"threadId": thread, "cursor": anchor}),
+            -32602,
+            "turnId is required when cursor is an item anchor".to_string(),
+        ),
+        (
+            "thread/turns/list",
+            json!({"threadId": thread, "cursor": "garbage"}),
+            -32600,
+            "invalid cursor: garbage".to_string(),
+        ),
+        (
+            "thread/items/list",
+            json!({"threadId": thread, "cursor": second_back}),
+            -32600,
+            format!("invalid cursor: {}", second_back.as_str().unwrap()),
+        ),
+        ("thread/turns/list", json!({"threadId": "nobody"}), -32600, "thread not loaded: nobody".to_string()),
+    ];
+    for (method, params, code, message) in refusals {
+        let id = client.request(method, params).await;
+        let refused = client.answer(&id).await;
+        assert_eq!(
+            (refused["error"]["code"].clone(), refused["error"]["message"].clone()),
+            (json!(code), json!(message))
+        );
+    }
+
+    // A fork: told that the whole history is deprecated, as upstream tells it, unless it asked for none.
+    let records_at_fork = std::fs::read_to_string(&source).unwrap().lines().count();
+    let (forked, notified) = answered_after(&mut client, "thread/fork", json!({"threadId": thread})).await;
+    assert!(notified.contains(&"deprecationNotice".to_string()), "{notified:?}");
+    let fork = forked["result"]["thread"]["id"].as_str().unwrap().to_string();
+    assert_eq!(forked["result"]["thread"]["turns"].as_array().unwrap().len(), 3);
+    let (bare, notified) =
+        answered_after(&mut client, "thread/fork", json!({"threadId": thread, "excludeTurns": true})).await;
+    assert!(!notified.contains(&"deprecationNotice".to_string()), "{notified:?}");
+    assert_eq!(bare["result"]["thread"]["turns"], json!([]));
+    // It refers to its source's records instead of copying them, and its requests say where it branched off.
+    let fork_file = run.session_files().into_iter().find(|f| f.to_string_lossy().contains(&fork)).unwrap();
+    let first: Value =
+        serde_json::from_str(std::fs::read_to_string(&fork_file).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["ordinal"], records_at_fork);
+    assert_eq!(first["payload"]["forked_from_ordinal_exclusive"], records_at_fork);
+    client.call("turn/start", json!({"threadId": fork, "input": text("Who are you?")})).await;
+    client.notification("turn/completed").await;
+    let request = s.model_requests().await.last().unwrap().request.clone();
+    let metadata: Value = serde_json::from_str(request.header("x-codex-turn-metadata").unwrap()).unwrap();
+    assert_eq!(
+        (metadata["forked_from_thread_id"].clone(), metadata["forked_from_ordinal_exclusive"].clone()),
+        (json!(thread), json!(records_at_fork))
+    );
+    assert!(inputs(&request.body).contains(&"assistant: Three.".to_string()), "the fork has its source's history");
+    let fork_turns = client.call("thread/turns/list", json!({"threadId": fork})).await;
+    assert_eq!(fork_turns["data"].as_array().unwrap().len(), 4, "its turn and its source's: {fork_turns}");
+    client.finish(&protocol).await;
+
+    // Resumed in a new process without its turns: no notice, and the cursors page back from the newest turn and item.
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let (resumed, notified) =
+        answered_after(&mut client, "thread/resume", json!({"threadId": thread, "excludeTurns": true})).await;
+    assert!(!notified.contains(&"deprecationNotice".to_string()), "{notified:?}");
+    let resumed = &resumed["result"];
+    assert_eq!(resumed["thread"]["turns"], json!([]));
+    let newest = client
+        .call(
+            "thread/turns/list",
+            json!({"threadId": thread, "cursor": resumed["turnsBackwardsCursor"], "sortDirection": "desc", "limit": 1}),
+        )
+        .await;
+    assert_eq!(newest["data"][0]["id"], turns[2]);
+    let last = client
+        .call(
+            "thread/items/list",
+            json!({"threadId": thread, "cursor": resumed["itemsBackwardsCursor"], "sortDirection": "desc", "limit": 1}),
+        )
+        .await;
+    assert_eq!(last["data"][0]["item"]["text"], "Three.");
+    // With its turns: told.
+    let (whole, notified) = answered_after(&mut client, "thread/resume", json!({"threadId": thread})).await;
+    assert!(notified.contains(&"deprecationNotice".to_string()), "{notified:?}");
+    assert_eq!(whole["result"]["thread"]["turns"].as_array().unwrap().len(), 3);
+    client.finish(&protocol).await;
+}

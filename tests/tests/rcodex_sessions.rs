@@ -85,3 +85,56 @@ async fn resume_last_passes_a_session_without_a_readable_meta_line_and_starts_an
     assert!(resumed.stderr.contains(&expected), "stderr names the file and why: {}", resumed.explain());
     assert!(resumed.stderr.contains("starting a new session"), "{}", resumed.explain());
 }
+
+/// The pinned upstream binary, installed by the project's script, or `None` (said out loud) when it cannot be.
+fn upstream() -> Option<std::path::PathBuf> {
+    let script = parity_e2e::repo().join("scripts/install-upstream.sh");
+    let output = std::process::Command::new(script).output().expect("the install script runs");
+    match output.status.code() {
+        Some(0) => Some(String::from_utf8_lossy(&output.stdout).trim().into()),
+        _ => {
+            eprintln!("SKIPPED: upstream Codex is not installed: {}", String::from_utf8_lossy(&output.stderr));
+            None
+        }
+    }
+}
+
+/// The texts of a request's input messages.
+fn texts(input: &[serde_json::Value]) -> Vec<String> {
+    input.iter().filter_map(|i| i["content"][0]["text"].as_str()).map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_file_in_upstreams_layout_is_resumed_by_upstream_and_then_by_rcodex_again() {
+    let Some(codex) = upstream() else { return };
+    let s = scripted([Step::message("Noted: 42."), Step::message("You said 42."), Step::message("Still 42.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let first = run.exec(&["Remember 42."]).await;
+    assert_eq!(first.code, Some(0), "{}", first.explain());
+
+    // Upstream 0.169.0 continues rcodex's file with its history...
+    let mut command = run.agent.command(&codex);
+    command.args(["exec", "--skip-git-repo-check", "--json", "resume", "--last", "Which number?"]);
+    let by_upstream = outcome(command).await;
+    assert_eq!(by_upstream.code, Some(0), "{}", by_upstream.explain());
+    assert_eq!(by_upstream.agent_messages(), ["You said 42."]);
+    let second = texts(s.model_requests().await[1].request.input());
+    assert!(second.contains(&"Remember 42.".into()) && second.contains(&"Noted: 42.".into()), "{second:#?}");
+
+    // ...and rcodex continues what upstream added, in one file whose ordinals run on.
+    let by_rcodex =
+        outcome(run.rcodex(&["exec", "resume", "--last", "--skip-git-repo-check", "--json", "And now?"])).await;
+    assert_eq!(by_rcodex.code, Some(0), "{}", by_rcodex.explain());
+    let third = texts(s.model_requests().await[2].request.input());
+    for said in ["Remember 42.", "Noted: 42.", "Which number?", "You said 42.", "And now?"] {
+        assert!(third.contains(&said.to_string()), "{said}: {third:#?}");
+    }
+    let files = run.session_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let ordinals: Vec<u64> = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ordinal"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ordinals, (0..ordinals.len() as u64).collect::<Vec<_>>());
+}

@@ -13,6 +13,7 @@ mod items;
 mod methods;
 mod notify;
 mod overrides;
+mod paging;
 mod rpc;
 mod search;
 mod server;

@@ -25,6 +25,16 @@ pub async fn call(server: &Arc<Server>, method: &str, params: Value, after: &mut
         "thread/list" => thread_list(server, rpc::params(&params)?),
         "thread/loaded/list" => Ok(json!({"data": server.loaded_ids(), "nextCursor": null})),
         "thread/read" => thread_read(server, rpc::params(&params)?),
+        "thread/turns/list" => {
+            let params: crate::paging::TurnsParams = rpc::params(&params)?;
+            let history = crate::paging::history_of(server, &params.thread_id)?;
+            crate::paging::turns_list(history.as_ref(), params)
+        }
+        "thread/items/list" => {
+            let params: crate::paging::ItemsParams = rpc::params(&params)?;
+            let history = crate::paging::history_of(server, &params.thread_id)?;
+            crate::paging::items_list(history.as_ref(), params)
+        }
         "thread/archive" => thread_archive(server, rpc::params(&params)?, after).await,
         "thread/unarchive" => thread_unarchive(server, rpc::params(&params)?, after),
         "thread/name/set" => thread_name_set(server, rpc::params(&params)?, after),
@@ -95,7 +105,7 @@ fn file_thread_json(server: &Server, saved: &History, turns: Vec<Value>) -> Valu
         preview: saved.preview.clone(),
         ephemeral: false,
         model_provider: meta["model_provider"].as_str().unwrap_or_default(),
-        model: meta["model"].as_str(),
+        model: saved.model_name(),
         reasoning_effort: None,
         created_at: saved.created_at,
         updated_at: modified(&saved.path).unwrap_or(saved.created_at),

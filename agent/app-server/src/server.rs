@@ -101,6 +101,8 @@ pub const METHODS: &[&str] = &[
     "thread/list",
     "thread/loaded/list",
     "thread/read",
+    "thread/turns/list",
+    "thread/items/list",
     "skills/list",
     "turn/start",
     "turn/steer",
@@ -416,17 +418,24 @@ impl Server {
                 if !loaded.has_file() {
                     return Err(no_rollout(thread_id));
                 }
+                if !exclude_turns {
+                    crate::paging::full_history_notice(&self.out);
+                }
                 loaded
             }
             None => {
                 let path =
                     history::find(&self.options.codex_home, thread_id, false).ok_or_else(|| no_rollout(thread_id))?;
                 let saved = history::read(&path).ok_or_else(|| no_rollout(thread_id))?;
+                // Told first, as upstream tells it: the answer will carry the whole history.
+                if !exclude_turns {
+                    crate::paging::full_history_notice(&self.out);
+                }
                 if request.cwd.is_none() {
                     request.cwd = saved.meta["cwd"].as_str().map(str::to_string);
                 }
                 if request.model.is_none() {
-                    request.model = saved.meta["model"].as_str().filter(|m| !m.is_empty()).map(str::to_string);
+                    request.model = saved.model_name().map(str::to_string);
                 }
                 let config = self.load_config(&request)?;
                 let loaded = self.spawn_thread(config, Some(path), None, false, saved.preview.clone())?;
@@ -447,10 +456,11 @@ impl Server {
                 "developer_instructions": null}}),
         );
         response.insert("multiAgentMode".into(), json!("explicitRequestOnly"));
-        // rcodex pages nothing: the whole history is in the answer.
+        // Where to page back from (`thread/turns/list`, `thread/items/list`): the newest turn and item.
+        let (turns_cursor, items_cursor) = crate::paging::backwards_cursors(&saved);
         response.insert("initialTurnsPage".into(), Value::Null);
-        response.insert("turnsBackwardsCursor".into(), Value::Null);
-        response.insert("itemsBackwardsCursor".into(), Value::Null);
+        response.insert("turnsBackwardsCursor".into(), turns_cursor);
+        response.insert("itemsBackwardsCursor".into(), items_cursor);
         Ok((loaded, Value::Object(response), saved))
     }
 
@@ -470,6 +480,10 @@ impl Server {
         };
         match self.fork(&params.thread_id, params.exclude_turns, params.config) {
             Ok((loaded, response, thread, saved)) => {
+                // The answer carries the source's whole history, which the client could page instead.
+                if !params.exclude_turns {
+                    crate::paging::full_history_notice(&self.out);
+                }
                 self.out.reply(id, Ok(response));
                 if let Some((turn, total, last)) = &saved.usage {
                     loaded.events.lock().expect("thread events").saved_usage(turn, total, last);
@@ -497,7 +511,7 @@ impl Server {
             request.cwd = saved.meta["cwd"].as_str().map(str::to_string);
         }
         if request.model.is_none() {
-            request.model = saved.meta["model"].as_str().filter(|m| !m.is_empty()).map(str::to_string);
+            request.model = saved.model_name().map(str::to_string);
         }
         let config = self.load_config(&request)?;
         let ephemeral = request.ephemeral.unwrap_or(false);

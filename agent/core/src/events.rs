@@ -290,6 +290,18 @@ impl EventSink {
         EventSink::new(|_| {})
     }
 
+    /// The same sink (the same item numbering), each event shown to `tap` before it goes on.
+    pub fn tapped(&self, tap: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        let send = self.send.clone();
+        EventSink {
+            send: Arc::new(move |event| {
+                tap(&event);
+                send(event)
+            }),
+            next_item: self.next_item.clone(),
+        }
+    }
+
     pub fn emit(&self, event: Event) {
         (self.send)(event)
     }

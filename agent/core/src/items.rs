@@ -216,6 +216,73 @@ pub fn text_of(item: &Value) -> String {
     }
 }
 
+/// Splits a command line into words as a POSIX shell would for plain words and quotes (no expansions); `None` when
+/// a quote is left open.
+pub fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => word.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            c @ ('"' | '\\' | '$' | '`') => word.push(c),
+                            c => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Some(words)
+}
+
+/// Words joined into a command line as upstream shows one (`/bin/bash -lc 'echo hello'`): the inverse of
+/// [`split_command`].
+pub fn join_command(argv: &[String]) -> String {
+    rcodex_exec::display_command(argv)
+}
+
+/// A command line's words ([`split_words`]), or the line as one word when a quote is left open.
+pub fn split_command(command: &str) -> Vec<String> {
+    split_words(command).unwrap_or_else(|| vec![command.to_string()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod events;
 pub mod images;
 pub mod interaction;
 pub mod items;
+pub mod records;
 pub mod request;
 pub mod rollout;
 pub mod session;

@@ -1,7 +1,14 @@
 //! Sessions on disk, as upstream keeps them: `CODEX_HOME/sessions/YYYY/MM/DD/rollout-<local time>-<thread id>.jsonl`,
-//! one JSON line per record: `{"timestamp", "type", "payload"}`. The first line is the `session_meta`; then come
-//! `turn_context` lines, the conversation's `response_item`s and `event_msg`s. Each line is written whole and flushed,
-//! so a failed or interrupted turn leaves a file that ends on a complete line and resumes.
+//! one JSON line per record: `{"timestamp", "ordinal", "type", "payload"}`, the ordinal counting the thread's records
+//! from 0. The first line is the `session_meta`; then, turn by turn, the records upstream 0.169.0 writes, in its
+//! order (see [`crate::session`]): `task_started`, the model's context (the first turn), `world_state`,
+//! `turn_context`, `thread_settings_applied`, the conversation's `response_item`s with an `item_completed` for each
+//! item a frontend shows, `token_usage_record` and `token_count` for each response, `task_complete`. Each line is
+//! written whole and flushed, so a failed or interrupted turn leaves a file that ends on a complete line and resumes.
+//!
+//! A fork refers to its source instead of copying it, as upstream's does: its `session_meta` names the source and how
+//! many of its records it takes (`forked_from_ordinal_exclusive`, `history_base`), and its own records go on from
+//! that ordinal. [`records`] reads a thread's whole history, its sources' included.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,6 +37,15 @@ pub struct SessionMeta {
     pub forked_from_id: Option<String>,
 }
 
+/// Where a fork branches off its source: the source's thread, how many of its records the fork takes (its ordinals
+/// below this one), and how long its file was then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryBase {
+    pub thread_id: String,
+    pub end_ordinal_exclusive: u64,
+    pub end_byte_offset: u64,
+}
+
 /// An open session file, appended to. A new session's file is written from its first turn on, as upstream writes
 /// it (a thread nobody has spoken to leaves no file): until [`Rollout::materialize`], records wait in memory.
 pub struct Rollout {
@@ -37,54 +53,65 @@ pub struct Rollout {
     file: Option<File>,
     /// Lines waiting for the file.
     pending: Vec<String>,
+    /// The ordinal of the next record.
+    next_ordinal: u64,
 }
 
 impl Rollout {
     /// Starts a new session file, written once [`Rollout::materialize`]d.
     pub fn create(codex_home: &Path, meta: &SessionMeta) -> std::io::Result<Rollout> {
+        Rollout::start(codex_home, meta, None)
+    }
+
+    /// Starts the session file of a fork that branches off its source at `base` ([`history_base`]): it refers to
+    /// the source's records, which are not copied, and is written at once (a fork has history from the start).
+    pub fn fork(codex_home: &Path, meta: &SessionMeta, base: &HistoryBase) -> std::io::Result<Rollout> {
+        let mut rollout = Rollout::start(codex_home, meta, Some(base))?;
+        rollout.materialize()?;
+        Ok(rollout)
+    }
+
+    fn start(codex_home: &Path, meta: &SessionMeta, base: Option<&HistoryBase>) -> std::io::Result<Rollout> {
         let now = jiff::Zoned::now();
         let dir = codex_home.join("sessions").join(now.strftime("%Y/%m/%d").to_string());
         let name = format!("rollout-{}-{}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S"), meta.thread_id);
         let path = dir.join(name);
-        let mut rollout = Rollout { path, file: None, pending: Vec::new() };
-        rollout.append(
-            "session_meta",
-            json!({
-                "session_id": meta.thread_id,
-                "id": meta.thread_id,
-                "timestamp": timestamp(),
-                "cwd": meta.cwd,
-                "runtime_workspace_roots": meta.workspace_roots,
-                "originator": meta.originator,
-                "cli_version": meta.cli_version,
-                "source": meta.source,
-                "thread_source": (!meta.thread_source.is_empty()).then_some(&meta.thread_source),
-                "model_provider": meta.model_provider,
-                "model": meta.model,
-                "context_window_id": meta.context_window_id,
-                "forked_from_id": meta.forked_from_id,
-            }),
-        )?;
+        let next_ordinal = base.map_or(0, |base| base.end_ordinal_exclusive);
+        let mut rollout = Rollout { path, file: None, pending: Vec::new(), next_ordinal };
+        // Upstream's keys, in its order; a key it leaves out when it has no value is left out.
+        let mut payload = serde_json::Map::new();
+        payload.insert("session_id".into(), json!(meta.thread_id));
+        payload.insert("id".into(), json!(meta.thread_id));
+        if let Some(base) = base {
+            payload.insert("forked_from_id".into(), json!(base.thread_id));
+            payload.insert("forked_from_ordinal_exclusive".into(), json!(base.end_ordinal_exclusive));
+        }
+        payload.insert("timestamp".into(), json!(timestamp()));
+        payload.insert("cwd".into(), json!(meta.cwd));
+        payload.insert("runtime_workspace_roots".into(), json!(meta.workspace_roots));
+        payload.insert("originator".into(), json!(meta.originator));
+        payload.insert("cli_version".into(), json!(meta.cli_version));
+        payload.insert("source".into(), json!(meta.source));
+        if !meta.thread_source.is_empty() {
+            payload.insert("thread_source".into(), json!(meta.thread_source));
+        }
+        payload.insert("model_provider".into(), json!(meta.model_provider));
+        payload.insert("history_mode".into(), json!("paginated"));
+        if let Some(base) = base {
+            payload.insert(
+                "history_base".into(),
+                json!({"thread_id": base.thread_id, "end_ordinal_exclusive": base.end_ordinal_exclusive,
+                    "end_byte_offset": base.end_byte_offset}),
+            );
+        }
+        payload.insert("context_window".into(), json!({"window_id": meta.context_window_id}));
+        rollout.append("session_meta", Value::Object(payload))?;
         Ok(rollout)
     }
 
-    /// Appends every record of another session file but its `session_meta` (a fork's copy of its source), each
-    /// with its own time; lines that cannot be read are left out, as a resume leaves them out. Returns how many
-    /// records the source holds, its `session_meta` included: where in it the fork branches off.
-    pub fn copy_records(&mut self, source: &Path) -> std::io::Result<u64> {
-        let text = std::fs::read(source)?;
-        let mut records = 0;
-        for line in text.split(|b| *b == b'\n') {
-            let Ok(record) = serde_json::from_slice::<Value>(line) else { continue };
-            if !record.is_object() {
-                continue;
-            }
-            records += 1;
-            if record["type"] != "session_meta" {
-                self.write_line(record.to_string())?;
-            }
-        }
-        Ok(records)
+    /// The ordinal the next record gets.
+    pub fn next_ordinal(&self) -> u64 {
+        self.next_ordinal
     }
 
     /// Writes the file, if it is not written yet, with what waited for it.
@@ -125,8 +152,9 @@ impl Rollout {
 
     /// Reopens a session file to append to it (a resumed session).
     pub fn reopen(path: &Path) -> std::io::Result<Rollout> {
+        let next_ordinal = records(path).map_err(std::io::Error::other)?.last().map_or(0, |r| r.ordinal + 1);
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Rollout { path: path.to_path_buf(), file: Some(file), pending: Vec::new() })
+        Ok(Rollout { path: path.to_path_buf(), file: Some(file), pending: Vec::new(), next_ordinal })
     }
 
     pub fn path(&self) -> &Path {
@@ -135,8 +163,131 @@ impl Rollout {
 
     /// Appends one record, whole, and flushes it.
     pub fn append(&mut self, kind: &str, payload: Value) -> std::io::Result<()> {
-        self.write_line(json!({"timestamp": timestamp(), "type": kind, "payload": payload}).to_string())
+        let ordinal = self.next_ordinal;
+        self.next_ordinal += 1;
+        self.write_line(
+            json!({"timestamp": timestamp(), "ordinal": ordinal, "type": kind, "payload": payload}).to_string(),
+        )
     }
+}
+
+/// One record of a thread, with its ordinal (read from the line, or counted for a file written before records had
+/// one) and the file it is in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub ordinal: u64,
+    pub record: Value,
+}
+
+impl Record {
+    pub fn kind(&self) -> &str {
+        self.record["type"].as_str().unwrap_or_default()
+    }
+
+    pub fn payload(&self) -> &Value {
+        &self.record["payload"]
+    }
+}
+
+/// Where a fork of the thread whose session file is `source` branches off: after all of its records.
+pub fn history_base(source: &Path) -> std::io::Result<HistoryBase> {
+    let records = records(source).map_err(std::io::Error::other)?;
+    let end_byte_offset = std::fs::metadata(source)?.len();
+    let thread_id = records
+        .iter()
+        .rev()
+        .find(|r| r.kind() == "session_meta")
+        .and_then(|r| r.payload()["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok(HistoryBase { thread_id, end_ordinal_exclusive: records.last().map_or(0, |r| r.ordinal + 1), end_byte_offset })
+}
+
+/// The lines of one session file: its records, and the lines that could not be read (`path:line: why`). A record
+/// without an ordinal gets the one after the previous record's (from `first`).
+fn file_records(path: &Path, first: u64) -> Result<(Vec<Record>, Vec<String>), RolloutError> {
+    let bytes = std::fs::read(path).map_err(|source| RolloutError::Io { path: path.to_path_buf(), source })?;
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    let mut next = first;
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(record @ Value::Object(_)) => {
+                let ordinal = record["ordinal"].as_u64().unwrap_or(next);
+                next = ordinal + 1;
+                records.push(Record { ordinal, record });
+            }
+            Ok(_) => skipped.push(format!("{}:{}: not a record", path.display(), i + 1)),
+            Err(e) => skipped.push(format!("{}:{}: {e}", path.display(), i + 1)),
+        }
+    }
+    Ok((records, skipped))
+}
+
+/// Where a session file's fork source is, from its `session_meta`: `history_base`, or upstream's
+/// `forked_from_id` with `forked_from_ordinal_exclusive`. A fork rcodex wrote before forks referred to their source
+/// (a copy, with `forked_from_id` alone) has none: it holds its whole history.
+fn base_of(records: &[Record]) -> Option<(String, u64)> {
+    let meta = records.iter().find(|r| r.kind() == "session_meta")?.payload();
+    let base = &meta["history_base"];
+    match (base["thread_id"].as_str(), base["end_ordinal_exclusive"].as_u64()) {
+        (Some(thread), Some(end)) => Some((thread.to_string(), end)),
+        _ => Some((meta["forked_from_id"].as_str()?.to_string(), meta["forked_from_ordinal_exclusive"].as_u64()?)),
+    }
+}
+
+/// The `CODEX_HOME` a session file is in (`CODEX_HOME/sessions/...` or `CODEX_HOME/archived_sessions/...`).
+fn codex_home_of(path: &Path) -> Option<&Path> {
+    path.ancestors()
+        .find(|dir| matches!(dir.file_name().and_then(|n| n.to_str()), Some("sessions" | "archived_sessions")))?
+        .parent()
+}
+
+/// A thread's session file, live or archived.
+fn thread_file(codex_home: &Path, thread_id: &str) -> Option<PathBuf> {
+    let suffix = format!("-{thread_id}.jsonl");
+    let named = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&suffix));
+    session_files(codex_home).into_iter().find(named).or_else(|| {
+        let archived = std::fs::read_dir(codex_home.join("archived_sessions")).ok()?;
+        archived.flatten().map(|e| e.path()).find(named)
+    })
+}
+
+/// Every record of a thread, in order: for a fork, its source's records up to where it branched off (its source's
+/// source's before them, and so on), then its own. Lines that cannot be read are left out (see [`load`]).
+pub fn records(path: &Path) -> Result<Vec<Record>, RolloutError> {
+    Ok(read_chain(path)?.0)
+}
+
+/// [`records`], with the lines left out.
+fn read_chain(path: &Path) -> Result<(Vec<Record>, Vec<String>), RolloutError> {
+    let mut chain = vec![file_records(path, 0)?];
+    let mut seen = vec![path.to_path_buf()];
+    let mut ends = Vec::new();
+    // A source that cannot be found or read leaves the fork with its own records only.
+    while let Some((thread, end)) = base_of(&chain.last().expect("a file").0)
+        && let Some(source) = codex_home_of(path).and_then(|home| thread_file(home, &thread))
+        && !seen.contains(&source)
+        && let Ok(read) = file_records(&source, 0)
+    {
+        seen.push(source);
+        ends.push(end);
+        chain.push(read);
+    }
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    // The oldest source first, each cut where its fork branched off.
+    for (i, (own, own_skipped)) in chain.into_iter().enumerate().rev() {
+        let end = i.checked_sub(1).map(|j| ends[j]);
+        records.extend(own.into_iter().filter(|r| end.is_none_or(|end| r.ordinal < end)));
+        if i == 0 {
+            skipped = own_skipped;
+        }
+    }
+    Ok((records, skipped))
 }
 
 fn timestamp() -> String {
@@ -170,30 +321,16 @@ pub enum RolloutError {
 /// since) is left out and listed in [`Saved::skipped`], as upstream resumes past it; a file without its
 /// `session_meta` line cannot be resumed.
 pub fn load(path: &Path) -> Result<Saved, RolloutError> {
-    let io = |source| RolloutError::Io { path: path.to_path_buf(), source };
-    let bytes = std::fs::read(path).map_err(io)?;
+    let (records, skipped) = read_chain(path)?;
     let mut meta = None;
     let mut items = Vec::new();
-    let mut skipped = Vec::new();
     let mut total_usage = None;
-    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let record: Value = match serde_json::from_slice(line) {
-            Ok(record @ Value::Object(_)) => record,
-            Ok(_) => {
-                skipped.push(format!("{}:{}: not a record", path.display(), i + 1));
-                continue;
-            }
-            Err(e) => {
-                skipped.push(format!("{}:{}: {e}", path.display(), i + 1));
-                continue;
-            }
-        };
-        let payload = &record["payload"];
-        match record["type"].as_str() {
-            Some("session_meta") => {
+    let mut model = None;
+    for record in &records {
+        let payload = record.payload();
+        match record.kind() {
+            // A fork's sources' come first: the thread's own is the last.
+            "session_meta" => {
                 let text = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
                 meta = Some(SessionMeta {
                     thread_id: text("id"),
@@ -209,12 +346,17 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                     model_provider: text("model_provider"),
                     originator: text("originator"),
                     cli_version: text("cli_version"),
-                    context_window_id: text("context_window_id"),
+                    // Upstream's key, or the one rcodex wrote before.
+                    context_window_id: payload
+                        .pointer("/context_window/window_id")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| text("context_window_id"), str::to_string),
                     forked_from_id: payload.get("forked_from_id").and_then(Value::as_str).map(str::to_string),
                 });
             }
-            Some("response_item") => items.push(payload.clone()),
-            Some("event_msg") if payload["type"] == "token_count" => {
+            "response_item" => items.push(payload.clone()),
+            "turn_context" => model = payload["model"].as_str().map(str::to_string).or(model),
+            "event_msg" if payload["type"] == "token_count" => {
                 if let Some(usage) = payload.pointer("/info/total_token_usage") {
                     total_usage = crate::client::Usage::from_saved(usage);
                 }
@@ -222,7 +364,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
             _ => {}
         }
     }
-    let meta = match meta {
+    let mut meta = match meta {
         Some(meta) => meta,
         None => {
             let prefix = format!("{}:", path.display());
@@ -236,6 +378,10 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
             return Err(RolloutError::Invalid { path: path.into(), line: 1, message: why });
         }
     };
+    // The model is the last turn's (upstream's session_meta does not name it).
+    if let Some(model) = model {
+        meta.model = model;
+    }
     Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage })
 }
 
@@ -333,11 +479,21 @@ mod tests {
         r.append("response_item", json!({"type": "message", "role": "user"})).unwrap();
         assert!(!r.path().exists(), "nothing is written before the first turn");
         r.materialize().unwrap();
+        // As upstream's, the session_meta does not name the model: the turns' contexts do.
+        r.append("turn_context", json!({"turn_id": "u1", "model": "m"})).unwrap();
         r.append("event_msg", json!({"type": "task_complete"})).unwrap();
         let relative = r.path().strip_prefix(home.path()).unwrap().display().to_string();
         assert!(relative.starts_with("sessions/") && relative.ends_with("-t1.jsonl"), "{relative}");
         let saved = load(r.path()).unwrap();
         assert_eq!(saved.meta, meta("t1", "/w"));
+        // Every record has its ordinal, from 0, and upstream's keys in upstream's order.
+        let lines: Vec<Value> =
+            std::fs::read_to_string(r.path()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.iter().map(|l| l["ordinal"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let keys: Vec<&String> = lines[0].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["timestamp", "ordinal", "type", "payload"]);
+        assert_eq!(lines[0]["payload"]["history_mode"], "paginated");
+        assert_eq!(lines[0]["payload"]["context_window"], json!({"window_id": "cw-t1"}));
         assert_eq!(saved.items, vec![json!({"type": "message", "role": "user"})]);
 
         // A process killed mid-line leaves a partial last line: the session still loads.
@@ -346,6 +502,72 @@ mod tests {
         let saved = load(r.path()).unwrap();
         assert_eq!(saved.items.len(), 1);
         assert_eq!(saved.skipped.len(), 1, "the cut line is left out: {:?}", saved.skipped);
+    }
+
+    #[test]
+    fn a_fork_refers_to_its_source_and_reads_its_history_from_it() {
+        let home = tempfile::tempdir().unwrap();
+        let message =
+            |text: &str| json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]});
+        let mut source = written(home.path(), &meta("s", "/w"));
+        source.append("response_item", message("a")).unwrap();
+        source.append("response_item", message("b")).unwrap();
+
+        // Upstream's fork names where it branches off: after the source's records so far (3: its meta, a, b).
+        let base = history_base(source.path()).unwrap();
+        assert_eq!((base.thread_id.as_str(), base.end_ordinal_exclusive), ("s", 3));
+        assert_eq!(base.end_byte_offset, std::fs::metadata(source.path()).unwrap().len());
+        let mut fork =
+            Rollout::fork(home.path(), &SessionMeta { forked_from_id: Some("s".into()), ..meta("f", "/w") }, &base)
+                .unwrap();
+        assert!(fork.path().exists(), "a fork's file is written at once");
+        fork.append("response_item", message("c")).unwrap();
+        // What the source says after the fork is not the fork's.
+        source.append("response_item", message("not the fork's")).unwrap();
+
+        let first: Value =
+            serde_json::from_str(std::fs::read_to_string(fork.path()).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(first["ordinal"], 3, "the fork's records go on from its source's");
+        assert_eq!(first["payload"]["forked_from_id"], "s");
+        assert_eq!(first["payload"]["forked_from_ordinal_exclusive"], 3);
+        assert_eq!(first["payload"]["history_base"]["end_ordinal_exclusive"], 3);
+
+        let saved = load(fork.path()).unwrap();
+        assert_eq!(saved.meta.thread_id, "f");
+        assert_eq!(saved.meta.forked_from_id.as_deref(), Some("s"));
+        assert_eq!(saved.items, [message("a"), message("b"), message("c")]);
+        let ordinals: Vec<u64> = records(fork.path()).unwrap().iter().map(|r| r.ordinal).collect();
+        assert_eq!(ordinals, [0, 1, 2, 3, 4]);
+        assert_eq!(Rollout::reopen(fork.path()).unwrap().next_ordinal(), 5);
+
+        // A fork of the fork takes both.
+        let base = history_base(fork.path()).unwrap();
+        assert_eq!((base.thread_id.as_str(), base.end_ordinal_exclusive), ("f", 5));
+        let mut second = Rollout::fork(home.path(), &meta("g", "/w"), &base).unwrap();
+        second.append("response_item", message("d")).unwrap();
+        assert_eq!(load(second.path()).unwrap().items, [message("a"), message("b"), message("c"), message("d")]);
+
+        // Without its source, a fork has its own records only.
+        std::fs::remove_file(source.path()).unwrap();
+        assert_eq!(load(fork.path()).unwrap().items, [message("c")]);
+    }
+
+    #[test]
+    fn a_file_written_before_records_had_ordinals_is_counted_and_a_copied_fork_is_whole() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("sessions/2026/01/01");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rollout-2026-01-01T00-00-00-old.jsonl");
+        let lines = [
+            json!({"timestamp": "t", "type": "session_meta", "payload": {"id": "old", "forked_from_id": "gone",
+                "context_window_id": "cw", "model": "m1"}}),
+            json!({"timestamp": "t", "type": "response_item", "payload": {"type": "message", "role": "user"}}),
+        ];
+        std::fs::write(&path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        let saved = load(&path).unwrap();
+        assert_eq!(saved.items.len(), 1, "a fork rcodex copied holds its whole history");
+        assert_eq!((saved.meta.context_window_id.as_str(), saved.meta.model.as_str()), ("cw", "m1"));
+        assert_eq!(Rollout::reopen(&path).unwrap().next_ordinal(), 2);
     }
 
     /// A copy of `path` with line `n` (from 1) made unreadable.

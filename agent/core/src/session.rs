@@ -92,6 +92,20 @@ pub struct Session {
     usage: Usage,
     /// Warnings about the configuration and the model, not told yet.
     warnings: Vec<String>,
+    /// What a new thread's first turn records before its input, as upstream does: the model's context, and the world
+    /// it describes. Empty once written (and for a resumed thread or a fork, whose context is in their files).
+    first_turn: Option<FirstTurn>,
+    /// The environment the context describes.
+    environment: Environment,
+    /// Tool items completed while calls ran, for the session file.
+    tool_items: crate::records::ToolItems,
+    /// The running turn's usage.
+    turn_usage: Usage,
+}
+
+/// What a new thread's first turn records.
+struct FirstTurn {
+    context: Vec<Value>,
 }
 
 impl Session {
@@ -140,6 +154,7 @@ impl Session {
 
         // A fork's source and how many of its records it took, for the turn metadata.
         let mut forked_from = None;
+        let mut first_turn = None;
         // What differs between a new session and a resumed one: its ids, its history and its file.
         let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
             .resume
@@ -152,15 +167,18 @@ impl Session {
                 let prefix = name_based(&model, context);
                 let context_window_id = saved.meta.context_window_id.clone();
                 let mut rollout = None;
+                // The fork refers to its source's records (all of them so far) rather than copying them, as upstream's.
+                let base =
+                    rollout::history_base(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                forked_from = Some((saved.meta.thread_id.clone(), base.end_ordinal_exclusive));
                 if !options.ephemeral {
                     let meta = meta_for(&thread_id, &context_window_id, &config, Some(saved.meta.thread_id.clone()));
-                    let mut file = Rollout::create(&config.codex_home, &meta)
+                    let mut file = Rollout::fork(&config.codex_home, &meta, &base)
                         .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
-                    let ordinal =
-                        file.copy_records(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
-                    forked_from = Some((saved.meta.thread_id.clone(), ordinal));
-                    // A fork has history from the start: its file is written at once.
-                    file.materialize().map_err(|source| SessionError::Io { path: file.path().into(), source })?;
+                    // Its settings are set when it is made.
+                    let settings = crate::records::thread_settings_applied(&thread_id, &config, &model.slug);
+                    file.append("event_msg", settings)
+                        .map_err(|source| SessionError::Io { path: file.path().into(), source })?;
                     rollout = Some(file);
                 }
                 let usage = saved.total_usage.unwrap_or_default();
@@ -179,7 +197,14 @@ impl Session {
                 let rollout = if options.ephemeral {
                     None
                 } else {
-                    Some(Rollout::reopen(&path).map_err(|source| SessionError::Io { path, source })?)
+                    let mut file =
+                        Rollout::reopen(&path).map_err(|source| SessionError::Io { path: path.clone(), source })?;
+                    // `exec resume` sets the thread's settings again (the app server's resume keeps them).
+                    if client.is_none() {
+                        let settings = crate::records::thread_settings_applied(&thread_id, &config, &model.slug);
+                        file.append("event_msg", settings).map_err(|source| SessionError::Io { path, source })?;
+                    }
+                    Some(file)
                 };
                 let usage = saved.total_usage.unwrap_or_default();
                 (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, "cold_resume", usage)
@@ -192,22 +217,30 @@ impl Session {
                 let mut rollout = None;
                 if !options.ephemeral {
                     let meta = meta_for(&thread_id, &context_window_id, &config, None);
-                    let mut file = Rollout::create(&config.codex_home, &meta)
+                    let file = Rollout::create(&config.codex_home, &meta)
                         .map_err(|source| SessionError::Io { path: config.codex_home.join("sessions"), source })?;
-                    for item in &history {
-                        file.append("response_item", item.clone())
-                            .map_err(|source| SessionError::Io { path: file.path().into(), source })?;
-                    }
                     rollout = Some(file);
+                    // The context is recorded by the first turn, after its start.
+                    first_turn = Some(FirstTurn { context: history.clone() });
                 }
                 (thread_id, context_window_id, prefix, history, rollout, "new", Usage::default())
             }
         };
         let asker = Arc::new(Asker::new(events.clone(), options.interaction));
+        // The items the tools complete are recorded in the session file too.
+        let tool_items = crate::records::ToolItems::default();
+        let tool_events = {
+            let tool_items = tool_items.clone();
+            events.tapped(move |event| tool_items.observe(event))
+        };
         let tools =
-            Arc::new(tool_runtime(&config, pack, &model, &thread_id, &events, &options.sandbox_launcher, asker));
+            Arc::new(tool_runtime(&config, pack, &model, &thread_id, &tool_events, &options.sandbox_launcher, asker));
         let session = Session {
             tools,
+            first_turn,
+            environment,
+            tool_items,
+            turn_usage: Usage::default(),
             usage,
             warnings,
             pack,
@@ -262,6 +295,54 @@ impl Session {
         self.history.push(item);
     }
 
+    /// Records the outputs of a response's calls, in order, each after the item its tool completed (a command that
+    /// ran, a patch applied, an image viewed), as upstream records them. Items completed by another call than their
+    /// own (a command that ended while `write_stdin` polled it) come before the first output. Returns what answers
+    /// no call (the objective a goal tool adds), which upstream records after the response's `token_count`.
+    #[must_use]
+    fn record_outputs(&mut self, turn_id: &str, outputs: Vec<Value>) -> Vec<Value> {
+        let call_id = |item: &Value| item.get("call_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let (outputs, extras): (Vec<Value>, Vec<Value>) = outputs.into_iter().partition(|o| !call_id(o).is_empty());
+        let output_ids: Vec<String> = outputs.iter().map(call_id).collect();
+        let (mut own, mut others): (Vec<_>, Vec<_>) =
+            self.tool_items.take().into_iter().partition(|(id, ..)| output_ids.contains(id));
+        let write = |session: &mut Session, completed: Vec<(String, Value, i64, i64)>| {
+            for (_, item, started, ended) in completed {
+                let record = crate::records::item_completed(&session.thread_id, turn_id, item, started, ended);
+                session.save("event_msg", record);
+            }
+        };
+        write(self, std::mem::take(&mut others));
+        for output in outputs {
+            let id = call_id(&output);
+            let (mine, rest) = std::mem::take(&mut own).into_iter().partition(|(call, ..)| *call == id);
+            own = rest;
+            write(self, mine);
+            if let Some(path) = self.viewed_image(&output) {
+                let now = crate::records::now_ms();
+                write(self, vec![(id, crate::records::image_view(&call_id(&output), &path), now, now)]);
+            }
+            let output = items::canonical(output, self.pack);
+            self.record(output);
+        }
+        extras
+    }
+
+    /// The image a `view_image` call showed the model, if its output is one.
+    fn viewed_image(&self, output: &Value) -> Option<PathBuf> {
+        let parts = output.get("output")?.as_array()?;
+        if !parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("input_image")) {
+            return None;
+        }
+        let call_id = output.get("call_id")?.as_str()?;
+        let call = self.history.iter().rev().find(|item| {
+            item.get("call_id").and_then(Value::as_str) == Some(call_id)
+                && item.get("name").and_then(Value::as_str) == Some("view_image")
+        })?;
+        let arguments: Value = serde_json::from_str(call.get("arguments")?.as_str()?).ok()?;
+        Some(self.config.cwd.join(arguments.get("path")?.as_str()?))
+    }
+
     /// Runs one turn for the user's input: samples the model until it answers without calling a tool and no steer
     /// is waiting, taking steers and an interrupt from `control` as it goes.
     pub async fn run_turn(&mut self, input: Vec<UserInput>, control: &TurnControl) -> Result<TurnSummary, TurnError> {
@@ -288,20 +369,37 @@ impl Session {
             self.events.completed(ItemDetails::Error { message: warning });
         }
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
+        self.turn_usage = Usage::default();
         self.save(
             "event_msg",
-            json!({"type": "task_started", "turn_id": turn_id, "started_at": ids.turn_started_at_unix_ms / 1000}),
+            json!({"type": "task_started", "turn_id": turn_id, "root_turn_id": turn_id,
+                "started_at": ids.turn_started_at_unix_ms / 1000, "model_context_window": self.context_window(),
+                "collaboration_mode_kind": "default"}),
         );
+        // A new thread's first turn records the model's context and the world it describes.
+        let first_turn = self.first_turn.take();
+        if let Some(first_turn) = &first_turn {
+            for item in &first_turn.context {
+                self.save("response_item", item.clone());
+            }
+            let world = crate::records::world_state(&self.environment, &self.model.slug, &first_turn.context);
+            self.save("world_state", world);
+        }
         self.save(
             "turn_context",
             json!({
                 "turn_id": turn_id,
+                "root_turn_id": turn_id,
                 "cwd": self.config.cwd,
                 "approval_policy": self.config.approval_policy.as_str(),
                 "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
                 "model": self.model.slug,
             }),
         );
+        if first_turn.is_some() {
+            let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
+            self.save("event_msg", settings);
+        }
         self.record_user_input(&turn_id, input);
 
         let workspaces = git_workspaces(&self.config.cwd);
@@ -342,15 +440,12 @@ impl Session {
             }
         }
         self.tools.turn_done();
+        // Each response's usage is recorded after it (`token_count`); the turn ends with its summary.
         self.save(
             "event_msg",
-            json!({"type": "token_count", "info": {
-                "total_token_usage": self.usage.to_saved(), "last_token_usage": self.last_usage.to_saved()}}),
-        );
-        self.save(
-            "event_msg",
-            json!({"type": "task_complete", "turn_id": turn_id, "last_agent_message": last_message,
-                "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}),
+            json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": last_message,
+                "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
         );
         self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
         Ok(TurnSummary { last_message, usage: self.usage })
@@ -362,7 +457,7 @@ impl Session {
         self.record(items::user_message(&marker));
         self.save(
             "event_msg",
-            json!({"type": "turn_aborted", "turn_id": turn_id, "reason": "interrupted",
+            json!({"type": "turn_aborted", "root_turn_id": turn_id, "turn_id": turn_id, "reason": "interrupted",
                 "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}),
         );
         self.events.emit(Event::TurnAborted { turn_id: turn_id.to_string() });
@@ -375,10 +470,17 @@ impl Session {
         let detail = if self.model.info.is_some() { ImageDetail::Original } else { ImageDetail::High };
         let message = items::user_input_message(&input, detail);
         let id = uuid::Uuid::now_v7().to_string();
-        // Saved with its id, so that a frontend reading the thread back names it as it did.
-        self.save("event_msg", json!({"type": "user_message", "turn_id": turn_id, "id": id, "input": input}));
-        self.events.emit(Event::UserMessage { turn_id: turn_id.to_string(), id, input });
         self.record(message);
+        // Then the item a frontend shows, with its id, so that reading the thread back names it as it did.
+        let now = crate::records::now_ms();
+        let item = crate::records::user_message(&id, &input);
+        self.save("event_msg", crate::records::item_completed(&self.thread_id, turn_id, item, now, now));
+        self.events.emit(Event::UserMessage { turn_id: turn_id.to_string(), id, input });
+    }
+
+    /// The model's usable context window, as upstream reports it (95% of the catalog's).
+    fn context_window(&self) -> Option<u64> {
+        self.model.info.and_then(|info| info.context_window).map(|w| w * 95 / 100)
     }
 
     /// Ends every command still running (at exit, or when the turn was interrupted).
@@ -437,9 +539,17 @@ impl Session {
             let mut received = Vec::new();
             let mut calls = Vec::new();
             let mut completed_usage = None;
+            let mut response_id = None;
+            // When each item began, for the session file.
+            let mut started_ms = std::collections::HashMap::new();
             let outcome = {
                 let stream = self.model_client.stream(&headers, &body, |event| match event {
-                    ResponseEvent::OutputItemAdded(item) => self.announce_start(&ids.turn_id, &item),
+                    ResponseEvent::OutputItemAdded(item) => {
+                        if let Some(id) = item.get("id").and_then(Value::as_str) {
+                            started_ms.insert(id.to_string(), crate::records::now_ms());
+                        }
+                        self.announce_start(&ids.turn_id, &item)
+                    }
                     ResponseEvent::OutputTextDelta { item_id, delta } => {
                         self.events.emit(Event::AgentMessageDelta { turn_id: ids.turn_id.clone(), id: item_id, delta })
                     }
@@ -471,7 +581,10 @@ impl Session {
                         }
                         received.push(item);
                     }
-                    ResponseEvent::Completed { usage, .. } => completed_usage = Some(usage.unwrap_or_default()),
+                    ResponseEvent::Completed { usage, response_id: id } => {
+                        completed_usage = Some(usage.unwrap_or_default());
+                        response_id = Some(id);
+                    }
                     _ => {}
                 });
                 tokio::select! {
@@ -481,35 +594,64 @@ impl Session {
                 }
             };
             // Items that arrived whole are kept even when the stream then failed or was cut: the next request sends
-            // them back.
+            // them back. The item a frontend shows of one is recorded before it, as upstream records them.
+            let now = crate::records::now_ms();
             for item in received {
-                if item.get("type").and_then(Value::as_str) == Some("message")
-                    && item.get("role").and_then(Value::as_str) == Some("assistant")
-                {
-                    // Saved with the model's id, so that a frontend reading the thread back names it as it did.
-                    let id = item.get("id").cloned().unwrap_or(Value::Null);
-                    let text = items::text_of(&item);
-                    self.save(
-                        "event_msg",
-                        json!({"type": "agent_message", "turn_id": ids.turn_id, "id": id, "message": text}),
-                    );
+                if let Some(shown) = crate::records::model_item(&item) {
+                    let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+                    let started = started_ms.get(id).copied().unwrap_or(now);
+                    let completed = crate::records::item_completed(&self.thread_id, &ids.turn_id, shown, started, now);
+                    self.save("event_msg", completed);
                 }
                 self.record(item);
             }
             let called_tools = !calls.is_empty();
             let (outputs, calls_interrupted) = finish_calls(calls, control).await;
-            // Calls that ran are answered whatever became of the stream: they may have changed things.
-            for output in outputs {
-                let output = items::canonical(output, self.pack);
-                self.record(output);
-            }
             let interrupted = calls_interrupted || control.cancel.is_cancelled();
+            let retry =
+                !interrupted && attempt < max_retries && matches!(outcome, Some(Err(ApiError::Retryable { .. })));
             let usage = match outcome {
                 _ if interrupted => None,
                 // Cut short by a steer: the steer goes in with the next request.
                 None => None,
                 Some(Ok(())) => Some(completed_usage.unwrap_or_default()),
-                Some(Err(ApiError::Retryable { message, delay })) if attempt < max_retries => {
+                Some(Err(_)) => None,
+            };
+            if let Some(usage) = usage {
+                self.usage.add(&usage);
+                self.last_usage = usage;
+                self.turn_usage.add(&usage);
+                self.save(
+                    "token_usage_record",
+                    json!({"thread_id": self.thread_id, "turn_id": ids.turn_id, "session_id": self.thread_id,
+                        "root_turn_id": ids.turn_id, "response_id": response_id,
+                        "usage": crate::records::usage(&usage),
+                        "turn_token_usage": crate::records::usage(&self.turn_usage),
+                        "thread_token_usage": crate::records::usage(&self.usage)}),
+                );
+            }
+            // Calls that ran are answered whatever became of the stream: they may have changed things.
+            let extras = self.record_outputs(&ids.turn_id, outputs);
+            let failed = matches!(outcome, Some(Err(_))) && !retry && !interrupted;
+            if !failed {
+                let count = crate::records::token_count(&self.usage, &self.last_usage, self.context_window());
+                self.save("event_msg", count);
+            }
+            for extra in extras {
+                let extra = items::canonical(extra, self.pack);
+                self.record(extra);
+            }
+            if let Some(usage) = usage {
+                self.events.emit(Event::TokenUsage {
+                    turn_id: ids.turn_id.clone(),
+                    total: self.usage.into(),
+                    last: usage.into(),
+                    total_tokens: self.usage.total_tokens,
+                    last_tokens: usage.total_tokens,
+                });
+            }
+            match outcome {
+                Some(Err(ApiError::Retryable { message, delay })) if retry => {
                     attempt += 1;
                     self.events
                         .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
@@ -520,18 +662,8 @@ impl Session {
                         }
                     }
                 }
-                Some(Err(error)) => return Err(TurnError::Api(error)),
-            };
-            if let Some(usage) = usage {
-                self.usage.add(&usage);
-                self.last_usage = usage;
-                self.events.emit(Event::TokenUsage {
-                    turn_id: ids.turn_id.clone(),
-                    total: self.usage.into(),
-                    last: usage.into(),
-                    total_tokens: self.usage.total_tokens,
-                    last_tokens: usage.total_tokens,
-                });
+                Some(Err(error)) if failed => return Err(TurnError::Api(error)),
+                _ => {}
             }
             self.events.emit(Event::ResponseEnded { turn_id: ids.turn_id.clone(), completed: usage.is_some() });
             return Ok(Sampled { called_tools, usage, interrupted });

@@ -162,6 +162,9 @@ pub mod keys {
     pub const TURN_ABORTED: &str = "turn_aborted";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).
     pub const UNDER_DEVELOPMENT_FEATURES: &str = "under_development_features";
+    /// The app server's `deprecationNotice` after a `thread/resume` or `thread/fork` answer that carries the whole
+    /// history, pointing to `excludeTurns` and the paging methods.
+    pub const FULL_HISTORY_DEPRECATED: &str = "app_server/full_history_deprecated";
     /// The description of the `request_user_input` tool when Default mode offers it
     /// (`features.default_mode_request_user_input`).
     pub const REQUEST_USER_INPUT_DEFAULT_MODE: &str = "tools/request_user_input/default_mode";

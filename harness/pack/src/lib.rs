@@ -161,6 +161,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(warning) = under_development_warning(&scenario.frontend_messages) {
             texts.put(keys::UNDER_DEVELOPMENT_FEATURES.to_string(), warning, &scenario.name)?;
         }
+        if let Some(notice) = full_history_deprecated(&scenario.frontend_messages) {
+            texts.put(keys::FULL_HISTORY_DEPRECATED.to_string(), notice, &scenario.name)?;
+        }
         let exchanges: Vec<Exchange> = scenario.requests.iter().map(Exchange::of).collect();
         let found = compaction_texts(&exchanges)
             .map_err(|message| PackError::Scenario { scenario: scenario.name.clone(), message })?;
@@ -319,6 +322,20 @@ fn under_development_warning(messages: &[Value]) -> Option<String> {
     let template = format!("{LEAD}{{{{features}}}}{}", &message[list_end..]);
     let config_path = format!("{codex_home}/config.toml");
     template.contains(&config_path).then(|| template.replace(&config_path, "{{config_path}}"))
+}
+
+/// The summary of the `deprecationNotice` an app server sent with an answer carrying a thread's whole history (the
+/// next answer after it holds a thread with turns: a `thread/resume` or `thread/fork` without `excludeTurns`).
+fn full_history_deprecated(messages: &[Value]) -> Option<String> {
+    messages.iter().enumerate().find_map(|(i, message)| {
+        if message["method"] != "deprecationNotice" {
+            return None;
+        }
+        let answer = messages[i + 1..].iter().find(|m| m.get("id").is_some() && m.get("result").is_some())?;
+        let whole_history =
+            answer.pointer("/result/thread/turns").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+        whole_history.then(|| message.pointer("/params/summary")?.as_str().map(str::to_string)).flatten()
+    })
 }
 
 /// Unites one object's key order into what is known for its kind.
