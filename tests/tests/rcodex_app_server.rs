@@ -811,3 +811,111 @@ async fn a_thread_pages_its_turns_and_items_as_upstream_and_a_fork_refers_to_its
     assert_eq!(whole["result"]["thread"]["turns"].as_array().unwrap().len(), 3);
     client.finish(&protocol).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_turns_settings_hold_for_the_thread_and_are_told_to_the_model_as_upstreams() {
+    // Upstream 0.169.0, driven by hand over stdio: a `turn/start` with `approvalPolicy`, `sandboxPolicy`, `cwd`,
+    // `model`, `effort` runs that turn with them and keeps them as the thread's: the next turns use them and
+    // `thread/resume` answers them. Its request carries, before the prompt, the permissions text of the new sandbox
+    // and approval policy (a developer message) and the environment context of the new working directory (a user
+    // message, whole); nothing more is added while they stay. On a thread that has not run a turn, the context is
+    // made with them instead. A new process's `thread/resume` takes back the working directory, model, approval
+    // policy and effort (the sandbox is the configuration's again), and its next request tells the model the
+    // permissions and the environment context without `<cwd>` and `<shell>`.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted((0..6).map(|i| Step::message(format!("Answer {i}."))).collect::<Vec<_>>()).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let workspace = run.workspace.display().to_string();
+    let other = run.workspace.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other = other.display().to_string();
+    let overrides = json!({"approvalPolicy": "on-request", "cwd": other, "model": "gpt-5.4", "effort": "high",
+        "sandboxPolicy": {"type": "workspaceWrite", "writableRoots": [], "networkAccess": false}});
+
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let start = json!({"cwd": workspace, "model": "gpt-5.5", "approvalPolicy": "never", "sandbox": "read-only"});
+    let thread = client.call("thread/start", start.clone()).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("First.")})).await;
+    client.notification("turn/completed").await;
+    let mut params = overrides.clone();
+    params["threadId"] = json!(thread);
+    params["input"] = text("Second.");
+    client.call("turn/start", params).await;
+    client.notification("turn/completed").await;
+    let resumed = client.call("thread/resume", json!({"threadId": thread})).await;
+    assert_eq!(
+        [
+            &resumed["approvalPolicy"],
+            &resumed["cwd"],
+            &resumed["model"],
+            &resumed["reasoningEffort"],
+            &resumed["sandbox"]["type"]
+        ],
+        [&json!("on-request"), &json!(other), &json!("gpt-5.4"), &json!("high"), &json!("workspaceWrite")],
+        "{resumed:#}"
+    );
+    client.call("turn/start", json!({"threadId": thread, "input": text("Third.")})).await;
+    client.notification("turn/completed").await;
+
+    // A thread that has not run a turn yet: its context is made with the turn's settings.
+    let fresh = client.call("thread/start", start).await["thread"]["id"].as_str().unwrap().to_string();
+    let mut params = overrides.clone();
+    params["threadId"] = json!(fresh);
+    params["input"] = text("Fresh.");
+    client.call("turn/start", params).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+
+    // A new process takes the thread back with the settings it last had, but the configuration's sandbox.
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let resumed = client.call("thread/resume", json!({"threadId": thread})).await;
+    assert_eq!(
+        [
+            &resumed["approvalPolicy"],
+            &resumed["cwd"],
+            &resumed["model"],
+            &resumed["reasoningEffort"],
+            &resumed["sandbox"]["type"]
+        ],
+        [&json!("on-request"), &json!(other), &json!("gpt-5.4"), &json!("high"), &json!("readOnly")],
+        "{resumed:#}"
+    );
+    client.call("turn/start", json!({"threadId": thread, "input": text("Fourth.")})).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+
+    let requests = s.model_requests().await;
+    let told = |prompt: &str| -> Vec<String> {
+        let body = &request_for_prompt(&requests, prompt).request.body;
+        let lines = inputs(body);
+        let at = lines.iter().position(|l| l.ends_with(prompt)).unwrap();
+        let previous = lines[..at].iter().rposition(|l| l.starts_with("assistant: ")).map_or(0, |i| i + 1);
+        lines[previous..at].to_vec()
+    };
+    let second = &request_for_prompt(&requests, "Second.").request.body;
+    assert_eq!((second["model"].clone(), second["reasoning"]["effort"].clone()), (json!("gpt-5.4"), json!("high")));
+    let updates = told("Second.");
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    assert!(updates[0].starts_with("developer: <permissions instructions>") && updates[0].contains("workspace-write"));
+    assert!(updates[0].contains("# Escalation Requests"), "the text of on-request: {}", updates[0]);
+    assert!(updates[1].starts_with(&format!("user: <environment_context>\n  <cwd>{other}</cwd>\n  <shell>")));
+    assert!(told("Third.").is_empty(), "nothing more while the settings stay: {:#?}", told("Third."));
+    let fresh = &request_for_prompt(&requests, "Fresh.").request.body;
+    assert_eq!(inputs(fresh).len(), 4, "the context, made with the turn's settings, and the prompt: {fresh:#}");
+    let context = fresh["input"].to_string();
+    assert!(context.contains("# Escalation Requests") && context.contains(&format!("<cwd>{other}</cwd>")));
+    let fourth = told("Fourth.");
+    assert_eq!(fourth.len(), 2, "{fourth:#?}");
+    assert!(fourth[0].starts_with("developer: <permissions instructions>") && fourth[0].contains("`read-only`"));
+    assert!(fourth[1].starts_with("user: <environment_context>\n  <current_date>"), "{}", fourth[1]);
+}
+
+/// The model request whose input ends with the user's `prompt`.
+fn request_for_prompt<'a>(requests: &'a [parity_capture::Capture], prompt: &str) -> &'a parity_capture::Capture {
+    requests
+        .iter()
+        .find(|c| inputs(&c.request.body).last().is_some_and(|l| l == &format!("user: {prompt}")))
+        .unwrap_or_else(|| panic!("no request ends with {prompt:?}"))
+}

@@ -98,6 +98,7 @@ async fn a_steer_cuts_the_stream_and_follows_the_partial_answer_in_the_same_turn
         .send(rcodex_core::thread::Op::StartTurn {
             input: text("Thanks."),
             output_schema: None,
+            overrides: Default::default(),
             started: None,
             done: Some(done),
         })
@@ -210,6 +211,7 @@ async fn a_steer_while_a_command_runs_waits_for_its_output() {
         .send(rcodex_core::thread::Op::StartTurn {
             input: text("ok"),
             output_schema: None,
+            overrides: Default::default(),
             started: None,
             done: Some(done),
         })

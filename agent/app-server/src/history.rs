@@ -30,6 +30,9 @@ pub struct History {
     pub usage: Option<(String, Value, Value)>,
     /// The model of the last turn.
     pub model: Option<String>,
+    /// The thread's settings as last recorded, key by key: its turns' `turn_context` (working directory, approval
+    /// policy, model, effort) and `thread_settings_applied` (at its first turn, and after a turn changed them).
+    pub settings: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,6 +80,14 @@ impl ItemsView {
 }
 
 impl History {
+    /// Takes the settings a record gives over those known so far.
+    fn note_settings(&mut self, given: &Value) {
+        let settings = self.settings.get_or_insert_with(|| Value::Object(Default::default()));
+        if let (Some(settings), Some(given)) = (settings.as_object_mut(), given.as_object()) {
+            settings.extend(given.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+
     pub fn thread_id(&self) -> &str {
         self.meta["id"].as_str().unwrap_or_default()
     }
@@ -156,7 +167,11 @@ pub fn read(path: &Path) -> Option<History> {
                 history.created_at = at.map(|ms| ms / 1000).unwrap_or_default();
                 meta = Some(payload.clone());
             }
+            (Some("event_msg"), Some("thread_settings_applied")) => {
+                history.note_settings(&payload["thread_settings"]);
+            }
             (Some("turn_context"), _) => {
+                history.note_settings(payload);
                 history.model = payload["model"].as_str().map(str::to_string).or(history.model.take());
             }
             (Some("event_msg"), Some("task_started")) => {

@@ -53,7 +53,8 @@ pub(crate) struct Loaded {
     pub handle: ThreadHandle,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub events: Arc<Mutex<ThreadEvents>>,
-    pub config: Config,
+    /// The thread's settings: those it started with, then those its turns changed (`turn/start`).
+    config: Mutex<Config>,
     pub created_at: i64,
     pub ephemeral: bool,
     pub forked_from: Option<String>,
@@ -64,6 +65,10 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
+    pub fn config(&self) -> Config {
+        self.config.lock().expect("config").clone()
+    }
+
     fn id(&self) -> &str {
         self.handle.thread_id()
     }
@@ -291,6 +296,34 @@ impl Server {
         Config::load(&overrides).map_err(|e| RpcError::invalid(format!("Error loading config.toml: {e}")))
     }
 
+    /// The configuration of a saved thread taken up again (resumed in a new process, or forked): the request's
+    /// settings, else those the thread last recorded, as upstream takes them back (its working directory, model,
+    /// approval policy, reasoning effort and summary; the sandbox is the configuration's).
+    fn saved_config(&self, saved: &History, mut request: ThreadConfig) -> Result<Config, RpcError> {
+        let settings = saved.settings.clone().unwrap_or(Value::Null);
+        if request.cwd.is_none() {
+            request.cwd = settings["cwd"].as_str().or(saved.meta["cwd"].as_str()).map(str::to_string);
+        }
+        if request.model.is_none() {
+            request.model = saved.model_name().map(str::to_string);
+        }
+        if request.approval_policy.is_none() {
+            request.approval_policy = settings.get("approval_policy").filter(|p| p.is_string()).cloned();
+        }
+        let effort = ["/reasoning_effort", "/effort", "/collaboration_mode/settings/reasoning_effort"]
+            .iter()
+            .find_map(|pointer| settings.pointer(pointer).and_then(Value::as_str));
+        let given = |key: &str| request.config.as_ref().is_some_and(|c| c.get(key).is_some());
+        let mut config = self.load_config(&request)?;
+        if let Some(effort) = effort.filter(|_| !given("model_reasoning_effort")) {
+            config.model_reasoning_effort = Some(effort.to_string());
+        }
+        if let Some(summary) = settings["reasoning_summary"].as_str().filter(|_| !given("model_reasoning_summary")) {
+            config.model_reasoning_summary = Some(summary.to_string());
+        }
+        Ok(config)
+    }
+
     /// Starts a thread, or resumes a saved one, or forks it (`forked_from`: the saved one's id), and keeps it loaded.
     fn spawn_thread(
         &self,
@@ -333,7 +366,7 @@ impl Server {
             handle,
             task: Mutex::new(Some(task)),
             events,
-            config,
+            config: Mutex::new(config),
             created_at: now_s(),
             ephemeral,
             forked_from,
@@ -346,7 +379,7 @@ impl Server {
             let mut events = loaded.events.lock().expect("thread events");
             std::mem::take(&mut events.startup_warnings)
         };
-        self.warn(loaded.config.warnings.iter().chain(&warnings));
+        self.warn(loaded.config().warnings.iter().chain(&warnings));
         self.state().threads.insert(loaded.id().to_string(), loaded.clone());
         Ok(loaded)
     }
@@ -411,7 +444,7 @@ impl Server {
         &self,
         thread_id: &str,
         exclude_turns: bool,
-        mut request: ThreadConfig,
+        request: ThreadConfig,
     ) -> Result<(Arc<Loaded>, Value, History), RpcError> {
         let loaded = match self.thread(thread_id) {
             Some(loaded) => {
@@ -431,13 +464,7 @@ impl Server {
                 if !exclude_turns {
                     crate::paging::full_history_notice(&self.out);
                 }
-                if request.cwd.is_none() {
-                    request.cwd = saved.meta["cwd"].as_str().map(str::to_string);
-                }
-                if request.model.is_none() {
-                    request.model = saved.model_name().map(str::to_string);
-                }
-                let config = self.load_config(&request)?;
+                let config = self.saved_config(&saved, request)?;
                 let loaded = self.spawn_thread(config, Some(path), None, false, saved.preview.clone())?;
                 loaded.events.lock().expect("thread events").set_first_unread(saved.first_unread());
                 self.out.notify("thread/status/changed", json!({"threadId": thread_id, "status": {"type": "idle"}}));
@@ -449,7 +476,7 @@ impl Server {
         let turns = if exclude_turns { vec![] } else { saved.turns_json() };
         let thread = self.loaded_thread_json(&loaded, turns);
         let mut response = self.thread_response(&loaded, thread);
-        let config = &loaded.config;
+        let config = &loaded.config();
         response.insert(
             "collaborationMode".into(),
             json!({"mode": "default", "settings": {"model": config.model, "reasoning_effort": config.model_reasoning_effort,
@@ -498,7 +525,7 @@ impl Server {
         &self,
         source: &str,
         exclude_turns: bool,
-        mut request: ThreadConfig,
+        request: ThreadConfig,
     ) -> Result<(Arc<Loaded>, Value, Value, History), RpcError> {
         let path = match self.thread(source) {
             Some(loaded) if loaded.has_file() => loaded.path().map(Path::to_path_buf),
@@ -507,14 +534,8 @@ impl Server {
         }
         .ok_or_else(|| no_rollout(source))?;
         let saved = history::read(&path).ok_or_else(|| no_rollout(source))?;
-        if request.cwd.is_none() {
-            request.cwd = saved.meta["cwd"].as_str().map(str::to_string);
-        }
-        if request.model.is_none() {
-            request.model = saved.model_name().map(str::to_string);
-        }
-        let config = self.load_config(&request)?;
         let ephemeral = request.ephemeral.unwrap_or(false);
+        let config = self.saved_config(&saved, request)?;
         // The fork's copied turns are not news to the client: nothing is unread in it yet.
         let loaded =
             self.spawn_thread(config, Some(path), Some(source.to_string()), ephemeral, saved.preview.clone())?;
@@ -529,7 +550,7 @@ impl Server {
 
     /// What `thread/start`, `thread/resume` and `thread/fork` answer besides the thread.
     fn thread_response(&self, loaded: &Loaded, thread: Value) -> Map<String, Value> {
-        let config = &loaded.config;
+        let config = &loaded.config();
         let mut response = Map::new();
         response.insert("thread".into(), thread);
         response.insert("model".into(), json!(config.model));
@@ -549,7 +570,7 @@ impl Server {
 
     /// A loaded thread as the protocol's thread object.
     pub(crate) fn loaded_thread_json(&self, loaded: &Loaded, turns: Vec<Value>) -> Value {
-        let config = &loaded.config;
+        let config = &loaded.config();
         let status = loaded.events.lock().expect("thread events").status();
         thread_json(&ThreadView {
             id: loaded.id(),
@@ -587,10 +608,15 @@ impl Server {
         let params: Params = rpc::params(&raw)?;
         let loaded = self.thread(&params.thread_id).ok_or_else(|| not_found(&params.thread_id))?;
         let input = user_input(&params.input)?;
-        let unapplied = crate::overrides::unapplied(&raw, &loaded.config);
+        let (overrides, unapplied) = crate::overrides::parse(&raw)?;
         if !unapplied.is_empty() {
             let message = crate::overrides::warning(&unapplied);
             self.out.notify("warning", json!({"threadId": params.thread_id, "message": message}));
+        }
+        // The thread keeps them: its next turns and `thread/resume` see them (its session applies the same).
+        {
+            let mut config = loaded.config.lock().expect("config");
+            *config = config.with_overrides(&overrides);
         }
         {
             let mut preview = loaded.preview.lock().expect("preview");
@@ -601,7 +627,7 @@ impl Server {
         let schema = params.output_schema.filter(|s| !s.is_null());
         let turn_id = loaded
             .handle
-            .start_turn_with(input, schema, None)
+            .start_turn_with(input, schema, overrides, None)
             .await
             .map_err(|_| RpcError::invalid(format!("thread {} has stopped", params.thread_id)))?;
         Ok(json!({"turn": turn_json(&turn_id, vec![], "notLoaded", "inProgress", Value::Null, None, None, None)}))

@@ -12,7 +12,7 @@ use rcodex_prompt_pack::Pack;
 use serde_json::{Value, json};
 
 use crate::client::{ApiError, ModelClient, ResponseEvent, Usage, backoff};
-use crate::config::Config;
+use crate::config::{Config, TurnOverrides};
 use crate::context::{self, Environment, ModelProfile};
 use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput};
 use crate::images::ImageDetail;
@@ -97,6 +97,8 @@ pub struct Session {
     first_turn: Option<FirstTurn>,
     /// The environment the context describes.
     environment: Environment,
+    /// No turn has run in this thread yet (a new thread): a turn's settings then make its context anew.
+    fresh: bool,
     /// Tool items completed while calls ran, for the session file.
     tool_items: crate::records::ToolItems,
     /// The running turn's usage.
@@ -154,6 +156,7 @@ impl Session {
 
         // A fork's source and how many of its records it took, for the turn metadata.
         let mut forked_from = None;
+        let resumed_from = options.resume.clone().filter(|_| !options.fork);
         let mut first_turn = None;
         // What differs between a new session and a resumed one: its ids, its history and its file.
         let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
@@ -238,7 +241,9 @@ impl Session {
         let session = Session {
             tools,
             first_turn,
-            environment,
+            fresh: history_initialization == "new",
+            // A resumed thread's model was last told of the settings of its last turn.
+            environment: resumed_from.and_then(|path| told_environment(&path, &config)).unwrap_or(environment),
             tool_items,
             turn_usage: Usage::default(),
             usage,
@@ -358,6 +363,9 @@ impl Session {
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
         };
         let started = std::time::Instant::now();
+        let resumed = ids.history_initialization == "cold_resume";
+        let updates = self.apply_overrides(&control.overrides, resumed).await;
+        self.fresh = false;
         // A new thread's file is written from its first turn on.
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.materialize()
@@ -394,11 +402,16 @@ impl Session {
                 "approval_policy": self.config.approval_policy.as_str(),
                 "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
                 "model": self.model.slug,
+                "effort": self.config.model_reasoning_effort,
             }),
         );
         if first_turn.is_some() {
             let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
             self.save("event_msg", settings);
+        }
+        // What the turn's settings changed, told before its input.
+        for item in updates {
+            self.record(item);
         }
         self.record_user_input(&turn_id, input);
 
@@ -449,6 +462,76 @@ impl Session {
         );
         self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
         Ok(TurnSummary { last_message, usage: self.usage })
+    }
+
+    /// Takes a turn's settings (see [`TurnOverrides`]), which hold for the turns after it too. Before the thread's
+    /// first turn, its context is made anew with them; later, what changed is told to the model as upstream tells it
+    /// ([`context::settings_update`]): those items are returned, for the turn to record before its input, and the new
+    /// settings are recorded as upstream records them (`thread_settings_applied`). Settings that cannot be taken
+    /// (the pack lacks a text they need) are told as an error and the thread keeps its own.
+    ///
+    /// The first turn of a thread taken up again (`resumed`) tells the model likewise what differs from the settings
+    /// of its last turn, as upstream does.
+    async fn apply_overrides(&mut self, overrides: &TurnOverrides, resumed: bool) -> Vec<Value> {
+        if overrides.is_empty() && !resumed {
+            return Vec::new();
+        }
+        let config = self.config.with_overrides(overrides);
+        let (model, model_warning) = if config.model != self.config.model {
+            let (model, warning) = context::resolve_model(self.pack, &config.model);
+            (Some(model), warning)
+        } else {
+            (None, None)
+        };
+        let profile = model.as_ref().unwrap_or(&self.model).clone();
+        let prepared = environment(&config).and_then(|environment| {
+            let context = if self.fresh {
+                Some(context::initial_context(self.pack, &profile, &environment, &self.thread_id)?)
+            } else {
+                None
+            };
+            let updates = match &context {
+                Some(_) => Vec::new(),
+                None => context::settings_update(self.pack, &self.environment, &environment)?,
+            };
+            Ok((environment, context, updates))
+        });
+        let (environment, context, updates) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.events.emit(Event::Error { message: format!("the turn's settings were not applied: {e}") });
+                return Vec::new();
+            }
+        };
+        if let Some(context) = context {
+            let (prefix, history) = split_prefix(&profile, context);
+            if let Some(first_turn) = &mut self.first_turn {
+                first_turn.context = history.clone();
+            }
+            self.prefix = prefix;
+            self.history = history;
+        }
+        self.warnings.extend(model_warning);
+        if let Some(model) = model {
+            self.model = model;
+        }
+        self.environment = environment;
+        // The tools are the session's alone between turns (a call holds them only while it runs).
+        let image_input = self.model.info.is_none_or(|info| info.input_modalities.iter().any(|m| m == "image"));
+        for _ in 0..1000 {
+            if let Some(tools) = Arc::get_mut(&mut self.tools) {
+                tools.reconfigure(&config, self.model.family_slug.clone(), image_input, &self.thread_id);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        self.config = config;
+        let changed = !overrides.is_empty() || !updates.is_empty();
+        if changed && !self.fresh {
+            let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
+            self.save("event_msg", settings);
+        }
+        updates
     }
 
     /// Ends an interrupted turn as upstream does: the marker telling the model so is recorded for the next turn.
@@ -788,6 +871,8 @@ pub struct TurnControl {
     pub turn_id: String,
     /// The turn's own output schema (the app server's `outputSchema`), over the session's.
     pub output_schema: Option<Value>,
+    /// Settings the turn changes, for itself and the turns after it (the app server's `turn/start`).
+    pub overrides: TurnOverrides,
     pending: std::sync::Mutex<Vec<Vec<UserInput>>>,
     steer_arrived: tokio::sync::Notify,
     pub cancel: tokio_util::sync::CancellationToken,
@@ -798,6 +883,7 @@ impl TurnControl {
         TurnControl {
             turn_id,
             output_schema: None,
+            overrides: TurnOverrides::default(),
             pending: Default::default(),
             steer_arrived: Default::default(),
             cancel: Default::default(),
@@ -864,6 +950,25 @@ fn tool_runtime(
         sandbox_launcher: sandbox_launcher.to_path_buf(),
         asker,
     })
+}
+
+/// The environment the last turn of the saved thread at `path` told the model of: the working directory, approval
+/// and sandbox policy of its `turn_context`, the rest as `config` says now.
+fn told_environment(path: &std::path::Path, config: &Config) -> Option<Environment> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let record = text
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|record| record.get("type").and_then(Value::as_str) == Some("turn_context"))?;
+    let told = &record["payload"];
+    let overrides = TurnOverrides {
+        cwd: told["cwd"].as_str().map(PathBuf::from),
+        approval_policy: serde_json::from_value(told["approval_policy"].clone()).ok(),
+        sandbox: told["sandbox_policy"]["type"].as_str().and_then(|mode| mode.parse().ok()).map(|mode| (mode, None)),
+        ..TurnOverrides::default()
+    };
+    environment(&config.with_overrides(&overrides)).ok()
 }
 
 /// Seconds since the epoch.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::TurnOverrides;
 use crate::events::{EventSink, UserInput};
 use crate::interaction::{Answer, ResolveError};
 use crate::session::{Session, SessionError, SessionOptions, TurnControl, TurnError, TurnSummary};
@@ -21,6 +22,8 @@ pub enum Op {
         input: Vec<UserInput>,
         /// The JSON schema this turn's final answer must follow (over the session's).
         output_schema: Option<serde_json::Value>,
+        /// Settings this turn changes, for itself and the turns after it.
+        overrides: TurnOverrides,
         started: Option<oneshot::Sender<String>>,
         done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
     },
@@ -98,25 +101,28 @@ impl ThreadHandle {
         input: Vec<UserInput>,
         done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
     ) -> Result<String, ThreadStopped> {
-        self.start_turn_with(input, None, done).await
+        self.start_turn_with(input, None, TurnOverrides::default(), done).await
     }
 
-    /// Starts a turn whose final answer must follow `output_schema`, and returns its id once it has started.
+    /// Starts a turn whose final answer must follow `output_schema`, with the settings `overrides` changes (for it
+    /// and the turns after it), and returns its id once it has started.
     pub async fn start_turn_with(
         &self,
         input: Vec<UserInput>,
         output_schema: Option<serde_json::Value>,
+        overrides: TurnOverrides,
         done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
     ) -> Result<String, ThreadStopped> {
         let (started, id) = oneshot::channel();
-        self.send(Op::StartTurn { input, output_schema, started: Some(started), done })?;
+        self.send(Op::StartTurn { input, output_schema, overrides, started: Some(started), done })?;
         id.await.map_err(|_| ThreadStopped)
     }
 
     /// Runs a turn to its end.
     pub async fn run_turn(&self, input: Vec<UserInput>) -> Result<Result<TurnSummary, TurnError>, ThreadStopped> {
         let (done, outcome) = oneshot::channel();
-        self.send(Op::StartTurn { input, output_schema: None, started: None, done: Some(done) })?;
+        let overrides = TurnOverrides::default();
+        self.send(Op::StartTurn { input, output_schema: None, overrides, started: None, done: Some(done) })?;
         outcome.await.map_err(|_| ThreadStopped)
     }
 
@@ -158,6 +164,7 @@ impl ThreadHandle {
 struct Queued {
     input: Vec<UserInput>,
     output_schema: Option<serde_json::Value>,
+    overrides: TurnOverrides,
     started: Option<oneshot::Sender<String>>,
     done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
 }
@@ -179,8 +186,8 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
         let next = match queue.pop_front() {
             Some(next) => next,
             None => match ops.recv().await {
-                Some(Op::StartTurn { input, output_schema, started, done }) => {
-                    Queued { input, output_schema, started, done }
+                Some(Op::StartTurn { input, output_schema, overrides, started, done }) => {
+                    Queued { input, output_schema, overrides, started, done }
                 }
                 Some(Op::Steer { reply, .. }) => {
                     let _ = reply.send(Err(SteerError::NoActiveTurn));
@@ -205,6 +212,7 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
 
         let mut control = TurnControl::new(uuid::Uuid::now_v7().to_string());
         control.output_schema = next.output_schema;
+        control.overrides = next.overrides;
         let turn_id = control.turn_id.clone();
         if let Some(started) = next.started {
             let _ = started.send(turn_id.clone());
@@ -221,8 +229,8 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                 tokio::select! {
                     outcome = &mut turn => break outcome,
                     op = ops.recv(), if ops_open => match op {
-                        Some(Op::StartTurn { input, output_schema, started, done }) => {
-                            queue.push_back(Queued { input, output_schema, started, done })
+                        Some(Op::StartTurn { input, output_schema, overrides, started, done }) => {
+                            queue.push_back(Queued { input, output_schema, overrides, started, done })
                         }
                         Some(Op::Steer { input, expected_turn_id, reply }) => {
                             let answer = match expected_turn_id {
