@@ -341,8 +341,8 @@ async fn the_methods_sdks_call_around_threads_answer_in_the_recorded_schema() {
         (updated["thread"]["name"].clone(), updated["thread"]["gitInfo"]["branch"].clone()),
         (json!("Notes"), json!("main"))
     );
-    let compact = client.request("thread/compact/start", json!({"threadId": thread})).await;
-    assert!(client.answer(&compact).await.get("error").is_some(), "rcodex does not compact: it says so");
+    let compact = client.request("thread/compact/start", json!({"threadId": "no-such-thread"})).await;
+    assert_eq!(client.answer(&compact).await["error"]["message"], "thread not found: no-such-thread");
     client.call("thread/archive", json!({"threadId": thread})).await;
     assert_eq!(client.call("thread/list", json!({})).await["data"], json!([]));
     assert_eq!(client.call("thread/list", json!({"archived": true})).await["data"][0]["id"], thread);
@@ -357,6 +357,80 @@ async fn the_methods_sdks_call_around_threads_answer_in_the_recorded_schema() {
     let mut client = Client::start(&run, &["app-server"]);
     let early = client.request("thread/start", json!({})).await;
     assert_eq!(client.answer(&early).await["error"]["message"], "Not initialized");
+    client.finish(&protocol).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compaction_is_a_turn_of_its_own_told_as_upstream_tells_it_and_a_resumed_thread_shows_it() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let summary = "The user asked me to remember the number 42.";
+    let s = scripted([
+        Step::message("Noted: 42."),
+        Step::message(summary),
+        Step::message("You asked me to remember 42."),
+        Step::message("Still 42."),
+    ])
+    .await;
+    let run = Run::new(&s.base_url(), "", "");
+    let workspace = run.workspace.display().to_string();
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let thread = client.call("thread/start", json!({"cwd": workspace})).await["thread"]["id"].clone();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Remember the number 42.")})).await;
+    client.notification("turn/completed").await;
+
+    // Answered at once, then the compaction's turn, message for message what upstream sent (app-compact).
+    let compact = client.request("thread/compact/start", json!({"threadId": thread})).await;
+    assert_eq!(client.next().await, json!({"id": compact, "result": {}}), "the answer comes first");
+    let mut told = Vec::new();
+    loop {
+        let message = client.next().await;
+        told.push(message.clone());
+        if message["method"] == "turn/completed" {
+            break;
+        }
+    }
+    let recorded = std::fs::read_to_string(repo().join("captures/codex-0.169.0/app-compact/frontend.jsonl")).unwrap();
+    let recorded: Vec<Value> = recorded.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let compaction = recorded.iter().position(|line| line["action"] == "compact").unwrap();
+    let next_turn = recorded.iter().rposition(|line| line["action"] == "turn").unwrap();
+    let upstream: Vec<&Value> = recorded[compaction..next_turn]
+        .iter()
+        .filter(|line| line["from"] == "agent" && line["message"].get("method").is_some())
+        .map(|line| &line["message"]["method"])
+        .collect();
+    let methods: Vec<&Value> = told.iter().map(|m| &m["method"]).collect();
+    assert_eq!(methods, upstream);
+    let item = &told.iter().find(|m| m["method"] == "item/completed").unwrap()["params"]["item"];
+    assert_eq!(item["type"], "contextCompaction");
+    let turn = &told.last().unwrap()["params"]["turn"];
+    assert_eq!((turn["status"].clone(), turn["items"].clone()), (json!("completed"), json!([])));
+    let estimate = &told.iter().rev().find(|m| m["method"] == "thread/tokenUsage/updated").unwrap()["params"];
+    assert_eq!(estimate["tokenUsage"]["last"]["inputTokens"], 0, "the new history's size: {estimate}");
+
+    client.call("turn/start", json!({"threadId": thread, "input": text("What number did I ask?")})).await;
+    client.notification("turn/completed").await;
+    let requests = s.model_requests().await;
+    let next = inputs(&requests[2].request.body);
+    assert!(next[next.len() - 2].ends_with(summary), "the summary before the new prompt: {next:#?}");
+    assert!(!next.iter().any(|line| line == "assistant: Noted: 42."), "the answers are gone: {next:#?}");
+    client.finish(&protocol).await;
+
+    // Resumed in a new process: the compaction is a turn with its item, and the conversation goes on from the summary.
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let resumed = client.call("thread/resume", json!({"threadId": thread})).await;
+    let turns = resumed["thread"]["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{turns:#?}");
+    assert_eq!(turns[1]["items"][0]["type"], "contextCompaction", "{turns:#?}");
+    assert_eq!(turns[1]["items"][0]["id"], item["id"]);
+    client.call("turn/start", json!({"threadId": thread, "input": text("Again?")})).await;
+    client.notification("turn/completed").await;
+    let requests = s.model_requests().await;
+    let again = inputs(&requests[3].request.body);
+    assert_eq!(&again[..next.len()], &next[..], "the compacted history and the turn after it");
     client.finish(&protocol).await;
 }
 
@@ -412,133 +486,6 @@ async fn messages_are_taken_in_the_order_the_client_wrote_them() {
         );
         client.finish(&protocol).await;
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_api_key_login_authenticates_the_requests_of_a_provider_that_requires_openai_auth() {
-    // Upstream 0.169.0 (the official Python SDK's login tests, and by hand): `account/login/start` with an API key
-    // answers `{"type": "apiKey"}`, then sends `account/login/completed` and `account/updated`, keeps the key in
-    // CODEX_HOME/auth.json (mode 0600), and a provider with `requires_openai_auth` and no key of its own sends it as
-    // the bearer, in this process and the next. ChatGPT tokens need the `experimentalApi` capability.
-    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
-    let s = scripted([Step::message("Signed in."), Step::message("Still signed in.")]).await;
-    let run = Run::new(&s.base_url(), "", "");
-    let config = format!(
-        "model = \"gpt-5.5\"\nmodel_provider = \"auth\"\n[model_providers.auth]\nname = \"auth\"\nbase_url = \"{}\"\n\
-         wire_api = \"responses\"\nrequires_openai_auth = true\n",
-        s.base_url()
-    );
-    std::fs::write(run.home.join("config.toml"), config).unwrap();
-    let mut client = Client::start(&run, &["app-server"]);
-    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
-    let read = client.call("account/read", json!({})).await;
-    assert_eq!((read["account"].clone(), read["requiresOpenaiAuth"].clone()), (Value::Null, json!(true)));
-    let tokens = json!({"type": "chatgptAuthTokens", "accessToken": "a.b.c", "chatgptAccountId": "ws"});
-    let refused = client.request("account/login/start", tokens).await;
-    let refused = client.answer(&refused).await;
-    assert_eq!(
-        refused["error"]["message"],
-        "account/login/start.chatgptAuthTokens requires experimentalApi capability"
-    );
-    let login = client.call("account/login/start", json!({"type": "apiKey", "apiKey": "sk-login-test"})).await;
-    assert_eq!(login, json!({"type": "apiKey"}));
-    assert_eq!(client.notification("account/login/completed").await["success"], true);
-    assert_eq!(client.notification("account/updated").await["authMode"], "apikey");
-    assert_eq!(client.call("account/read", json!({})).await["account"], json!({"type": "apiKey"}));
-    let auth_json = run.home.join("auth.json");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&auth_json).unwrap().permissions().mode() & 0o777, 0o600);
-    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
-    client.call("turn/start", json!({"threadId": thread, "input": text("Who am I?")})).await;
-    client.notification("turn/completed").await;
-    client.finish(&protocol).await;
-
-    let mut client = Client::start(&run, &["app-server"]);
-    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
-    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
-    client.call("turn/start", json!({"threadId": thread, "input": text("And now?")})).await;
-    client.notification("turn/completed").await;
-    client.finish(&protocol).await;
-    let bearer = format!("Bearer <redacted:{}>", parity_capture::redact::fingerprint("sk-login-test"));
-    for request in s.model_requests().await {
-        assert_eq!(request.request.header("authorization"), Some(bearer.as_str()));
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_agent_messages_phase_is_shown_as_the_model_gave_it() {
-    // Upstream 0.169.0 (the official Python SDK's run tests, and by hand): an assistant message's `phase`
-    // (`commentary`, `final_answer`) is the `phase` of its `agentMessage` in `item/started`, `item/completed` and
-    // `turn/completed`, which the SDK needs to tell the final answer from commentary.
-    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
-    let phased = |text: &str, phase: &str| {
-        parity_server::OutputItem::Message(parity_server::script::Message {
-            text: text.into(),
-            phase: Some(phase.into()),
-            id: None,
-        })
-    };
-    let step = Step::reply().then_item(phased("Looking.", "commentary")).then_item(phased("Found it.", "final_answer"));
-    let s = scripted([step]).await;
-    let run = Run::new(&s.base_url(), "", "");
-    let mut client = Client::start(&run, &["app-server"]);
-    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
-    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
-    client.call("turn/start", json!({"threadId": thread, "input": text("Find it.")})).await;
-    let completed = client.notification("turn/completed").await;
-    assert_eq!(completed["turn"]["items"][0]["phase"], "final_answer", "{completed:#}");
-    let (code, transcript) = client.finish(&protocol).await;
-    assert_eq!(code, Some(0));
-    let phases: Vec<(String, Value, Value)> = transcript
-        .iter()
-        .filter(|(_, m)| m["params"]["item"]["type"] == "agentMessage")
-        .map(|(_, m)| {
-            let item = &m["params"]["item"];
-            (m["method"].as_str().unwrap().to_string(), item["text"].clone(), item["phase"].clone())
-        })
-        .collect();
-    let expected = [
-        ("item/started", "", "commentary"),
-        ("item/completed", "Looking.", "commentary"),
-        ("item/started", "", "final_answer"),
-        ("item/completed", "Found it.", "final_answer"),
-    ];
-    let expected: Vec<(String, Value, Value)> =
-        expected.iter().map(|(m, t, p)| (m.to_string(), json!(t), json!(p))).collect();
-    assert_eq!(phases, expected);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn turn_start_is_answered_before_the_turn_tells_anything() {
-    // Upstream 0.169.0 answers `turn/start` before the turn's `thread/status/changed` and `turn/started`; rcodex
-    // answered after `turn/started` and the turn's first items, and the official Python SDK, which follows a turn from
-    // its id, then sometimes waited forever for a turn that had already ended (its own suite hung).
-    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
-    let s = scripted((0..5).map(|_| Step::message("Done.")).collect::<Vec<_>>()).await;
-    let run = Run::new(&s.base_url(), "", "");
-    let mut client = Client::start(&run, &["app-server"]);
-    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
-    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
-    for _ in 0..5 {
-        let id = client.request("turn/start", json!({"threadId": thread, "input": text("Go.")})).await;
-        let mut seen = Vec::new();
-        loop {
-            let message = client.next().await;
-            let answered = message.get("method").is_none() && message["id"] == id;
-            seen.push(if answered {
-                "answer".to_string()
-            } else {
-                message["method"].as_str().unwrap_or("?").to_string()
-            });
-            if message["method"] == "turn/completed" {
-                break;
-            }
-        }
-        let answer = seen.iter().position(|m| m == "answer").expect("turn/start is answered");
-        let started = seen.iter().position(|m| m == "turn/started").expect("turn/started");
-        assert!(answer < started, "{seen:?}");
-    }
-    client.finish(&protocol).await;
 }
 
 /// The records of a session file, by kind (`event_msg` and `response_item` with their payload's type).
@@ -918,4 +865,131 @@ fn request_for_prompt<'a>(requests: &'a [parity_capture::Capture], prompt: &str)
         .iter()
         .find(|c| inputs(&c.request.body).last().is_some_and(|l| l == &format!("user: {prompt}")))
         .unwrap_or_else(|| panic!("no request ends with {prompt:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_key_login_authenticates_the_requests_of_a_provider_that_requires_openai_auth() {
+    // Upstream 0.169.0 (the official Python SDK's login tests, and by hand): `account/login/start` with an API key
+    // answers `{"type": "apiKey"}`, then sends `account/login/completed` and `account/updated`, keeps the key in
+    // CODEX_HOME/auth.json (mode 0600), and a provider with `requires_openai_auth` and no key of its own sends it as
+    // the bearer, in this process and the next. ChatGPT tokens need the `experimentalApi` capability.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("Signed in."), Step::message("Still signed in.")]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let config = format!(
+        "model = \"gpt-5.5\"\nmodel_provider = \"auth\"\n[model_providers.auth]\nname = \"auth\"\nbase_url = \"{}\"\n\
+         wire_api = \"responses\"\nrequires_openai_auth = true\n",
+        s.base_url()
+    );
+    std::fs::write(run.home.join("config.toml"), config).unwrap();
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let read = client.call("account/read", json!({})).await;
+    assert_eq!((read["account"].clone(), read["requiresOpenaiAuth"].clone()), (Value::Null, json!(true)));
+    let tokens = json!({"type": "chatgptAuthTokens", "accessToken": "a.b.c", "chatgptAccountId": "ws"});
+    let refused = client.request("account/login/start", tokens).await;
+    let refused = client.answer(&refused).await;
+    assert_eq!(
+        refused["error"]["message"],
+        "account/login/start.chatgptAuthTokens requires experimentalApi capability"
+    );
+    let login = client.call("account/login/start", json!({"type": "apiKey", "apiKey": "sk-login-test"})).await;
+    assert_eq!(login, json!({"type": "apiKey"}));
+    assert_eq!(client.notification("account/login/completed").await["success"], true);
+    assert_eq!(client.notification("account/updated").await["authMode"], "apikey");
+    assert_eq!(client.call("account/read", json!({})).await["account"], json!({"type": "apiKey"}));
+    let auth_json = run.home.join("auth.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&auth_json).unwrap().permissions().mode() & 0o777, 0o600);
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Who am I?")})).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("And now?")})).await;
+    client.notification("turn/completed").await;
+    client.finish(&protocol).await;
+    let bearer = format!("Bearer <redacted:{}>", parity_capture::redact::fingerprint("sk-login-test"));
+    for request in s.model_requests().await {
+        assert_eq!(request.request.header("authorization"), Some(bearer.as_str()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_messages_phase_is_shown_as_the_model_gave_it() {
+    // Upstream 0.169.0 (the official Python SDK's run tests, and by hand): an assistant message's `phase`
+    // (`commentary`, `final_answer`) is the `phase` of its `agentMessage` in `item/started`, `item/completed` and
+    // `turn/completed`, which the SDK needs to tell the final answer from commentary.
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let phased = |text: &str, phase: &str| {
+        parity_server::OutputItem::Message(parity_server::script::Message {
+            text: text.into(),
+            phase: Some(phase.into()),
+            id: None,
+        })
+    };
+    let step = Step::reply().then_item(phased("Looking.", "commentary")).then_item(phased("Found it.", "final_answer"));
+    let s = scripted([step]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    client.call("turn/start", json!({"threadId": thread, "input": text("Find it.")})).await;
+    let completed = client.notification("turn/completed").await;
+    assert_eq!(completed["turn"]["items"][0]["phase"], "final_answer", "{completed:#}");
+    let (code, transcript) = client.finish(&protocol).await;
+    assert_eq!(code, Some(0));
+    let phases: Vec<(String, Value, Value)> = transcript
+        .iter()
+        .filter(|(_, m)| m["params"]["item"]["type"] == "agentMessage")
+        .map(|(_, m)| {
+            let item = &m["params"]["item"];
+            (m["method"].as_str().unwrap().to_string(), item["text"].clone(), item["phase"].clone())
+        })
+        .collect();
+    let expected = [
+        ("item/started", "", "commentary"),
+        ("item/completed", "Looking.", "commentary"),
+        ("item/started", "", "final_answer"),
+        ("item/completed", "Found it.", "final_answer"),
+    ];
+    let expected: Vec<(String, Value, Value)> =
+        expected.iter().map(|(m, t, p)| (m.to_string(), json!(t), json!(p))).collect();
+    assert_eq!(phases, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn turn_start_is_answered_before_the_turn_tells_anything() {
+    // Upstream 0.169.0 answers `turn/start` before the turn's `thread/status/changed` and `turn/started`; rcodex
+    // answered after `turn/started` and the turn's first items, and the official Python SDK, which follows a turn from
+    // its id, then sometimes waited forever for a turn that had already ended (its own suite hung).
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted((0..5).map(|_| Step::message("Done.")).collect::<Vec<_>>()).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        let id = client.request("turn/start", json!({"threadId": thread, "input": text("Go.")})).await;
+        let mut seen = Vec::new();
+        loop {
+            let message = client.next().await;
+            let answered = message.get("method").is_none() && message["id"] == id;
+            seen.push(if answered {
+                "answer".to_string()
+            } else {
+                message["method"].as_str().unwrap_or("?").to_string()
+            });
+            if message["method"] == "turn/completed" {
+                break;
+            }
+        }
+        let answer = seen.iter().position(|m| m == "answer").expect("turn/start is answered");
+        let started = seen.iter().position(|m| m == "turn/started").expect("turn/started");
+        assert!(answer < started, "{seen:?}");
+    }
+    client.finish(&protocol).await;
 }

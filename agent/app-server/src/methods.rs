@@ -1,7 +1,7 @@
 //! The methods around threads and turns: listing and reading threads, archiving and naming them, the model catalog,
 //! the configuration, the account, commands run outside a turn, file search. What rcodex does not have is said
 //! plainly: an empty list where the answer is "none" (skills, experimental features), an error where the request
-//! cannot be carried out (rate limits without a ChatGPT login, compaction).
+//! cannot be carried out (rate limits without a ChatGPT login).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,16 +39,6 @@ pub async fn call(server: &Arc<Server>, method: &str, params: Value, after: &mut
         "thread/unarchive" => thread_unarchive(server, rpc::params(&params)?, after),
         "thread/name/set" => thread_name_set(server, rpc::params(&params)?, after),
         "thread/metadata/update" => thread_metadata_update(server, rpc::params(&params)?),
-        "thread/compact/start" => {
-            let params: ThreadId = rpc::params(&params)?;
-            if server.thread(&params.thread_id).is_none() {
-                return Err(RpcError::invalid(format!("thread not found: {}", params.thread_id)));
-            }
-            Err(RpcError {
-                code: rpc::METHOD_NOT_FOUND,
-                message: "thread/compact/start: rcodex does not compact threads".into(),
-            })
-        }
         "model/list" => model_list(server, rpc::params(&params)?),
         "config/read" => config_read(server, rpc::params(&params)?),
         "config/value/write" => config_value_write(server, rpc::params(&params)?),

@@ -391,6 +391,13 @@ impl ThreadEvents {
                 self.rate_limits();
                 self.turn_diff();
             }
+            Event::RateLimits { .. } => self.rate_limits(),
+            Event::CompactionStarted { id, .. } => self.item_started(context_compaction(&id, now_ms(), None)),
+            Event::CompactionCompleted { id, .. } => {
+                let now = now_ms();
+                let started = self.started_at(&id).unwrap_or(now);
+                self.item_completed(context_compaction(&id, started, Some(now)));
+            }
             Event::Error { message } => {
                 if self.turn.is_some() {
                     let error = json!({"message": message, "codexErrorInfo": null, "additionalDetails": null});
@@ -457,6 +464,11 @@ impl ThreadEvents {
             turn_json(&turn.id, items, view, status, error, Some(turn.started_at), Some(now_s()), Some(duration));
         self.notify("turn/completed", json!({"threadId": self.thread_id(), "turn": turn}));
     }
+}
+
+/// A `contextCompaction` item: a compaction of the thread's history.
+pub fn context_compaction(id: &str, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    json!({"type": "contextCompaction", "id": id, "startedAtMs": started_ms, "completedAtMs": completed_ms})
 }
 
 /// A turn object.

@@ -9,8 +9,6 @@ use tokio::sync::mpsc;
 pub const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC's code for a line that is not JSON.
 pub const PARSE_ERROR: i64 = -32700;
-/// JSON-RPC's code for a request rcodex knows but cannot carry out (upstream uses it for what it has not built).
-pub const METHOD_NOT_FOUND: i64 = -32601;
 /// JSON-RPC's code for a failure inside the server.
 pub const INTERNAL_ERROR: i64 = -32603;
 

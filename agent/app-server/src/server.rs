@@ -196,6 +196,7 @@ impl Server {
                 let reply = self.turn_interrupt(params).await;
                 self.out.reply(&id, reply);
             }
+            "thread/compact/start" => self.thread_compact_start(&id, params),
             _ => {
                 let mut after = Vec::new();
                 let reply = crate::methods::call(&self, method, params, &mut after).await;
@@ -631,6 +632,26 @@ impl Server {
             .await
             .map_err(|_| RpcError::invalid(format!("thread {} has stopped", params.thread_id)))?;
         Ok(json!({"turn": turn_json(&turn_id, vec![], "notLoaded", "inProgress", Value::Null, None, None, None)}))
+    }
+
+    /// Compacts a thread's history: answered at once, before the compaction's turn starts (after the running turn,
+    /// if any), as upstream answers; the turn is told as it goes.
+    fn thread_compact_start(&self, id: &Value, params: Value) {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Params {
+            thread_id: String,
+        }
+        let loaded = rpc::params::<Params>(&params)
+            .and_then(|params| self.thread(&params.thread_id).ok_or_else(|| not_found(&params.thread_id)));
+        match loaded {
+            Ok(loaded) => {
+                self.out.reply(id, Ok(json!({})));
+                // A thread that stopped meanwhile has nothing left to compact.
+                let _ = loaded.handle.compact(None, None);
+            }
+            Err(error) => self.out.reply(id, Err(error)),
+        }
     }
 
     async fn turn_steer(&self, params: Value) -> Reply {

@@ -66,6 +66,17 @@ pub enum Event {
     /// [`Event::TokenUsage`] before), otherwise cut by a steer or an interrupt, or failed.
     #[serde(rename = "response.ended")]
     ResponseEnded { turn_id: String, completed: bool },
+    /// The model server's rate limits are known anew (a compaction's response began, or the usage was estimated
+    /// after it): upstream's app server tells them again, after the usage.
+    #[serde(rename = "rate_limits")]
+    RateLimits { turn_id: String },
+    /// A compaction of the thread's history begins (see [`crate::session::Session::compact`]): the item `id` shows
+    /// it.
+    #[serde(rename = "compaction.started")]
+    CompactionStarted { turn_id: String, id: String },
+    /// The history is compacted.
+    #[serde(rename = "compaction.completed")]
+    CompactionCompleted { turn_id: String, id: String },
     /// A reasoning item begins (its summary, if any, follows as deltas, then its `item.completed`).
     #[serde(rename = "reasoning.started")]
     ReasoningStarted { turn_id: String, id: String },
@@ -110,6 +121,9 @@ impl Event {
                 | Event::AgentMessageDelta { .. }
                 | Event::TokenUsage { .. }
                 | Event::ResponseEnded { .. }
+                | Event::RateLimits { .. }
+                | Event::CompactionStarted { .. }
+                | Event::CompactionCompleted { .. }
                 | Event::ReasoningStarted { .. }
                 | Event::ReasoningSummaryPart { .. }
                 | Event::ReasoningSummaryDelta { .. }

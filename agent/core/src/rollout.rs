@@ -305,6 +305,9 @@ pub struct Saved {
     pub skipped: Vec<String>,
     /// The thread's token usage so far, as its last `token_count` said.
     pub total_usage: Option<crate::client::Usage>,
+    /// Which context window the thread is in: 0, or the last compaction's (whose id is then `meta`'s
+    /// `context_window_id`).
+    pub window_number: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,6 +329,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
     let mut items = Vec::new();
     let mut total_usage = None;
     let mut model = None;
+    let mut window: Option<(u32, String)> = None;
     for record in &records {
         let payload = record.payload();
         match record.kind() {
@@ -355,6 +359,13 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                 });
             }
             "response_item" => items.push(payload.clone()),
+            // A compaction replaced the history, and opened a context window.
+            "compacted" if payload["replacement_history"].is_array() => {
+                items = payload["replacement_history"].as_array().cloned().unwrap_or_default();
+                if let (Some(number), Some(id)) = (payload["window_number"].as_u64(), payload["window_id"].as_str()) {
+                    window = Some((number as u32, id.to_string()));
+                }
+            }
             "turn_context" => model = payload["model"].as_str().map(str::to_string).or(model),
             "event_msg" if payload["type"] == "token_count" => {
                 if let Some(usage) = payload.pointer("/info/total_token_usage") {
@@ -382,7 +393,14 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
     if let Some(model) = model {
         meta.model = model;
     }
-    Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage })
+    let window_number = match window {
+        Some((number, id)) => {
+            meta.context_window_id = id;
+            number
+        }
+        None => 0,
+    };
+    Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage, window_number })
 }
 
 /// Every session file under `CODEX_HOME/sessions`, newest first (their names sort by local time).

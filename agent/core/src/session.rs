@@ -22,6 +22,9 @@ use crate::request::{AppClient, RequestContext, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
 use crate::tools::{RuntimeOptions, ToolCall, ToolOutput, ToolRuntime, Tools};
 
+#[path = "compact.rs"]
+mod compact;
+
 /// How a session starts.
 pub struct SessionOptions {
     pub config: Config,
@@ -72,6 +75,8 @@ pub struct Session {
     thread_id: String,
     installation_id: String,
     context_window_id: String,
+    /// Which context window of the thread its requests are in: one more after each compaction.
+    window_number: u32,
     /// Items rebuilt for every request and never saved: those with name-based ids (the model's instructions), which
     /// upstream regenerates on resume with the same id.
     prefix: Vec<Value>,
@@ -158,6 +163,8 @@ impl Session {
         let mut forked_from = None;
         let resumed_from = options.resume.clone().filter(|_| !options.fork);
         let mut first_turn = None;
+        // A resumed thread (or a fork) goes on in its context window (a compaction opens a new one).
+        let mut window_number = 0;
         // What differs between a new session and a resumed one: its ids, its history and its file.
         let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
             .resume
@@ -165,6 +172,7 @@ impl Session {
             Some(path) if options.fork => {
                 // A new thread on a copy of the saved one: its history and its context window, under a new id.
                 let saved = rollout::load(&path)?;
+                window_number = saved.window_number;
                 let thread_id = uuid::Uuid::now_v7().to_string();
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
                 let prefix = name_based(&model, context);
@@ -189,6 +197,7 @@ impl Session {
             }
             Some(path) => {
                 let saved = rollout::load(&path)?;
+                window_number = saved.window_number;
                 let thread_id = saved.meta.thread_id.clone();
                 // As upstream: a resumed thread keeps the classification it was created with (`--thread-source`
                 // counts for new threads only).
@@ -254,6 +263,7 @@ impl Session {
             thread_id,
             installation_id,
             context_window_id,
+            window_number,
             prefix,
             history,
             rollout,
@@ -357,7 +367,7 @@ impl Session {
             thread_id: self.thread_id.clone(),
             turn_id: turn_id.clone(),
             context_window_id: self.context_window_id.clone(),
-            window_number: 0,
+            window_number: self.window_number,
             history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
             forked_from: self.forked_from.clone(),
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
@@ -587,16 +597,8 @@ impl Session {
         control: &TurnControl,
     ) -> Result<Sampled, TurnError> {
         let provider = &self.config.model_provider;
-        if let Some(var) = &provider.env_key
-            && std::env::var(var).map(|v| v.trim().is_empty()).unwrap_or(true)
-        {
-            // Upstream sends nothing without the key, and says which variable is missing.
-            let mut message = format!("Missing environment variable: `{var}`.");
-            if let Some(instructions) = &provider.env_key_instructions {
-                message.push(' ');
-                message.push_str(instructions);
-            }
-            return Err(TurnError::Api(ApiError::Fatal(message)));
+        if let Some(error) = missing_key(provider) {
+            return Err(TurnError::Api(error));
         }
         let max_retries = provider.stream_max_retries();
         let offered = Arc::new(self.offered_tools());
@@ -950,6 +952,20 @@ fn tool_runtime(
         sandbox_launcher: sandbox_launcher.to_path_buf(),
         asker,
     })
+}
+
+/// Upstream sends nothing without the provider's key, and says which variable is missing.
+fn missing_key(provider: &crate::config::ModelProvider) -> Option<ApiError> {
+    let var = provider.env_key.as_ref()?;
+    if !std::env::var(var).map(|v| v.trim().is_empty()).unwrap_or(true) {
+        return None;
+    }
+    let mut message = format!("Missing environment variable: `{var}`.");
+    if let Some(instructions) = &provider.env_key_instructions {
+        message.push(' ');
+        message.push_str(instructions);
+    }
+    Some(ApiError::Fatal(message))
 }
 
 /// The environment the last turn of the saved thread at `path` told the model of: the working directory, approval

@@ -37,6 +37,9 @@ pub enum Op {
     Interrupt { reply: oneshot::Sender<Option<String>> },
     /// Interrupts the running turn, ends every command, and stops the thread.
     Shutdown { reply: oneshot::Sender<()> },
+    /// Compacts the thread's history (after the running turn, if any): a turn of its own, whose id `started` gets
+    /// when it starts and whose outcome `done` gets (see [`Session::compact`]). It takes no steers.
+    Compact { started: Option<oneshot::Sender<String>>, done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>> },
     /// Answers a request of the running turn's tools ([`crate::events::Event::ApprovalRequested`],
     /// [`crate::events::Event::UserInputRequested`]) by its `request_id`.
     Resolve { request_id: String, answer: Answer, reply: Option<oneshot::Sender<Result<(), ResolveError>>> },
@@ -51,6 +54,9 @@ pub enum SteerError {
     ExpectedTurnMismatch { expected: String, actual: String },
     #[error("input must not be empty")]
     EmptyInput,
+    /// rcodex's words: upstream's were not recorded.
+    #[error("the running turn is a compaction, which takes no input")]
+    Compacting,
 }
 
 /// The thread has stopped (shut down, or its task ended).
@@ -134,6 +140,15 @@ impl ThreadHandle {
         answer.await.unwrap_or(Err(SteerError::NoActiveTurn))
     }
 
+    /// Asks for the thread's history to be compacted (after the running turn, if any), without waiting.
+    pub fn compact(
+        &self,
+        started: Option<oneshot::Sender<String>>,
+        done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
+    ) -> Result<(), ThreadStopped> {
+        self.send(Op::Compact { started, done })
+    }
+
     /// Interrupts the running turn and waits for it to end; returns its id, or `None` when nothing was running.
     pub async fn interrupt(&self) -> Option<String> {
         let (reply, answer) = oneshot::channel();
@@ -162,11 +177,17 @@ impl ThreadHandle {
 
 /// A turn waiting to start.
 struct Queued {
-    input: Vec<UserInput>,
-    output_schema: Option<serde_json::Value>,
-    overrides: TurnOverrides,
+    work: Work,
     started: Option<oneshot::Sender<String>>,
     done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>>,
+}
+
+/// What a turn does.
+enum Work {
+    /// Answers the user's input.
+    Input { input: Vec<UserInput>, output_schema: Option<serde_json::Value>, overrides: Box<TurnOverrides> },
+    /// Compacts the history.
+    Compact,
 }
 
 /// The thread's task: turns one after another, operations taken all along.
@@ -187,8 +208,9 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
             Some(next) => next,
             None => match ops.recv().await {
                 Some(Op::StartTurn { input, output_schema, overrides, started, done }) => {
-                    Queued { input, output_schema, overrides, started, done }
+                    Queued { work: Work::Input { input, output_schema, overrides: Box::new(overrides) }, started, done }
                 }
+                Some(Op::Compact { started, done }) => Queued { work: Work::Compact, started, done },
                 Some(Op::Steer { reply, .. }) => {
                     let _ = reply.send(Err(SteerError::NoActiveTurn));
                     continue;
@@ -211,8 +233,16 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
         };
 
         let mut control = TurnControl::new(uuid::Uuid::now_v7().to_string());
-        control.output_schema = next.output_schema;
-        control.overrides = next.overrides;
+        // The user's input, or nothing for a compaction.
+        let input = match next.work {
+            Work::Input { input, output_schema, overrides } => {
+                control.output_schema = output_schema;
+                control.overrides = *overrides;
+                Some(input)
+            }
+            Work::Compact => None,
+        };
+        let compacting = input.is_none();
         let turn_id = control.turn_id.clone();
         if let Some(started) = next.started {
             let _ = started.send(turn_id.clone());
@@ -222,7 +252,12 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
         }
         let mut interrupted_replies = Vec::new();
         let outcome = {
-            let turn = session.run_turn(next.input, &control);
+            let turn = async {
+                match input {
+                    Some(input) => session.run_turn(input, &control).await,
+                    None => session.compact(&control).await,
+                }
+            };
             tokio::pin!(turn);
             let mut ops_open = true;
             loop {
@@ -230,7 +265,11 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                     outcome = &mut turn => break outcome,
                     op = ops.recv(), if ops_open => match op {
                         Some(Op::StartTurn { input, output_schema, overrides, started, done }) => {
-                            queue.push_back(Queued { input, output_schema, overrides, started, done })
+                            let work = Work::Input { input, output_schema, overrides: Box::new(overrides) };
+                            queue.push_back(Queued { work, started, done })
+                        }
+                        Some(Op::Compact { started, done }) => {
+                            queue.push_back(Queued { work: Work::Compact, started, done })
                         }
                         Some(Op::Steer { input, expected_turn_id, reply }) => {
                             let answer = match expected_turn_id {
@@ -238,6 +277,7 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                                 Some(expected) if expected != turn_id => {
                                     Err(SteerError::ExpectedTurnMismatch { expected, actual: turn_id.clone() })
                                 }
+                                _ if compacting => Err(SteerError::Compacting),
                                 _ => {
                                     control.steer(input);
                                     Ok(turn_id.clone())

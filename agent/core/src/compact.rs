@@ -1,0 +1,426 @@
+//! Compaction: a thread's history replaced by a summary the model writes of it, as upstream 0.169.0 compacts a
+//! thread on request (the app server's `thread/compact/start`, [`crate::thread::Op::Compact`]).
+//!
+//! A compaction is a turn of its own, with one request: the history, then upstream's compaction prompt as a last
+//! user message (from the prompt pack, [`keys::COMPACT_PROMPT`]), no tools, and turn metadata that say what it is
+//! (`request_kind: compaction`, and how it was asked for). The history then becomes: a fresh context (the items a new
+//! session starts with, under new ids), the user's own messages so far (as they were, ids included; the context's,
+//! interrupted-turn markers and earlier summaries left out), and a user message holding the model's summary after
+//! upstream's prefix ([`keys::COMPACT_SUMMARY_PREFIX`]). The next request opens a new context window
+//! (`window_number` + 1, a new `context_window_id`). The session file keeps a `compacted` record with that history
+//! and window, from which a resumed thread continues (see [`crate::rollout::load`]).
+//!
+//! Usage is told as upstream's app server tells it: the thread's usage so far when the response begins, again with
+//! the response's once it completes, then the new history's estimated size as the last usage.
+
+use rcodex_prompt_pack::{Pack, keys};
+use serde_json::{Value, json};
+
+use super::{Session, TurnControl, TurnError, TurnSummary, environment, missing_key, split_prefix, unix_now};
+use crate::client::{ApiError, ResponseEvent, Usage, backoff};
+use crate::events::{ErrorMessage, Event};
+use crate::items;
+use crate::request::{RequestContext, TurnIds, git_workspaces};
+
+/// How much of the user's messages a compacted history keeps, in estimated tokens: the most recent ones, whole.
+const KEPT_USER_TOKENS: u64 = 20_000;
+
+/// What upstream's turn metadata says of a compaction asked for by the user.
+fn compaction_metadata() -> Value {
+    json!({
+        "trigger": "manual",
+        "reason": "user_requested",
+        "implementation": "responses",
+        "phase": "standalone_turn",
+        "strategy": "memento",
+    })
+}
+
+impl Session {
+    /// Compacts the thread's history, as a turn of its own (announced as one). The history is left as it was when
+    /// the compaction fails or is interrupted.
+    pub async fn compact(&mut self, control: &TurnControl) -> Result<TurnSummary, TurnError> {
+        let turn_id = control.turn_id.clone();
+        let ids = TurnIds {
+            installation_id: self.installation_id.clone(),
+            thread_id: self.thread_id.clone(),
+            turn_id: turn_id.clone(),
+            context_window_id: self.context_window_id.clone(),
+            window_number: self.window_number,
+            history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
+            forked_from: self.forked_from.clone(),
+            turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
+        };
+        let started = std::time::Instant::now();
+        if let Some(rollout) = &mut self.rollout
+            && let Err(e) = rollout.materialize()
+        {
+            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
+        }
+        self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
+        self.turn_usage = Usage::default();
+        self.save(
+            "event_msg",
+            json!({"type": "task_started", "turn_id": turn_id, "root_turn_id": turn_id,
+                "started_at": ids.turn_started_at_unix_ms / 1000, "model_context_window": self.context_window(),
+                "collaboration_mode_kind": "default"}),
+        );
+        // A thread compacted before its first turn: the compaction records the fresh context instead.
+        self.first_turn = None;
+        let item_id = uuid::Uuid::now_v7().to_string();
+        let item_started_ms = crate::records::now_ms();
+        self.events.emit(Event::CompactionStarted { turn_id: turn_id.clone(), id: item_id.clone() });
+
+        let summary = match self.summarize(&ids, control).await {
+            Ok(summary) => summary,
+            Err(TurnError::Interrupted) => {
+                // Nothing was replaced: the thread goes on as it was, without the marker of an interrupted turn.
+                self.save(
+                    "event_msg",
+                    json!({"type": "turn_aborted", "turn_id": turn_id, "reason": "interrupted",
+                        "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}),
+                );
+                self.events.emit(Event::TurnAborted { turn_id });
+                return Err(TurnError::Interrupted);
+            }
+            Err(TurnError::Api(error)) => return Err(self.fail(&turn_id, started, error)),
+        };
+        let (history, context) = match self.compacted_history(&summary) {
+            Ok(compacted) => compacted,
+            Err(message) => return Err(self.fail(&turn_id, started, ApiError::Fatal(message))),
+        };
+        self.history = history;
+        self.window_number += 1;
+        self.context_window_id = uuid::Uuid::now_v7().to_string();
+        let summary_text = self.history.last().map(items::text_of).unwrap_or_default();
+        self.save(
+            "compacted",
+            json!({
+                "message": summary_text,
+                "replacement_history": self.history,
+                "window_number": self.window_number,
+                "window_id": self.context_window_id,
+            }),
+        );
+        // The world the fresh context describes, and the settings, as a new thread's first turn records them.
+        let world = crate::records::world_state(&self.environment, &self.model.slug, &context);
+        self.save("world_state", world);
+        self.save(
+            "turn_context",
+            json!({
+                "turn_id": turn_id,
+                "root_turn_id": turn_id,
+                "cwd": self.config.cwd,
+                "approval_policy": self.config.approval_policy.as_str(),
+                "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
+                "model": self.model.slug,
+            }),
+        );
+        let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
+        self.save("event_msg", settings);
+        // The new history's size, as upstream estimates it, is the last usage from now on.
+        let estimate = estimated_tokens(self.base_instructions(), &self.history);
+        self.last_usage = Usage { total_tokens: estimate, ..Usage::default() };
+        self.tell_usage(&turn_id);
+        self.events.emit(Event::RateLimits { turn_id: turn_id.clone() });
+        self.save_token_count();
+        let item = json!({"type": "ContextCompaction", "id": item_id});
+        let now = crate::records::now_ms();
+        self.save("event_msg", crate::records::item_completed(&self.thread_id, &turn_id, item, item_started_ms, now));
+        self.events.emit(Event::CompactionCompleted { turn_id: turn_id.clone(), id: item_id });
+        self.save(
+            "event_msg",
+            json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": null,
+                "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
+        );
+        self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
+        Ok(TurnSummary { last_message: None, usage: self.usage })
+    }
+
+    /// Ends a compaction that failed, as a turn fails; the history stays as it was.
+    fn fail(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
+        let message = error.to_string();
+        self.events.emit(Event::Error { message: message.clone() });
+        self.events
+            .emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() }, turn_id: turn_id.into() });
+        self.save("event_msg", json!({"type": "error", "message": message}));
+        self.save(
+            "event_msg",
+            json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
+        );
+        TurnError::Api(error)
+    }
+
+    /// The compaction request, resent on retryable failures: the model's summary of the history.
+    async fn summarize(&mut self, ids: &TurnIds, control: &TurnControl) -> Result<String, TurnError> {
+        if let Some(error) = missing_key(&self.config.model_provider) {
+            return Err(TurnError::Api(error));
+        }
+        let prompt = self
+            .pack
+            .text(keys::COMPACT_PROMPT)
+            .ok_or_else(|| TurnError::Api(ApiError::Fatal(missing_text(keys::COMPACT_PROMPT))))?;
+        let mut input = items::with_missing_outputs(self.prefix.iter().chain(self.history.iter()).cloned().collect());
+        input.push(json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}));
+        let cx = RequestContext {
+            pack: self.pack,
+            model: &self.model,
+            config: &self.config,
+            ids,
+            workspaces: git_workspaces(&self.config.cwd),
+            output_schema: None,
+            client: self.client.as_ref(),
+        };
+        let metadata = as_compaction(&cx.turn_metadata());
+        let mut body = cx.body(&input, &metadata);
+        // No tools are offered for a summary.
+        if let Some(tools) = body.get_mut("tools") {
+            *tools = json!([]);
+        }
+        if let Some(parallel) = body.get_mut("parallel_tool_calls") {
+            *parallel = json!(false);
+        }
+        let headers = cx.headers(&metadata);
+
+        let max_retries = self.config.model_provider.stream_max_retries();
+        let mut attempt = 0;
+        loop {
+            let mut answer: Option<Value> = None;
+            let mut completed_usage = None;
+            let mut response_id = None;
+            let mut began = false;
+            let outcome = {
+                let (events, usage, last_usage) = (&self.events, self.usage, self.last_usage);
+                let stream = self.model_client.stream(&headers, &body, |event| match event {
+                    // Upstream tells the usage so far as the response begins.
+                    ResponseEvent::Created => {
+                        began = true;
+                        events.emit(usage_event(&ids.turn_id, usage, last_usage));
+                        events.emit(Event::RateLimits { turn_id: ids.turn_id.clone() });
+                    }
+                    ResponseEvent::OutputItemDone(item) if item["type"] == "message" && item["role"] == "assistant" => {
+                        answer = Some(item);
+                    }
+                    ResponseEvent::Completed { usage, response_id: id } => {
+                        completed_usage = Some(usage.unwrap_or_default());
+                        response_id = Some(id);
+                    }
+                    _ => {}
+                });
+                tokio::select! {
+                    outcome = stream => outcome,
+                    () = control.cancel.cancelled() => return Err(TurnError::Interrupted),
+                }
+            };
+            // As upstream records the usage told as the response began.
+            if began {
+                self.save_token_count();
+            }
+            match outcome {
+                Ok(()) => {
+                    let usage = completed_usage.unwrap_or_default();
+                    self.usage.add(&usage);
+                    self.last_usage = usage;
+                    self.turn_usage.add(&usage);
+                    self.tell_usage(&ids.turn_id);
+                    self.events.emit(Event::ResponseEnded { turn_id: ids.turn_id.clone(), completed: true });
+                    let summary = answer.as_ref().map(items::text_of).unwrap_or_default();
+                    if let Some(answer) = answer {
+                        self.save("response_item", items::from_model(answer, self.pack));
+                    }
+                    self.save(
+                        "token_usage_record",
+                        json!({"thread_id": self.thread_id, "turn_id": ids.turn_id, "session_id": self.thread_id,
+                            "root_turn_id": ids.turn_id, "response_id": response_id,
+                            "usage": crate::records::usage(&usage),
+                            "turn_token_usage": crate::records::usage(&self.turn_usage),
+                            "thread_token_usage": crate::records::usage(&self.usage)}),
+                    );
+                    self.save_token_count();
+                    return Ok(summary);
+                }
+                Err(ApiError::Retryable { message, delay }) if attempt < max_retries => {
+                    attempt += 1;
+                    self.events
+                        .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
+                    tokio::select! {
+                        () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => {}
+                        () = control.cancel.cancelled() => return Err(TurnError::Interrupted),
+                    }
+                }
+                Err(error) => return Err(TurnError::Api(error)),
+            }
+        }
+    }
+
+    /// The history that replaces the thread's (the user's messages, a fresh context, the summary), and the fresh
+    /// context. The environment is taken anew: the context describes it from now on.
+    fn compacted_history(&mut self, summary: &str) -> Result<(Vec<Value>, Vec<Value>), String> {
+        let prefix =
+            self.pack.text(keys::COMPACT_SUMMARY_PREFIX).ok_or_else(|| missing_text(keys::COMPACT_SUMMARY_PREFIX))?;
+        let environment = environment(&self.config).map_err(|e| e.to_string())?;
+        let context = crate::context::initial_context(self.pack, &self.model, &environment, &self.thread_id)
+            .map_err(|e| e.to_string())?;
+        let (_, context) = split_prefix(&self.model, context);
+        self.environment = environment;
+        // As upstream places it: before the last of the user's messages (before the summary when there is none).
+        let mut history = kept_user_messages(self.pack, &self.history);
+        let at = history.len().saturating_sub(1);
+        history.splice(at..at, context.iter().cloned());
+        history.push(items::user_message(&format!("{prefix}{summary}")));
+        Ok((history, context))
+    }
+
+    /// The model's base instructions, as upstream counts them in its estimate of a history's size.
+    fn base_instructions(&self) -> &str {
+        self.model
+            .info
+            .and_then(|info| info.instructions_template.as_deref())
+            .or_else(|| self.pack.text(&keys::model_instructions(&self.model.slug)))
+            .unwrap_or_default()
+    }
+
+    /// Tells the thread's usage and the last response's.
+    fn tell_usage(&self, turn_id: &str) {
+        self.events.emit(usage_event(turn_id, self.usage, self.last_usage));
+    }
+
+    fn save_token_count(&mut self) {
+        let count = crate::records::token_count(&self.usage, &self.last_usage, self.context_window());
+        self.save("event_msg", count);
+    }
+}
+
+fn missing_text(key: &str) -> String {
+    format!("the prompt pack has no text {key} (record a scenario that shows it, then run parity pack)")
+}
+
+fn usage_event(turn_id: &str, total: Usage, last: Usage) -> Event {
+    Event::TokenUsage {
+        turn_id: turn_id.to_string(),
+        total: total.into(),
+        last: last.into(),
+        total_tokens: total.total_tokens,
+        last_tokens: last.total_tokens,
+    }
+}
+
+/// A turn's metadata made a compaction's, as upstream sends it: its kind, how it was asked for, and no model or
+/// effort.
+fn as_compaction(metadata: &str) -> String {
+    let Ok(Value::Object(mut values)) = serde_json::from_str::<Value>(metadata) else { return metadata.to_string() };
+    values.insert("request_kind".into(), json!("compaction"));
+    values.shift_remove("model");
+    values.shift_remove("reasoning_effort");
+    values.insert("compaction".into(), compaction_metadata());
+    Value::Object(values).to_string()
+}
+
+/// The user's own messages of a history, the most recent that fit [`KEPT_USER_TOKENS`], in their order: user
+/// messages that are not the context's, an interrupted turn's marker or an earlier summary.
+fn kept_user_messages(pack: &Pack, history: &[Value]) -> Vec<Value> {
+    let mut kept = Vec::new();
+    let mut budget = KEPT_USER_TOKENS;
+    for item in history.iter().rev() {
+        if item["type"] != "message" || item["role"] != "user" || is_contextual(pack, &message_text(item)) {
+            continue;
+        }
+        let tokens = item_tokens(item);
+        if tokens > budget {
+            break;
+        }
+        budget -= tokens;
+        kept.push(item.clone());
+    }
+    kept.reverse();
+    kept
+}
+
+/// Whether a user message's text is one rcodex writes rather than the user: it begins as a pack text of the
+/// context (the environment, AGENTS.md), the marker of an interrupted turn or the summary prefix begins, up to its
+/// first placeholder.
+fn is_contextual(pack: &Pack, text: &str) -> bool {
+    let fixed = [keys::AGENTS_MD, keys::TURN_ABORTED, keys::COMPACT_SUMMARY_PREFIX];
+    pack.texts
+        .iter()
+        .filter(|(key, _)| key.starts_with(&keys::environment_context("")) || fixed.contains(&key.as_str()))
+        .any(|(_, template)| {
+            let lead = template.split("{{").next().unwrap_or_default();
+            !lead.is_empty() && text.starts_with(lead)
+        })
+}
+
+/// A message's text parts, together.
+fn message_text(item: &Value) -> String {
+    let parts = item.get("content").and_then(Value::as_array).into_iter().flatten();
+    parts.filter_map(|part| part.get("text").and_then(Value::as_str)).collect()
+}
+
+/// Upstream's estimate of an item's size: a token per 4 bytes (rounded up) of a message's text, or of another
+/// item's JSON.
+fn item_tokens(item: &Value) -> u64 {
+    let bytes = match item.get("type").and_then(Value::as_str) {
+        Some("message") => message_text(item).len(),
+        _ => item.to_string().len(),
+    };
+    (bytes as u64).div_ceil(4)
+}
+
+/// Upstream's estimate of a history's size: the model's base instructions and each item.
+fn estimated_tokens(instructions: &str, history: &[Value]) -> u64 {
+    (instructions.len() as u64).div_ceil(4) + history.iter().map(item_tokens).sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Value {
+        items::user_message(text)
+    }
+
+    #[test]
+    fn the_user_messages_are_kept_and_what_rcodex_wrote_is_not() {
+        let pack = rcodex_prompt_pack::embedded();
+        let environment = pack.text(&keys::environment_context("read-only")).unwrap().replace("{{cwd}}", "/w");
+        let marker = pack.text(keys::TURN_ABORTED).unwrap();
+        let summary = format!("{}Earlier work.", pack.text(keys::COMPACT_SUMMARY_PREFIX).unwrap());
+        let history = vec![
+            items::message("developer", items::new_id("msg"), ["instructions".to_string()]),
+            user(&environment),
+            user("first"),
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}),
+            user(marker),
+            user(&summary),
+            user("second"),
+        ];
+        let kept: Vec<String> = kept_user_messages(pack, &history).iter().map(message_text).collect();
+        assert_eq!(kept, ["first", "second"]);
+
+        // The most recent messages that fit, whole.
+        let long = "x".repeat(4 * 15_000);
+        let history = vec![user("oldest"), user(&long), user(&long), user("newest")];
+        let kept: Vec<String> = kept_user_messages(pack, &history).iter().map(message_text).collect();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1], "newest");
+    }
+
+    #[test]
+    fn the_estimate_counts_four_bytes_a_token_of_each_item() {
+        let history = vec![user("12345"), items::message("developer", "id".into(), ["a".into(), "bcd".into()])];
+        assert_eq!(estimated_tokens("123456789", &history), 3 + 2 + 1);
+    }
+
+    #[test]
+    fn a_compaction_says_so_in_its_metadata_and_names_no_model() {
+        let metadata =
+            r#"{"turn_id":"t","request_kind":"turn","root_turn_id":"t","model":"m","reasoning_effort":"low"}"#;
+        let compacted: Value = serde_json::from_str(&as_compaction(metadata)).unwrap();
+        let keys: Vec<&str> = compacted.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["turn_id", "request_kind", "root_turn_id", "compaction"]);
+        assert_eq!(compacted["request_kind"], "compaction");
+        assert_eq!(compacted["compaction"]["trigger"], "manual");
+    }
+}
