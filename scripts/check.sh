@@ -3,11 +3,11 @@
 # upstream Codex 0.169.0 (captures/codex-0.169.0), scenario by scenario, with the project's accepted divergences.
 # Needs neither network nor upstream: each scenario is run against parity's scripted server and compared with the
 # recorded baseline. Extra arguments go to `parity check` (e.g. `--only plain-reply`, `--report-dir reports/`).
-# Only the exec scenarios, event streams included (`exec --json` is compared with upstream's): the app-server
-# scenarios are checked with `parity check` without `--frontend exec`.
+# Every scenario, exec and app server alike, event streams included (`exec --json` and the app server's
+# notifications are compared with upstream's).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 cargo build --release --locked --quiet --bin parity --bin rcodex
 exec target/release/parity check --agent rcodex --baseline captures/codex-0.169.0 \
-  --accept fixtures/accepted/rcodex.toml --frontend exec "$@"
+  --accept fixtures/accepted/rcodex.toml "$@"

@@ -30,17 +30,14 @@ fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
 }
 
 /// The CI path of the README: the suite split in two shards (as two CI machines run it), each writing JUnit, the
-/// reports merged into one. Together the shards cover every exec scenario (rcodex has no app server yet: the
-/// app-server scenarios are upstream's measure for it), and every one is clean.
+/// reports merged into one. Together the shards cover every scenario (exec and app server, event streams
+/// included), and every one is clean.
 #[test]
-fn rcodex_matches_upstream_on_every_exec_scenario_in_two_shards_merged_into_one_junit_report() {
+fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit_report() {
     let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .filter(|path| {
-            parity_recorder::Scenario::load(path).unwrap().agent.frontend == parity_recorder::scenario::Frontend::Exec
-        })
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect::<Vec<_>>();
     let dir = tempfile::tempdir().unwrap();
@@ -52,10 +49,6 @@ fn rcodex_matches_upstream_on_every_exec_scenario_in_two_shards_merged_into_one_
             "--accept",
             ACCEPTED,
             "--strict",
-            "--frontend",
-            "exec",
-            // rcodex's own event streams are not aligned yet (scripts/check.sh says which); its requests are.
-            "--no-events",
             "--shard",
             shard,
             "--format",
