@@ -37,8 +37,12 @@ fn the_baseline_covers_every_scenario_with_upstream_0_169_0() {
         let run = parity_recorder::RunRecord::load(&dir.join("run.json")).unwrap();
         assert_eq!(run.agent_version.as_deref(), Some("codex-cli 0.169.0"), "{}", dir.display());
         if run.requests == 0 {
-            // Refused before any request (permissions-*-untrusted: 0.169.0 no longer takes that setting).
-            assert!(run.turns.iter().all(|t| t.exit_code == Some(1)), "{}: {:?}", dir.display(), run.failure());
+            // Refused before any request: permissions-*-untrusted (0.169.0 no longer takes that setting: it exits
+            // 1), app-permissions-read-only-on-failure (its app server refuses the policy in thread/start).
+            let refused = |turn: &parity_recorder::run::TurnRecord| {
+                turn.exit_code == Some(1) || turn.error.as_deref().is_some_and(|e| e.contains("refused thread/start"))
+            };
+            assert!(run.turns.iter().all(refused), "{}: {:?}", dir.display(), run.failure());
             continue;
         }
         assert!(run.succeeded(), "{}: {:?}", dir.display(), run.failure());

@@ -18,14 +18,7 @@ pub fn parse(params: &Value) -> Result<(TurnOverrides, Vec<&'static str>), RpcEr
     let given = |key: &str| params.get(key).filter(|v| !v.is_null());
     let text = |key: &str| given(key).and_then(Value::as_str).map(str::to_string);
     let mut unapplied = Vec::new();
-    let approval_policy = match given("approvalPolicy") {
-        None => None,
-        Some(policy) => Some(serde_json::from_value::<ApprovalPolicy>(policy.clone()).map_err(|_| {
-            RpcError::invalid(format!(
-                "Invalid request: unsupported approval policy {policy} (rcodex takes untrusted, on-failure, on-request, never)"
-            ))
-        })?),
-    };
+    let approval_policy = given("approvalPolicy").map(approval_policy).transpose()?;
     let flag = |policy: &Value, key: &str| policy.get(key).and_then(Value::as_bool).unwrap_or(false);
     let sandbox = match given("sandboxPolicy") {
         None => None,
@@ -71,4 +64,24 @@ pub fn parse(params: &Value) -> Result<(TurnOverrides, Vec<&'static str>), RpcEr
 /// The warning's text.
 pub fn warning(names: &[&str]) -> String {
     format!("rcodex does not apply turn/start's {}", names.join(", "))
+}
+
+/// A request's `approvalPolicy`, as the protocol of upstream 0.169.0 takes it: `untrusted`, `on-request`, `never`
+/// (or `granular`, which rcodex does not have). `on-failure`, which a config.toml may still say, is not among them
+/// (app-permissions-read-only-on-failure): upstream refuses it in words of its own, which rcodex repeats.
+pub fn approval_policy(policy: &Value) -> Result<ApprovalPolicy, RpcError> {
+    const KNOWN: &str = "expected one of `untrusted`, `on-request`, `granular`, `never`";
+    match policy.as_str() {
+        Some(name @ ("untrusted" | "on-request" | "never")) => {
+            Ok(serde_json::from_value(Value::from(name)).expect("a policy rcodex has"))
+        }
+        Some(name @ "granular") => {
+            Err(RpcError::invalid(format!("Invalid request: approval policy `{name}` is not supported by rcodex")))
+        }
+        Some(name) => Err(RpcError::invalid(format!("Invalid request: unknown variant `{name}`, {KNOWN}"))),
+        None if policy.get("granular").is_some() => Err(RpcError::invalid(String::from(
+            "Invalid request: approval policy `granular` is not supported by rcodex",
+        ))),
+        None => Err(RpcError::invalid(format!("Invalid request: approval policy {policy} is not a string, {KNOWN}"))),
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rcodex_core::config::{ApprovalPolicy, Config, Overrides, SandboxMode};
+use rcodex_core::config::{Config, Overrides, SandboxMode};
 use rcodex_core::events::{EventSink, UserInput};
 use rcodex_core::request::AppClient;
 use rcodex_core::session::SessionOptions;
@@ -279,9 +279,7 @@ impl Server {
         };
         let approval_policy = match &request.approval_policy {
             None | Some(Value::Null) => None,
-            Some(policy) => Some(serde_json::from_value::<ApprovalPolicy>(policy.clone()).map_err(|_| {
-                RpcError::invalid(format!("Invalid request: unsupported approval policy {policy} (rcodex takes untrusted, on-failure, on-request, never)"))
-            })?),
+            Some(policy) => Some(crate::overrides::approval_policy(policy)?),
         };
         let overrides = Overrides {
             codex_home: Some(self.options.codex_home.clone()),
@@ -293,6 +291,7 @@ impl Server {
             config,
             add_dirs: Vec::new(),
             thread_source: None,
+            interactive: true,
         };
         Config::load(&overrides).map_err(|e| RpcError::invalid(format!("Error loading config.toml: {e}")))
     }
@@ -857,11 +856,11 @@ fn sandbox_json(config: &Config) -> Value {
     }
 }
 
-/// The built-in permission profile a sandbox mode stands for, as upstream names it (`:read-only`); upstream names
-/// none for the others.
+/// The built-in permission profile upstream names when no sandbox mode was asked for (`:read-only`, the default); a
+/// mode asked for anywhere (a request, config.toml) is no named profile.
 fn permission_profile(config: &Config) -> Value {
     match config.sandbox_mode {
-        SandboxMode::ReadOnly => json!({"id": ":read-only", "extends": null}),
+        SandboxMode::ReadOnly if !config.sandbox_mode_configured => json!({"id": ":read-only", "extends": null}),
         _ => Value::Null,
     }
 }

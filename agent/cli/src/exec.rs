@@ -61,6 +61,7 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         config: args.config.clone(),
         add_dirs: args.add_dir.clone(),
         thread_source: args.thread_source.clone(),
+        interactive: false,
     };
     let config = Config::load(&overrides).map_err(|e| match e {
         config::ConfigError::Unsupported(message) => message,

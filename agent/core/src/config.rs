@@ -367,6 +367,9 @@ pub struct Overrides {
     pub add_dirs: Vec<PathBuf>,
     /// `--thread-source`: how a new thread is classified (`user` when not given).
     pub thread_source: Option<String>,
+    /// Whether someone is there to approve (the app server): the configured approval policy applies, `on-request`
+    /// when none is configured, as upstream's app server. Without (exec) every policy runs as `never`.
+    pub interactive: bool,
 }
 
 /// What a turn may change of its thread's settings, for itself and the turns after it (the app server's
@@ -400,6 +403,8 @@ pub struct Config {
     pub model_reasoning_summary: Option<String>,
     pub model_verbosity: Option<String>,
     pub sandbox_mode: SandboxMode,
+    /// Whether the sandbox mode was asked for (on the command line, in a request or a file) rather than the default.
+    pub sandbox_mode_configured: bool,
     pub sandbox_workspace_write: WorkspaceWriteOptions,
     pub approval_policy: ApprovalPolicy,
     pub shell_environment_policy: ShellEnvironmentPolicy,
@@ -602,9 +607,19 @@ impl Config {
             model_reasoning_summary: layer.model_reasoning_summary.map(|s| lower(format!("{s:?}"))),
             model_verbosity: layer.model_verbosity.map(|v| lower(format!("{v:?}"))),
             sandbox_mode: overrides.sandbox_mode.or(layer.sandbox_mode).unwrap_or(SandboxMode::ReadOnly),
+            sandbox_mode_configured: overrides.sandbox_mode.or(layer.sandbox_mode).is_some(),
             sandbox_workspace_write,
-            // exec never asks: upstream overrides the policy with `never` in headless mode.
-            approval_policy: overrides.approval_policy.unwrap_or(ApprovalPolicy::Never),
+            approval_policy: overrides.approval_policy.unwrap_or(if overrides.interactive {
+                // As upstream's app server was seen taking config.toml: `on-failure` (which its protocol no longer
+                // has) runs as `on-request`, the default.
+                match layer.approval_policy {
+                    Some(ApprovalPolicy::OnFailure) | None => ApprovalPolicy::OnRequest,
+                    Some(policy) => policy,
+                }
+            } else {
+                // exec never asks: upstream overrides the policy with `never` in headless mode.
+                ApprovalPolicy::Never
+            }),
             shell_environment_policy: layer.shell_environment_policy.unwrap_or_default(),
             project_doc_max_bytes: layer.project_doc_max_bytes.unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES),
             additional_dirs,
@@ -635,6 +650,7 @@ impl Config {
         }
         if let Some((mode, options)) = &overrides.sandbox {
             config.sandbox_mode = *mode;
+            config.sandbox_mode_configured = true;
             if let Some(options) = options {
                 config.sandbox_workspace_write = options.clone();
             }

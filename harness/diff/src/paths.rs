@@ -65,15 +65,19 @@ pub fn derive(recording: &Recording, extra: &[ExtraPath]) -> Vec<KnownPath> {
 }
 
 /// The run's own directory, when the working directory and HOME sit side by side in it (`parity record` makes
-/// `<run>/workspace` and `<run>/home`): a file the agent writes beside the workspace is named by it. `None` when
-/// they do not share a specific parent.
+/// `<run>/workspace` and `<run>/home`): a file the agent writes beside the workspace is named by it. A run that made
+/// no request names no HOME: then a working directory called `workspace` stands for the layout. `None` when they do
+/// not share a specific parent.
 pub fn run_dir(paths: &[KnownPath]) -> Option<String> {
-    let parent = |kind: &str| {
-        let path = &paths.iter().find(|p| p.kind == kind)?.path;
-        Some(path[..path.rfind('/')?].to_string())
+    let first = |kind: &str| paths.iter().find(|p| p.kind == kind).map(|p| p.path.as_str());
+    let parent = |path: &str| path[..path.rfind('/').unwrap_or(0)].to_string();
+    let workspace = first("cwd")?;
+    let cwd = parent(workspace);
+    let beside = match first("home") {
+        Some(home) => parent(home) == cwd,
+        None => workspace.ends_with("/workspace"),
     };
-    let (cwd, home) = (parent("cwd")?, parent("home")?);
-    (cwd == home && is_specific(&cwd) && !paths.iter().any(|p| p.path == cwd)).then_some(cwd)
+    (beside && is_specific(&cwd) && !paths.iter().any(|p| p.path == cwd)).then_some(cwd)
 }
 
 /// Whether a path names something specific enough to replace everywhere: at least two levels deep (`/root` aside).
@@ -151,9 +155,23 @@ mod tests {
     use crate::node::{Placeholder, text_node};
 
     fn finder(paths: &[(&str, &str)]) -> PathFinder {
-        PathFinder::new(
-            &paths.iter().map(|(k, p)| KnownPath { kind: k.to_string(), path: p.to_string() }).collect::<Vec<_>>(),
-        )
+        PathFinder::new(&known(paths))
+    }
+
+    fn known(paths: &[(&str, &str)]) -> Vec<KnownPath> {
+        paths.iter().map(|(k, p)| KnownPath { kind: k.to_string(), path: p.to_string() }).collect()
+    }
+
+    #[test]
+    fn the_run_directory_holds_the_workspace_and_home_or_a_workspace_alone() {
+        let both = known(&[("cwd", "/var/tmp/runs/a/workspace"), ("home", "/var/tmp/runs/a/home")]);
+        assert_eq!(run_dir(&both).as_deref(), Some("/var/tmp/runs/a"));
+        let apart = known(&[("cwd", "/var/tmp/runs/a/workspace"), ("home", "/var/tmp/other/home")]);
+        assert_eq!(run_dir(&apart), None);
+        // A run without requests names no HOME: the recorder's layout is told by the workspace's name.
+        assert_eq!(run_dir(&known(&[("cwd", "/var/tmp/runs/b/workspace")])).as_deref(), Some("/var/tmp/runs/b"));
+        assert_eq!(run_dir(&known(&[("cwd", "/var/tmp/runs/b/project")])), None);
+        assert_eq!(run_dir(&known(&[("cwd", "/tmp/workspace")])), None, "too short to be the run's own");
     }
 
     fn replace(f: &PathFinder, text: &str) -> String {

@@ -1,10 +1,12 @@
 //! JSON-RPC messages that break the app-server protocol, as divergences of the category `protocol`.
 //!
-//! A scenario driven through an app server keeps its transcript (`frontend.jsonl`). Every message of it, from the
-//! frontend or from the agent, is checked against the protocol's schema recorded from upstream
-//! ([`parity_protocol::Protocol`]); each message that breaks it is a divergence naming the method and the JSON
-//! pointer, in a pair of its own (`protocol/frontend.jsonl`) on the side whose transcript holds it. A recording
-//! without a transcript has nothing to check.
+//! A scenario driven through an app server keeps its transcript (`frontend.jsonl`). Every message the agent sent is
+//! checked against the protocol's schema recorded from upstream ([`parity_protocol::Protocol`]), its answers by the
+//! requests they answer; each message that breaks it is a divergence naming the method and the JSON pointer, in a
+//! pair of its own (`protocol/frontend.jsonl`) on the side whose transcript holds it. The frontend's messages are the
+//! scenario's, the same for either agent: one that breaks the protocol is there on purpose (to record how an agent
+//! refuses it, as app-permissions-read-only-on-failure does) and says nothing of the agent. A recording without a
+//! transcript has nothing to check.
 
 use std::path::Path;
 
@@ -40,7 +42,10 @@ pub fn check_transcripts(comparison: &mut Comparison, protocol: &Protocol, left:
     let mut found = 0;
     for (on_left, dir) in [(true, left), (false, right)] {
         let Some(messages) = messages(dir) else { continue };
-        let violations = parity_protocol::check_transcript(protocol, messages.iter().map(|(_, s, m)| (*s, m)));
+        let violations: Vec<_> = parity_protocol::check_transcript(protocol, messages.iter().map(|(_, s, m)| (*s, m)))
+            .into_iter()
+            .filter(|(index, _)| messages[*index].1 == Sender::Agent)
+            .collect();
         if violations.is_empty() {
             continue;
         }
@@ -134,5 +139,23 @@ mod tests {
         // No transcript, nothing to check.
         let none = tempfile::tempdir().unwrap();
         assert_eq!(check_transcripts(&mut c, &protocol(), none.path(), none.path()), 0);
+    }
+
+    #[test]
+    fn a_frontend_message_that_breaks_the_protocol_is_the_scenarios_and_no_divergence() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = json!({"id": 2, "method": "thread/start", "params": {"approvalPolicy": "on-failure"}});
+        let refusal = json!({"id": 2, "error": {"code": -32600, "message": "Invalid request: unknown variant"}});
+        let lines = [json!({"from": "client", "message": start}), json!({"from": "agent", "message": refusal})];
+        transcript(dir.path(), &lines);
+        let empty = parity_capture::Recording::default();
+        let mut c = crate::diff_recordings(&empty, &empty, &crate::RuleSet::builtin(), Default::default());
+        assert_eq!(check_transcripts(&mut c, &protocol(), dir.path(), dir.path()), 0);
+        assert!(c.pairs.is_empty());
+
+        // The same request answered with what the protocol does not allow is the agent's.
+        let answer = json!({"id": 2, "result": {"thread": 7}});
+        transcript(dir.path(), &[lines[0].clone(), json!({"from": "agent", "message": answer})]);
+        assert!(check_transcripts(&mut c, &protocol(), dir.path(), dir.path()) >= 2);
     }
 }

@@ -74,8 +74,10 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             .filter(|c| c.request.method == "POST" && c.request.path.ends_with("/responses"))
             .cloned()
             .collect();
-        // A run the agent refused before asking the model (a setting it no longer supports) shows nothing to learn.
-        if requests.is_empty() && run.requests == 0 && run.turns.iter().all(|t| t.exit_code != Some(0)) {
+        // A run the agent refused before asking the model (a setting it no longer supports, a parameter its protocol
+        // does not know) shows nothing to learn.
+        let refused = |turn: &parity_recorder::run::TurnRecord| turn.exit_code != Some(0) || turn.error.is_some();
+        if requests.is_empty() && run.requests == 0 && run.turns.iter().all(refused) {
             continue;
         }
         let first_request =
@@ -566,7 +568,12 @@ fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, Pack
         .ok_or_else(|| fail("no x-codex-turn-metadata header".into()))?;
     let sandbox_mode = metadata.get("sandbox_mode").and_then(Value::as_str).unwrap_or("read-only").to_string();
     let network = if sandbox_mode == "danger-full-access" { "enabled" } else { "restricted" };
-    let approval = scenario.run.options.approval.as_str();
+    // Upstream's exec runs every approval policy as `never` (nobody is there to ask), so its prompt states never's
+    // permissions whatever the configuration says; the app server runs the configured policy.
+    let approval = match scenario.run.frontend {
+        Some(frontend) if frontend != Frontend::Exec => scenario.run.options.approval.as_str(),
+        _ => "never",
+    };
     let prompt = scenario.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
 
     let input = request.input();

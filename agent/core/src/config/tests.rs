@@ -448,3 +448,30 @@ fn enabled_features_under_development_are_listed_sorted_unless_suppressed() {
     let quiet = Overrides { config: vec!["suppress_unstable_features_warning=true".into()], ..flags };
     assert!(home.load(quiet).unwrap().under_development_features.is_empty());
 }
+
+#[test]
+fn the_app_server_runs_the_configured_approval_policy_where_exec_runs_never() {
+    let interactive = || Overrides { interactive: true, ..Default::default() };
+    let policy = |file: &str, overrides: Overrides| {
+        Home::new(&format!("{file}{PROVIDER}")).load(overrides).unwrap().approval_policy
+    };
+    assert_eq!(policy("", interactive()), ApprovalPolicy::OnRequest, "upstream's app server default");
+    assert_eq!(policy("approval_policy = \"never\"\n", interactive()), ApprovalPolicy::Never);
+    assert_eq!(policy("approval_policy = \"on-failure\"\n", interactive()), ApprovalPolicy::OnRequest);
+    assert_eq!(policy("approval_policy = \"on-request\"\n", Overrides::default()), ApprovalPolicy::Never);
+    let asked = Overrides { approval_policy: Some(ApprovalPolicy::Never), ..interactive() };
+    assert_eq!(policy("approval_policy = \"on-request\"\n", asked), ApprovalPolicy::Never, "the request wins");
+}
+
+#[test]
+fn a_sandbox_mode_asked_for_anywhere_is_told_from_the_default() {
+    let configured = |file: &str, overrides: Overrides| {
+        Home::new(&format!("{file}{PROVIDER}")).load(overrides).unwrap().sandbox_mode_configured
+    };
+    assert!(!configured("", Overrides::default()));
+    assert!(configured("sandbox_mode = \"read-only\"\n", Overrides::default()));
+    assert!(configured("", Overrides { sandbox_mode: Some(SandboxMode::ReadOnly), ..Default::default() }));
+    let config = Home::new(PROVIDER).load(Overrides::default()).unwrap();
+    let turn = TurnOverrides { sandbox: Some((SandboxMode::ReadOnly, None)), ..Default::default() };
+    assert!(config.with_overrides(&turn).sandbox_mode_configured, "a turn's sandbox policy");
+}
