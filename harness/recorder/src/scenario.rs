@@ -75,7 +75,7 @@ impl Frontend {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnStep {
     /// A turn started with a prompt (`turn/start`), and what the client does while it runs.
-    Prompt(PromptTurn),
+    Prompt(Box<PromptTurn>),
     /// The thread continued in a new agent process (`thread/resume`); later turns go to it.
     Resume,
     /// The thread forked (`thread/fork`); later turns go to the fork.
@@ -111,7 +111,15 @@ pub struct PromptTurn {
     pub answers: Vec<BTreeMap<String, Vec<String>>>,
     /// `outputSchema` of `turn/start`.
     pub output_schema: Option<serde_json::Value>,
+    /// More `input` items of `turn/start`, after the prompt's text (a `skill`, an image...); in their strings,
+    /// [`WORKSPACE_PLACEHOLDER`] stands for the run's workspace directory.
+    pub input: Vec<serde_json::Value>,
+    /// More parameters of `turn/start` (`model`, `effort`...), as given.
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
+
+/// What a turn's `input` strings write for the run's workspace directory, unknown until the run.
+pub const WORKSPACE_PLACEHOLDER: &str = "{workspace}";
 
 /// A point of the agent's own messages an action can wait for instead of a hold: `at = "agent:METHOD"` or
 /// `"agent:METHOD:ITEM_TYPE"` fires when the agent sends that notification during the turn (for an item
@@ -238,6 +246,9 @@ struct TurnFile {
     #[serde(default)]
     answers: Vec<BTreeMap<String, OneOrMany<String>>>,
     output_schema: Option<toml::Value>,
+    #[serde(default)]
+    input: Vec<toml::Value>,
+    params: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -389,7 +400,7 @@ fn resolve_turns(
         let prompt = prompt.ok_or("missing field `prompt` (or `[[turns]]` with agent.frontend = \"app-server\")")?;
         let steps = std::iter::once(&prompt)
             .chain(&follow_ups)
-            .map(|p| TurnStep::Prompt(PromptTurn { prompt: p.clone(), ..PromptTurn::default() }))
+            .map(|p| TurnStep::Prompt(Box::new(PromptTurn { prompt: p.clone(), ..PromptTurn::default() })))
             .collect();
         return Ok((prompt, follow_ups, steps));
     };
@@ -418,11 +429,13 @@ fn resolve_turns(
                     || turn.interrupt.is_some()
                     || !turn.approvals.is_empty()
                     || !turn.answers.is_empty()
-                    || turn.output_schema.is_some();
+                    || turn.output_schema.is_some()
+                    || !turn.input.is_empty()
+                    || turn.params.is_some();
                 if has_more {
                     return Err(format!(
-                        "{here}: action \"{action}\" takes nothing else (steer, interrupt, approvals, answers and \
-                         output_schema belong to a turn with a prompt)"
+                        "{here}: action \"{action}\" takes nothing else (steer, interrupt, approvals, answers, \
+                         output_schema, input and params belong to a turn with a prompt)"
                     ));
                 }
                 if !steps.iter().any(|s| matches!(s, TurnStep::Prompt(_))) {
@@ -452,7 +465,27 @@ fn resolve_turns(
                     .output_schema
                     .map(|v| serde_json::to_value(v).map_err(|e| format!("{here}.output_schema: {e}")))
                     .transpose()?;
-                TurnStep::Prompt(PromptTurn {
+                let mut input = Vec::new();
+                for (j, item) in turn.input.into_iter().enumerate() {
+                    let item = serde_json::to_value(item).map_err(|e| format!("{here}.input[{j}]: {e}"))?;
+                    if item.get("type").and_then(serde_json::Value::as_str).is_none() {
+                        return Err(format!("{here}.input[{j}]: an input item needs a `type` (text, image, skill...)"));
+                    }
+                    input.push(item);
+                }
+                let params = match turn.params {
+                    None => serde_json::Map::new(),
+                    Some(table) => match serde_json::to_value(table) {
+                        Ok(serde_json::Value::Object(params)) => params,
+                        _ => return Err(format!("{here}.params: not a table of turn/start parameters")),
+                    },
+                };
+                if let Some(taken) = ["threadId", "input", "outputSchema"].iter().find(|k| params.contains_key(**k)) {
+                    return Err(format!(
+                        "{here}.params.{taken}: the recorder sets it (use prompt, input, output_schema)"
+                    ));
+                }
+                TurnStep::Prompt(Box::new(PromptTurn {
                     prompt,
                     steer,
                     interrupt: turn.interrupt,
@@ -463,7 +496,9 @@ fn resolve_turns(
                         .map(|a| a.into_iter().map(|(k, v)| (k, v.into_vec())).collect())
                         .collect(),
                     output_schema,
-                })
+                    input,
+                    params,
+                }))
             }
         };
         steps.push(step);
@@ -601,6 +636,8 @@ mod tests {
             approvals = ["accept", "decline"]
             answers = [{{ color = "Blue", size = ["S", "M"] }}]
             output_schema = {{ type = "object" }}
+            input = [{{ type = "skill", name = "demo", path = "{{workspace}}/SKILL.md" }}]
+            params = {{ model = "gpt-5.6-sol" }}
             [[turns]]
             action = "resume"
             [[turns]]
@@ -616,6 +653,8 @@ mod tests {
         assert_eq!(first.answers[0]["size"], ["S", "M"]);
         assert_eq!(first.answers[0]["color"], ["Blue"]);
         assert_eq!(first.output_schema, Some(serde_json::json!({"type": "object"})));
+        assert_eq!(first.input, [serde_json::json!({"type": "skill", "name": "demo", "path": "{workspace}/SKILL.md"})]);
+        assert_eq!(first.params["model"], "gpt-5.6-sol");
         assert_eq!(s.turns[1], TurnStep::Resume);
         // Without [[turns]], each prompt is a plain turn, for either frontend.
         let plain = parse("prompt = \"a\"\nfollow_ups = [\"b\"]\n[[script.steps]]\n").unwrap();
@@ -645,6 +684,11 @@ mod tests {
                 "turns[0]: a turn has a `prompt` or an `action`, not both",
             ),
             ("prompt = \"p\"\n[[turns]]\nprompt = \"q\"", "give either `prompt` and `follow_ups` or `[[turns]]`"),
+            (
+                "[[turns]]\nprompt = \"p\"\ninput = [{ name = \"x\" }]",
+                "turns[0].input[0]: an input item needs a `type`",
+            ),
+            ("[[turns]]\nprompt = \"p\"\nparams = { input = [] }", "turns[0].params.input: the recorder sets it"),
         ] {
             let e = parse(&format!("{turns}\n{APP}{HELD}")).unwrap_err().to_string();
             assert!(e.contains("demo.toml") && e.contains(why), "{why:?} not in {e}");

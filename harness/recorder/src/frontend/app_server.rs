@@ -31,7 +31,7 @@ use super::transcript::{self, Transcript};
 use super::{Driven, KILL_GRACE, RunContext, signal_group};
 use crate::agent::TurnSpec;
 use crate::run::{RecordError, TurnRecord, io_error};
-use crate::scenario::{AgentTrigger, PromptTurn, TurnStep};
+use crate::scenario::{AgentTrigger, PromptTurn, TurnStep, WORKSPACE_PLACEHOLDER};
 
 /// `clientInfo.name` in `initialize`: upstream Codex sends it as the `originator` header of every model request.
 pub const CLIENT_NAME: &str = "parity";
@@ -100,6 +100,18 @@ pub async fn drive(cx: &RunContext<'_>) -> Result<Driven, RecordError> {
     Ok(Driven { turns, transcript: Some(transcript::FILE.to_string()) })
 }
 
+/// An input item with [`WORKSPACE_PLACEHOLDER`] in its strings written as the run's workspace directory.
+fn with_workspace(item: &Value, workspace: &str) -> Value {
+    match item {
+        Value::String(text) => Value::String(text.replace(WORKSPACE_PLACEHOLDER, workspace)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| with_workspace(i, workspace)).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(k, v)| (k.clone(), with_workspace(v, workspace))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// Why a run stops: the message names the scenario, the turn and the action.
 struct Stop {
     message: String,
@@ -150,9 +162,15 @@ impl Driver<'_, '_> {
         let result = match step {
             TurnStep::Prompt(plan) => {
                 self.transcript.action("turn", turn, json!({"prompt": plan.prompt}));
-                let mut params = json!({"threadId": thread, "input": [{"type": "text", "text": plan.prompt}]});
+                let workspace = self.cx.dirs.workspace.display().to_string();
+                let mut input = vec![json!({"type": "text", "text": plan.prompt})];
+                input.extend(plan.input.iter().map(|item| with_workspace(item, &workspace)));
+                let mut params = json!({"threadId": thread, "input": input});
                 if let Some(schema) = &plan.output_schema {
                     params["outputSchema"] = schema.clone();
+                }
+                for (key, value) in &plan.params {
+                    params[key] = value.clone();
                 }
                 self.turn_loop(turn, "turn/start", params, plan, deadline, record).await
             }
