@@ -29,7 +29,8 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{model}", "the scenario's model"),
     (
         "{frontend}",
-        "`exec` for exec scenarios, `app-server` for app-server ones (where {prompt} and {resume_args} are empty)",
+        "`exec` for exec scenarios, `app-server` for app-server ones (where {prompt} and {resume_args} are empty), \
+         `tui` for tui ones (where {prompt} is empty and {resume_args} is a `start` step's arguments)",
     ),
 ];
 
@@ -126,6 +127,28 @@ impl Agent {
             }
             Agent::Template { template } => {
                 ("/bin/sh".to_string(), vec!["-c".to_string(), expand(template, spec, "", "", "app-server")])
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// The program and arguments of a tui process: `BIN ARGS --no-daemon` and the scenario's extra arguments for
+    /// codex and rcodex (`ARGS`: a `start` step's, e.g. `resume --last`; `--no-daemon` keeps upstream's interface
+    /// and its app server in one process that the recorder ends with its group, instead of a shared background
+    /// server that would outlive the run); for a template, the template with `{frontend}` as `tui`,
+    /// `{resume_args}` as `ARGS` (quoted) and `{prompt}` empty.
+    pub fn tui_command(&self, spec: &ProcessSpec, start_args: &[String]) -> (String, Vec<String>) {
+        match self {
+            Agent::Codex { bin } | Agent::Rcodex { bin } => {
+                let mut args = start_args.to_vec();
+                args.push("--no-daemon".to_string());
+                args.extend(spec.args.iter().cloned());
+                (bin.display().to_string(), args)
+            }
+            Agent::Template { template } => {
+                let resume: Vec<String> = start_args.iter().map(|a| shell_quote(a)).collect();
+                ("/bin/sh".to_string(), vec!["-c".to_string(), expand(template, spec, "", &resume.join(" "), "tui")])
             }
         }
     }
@@ -237,6 +260,11 @@ mod tests {
         let both = Agent::parse("my-agent {frontend} {resume_args} {prompt}", None, None).unwrap();
         assert_eq!(both.command(&spec(2, &[])).1[1], r"my-agent exec resume --last 'it'\''s done'");
         assert_eq!(both.app_server_command(&spec(2, &[])).1[1], "my-agent app-server  ");
+        let resume = ["resume".to_string(), "--last".to_string()];
+        assert_eq!(both.tui_command(&spec(1, &[]), &resume).1[1], "my-agent tui 'resume' '--last' ");
+        let codex = Agent::Codex { bin: "/bin/codex".into() };
+        assert_eq!(codex.tui_command(&spec(1, &[]), &[]).1, ["--no-daemon"]);
+        assert_eq!(codex.tui_command(&spec(2, &[]), &resume).1, ["resume", "--last", "--no-daemon"]);
         let err = Agent::parse("x {promt}", None, None).unwrap_err();
         assert!(err.contains("unknown placeholder {promt}") && err.contains("{prompt}"), "{err}");
     }

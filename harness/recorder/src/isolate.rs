@@ -50,7 +50,7 @@ impl RunDirs {
         let workspace = root.path().join("workspace");
         std::fs::create_dir_all(&codex_home)?;
         std::fs::create_dir_all(&workspace)?;
-        std::fs::write(codex_home.join("config.toml"), config_toml(scenario, base_url))?;
+        std::fs::write(codex_home.join("config.toml"), run_config(scenario, base_url, &workspace))?;
         for (name, contents) in &scenario.workspace.files {
             let path = workspace.join(name);
             if let Some(parent) = path.parent() {
@@ -100,6 +100,19 @@ impl RunDirs {
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     }
+}
+
+/// The run's config.toml: [`config_toml`], over what a user of the interactive interface has in theirs (the
+/// workspace trusted, first-run screens seen) for a tui scenario.
+fn run_config(scenario: &Scenario, base_url: &str, workspace: &Path) -> String {
+    let text = config_toml(scenario, base_url);
+    if scenario.agent.frontend != crate::scenario::Frontend::Tui {
+        return text;
+    }
+    let mut config = crate::frontend::tui::user_config(workspace, scenario.agent.model());
+    let ours: toml::Table = toml::from_str(&text).expect("config_toml writes TOML");
+    merge(&mut config, &ours);
+    toml::to_string(&config).expect("a TOML table serializes")
 }
 
 /// The agent's config.toml: the scenario's options, and a model provider pointing at the server.

@@ -3,7 +3,7 @@
 //!
 //! A directory is a parity recording when it holds a `run.json` of parity's run format, or a `captures/` directory
 //! that parity wrote (a run killed before its end leaves no `run.json`). Replacing one removes `run.json`, the
-//! app-server transcript `frontend.jsonl`, the turns' output files, parity's captures (see [`parity_capture::owned`]) and the directories they leave empty;
+//! app-server and tui transcript `frontend.jsonl`, the turns' output files, the tui frontend's `screens/NNN.txt`, parity's captures (see [`parity_capture::owned`]) and the directories they leave empty;
 //! whatever else is there stays. A directory that is not a recording is never emptied, and neither is `/`, the home
 //! directory, the working directory or one of its parents, whatever they hold.
 
@@ -105,6 +105,17 @@ pub fn recording_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
                 .extend(TURN_FILES.iter().filter(|f| entry.path().join(f).is_file()).map(|f| Path::new(&name).join(f)));
         }
     }
+    // The tui frontend's screens: `screens/NNN.txt`.
+    let screens = dir.join(crate::frontend::tui::SCREENS_DIR);
+    if screens.is_dir() {
+        for entry in std::fs::read_dir(&screens)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_screen_file(&name) && entry.file_type()?.is_file() {
+                files.push(Path::new(crate::frontend::tui::SCREENS_DIR).join(name));
+            }
+        }
+    }
     let captures = dir.join(CAPTURES_DIR);
     if captures.is_dir() {
         let survey = owned::survey(&captures)?;
@@ -117,6 +128,11 @@ pub fn recording_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// `000.txt`, `012.txt`: a screen of the tui frontend's.
+fn is_screen_file(name: &str) -> bool {
+    name.strip_suffix(".txt").is_some_and(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `turn-1`, `turn-12`.

@@ -26,6 +26,8 @@ pub struct Scenario {
     pub agent: AgentOptions,
     pub workspace: WorkspaceSpec,
     pub script: Script,
+    /// The terminal and its steps, for the tui frontend (`[tui]`); `None` for the others.
+    pub tui: Option<crate::tui_steps::TuiSpec>,
 }
 
 /// How the agent is configured for the scenario.
@@ -60,6 +62,9 @@ pub enum Frontend {
     Exec,
     /// `AGENT app-server`, driven through JSON-RPC: a thread, its turns and their actions.
     AppServer,
+    /// `AGENT` with no subcommand, its interactive terminal interface, in a pseudo-terminal driven by keystrokes
+    /// and waits on the screen (`[tui]`).
+    Tui,
 }
 
 impl Frontend {
@@ -67,6 +72,7 @@ impl Frontend {
         match self {
             Frontend::Exec => "exec",
             Frontend::AppServer => "app-server",
+            Frontend::Tui => "tui",
         }
     }
 }
@@ -231,6 +237,8 @@ struct ScenarioFile {
     script: toml::Value,
     /// The thread step by step, instead of `prompt` and `follow_ups` (app-server frontend only).
     turns: Option<Vec<TurnFile>>,
+    /// The terminal and its steps (tui frontend only).
+    tui: Option<crate::tui_steps::TuiFile>,
 }
 
 /// `[[turns]]` as written: a prompt with its actions, or a thread-level `action`.
@@ -364,9 +372,36 @@ impl Scenario {
                 format!("agent.sandbox: \"{mode}\" is not read-only, workspace-write or danger-full-access"),
             ));
         }
-        let (prompt, follow_ups, turns) =
-            resolve_turns(file.prompt, file.follow_ups, file.turns, file.agent.frontend, &script)
-                .map_err(|message| invalid(String::new(), message))?;
+        let (prompt, follow_ups, turns, tui) = match (file.agent.frontend, file.tui) {
+            (Frontend::Tui, tui) => {
+                if file.prompt.is_some() || !file.follow_ups.is_empty() || file.turns.is_some() {
+                    return Err(invalid(
+                        String::new(),
+                        "agent.frontend = \"tui\" takes its input from [[tui.steps]], not prompt, follow_ups or \
+                         [[turns]]"
+                            .into(),
+                    ));
+                }
+                let tui = tui.ok_or_else(|| {
+                    invalid(
+                        String::new(),
+                        "agent.frontend = \"tui\" needs [[tui.steps]] (what to type, what to wait for)".into(),
+                    )
+                })?;
+                let holds = hold_names(&script);
+                let tui = tui.resolve(&holds).map_err(|message| invalid(String::new(), message))?;
+                (String::new(), Vec::new(), Vec::new(), Some(tui))
+            }
+            (_, Some(_)) => {
+                return Err(invalid(String::new(), "tui: [tui] needs agent.frontend = \"tui\"".into()));
+            }
+            (frontend, None) => {
+                let (prompt, follow_ups, turns) =
+                    resolve_turns(file.prompt, file.follow_ups, file.turns, frontend, &script)
+                        .map_err(|message| invalid(String::new(), message))?;
+                (prompt, follow_ups, turns, None)
+            }
+        };
         Ok(Scenario {
             name: path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
             path: path.to_path_buf(),
@@ -378,6 +413,7 @@ impl Scenario {
             agent: file.agent,
             workspace: WorkspaceSpec { git: file.workspace.git, agents_md: file.workspace.agents_md, files },
             script,
+            tui,
         })
     }
 
@@ -411,13 +447,7 @@ fn resolve_turns(
         return Err("turns: `[[turns]]` needs agent.frontend = \"app-server\" (exec runs prompt and follow_ups)".into());
     }
     let holds = hold_names(script);
-    let known_hold = |at: &str| {
-        AgentTrigger::parse(at).is_some()
-            || holds.iter().any(|h| h == at)
-            || at
-                .strip_prefix("step-")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-    };
+    let known_hold = |at: &str| AgentTrigger::parse(at).is_some() || is_script_hold(&holds, at);
     let mut steps = Vec::new();
     for (i, turn) in turns.into_iter().enumerate() {
         let here = format!("turns[{i}]");
@@ -511,9 +541,15 @@ fn resolve_turns(
     Ok((first, prompts.collect(), steps))
 }
 
+/// Whether `at` names a hold of the script: one of `holds` (see [`hold_names`]), or `step-N` (an unnamed step's).
+pub(crate) fn is_script_hold(holds: &[String], at: &str) -> bool {
+    holds.iter().any(|h| h == at)
+        || at.strip_prefix("step-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
 /// The names of the script's holds that it names itself (a hold's `name`, or its step's); unnamed holds of unnamed
 /// steps are `step-N`, which the caller accepts as they come.
-fn hold_names(script: &Script) -> Vec<String> {
+pub(crate) fn hold_names(script: &Script) -> Vec<String> {
     let steps = script.steps.iter().chain(script.sessions.iter().flat_map(|s| s.steps.iter()));
     let mut names = Vec::new();
     for step in steps {
@@ -699,6 +735,85 @@ mod tests {
         assert!(e.contains("missing field `prompt`"), "{e}");
         let e = parse(&format!("prompt = \"p\"\n[agent]\nfrontend = \"tui\"\n{HELD}")).unwrap_err().to_string();
         assert!(e.contains("agent.frontend") && e.contains("tui"), "{e}");
+    }
+
+    const TUI: &str = "[agent]\nfrontend = \"tui\"\n";
+
+    #[test]
+    fn tui_steps_parse_into_keys_waits_and_starts() {
+        use crate::tui_steps::{Key, TuiAction};
+        use std::time::Duration;
+        let s = parse(&format!(
+            r#"{TUI}
+            [tui]
+            size = {{ cols = 100, rows = 30 }}
+            [[tui.steps]]
+            wait_screen = "Ask Codex"
+            [[tui.steps]]
+            type = "hello"
+            key = "enter"
+            [[tui.steps]]
+            at = "answer"
+            type = "steer"
+            key = ["tab", "ctrl-c"]
+            [[tui.steps]]
+            wait_screen = {{ text = "done", timeout_ms = 500 }}
+            [[tui.steps]]
+            wait_ms = 20
+            [[tui.steps]]
+            wait_exit = true
+            [[tui.steps]]
+            start = ["resume", "--last"]
+            {HELD}"#
+        ))
+        .unwrap();
+        assert_eq!(s.agent.frontend, Frontend::Tui);
+        assert!(s.turns.is_empty() && s.prompt.is_empty());
+        let tui = s.tui.unwrap();
+        assert_eq!((tui.cols, tui.rows), (100, 30));
+        let actions: Vec<&TuiAction> = tui.steps.iter().map(|s| &s.action).collect();
+        assert_eq!(actions[0], &TuiAction::WaitScreen { text: "Ask Codex".into(), timeout: None });
+        assert_eq!(actions[1], &TuiAction::Input { text: Some("hello".into()), keys: vec![Key::Enter] });
+        assert_eq!(actions[2], &TuiAction::Input { text: Some("steer".into()), keys: vec![Key::Tab, Key::Ctrl(b'c')] });
+        assert_eq!(tui.steps[2].at.as_deref(), Some("answer"));
+        assert_eq!(tui.steps[2].label(), "step 3 (at \"answer\": type \"steer\", key tab ctrl-c)");
+        assert_eq!(
+            actions[3],
+            &TuiAction::WaitScreen { text: "done".into(), timeout: Some(Duration::from_millis(500)) }
+        );
+        assert_eq!(actions[4], &TuiAction::Wait(Duration::from_millis(20)));
+        assert_eq!(actions[5], &TuiAction::WaitExit { timeout: None });
+        assert_eq!(actions[6], &TuiAction::Start { args: vec!["resume".into(), "--last".into()] });
+        // The default size.
+        let s = parse(&format!("{TUI}[[tui.steps]]\nkey = \"esc\"\n{HELD}")).unwrap();
+        assert_eq!(s.tui.map(|t| (t.cols, t.rows)), Some((120, 40)));
+    }
+
+    #[test]
+    fn tui_steps_that_cannot_run_are_refused_naming_the_step() {
+        for (steps, why) in [
+            ("[[tui.steps]]\nkey = \"enterr\"", "tui.steps[0].key: \"enterr\" is not a key (enter, tab"),
+            ("[[tui.steps]]\ntype = \"a\"\nwait_ms = 5", "tui.steps[0]: one thing per step, not type/key and wait_ms"),
+            ("[[tui.steps]]\nkey = \"esc\"\n[[tui.steps]]\nat = \"answer\"", "tui.steps[1]: needs one of type/key"),
+            (
+                "[[tui.steps]]\nat = \"nowhere\"\nkey = \"enter\"",
+                "tui.steps[0].at: \"nowhere\" is no hold of the script (answer)",
+            ),
+            ("[[tui.steps]]\nat = \"answer\"\nwait_ms = 5", "tui.steps[0].at: only a step that types or presses keys"),
+            ("[[tui.steps]]\nwait_screen = \"  \"", "tui.steps[0].wait_screen: the text to wait for is empty"),
+            ("[[tui.steps]]\nwait_exit = false", "tui.steps[0].wait_exit: false does nothing"),
+            ("[tui]\nsize = { cols = 5, rows = 40 }\n[[tui.steps]]\nkey = \"esc\"", "tui.size: 5x40 is out of range"),
+            ("[tui]\nsteps = []", "tui.steps: no steps"),
+            ("prompt = \"p\"\n[[tui.steps]]\nkey = \"esc\"", "takes its input from [[tui.steps]], not prompt"),
+            ("description = \"no steps\"", "agent.frontend = \"tui\" needs [[tui.steps]]"),
+        ] {
+            let e = parse(&format!("{steps}\n{TUI}{HELD}")).unwrap_err().to_string();
+            assert!(e.contains("demo.toml") && e.contains(why), "{why:?} not in {e}");
+        }
+        let e = parse(&format!("prompt = \"p\"\n[[tui.steps]]\nkey = \"esc\"\n{HELD}")).unwrap_err().to_string();
+        assert!(e.contains("[tui] needs agent.frontend = \"tui\""), "{e}");
+        let e = parse(&format!("[[tui.steps]]\nkye = \"esc\"\n{TUI}{HELD}")).unwrap_err().to_string();
+        assert!(e.contains("demo.toml") && e.contains("kye"), "{e}");
     }
 
     #[test]

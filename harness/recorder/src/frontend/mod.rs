@@ -4,7 +4,9 @@
 //!
 //! - [`exec`]: a process per turn (`exec PROMPT`, then `exec resume --last PROMPT`);
 //! - [`app_server`]: one `app-server` process per thread session, driven over JSON-RPC, with actions tied to the
-//!   script's holds, its transcript kept in `frontend.jsonl` (see [`transcript`]).
+//!   script's holds, its transcript kept in `frontend.jsonl` (see [`transcript`]);
+//! - [`tui`]: the agent's interactive interface in a pseudo-terminal, driven by keystrokes and waits on its screen,
+//!   the screens kept in `screens/`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use crate::scenario::{Frontend, Scenario};
 pub mod app_server;
 pub mod exec;
 pub mod transcript;
+pub mod tui;
 
 /// After a turn's time is up: SIGTERM, then this long before SIGKILL.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -48,6 +51,7 @@ pub async fn drive(cx: &RunContext<'_>) -> Result<Driven, RecordError> {
     match cx.scenario.agent.frontend {
         Frontend::Exec => Ok(Driven { turns: exec::drive(cx).await?, transcript: None }),
         Frontend::AppServer => app_server::drive(cx).await,
+        Frontend::Tui => tui::drive(cx).await,
     }
 }
 

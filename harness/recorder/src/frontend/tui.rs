@@ -1,0 +1,645 @@
+//! The tui frontend: the agent's interactive interface in a pseudo-terminal of a fixed size, a terminal emulator
+//! (`vt100`) reading what it draws, and the scenario's steps typing into it and waiting on its screen.
+//!
+//! The agent starts as `AGENT --no-daemon` (see [`crate::agent::Agent::tui_command`]), in its own session and
+//! process group, with the run's environment and `TERM=xterm-256color`, before the first step (unless that step is
+//! a `start`). Each step types text and presses keys (xterm's encoding), waits for a text on the screen, waits some
+//! milliseconds, waits for the agent to exit, or starts it again with other arguments (`resume --last`). A step
+//! with `at = HOLD` waits until the scripted server reaches that hold, does its input, gives the agent
+//! [`super::app_server::RELEASE_GRACE`] to close the held stream itself, then releases it. The emulator answers
+//! the two queries an application waits for (the cursor position, the primary device attributes), so the agent
+//! sees a terminal without extensions.
+//!
+//! The recording: `screens/NNN.txt`, the screen as text after step NNN (rows with their trailing spaces cut; `000`
+//! is the screen before the first step, once the agent has drawn), the transcript `frontend.jsonl` (each step and
+//! what it did, holds, releases, processes' starts and exits, with times), and per agent process `turn-N/stdout.txt`
+//! (everything it wrote to the terminal, escape sequences included) and an empty `turn-N/stderr.txt` (a terminal
+//! has one output).
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use parity_capture::store::write_atomic;
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::app_server::RELEASE_GRACE;
+use super::transcript::{self, Transcript};
+use super::{Driven, KILL_GRACE, RunContext, signal_group};
+use crate::agent::ProcessSpec;
+use crate::run::{RecordError, TurnRecord, io_error};
+use crate::tui_steps::{TuiAction, TuiSpec, TuiStep};
+
+/// Where the screens go in the output directory.
+pub const SCREENS_DIR: &str = "screens";
+/// The terminal the agent is told it runs in.
+pub const TERM: &str = "xterm-256color";
+/// After an input step, the screen is taken once the agent has been quiet this long...
+const SETTLE_QUIET: Duration = Duration::from_millis(200);
+/// ...or after this long, if it keeps drawing (a spinner, a clock).
+const SETTLE_MAX: Duration = Duration::from_millis(1500);
+/// Between typed text and the keys of the same step, so that the interface does not take them for one paste.
+const TEXT_TO_KEYS: Duration = Duration::from_millis(150);
+/// How long an agent has to exit after SIGHUP (its terminal hung up) before SIGTERM.
+const HANGUP_GRACE: Duration = Duration::from_secs(3);
+
+/// What a user of the interactive interface has in their config.toml, so that a run goes straight to the prompt:
+/// the workspace trusted (no "Trust this folder?"), the screen-reader check done, no update check, no animations or
+/// tooltips, paste detection off (typed text arrives faster than a person types), and the model announcements of
+/// upstream 0.169.0 seen (the migration from gpt-5.5 and the new-model notice). The scenario's own config goes over
+/// it.
+pub fn user_config(workspace: &Path, _model: &str) -> toml::Table {
+    let mut config = toml::Table::new();
+    config.insert("check_for_update_on_startup".into(), false.into());
+    let tui: toml::Table = toml::from_str(
+        "screen_reader_detection_done = true\nanimations = false\nshow_tooltips = false\ndisable_paste_burst = \
+         true\nmodel_availability_nux = { \"gpt-6.1-sol\" = 100 }\n",
+    )
+    .expect("static TOML");
+    config.insert("tui".into(), tui.into());
+    let notice: toml::Table =
+        toml::from_str("model_migrations = { \"gpt-5.5\" = \"gpt-6-sol\" }\n").expect("static TOML");
+    config.insert("notice".into(), notice.into());
+    let mut project = toml::Table::new();
+    project.insert("trust_level".into(), "trusted".into());
+    let mut projects = toml::Table::new();
+    projects.insert(workspace.display().to_string(), project.into());
+    config.insert("projects".into(), projects.into());
+    config
+}
+
+/// Runs the scenario's steps; writes the screens and the transcript.
+pub async fn drive(cx: &RunContext<'_>) -> Result<Driven, RecordError> {
+    let spec = cx.scenario.tui.as_ref().expect("a tui scenario has [tui]");
+    let transcript = Transcript::new(cx.started);
+    let mut driver = Driver { cx, spec, transcript: transcript.clone(), terminal: None, processes: Vec::new() };
+    let screens = cx.out.join(SCREENS_DIR);
+    std::fs::create_dir_all(&screens).map_err(io_error(&screens))?;
+
+    let mut failure: Option<Stop> = None;
+    if !matches!(spec.steps.first().map(|s| &s.action), Some(TuiAction::Start { .. })) {
+        if let Err(stop) = driver.start(0, &[]).await? {
+            failure = Some(stop);
+        } else {
+            // The screen as the agent first drew it.
+            driver.settle().await;
+            driver.keep_screen(0, "start")?;
+        }
+    }
+    if failure.is_none() {
+        for step in &spec.steps {
+            let result = driver.run_step(step).await?;
+            driver.keep_screen(step.number, step.kind())?;
+            if let Err(stop) = result {
+                failure = Some(stop);
+                break;
+            }
+        }
+    }
+    if let Some(stop) = &failure {
+        transcript.action("failed", driver.processes.len(), json!({"message": stop.message}));
+    }
+    driver.close(failure.is_some()).await;
+    let mut turns = Vec::new();
+    let last = driver.processes.len();
+    for (i, mut process) in std::mem::take(&mut driver.processes).into_iter().enumerate() {
+        let turn = i + 1;
+        // The failure is told in the last process's record.
+        if let Some(stop) = failure.as_ref().filter(|_| turn == last) {
+            process.record.error = Some(stop.message.clone());
+            process.record.timed_out = stop.timed_out;
+        }
+        let write = |name: &str, bytes: &[u8]| -> Result<String, RecordError> {
+            let relative = format!("turn-{turn}/{name}");
+            let path = cx.out.join(&relative);
+            write_atomic(&path, bytes).map_err(io_error(&path))?;
+            Ok(relative)
+        };
+        process.record.stdout = write("stdout.txt", &process.raw)?;
+        process.record.stderr = write("stderr.txt", b"")?;
+        turns.push(process.record);
+    }
+    if turns.is_empty() {
+        // Nothing started (the first start failed): the failure still needs a turn to be told in.
+        turns.push(TurnRecord {
+            turn: 1,
+            error: failure.as_ref().map(|s| s.message.clone()),
+            timed_out: failure.as_ref().is_some_and(|s| s.timed_out),
+            ..TurnRecord::default()
+        });
+    }
+    let path = cx.out.join(transcript::FILE);
+    write_atomic(&path, transcript.text().as_bytes()).map_err(io_error(&path))?;
+    Ok(Driven { turns, transcript: Some(transcript::FILE.to_string()) })
+}
+
+/// Why a run stops: the message names the scenario and the step.
+struct Stop {
+    message: String,
+    timed_out: bool,
+}
+
+/// A process that ran, for run.json and its output file.
+struct Ended {
+    record: TurnRecord,
+    raw: Vec<u8>,
+}
+
+struct Driver<'a, 'b> {
+    cx: &'a RunContext<'b>,
+    spec: &'a TuiSpec,
+    transcript: Transcript,
+    terminal: Option<Terminal>,
+    /// Every process started, in order; the running one's output is in `terminal` until it ends.
+    processes: Vec<Ended>,
+}
+
+impl Driver<'_, '_> {
+    fn stop(&self, step: &TuiStep, what: impl std::fmt::Display) -> Stop {
+        Stop { message: format!("scenario {}, {}: {what}", self.cx.scenario.name, step.label()), timed_out: false }
+    }
+
+    fn timeout(&self, step: &TuiStep, what: impl std::fmt::Display) -> Stop {
+        Stop { timed_out: true, ..self.stop(step, what) }
+    }
+
+    /// The default time a wait may take: the scenario's `timeout_secs`.
+    fn default_timeout(&self) -> Duration {
+        self.cx.scenario.agent.timeout()
+    }
+
+    async fn run_step(&mut self, step: &TuiStep) -> Result<Result<(), Stop>, RecordError> {
+        let number = self.processes.len();
+        let mut fields = json!({"step": step.number, "kind": step.kind()});
+        match &step.action {
+            TuiAction::Start { args } => {
+                fields["args"] = json!(args);
+                self.transcript.action("step", number, fields);
+                return self.start(step.number, args).await.map(|r| {
+                    r.map_err(|stop| Stop { message: format!("{}, {}", step.label(), stop.message), ..stop })
+                });
+            }
+            TuiAction::Input { text, keys } => {
+                fields["text"] = json!(text);
+                fields["keys"] = json!(keys.iter().map(|k| k.name()).collect::<Vec<_>>());
+                if let Some(at) = &step.at {
+                    fields["at"] = json!(at);
+                }
+            }
+            TuiAction::WaitScreen { text, timeout } => {
+                fields["text"] = json!(text);
+                fields["timeout_ms"] = json!(timeout.unwrap_or(self.default_timeout()).as_millis() as u64);
+            }
+            TuiAction::Wait(d) => fields["ms"] = json!(d.as_millis() as u64),
+            TuiAction::WaitExit { timeout } => {
+                fields["timeout_ms"] = json!(timeout.unwrap_or(self.default_timeout()).as_millis() as u64);
+            }
+        }
+        self.transcript.action("step", number, fields);
+        if self.terminal.is_none() {
+            return Ok(Err(self.stop(step, "no agent runs (it exited): put a `start` step before this one")));
+        }
+        Ok(match &step.action {
+            TuiAction::Input { text, keys } => self.input(step, text.as_deref(), keys).await,
+            TuiAction::WaitScreen { text, timeout } => {
+                let deadline = Instant::now() + timeout.unwrap_or(self.default_timeout());
+                self.wait_screen(step, text, deadline).await
+            }
+            TuiAction::Wait(d) => {
+                let until = Instant::now() + *d;
+                self.pump_until(until).await;
+                Ok(())
+            }
+            TuiAction::WaitExit { timeout } => {
+                let deadline = Instant::now() + timeout.unwrap_or(self.default_timeout());
+                self.wait_exit(step, deadline).await
+            }
+            TuiAction::Start { .. } => unreachable!("handled above"),
+        })
+    }
+
+    /// Starts an agent process, ending the one that runs.
+    async fn start(&mut self, step: usize, start_args: &[String]) -> Result<Result<(), Stop>, RecordError> {
+        if self.terminal.is_some() {
+            self.close(false).await;
+        }
+        let cx = self.cx;
+        let turn = self.processes.len() + 1;
+        let spec = ProcessSpec {
+            turn,
+            prompt: "",
+            workspace: &cx.dirs.workspace,
+            home: &cx.dirs.home,
+            codex_home: &cx.dirs.codex_home,
+            base_url: cx.base_url,
+            model: cx.scenario.agent.model(),
+            args: &cx.scenario.agent.args,
+        };
+        let (program, args) = cx.agent.tui_command(&spec, start_args);
+        let mut env = cx.dirs.env(cx.base_url, turn);
+        for (key, value) in &mut env {
+            if key == "TERM" {
+                *value = TERM.to_string();
+            }
+        }
+        let terminal = Terminal::spawn(&program, &args, env, &cx.dirs.workspace, self.spec.cols, self.spec.rows)
+            .map_err(|source| RecordError::Spawn { program: program.clone(), source })?;
+        let mut command = vec![program.clone()];
+        command.extend(args.iter().cloned());
+        let unix_ms = jiff::Timestamp::now().as_millisecond();
+        let fields = json!({"process": turn, "step": step, "command": command, "unix_ms": unix_ms,
+            "size": {"cols": self.spec.cols, "rows": self.spec.rows}});
+        self.transcript.action("start", turn, fields);
+        self.processes
+            .push(Ended { record: TurnRecord { turn, program, args, ..TurnRecord::default() }, raw: Vec::new() });
+        self.terminal = Some(terminal);
+        Ok(Ok(()))
+    }
+
+    /// Ends the running process, if any: SIGHUP (its terminal is gone), then SIGTERM, then SIGKILL, its group
+    /// killed after it; its exit goes to the transcript and its record.
+    async fn close(&mut self, failed: bool) {
+        let Some(mut terminal) = self.terminal.take() else { return };
+        let number = self.processes.len();
+        if terminal.exit.is_none() {
+            let grace = if failed { Duration::ZERO } else { HANGUP_GRACE };
+            signal_group(terminal.pid, libc::SIGHUP);
+            if !terminal.wait_exit(Instant::now() + grace).await {
+                signal_group(terminal.pid, libc::SIGTERM);
+                if !terminal.wait_exit(Instant::now() + KILL_GRACE).await {
+                    signal_group(terminal.pid, libc::SIGKILL);
+                    terminal.wait_exit(Instant::now() + KILL_GRACE).await;
+                }
+            }
+        }
+        // Whatever the agent left running goes with it.
+        signal_group(terminal.pid, libc::SIGKILL);
+        terminal.drain();
+        let (code, signal) = terminal.exit.clone().unwrap_or((None, None));
+        self.transcript.action("exit", number, json!({"process": number, "code": code, "signal": signal}));
+        if let Some(ended) = self.processes.last_mut() {
+            ended.record.exit_code = code;
+            ended.record.duration_ms = terminal.started.elapsed().as_millis() as u64;
+            ended.raw = std::mem::take(&mut terminal.raw);
+        }
+    }
+
+    fn terminal(&mut self) -> &mut Terminal {
+        self.terminal.as_mut().expect("a terminal runs while a step does")
+    }
+
+    /// Reads the agent's output until it has been quiet for a moment (or has drawn for too long).
+    async fn settle(&mut self) {
+        let Some(terminal) = self.terminal.as_mut() else { return };
+        let until = Instant::now() + SETTLE_MAX;
+        loop {
+            let quiet = (Instant::now() + SETTLE_QUIET).min(until);
+            if !terminal.read_until(quiet).await || Instant::now() >= until {
+                return;
+            }
+        }
+    }
+
+    async fn pump_until(&mut self, until: Instant) {
+        let terminal = self.terminal();
+        while Instant::now() < until {
+            if !terminal.read_until(until).await && terminal.eof {
+                tokio::time::sleep_until(until).await;
+            }
+        }
+    }
+
+    async fn input(&mut self, step: &TuiStep, text: Option<&str>, keys: &[crate::tui_steps::Key]) -> Result<(), Stop> {
+        let number = self.processes.len();
+        let server = self.cx.server;
+        if let Some(at) = &step.at {
+            let deadline = Instant::now() + self.default_timeout();
+            let terminal = self.terminal.as_mut().expect("a terminal runs");
+            let held = loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                tokio::select! {
+                    held = server.wait_for_hold(at, remaining) => break held,
+                    _ = terminal.read_until(deadline), if !terminal.eof => {}
+                }
+            };
+            let Some(info) = held else {
+                let secs = self.default_timeout().as_secs();
+                return Err(self.timeout(step, format!("the hold was not reached within the scenario's {secs} s")));
+            };
+            self.transcript.action(
+                "hold",
+                number,
+                json!({"step": step.number, "at": at, "request": {"session": info.session, "seq": info.seq}}),
+            );
+        }
+        if let Some(text) = text {
+            if let Err(e) = self.terminal().write(text.as_bytes()) {
+                return Err(self.stop(step, format!("could not type into the terminal: {e}")));
+            }
+            if !keys.is_empty() {
+                let until = Instant::now() + TEXT_TO_KEYS;
+                self.pump_until(until).await;
+            }
+        }
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                // Keys one by one, as a person presses them: an Esc alone is not the start of a sequence.
+                let until = Instant::now() + Duration::from_millis(50);
+                self.pump_until(until).await;
+            }
+            let application_cursor = self.terminal().parser.screen().application_cursor();
+            if let Err(e) = self.terminal().write(&key.bytes(application_cursor)) {
+                return Err(self.stop(step, format!("could not press {} in the terminal: {e}", key.name())));
+            }
+        }
+        if let Some(at) = &step.at {
+            // The agent's moment to close the held stream itself, then the release.
+            let until = Instant::now() + RELEASE_GRACE;
+            while Instant::now() < until && server.holds().iter().any(|h| &h.name == at) {
+                let tick = (Instant::now() + Duration::from_millis(10)).min(until);
+                self.pump_until(tick).await;
+            }
+            let still_held = server.holds().iter().any(|h| &h.name == at);
+            let released = if still_held { server.release(at) } else { 0 };
+            self.transcript.action("release", number, json!({"step": step.number, "at": at, "released": released}));
+        }
+        self.settle().await;
+        Ok(())
+    }
+
+    async fn wait_screen(&mut self, step: &TuiStep, text: &str, deadline: Instant) -> Result<(), Stop> {
+        loop {
+            let terminal = self.terminal();
+            if terminal.screen_text().contains(text) {
+                return Ok(());
+            }
+            if terminal.eof {
+                let how = terminal.exit_words(Duration::from_secs(1)).await;
+                return Err(self.stop(step, format!("the agent's terminal closed ({how}) before the screen showed it")));
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timeout(step, "the screen did not show it in time"));
+            }
+            terminal.read_until(deadline).await;
+        }
+    }
+
+    async fn wait_exit(&mut self, step: &TuiStep, deadline: Instant) -> Result<(), Stop> {
+        let terminal = self.terminal();
+        if terminal.wait_exit(deadline).await {
+            self.close(false).await;
+            Ok(())
+        } else {
+            Err(self.timeout(step, "the agent did not exit in time"))
+        }
+    }
+
+    /// Writes the screen as it is to `screens/NNN.txt` and names it in the transcript.
+    fn keep_screen(&mut self, step: usize, kind: &str) -> Result<(), RecordError> {
+        let text = match &self.terminal {
+            Some(terminal) => terminal.screen_text(),
+            None => match self.processes.last() {
+                // The last screen of a process that has ended: what its output drew.
+                Some(ended) => screen_of(&ended.raw, self.spec.cols, self.spec.rows),
+                None => String::new(),
+            },
+        };
+        let relative = format!("{SCREENS_DIR}/{step:03}.txt");
+        let path = self.cx.out.join(&relative);
+        write_atomic(&path, text.as_bytes()).map_err(io_error(&path))?;
+        self.transcript.action("screen", self.processes.len(), json!({"step": step, "kind": kind, "file": relative}));
+        Ok(())
+    }
+}
+
+/// The screen a terminal of this size shows after this output.
+fn screen_of(output: &[u8], cols: u16, rows: u16) -> String {
+    let mut parser = new_parser(cols, rows);
+    parser.process(output);
+    screen_text(parser.screen())
+}
+
+fn new_parser(cols: u16, rows: u16) -> vt100::Parser<Replies> {
+    let nonzero = |n: u16| std::num::NonZeroU16::new(n.max(1)).expect("not zero");
+    vt100::Parser::new_with_callbacks(nonzero(rows), nonzero(cols), 0, Replies::default())
+}
+
+/// The screen's rows, their trailing spaces cut, trailing empty rows left out, ending with a newline.
+fn screen_text(screen: &vt100::Screen) -> String {
+    let (_, cols) = screen.size();
+    let rows: Vec<String> = screen.rows(0, cols.get()).map(|r| r.trim_end().to_string()).collect();
+    let used = rows.iter().rposition(|r| !r.is_empty()).map_or(0, |i| i + 1);
+    let mut text = rows[..used].join("\n");
+    text.push('\n');
+    text
+}
+
+/// What the emulated terminal answers: the queries an application blocks on.
+#[derive(Default)]
+struct Replies {
+    out: Vec<u8>,
+}
+
+impl vt100::Callbacks for Replies {
+    fn unhandled_csi(
+        &mut self,
+        screen: &mut vt100::Screen,
+        i1: Option<u8>,
+        _i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        match (i1, c, params) {
+            // DSR 6: the cursor position, 1-based.
+            (None, 'n', [[6]]) => {
+                let (row, col) = screen.cursor_position();
+                self.out.extend(format!("\x1b[{};{}R", row + 1, col + 1).as_bytes());
+            }
+            // DA1: a VT220-level terminal with no extensions (which tells crossterm there is no keyboard
+            // enhancement either).
+            (None, 'c', [] | [[0]]) => self.out.extend(b"\x1b[?62;22c"),
+            _ => {}
+        }
+    }
+}
+
+/// The agent's process in its pseudo-terminal, and the emulator reading it.
+struct Terminal {
+    started: Instant,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    pid: Option<i32>,
+    /// Kept open for the life of the process: dropping it would hang the terminal up.
+    _master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    output: mpsc::UnboundedReceiver<Vec<u8>>,
+    eof: bool,
+    parser: vt100::Parser<Replies>,
+    raw: Vec<u8>,
+    /// How the process ended: its exit code, or the signal that killed it.
+    exit: Option<(Option<i32>, Option<String>)>,
+}
+
+impl Terminal {
+    fn spawn(
+        program: &str,
+        args: &[String],
+        env: Vec<(String, String)>,
+        cwd: &Path,
+        cols: u16,
+        rows: u16,
+    ) -> std::io::Result<Terminal> {
+        let size = PtySize { rows, cols, pixel_width: 0, pixel_height: 0 };
+        let pair = native_pty_system().openpty(size).map_err(std::io::Error::other)?;
+        let mut builder = CommandBuilder::new(program);
+        builder.args(args);
+        builder.env_clear();
+        for (key, value) in env {
+            builder.env(key, value);
+        }
+        builder.cwd(cwd);
+        // portable-pty makes the child a session leader, so its process group is its pid.
+        let child = pair.slave.spawn_command(builder).map_err(std::io::Error::other)?;
+        // The parent's copy of the terminal's other side would keep it open after the child has gone.
+        drop(pair.slave);
+        let pid = child.process_id().and_then(|p| i32::try_from(p).ok());
+        let mut reader = pair.master.try_clone_reader().map_err(std::io::Error::other)?;
+        let writer = pair.master.take_writer().map_err(std::io::Error::other)?;
+        let (tx, output) = mpsc::unbounded_channel();
+        std::thread::Builder::new().name("parity-tui-reader".into()).spawn(move || {
+            let mut chunk = [0u8; 16384];
+            loop {
+                match reader.read(&mut chunk) {
+                    // EIO once nothing holds the terminal any more: its end of file.
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(chunk[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(Terminal {
+            started: Instant::now(),
+            child,
+            pid,
+            _master: pair.master,
+            writer,
+            output,
+            eof: false,
+            parser: new_parser(cols, rows),
+            raw: Vec::new(),
+            exit: None,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)?;
+        self.writer.flush()
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        self.raw.extend_from_slice(chunk);
+        self.parser.process(chunk);
+        let replies = std::mem::take(&mut self.parser.callbacks_mut().out);
+        if !replies.is_empty() {
+            let _ = self.write(&replies);
+        }
+    }
+
+    /// Reads what comes until `until`, or until the output pauses after something came; false when nothing came
+    /// (the time ran out, or the terminal closed).
+    async fn read_until(&mut self, until: Instant) -> bool {
+        if self.eof {
+            return false;
+        }
+        match tokio::time::timeout_at(until, self.output.recv()).await {
+            Ok(Some(chunk)) => {
+                self.feed(&chunk);
+                // Whatever is already there too, so that a screen is read whole.
+                while let Ok(chunk) = self.output.try_recv() {
+                    self.feed(&chunk);
+                }
+                true
+            }
+            Ok(None) => {
+                self.eof = true;
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whatever output is left, without waiting.
+    fn drain(&mut self) {
+        while let Ok(chunk) = self.output.try_recv() {
+            self.feed(&chunk);
+        }
+    }
+
+    fn screen_text(&self) -> String {
+        screen_text(self.parser.screen())
+    }
+
+    fn poll_exit(&mut self) -> bool {
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            let signal = status.signal().map(str::to_string);
+            let code = if signal.is_some() { None } else { i32::try_from(status.exit_code()).ok() };
+            self.exit = Some((code, signal));
+        }
+        self.exit.is_some()
+    }
+
+    /// Waits for the process to exit, reading its output meanwhile; false when it has not by `deadline`.
+    async fn wait_exit(&mut self, deadline: Instant) -> bool {
+        loop {
+            if self.poll_exit() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let tick = (Instant::now() + Duration::from_millis(20)).min(deadline);
+            if !self.read_until(tick).await {
+                tokio::time::sleep_until(tick).await;
+            }
+        }
+    }
+
+    async fn exit_words(&mut self, wait: Duration) -> String {
+        self.wait_exit(Instant::now() + wait).await;
+        match &self.exit {
+            Some((Some(code), _)) => format!("it exited {code}"),
+            Some((None, Some(signal))) => format!("it was killed by {signal}"),
+            Some(_) => "it ended".to_string(),
+            None => "it is still running".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_emulator_answers_the_cursor_position_and_device_attributes() {
+        let mut parser = new_parser(20, 5);
+        parser.process(b"ab\r\ncd\x1b[6n\x1b[c\x1b[?u\x1b]11;?\x07");
+        assert_eq!(parser.callbacks().out, b"\x1b[2;3R\x1b[?62;22c");
+        assert_eq!(screen_text(parser.screen()), "ab\ncd\n");
+    }
+
+    #[test]
+    fn the_user_config_trusts_the_workspace_and_skips_first_run_screens() {
+        let config = user_config(Path::new("/w/ws"), "gpt-5.5");
+        assert_eq!(config["projects"]["/w/ws"]["trust_level"].as_str(), Some("trusted"));
+        assert_eq!(config["check_for_update_on_startup"].as_bool(), Some(false));
+        assert_eq!(config["tui"]["screen_reader_detection_done"].as_bool(), Some(true));
+        assert_eq!(config["notice"]["model_migrations"]["gpt-5.5"].as_str(), Some("gpt-6-sol"));
+    }
+}
