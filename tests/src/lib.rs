@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use parity_recorder::isolate::IsolatedAgent;
 use serde_json::Value;
@@ -49,6 +50,40 @@ impl Run {
             .expect("an isolated home and workspace");
         let (home, workspace) = (agent.codex_home().to_path_buf(), agent.workspace().to_path_buf());
         Run { agent, home, workspace }
+    }
+
+    /// A thread of rcodex's runtime in this process, on this run's home and workspace with `overrides` over its
+    /// config.toml (new, or resuming the session file `resume`), and the events it emits as they come.
+    pub fn thread(
+        &self,
+        overrides: rcodex_core::config::Overrides,
+        resume: Option<PathBuf>,
+        interaction: rcodex_core::interaction::Interaction,
+    ) -> (rcodex_core::thread::ThreadHandle, Arc<Mutex<Vec<rcodex_core::events::Event>>>) {
+        use rcodex_core::config::{Config, Overrides};
+        // The provider reads its key from the process environment; every test sets the same value.
+        // SAFETY: set before any thread of the test reads it, always to the same value.
+        unsafe { std::env::set_var(KEY_VAR, "sk-e2e-dummy") };
+        let overrides =
+            Overrides { codex_home: Some(self.home.clone()), cwd: Some(self.workspace.clone()), ..overrides };
+        let config = Config::load(&overrides).expect("the run's config loads");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let events = events.clone();
+            rcodex_core::events::EventSink::new(move |event| events.lock().unwrap().push(event))
+        };
+        let options = rcodex_core::session::SessionOptions {
+            config,
+            resume,
+            ephemeral: false,
+            output_schema: None,
+            sandbox_launcher: bin("rcodex"),
+            fork: false,
+            client: None,
+            interaction,
+        };
+        let (handle, _task) = rcodex_core::thread::ThreadHandle::spawn(options, sink).expect("the thread starts");
+        (handle, events)
     }
 
     /// Where a test may put files of its own beside the run (removed with it).

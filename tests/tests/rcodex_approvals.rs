@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parity_e2e::{KEY_VAR, Run, bin, scripted};
+use parity_e2e::{Run, scripted};
 use parity_server::{ParityServer, Step};
-use rcodex_core::config::{ApprovalPolicy, Config, Overrides, SandboxMode};
-use rcodex_core::events::{Event, EventSink, ItemDetails, Status, UserInput};
+use rcodex_core::config::{ApprovalPolicy, Overrides, SandboxMode};
+use rcodex_core::events::{Event, ItemDetails, Status, UserInput};
 use rcodex_core::interaction::{Answer, ApprovalDecision, Interaction, ResolveError};
-use rcodex_core::session::{SessionOptions, TurnError};
+use rcodex_core::session::TurnError;
 use rcodex_core::thread::ThreadHandle;
 use serde_json::{Value, json};
 
@@ -23,33 +23,14 @@ fn text(text: &str) -> Vec<UserInput> {
 
 /// A thread under workspace-write and on-request whose frontend answers, and the events it emits.
 fn thread(server: &ParityServer) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>, Run) {
-    // SAFETY: set before any thread of this test reads it, always to the same value.
-    unsafe { std::env::set_var(KEY_VAR, "sk-e2e-dummy") };
     let run = Run::new(&server.base_url(), "", "");
-    let config = Config::load(&Overrides {
-        codex_home: Some(run.home.clone()),
-        cwd: Some(run.workspace.clone()),
+    let overrides = Overrides {
         sandbox_mode: Some(SandboxMode::WorkspaceWrite),
         approval_policy: Some(ApprovalPolicy::OnRequest),
         ..Default::default()
-    })
-    .expect("the run's config loads");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let events = events.clone();
-        EventSink::new(move |event| events.lock().unwrap().push(event))
     };
-    let options = SessionOptions {
-        config,
-        resume: None,
-        ephemeral: false,
-        output_schema: None,
-        sandbox_launcher: bin("rcodex"),
-        fork: false,
-        client: None,
-        interaction: Interaction { answered: true, default_mode_request_user_input: false },
-    };
-    let (handle, _task) = ThreadHandle::spawn(options, sink).expect("the thread starts");
+    let interaction = Interaction { answered: true, default_mode_request_user_input: false };
+    let (handle, events) = run.thread(overrides, None, interaction);
     (handle, events, run)
 }
 

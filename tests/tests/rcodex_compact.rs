@@ -4,14 +4,13 @@
 //! ends with its prompt, and the next turn's request holds a fresh context, the user's messages, the summary after
 //! its prefix, then the new prompt.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parity_e2e::{KEY_VAR, Run, bin, outcome, repo, scripted};
+use parity_e2e::{Run, outcome, repo, scripted};
 use parity_server::{Hold, ParityServer, Step, Until};
-use rcodex_core::config::{Config, Overrides};
-use rcodex_core::events::{Event, EventSink, UserInput};
-use rcodex_core::session::{SessionOptions, TurnError};
+use rcodex_core::config::Overrides;
+use rcodex_core::events::{Event, UserInput};
+use rcodex_core::session::TurnError;
 use rcodex_core::thread::{SteerError, ThreadHandle};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -22,35 +21,6 @@ fn text(text: &str) -> Vec<UserInput> {
     vec![UserInput::Text { text: text.into() }]
 }
 
-/// A thread on `run`'s home (new, or resuming the session file `resume`), and the events it emits.
-fn thread(run: &Run, resume: Option<std::path::PathBuf>) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>) {
-    // The provider reads its key from the process environment; every test sets the same value.
-    // SAFETY: set before any thread of this test reads it, always to the same value.
-    unsafe { std::env::set_var(KEY_VAR, "sk-e2e-dummy") };
-    let config = Config::load(&Overrides {
-        codex_home: Some(run.home.clone()),
-        cwd: Some(run.workspace.clone()),
-        ..Default::default()
-    })
-    .expect("the run's config loads");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let events = events.clone();
-        EventSink::new(move |event| events.lock().unwrap().push(event))
-    };
-    let options = SessionOptions {
-        config,
-        resume,
-        ephemeral: false,
-        output_schema: None,
-        sandbox_launcher: bin("rcodex"),
-        fork: false,
-        client: None,
-        interaction: Default::default(),
-    };
-    let (handle, _task) = ThreadHandle::spawn(options, sink).expect("the thread starts");
-    (handle, events)
-}
 
 /// A model request of upstream's recording of app-compact (1: the first turn's, 2: the compaction's, 3: the next
 /// turn's).
@@ -97,7 +67,7 @@ async fn a_compaction_replaces_the_history_with_a_summary_and_a_resumed_thread_g
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let (first, events) = thread(&run, None);
+    let (first, events) = run.thread(Overrides::default(), None, Default::default());
     first.run_turn(text("Remember the number 42.")).await.unwrap().expect("the first turn completes");
     let compacted = compact(&first).await.expect("the compaction completes");
     assert_eq!(compacted.last_message, None, "a compaction answers nothing");
@@ -156,7 +126,7 @@ async fn a_compaction_replaces_the_history_with_a_summary_and_a_resumed_thread_g
     // Resumed in another thread, the conversation goes on from the summary, in the same context window.
     let path = first.rollout_path().unwrap().to_path_buf();
     first.shutdown().await;
-    let (resumed, _events) = thread(&run, Some(path));
+    let (resumed, _events) = run.thread(Overrides::default(), Some(path), Default::default());
     resumed.run_turn(text("And again?")).await.unwrap().expect("the resumed turn completes");
     let requests = bodies(&s).await;
     let again = &requests[3];
@@ -193,7 +163,7 @@ async fn a_compaction_takes_no_steer_and_an_interrupted_one_leaves_the_history_a
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let (thread, events) = thread(&run, None);
+    let (thread, events) = run.thread(Overrides::default(), None, Default::default());
     thread.run_turn(text("Remember 7.")).await.unwrap().expect("the first turn completes");
     let (started, turn) = oneshot::channel();
     let (done, outcome) = oneshot::channel();
@@ -224,7 +194,7 @@ async fn a_failed_compaction_fails_its_turn_and_leaves_the_history_as_it_was() {
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let (thread, events) = thread(&run, None);
+    let (thread, events) = run.thread(Overrides::default(), None, Default::default());
     thread.run_turn(text("Remember 9.")).await.unwrap().expect("the first turn completes");
     let failed = compact(&thread).await;
     assert!(matches!(&failed, Err(TurnError::Api(e)) if e.to_string().contains("too long to summarize")), "{failed:?}");
@@ -250,7 +220,7 @@ async fn the_fresh_context_goes_before_the_last_user_message_and_an_earlier_summ
     ])
     .await;
     let run = Run::new(&s.base_url(), "", "");
-    let (thread, _events) = thread(&run, None);
+    let (thread, _events) = run.thread(Overrides::default(), None, Default::default());
     for (i, prompt) in ["one", "two"].iter().enumerate() {
         thread.run_turn(text(prompt)).await.unwrap().unwrap_or_else(|e| panic!("turn {i}: {e}"));
     }
@@ -305,7 +275,7 @@ async fn upstream_resumes_a_thread_rcodex_compacted_from_its_summary() {
     let summary = "The user asked me to remember the number 42.";
     let s = scripted([Step::message("Noted: 42."), Step::message(summary), Step::message("42.")]).await;
     let run = Run::new(&s.base_url(), "", "");
-    let (thread, _events) = thread(&run, None);
+    let (thread, _events) = run.thread(Overrides::default(), None, Default::default());
     thread.run_turn(text("Remember the number 42.")).await.unwrap().expect("the first turn completes");
     compact(&thread).await.expect("the compaction completes");
     thread.shutdown().await;

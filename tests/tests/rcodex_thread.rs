@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use parity_e2e::{KEY_VAR, Run, bin, scripted};
+use parity_e2e::{Run, scripted};
 use parity_server::{Hold, ParityServer, Step, Until};
-use rcodex_core::config::{Config, Overrides};
-use rcodex_core::events::{Event, EventSink, UserInput};
-use rcodex_core::session::{SessionOptions, TurnError};
+use rcodex_core::config::Overrides;
+use rcodex_core::events::{Event, UserInput};
+use rcodex_core::session::TurnError;
 use rcodex_core::thread::{SteerError, ThreadHandle};
 use serde_json::Value;
 
@@ -21,32 +21,8 @@ fn text(text: &str) -> Vec<UserInput> {
 
 /// A thread on a fresh home pointed at `server`, and the events it emits.
 fn thread(server: &ParityServer) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>, Run) {
-    // The provider reads its key from the process environment; every test sets the same value.
-    // SAFETY: set before any thread of this test reads it, always to the same value.
-    unsafe { std::env::set_var(KEY_VAR, "sk-e2e-dummy") };
     let run = Run::new(&server.base_url(), "", "");
-    let config = Config::load(&Overrides {
-        codex_home: Some(run.home.clone()),
-        cwd: Some(run.workspace.clone()),
-        ..Default::default()
-    })
-    .expect("the run's config loads");
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let events = events.clone();
-        EventSink::new(move |event| events.lock().unwrap().push(event))
-    };
-    let options = SessionOptions {
-        config,
-        resume: None,
-        ephemeral: false,
-        output_schema: None,
-        sandbox_launcher: bin("rcodex"),
-        fork: false,
-        client: None,
-        interaction: Default::default(),
-    };
-    let (handle, _task) = ThreadHandle::spawn(options, sink).expect("the thread starts");
+    let (handle, events) = run.thread(Overrides::default(), None, Default::default());
     (handle, events, run)
 }
 
