@@ -59,9 +59,13 @@ pub struct CheckArgs {
     /// Only the K-th of N stable parts of the suite (1-based), for CI machines that split the work.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
-    /// Only the scenarios of this frontend (`exec` or `app-server`), for an agent that has only one of them.
-    #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server"])]
+    /// Only the scenarios of this frontend (`exec`, `app-server` or `tui`), for an agent that has only one of them.
+    #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server", "tui"])]
     frontend: Option<String>,
+    /// Leave out the scenarios of this frontend (repeatable), for an agent that does not have it (rcodex has no
+    /// interactive interface yet: `--skip-frontend tui`). Accept entries are judged as on the whole suite.
+    #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server", "tui"])]
+    skip_frontend: Vec<String>,
     /// Fail (exit 1) when an accept entry judged in this run matched nothing.
     #[arg(long)]
     strict: bool,
@@ -251,14 +255,14 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
         .map(|name| Scenario::load(&scenarios_dir.join(format!("{name}.toml"))).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut missing_baseline = without;
-    if let Some(frontend) = &args.frontend {
-        scenarios.retain(|s| s.agent.frontend.name() == frontend);
-        // A scenario file is read to know its frontend; one that will not load is kept, to fail as an error.
-        missing_baseline.retain(|name| {
-            Scenario::load(&scenarios_dir.join(format!("{name}.toml")))
-                .map_or(true, |s| s.agent.frontend.name() == frontend)
-        });
-    }
+    let wanted = |frontend: &str| {
+        args.frontend.as_deref().is_none_or(|f| f == frontend) && !args.skip_frontend.iter().any(|f| f == frontend)
+    };
+    scenarios.retain(|s| wanted(s.agent.frontend.name()));
+    // A scenario file is read to know its frontend; one that will not load is kept, to fail as an error.
+    missing_baseline.retain(|name| {
+        Scenario::load(&scenarios_dir.join(format!("{name}.toml"))).map_or(true, |s| wanted(s.agent.frontend.name()))
+    });
     let whole = args.only.is_empty() && args.shard.is_none() && args.frontend.is_none();
     Ok(Plan { scenarios, missing_baseline, whole })
 }
