@@ -41,7 +41,7 @@ pub fn command_params(thread_id: &str, turn_id: &str, item_id: &str, started_ms:
     else {
         return Value::Null;
     };
-    json!({
+    let mut params = json!({
         "kind": "command",
         "threadId": thread_id,
         "turnId": turn_id,
@@ -54,7 +54,12 @@ pub fn command_params(thread_id: &str, turn_id: &str, item_id: &str, started_ms:
         "commandActions": items::command_actions(command, Some(cwd)),
         "proposedExecpolicyAmendment": proposed_execpolicy_amendment,
         "availableDecisions": available_decisions,
-    })
+    });
+    // Upstream leaves `reason` out when there is none (untrusted asks of every command without one).
+    if reason.is_none() {
+        params.as_object_mut().expect("an object").shift_remove("reason");
+    }
+    params
 }
 
 /// `item/fileChange/requestApproval`'s params.

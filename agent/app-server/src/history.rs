@@ -331,7 +331,7 @@ fn protocol_item(item: &Value, record: &Value) -> Option<Value> {
                 process_id: text("process_id").parse().ok(),
                 status,
                 // As upstream reads it back: no output is none.
-                aggregated_output: item["aggregated_output"].as_str().filter(|output| !output.is_empty()),
+                aggregated_output: item["aggregated_output"].as_str(),
                 exit_code: item["exit_code"].as_i64().map(|code| code as i32),
                 duration_ms,
             };

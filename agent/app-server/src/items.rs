@@ -103,7 +103,8 @@ pub fn command_execution(id: &str, c: &Command, started_ms: i64, completed_ms: O
         "source": if c.process_id.is_some() { "unifiedExecStartup" } else { "agent" },
         "status": status(c.status),
         "commandActions": command_actions(c.command, c.cwd),
-        "aggregatedOutput": c.aggregated_output,
+        // Upstream says null for a command that printed nothing (app-approvals-untrusted's `touch`).
+        "aggregatedOutput": c.aggregated_output.filter(|output| !output.is_empty()),
         "exitCode": c.exit_code,
         "durationMs": c.duration_ms,
         "startedAtMs": started_ms,

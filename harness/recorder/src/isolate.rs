@@ -121,7 +121,12 @@ pub fn config_toml(scenario: &Scenario, base_url: &str) -> String {
     let mut config = toml::Table::new();
     config.insert("model".into(), options.model().into());
     config.insert("model_provider".into(), "parity".into());
-    config.insert("approval_policy".into(), options.approval().into());
+    // Upstream 0.169.0 refuses `untrusted` in config.toml, and its app server takes it in `thread/start`: there the
+    // request alone says it (the app server's default, `on-request`, is in force until then).
+    let request_only = options.frontend == crate::scenario::Frontend::AppServer && options.approval() == "untrusted";
+    if !request_only {
+        config.insert("approval_policy".into(), options.approval().into());
+    }
     if let Some(sandbox) = &options.sandbox {
         config.insert("sandbox_mode".into(), sandbox.clone().into());
     }

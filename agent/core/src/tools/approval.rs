@@ -15,6 +15,9 @@
 //!   lets every command whose plain commands all start with the rule run outside the sandbox unasked (upstream
 //!   also writes the rule to `CODEX_HOME/rules`; here it lasts for the session). `decline` answers the model with
 //!   [`COMMAND_DECLINED`] or [`PATCH_DECLINED`]; `cancel` ends the turn as an interrupt does.
+//! - Under `approval_policy = "untrusted"` (which upstream's app server takes in `thread/start`), every command
+//!   asks the same way, with no reason, before it runs (app-approvals-untrusted: `ls` as well as `touch`); approved,
+//!   it runs outside the sandbox (app-approvals-untrusted-read-only: `touch` writes under read-only).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -127,11 +127,14 @@ impl Commands {
             }
             None => {}
         }
-        // Escalated and approved (or allowed by a rule approved earlier), a command runs outside the sandbox.
+        // Escalated and approved (or allowed by a rule approved earlier), a command runs outside the sandbox. Under
+        // `untrusted` every other command asks too (app-approvals-untrusted: `ls` as well as `touch`), and approved,
+        // runs outside it as well (app-approvals-untrusted-read-only: `touch` writes under read-only).
         let mut sandboxed = !self.policy.is_unrestricted();
+        let escalated = sandboxed && prepared.args.sandbox_permissions == Some(SandboxPermissions::RequireEscalated);
         if sandboxed && approvals.allowed_by_rule(&prepared.request.argv) {
             sandboxed = false;
-        } else if sandboxed && prepared.args.sandbox_permissions == Some(SandboxPermissions::RequireEscalated) {
+        } else if escalated || approval == ApprovalPolicy::Untrusted {
             let request = &prepared.request;
             let asked = CommandApproval {
                 call_id: &call.call_id,

@@ -310,6 +310,34 @@ async fn an_escalated_command_asks_and_the_decision_shapes_its_output() {
     );
 }
 
+/// Under `untrusted` every command asks, without a reason, whatever the sandbox; approved, it runs outside the
+/// sandbox (app-approvals-untrusted, app-approvals-untrusted-read-only).
+#[tokio::test]
+async fn under_untrusted_every_command_asks_and_runs_unsandboxed_once_approved() {
+    use crate::interaction::{ApprovalDecision, ApprovalKind};
+    let f = fixture_with(SandboxMode::ReadOnly, Some(ApprovalPolicy::Untrusted), answering());
+    f.runtime.asker().begin_turn("turn-1", Default::default());
+    let tools = offered(&["exec_command"]);
+    let touch = call("exec_command", CallKind::Function, &json!({"cmd": "touch made.txt"}).to_string());
+    let (out, requests) =
+        tokio::join!(f.runtime.call(&touch, &tools), answer(&f, vec![decision(ApprovalDecision::Accept)]));
+    let Event::ApprovalRequested { kind: ApprovalKind::Command { reason, available_decisions, .. }, .. } =
+        &requests[0]
+    else {
+        panic!("{:?}", requests[0])
+    };
+    assert_eq!(reason, &None);
+    assert_eq!(available_decisions.len(), 3, "accept, accept with the rule, cancel: {available_decisions:?}");
+    assert!(text(&out).contains("Process exited with code 0"), "{}", text(&out));
+    assert!(f.work.path().join("made.txt").exists(), "approved, it ran outside the read-only sandbox");
+
+    let list = call("exec_command", CallKind::Function, &json!({"cmd": "ls"}).to_string());
+    let (out, requests) =
+        tokio::join!(f.runtime.call(&list, &tools), answer(&f, vec![decision(ApprovalDecision::Decline)]));
+    assert_eq!(requests.len(), 1, "a command known to be safe asks too");
+    assert_eq!(text(&out), r#"exec_command failed: CreateProcess { message: "Rejected(\"rejected by user\")" }"#);
+}
+
 /// `acceptForSession` approves the same command for the rest of the session; an approved rule lets commands it
 /// covers run outside the sandbox unasked.
 #[tokio::test]
