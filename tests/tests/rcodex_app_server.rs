@@ -316,6 +316,19 @@ async fn the_methods_sdks_call_around_threads_answer_in_the_recorded_schema() {
     let limits = client.request("account/rateLimits/read", json!({})).await;
     assert!(client.answer(&limits).await["error"]["message"].as_str().unwrap().contains("authentication required"));
     assert_eq!(client.call("skills/list", json!({"cwds": [workspace]})).await["data"][0]["skills"], json!([]));
+    // A skill of the workspace, and a skill file without its front matter.
+    let demo = run.workspace.join(".agents/skills/demo/SKILL.md");
+    std::fs::create_dir_all(demo.parent().unwrap()).unwrap();
+    std::fs::write(&demo, "---\nname: demo\ndescription: demo skill\n---\n\nUse the word cobalt.\n").unwrap();
+    std::fs::create_dir_all(run.workspace.join(".agents/skills/broken")).unwrap();
+    std::fs::write(run.workspace.join(".agents/skills/broken/SKILL.md"), "no front matter\n").unwrap();
+    let listed = client.call("skills/list", json!({"cwds": [workspace]})).await;
+    let demo = std::fs::canonicalize(&demo).unwrap();
+    assert_eq!(
+        listed["data"][0]["skills"],
+        json!([{"name": "demo", "description": "demo skill", "path": demo, "scope": "repo", "enabled": true}])
+    );
+    assert_eq!(listed["data"][0]["errors"].as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(client.call("experimentalFeature/list", json!({})).await["data"], json!([]));
     let found =
         client.call("fuzzyFileSearch", json!({"query": "mai", "roots": [workspace], "cancellationToken": null})).await;

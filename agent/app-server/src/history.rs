@@ -293,6 +293,7 @@ fn protocol_item(item: &Value, record: &Value) -> Option<Value> {
                         "text" => UserInput::Text { text: field("text") },
                         "image" => UserInput::Image { url: field("image_url") },
                         "local_image" => UserInput::LocalImage { path: field("path").into() },
+                        "skill" => UserInput::Skill { name: field("name"), path: field("path").into() },
                         _ => return None,
                     };
                     items::user_content(&[input]).pop()

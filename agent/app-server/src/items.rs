@@ -14,6 +14,7 @@ pub fn user_content(input: &[UserInput]) -> Vec<Value> {
             UserInput::Text { text } => json!({"type": "text", "text": text, "text_elements": []}),
             UserInput::Image { url } => json!({"type": "image", "url": url}),
             UserInput::LocalImage { path } => json!({"type": "localImage", "path": path}),
+            UserInput::Skill { name, path } => json!({"type": "skill", "name": name, "path": path}),
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! The methods around threads and turns: listing and reading threads, archiving and naming them, the model catalog,
 //! the configuration, the account, commands run outside a turn, file search. What rcodex does not have is said
-//! plainly: an empty list where the answer is "none" (skills, experimental features), an error where the request
-//! cannot be carried out (rate limits without a ChatGPT login).
+//! plainly: an empty list where the answer is "none" (experimental features), an error where the request cannot be
+//! carried out (rate limits without a ChatGPT login).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -485,15 +485,40 @@ struct SkillsParams {
     cwds: Vec<String>,
 }
 
-/// rcodex loads no skills: each directory has none.
+/// The skills each directory has, as a thread there finds them (`rcodex_core::skills`), in upstream's loading order
+/// (repo, user, system, admin skills, each by name), and the skill files that could not be read. rcodex does not
+/// install upstream's system skills, so none are listed; the model is told of them all the same.
 fn skills_list(server: &Server, params: SkillsParams) -> Reply {
     let cwds = if params.cwds.is_empty() {
         vec![std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()]
     } else {
         params.cwds
     };
-    let _ = server;
-    let data: Vec<Value> = cwds.into_iter().map(|cwd| json!({"cwd": cwd, "skills": [], "errors": []})).collect();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let data: Vec<Value> = cwds
+        .into_iter()
+        .map(|cwd| {
+            let found = rcodex_core::skills::discover(Path::new(&cwd), &server.options.codex_home, home.as_deref());
+            let mut skills = found.skills;
+            let loading_rank = |scope| {
+                use rcodex_core::skills::Scope;
+                [Scope::Repo, Scope::User, Scope::System, Scope::Admin].iter().position(|s| *s == scope)
+            };
+            skills.sort_by(|a, b| {
+                (loading_rank(a.scope), &a.name, &a.path).cmp(&(loading_rank(b.scope), &b.name, &b.path))
+            });
+            let skills: Vec<Value> = skills
+                .iter()
+                .map(|skill| {
+                    json!({"name": skill.name, "description": skill.description, "path": skill.path,
+                        "scope": skill.scope.as_str(), "enabled": true})
+                })
+                .collect();
+            let errors: Vec<Value> =
+                found.errors.iter().map(|e| json!({"path": e.path, "message": e.message})).collect();
+            json!({"cwd": cwd, "skills": skills, "errors": errors})
+        })
+        .collect();
     Ok(json!({"data": data}))
 }
 

@@ -746,6 +746,10 @@ fn user_input(input: &[Value]) -> Result<Vec<UserInput>, RpcError> {
                 Some("text") => Ok(UserInput::Text { text: text("text").unwrap_or_default() }),
                 Some("image") => Ok(UserInput::Image { url: text("url").unwrap_or_default() }),
                 Some("localImage") => Ok(UserInput::LocalImage { path: text("path").unwrap_or_default().into() }),
+                Some("skill") => Ok(UserInput::Skill {
+                    name: text("name").unwrap_or_default(),
+                    path: text("path").unwrap_or_default().into(),
+                }),
                 Some(other) => Err(RpcError::invalid(format!(
                     "Invalid request: input of type `{other}` is not supported by rcodex"
                 ))),

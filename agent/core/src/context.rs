@@ -31,6 +31,8 @@ pub struct Environment {
     /// The workspace roots in order, the working directory first (`--add-dir` adds more).
     pub workspace_roots: Vec<PathBuf>,
     pub agents_md: Option<AgentsMd>,
+    /// The skills found on disk (the system skills are the prompt pack's).
+    pub skills: crate::skills::Skills,
 }
 
 /// The AGENTS.md instructions of the workspace.
@@ -156,13 +158,58 @@ fn renderer<'a>(pack: &'a Pack, env: &Environment) -> impl Fn(String) -> Result<
         ("timezone", env.timezone.clone()),
         ("writable_roots", roots),
     ];
+    let [skill_roots, system_alias, more_skills] = skills_listing(pack, env);
+    let mut values = Vec::from(values);
+    values.extend([("skill_roots", skill_roots), ("system_alias", system_alias), ("more_skills", more_skills)]);
     let workspace_roots: Vec<String> = env.workspace_roots.iter().map(|r| r.display().to_string()).collect();
     move |key: String| {
         let template = pack.text(&key).ok_or_else(|| ContextError::MissingText(key.clone()))?;
         let template = per_workspace_root(template, &workspace_roots);
-        let values = values.each_ref().map(|(name, value)| (*name, value.as_str()));
+        let values: Vec<(&str, &str)> = values.iter().map(|(name, value)| (*name, value.as_str())).collect();
         render(&template, &values).map_err(|source| ContextError::Template { key, source })
     }
+}
+
+/// The values the skills listing's frame takes, as upstream fills its listing: the root table (the system skills'
+/// root and every root that gave a skill, in the order they were searched, aliased by their index), the system
+/// skills' alias, and a line for each skill found, after a newline. Empty with a pack that knows no workspace
+/// skill's lines (its listing then has no place for them).
+fn skills_listing(pack: &Pack, env: &Environment) -> [String; 3] {
+    let texts = [keys::SKILLS_ROOT_LINE, keys::SKILLS_SKILL_LINE, keys::SKILLS_ALIAS_PREFIX, keys::SKILLS_SYSTEM_ROOT]
+        .map(|key| pack.text(key));
+    let [Some(root_line), Some(skill_line), Some(prefix), Some(system_root)] = texts else {
+        return Default::default();
+    };
+    let codex_home = env.codex_home.display().to_string();
+    let system_root = render(system_root, &[("codex_home", &codex_home)]).unwrap_or_default();
+    let skills = &env.skills;
+    let alias = |index: usize| format!("{prefix}{index}");
+    let roots: Vec<String> = skills
+        .roots
+        .iter()
+        .enumerate()
+        .map(|(index, root)| {
+            let root = if index == skills.system_root_index { system_root.clone() } else { root.display().to_string() };
+            render(root_line, &[("alias", &alias(index)), ("root", &root)]).unwrap_or_default()
+        })
+        .collect();
+    let mut more = String::new();
+    for skill in &skills.skills {
+        let Some(index) = skills.root_index(&skill.root) else { continue };
+        let under = skill.path.strip_prefix(&skill.root).unwrap_or(&skill.path).display().to_string();
+        let path = format!("{}/{under}", alias(index));
+        let values = [("name", skill.name.as_str()), ("description", skill.description.as_str()), ("path", &path)];
+        more.push('\n');
+        more.push_str(&render(skill_line, &values).unwrap_or_default());
+    }
+    [roots.join("\n"), alias(skills.system_root_index), more]
+}
+
+/// The user message that brings a selected skill's file into the conversation, as upstream's; `None` when the pack
+/// has no text for it.
+pub fn skill_message(pack: &Pack, skill: &crate::skills::Skill, contents: &str) -> Option<String> {
+    let path = skill.path.display().to_string();
+    render(pack.text(keys::SKILL_MESSAGE)?, &[("name", &skill.name), ("path", &path), ("contents", contents)]).ok()
 }
 
 /// What a thread tells the model when a turn changes its settings (the app server's `turn/start` overrides), as
@@ -307,6 +354,7 @@ mod tests {
             writable_roots: vec!["/w/project".into(), "/tmp".into()],
             workspace_roots: vec!["/w/project".into()],
             agents_md: agents,
+            skills: Default::default(),
         }
     }
 
@@ -327,6 +375,45 @@ mod tests {
         let again = initial_context(pack, &model, &env(SandboxMode::WorkspaceWrite, None), "thread-1").unwrap();
         assert_eq!(items[0]["id"], again[0]["id"], "the instructions' id is the thread's");
         assert_ne!(items[1]["id"], again[1]["id"]);
+    }
+
+    #[test]
+    fn skills_found_on_disk_are_listed_after_the_system_skills_under_roots_of_their_own() {
+        use crate::skills::{Scope, Skill, Skills};
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let skill = |name: &str, root: &str, scope| Skill {
+            name: name.into(),
+            description: format!("{name} skill"),
+            path: PathBuf::from(format!("{root}/{name}/SKILL.md")),
+            root: root.into(),
+            scope,
+        };
+        let mut with_skills = env(SandboxMode::ReadOnly, None);
+        with_skills.skills = Skills {
+            // As upstream orders them: by scope (repo before user), then name.
+            skills: vec![
+                skill("demo", "/w/project/.agents/skills", Scope::Repo),
+                skill("mine", "/h/.agents/skills", Scope::User),
+            ],
+            roots: vec!["/h/.agents/skills".into(), PathBuf::new(), "/w/project/.agents/skills".into()],
+            system_root_index: 1,
+            errors: Vec::new(),
+        };
+        let listing = items::text_of(&initial_context(pack, &model, &with_skills, "t").unwrap()[1]);
+        let roots =
+            "- `r0` = `/h/.agents/skills`\n- `r1` = `/h/.codex/skills/.system`\n- `r2` = `/w/project/.agents/skills`\n";
+        assert!(listing.contains(roots), "{listing}");
+        assert!(listing.contains("(file: r1/imagegen/SKILL.md)"), "the system skills under their root's alias");
+        let lines = "(file: r1/skill-installer/SKILL.md)\n- demo: demo skill (file: r2/demo/SKILL.md)\n- mine: mine skill (file: r0/mine/SKILL.md)\n";
+        assert!(listing.contains(lines), "{listing}");
+        // Without skills on disk, the listing is upstream's plain one.
+        let plain = items::text_of(&initial_context(pack, &model, &env(SandboxMode::ReadOnly, None), "t").unwrap()[1]);
+        assert!(
+            plain.contains("### Skill roots\n- `r0` = `/h/.codex/skills/.system`\n### Available skills\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("(file: r0/skill-installer/SKILL.md)\n### How to use skills"), "{plain}");
     }
 
     #[test]

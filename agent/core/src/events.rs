@@ -151,6 +151,11 @@ pub enum UserInput {
     LocalImage {
         path: std::path::PathBuf,
     },
+    /// A skill the user selected, by its `SKILL.md`: its file goes to the model in a message of its own.
+    Skill {
+        name: String,
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

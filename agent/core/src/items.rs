@@ -49,6 +49,8 @@ pub fn user_input_message(input: &[crate::events::UserInput], detail: crate::ima
                 images += 1;
                 content.extend(crate::images::local_image_content(path, images, detail))
             }
+            // Sent as a message of its own (see `context::skill_message`).
+            UserInput::Skill { .. } => {}
         }
     }
     json!({"type": "message", "id": new_id("msg"), "role": "user", "content": content})

@@ -13,5 +13,6 @@ pub mod request;
 pub mod rollout;
 pub mod session;
 pub mod shell_env;
+pub mod skills;
 pub mod thread;
 pub mod tools;

@@ -39,6 +39,7 @@ pub fn user_message(id: &str, input: &[UserInput]) -> Value {
             UserInput::Text { text } => json!({"type": "text", "text": text, "text_elements": []}),
             UserInput::Image { url } => json!({"type": "image", "image_url": url}),
             UserInput::LocalImage { path } => json!({"type": "local_image", "path": path}),
+            UserInput::Skill { name, path } => json!({"type": "skill", "name": name, "path": path}),
         })
         .collect();
     json!({"type": "UserMessage", "id": id, "content": content})

@@ -564,11 +564,34 @@ impl Session {
         let message = items::user_input_message(&input, detail);
         let id = uuid::Uuid::now_v7().to_string();
         self.record(message);
+        self.record_selected_skills(&input);
         // Then the item a frontend shows, with its id, so that reading the thread back names it as it did.
         let now = crate::records::now_ms();
         let item = crate::records::user_message(&id, &input);
         self.save("event_msg", crate::records::item_completed(&self.thread_id, turn_id, item, now, now));
         self.events.emit(Event::UserMessage { turn_id: turn_id.to_string(), id, input });
+    }
+
+    /// Each skill the input selects, found among the session's skills by its file, goes to the model as upstream
+    /// sends it: a user message of its own after the input's, holding the file as it is now. A path that is no
+    /// skill's is passed over, as upstream passes over it; a file that cannot be read is told, in rcodex's words (no
+    /// recording shows upstream's).
+    fn record_selected_skills(&mut self, input: &[UserInput]) {
+        for part in input {
+            let UserInput::Skill { path, .. } = part else { continue };
+            let Some(skill) = self.environment.skills.selected(path, &self.environment.cwd).cloned() else { continue };
+            match std::fs::read_to_string(&skill.path) {
+                Ok(contents) => {
+                    if let Some(text) = context::skill_message(self.pack, &skill, &contents) {
+                        self.record(items::message("user", items::new_id("msg"), [text]));
+                    }
+                }
+                Err(e) => {
+                    let message = format!("could not read skill {} ({}): {e}", skill.name, skill.path.display());
+                    self.events.completed(ItemDetails::Error { message });
+                }
+            }
+        }
     }
 
     /// The model's usable context window, as upstream reports it (95% of the catalog's).
@@ -1038,5 +1061,10 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
         writable_roots,
         workspace_roots: config.workspace_roots(),
         agents_md,
+        skills: crate::skills::discover(
+            &config.cwd,
+            &config.codex_home,
+            std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+        ),
     })
 }

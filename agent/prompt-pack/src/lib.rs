@@ -106,7 +106,9 @@ pub struct IdScheme {
 pub enum Part {
     /// The model's base instructions ([`keys::model_instructions`], else the catalog's template).
     ModelInstructions,
-    /// The skills listing ([`keys::skills`]); placeholders `codex_home`.
+    /// The skills listing ([`keys::skills`]); placeholders `codex_home`, or, once a workspace skill was recorded,
+    /// `skill_roots` (the root table's lines), `system_alias` (the system skills' root alias) and `more_skills` (the
+    /// other skills' lines, each after a newline).
     Skills,
     /// The sandbox and approval instructions ([`keys::permissions`]); placeholders `writable_roots`.
     Permissions,
@@ -173,6 +175,18 @@ pub mod keys {
     /// What precedes the model's summary in the user message that stands for the history after a compaction (the
     /// summary follows it directly).
     pub const COMPACT_SUMMARY_PREFIX: &str = "compact/summary_prefix";
+    /// The user message a `skill` input item becomes (`{{name}}`, `{{path}}` of its SKILL.md, `{{contents}}`: the
+    /// file whole).
+    pub const SKILL_MESSAGE: &str = "skill_message";
+    /// A line of the skills listing's root table (`{{alias}}`, `{{root}}`).
+    pub const SKILLS_ROOT_LINE: &str = "skills_listing/root_line";
+    /// A line of the skills listing for one skill (`{{name}}`, `{{description}}`, `{{path}}`: the root's alias, a
+    /// slash and the path of its SKILL.md under the root).
+    pub const SKILLS_SKILL_LINE: &str = "skills_listing/skill_line";
+    /// What a root's alias is made of before its index (`r` for `r0`, `r1`...).
+    pub const SKILLS_ALIAS_PREFIX: &str = "skills_listing/alias_prefix";
+    /// The system skills' root as the listing names it (`{{codex_home}}`).
+    pub const SKILLS_SYSTEM_ROOT: &str = "skills_listing/system_root";
 
     pub fn model_instructions(model: &str) -> String {
         format!("model_instructions/{model}")

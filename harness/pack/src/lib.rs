@@ -21,6 +21,8 @@ use parity_recorder::{Frontend, RunRecord, Scenario};
 use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack, Part, keys};
 use serde_json::Value;
 
+mod skills;
+
 /// What extraction reads: one entry per recorded scenario, and the catalog.
 pub struct Inputs {
     pub scenarios: Vec<ScenarioInput>,
@@ -39,6 +41,8 @@ pub struct ScenarioInput {
     pub agents_md: Option<String>,
     /// What the agent sent its client, for a run driven through a frontend (`frontend.jsonl`'s agent messages).
     pub frontend_messages: Vec<Value>,
+    /// The files the scenario put in the workspace (a skill's SKILL.md, say).
+    pub workspace_files: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +101,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             frontend_messages,
             name: run.scenario.clone(),
             agents_md: scenario.workspace.agents_md.clone(),
+            workspace_files: scenario.workspace.files.clone(),
             run,
             first_request,
             requests,
@@ -173,6 +178,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
             texts.put(key.to_string(), text, &scenario.name)?;
         }
     }
+
+    // After the exec runs gave each model's listing: what a workspace's skill adds to it.
+    skills::learn(inputs, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;
     let models =
@@ -632,6 +640,11 @@ fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, Pack
                 text_index += 1;
                 (Part::Text(key.clone()), key, generalize(text, &values))
             };
+            // A workspace's skill extends the listing: `skills::learn` reads it against the model's plain one.
+            if kind == Part::Skills && skills::workspace_skill(&scenario.workspace_files).is_some() {
+                parts.push(kind);
+                continue;
+            }
             check_no_leftovers(&template, &values).map_err(|m| fail(format!("{key}: {m}")))?;
             texts.put(key, template, &scenario.name)?;
             parts.push(kind);
@@ -832,8 +845,19 @@ fn check_no_leftovers(template: &str, values: &RunValues) -> Result<(), String> 
         }
     }
     for name in rcodex_prompt_pack::placeholders(template) {
-        if !["codex_home", "cwd", "current_date", "timezone", "shell", "writable_roots", "directory", "contents"]
-            .contains(&name)
+        if ![
+            "codex_home",
+            "cwd",
+            "current_date",
+            "timezone",
+            "shell",
+            "writable_roots",
+            "directory",
+            "contents",
+            "name",
+            "path",
+        ]
+        .contains(&name)
         {
             return Err(format!("holds {{{{{name}}}}}, which is not a placeholder rcodex fills"));
         }
