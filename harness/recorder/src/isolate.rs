@@ -109,7 +109,7 @@ fn run_config(scenario: &Scenario, base_url: &str, workspace: &Path) -> String {
     if scenario.agent.frontend != crate::scenario::Frontend::Tui {
         return text;
     }
-    let mut config = crate::frontend::tui::user_config(workspace, scenario.agent.model());
+    let mut config = crate::frontend::tui::user_config(workspace);
     let ours: toml::Table = toml::from_str(&text).expect("config_toml writes TOML");
     merge(&mut config, &ours);
     toml::to_string(&config).expect("a TOML table serializes")

@@ -51,7 +51,7 @@ const HANGUP_GRACE: Duration = Duration::from_secs(3);
 /// tooltips, paste detection off (typed text arrives faster than a person types), and the model announcements of
 /// upstream 0.169.0 seen (the migration from gpt-5.5 and the new-model notice). The scenario's own config goes over
 /// it.
-pub fn user_config(workspace: &Path, _model: &str) -> toml::Table {
+pub fn user_config(workspace: &Path) -> toml::Table {
     let mut config = toml::Table::new();
     config.insert("check_for_update_on_startup".into(), false.into());
     let tui: toml::Table = toml::from_str(
@@ -81,22 +81,15 @@ pub async fn drive(cx: &RunContext<'_>) -> Result<Driven, RecordError> {
 
     let mut failure: Option<Stop> = None;
     if !matches!(spec.steps.first().map(|s| &s.action), Some(TuiAction::Start { .. })) {
-        if let Err(stop) = driver.start(0, &[]).await? {
-            failure = Some(stop);
-        } else {
-            // The screen as the agent first drew it.
-            driver.settle().await;
-            driver.keep_screen(0, "start")?;
-        }
+        driver.start(0, &[]).await?;
+        driver.keep_screen(0, "start")?;
     }
-    if failure.is_none() {
-        for step in &spec.steps {
-            let result = driver.run_step(step).await?;
-            driver.keep_screen(step.number, step.kind())?;
-            if let Err(stop) = result {
-                failure = Some(stop);
-                break;
-            }
+    for step in &spec.steps {
+        let result = driver.run_step(step).await?;
+        driver.keep_screen(step.number, step.kind())?;
+        if let Err(stop) = result {
+            failure = Some(stop);
+            break;
         }
     }
     if let Some(stop) = &failure {
@@ -121,15 +114,6 @@ pub async fn drive(cx: &RunContext<'_>) -> Result<Driven, RecordError> {
         process.record.stdout = write("stdout.txt", &process.raw)?;
         process.record.stderr = write("stderr.txt", b"")?;
         turns.push(process.record);
-    }
-    if turns.is_empty() {
-        // Nothing started (the first start failed): the failure still needs a turn to be told in.
-        turns.push(TurnRecord {
-            turn: 1,
-            error: failure.as_ref().map(|s| s.message.clone()),
-            timed_out: failure.as_ref().is_some_and(|s| s.timed_out),
-            ..TurnRecord::default()
-        });
     }
     let path = cx.out.join(transcript::FILE);
     write_atomic(&path, transcript.text().as_bytes()).map_err(io_error(&path))?;
@@ -178,9 +162,8 @@ impl Driver<'_, '_> {
             TuiAction::Start { args } => {
                 fields["args"] = json!(args);
                 self.transcript.action("step", number, fields);
-                return self.start(step.number, args).await.map(|r| {
-                    r.map_err(|stop| Stop { message: format!("{}, {}", step.label(), stop.message), ..stop })
-                });
+                self.start(step.number, args).await?;
+                return Ok(Ok(()));
             }
             TuiAction::Input { text, keys } => {
                 fields["text"] = json!(text);
@@ -222,7 +205,7 @@ impl Driver<'_, '_> {
     }
 
     /// Starts an agent process, ending the one that runs.
-    async fn start(&mut self, step: usize, start_args: &[String]) -> Result<Result<(), Stop>, RecordError> {
+    async fn start(&mut self, step: usize, start_args: &[String]) -> Result<(), RecordError> {
         if self.terminal.is_some() {
             self.close(false).await;
         }
@@ -256,7 +239,12 @@ impl Driver<'_, '_> {
         self.processes
             .push(Ended { record: TurnRecord { turn, program, args, ..TurnRecord::default() }, raw: Vec::new() });
         self.terminal = Some(terminal);
-        Ok(Ok(()))
+        // The screen as the new process first draws it: its first output, then a quiet moment.
+        let first = Instant::now() + SETTLE_MAX;
+        if self.terminal().read_until(first).await {
+            self.settle().await;
+        }
+        Ok(())
     }
 
     /// Ends the running process, if any: SIGHUP (its terminal is gone), then SIGTERM, then SIGKILL, its group
@@ -636,7 +624,7 @@ mod tests {
 
     #[test]
     fn the_user_config_trusts_the_workspace_and_skips_first_run_screens() {
-        let config = user_config(Path::new("/w/ws"), "gpt-5.5");
+        let config = user_config(Path::new("/w/ws"));
         assert_eq!(config["projects"]["/w/ws"]["trust_level"].as_str(), Some("trusted"));
         assert_eq!(config["check_for_update_on_startup"].as_bool(), Some(false));
         assert_eq!(config["tui"]["screen_reader_detection_done"].as_bool(), Some(true));
