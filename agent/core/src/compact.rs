@@ -41,22 +41,9 @@ impl Session {
     /// the compaction fails or is interrupted.
     pub async fn compact(&mut self, control: &TurnControl) -> Result<TurnSummary, TurnError> {
         let turn_id = control.turn_id.clone();
-        let ids = TurnIds {
-            installation_id: self.installation_id.clone(),
-            thread_id: self.thread_id.clone(),
-            turn_id: turn_id.clone(),
-            context_window_id: self.context_window_id.clone(),
-            window_number: self.window_number,
-            history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
-            forked_from: self.forked_from.clone(),
-            turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
-        };
+        let ids = self.turn_ids(&turn_id);
         let started = std::time::Instant::now();
-        if let Some(rollout) = &mut self.rollout
-            && let Err(e) = rollout.materialize()
-        {
-            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
-        }
+        self.materialize_rollout();
         self.events.emit(Event::TurnStarted { turn_id: turn_id.clone() });
         self.turn_usage = Usage::default();
         self.save(

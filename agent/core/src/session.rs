@@ -358,30 +358,40 @@ impl Session {
         Some(self.config.cwd.join(arguments.get("path")?.as_str()?))
     }
 
-    /// Runs one turn for the user's input: samples the model until it answers without calling a tool and no steer
-    /// is waiting, taking steers and an interrupt from `control` as it goes.
-    pub async fn run_turn(&mut self, input: Vec<UserInput>, control: &TurnControl) -> Result<TurnSummary, TurnError> {
-        let turn_id = control.turn_id.clone();
-        let ids = TurnIds {
+    /// The ids a turn's requests carry; the first turn after a resume or fork says how its history began, later
+    /// ones say `new`.
+    fn turn_ids(&mut self, turn_id: &str) -> TurnIds {
+        TurnIds {
             installation_id: self.installation_id.clone(),
             thread_id: self.thread_id.clone(),
-            turn_id: turn_id.clone(),
+            turn_id: turn_id.to_string(),
             context_window_id: self.context_window_id.clone(),
             window_number: self.window_number,
             history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
             forked_from: self.forked_from.clone(),
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
-        };
-        let started = std::time::Instant::now();
-        let resumed = ids.history_initialization == "cold_resume";
-        let updates = self.apply_overrides(&control.overrides, resumed).await;
-        self.fresh = false;
-        // A new thread's file is written from its first turn on.
+        }
+    }
+
+    /// Writes a new thread's session file, which exists from its first turn on (a compaction counts as one).
+    fn materialize_rollout(&mut self) {
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.materialize()
         {
             self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
         }
+    }
+
+    /// Runs one turn for the user's input: samples the model until it answers without calling a tool and no steer
+    /// is waiting, taking steers and an interrupt from `control` as it goes.
+    pub async fn run_turn(&mut self, input: Vec<UserInput>, control: &TurnControl) -> Result<TurnSummary, TurnError> {
+        let turn_id = control.turn_id.clone();
+        let ids = self.turn_ids(&turn_id);
+        let started = std::time::Instant::now();
+        let resumed = ids.history_initialization == "cold_resume";
+        let updates = self.apply_overrides(&control.overrides, resumed).await;
+        self.fresh = false;
+        self.materialize_rollout();
         self.tools.asker().begin_turn(&turn_id, control.cancel.clone());
         for warning in std::mem::take(&mut self.warnings) {
             self.events.completed(ItemDetails::Error { message: warning });

@@ -321,8 +321,7 @@ async fn under_untrusted_every_command_asks_and_runs_unsandboxed_once_approved()
     let touch = call("exec_command", CallKind::Function, &json!({"cmd": "touch made.txt"}).to_string());
     let (out, requests) =
         tokio::join!(f.runtime.call(&touch, &tools), answer(&f, vec![decision(ApprovalDecision::Accept)]));
-    let Event::ApprovalRequested { kind: ApprovalKind::Command { reason, available_decisions, .. }, .. } =
-        &requests[0]
+    let Event::ApprovalRequested { kind: ApprovalKind::Command { reason, available_decisions, .. }, .. } = &requests[0]
     else {
         panic!("{:?}", requests[0])
     };
