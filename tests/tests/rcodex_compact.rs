@@ -21,7 +21,6 @@ fn text(text: &str) -> Vec<UserInput> {
     vec![UserInput::Text { text: text.into() }]
 }
 
-
 /// A model request of upstream's recording of app-compact (1: the first turn's, 2: the compaction's, 3: the next
 /// turn's).
 fn upstream_request(n: usize) -> Value {
