@@ -55,7 +55,7 @@ pub struct RunRecord {
     /// The frontend that drove the agent, when it is not `exec` (whose run.json stays as it always was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend: Option<Frontend>,
-    /// The frontend's transcript in the output directory (`frontend.jsonl` for app-server).
+    /// The frontend's transcript in the output directory (`frontend.jsonl` for app-server and tui).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<String>,
 }
@@ -75,7 +75,8 @@ pub struct TurnRecord {
     pub turn: usize,
     /// The turn's prompt; empty for a thread-level action.
     pub prompt: String,
-    /// A thread-level action of the app-server frontend (`resume`, `fork`, `compact`); absent for a prompt.
+    /// A thread-level action of the app-server frontend (`resume`, `fork`, `compact`); absent for a prompt. (For the
+    /// tui frontend a turn is an agent process: its command, exit and output, and the run's error if it failed there.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     pub program: String,

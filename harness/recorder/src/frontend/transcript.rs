@@ -1,5 +1,6 @@
 //! `frontend.jsonl`: the whole JSON-RPC conversation between the recorder and an app-server agent, both ways, with
-//! what the recorder did and when. One JSON object per line, in the order things happened:
+//! what the recorder did and when (for the tui frontend, what it did only: its steps, holds, screens, processes).
+//! One JSON object per line, in the order things happened:
 //!
 //! - a message: `{"t_ms": 12.5, "from": "client" | "agent", "message": {...}}`, the JSON-RPC message as sent or
 //!   received;
