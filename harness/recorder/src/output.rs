@@ -222,6 +222,27 @@ mod tests {
     }
 
     #[test]
+    fn a_tui_recording_s_screens_go_with_it_and_a_user_s_file_among_them_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = format!("{{\"format\": \"{RUN_FORMAT}\", \"scenario\": \"tui-demo\"}}");
+        plant(
+            dir.path(),
+            &[
+                ("run.json", &run),
+                ("screens/000.txt", ""),
+                ("screens/012.txt", "screen"),
+                ("turn-1/stdout.txt", "out"),
+                ("turn-1/stderr.txt", ""),
+            ],
+        );
+        prepare(dir.path(), true).unwrap();
+        assert!(names_in(dir.path()).unwrap().is_empty(), "screens/ went, emptied");
+        plant(dir.path(), &[("run.json", &run), ("screens/001.txt", ""), ("screens/notes.txt", "mine")]);
+        prepare(dir.path(), true).unwrap();
+        assert_eq!(names_in(&dir.path().join("screens")).unwrap(), ["notes.txt"]);
+    }
+
+    #[test]
     fn a_directory_that_is_not_a_recording_is_refused_with_or_without_clean() {
         let dir = tempfile::tempdir().unwrap();
         plant(dir.path(), &[("thesis.txt", "mine"), ("sub/a.txt", "mine"), ("run.json", "{\"format\": \"mine\"}")]);
