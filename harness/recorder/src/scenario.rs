@@ -757,7 +757,7 @@ mod tests {
             type = "steer"
             key = ["tab", "ctrl-c"]
             [[tui.steps]]
-            wait_screen = {{ text = "done", timeout_ms = 500 }}
+            wait_screen = {{ text = "done", timeout_ms = 500, count = 2 }}
             [[tui.steps]]
             wait_ms = 20
             [[tui.steps]]
@@ -772,14 +772,14 @@ mod tests {
         let tui = s.tui.unwrap();
         assert_eq!((tui.cols, tui.rows), (100, 30));
         let actions: Vec<&TuiAction> = tui.steps.iter().map(|s| &s.action).collect();
-        assert_eq!(actions[0], &TuiAction::WaitScreen { text: "Ask Codex".into(), timeout: None });
+        assert_eq!(actions[0], &TuiAction::WaitScreen { text: "Ask Codex".into(), timeout: None, count: 1 });
         assert_eq!(actions[1], &TuiAction::Input { text: Some("hello".into()), keys: vec![Key::Enter] });
         assert_eq!(actions[2], &TuiAction::Input { text: Some("steer".into()), keys: vec![Key::Tab, Key::Ctrl(b'c')] });
         assert_eq!(tui.steps[2].at.as_deref(), Some("answer"));
         assert_eq!(tui.steps[2].label(), "step 3 (at \"answer\": type \"steer\", key tab ctrl-c)");
         assert_eq!(
             actions[3],
-            &TuiAction::WaitScreen { text: "done".into(), timeout: Some(Duration::from_millis(500)) }
+            &TuiAction::WaitScreen { text: "done".into(), timeout: Some(Duration::from_millis(500)), count: 2 }
         );
         assert_eq!(actions[4], &TuiAction::Wait(Duration::from_millis(20)));
         assert_eq!(actions[5], &TuiAction::WaitExit { timeout: None });
@@ -801,6 +801,10 @@ mod tests {
             ),
             ("[[tui.steps]]\nat = \"answer\"\nwait_ms = 5", "tui.steps[0].at: only a step that types or presses keys"),
             ("[[tui.steps]]\nwait_screen = \"  \"", "tui.steps[0].wait_screen: the text to wait for is empty"),
+            (
+                "[[tui.steps]]\nwait_screen = { text = \"x\", count = 0 }",
+                "tui.steps[0].wait_screen.count: 0 would not wait",
+            ),
             ("[[tui.steps]]\nwait_exit = false", "tui.steps[0].wait_exit: false does nothing"),
             ("[tui]\nsize = { cols = 5, rows = 40 }\n[[tui.steps]]\nkey = \"esc\"", "tui.size: 5x40 is out of range"),
             ("[tui]\nsteps = []", "tui.steps: no steps"),

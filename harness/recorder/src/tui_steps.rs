@@ -9,7 +9,7 @@
 //! size = { cols = 120, rows = 40 }          # the default
 //!
 //! [[tui.steps]]
-//! wait_screen = "Ask Codex to do anything"  # or { text = "...", timeout_ms = 5000 }
+//! wait_screen = "Ask Codex to do anything"  # or { text = "...", timeout_ms = 5000, count = 2 }
 //!
 //! [[tui.steps]]
 //! type = "Write a poem."                    # typed, then the keys
@@ -63,8 +63,10 @@ pub struct TuiStep {
 pub enum TuiAction {
     /// `type` (the text, as typed), then `key` (each key, in order).
     Input { text: Option<String>, keys: Vec<Key> },
-    /// Waits until the screen shows the text (anywhere, on one line), or fails when the time runs out.
-    WaitScreen { text: String, timeout: Option<Duration> },
+    /// Waits until the screen shows the text (anywhere, on one line) `count` times at least (a line of the
+    /// transcript each turn writes, such as upstream's "Worked for", tells the second turn's end from the first's),
+    /// or fails when the time runs out.
+    WaitScreen { text: String, timeout: Option<Duration>, count: usize },
     /// Waits this long, reading the screen meanwhile.
     Wait(Duration),
     /// Waits for the agent's process to exit.
@@ -248,6 +250,7 @@ enum WaitScreenFile {
 struct WaitScreenTable {
     text: String,
     timeout_ms: Option<u64>,
+    count: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,17 +320,24 @@ impl TuiFile {
                 }
                 TuiAction::Input { text: step.text, keys }
             } else if let Some(wait) = step.wait_screen {
-                let (text, timeout_ms) = match wait {
-                    WaitScreenFile::Text(text) => (text, None),
-                    WaitScreenFile::Full(WaitScreenTable { text, timeout_ms }) => (text, timeout_ms),
+                let (text, timeout_ms, count) = match wait {
+                    WaitScreenFile::Text(text) => (text, None, None),
+                    WaitScreenFile::Full(WaitScreenTable { text, timeout_ms, count }) => (text, timeout_ms, count),
                 };
+                if count == Some(0) {
+                    return Err(format!("{here}.wait_screen.count: 0 would not wait; give 1 or more"));
+                }
                 if text.trim().is_empty() {
                     return Err(format!("{here}.wait_screen: the text to wait for is empty"));
                 }
                 if text.contains('\n') {
                     return Err(format!("{here}.wait_screen: the text is found on one line: no newline"));
                 }
-                TuiAction::WaitScreen { text, timeout: timeout_ms.map(Duration::from_millis) }
+                TuiAction::WaitScreen {
+                    text,
+                    timeout: timeout_ms.map(Duration::from_millis),
+                    count: count.unwrap_or(1),
+                }
             } else if let Some(ms) = step.wait_ms {
                 TuiAction::Wait(Duration::from_millis(ms))
             } else if let Some(wait) = step.wait_exit {

@@ -172,8 +172,11 @@ impl Driver<'_, '_> {
                     fields["at"] = json!(at);
                 }
             }
-            TuiAction::WaitScreen { text, timeout } => {
+            TuiAction::WaitScreen { text, timeout, count } => {
                 fields["text"] = json!(text);
+                if *count > 1 {
+                    fields["count"] = json!(count);
+                }
                 fields["timeout_ms"] = json!(timeout.unwrap_or(self.default_timeout()).as_millis() as u64);
             }
             TuiAction::Wait(d) => fields["ms"] = json!(d.as_millis() as u64),
@@ -187,9 +190,9 @@ impl Driver<'_, '_> {
         }
         Ok(match &step.action {
             TuiAction::Input { text, keys } => self.input(step, text.as_deref(), keys).await,
-            TuiAction::WaitScreen { text, timeout } => {
+            TuiAction::WaitScreen { text, timeout, count } => {
                 let deadline = Instant::now() + timeout.unwrap_or(self.default_timeout());
-                self.wait_screen(step, text, deadline).await
+                self.wait_screen(step, text, *count, deadline).await
             }
             TuiAction::Wait(d) => {
                 let until = Instant::now() + *d;
@@ -358,10 +361,10 @@ impl Driver<'_, '_> {
         Ok(())
     }
 
-    async fn wait_screen(&mut self, step: &TuiStep, text: &str, deadline: Instant) -> Result<(), Stop> {
+    async fn wait_screen(&mut self, step: &TuiStep, text: &str, count: usize, deadline: Instant) -> Result<(), Stop> {
         loop {
             let terminal = self.terminal();
-            if terminal.screen_text().contains(text) {
+            if terminal.screen_text().matches(text).count() >= count {
                 return Ok(());
             }
             if terminal.eof {
