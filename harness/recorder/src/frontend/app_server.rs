@@ -29,7 +29,6 @@ use tokio::time::Instant;
 
 use super::transcript::{self, Transcript};
 use super::{Driven, KILL_GRACE, RunContext, signal_group};
-use crate::agent::TurnSpec;
 use crate::run::{RecordError, TurnRecord, io_error};
 use crate::scenario::{AgentTrigger, PromptTurn, TurnStep, WORKSPACE_PLACEHOLDER};
 
@@ -211,16 +210,7 @@ impl Driver<'_, '_> {
             return Ok(Ok(()));
         }
         let cx = self.cx;
-        let spec = TurnSpec {
-            turn,
-            prompt: "",
-            workspace: &cx.dirs.workspace,
-            home: &cx.dirs.home,
-            codex_home: &cx.dirs.codex_home,
-            base_url: cx.base_url,
-            model: cx.scenario.agent.model(),
-            args: &cx.scenario.agent.args,
-        };
+        let spec = cx.process_spec(turn);
         let (program, args) = cx.agent.app_server_command(&spec);
         self.processes += 1;
         let process = Process::spawn(

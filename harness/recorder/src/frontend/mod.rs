@@ -39,6 +39,23 @@ pub struct RunContext<'a> {
     pub started: Instant,
 }
 
+impl RunContext<'_> {
+    /// What the agent process of `turn` is told (an interactive or app-server process: its prompts do not travel on
+    /// the command line).
+    pub fn process_spec(&self, turn: usize) -> crate::agent::ProcessSpec<'_> {
+        crate::agent::ProcessSpec {
+            turn,
+            prompt: "",
+            workspace: &self.dirs.workspace,
+            home: &self.dirs.home,
+            codex_home: &self.dirs.codex_home,
+            base_url: self.base_url,
+            model: self.scenario.agent.model(),
+            args: &self.scenario.agent.args,
+        }
+    }
+}
+
 /// What a frontend ran.
 pub struct Driven {
     pub turns: Vec<TurnRecord>,

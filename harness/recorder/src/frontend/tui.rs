@@ -29,7 +29,6 @@ use tokio::time::Instant;
 use super::app_server::RELEASE_GRACE;
 use super::transcript::{self, Transcript};
 use super::{Driven, KILL_GRACE, RunContext, signal_group};
-use crate::agent::ProcessSpec;
 use crate::run::{RecordError, TurnRecord, io_error};
 use crate::tui_steps::{TuiAction, TuiSpec, TuiStep};
 
@@ -214,16 +213,7 @@ impl Driver<'_, '_> {
         }
         let cx = self.cx;
         let turn = self.processes.len() + 1;
-        let spec = ProcessSpec {
-            turn,
-            prompt: "",
-            workspace: &cx.dirs.workspace,
-            home: &cx.dirs.home,
-            codex_home: &cx.dirs.codex_home,
-            base_url: cx.base_url,
-            model: cx.scenario.agent.model(),
-            args: &cx.scenario.agent.args,
-        };
+        let spec = cx.process_spec(turn);
         let (program, args) = cx.agent.tui_command(&spec, start_args);
         let mut env = cx.dirs.env(cx.base_url, turn);
         for (key, value) in &mut env {
