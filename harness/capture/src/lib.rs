@@ -33,6 +33,6 @@ pub mod view;
 
 pub use model::{
     Capture, CapturedRequest, CapturedResponse, Expectation, FORMAT, HeaderList, Mode, Outcome, RawBody, ReplayInfo,
-    ScriptInfo, SessionRef, StreamEvent,
+    ScriptInfo, SessionRef, StreamEvent, Transport, WebSocketInfo,
 };
 pub use store::{CaptureStore, LoadError, RecordedExchange, RecordedSession, Recording};

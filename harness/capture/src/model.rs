@@ -25,6 +25,13 @@ pub struct Capture {
     pub mode: Mode,
     /// Wall-clock time the request arrived, RFC 3339 in UTC. Volatile by nature; kept for people reading captures.
     pub received_at: String,
+    /// How the request came: absent for HTTP (every capture written before WebSocket support), `websocket` for a
+    /// `response.create` message of a Responses WebSocket connection (or the upgrade a script refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// WebSocket requests: which connection and which message on it, and how the server closed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketInfo>,
     pub request: CapturedRequest,
     pub response: CapturedResponse,
     /// Scripted mode: which step answered and how the request fared against its expectations.
@@ -55,6 +62,8 @@ impl Capture {
             arrival,
             mode,
             received_at,
+            transport: None,
+            websocket: None,
             request,
             response: CapturedResponse::pending(),
             script: None,
@@ -121,6 +130,39 @@ impl std::fmt::Display for Mode {
             Mode::Proxy => "proxy",
             Mode::Replay => "replay",
         })
+    }
+}
+
+/// The transport of a request. A capture without one came over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Http,
+    /// The Responses WebSocket transport: the request is one `response.create` message (recorded with method
+    /// `POST`, as the HTTP request it stands for), answered by one text frame per stream event. The request's
+    /// headers are those of the connection's upgrade request.
+    Websocket,
+}
+
+/// Where a WebSocket request stands on its connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketInfo {
+    /// 1-based, among the WebSocket connections the server accepted (0 for an upgrade it refused).
+    pub connection: u64,
+    /// 1-based, among the `response.create` messages of the connection (0 for a refused upgrade).
+    pub message: u32,
+    /// The close frame the server sent after this response's frames, when it closed the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+}
+
+impl Capture {
+    /// Whether the request came over the Responses WebSocket transport.
+    pub fn is_websocket(&self) -> bool {
+        self.transport == Some(Transport::Websocket)
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct App {
     pub journal: Arc<Journal>,
     pub max_body_bytes: usize,
     pub started: Instant,
+    /// WebSocket connections accepted so far.
+    pub ws_connections: std::sync::atomic::AtomicU64,
 }
 
 /// Every route of the control API, as the 404 of an unknown control path lists them: method, path, what it does.
@@ -326,11 +328,11 @@ pub(crate) fn models_list(models: &[String]) -> Value {
     json!({"object": "list", "data": data})
 }
 
-fn default_models() -> Vec<String> {
+pub(crate) fn default_models() -> Vec<String> {
     DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()
 }
 
-fn is_route(path: &str, name: &str) -> bool {
+pub(crate) fn is_route(path: &str, name: &str) -> bool {
     path.strip_suffix(name).is_some_and(|rest| rest.is_empty() || rest == "/v1")
 }
 
@@ -338,6 +340,9 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
     let started = Instant::now();
     let received_at = jiff::Timestamp::now().round(jiff::Unit::Millisecond).unwrap_or_else(|_| jiff::Timestamp::now());
     let (parts, body) = request.into_parts();
+    if crate::ws::is_upgrade(&parts) && is_route(parts.uri.path(), "/responses") {
+        return crate::ws::upgrade(app, parts, started, received_at.to_string()).await;
+    }
     let headers = header_list(&parts.headers);
     let (method, path) = (parts.method.as_str().to_string(), parts.uri.path().to_string());
     let arrival = app.sessions.arrive(&headers, &method, &path);
@@ -372,7 +377,7 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
                 .await;
         }
         Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange.update(|c| {
-            let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body, redactor);
+            let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body, redactor, false);
             c.script = Some(info);
             plan
         }),
@@ -412,7 +417,7 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
 }
 
 /// Headers in the order received, names lowercase, values lossily decoded.
-fn header_list(headers: &HeaderMap) -> HeaderList {
+pub(crate) fn header_list(headers: &HeaderMap) -> HeaderList {
     headers.iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 

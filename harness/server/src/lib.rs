@@ -39,6 +39,7 @@ pub mod script;
 mod scripted;
 mod sessions;
 mod verify;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -388,6 +389,7 @@ impl ServerBuilder {
             journal: Arc::new(journal),
             max_body_bytes: self.max_body_bytes,
             started: Instant::now(),
+            ws_connections: std::sync::atomic::AtomicU64::new(0),
         });
         let router = app::router(app.clone());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -36,6 +36,11 @@ pub enum Action {
     Hold(HoldPoint),
     /// Cut the connection here, without ending the stream.
     Disconnect,
+    /// WebSocket: send a close frame here and end the connection (over HTTP, a cut like `Disconnect`).
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,6 +75,18 @@ impl Replay {
         Some((plan_of(&recorded.capture, self.pace), ReplayInfo { source: Some(source), mismatches: Vec::new() }))
     }
 
+    /// Whether the recording refused the `route_seq`th WebSocket upgrade of this session on this path: a recorded
+    /// `GET` with transport `websocket`, which replay refuses again with the recorded status.
+    pub fn refused_upgrade(&self, session: u32, route_seq: u32, path: &str) -> bool {
+        self.recording.sessions.get(session as usize - 1).is_some_and(|s| {
+            s.exchanges
+                .iter()
+                .filter(|e| e.capture.request.method == "GET" && e.capture.request.path == path)
+                .nth(route_seq as usize - 1)
+                .is_some_and(|e| e.capture.is_websocket())
+        })
+    }
+
     /// Whether the recording has any exchange for this route in this session (used for `/models`).
     pub fn has_route(&self, arrival: &Arrival, method: &str, path: &str) -> bool {
         self.recording.sessions.get(arrival.session.index as usize - 1).is_some_and(|s| {
@@ -116,7 +128,11 @@ pub fn plan_of(capture: &Capture, pace: Pace) -> Plan {
             actions.push(Action::Send { event: event.event.clone(), data: event.data.clone() });
         }
         if response.outcome != Outcome::Completed {
-            actions.push(Action::Disconnect);
+            // A WebSocket response the server closed with a code is closed again with that code.
+            match capture.websocket.as_ref().and_then(|w| w.close_code.map(|code| (code, w.close_reason.clone()))) {
+                Some((code, reason)) => actions.push(Action::Close { code, reason: reason.unwrap_or_default() }),
+                None => actions.push(Action::Disconnect),
+            }
         }
         PlanBody::Stream(actions)
     } else {

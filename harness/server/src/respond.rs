@@ -18,6 +18,45 @@ use crate::plan::{Action, Plan, PlanBody};
 
 pub(crate) type BodySender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
+/// What a response stream sends on a WebSocket connection; the connection's writer carries it out.
+#[derive(Debug)]
+pub(crate) enum WsOut {
+    /// One text frame: one stream event.
+    Text(String),
+    /// A close frame, then the end of the connection.
+    Close { code: u16, reason: String },
+    /// The end of the connection without a close frame.
+    Drop,
+}
+
+/// Where a stream of events goes: an HTTP body (server-sent events) or a WebSocket connection (text frames).
+pub(crate) enum Out {
+    Http(BodySender),
+    Ws(mpsc::Sender<WsOut>),
+}
+
+impl Out {
+    /// Sends one event; false when the agent has gone.
+    async fn event(&self, event: Option<&str>, data: &Value) -> bool {
+        let text = match data {
+            Value::String(raw) => raw.clone(),
+            json => serde_json::to_string(json).expect("JSON serializes"),
+        };
+        match self {
+            Out::Http(tx) => tx.send(Ok(Bytes::from(sse::encode(event, &text)))).await.is_ok(),
+            Out::Ws(tx) => tx.send(WsOut::Text(text)).await.is_ok(),
+        }
+    }
+
+    /// Resolves when the agent has gone.
+    async fn closed(&self) {
+        match self {
+            Out::Http(tx) => tx.closed().await,
+            Out::Ws(tx) => tx.closed().await,
+        }
+    }
+}
+
 /// A streaming body and the sender that feeds it. Sending an `Err` cuts the connection mid-body.
 pub(crate) fn body_channel() -> (BodySender, Body) {
     let (tx, rx) = mpsc::channel(32);
@@ -79,7 +118,7 @@ pub(crate) async fn respond(plan: Plan, exchange: Exchange, holds: Arc<Holds>) -
         PlanBody::Stream(actions) => {
             let (tx, body) = body_channel();
             let response = response_head(&exchange, plan.status, &plan.headers, body);
-            tokio::spawn(run_stream(actions, exchange, holds, tx));
+            tokio::spawn(run_stream(actions, exchange, holds, Out::Http(tx)));
             response
         }
     }
@@ -95,19 +134,17 @@ async fn finish_document(exchange: Exchange, body: Value) {
     exchange.finish().await;
 }
 
-async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>, tx: BodySender) {
+/// Carries out a stream's actions, event by event, recording each; the exchange is finished when it returns.
+pub(crate) async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>, tx: Out) {
     let (session, seq) = exchange.update(|c| (c.session.index, c.seq));
     let mut outcome = Outcome::Completed;
     let mut error = None;
+    let mut close = None;
     'actions: for action in actions {
         match action {
             Action::Send { event, data } => {
-                let text = match &data {
-                    Value::String(raw) => sse::encode(event.as_deref(), raw),
-                    json => sse::encode(event.as_deref(), &serde_json::to_string(json).expect("JSON serializes")),
-                };
                 let t_ms = exchange.elapsed_ms();
-                if tx.send(Ok(Bytes::from(text))).await.is_err() {
+                if !tx.event(event.as_deref(), &data).await {
                     outcome = Outcome::ClientClosed;
                     break;
                 }
@@ -160,6 +197,26 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
                 error = Some("connection cut before the end of the stream, as the script asked".to_string());
                 break;
             }
+            Action::Close { code, reason } => {
+                outcome = Outcome::Dropped;
+                error = Some(match &tx {
+                    Out::Ws(_) => {
+                        format!("connection closed with code {code} before the end of the stream, as the script asked")
+                    }
+                    Out::Http(_) => format!(
+                        "connection cut before the end of the stream, as the script asked (a close with code {code} \
+                         over WebSocket)"
+                    ),
+                });
+                exchange.update(|c| {
+                    if let Some(ws) = c.websocket.as_mut() {
+                        ws.close_code = Some(code);
+                        ws.close_reason = Some(reason.clone()).filter(|r| !r.is_empty());
+                    }
+                });
+                close = Some((code, reason));
+                break;
+            }
         }
     }
     let end = exchange.elapsed_ms();
@@ -172,7 +229,16 @@ async fn run_stream(actions: Vec<Action>, exchange: Exchange, holds: Arc<Holds>,
     });
     exchange.finish().await;
     if outcome == Outcome::Dropped {
-        // An error instead of the end of the body makes hyper abort the connection: no terminating chunk.
-        cut_connection(&tx, "parity: connection cut by script").await;
+        match &tx {
+            // An error instead of the end of the body makes hyper abort the connection: no terminating chunk.
+            Out::Http(tx) => cut_connection(tx, "parity: connection cut by script").await,
+            Out::Ws(tx) => {
+                let last = match close {
+                    Some((code, reason)) => WsOut::Close { code, reason },
+                    None => WsOut::Drop,
+                };
+                let _ = tx.send(last).await;
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use parity_capture::{Expectation, HeaderList, ScriptInfo, SessionRef};
 use serde_json::Value;
 
 use crate::plan::Plan;
-use crate::script::{Script, Step, StepContext, check, compile, extract, substitute};
+use crate::script::{Failure, Script, Step, StepContext, check, compile, extract, substitute};
 use crate::sessions::Arrival;
 
 /// Which script a session runs: `sessions[i]`, or the shared `steps` (`None`).
@@ -109,7 +109,20 @@ impl Scripted {
         unused
     }
 
-    /// Answers a model request of a session.
+    /// Whether the next step the session would take in order refuses a WebSocket upgrade (`fail.refuse_upgrade`);
+    /// `session` is the index the session has, or would have.
+    pub fn refuses_upgrade(&self, session: u32) -> bool {
+        let script = self.current();
+        let own = session as usize - 1;
+        let steps = script.sessions.get(own).map(|s| s.steps.as_slice()).unwrap_or(script.steps.as_slice());
+        let state = self.state.lock().expect("script state lock");
+        let used = |i: usize| state.sessions.get(&session).and_then(|p| p.used.get(&i)).copied().unwrap_or(0) > 0;
+        (0..steps.len())
+            .find(|&i| steps[i].matching.is_none() && !used(i))
+            .is_some_and(|i| matches!(steps[i].fail, Some(Failure::RefuseUpgrade(_))))
+    }
+
+    /// Answers a model request of a session (`upgrade`: the request is a WebSocket upgrade that a step refuses).
     /// Credentials in the request never reach the answer, the capture or a log line: expectations on them are
     /// redacted before any message is made of them.
     pub fn answer(
@@ -118,6 +131,7 @@ impl Scripted {
         headers: &HeaderList,
         body: &Value,
         redactor: &Redactor,
+        upgrade: bool,
     ) -> (Plan, ScriptInfo) {
         let script = self.current();
         let (key, steps) = steps_of(&script, &arrival.session);
@@ -164,6 +178,18 @@ impl Scripted {
         let step_no = index as u32 + 1;
         info.step = Some(step_no);
         info.name = step.name.clone();
+        let refuses = matches!(step.fail, Some(Failure::RefuseUpgrade(_)));
+        if refuses != upgrade {
+            let message = if refuses {
+                format!(
+                    "parity: step {step_no} refuses a WebSocket upgrade, but request {n} of session {session} is a \
+                     model request (the agent did not try the WebSocket transport)"
+                )
+            } else {
+                format!("parity: step {step_no} answers a model request, not a WebSocket upgrade")
+            };
+            return (Plan::error(400, "parity_transport_mismatch", message), info);
+        }
         // The capture says why this step answered, only where there was a choice: a script without `match` keeps
         // its captures as they always were.
         if has_match {

@@ -70,6 +70,17 @@ impl Sessions {
         }
     }
 
+    /// Where a request would fall, without registering anything: the index of its session (or the one it would
+    /// get) and its `route_seq`.
+    pub fn peek(&self, headers: &HeaderList, method: &str, path: &str) -> (u32, u32) {
+        let (key, _) = session_key(headers);
+        let inner = self.inner.lock().expect("sessions lock");
+        match inner.by_key.get(&key) {
+            Some(s) => (s.index, s.routes.get(&(method.to_string(), path.to_string())).copied().unwrap_or(0) + 1),
+            None => (inner.by_key.len() as u32 + 1, 1),
+        }
+    }
+
     /// Forgets every session: the next request starts session 1, request 1.
     pub fn reset(&self) {
         *self.inner.lock().expect("sessions lock") = Inner::default();

@@ -63,6 +63,24 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
         plan.headers.extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         return Ok(plan);
     }
+    if let Some(Failure::RefuseUpgrade(r)) = &step.fail {
+        let mut plan = match &r.body {
+            Some(Value::String(text)) => Plan {
+                status: r.status,
+                headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+                body: crate::plan::PlanBody::Text(text.clone()),
+            },
+            Some(body) => Plan::json(r.status, body.clone()),
+            None => Plan::error(
+                r.status,
+                "parity_websocket_refused",
+                "parity: this script refuses the WebSocket upgrade; use HTTPS",
+            ),
+        };
+        plan.headers.extend(r.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        plan.headers.extend(step.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        return Ok(plan);
+    }
 
     let mut actions = match &step.events {
         Some(events) => events.iter().map(|e| send(e.clone())).collect(),
@@ -74,6 +92,12 @@ pub fn compile(step: &Step, cx: &StepContext) -> Result<Plan, String> {
             position_of(&actions, before).ok_or_else(|| no_such_event("fail.disconnect.before", before, &actions))?;
         actions.truncate(at);
         actions.push(Action::Disconnect);
+    }
+    if let Some(Failure::Close(c)) = &step.fail {
+        let before = c.before.as_deref().unwrap_or("response.completed");
+        let at = position_of(&actions, before).ok_or_else(|| no_such_event("fail.close.before", before, &actions))?;
+        actions.truncate(at);
+        actions.push(Action::Close { code: c.code, reason: c.reason.clone() });
     }
     if let Some(hold) = &step.hold {
         let before = hold.before.as_deref().unwrap_or("response.completed");

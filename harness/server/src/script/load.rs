@@ -165,6 +165,37 @@ fn validate_step(step: &Step) -> Result<(), String> {
             );
         }
     }
+    if let Some(super::model::Failure::RefuseUpgrade(r)) = &step.fail {
+        if !(200..=599).contains(&r.status) || r.status == 101 {
+            return Err(format!(
+                "fail.refuse_upgrade.status {} is not a status that refuses an upgrade (200 to 599)",
+                r.status
+            ));
+        }
+        validate_headers("fail.refuse_upgrade.headers", &r.headers)?;
+        if !step.output.is_empty() || step.events.is_some() || step.hold.is_some() {
+            return Err("fail.refuse_upgrade answers the WebSocket upgrade with an HTTP status, so it takes no \
+                        output, events or hold"
+                .into());
+        }
+        if step.matching.is_some() {
+            return Err("fail.refuse_upgrade answers the upgrade request, which has no body to match: it takes no \
+                        `match`, and is used in order"
+                .into());
+        }
+    }
+    if let Some(super::model::Failure::Close(c)) = &step.fail {
+        let sendable = matches!(c.code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+        if !sendable {
+            return Err(format!(
+                "fail.close.code {} is not a close code a server may send (1000 to 1003, 1007 to 1014, 3000 to 4999)",
+                c.code
+            ));
+        }
+        if c.reason.len() > 123 {
+            return Err(format!("fail.close.reason is {} bytes long; a close frame holds at most 123", c.reason.len()));
+        }
+    }
     compile(step, &StepContext { session: 1, step: 1, round: 0, model: "model" }).map(|_| ())
 }
 

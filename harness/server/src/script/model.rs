@@ -365,8 +365,53 @@ pub enum Failure {
     Http(HttpFailure),
     /// End the stream with `response.failed` instead of `response.completed`.
     ResponseFailed(ResponseFailed),
-    /// Cut the connection before an event (`response.completed` when `before` is absent).
+    /// Cut the connection before an event (`response.completed` when `before` is absent). Over WebSocket the
+    /// socket is dropped without a close frame.
     Disconnect(Disconnect),
+    /// WebSocket only: send a close frame (a code and a reason) before an event (`response.completed` when `before`
+    /// is absent), ending the connection. Over HTTP it cuts the connection as `disconnect` does.
+    Close(CloseFrame),
+    /// WebSocket only: answer the upgrade of a Responses WebSocket connection with an HTTP status instead of 101,
+    /// so that the agent falls back to HTTPS. The step is used by the upgrade request; the agent's HTTP requests
+    /// take the next steps.
+    RefuseUpgrade(RefuseUpgrade),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The close code (1011, internal error, when absent).
+    #[serde(default = "CloseFrame::default_code")]
+    pub code: u16,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+impl CloseFrame {
+    fn default_code() -> u16 {
+        1011
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefuseUpgrade {
+    /// The status answered instead of 101 (426, upgrade required, when absent).
+    #[serde(default = "RefuseUpgrade::default_status")]
+    pub status: u16,
+    /// The body: JSON, or a string sent as text. An OpenAI-style error object when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl RefuseUpgrade {
+    fn default_status() -> u16 {
+        426
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -741,6 +786,20 @@ impl Step {
     }
 
     /// Cuts the connection before the first event of this type.
+    /// WebSocket: a close frame with this code instead of the event `before` and those after it.
+    pub fn close_before(mut self, event_type: impl Into<String>, code: u16, reason: impl Into<String>) -> Self {
+        self.fail = Some(Failure::Close(CloseFrame { before: Some(event_type.into()), code, reason: reason.into() }));
+        self
+    }
+
+    /// A step that refuses a WebSocket upgrade with this status, so that the agent falls back to HTTPS.
+    pub fn refuse_upgrade(status: u16) -> Self {
+        Step {
+            fail: Some(Failure::RefuseUpgrade(RefuseUpgrade { status, body: None, headers: BTreeMap::new() })),
+            ..Default::default()
+        }
+    }
+
     pub fn disconnect_before(mut self, event_type: impl Into<String>) -> Self {
         self.fail = Some(Failure::Disconnect(Disconnect { before: Some(event_type.into()) }));
         self
