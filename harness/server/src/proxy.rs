@@ -50,7 +50,7 @@ const REQUEST_HOP_HEADERS: &[&str] = &[
     "upgrade",
     "accept-encoding",
 ];
-const RESPONSE_HOP_HEADERS: &[&str] =
+pub(crate) const RESPONSE_HOP_HEADERS: &[&str] =
     &["content-length", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"];
 /// Headers that carry the agent's own credential, replaced when the proxy has one.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "api-key", "x-api-key"];
@@ -104,6 +104,39 @@ impl Proxy {
         } else {
             format!("{}{rest}?{}", self.origin, queries.join("&"))
         }
+    }
+
+    /// The request that opens a WebSocket to the origin for an agent's upgrade: the origin's URL for the path with
+    /// `ws` or `wss` for `http` or `https`, the agent's headers without those of the hop and of its own handshake,
+    /// the credential replaced as for HTTP. Also the URL, credentials stripped, for the record.
+    pub(crate) fn websocket_request(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        redactor: &parity_capture::redact::Redactor,
+    ) -> Result<(tokio_tungstenite::tungstenite::handshake::client::Request, ProxyInfo), String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = self.url_for(path, query);
+        let ws_url = match url.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some(("http", rest)) => format!("ws://{rest}"),
+            _ => url.clone(),
+        };
+        let mut request = ws_url.as_str().into_client_request().map_err(|e| format!("{ws_url}: {e}"))?;
+        for (name, value) in headers {
+            let n = name.as_str();
+            let replaced = self.credential.is_some() && CREDENTIAL_HEADERS.contains(&n);
+            if REQUEST_HOP_HEADERS.contains(&n) || n.starts_with("sec-websocket-") || replaced {
+                continue;
+            }
+            request.headers_mut().append(name.clone(), value.clone());
+        }
+        if let Some(credential) = &self.credential {
+            request.headers_mut().insert(header::AUTHORIZATION, credential.clone());
+        }
+        let info = ProxyInfo { url: redactor.redact_url(&ws_url), credential_replaced: self.credential.is_some() };
+        Ok((request, info))
     }
 
     pub async fn forward(

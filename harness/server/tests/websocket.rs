@@ -314,3 +314,80 @@ fn websocket_failures_are_checked_when_a_script_loads() {
     Script::parse("[[steps]]\nfail = { refuse_upgrade = {} }\n", Syntax::Toml, "ok.toml").unwrap();
     Script::parse("[[steps]]\nfail = { close = { code = 4000, reason = \"x\" } }\n", Syntax::Toml, "ok.toml").unwrap();
 }
+
+async fn ws_proxy_to(origin: &ParityServer, credential: Option<&str>) -> ParityServer {
+    let config = parity_server::ProxyConfig { origin: origin.base_url(), credential: credential.map(str::to_string) };
+    ParityServer::proxy(config).start().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_proxy_joins_the_agent_to_a_websocket_origin_frame_by_frame_and_records_each_request() {
+    let origin = ParityServer::scripted(
+        Script::new().step(Step::message("one").header("x-codex-turn-state", "ts-1")).step(Step::message("two")),
+    )
+    .start()
+    .await
+    .unwrap();
+    let proxy = ws_proxy_to(&origin, Some("sk-origin-key")).await;
+    let mut ws = connect(&proxy, "P1").await.unwrap();
+    ws.send(create("first")).await.unwrap();
+    let first = events(read_response(&mut ws).await);
+    assert_eq!(text_of(&first), "one");
+    ws.send(create("second")).await.unwrap();
+    let second = events(read_response(&mut ws).await);
+    assert_eq!(text_of(&second), "two");
+    ws.close(None).await.unwrap();
+
+    let at_origin = origin.model_requests().await;
+    assert_eq!(at_origin.len(), 2, "both messages reached the origin over one of its WebSockets");
+    assert!(at_origin.iter().all(|c| c.is_websocket() && c.websocket.as_ref().unwrap().connection == 1));
+    assert_eq!(at_origin[0].request.headers.get("openai-beta"), Some("responses_websockets=2026-02-06"));
+    let agent_key = proxy.model_requests().await[0].request.headers.get("authorization").unwrap().to_string();
+    let origin_key = at_origin[0].request.headers.get("authorization").unwrap().to_string();
+    assert_ne!(agent_key, origin_key, "the origin got the proxy's credential, not the agent's");
+
+    let recorded = proxy.model_requests().await;
+    assert_eq!(recorded.len(), 2);
+    for (capture, sent) in recorded.iter().zip([&first, &second]) {
+        assert!(capture.is_websocket());
+        assert_eq!(capture.response.outcome, Outcome::Completed);
+        let frames: Vec<Value> = capture.response.events.iter().map(|e| e.data.clone()).collect();
+        assert_eq!(&frames, sent, "every origin frame is recorded as the agent got it");
+        let proxy_info = capture.proxy.as_ref().unwrap();
+        assert!(proxy_info.url.starts_with("ws://") && proxy_info.credential_replaced, "{proxy_info:?}");
+    }
+    assert_eq!(recorded[1].websocket.as_ref().unwrap().message, 2);
+}
+
+#[tokio::test]
+async fn the_proxy_passes_on_an_origin_refusal_and_an_origin_close() {
+    let origin =
+        ParityServer::scripted(Script::new().step(Step::refuse_upgrade(426)).step(Step::message("cut").close_before(
+            "response.completed",
+            1013,
+            "try again later",
+        )))
+        .start()
+        .await
+        .unwrap();
+    let proxy = ws_proxy_to(&origin, None).await;
+    match connect(&proxy, "P2").await {
+        Err(WsError::Http(response)) => assert_eq!(response.status().as_u16(), 426),
+        other => panic!("expected the origin's refusal, got {:?}", other.map(|_| ())),
+    }
+    let mut ws = connect(&proxy, "P2").await.unwrap();
+    ws.send(create("hi")).await.unwrap();
+    match read_response(&mut ws).await {
+        Read::Closed(events, close) => {
+            assert_eq!(close, Some((1013, "try again later".to_string())));
+            assert!(!types(&events).contains(&"response.completed"));
+        }
+        Read::Events(events) => panic!("not closed: {:?}", types(&events)),
+    }
+    let captures = proxy.captures().await;
+    assert_eq!(captures.len(), 2);
+    assert_eq!((captures[0].request.method.as_str(), captures[0].response.status), ("GET", 426));
+    assert!(captures[0].proxy.is_some());
+    assert_eq!(captures[1].response.outcome, Outcome::Dropped);
+    assert_eq!(captures[1].websocket.as_ref().unwrap().close_code, Some(1013));
+}
