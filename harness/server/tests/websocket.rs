@@ -391,3 +391,27 @@ async fn the_proxy_passes_on_an_origin_refusal_and_an_origin_close() {
     assert_eq!(captures[1].response.outcome, Outcome::Dropped);
     assert_eq!(captures[1].websocket.as_ref().unwrap().close_code, Some(1013));
 }
+
+#[tokio::test]
+async fn an_origin_that_fails_the_tls_handshake_is_a_502_for_the_agent() {
+    // A TCP listener that takes connections and closes them: the proxy's wss:// handshake fails there.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closer = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let config = parity_server::ProxyConfig { origin: format!("https://127.0.0.1:{port}/v1"), credential: None };
+    let proxy = ParityServer::proxy(config).start().await.unwrap();
+    match connect(&proxy, "P3").await {
+        Err(WsError::Http(response)) => assert_eq!(response.status().as_u16(), 502),
+        other => panic!("expected a 502, got {:?}", other.map(|_| ())),
+    }
+    let capture = &proxy.captures().await[0];
+    assert_eq!(capture.response.status, 502);
+    assert!(capture.proxy.as_ref().unwrap().url.starts_with("wss://127.0.0.1:"));
+    let body = capture.response.body.as_ref().unwrap().to_string();
+    assert!(body.contains("could not be reached over WebSocket"), "{body}");
+    closer.abort();
+}
