@@ -161,6 +161,13 @@ fn print_exchange(capture: &Capture) {
         capture.request.path,
         paint(status_style, response.status),
     );
+    if let Some(ws) = &capture.websocket {
+        // A refused upgrade is connection 0.
+        match ws.connection {
+            0 => line.push_str(" websocket upgrade"),
+            n => line.push_str(&format!(" websocket {n}.{}", ws.message)),
+        }
+    }
     if !response.events.is_empty() {
         line.push_str(&format!(" {} events", response.events.len()));
     }
