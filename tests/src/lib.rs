@@ -80,6 +80,7 @@ impl Run {
             sandbox_launcher: bin("rcodex"),
             fork: false,
             client: None,
+            surface: Default::default(),
             interaction,
         };
         let (handle, _task) = rcodex_core::thread::ThreadHandle::spawn(options, sink).expect("the thread starts");

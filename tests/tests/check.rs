@@ -22,6 +22,9 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The one scenario rcodex is not yet checked on (see the test below).
+const SKIPPED: &str = "tui-model";
+
 fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
     stdout
         .lines()
@@ -31,15 +34,16 @@ fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
 
 /// The CI path of the README: the suite split in two shards (as two CI machines run it), each writing JUnit, the
 /// reports merged into one. Together the shards cover every scenario (exec and app server, event streams
-/// included), and every one is clean. The tui scenarios are left out (`--skip-frontend tui`), as scripts/check.sh
-/// leaves them out: rcodex has no TUI yet (issue 13).
+/// included, and the tui scenarios), and every one is clean. tui-model is left out (`--skip tui-model`), as
+/// scripts/check.sh leaves it out: rcodex's interface has no /model picker, nor upstream's compaction before a
+/// switch of model, yet (issue 13).
 #[test]
 fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit_report() {
     let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .filter(|path| parity_recorder::Scenario::load(path).unwrap().agent.frontend != parity_recorder::Frontend::Tui)
+        .filter(|path| path.file_stem().is_some_and(|stem| stem != SKIPPED))
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect::<Vec<_>>();
     let dir = tempfile::tempdir().unwrap();
@@ -51,8 +55,8 @@ fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit
             "--accept",
             ACCEPTED,
             "--strict",
-            "--skip-frontend",
-            "tui",
+            "--skip",
+            SKIPPED,
             "--shard",
             shard,
             "--format",

@@ -349,6 +349,7 @@ impl Server {
             fork: forked_from.is_some(),
             client,
             // The client answers approvals and user input (see approvals.rs).
+            surface: Default::default(),
             interaction: rcodex_core::interaction::Interaction {
                 answered: true,
                 default_mode_request_user_input: crate::approvals::feature_enabled(

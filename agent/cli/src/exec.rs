@@ -181,6 +181,7 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             sandbox_launcher,
             fork: false,
             client: None,
+            surface: Default::default(),
             interaction: Default::default(),
         };
         let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {

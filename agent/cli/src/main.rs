@@ -2,6 +2,7 @@
 
 mod exec;
 mod output;
+mod tui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,9 @@ struct Cli {
     #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    interactive: tui::InteractiveArgs,
 }
 
 #[derive(Subcommand)]
@@ -24,6 +27,8 @@ enum Command {
     Exec(Box<ExecArgs>),
     /// Serve threads over JSON-RPC on stdin and stdout, as Codex's app server does for SDKs and IDEs.
     AppServer(AppServerArgs),
+    /// Continue a saved session in the interactive interface.
+    Resume(Box<tui::ResumeArgs>),
 }
 
 #[derive(Args)]
@@ -154,7 +159,12 @@ fn main() -> ExitCode {
         rcodex_sandbox::run_launcher(args);
     }
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else { return tui::run(cli.config, cli.interactive, None) };
+    match command {
+        Command::Resume(mut resume) => {
+            let options = cli.interactive.under(std::mem::take(&mut resume.options));
+            tui::run(join(cli.config, std::mem::take(&mut resume.config)), options, Some(*resume))
+        }
         Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
         Command::Exec(mut args) => {
             // `rcodex -c k=v exec ...`: the overrides before the subcommand come first.
@@ -207,7 +217,7 @@ mod tests {
     fn exec(args: &[&str]) -> ExecArgs {
         let cli =
             Cli::try_parse_from(["rcodex", "exec"].iter().chain(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let Command::Exec(exec) = cli.command else { panic!("not exec: {args:?}") };
+        let Some(Command::Exec(exec)) = cli.command else { panic!("not exec: {args:?}") };
         *exec
     }
 
@@ -277,5 +287,21 @@ mod tests {
         assert_eq!(args.common.add_dir, [PathBuf::from("a"), PathBuf::from("b")]);
         // As upstream: only the programs it knows.
         assert!(Cli::try_parse_from(["rcodex", "exec", "--cyber-access-program", "bogus", "hi"]).is_err());
+    }
+
+    #[test]
+    fn the_interactive_interface_takes_a_prompt_resume_and_upstream_s_flags() {
+        let cli = Cli::try_parse_from(["rcodex", "--no-daemon"]).unwrap();
+        assert!(cli.command.is_none() && cli.interactive.no_daemon && cli.interactive.prompt.is_none());
+        let cli = Cli::try_parse_from(["rcodex", "-m", "gpt-5.5", "--no-alt-screen", "fix the bug"]).unwrap();
+        assert_eq!(cli.interactive.prompt.as_deref(), Some("fix the bug"));
+        assert!(cli.interactive.no_alt_screen);
+        let cli = Cli::try_parse_from(["rcodex", "-m", "before", "resume", "--last", "--no-daemon", "-s", "read-only"])
+            .unwrap();
+        let Some(Command::Resume(resume)) = cli.command else { panic!("resume") };
+        assert!(resume.options.no_daemon);
+        let options = cli.interactive.under(resume.options);
+        assert_eq!((options.model.as_deref(), options.sandbox.as_deref()), (Some("before"), Some("read-only")));
+        assert!(Cli::try_parse_from(["rcodex", "-a", "sometimes"]).is_err(), "upstream's approval policies only");
     }
 }

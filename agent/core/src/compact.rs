@@ -159,6 +159,7 @@ impl Session {
             workspaces: git_workspaces(&self.config.cwd),
             output_schema: None,
             client: self.client.as_ref(),
+            surface: self.surface,
         };
         let metadata = as_compaction(&cx.turn_metadata());
         let mut body = cx.body(&input, &metadata);
@@ -301,6 +302,8 @@ fn as_compaction(metadata: &str) -> String {
     values.insert("request_kind".into(), json!("compaction"));
     values.shift_remove("model");
     values.shift_remove("reasoning_effort");
+    // Not a turn the user triggered (upstream's interface sends none for its compactions).
+    values.shift_remove("turn_trigger");
     values.insert("compaction".into(), compaction_metadata());
     Value::Object(values).to_string()
 }

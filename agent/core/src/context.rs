@@ -94,6 +94,21 @@ pub fn resolve_model<'a>(pack: &'a Pack, slug: &str) -> (ModelProfile<'a>, Optio
     (ModelProfile { slug: slug.into(), info, family, family_slug: family_slug.clone() }, warning)
 }
 
+/// The profile with the recipe of the frontend `surface` (the interface's own, or its title request's, when the pack
+/// recorded them for the model's recipe), else as it is.
+pub fn for_surface<'a>(pack: &'a Pack, model: ModelProfile<'a>, surface: crate::request::Surface) -> ModelProfile<'a> {
+    let Some(tui) = &pack.tui else { return model };
+    let families = match surface {
+        crate::request::Surface::Exec => return model,
+        crate::request::Surface::Tui => &tui.families,
+        crate::request::Surface::TuiTitle => &tui.title_families,
+    };
+    match families.get(&model.slug).or_else(|| families.get(&model.family_slug)) {
+        Some(family) => ModelProfile { family, ..model },
+        None => model,
+    }
+}
+
 /// The context items, in order, for a new session of thread `thread_id`.
 pub fn initial_context(
     pack: &Pack,

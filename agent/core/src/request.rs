@@ -42,6 +42,29 @@ pub struct RequestContext<'a> {
     pub output_schema: Option<&'a Value>,
     /// The app-server client, when the session has one (`None`: exec).
     pub client: Option<&'a AppClient>,
+    pub surface: Surface,
+}
+
+/// Which frontend a session without an app-server client serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Surface {
+    /// `rcodex exec` (and the app server, whose client names the session).
+    #[default]
+    Exec,
+    /// The interactive interface's thread.
+    Tui,
+    /// The interface's request for a thread's title, a session of its own.
+    TuiTitle,
+}
+
+impl Surface {
+    /// The originator upstream's frontend sends (the interface's, from the pack's tui recordings).
+    pub fn originator(self, pack: &Pack) -> &str {
+        match (self, &pack.tui) {
+            (Surface::Tui | Surface::TuiTitle, Some(tui)) => &tui.originator,
+            _ => &pack.originator,
+        }
+    }
 }
 
 /// An app-server client, as its `initialize` named it (`clientInfo`). Upstream's app server sends the client's name
@@ -105,7 +128,12 @@ impl RequestContext<'_> {
         // Upstream's app server leaves its threads unclassified and its turns without a trigger.
         if self.client.is_none() {
             values.insert("thread_source".into(), json!(self.config.thread_source));
-            values.insert("turn_trigger".into(), json!("exec"));
+            // The interface's turns are the user's; its title requests have no trigger.
+            match self.surface {
+                Surface::Exec => drop(values.insert("turn_trigger".into(), json!("exec"))),
+                Surface::Tui => drop(values.insert("turn_trigger".into(), json!("user"))),
+                Surface::TuiTitle => {}
+            }
         }
         values.insert("sandbox".into(), json!(self.sandbox_tag()));
         values.insert("sandbox_mode".into(), json!(self.config.sandbox_mode.as_str()));
@@ -195,9 +223,10 @@ impl RequestContext<'_> {
         let ids = self.ids;
         let provider = &self.config.model_provider;
         let version = &self.pack.upstream_version;
+        let client_name = self.surface.originator(self.pack);
         let originator = match self.client {
             Some(client) => client.originator(),
-            None => originator(&self.pack.originator),
+            None => originator(client_name),
         };
         let mut known: Vec<(String, String)> = Vec::new();
         let mut put = |name: &str, value: String| known.push((name.to_string(), value));
@@ -232,7 +261,7 @@ impl RequestContext<'_> {
         }
         let agent = match self.client {
             Some(client) => client.user_agent(version),
-            None => user_agent(&originator, &self.pack.originator, version),
+            None => user_agent(&originator, client_name, version),
         };
         put("user-agent", agent);
         put("originator", originator);
@@ -389,6 +418,7 @@ mod tests {
             workspaces: None,
             output_schema: None,
             client: None,
+            surface: Surface::Exec,
         };
         let metadata = cx.turn_metadata();
         let body = cx.body(&[json!({"type": "message"})], &metadata);
@@ -444,6 +474,7 @@ mod tests {
             workspaces: None,
             output_schema: Some(&schema),
             client: None,
+            surface: Surface::Exec,
         };
         let body = cx.body(&[], &cx.turn_metadata());
         assert!(body.get("tools").is_none());

@@ -18,7 +18,7 @@ use crate::events::{ErrorMessage, Event, EventSink, Item, ItemDetails, UserInput
 use crate::images::ImageDetail;
 use crate::interaction::{Asker, Interaction};
 use crate::items;
-use crate::request::{AppClient, RequestContext, TurnIds, git_workspaces};
+use crate::request::{AppClient, RequestContext, Surface, TurnIds, git_workspaces};
 use crate::rollout::{self, Rollout, SessionMeta};
 use crate::tools::{RuntimeOptions, ToolCall, ToolOutput, ToolRuntime, Tools};
 
@@ -43,6 +43,9 @@ pub struct SessionOptions {
     /// The app-server client driving the session (`None`: exec). It names the session to the model server
     /// (originator, user agent) as upstream's app server names it.
     pub client: Option<AppClient>,
+    /// Which frontend drives the session: the interactive interface names itself as upstream's does (originator,
+    /// user agent, `turn_trigger`), with its own context and tools; its title requests are sessions of their own.
+    pub surface: Surface,
     /// Whether the frontend answers approval and user-input requests (see [`crate::interaction`]).
     pub interaction: Interaction,
 }
@@ -86,6 +89,7 @@ pub struct Session {
     /// turn of this process has run.
     history_initialization: &'static str,
     client: Option<AppClient>,
+    surface: Surface,
     /// A fork's source thread and where in its session file it branched off (records before it, exclusive).
     forked_from: Option<(String, u64)>,
     /// The last response's usage, saved with the thread's.
@@ -123,6 +127,8 @@ impl Session {
         let pack = rcodex_prompt_pack::embedded();
         let mut config = options.config;
         let (model, model_warning) = context::resolve_model(pack, &config.model);
+        let model = context::for_surface(pack, model, options.surface);
+        let surface = options.surface;
         // Told with the first turn, as upstream tells them: after the thread is announced (and a frontend's header).
         let mut warnings = config.warnings.clone();
         if !config.under_development_features.is_empty()
@@ -146,12 +152,19 @@ impl Session {
                 workspace_roots: config.workspace_roots(),
                 // Upstream's app server leaves a thread unclassified, and says which client made it.
                 thread_source: if client.is_some() { String::new() } else { config.thread_source.clone() },
-                source: if client.is_some() { "vscode" } else { "exec" }.to_string(),
+                source: if client.is_some() {
+                    "vscode"
+                } else if surface != Surface::Exec {
+                    "cli"
+                } else {
+                    "exec"
+                }
+                .to_string(),
                 model: config.model.clone(),
                 model_provider: config.model_provider_id.clone(),
                 originator: match &client {
                     Some(client) => client.originator(),
-                    None => crate::request::originator(&pack.originator),
+                    None => crate::request::originator(surface.originator(pack)),
                 },
                 cli_version: pack.upstream_version.clone(),
                 context_window_id: context_window_id.to_string(),
@@ -269,6 +282,7 @@ impl Session {
             rollout,
             history_initialization,
             client,
+            surface,
             forked_from,
             last_usage: Usage::default(),
             events,
@@ -435,7 +449,8 @@ impl Session {
         }
         self.record_user_input(&turn_id, input);
 
-        let workspaces = git_workspaces(&self.config.cwd);
+        // Upstream's title requests name no workspace.
+        let workspaces = if self.surface == Surface::TuiTitle { None } else { git_workspaces(&self.config.cwd) };
         let mut last_message = None;
         let mut first = true;
         loop {
@@ -646,6 +661,7 @@ impl Session {
                 workspaces: workspaces.clone(),
                 output_schema: control.output_schema.as_ref().or(self.output_schema.as_ref()),
                 client: self.client.as_ref(),
+                surface: self.surface,
             };
             let metadata = cx.turn_metadata();
             let mut body = cx.body(&input, &metadata);

@@ -43,6 +43,22 @@ pub struct Pack {
     /// By input item type: the order in which upstream writes the keys of such items (it re-serializes what the
     /// model sent, so the order is its own, not the server's).
     pub item_keys: BTreeMap<String, Vec<String>>,
+    /// What upstream's interactive interface sends differently, learned from the `tui` scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tui: Option<Tui>,
+}
+
+/// Upstream's interactive interface: its name and, by model slug, its own recipe (its context has more texts, and
+/// it offers more tools than exec). The texts of its recipes are under `tui/` keys (see [`keys::tui_text`]), or
+/// shared with exec's (instructions, permissions, environment context, skills).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tui {
+    /// The `originator` header (and user-agent prefix and client) the interface sends.
+    pub originator: String,
+    pub families: BTreeMap<String, Family>,
+    /// By model slug: the recipe of the request that asks for a thread's title, in a session of its own.
+    pub title_families: BTreeMap<String, Family>,
 }
 
 /// How upstream builds requests for one model.
@@ -187,6 +203,18 @@ pub mod keys {
     pub const SKILLS_ALIAS_PREFIX: &str = "skills_listing/alias_prefix";
     /// The system skills' root as the listing names it (`{{codex_home}}`).
     pub const SKILLS_SYSTEM_ROOT: &str = "skills_listing/system_root";
+
+    /// The interface's title request: the user message (`{{prompt}}`: what the user typed).
+    pub const TUI_TITLE_PROMPT: &str = "tui/title/prompt";
+    /// The title request's `text.format.schema`, as JSON.
+    pub const TUI_TITLE_SCHEMA: &str = "tui/title/schema";
+    /// The title request's environment context (`{{current_date}}`, `{{timezone}}`).
+    pub const TUI_TITLE_ENVIRONMENT: &str = "tui/title/environment_context";
+
+    /// A fixed text of the interface's recipe for a model, by its position.
+    pub fn tui_text(model: &str, index: usize) -> String {
+        format!("tui/text/{model}/{index}")
+    }
 
     pub fn model_instructions(model: &str) -> String {
         format!("model_instructions/{model}")

@@ -56,6 +56,10 @@ pub struct CheckArgs {
     /// Only these scenarios (repeatable).
     #[arg(long, value_name = "NAME")]
     only: Vec<String>,
+    /// Leave out these scenarios (repeatable): say why where it is passed. Accept entries are judged as on the
+    /// whole suite.
+    #[arg(long, value_name = "NAME")]
+    skip: Vec<String>,
     /// Only the K-th of N stable parts of the suite (1-based), for CI machines that split the work.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
@@ -242,9 +246,13 @@ fn plan(args: &CheckArgs) -> anyhow::Result<Plan> {
     if let Some(unknown) = args.only.iter().find(|o| !names.contains(o)) {
         anyhow::bail!("--only {unknown}: {} has no such scenario ({unknown}.toml)", scenarios_dir.display());
     }
+    if let Some(unknown) = args.skip.iter().find(|o| !names.contains(o)) {
+        anyhow::bail!("--skip {unknown}: {} has no such scenario ({unknown}.toml)", scenarios_dir.display());
+    }
     if !args.only.is_empty() {
         names.retain(|n| args.only.contains(n));
     }
+    names.retain(|n| !args.skip.contains(n));
     if let Some(shard) = args.shard {
         names = shard.take(names);
     }

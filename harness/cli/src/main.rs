@@ -39,7 +39,7 @@ enum Command {
     Pack(pack::PackArgs),
     /// Record every scenario of a baseline with an agent (rcodex by default) and diff each against the baseline:
     /// a line per scenario and a total. Exits 0 when all are clean, 1 when something diverges, 2 on bad input.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Merge the JUnit reports of several `parity check --shard K/N --format junit` runs into one.
     MergeJunit(junit::MergeJunitArgs),
     /// A recording as a time line (requests, stream events, holds, frontend actions, the agent's notifications), and
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Record(args) => record::run(args),
         Command::Pack(args) => pack::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(*args),
         Command::MergeJunit(args) => junit::run(args),
         Command::Timeline(args) => timeline::run(args),
         Command::Sweep(args) => sweep::run(args),

@@ -22,6 +22,7 @@ use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack,
 use serde_json::Value;
 
 mod skills;
+mod tui;
 
 /// What extraction reads: one entry per recorded scenario, and the catalog.
 pub struct Inputs {
@@ -43,6 +44,8 @@ pub struct ScenarioInput {
     pub frontend_messages: Vec<Value>,
     /// The files the scenario put in the workspace (a skill's SKILL.md, say).
     pub workspace_files: BTreeMap<String, Vec<u8>>,
+    /// What a tui scenario types (each `type` step's text, in order).
+    pub typed: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +100,17 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
                     .collect()
             })
             .unwrap_or_default();
+        let typed = scenario
+            .tui
+            .iter()
+            .flat_map(|tui| &tui.steps)
+            .filter_map(|step| match &step.action {
+                parity_recorder::tui_steps::TuiAction::Input { text, .. } => text.clone(),
+                _ => None,
+            })
+            .collect();
         scenarios.push(ScenarioInput {
+            typed,
             frontend_messages,
             name: run.scenario.clone(),
             agents_md: scenario.workspace.agents_md.clone(),
@@ -124,7 +137,8 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     // The request's shape is learned from exec runs: an app server names itself after its client (the originator),
     // which is the frontend's choice, not the agent's.
     for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_none_or(|f| f == Frontend::Exec)) {
-        let seen = observe(scenario, &mut texts)?;
+        let prompt = scenario.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
+        let seen = observe(scenario, &scenario.first_request, prompt, keys::text, &mut texts)?;
         agree(&mut originator, &scenario.name, seen.originator.clone(), "the originator header")?;
         agree(&mut beta_features, &scenario.name, seen.beta_features.clone(), "x-codex-beta-features")?;
         if upstream_version.is_none() {
@@ -179,6 +193,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         }
     }
 
+    // The interface's recipes share exec's texts (the skills listing among them, before it becomes a frame).
+    let tui = tui::learn(inputs, &mut texts)?;
+
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
 
@@ -198,6 +215,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         texts: texts.into_map(),
         models,
         item_keys,
+        tui,
     })
 }
 
@@ -565,9 +583,17 @@ struct RunValues {
     shell: Option<String>,
 }
 
-fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, PackError> {
+/// What the first request of a new session, `first`, whose last input item is `prompt`, shows: the model's recipe
+/// (its fixed texts under the keys `text_key` makes), headers and key orders.
+fn observe(
+    scenario: &ScenarioInput,
+    first: &Capture,
+    prompt: &str,
+    text_key: fn(&str, usize) -> String,
+    texts: &mut Texts,
+) -> Result<Observed, PackError> {
     let fail = |message: String| PackError::Scenario { scenario: scenario.name.clone(), message };
-    let request = &scenario.first_request.request;
+    let request = &first.request;
     let body = &request.body;
     let model = body.get("model").and_then(Value::as_str).ok_or_else(|| fail("the request has no model".into()))?;
     let metadata: Value = request
@@ -582,8 +608,6 @@ fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, Pack
         Some(frontend) if frontend != Frontend::Exec => scenario.run.options.approval.as_str(),
         _ => "never",
     };
-    let prompt = scenario.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
-
     let input = request.input();
     let (last, context) = input.split_last().ok_or_else(|| fail("the request has no input".into()))?;
     if parity_capture::view::item_text(last) != prompt {
@@ -636,7 +660,7 @@ fn observe(scenario: &ScenarioInput, texts: &mut Texts) -> Result<Observed, Pack
                     agents_md_template(text, &values.cwd, contents).map_err(fail)?,
                 )
             } else {
-                let key = keys::text(model, text_index);
+                let key = text_key(model, text_index);
                 text_index += 1;
                 (Part::Text(key.clone()), key, generalize(text, &values))
             };

@@ -1,0 +1,638 @@
+//! The interface's state and its loop: keys from the terminal, events from the thread, a redraw after each.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Instant;
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use rcodex_core::events::{Event, EventSink, ItemDetails, TurnUsage, UserInput};
+use rcodex_core::interaction::{Answer, ApprovalDecision, ApprovalKind};
+use rcodex_core::request::Surface;
+use rcodex_core::session::SessionOptions;
+use rcodex_core::thread::{SteerError, ThreadHandle};
+use tokio::sync::mpsc;
+
+use crate::Options;
+
+/// One block of the transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    User(String),
+    /// An agent message, by its item id while it streams.
+    Agent {
+        id: String,
+        text: String,
+    },
+    Command {
+        command: String,
+        output: String,
+        exit_code: Option<i32>,
+        running: bool,
+    },
+    Info(String),
+    Error(String),
+    /// A turn's end: how long it worked.
+    Worked(String),
+}
+
+/// An approval the running turn waits for.
+pub struct Approval {
+    pub request_id: String,
+    pub title: String,
+    pub reason: Option<String>,
+    pub command: String,
+    /// The choices, each with its label and key.
+    pub choices: Vec<(ApprovalDecision, String, char)>,
+    pub selected: usize,
+}
+
+pub struct App {
+    pub config: rcodex_core::config::Config,
+    pub cells: Vec<Cell>,
+    pub composer: String,
+    pub history: Vec<String>,
+    history_at: Option<usize>,
+    pub queued: VecDeque<String>,
+    /// A turn is running (or was asked for and has not ended).
+    pub running: bool,
+    pub turn_started: Option<Instant>,
+    pub approval: Option<Approval>,
+    /// Messages that entered the conversation and wait for their request to go out before their title is asked
+    /// for (upstream's title sessions come after the thread's request).
+    titles: Vec<String>,
+    pub usage: TurnUsage,
+    thread: ThreadHandle,
+    thread_task: tokio::task::JoinHandle<()>,
+    events: mpsc::UnboundedSender<Event>,
+    sandbox_launcher: std::path::PathBuf,
+    quit: bool,
+}
+
+fn spawn_thread(
+    config: &rcodex_core::config::Config,
+    resume: Option<std::path::PathBuf>,
+    sandbox_launcher: &std::path::Path,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<(ThreadHandle, tokio::task::JoinHandle<()>), String> {
+    let sender = events.clone();
+    let sink = EventSink::new(move |event| {
+        let _ = sender.send(event);
+    });
+    let options = SessionOptions {
+        config: config.clone(),
+        resume,
+        ephemeral: false,
+        output_schema: None,
+        sandbox_launcher: sandbox_launcher.to_path_buf(),
+        fork: false,
+        client: None,
+        surface: Surface::Tui,
+        interaction: rcodex_core::interaction::Interaction { answered: true, ..Default::default() },
+    };
+    ThreadHandle::spawn(options, sink).map_err(|e| e.to_string())
+}
+
+/// Restores the terminal however the loop ends.
+struct TerminalGuard {
+    alt_screen: bool,
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let mut out = std::io::stdout();
+        if self.alt_screen {
+            let _ = crossterm::execute!(out, crossterm::terminal::LeaveAlternateScreen);
+        }
+        let _ = crossterm::execute!(out, crossterm::cursor::Show);
+        let _ = crossterm::terminal::disable_raw_mode();
+        let _ = out.flush();
+    }
+}
+
+pub async fn run(options: Options) -> Result<String, String> {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let (thread, thread_task) =
+        spawn_thread(&options.config, options.resume.clone(), &options.sandbox_launcher, &events_tx)?;
+    let cells = options.resume.as_deref().map(replay).unwrap_or_default();
+    let mut app = App {
+        config: options.config.clone(),
+        cells,
+        composer: String::new(),
+        history: Vec::new(),
+        history_at: None,
+        queued: VecDeque::new(),
+        running: false,
+        turn_started: None,
+        approval: None,
+        titles: Vec::new(),
+        usage: TurnUsage::default(),
+        thread,
+        thread_task,
+        events: events_tx,
+        sandbox_launcher: options.sandbox_launcher.clone(),
+        quit: false,
+    };
+
+    crossterm::terminal::enable_raw_mode().map_err(|e| format!("the terminal: {e}"))?;
+    let _guard = TerminalGuard { alt_screen: options.alt_screen };
+    if options.alt_screen {
+        crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)
+            .map_err(|e| format!("the terminal: {e}"))?;
+    }
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    let mut terminal = ratatui::Terminal::new(backend).map_err(|e| format!("the terminal: {e}"))?;
+    terminal.clear().map_err(|e| format!("the terminal: {e}"))?;
+
+    // Keys come from a thread of their own: crossterm's reads block.
+    let (keys_tx, mut keys_rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if keys_tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+
+    if let Some(prompt) = options.prompt.clone().filter(|p| !p.trim().is_empty()) {
+        let mut input: Vec<UserInput> =
+            options.images.iter().map(|p| UserInput::LocalImage { path: p.clone() }).collect();
+        input.push(UserInput::Text { text: prompt.clone() });
+        app.start_turn(prompt, input);
+    }
+
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        terminal.draw(|frame| crate::view::draw(frame, &app)).map_err(|e| format!("the terminal: {e}"))?;
+        if app.quit {
+            break;
+        }
+        tokio::select! {
+            Some(event) = events_rx.recv() => {
+                app.on_event(event);
+                // Take what else is there before drawing again.
+                while let Ok(event) = events_rx.try_recv() {
+                    app.on_event(event);
+                }
+            }
+            key = keys_rx.recv() => match key {
+                Some(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key).await,
+                Some(TermEvent::Paste(text)) => app.composer.push_str(&text),
+                Some(_) => {}
+                // The terminal is gone.
+                None => app.quit = true,
+            },
+            _ = tick.tick() => {}
+        }
+    }
+    drop(terminal);
+    app.thread.shutdown().await;
+    let _ = (&mut app.thread_task).await;
+    drop(_guard);
+    let usage = app.usage;
+    let input = usage.input_tokens.saturating_sub(usage.cached_input_tokens);
+    let mut goodbye = format!(
+        "Token usage: total={} input={} output={}\r\n",
+        thousands(input + usage.output_tokens),
+        thousands(input),
+        thousands(usage.output_tokens)
+    );
+    goodbye.push_str(&format!("To continue this session, run:\r\n  rcodex resume {}\r\n", app.thread.thread_id()));
+    Ok(goodbye)
+}
+
+/// A resumed thread's conversation as the transcript shows it: the user's messages (not the context's), the agent's,
+/// and each turn's end, from its session file.
+pub fn replay(path: &std::path::Path) -> Vec<Cell> {
+    let Ok(records) = rcodex_core::rollout::records(path) else { return Vec::new() };
+    let text = |item: &serde_json::Value| -> String {
+        item["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut cells = Vec::new();
+    for record in records {
+        let payload = record.payload();
+        match (record.kind(), payload["type"].as_str().unwrap_or_default()) {
+            ("response_item", "message") => {
+                let body = text(payload);
+                match payload["role"].as_str() {
+                    // Context (environment, AGENTS.md, markers) is tagged or headed; the user's words are not.
+                    Some("user") if !body.starts_with('<') && !body.starts_with("# AGENTS.md") => {
+                        cells.push(Cell::User(body))
+                    }
+                    Some("assistant") => cells.push(Cell::Agent { id: String::new(), text: body }),
+                    _ => {}
+                }
+            }
+            ("event_msg", "task_complete") => {
+                let seconds = payload["duration_ms"].as_u64().unwrap_or_default() / 1000;
+                let took = if seconds == 0 { "<1s".to_string() } else { format!("{seconds}s") };
+                cells.push(Cell::Worked(format!("Worked for {took}")));
+            }
+            ("event_msg", "turn_aborted") => cells.push(Cell::Error(INTERRUPTED.into())),
+            _ => {}
+        }
+    }
+    cells
+}
+
+/// What the transcript says of an interrupted turn.
+const INTERRUPTED: &str = "Conversation interrupted - tell the model what to do differently.";
+
+/// `2460` as `2,460`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl App {
+    fn start_turn(&mut self, text: String, input: Vec<UserInput>) {
+        self.cells.push(Cell::User(text));
+        self.running = true;
+        self.turn_started = Some(Instant::now());
+        let thread = self.thread.clone();
+        tokio::spawn(async move {
+            let _ = thread.start_turn(input, None).await;
+        });
+    }
+
+    /// Enter while a turn runs: the message joins it; if it has just ended, it starts the next one.
+    fn steer(&mut self, text: String) {
+        self.cells.push(Cell::User(text.clone()));
+        let thread = self.thread.clone();
+        tokio::spawn(async move {
+            let input = vec![UserInput::Text { text }];
+            if let Err(SteerError::NoActiveTurn) = thread.steer(input.clone(), None).await {
+                let _ = thread.start_turn(input, None).await;
+            }
+        });
+    }
+
+    fn submit(&mut self, queue: bool) {
+        let text = std::mem::take(&mut self.composer);
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        self.history.push(text.clone());
+        self.history_at = None;
+        if let Some(command) = trimmed.strip_prefix('/')
+            && !command.contains(char::is_whitespace)
+        {
+            self.slash(command);
+            return;
+        }
+        if self.running {
+            if queue {
+                self.queued.push_back(text);
+            } else {
+                self.steer(text);
+            }
+        } else {
+            self.start_turn(text.clone(), vec![UserInput::Text { text }]);
+        }
+    }
+
+    fn slash(&mut self, command: &str) {
+        match command {
+            "quit" | "exit" => self.quit = true,
+            "new" => {
+                let old = self.thread.clone();
+                tokio::spawn(async move { old.shutdown().await });
+                match spawn_thread(&self.config, None, &self.sandbox_launcher, &self.events) {
+                    Ok((thread, task)) => {
+                        self.thread = thread;
+                        self.thread_task = task;
+                        self.cells.clear();
+                        self.usage = TurnUsage::default();
+                        self.running = false;
+                        self.queued.clear();
+                    }
+                    Err(e) => self.cells.push(Cell::Error(e)),
+                }
+            }
+            "compact" => {
+                self.running = true;
+                self.turn_started = Some(Instant::now());
+                if self.thread.compact(None, None).is_err() {
+                    self.cells.push(Cell::Error("the thread has stopped".into()));
+                }
+            }
+            other => self.cells.push(Cell::Info(format!("/{other} is not available in rcodex yet"))),
+        }
+    }
+
+    async fn on_key(&mut self, key: KeyEvent) {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if let Some(approval) = &mut self.approval {
+            let decision = match key.code {
+                KeyCode::Esc => Some(ApprovalDecision::Cancel),
+                KeyCode::Up => {
+                    approval.selected = approval.selected.saturating_sub(1);
+                    None
+                }
+                KeyCode::Down => {
+                    approval.selected = (approval.selected + 1).min(approval.choices.len().saturating_sub(1));
+                    None
+                }
+                KeyCode::Enter => approval.choices.get(approval.selected).map(|c| c.0.clone()),
+                KeyCode::Char('c') if ctrl => Some(ApprovalDecision::Cancel),
+                KeyCode::Char(c) => approval.choices.iter().find(|choice| choice.2 == c).map(|c| c.0.clone()),
+                _ => None,
+            };
+            if let Some(decision) = decision {
+                let Some(approval) = self.approval.take() else { return };
+                let thread = self.thread.clone();
+                tokio::spawn(async move {
+                    let _ = thread.resolve(&approval.request_id, Answer::Approval(decision)).await;
+                });
+            }
+            return;
+        }
+        match key.code {
+            KeyCode::Char('c') if ctrl => {
+                if !self.composer.is_empty() {
+                    self.composer.clear();
+                } else if self.running {
+                    self.interrupt();
+                } else {
+                    self.quit = true;
+                }
+            }
+            KeyCode::Char('d') if ctrl && self.composer.is_empty() => self.quit = true,
+            KeyCode::Char('j') if ctrl => self.composer.push('\n'),
+            KeyCode::Enter if key.modifiers.contains(KeyModifiers::SHIFT) => self.composer.push('\n'),
+            KeyCode::Enter => self.submit(false),
+            KeyCode::Tab => self.submit(true),
+            KeyCode::Esc if self.running => self.interrupt(),
+            KeyCode::Backspace => {
+                self.composer.pop();
+            }
+            KeyCode::Up if !self.history.is_empty() && !self.composer.contains('\n') => {
+                let at = match self.history_at {
+                    None => self.history.len() - 1,
+                    Some(at) => at.saturating_sub(1),
+                };
+                self.history_at = Some(at);
+                self.composer = self.history[at].clone();
+            }
+            KeyCode::Down if self.history_at.is_some() => {
+                let at = self.history_at.unwrap_or_default() + 1;
+                if at < self.history.len() {
+                    self.history_at = Some(at);
+                    self.composer = self.history[at].clone();
+                } else {
+                    self.history_at = None;
+                    self.composer.clear();
+                }
+            }
+            KeyCode::Char(c) if !ctrl => self.composer.push(c),
+            _ => {}
+        }
+    }
+
+    fn interrupt(&mut self) {
+        let thread = self.thread.clone();
+        tokio::spawn(async move {
+            thread.interrupt().await;
+        });
+    }
+
+    fn turn_ended(&mut self) {
+        self.running = false;
+        self.approval = None;
+        if let Some(started) = self.turn_started.take() {
+            let seconds = started.elapsed().as_secs();
+            let took = if seconds == 0 { "<1s".to_string() } else { format!("{seconds}s") };
+            self.cells.push(Cell::Worked(format!("Worked for {took}")));
+        }
+        if let Some(next) = self.queued.pop_front() {
+            self.start_turn(next.clone(), vec![UserInput::Text { text: next }]);
+        }
+    }
+
+    pub fn on_event(&mut self, event: Event) {
+        if let Event::UserMessage { input, .. } = &event {
+            let texts: Vec<&str> = input
+                .iter()
+                .filter_map(|i| match i {
+                    UserInput::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if !texts.is_empty() {
+                self.titles.push(texts.join("\n"));
+            }
+            return;
+        }
+        // The thread's request is out once anything else happens.
+        for text in std::mem::take(&mut self.titles) {
+            crate::title::request(&self.config, &self.sandbox_launcher, &text);
+        }
+        match event {
+            Event::TurnStarted { .. } => {
+                self.running = true;
+                if self.turn_started.is_none() {
+                    self.turn_started = Some(Instant::now());
+                }
+            }
+            Event::AgentMessageStarted { id, .. } => self.cells.push(Cell::Agent { id, text: String::new() }),
+            Event::AgentMessageDelta { id, delta, .. } => {
+                if let Some(Cell::Agent { text, .. }) =
+                    self.cells.iter_mut().rev().find(|c| matches!(c, Cell::Agent { id: i, .. } if *i == id))
+                {
+                    text.push_str(&delta);
+                }
+            }
+            Event::ItemStarted { item } | Event::ItemUpdated { item } | Event::ItemCompleted { item } => {
+                let completed = matches!(item.details, ItemDetails::CommandExecution { .. })
+                    && !matches!(&item.details, ItemDetails::CommandExecution { status, .. } if *status == rcodex_core::events::Status::InProgress);
+                match item.details {
+                    ItemDetails::AgentMessage { text: full, .. } => {
+                        let id = item.source_id.clone().unwrap_or_default();
+                        match self.cells.iter_mut().rev().find(|c| matches!(c, Cell::Agent { id: i, .. } if *i == id)) {
+                            Some(Cell::Agent { text, .. }) => *text = full,
+                            _ => self.cells.push(Cell::Agent { id, text: full }),
+                        }
+                    }
+                    ItemDetails::CommandExecution { command, aggregated_output, exit_code, .. } => {
+                        let command = script_of(&command);
+                        let cell = Cell::Command {
+                            command: command.clone(),
+                            output: aggregated_output,
+                            exit_code,
+                            running: !completed,
+                        };
+                        match self
+                            .cells
+                            .iter_mut()
+                            .rev()
+                            .find(|c| matches!(c, Cell::Command { command: c, running: true, .. } if *c == command))
+                        {
+                            Some(existing) => *existing = cell,
+                            None => self.cells.push(cell),
+                        }
+                    }
+                    ItemDetails::Error { message } => self.cells.push(Cell::Error(message)),
+                    ItemDetails::FileChange { changes, .. } => {
+                        for change in changes {
+                            self.cells.push(Cell::Info(format!("Edited {}", change.path)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::TokenUsage { total, .. } => self.usage = total,
+            Event::TurnCompleted { usage, .. } => {
+                self.usage = usage;
+                self.turn_ended();
+            }
+            Event::TurnFailed { error, .. } => {
+                self.cells.push(Cell::Error(error.message));
+                self.turn_ended();
+            }
+            Event::TurnAborted { .. } => {
+                self.cells.push(Cell::Error(INTERRUPTED.into()));
+                self.turn_ended();
+            }
+            Event::Error { message } => self.cells.push(Cell::Error(message)),
+            Event::CompactionCompleted { .. } => self.cells.push(Cell::Info("Context compacted".into())),
+            Event::ApprovalRequested { request_id, kind, .. } => self.approval = Some(approval(request_id, kind)),
+            _ => {}
+        }
+    }
+}
+
+/// The script of a shell's `-lc` (`/bin/bash -lc 'echo hi'` -> `echo hi`), as the model wrote it; any other command
+/// as it is.
+pub fn script_of(command: &str) -> String {
+    let script = ["/bin/bash -lc ", "bash -lc ", "/bin/zsh -lc ", "zsh -lc ", "/bin/sh -c ", "sh -c "]
+        .iter()
+        .find_map(|shell| command.strip_prefix(shell));
+    match script {
+        Some(script) => match script.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+            Some(quoted) if !quoted.contains('\'') => quoted.to_string(),
+            _ => script.to_string(),
+        },
+        None => command.to_string(),
+    }
+}
+
+fn approval(request_id: String, kind: ApprovalKind) -> Approval {
+    match kind {
+        ApprovalKind::Command { command, argv, reason, available_decisions, .. } => {
+            // The script a shell runs, as the model wrote it.
+            let shown = match argv.as_slice() {
+                [_, flag, script] if flag == "-lc" || flag == "-c" => script.clone(),
+                _ => command,
+            };
+            let choices = available_decisions
+                .into_iter()
+                .filter_map(|decision| {
+                    let (label, key) = match &decision {
+                        ApprovalDecision::Accept => ("Yes, proceed".to_string(), 'y'),
+                        ApprovalDecision::AcceptForSession => {
+                            ("Yes, and don't ask again this session".to_string(), 'a')
+                        }
+                        ApprovalDecision::AcceptWithExecpolicyAmendment { execpolicy_amendment } => (
+                            format!(
+                                "Yes, and don't ask again for commands that start with `{}`",
+                                execpolicy_amendment.join(" ")
+                            ),
+                            'p',
+                        ),
+                        ApprovalDecision::Decline => return None,
+                        ApprovalDecision::Cancel => ("No, and tell Codex what to do differently".to_string(), '\u{1b}'),
+                    };
+                    Some((decision, label, key))
+                })
+                .collect();
+            Approval {
+                request_id,
+                title: "Would you like to run the following command?".into(),
+                reason,
+                command: shown,
+                choices,
+                selected: 0,
+            }
+        }
+        ApprovalKind::Patch { changes, reason, .. } => Approval {
+            request_id,
+            title: "Would you like to make the following edits?".into(),
+            reason,
+            command: changes.iter().map(|c| c.path.clone()).collect::<Vec<_>>().join(", "),
+            choices: vec![
+                (ApprovalDecision::Accept, "Yes, proceed".into(), 'y'),
+                (ApprovalDecision::AcceptForSession, "Yes, and don't ask again for these files".into(), 'a'),
+                (ApprovalDecision::Cancel, "No, and tell Codex what to do differently".into(), '\u{1b}'),
+            ],
+            selected: 0,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2460), "2,460");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn a_shell_s_script_is_shown_as_the_model_wrote_it() {
+        assert_eq!(script_of("/bin/bash -lc 'echo hooks configured'"), "echo hooks configured");
+        assert_eq!(script_of("bash -lc ls"), "ls");
+        assert_eq!(script_of("/bin/bash -lc 'echo '\\''a'\\'''"), "'echo '\\''a'\\'''");
+        assert_eq!(script_of("git status"), "git status");
+    }
+
+    #[test]
+    fn a_resumed_thread_replays_the_user_s_and_the_agent_s_messages_and_each_turn_s_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollout.jsonl");
+        let line = |ordinal: u64, kind: &str, payload: serde_json::Value| {
+            serde_json::json!({"timestamp": "2026-12-05T00:00:00.000Z", "ordinal": ordinal, "type": kind, "payload": payload})
+                .to_string()
+        };
+        let message = |role: &str, text: &str| {
+            let part = if role == "user" { "input_text" } else { "output_text" };
+            serde_json::json!({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+        };
+        let lines = [
+            line(
+                0,
+                "session_meta",
+                serde_json::json!({"id": "t", "cwd": "/w", "originator": "codex-tui", "cli_version": "0.169.0"}),
+            ),
+            line(1, "response_item", message("user", "<environment_context>\n</environment_context>")),
+            line(2, "response_item", message("user", "Remember 42.")),
+            line(3, "response_item", message("assistant", "Noted.")),
+            line(4, "event_msg", serde_json::json!({"type": "task_complete", "duration_ms": 2500})),
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        assert_eq!(
+            replay(&path),
+            [
+                Cell::User("Remember 42.".into()),
+                Cell::Agent { id: String::new(), text: "Noted.".into() },
+                Cell::Worked("Worked for 2s".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,435 @@
+//! rcodex's interactive interface in a pseudo-terminal (the recorder's tui frontend: portable-pty and a vt100
+//! emulator), against parity's scripted server: what it shows (insta snapshots of the screen text, the run's paths,
+//! times and counts made stable) and what the keys do (Enter, Tab, Esc, Ctrl-C, Up, the approval prompt, slash
+//! commands).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parity_capture::Recording;
+use parity_e2e::bin;
+use parity_recorder::{Agent, RecordOptions, RunRecord, Scenario, record};
+use serde_json::Value;
+
+struct Run {
+    _tmp: tempfile::TempDir,
+    out: PathBuf,
+    work_root: PathBuf,
+    record: RunRecord,
+}
+
+impl Run {
+    /// The screen after step `step`, with the run's workspace as `[WORKSPACE]` and times and counts as `[N]`.
+    fn screen(&self, step: usize) -> String {
+        let text = std::fs::read_to_string(self.out.join(format!("screens/{step:03}.txt"))).unwrap();
+        normalize(&text, &self.work_root)
+    }
+
+    /// The model requests of the thread (not the title requests), in order: the text of their last input item.
+    fn thread_prompts(&self) -> Vec<String> {
+        let recording = Recording::load(&self.out.join("captures")).unwrap();
+        recording
+            .exchanges()
+            .map(|e| &e.capture)
+            .filter(|c| c.request.path.ends_with("/responses"))
+            .filter(|c| !c.request.header("x-codex-turn-metadata").unwrap_or_default().contains("thread_title"))
+            .map(|c| parity_capture::view::item_text(c.request.input().last().unwrap()))
+            .collect()
+    }
+
+    /// The turn id of each of the thread's requests.
+    fn thread_turn_ids(&self) -> Vec<String> {
+        let recording = Recording::load(&self.out.join("captures")).unwrap();
+        recording
+            .exchanges()
+            .filter_map(|e| e.capture.request.header("x-codex-turn-metadata").map(str::to_string))
+            .filter_map(|m| serde_json::from_str::<Value>(&m).ok())
+            .filter(|m| m["thread_source"] != "thread_title")
+            .map(|m| m["turn_id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn title_prompts(&self) -> Vec<String> {
+        let recording = Recording::load(&self.out.join("captures")).unwrap();
+        recording
+            .exchanges()
+            .map(|e| &e.capture)
+            .filter(|c| c.request.header("x-codex-turn-metadata").unwrap_or_default().contains("thread_title"))
+            .map(|c| parity_capture::view::item_text(c.request.input().last().unwrap()))
+            .collect()
+    }
+}
+
+fn normalize(text: &str, work_root: &Path) -> String {
+    let root = work_root.display().to_string();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut line = line.to_string();
+        while let Some(at) = line.find(&root) {
+            let end = line[at..].find("/workspace").map(|e| at + e + "/workspace".len()).unwrap_or(line.len());
+            line.replace_range(at..end, "[WORKSPACE]");
+        }
+        lines.push(numbers_hidden(&line));
+    }
+    lines.join("\n")
+}
+
+/// Times and counts that vary from run to run: `Worked for <1s`, `(3s • esc`, `2,460 tokens used`, `total=2,460`
+/// -> `[N]`. Other numbers stay.
+fn numbers_hidden(line: &str) -> String {
+    let mut out = line.to_string();
+    for (lead, tail) in [("Worked for ", ""), ("(", "s • esc"), ("· ", " tokens used"), ("=", "")] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(lead).map(|a| from + a + lead.len()) {
+            let rest = &out[at..];
+            let len = rest
+                .char_indices()
+                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '<') || (*i > 0 && *c == ','))
+                .count();
+            let unit = if rest[len..].starts_with('s') && tail.is_empty() { 1 } else { 0 };
+            if len > 0 && rest[len + unit..].starts_with(tail) {
+                out.replace_range(at..at + len + unit, "[N]");
+            }
+            from = at;
+        }
+    }
+    out
+}
+
+async fn run(scenario: &str) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let agent = Agent::parse("rcodex", None, Some(&bin("rcodex"))).unwrap();
+    let scenario = Scenario::parse(scenario, Path::new("/virtual/scenarios/rcodex-tui.toml")).unwrap();
+    let out = tmp.path().join("out");
+    let work_root = tmp.path().join("work");
+    let options = RecordOptions { out: out.clone(), work_root: work_root.clone(), keep_work: false, clean: false };
+    let record = tokio::time::timeout(Duration::from_secs(90), record(&scenario, &agent, &options))
+        .await
+        .expect("a run is bounded in time")
+        .unwrap();
+    Run { _tmp: tmp, out, work_root: std::fs::canonicalize(&work_root).unwrap_or(work_root), record }
+}
+
+/// Every run's failure, if any, as run.json tells it.
+fn failure(record: &RunRecord) -> Option<String> {
+    record.turns.iter().find_map(|t| t.error.clone())
+}
+
+const TITLE_STEP: &str = r#"
+[[script.steps]]
+name = "title"
+match = { last_input_contains = "Generate a concise, single-line task title" }
+repeat = true
+output = [{ message = "A task" }]
+"#;
+
+#[tokio::test]
+async fn two_turns_stream_into_the_transcript_and_ctrl_c_quits_with_the_usage_and_the_resume_command() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Remember the number 42."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "Add 8 to it."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+
+[[tui.steps]]
+key = "up"
+
+[[tui.steps]]
+wait_screen = "› Add 8 to it."
+
+[[tui.steps]]
+key = ["ctrl-c", "ctrl-c"]
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Remember the number 42" }}
+output = [{{ message = "Noted: **42**, in `code` too." }}]
+
+[[script.steps]]
+expect = {{ last_input_contains = "Add 8", input_contains = "Noted" }}
+output = [{{ message = "42 + 8 = 50." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The first screen is the composer, empty.
+    assert!(run.screen(1).contains("› Ask Codex to do anything"), "{}", run.screen(1));
+    insta::assert_snapshot!("two_turns", run.screen(5));
+    // Up brings the last message back into the composer; the first Ctrl-C clears it, the second quits.
+    assert!(run.screen(7).contains("\n› Add 8 to it.\n\n  gpt-5.5 default"), "{}", run.screen(7));
+    let last = run.screen(9);
+    assert!(last.contains("Token usage: total=[N] input=[N] output=[N]"), "{last}");
+    assert!(last.contains("To continue this session, run:"), "{last}");
+    assert_eq!(run.thread_prompts(), ["Remember the number 42.", "Add 8 to it."]);
+    // Each message asks for a title, in a session of its own.
+    let titles = run.title_prompts();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles[0].ends_with("User prompt:\nRemember the number 42."), "{titles:?}");
+}
+
+#[tokio::test]
+async fn enter_steers_the_running_turn_and_tab_queues_a_turn_of_its_own() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Write a poem about the sea."
+key = "enter"
+
+[[tui.steps]]
+at = "first"
+type = "Make it short."
+key = "enter"
+
+[[tui.steps]]
+at = "second"
+type = "Then one about hills."
+key = "tab"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+
+[[tui.steps]]
+key = "ctrl-c"
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "poem about the sea" }}
+output = [
+  {{ message = "The sea is wide," }},
+  {{ delay_ms = 300 }},
+  {{ hold = {{ name = "first", until = "release", timeout_ms = 10000 }} }},
+]
+
+[[script.steps]]
+expect = {{ last_input_contains = "Make it short", input_contains = "The sea is wide" }}
+output = [
+  {{ message = "Waves." }},
+  {{ delay_ms = 300 }},
+  {{ hold = {{ name = "second", until = "release", timeout_ms = 10000 }} }},
+]
+
+[[script.steps]]
+expect = {{ last_input_contains = "about hills" }}
+output = [{{ message = "Hills roll." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The steer went into the running turn's next request; the queued message waited for the turn's end.
+    assert_eq!(run.thread_prompts(), ["Write a poem about the sea.", "Make it short.", "Then one about hills."]);
+    // Steered: the same turn; queued: a turn of its own.
+    let turns = run.thread_turn_ids();
+    assert_eq!(turns.len(), 3);
+    assert!(turns[0] == turns[1] && turns[1] != turns[2], "{turns:?}");
+    let last = run.screen(5);
+    assert!(last.contains("• Hills roll."), "{last}");
+    assert_eq!(run.title_prompts().len(), 3);
+}
+
+#[tokio::test]
+async fn esc_interrupts_the_turn_and_the_next_prompt_goes_on_from_it() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Count slowly."
+key = "enter"
+
+[[tui.steps]]
+at = "counting"
+key = "esc"
+
+[[tui.steps]]
+wait_screen = "Conversation interrupted"
+
+[[tui.steps]]
+type = "Just say done."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Done."
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+
+[[tui.steps]]
+key = "ctrl-c"
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Count slowly" }}
+output = [
+  {{ message = "One, two," }},
+  {{ delay_ms = 300 }},
+  {{ hold = {{ name = "counting", until = "release", timeout_ms = 10000 }} }},
+]
+
+[[script.steps]]
+expect = {{ last_input_contains = "Just say done", input_contains = "<turn_aborted>" }}
+output = [{{ message = "Done." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    insta::assert_snapshot!("interrupted", run.screen(4));
+}
+
+#[tokio::test]
+async fn the_approval_prompt_runs_the_command_on_y_and_cancels_the_turn_on_esc() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+sandbox = "workspace-write"
+approval = "on-request"
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Configure git."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Yes, proceed"
+
+[[tui.steps]]
+type = "y"
+
+[[tui.steps]]
+wait_screen = "echo editor configured"
+
+[[tui.steps]]
+wait_screen = "Yes, proceed"
+
+[[tui.steps]]
+key = "esc"
+
+[[tui.steps]]
+wait_screen = "Conversation interrupted"
+
+[[tui.steps]]
+key = "ctrl-c"
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Configure git" }}
+output = [{{ function_call = {{ name = "exec_command", arguments = {{ cmd = "echo hooks configured", sandbox_permissions = "require_escalated", justification = "It writes outside the workspace." }}, call_id = "call_hooks" }} }}]
+
+[[script.steps]]
+expect = {{ function_call_output = "call_hooks", last_input_contains = "hooks configured" }}
+output = [{{ function_call = {{ name = "exec_command", arguments = {{ cmd = "echo editor configured", sandbox_permissions = "require_escalated", justification = "It writes outside the workspace." }}, call_id = "call_editor" }} }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    insta::assert_snapshot!("approval", run.screen(3));
+    let ran = run.screen(5);
+    assert!(ran.contains("Ran echo hooks configured") && ran.contains("└ hooks configured"), "{ran}");
+    // Cancelled: no request after the second call's.
+    assert_eq!(run.thread_prompts().len(), 2);
+}
+
+#[tokio::test]
+async fn slash_new_starts_a_new_thread_and_slash_compact_compacts_this_one() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Remember the number 42."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "/compact"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Context compacted"
+
+[[tui.steps]]
+type = "/new"
+key = "enter"
+
+[[tui.steps]]
+wait_ms = 300
+
+[[tui.steps]]
+type = "/quit"
+key = "enter"
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Remember the number 42" }}
+output = [{{ message = "Noted: 42." }}]
+
+[[script.steps]]
+name = "compaction"
+output = [{{ message = "The user asked to remember 42." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    assert!(run.screen(5).contains("• Context compacted"), "{}", run.screen(5));
+    let fresh = run.screen(7);
+    assert!(!fresh.contains("Remember the number 42.") && fresh.contains("Ask Codex to do anything"), "{fresh}");
+    // The compaction request: its metadata says so.
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let kinds: Vec<String> = recording
+        .exchanges()
+        .filter_map(|e| e.capture.request.header("x-codex-turn-metadata").map(str::to_string))
+        .filter_map(|m| serde_json::from_str::<Value>(&m).ok())
+        .filter(|m| m["thread_source"] != "thread_title")
+        .map(|m| m["request_kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["turn", "compaction"]);
+}
