@@ -298,6 +298,9 @@ pub struct ScriptInfo {
     /// Holds met while streaming: which, when they began and how they were released.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<HoldRecord>,
+    /// The request was a warm-up (`"generate": false`), answered with an empty response and no step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

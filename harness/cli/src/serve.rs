@@ -177,6 +177,7 @@ fn print_exchange(capture: &Capture) {
     if let Some(script) = &capture.script {
         match script.step {
             Some(step) => line.push_str(&format!(" step {step}/{}", script.steps)),
+            None if script.warmup => line.push_str(" warm-up (no step)"),
             None => line.push_str(" past the end of the script"),
         }
         if let Some(name) = &script.name {

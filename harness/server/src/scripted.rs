@@ -12,7 +12,7 @@ use parity_capture::{Expectation, HeaderList, ScriptInfo, SessionRef};
 use serde_json::Value;
 
 use crate::plan::Plan;
-use crate::script::{Failure, Script, Step, StepContext, check, compile, extract, substitute};
+use crate::script::{Failure, Script, Step, StepContext, Usage, check, compile, extract, substitute};
 use crate::sessions::Arrival;
 
 /// Which script a session runs: `sessions[i]`, or the shared `steps` (`None`).
@@ -138,6 +138,21 @@ impl Scripted {
         let session = arrival.session.index;
         let mut info = ScriptInfo { step: None, steps: steps.len() as u32, ..Default::default() };
         let has_match = steps.iter().any(|s| s.matching.is_some());
+        if !upgrade && body.get("generate") == Some(&Value::Bool(false)) {
+            // A warm-up (upstream sends one on a new WebSocket before the turn's first request): it asks for no
+            // output, so it takes no step; an empty, completed response answers it.
+            let n = {
+                let mut state = self.state.lock().expect("script state lock");
+                let position = state.sessions.entry(session).or_default();
+                position.requests += 1;
+                position.requests
+            };
+            info.warmup = true;
+            let model = body.get("model").and_then(Value::as_str).unwrap_or("unknown");
+            let cx = StepContext { session, step: 0, round: n, model };
+            let empty = Step { usage: Some(Usage::zero()), ..Step::reply() };
+            return (compile(&empty, &cx).expect("an empty step compiles"), info);
+        }
 
         let (n, round, choice) = {
             let mut state = self.state.lock().expect("script state lock");

@@ -415,3 +415,24 @@ async fn an_origin_that_fails_the_tls_handshake_is_a_502_for_the_agent() {
     assert!(body.contains("could not be reached over WebSocket"), "{body}");
     closer.abort();
 }
+
+#[tokio::test]
+async fn a_warm_up_with_generate_false_is_answered_empty_and_takes_no_step() {
+    let server = ParityServer::verified(Script::new().step(Step::message("The real answer."))).start().await.unwrap();
+    let mut ws = connect(&server, "W1").await.unwrap();
+    let mut warmup = codex_body("hi");
+    warmup["type"] = json!("response.create");
+    warmup["generate"] = json!(false);
+    ws.send(Message::Text(warmup.to_string().into())).await.unwrap();
+    let empty = events(read_response(&mut ws).await);
+    assert_eq!(types(&empty), vec!["response.created", "response.completed"]);
+    assert_eq!(empty[1]["response"]["output"], json!([]));
+    ws.send(create("hi")).await.unwrap();
+    assert_eq!(text_of(&events(read_response(&mut ws).await)), "The real answer.");
+    ws.close(None).await.unwrap();
+    let captures = server.model_requests().await;
+    let scripts: Vec<_> = captures.iter().map(|c| c.script.clone().unwrap()).collect();
+    assert!(scripts[0].warmup && scripts[0].step.is_none());
+    assert!(!scripts[1].warmup);
+    assert_eq!(scripts[1].step, Some(1));
+}

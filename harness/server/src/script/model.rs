@@ -194,6 +194,11 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// No tokens at all: what a warm-up reports.
+    pub fn zero() -> Self {
+        Usage { input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0 }
+    }
+
     fn default_input() -> u64 {
         1200
     }
