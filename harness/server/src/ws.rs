@@ -391,6 +391,9 @@ async fn serve(app: Arc<App>, socket: WebSocket, upgrade: Upgrade) {
     });
 
     let mut messages = 0u32;
+    // The answer being sent: the next one waits for it, so that the frames of two responses never interleave (a
+    // request that arrives meanwhile still counts at once, releasing holds that wait for the next request).
+    let mut answering: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -419,7 +422,8 @@ async fn serve(app: Arc<App>, socket: WebSocket, upgrade: Upgrade) {
             continue;
         }
         messages += 1;
-        request(&app, &upgrade, messages, body, started, received_at.to_string(), &tx).await;
+        let previous = answering.take();
+        answering = Some(request(&app, &upgrade, messages, body, (started, received_at.to_string()), &tx, previous));
     }
     ended.send_replace(true);
     // Both halves dropped: the connection ends (without a close frame when the script asked for a drop).
@@ -429,16 +433,17 @@ async fn serve(app: Arc<App>, socket: WebSocket, upgrade: Upgrade) {
     drop(stream);
 }
 
-/// One `response.create` message: captured, answered by the source, its frames sent as they come.
-async fn request(
+/// One `response.create` message: captured and answered by the source at once; its frames go out, as they come,
+/// once `previous` (the connection's answer before it) has ended.
+fn request(
     app: &Arc<App>,
     upgrade: &Upgrade,
     message: u32,
     body: Value,
-    started: Instant,
-    received_at: String,
+    (started, received_at): (Instant, String),
     tx: &mpsc::Sender<WsOut>,
-) {
+    previous: Option<tokio::task::JoinHandle<()>>,
+) -> tokio::task::JoinHandle<()> {
     let (exchange, arrival) = begin_message(app, upgrade, message, body, started, received_at);
     let redactor = app.journal.redactor();
     let plan = match &app.source {
@@ -463,13 +468,17 @@ async fn request(
         Source::Proxy(_) => Plan::error(501, "parity_websocket_unsupported", "parity: proxy mode refuses WebSockets"),
     };
     record_head(&exchange, &plan);
-    match plan.body {
-        PlanBody::Stream(actions) => {
-            tokio::spawn(run_stream(actions, exchange, app.holds.clone(), Out::Ws(tx.clone())));
+    let (holds, tx) = (app.holds.clone(), tx.clone());
+    tokio::spawn(async move {
+        if let Some(previous) = previous {
+            let _ = previous.await;
         }
-        PlanBody::Json(document) => send_error(exchange, plan.status, &plan.headers, document, tx).await,
-        PlanBody::Text(text) => send_error(exchange, plan.status, &plan.headers, Value::String(text), tx).await,
-    }
+        match plan.body {
+            PlanBody::Stream(actions) => run_stream(actions, exchange, holds, Out::Ws(tx)).await,
+            PlanBody::Json(document) => send_error(exchange, plan.status, &plan.headers, document, &tx).await,
+            PlanBody::Text(text) => send_error(exchange, plan.status, &plan.headers, Value::String(text), &tx).await,
+        }
+    })
 }
 
 /// Records the status and headers a plan answers with. Over WebSocket the agent saw the upgrade's 101; the capture

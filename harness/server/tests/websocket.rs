@@ -436,3 +436,22 @@ async fn a_warm_up_with_generate_false_is_answered_empty_and_takes_no_step() {
     assert!(!scripts[1].warmup);
     assert_eq!(scripts[1].step, Some(1));
 }
+
+#[tokio::test]
+async fn a_hold_is_released_by_the_next_request_on_the_same_connection() {
+    let hold = parity_server::Hold::named("steer").before("response.completed").until(parity_server::Until::Either);
+    let script = Script::new().step(Step::message("held").hold(hold)).step(Step::message("next"));
+    let server = ParityServer::scripted(script).start().await.unwrap();
+    let mut ws = connect(&server, "H2").await.unwrap();
+    ws.send(create("first")).await.unwrap();
+    server.wait_for_hold("steer", WAIT).await.expect("held");
+    ws.send(create("second")).await.unwrap();
+    // The held response ends first, then the next one streams.
+    let first = events(read_response(&mut ws).await);
+    assert_eq!(text_of(&first), "held");
+    assert_eq!(text_of(&events(read_response(&mut ws).await)), "next");
+    ws.close(None).await.unwrap();
+    let captures = server.model_requests().await;
+    let holds = &captures[0].script.as_ref().unwrap().holds;
+    assert_eq!(holds[0].released_by.as_deref(), Some("next_request"));
+}
