@@ -417,8 +417,14 @@ async fn serve(app: Arc<App>, socket: WebSocket, upgrade: Upgrade) {
                 continue;
             }
         };
-        // Other messages (such as an acknowledgement of a response) ask for no answer.
-        if body.get("type").and_then(Value::as_str) != Some("response.create") {
+        // Other messages (such as an acknowledgement of a response) ask for no answer: said, not captured.
+        let kind = body.get("type").and_then(Value::as_str);
+        if kind != Some("response.create") {
+            eprintln!(
+                "parity: WebSocket connection {} sent a message of type {}, which parity does not answer",
+                upgrade.connection,
+                kind.unwrap_or("(none)")
+            );
             continue;
         }
         messages += 1;
