@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (from the project's own scripts), builds the binaries
-# the end-to-end tests drive (parity, rcodex, the fake agent), then runs every test.
+# the end-to-end tests drive (parity, rcodex, the fake agent), runs every test, then a short fuzzing pass over every
+# parser of outside input (scripts/fuzz.sh, 8 s a target: about a minute; PARITY_FUZZ_SECONDS=0 skips it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -8,4 +9,6 @@ scripts/install-test-deps.sh
 # A CI machine builds once: incremental compilation data would only take disk (tens of GB for this workspace).
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 cargo build --workspace --bins --locked
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+fuzz_seconds="${PARITY_FUZZ_SECONDS:-8}"
+if [ "$fuzz_seconds" != 0 ]; then PARITY_FUZZ_SECONDS="$fuzz_seconds" scripts/fuzz.sh; fi

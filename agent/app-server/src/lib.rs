@@ -72,17 +72,53 @@ async fn read_messages(mut input: impl AsyncBufRead + Unpin, out: &rpc::Outgoing
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let text = String::from_utf8_lossy(&line);
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(&text) {
-            Ok(message) => server.dispatch(message),
+        match frame(&line) {
+            Framed::Blank => {}
+            Framed::Message(message) => server.dispatch(message),
             // JSON-RPC's answer to a line that is not JSON; the server goes on reading.
-            Err(e) => out.error(
+            Framed::Malformed(parse_error) => out.error(
                 &serde_json::Value::Null,
-                rpc::RpcError { code: rpc::PARSE_ERROR, message: format!("Parse error: {e}") },
+                rpc::RpcError { code: rpc::PARSE_ERROR, message: format!("Parse error: {parse_error}") },
             ),
         }
+    }
+}
+
+/// What one line of the client's input holds.
+#[derive(Debug)]
+pub enum Framed {
+    /// Nothing but white space: skipped.
+    Blank,
+    Message(serde_json::Value),
+    /// Not JSON (bytes that are not UTF-8 read as replacement characters): serde_json's words for what is wrong.
+    Malformed(String),
+}
+
+/// Reads one newline-delimited line of JSON-RPC (its `\n` included or not).
+pub fn frame(line: &[u8]) -> Framed {
+    let text = String::from_utf8_lossy(line);
+    if text.trim().is_empty() {
+        return Framed::Blank;
+    }
+    match serde_json::from_str(&text) {
+        Ok(message) => Framed::Message(message),
+        Err(e) => Framed::Malformed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_blank_a_message_or_malformed() {
+        assert!(matches!(frame(b" \r\n"), Framed::Blank));
+        let Framed::Message(message) = frame(b"{\"id\":1,\"method\":\"initialize\"}\n") else { panic!() };
+        assert_eq!(message["method"], "initialize");
+        let Framed::Malformed(why) = frame(b"{\"id\":\n") else { panic!() };
+        assert!(why.contains("EOF"), "{why}");
+        // Bytes that are not UTF-8 are read, not refused: a string holding one is still a message.
+        let Framed::Message(message) = frame(b"\"\xff\"") else { panic!() };
+        assert_eq!(message, "\u{fffd}");
     }
 }

@@ -315,9 +315,11 @@ fn tail(s: &str, used: usize) -> &str {
 }
 
 fn split_step(path: &str) -> (Option<String>, &str) {
+    // `[N]` at the start of `s`: N, and the length of `[N]`. A key of the file may hold brackets of its own.
     let index_at = |s: &str| -> Option<(usize, usize)> {
-        let close = s.find(']')?;
-        Some((s[1..close].parse().ok()?, close + 1))
+        let inside = s.strip_prefix('[')?;
+        let close = inside.find(']')?;
+        Some((inside[..close].parse().ok()?, close + 2))
     };
     if let Some(rest) = path.strip_prefix("steps")
         && let Some((i, used)) = index_at(rest)
@@ -375,6 +377,20 @@ mod tests {
         assert_eq!(s.steps[0].output.len(), 4);
         assert_eq!(s.steps[0].expect.function_call_output, vec!["c0".to_string()]);
         assert_eq!(s, Script::parse(&serde_json::to_string(&s).unwrap(), Syntax::Json, "round-trip").unwrap());
+    }
+
+    /// Found by the `script` fuzz target (fuzz/regressions/script): a key with a bracket of its own (`steps]`) in the
+    /// error's path made the step label slice backwards and panic.
+    #[test]
+    fn a_key_with_brackets_is_named_as_it_is() {
+        let found =
+            include_bytes!("../../../../fuzz/regressions/script/crash-5783162f9bd898bd5cc131baaf37c51a8b322e84");
+        // The target's first byte chose JSON.
+        let e = json_err(std::str::from_utf8(&found[1..]).unwrap());
+        assert!(e.starts_with("s.json:1:"), "{e}");
+        assert_eq!(split_step("steps]: [{"), (None, "steps]: [{"));
+        assert_eq!(split_step("steps[x]"), (None, "steps[x]"));
+        assert_eq!(split_step("steps[2].output"), (Some("step 3".to_string()), "output"));
     }
 
     #[test]
