@@ -5,8 +5,7 @@
 # recorded baseline. Extra arguments go to `parity check` (e.g. `--only plain-reply`, `--report-dir reports/`).
 # Every scenario, exec, app server and tui alike, event streams included (`exec --json` and the app server's
 # notifications are compared with upstream's), but one: tui-model, left out with `--skip` because upstream compacts
-# the thread before switching to a model of another compaction family and rcodex's interface has no /model picker
-# yet (issue 13).
+# the thread before switching to a model of another compaction family, which rcodex does not do yet (issue 13).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

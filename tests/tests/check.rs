@@ -35,8 +35,8 @@ fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
 /// The CI path of the README: the suite split in two shards (as two CI machines run it), each writing JUnit, the
 /// reports merged into one. Together the shards cover every scenario (exec and app server, event streams
 /// included, and the tui scenarios), and every one is clean. tui-model is left out (`--skip tui-model`), as
-/// scripts/check.sh leaves it out: rcodex's interface has no /model picker, nor upstream's compaction before a
-/// switch of model, yet (issue 13).
+/// scripts/check.sh leaves it out: rcodex does not yet compact before a switch of model as upstream does
+/// (issue 13).
 #[test]
 fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit_report() {
     let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))

@@ -433,3 +433,64 @@ output = [{{ message = "The user asked to remember 42." }}]
         .collect();
     assert_eq!(kinds, ["turn", "compaction"]);
 }
+
+#[tokio::test]
+async fn slash_model_picks_a_model_and_its_effort_for_the_next_turn() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "/model"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Select Model and Effort"
+
+[[tui.steps]]
+type = "5"
+
+[[tui.steps]]
+wait_screen = "Select Reasoning Level for GPT-5.6-Sol"
+
+[[tui.steps]]
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Model changed to gpt-5.6-sol"
+
+[[tui.steps]]
+type = "Say hello."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+key = "ctrl-c"
+
+[[tui.steps]]
+wait_exit = {{ timeout_ms = 10000 }}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Say hello." }}
+output = [{{ message = "Hello." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    insta::assert_snapshot!("model_picker", run.screen(3));
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let models: Vec<String> = recording
+        .exchanges()
+        .filter(|e| !e.capture.request.header("x-codex-turn-metadata").unwrap_or_default().contains("thread_title"))
+        .map(|e| e.capture.request.body["model"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(models, ["gpt-5.6-sol"]);
+    assert!(run.screen(9).contains("gpt-5.6-sol low ·"), "the status line names the new model:\n{}", run.screen(9));
+}

@@ -142,6 +142,17 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub slug: String,
+    /// How pickers name it (`GPT-5.6-Sol`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `list` for a model pickers offer, `hide` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// Pickers' order, lowest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
     #[serde(default)]
     pub default_reasoning_level: Option<String>,
     #[serde(default)]

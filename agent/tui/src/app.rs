@@ -35,6 +35,17 @@ pub enum Cell {
     Worked(String),
 }
 
+/// A list to choose from (`/model`: the model, then its reasoning effort).
+pub struct Picker {
+    pub title: String,
+    /// Each choice: its label, its description, its value.
+    pub items: Vec<(String, String, String)>,
+    pub selected: usize,
+    /// The model chosen (for the effort's list), or none (the model's list).
+    pub model: Option<String>,
+    pub footer: &'static str,
+}
+
 /// An approval the running turn waits for.
 pub struct Approval {
     pub request_id: String,
@@ -57,6 +68,9 @@ pub struct App {
     pub running: bool,
     pub turn_started: Option<Instant>,
     pub approval: Option<Approval>,
+    pub picker: Option<Picker>,
+    /// What the next turn changes of the thread's settings (`/model`).
+    overrides: rcodex_core::config::TurnOverrides,
     /// Messages that entered the conversation and wait for their request to go out before their title is asked
     /// for (upstream's title sessions come after the thread's request).
     titles: Vec<String>,
@@ -124,6 +138,8 @@ pub async fn run(options: Options) -> Result<String, String> {
         running: false,
         turn_started: None,
         approval: None,
+        picker: None,
+        overrides: Default::default(),
         titles: Vec::new(),
         usage: TurnUsage::default(),
         thread,
@@ -200,6 +216,52 @@ pub async fn run(options: Options) -> Result<String, String> {
     Ok(goodbye)
 }
 
+/// The models pickers offer (the catalog's `list` ones, by priority), the current one marked and selected.
+pub fn model_picker(current: &str) -> Picker {
+    let pack = rcodex_prompt_pack::embedded();
+    let mut models: Vec<_> = pack.models.iter().filter(|m| m.visibility.as_deref() == Some("list")).collect();
+    models.sort_by_key(|m| m.priority.unwrap_or(i64::MAX));
+    let items: Vec<(String, String, String)> = models
+        .iter()
+        .map(|m| {
+            let name = m.display_name.clone().unwrap_or_else(|| m.slug.clone());
+            let name = if m.slug == current { format!("{name} (current)") } else { name };
+            (name, m.description.clone().unwrap_or_default(), m.slug.clone())
+        })
+        .collect();
+    let selected = items.iter().position(|i| i.2 == current).unwrap_or(0);
+    Picker { title: "Select Model and Effort".into(), items, selected, model: None, footer: "enter select · esc back" }
+}
+
+/// The reasoning efforts of `slug`, its default marked and selected.
+pub fn effort_picker(slug: &str) -> Picker {
+    let info = rcodex_prompt_pack::embedded().model(slug);
+    let default = info.and_then(|m| m.default_reasoning_level.clone());
+    let items: Vec<(String, String, String)> = info
+        .map(|m| m.supported_reasoning_levels.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|level| {
+            let effort = level.get("effort")?.as_str()?.to_string();
+            let description = level.get("description").and_then(|d| d.as_str()).unwrap_or_default().to_string();
+            let mut label = effort.clone();
+            if default.as_deref() == Some(effort.as_str()) {
+                label.push_str(" (default)");
+            }
+            Some((label, description, effort))
+        })
+        .collect();
+    let selected = items.iter().position(|i| Some(&i.2) == default.as_ref()).unwrap_or(0);
+    let name = info.and_then(|m| m.display_name.clone()).unwrap_or_else(|| slug.to_string());
+    Picker {
+        title: format!("Select Reasoning Level for {name}"),
+        items,
+        selected,
+        model: Some(slug.to_string()),
+        footer: "enter select · esc back",
+    }
+}
+
 /// A resumed thread's conversation as the transcript shows it: the user's messages (not the context's), the agent's,
 /// and each turn's end, from its session file.
 pub fn replay(path: &std::path::Path) -> Vec<Cell> {
@@ -262,8 +324,9 @@ impl App {
         self.running = true;
         self.turn_started = Some(Instant::now());
         let thread = self.thread.clone();
+        let overrides = std::mem::take(&mut self.overrides);
         tokio::spawn(async move {
-            let _ = thread.start_turn(input, None).await;
+            let _ = thread.start_turn_with(input, None, overrides, None).await;
         });
     }
 
@@ -329,12 +392,53 @@ impl App {
                     self.cells.push(Cell::Error("the thread has stopped".into()));
                 }
             }
+            "model" => self.picker = Some(model_picker(&self.config.model)),
             other => self.cells.push(Cell::Info(format!("/{other} is not available in rcodex yet"))),
+        }
+    }
+
+    /// A key while a picker is open: digits choose, Up and Down move, Enter chooses, Esc closes.
+    fn on_picker_key(&mut self, key: KeyEvent) {
+        let Some(picker) = &mut self.picker else { return };
+        let chosen = match key.code {
+            KeyCode::Esc => {
+                self.picker = None;
+                return;
+            }
+            KeyCode::Up => {
+                picker.selected = picker.selected.saturating_sub(1);
+                None
+            }
+            KeyCode::Down => {
+                picker.selected = (picker.selected + 1).min(picker.items.len().saturating_sub(1));
+                None
+            }
+            KeyCode::Enter => Some(picker.selected),
+            KeyCode::Char(c) => {
+                c.to_digit(10).map(|d| d as usize).filter(|d| (1..=picker.items.len()).contains(d)).map(|d| d - 1)
+            }
+            _ => None,
+        };
+        let Some(index) = chosen else { return };
+        let value = picker.items[index].2.clone();
+        match picker.model.clone() {
+            None => self.picker = Some(effort_picker(&value)),
+            Some(model) => {
+                self.picker = None;
+                self.overrides.model = Some(model.clone());
+                self.overrides.effort = Some(value.clone());
+                self.config.model = model.clone();
+                self.config.model_reasoning_effort = Some(value.clone());
+                self.cells.push(Cell::Info(format!("Model changed to {model} {value}")));
+            }
         }
     }
 
     async fn on_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if self.picker.is_some() {
+            return self.on_picker_key(key);
+        }
         if let Some(approval) = &mut self.approval {
             let decision = match key.code {
                 KeyCode::Esc => Some(ApprovalDecision::Cancel),
@@ -592,6 +696,20 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(2460), "2,460");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn the_model_picker_lists_the_catalog_s_listed_models_by_priority_then_their_efforts() {
+        let picker = model_picker("gpt-5.5");
+        let slugs: Vec<&str> = picker.items.iter().map(|i| i.2.as_str()).collect();
+        assert_eq!(slugs[0], "gpt-6.1-sol");
+        assert_eq!(slugs[4], "gpt-5.6-sol", "upstream's fifth (tui-model types 5)");
+        assert!(!slugs.contains(&"codex-auto-review"), "hidden models are not offered");
+        assert_eq!(picker.items[picker.selected].0, "GPT-5.5 (current)");
+        let efforts = effort_picker("gpt-5.6-sol");
+        assert_eq!(efforts.title, "Select Reasoning Level for GPT-5.6-Sol");
+        assert_eq!(efforts.items[efforts.selected].0, "low (default)");
+        assert_eq!(efforts.model.as_deref(), Some("gpt-5.6-sol"));
     }
 
     #[test]

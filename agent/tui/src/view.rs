@@ -122,6 +122,26 @@ fn markdown_line(lead: &'static str, line: &str) -> Line<'static> {
 
 fn bottom_lines(app: &App) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
+    if let Some(picker) = &app.picker {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            format!("  {}", picker.title),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        lines.push(Line::from(""));
+        let width = picker.items.iter().map(|i| i.0.chars().count()).max().unwrap_or_default();
+        for (i, (label, description, _)) in picker.items.iter().enumerate() {
+            let lead = if i == picker.selected { "› " } else { "  " };
+            let style = if i == picker.selected { Style::default().fg(Color::Cyan) } else { Style::default() };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{lead}{}. {label:width$}  ", i + 1), style),
+                Span::styled(description.clone(), dim()),
+            ]));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(format!("  {}", picker.footer), dim())));
+        return lines;
+    }
     if let Some(approval) = &app.approval {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(
