@@ -460,6 +460,41 @@ mod tests {
     }
 
     #[test]
+    fn the_interface_names_itself_and_its_turns_as_upstream_s_interface_does() {
+        let pack = rcodex_prompt_pack::embedded();
+        let config = config("gpt-5.5", "workspace-write");
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let ids = ids();
+        let metadata_of = |surface: Surface| {
+            let model = crate::context::for_surface(pack, model.clone(), surface);
+            let cx = RequestContext {
+                pack,
+                model: &model,
+                config: &config,
+                ids: &ids,
+                workspaces: None,
+                output_schema: None,
+                client: None,
+                surface,
+            };
+            let metadata = cx.turn_metadata();
+            let headers = cx.headers(&metadata);
+            let header = |name: &str| headers.iter().find(|(n, _)| n == name).unwrap().1.clone();
+            let tools = cx.body(&[], &metadata)["tools"].as_array().map(Vec::len).unwrap_or_default();
+            (serde_json::from_str::<Value>(&metadata).unwrap(), header("originator"), header("user-agent"), tools)
+        };
+        let (exec, exec_originator, _, exec_tools) = metadata_of(Surface::Exec);
+        assert_eq!((exec["turn_trigger"].as_str(), exec_originator.as_str()), (Some("exec"), "codex_exec"));
+        let (tui, originator, agent, tools) = metadata_of(Surface::Tui);
+        assert_eq!((tui["turn_trigger"].as_str(), originator.as_str()), (Some("user"), "codex-tui"));
+        assert!(agent.starts_with("codex-tui/0.169.0 (") && agent.ends_with(" (codex-tui; 0.169.0)"), "{agent}");
+        assert!(tools > exec_tools, "the interface offers more tools (MCP resources): {tools} against {exec_tools}");
+        let (title, originator, _, tools) = metadata_of(Surface::TuiTitle);
+        assert!(title.get("turn_trigger").is_none(), "a title request has no trigger: {title}");
+        assert_eq!((originator.as_str(), tools), ("codex-tui", 1));
+    }
+
+    #[test]
     fn a_lite_model_sends_no_tools_and_reasoning_over_all_turns() {
         let pack = rcodex_prompt_pack::embedded();
         let config = config("gpt-5.6-sol", "read-only");
