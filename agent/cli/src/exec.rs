@@ -44,13 +44,7 @@ struct Prepared {
 
 /// Everything that can fail before the session starts, each failure in words that name what is wrong.
 fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) -> Result<Prepared, String> {
-    let codex_home = config::codex_home().map_err(|e| e.to_string())?;
-    // SAFETY: no other thread exists yet; the runtime starts after this.
-    unsafe { config::load_dotenv(&codex_home) }.map_err(|e| e.to_string())?;
-    let cwd = match &args.cd {
-        Some(dir) => std::fs::canonicalize(dir).map_err(|e| format!("-C {}: {e}", dir.display()))?,
-        None => std::env::current_dir().map_err(|e| e.to_string())?,
-    };
+    let (codex_home, cwd) = crate::home_and_cwd(args.cd.as_deref())?;
     let overrides = Overrides {
         codex_home: Some(codex_home.clone()),
         cwd: Some(cwd.clone()),

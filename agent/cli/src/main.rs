@@ -210,6 +210,19 @@ fn app_server(config: Vec<String>, listen: String, enable: Vec<String>) -> ExitC
     rcodex_app_server::run(rcodex_app_server::Options { config, enable, sandbox_launcher, codex_home })
 }
 
+/// CODEX_HOME (its `.env` loaded into the environment) and the working directory (`-C DIR`, or the current one):
+/// what every frontend resolves before it reads the configuration.
+fn home_and_cwd(cd: Option<&std::path::Path>) -> Result<(PathBuf, PathBuf), String> {
+    let codex_home = rcodex_core::config::codex_home().map_err(|e| e.to_string())?;
+    // SAFETY: no other thread exists yet; the runtime starts after this.
+    unsafe { rcodex_core::config::load_dotenv(&codex_home) }.map_err(|e| e.to_string())?;
+    let cwd = match cd {
+        Some(dir) => std::fs::canonicalize(dir).map_err(|e| format!("-C {}: {e}", dir.display()))?,
+        None => std::env::current_dir().map_err(|e| e.to_string())?,
+    };
+    Ok((codex_home, cwd))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
