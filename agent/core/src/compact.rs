@@ -92,17 +92,7 @@ impl Session {
         // The world the fresh context describes, and the settings, as a new thread's first turn records them.
         let world = crate::records::world_state(&self.environment, &self.model.slug, &context);
         self.save("world_state", world);
-        self.save(
-            "turn_context",
-            json!({
-                "turn_id": turn_id,
-                "root_turn_id": turn_id,
-                "cwd": self.config.cwd,
-                "approval_policy": self.config.approval_policy.as_str(),
-                "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
-                "model": self.model.slug,
-            }),
-        );
+        self.save_turn_context(&turn_id, false);
         let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
         self.save("event_msg", settings);
         // The new history's size, as upstream estimates it, is the last usage from now on.

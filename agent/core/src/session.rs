@@ -387,6 +387,23 @@ impl Session {
         }
     }
 
+    /// Records the settings a turn runs with; a compaction's record names no reasoning effort (`with_effort`
+    /// false), as upstream's does.
+    fn save_turn_context(&mut self, turn_id: &str, with_effort: bool) {
+        let mut record = json!({
+            "turn_id": turn_id,
+            "root_turn_id": turn_id,
+            "cwd": self.config.cwd,
+            "approval_policy": self.config.approval_policy.as_str(),
+            "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
+            "model": self.model.slug,
+        });
+        if with_effort {
+            record["effort"] = json!(self.config.model_reasoning_effort);
+        }
+        self.save("turn_context", record);
+    }
+
     /// Writes a new thread's session file, which exists from its first turn on (a compaction counts as one).
     fn materialize_rollout(&mut self) {
         if let Some(rollout) = &mut self.rollout
@@ -427,18 +444,7 @@ impl Session {
             let world = crate::records::world_state(&self.environment, &self.model.slug, &first_turn.context);
             self.save("world_state", world);
         }
-        self.save(
-            "turn_context",
-            json!({
-                "turn_id": turn_id,
-                "root_turn_id": turn_id,
-                "cwd": self.config.cwd,
-                "approval_policy": self.config.approval_policy.as_str(),
-                "sandbox_policy": {"type": self.config.sandbox_mode.as_str()},
-                "model": self.model.slug,
-                "effort": self.config.model_reasoning_effort,
-            }),
-        );
+        self.save_turn_context(&turn_id, true);
         if first_turn.is_some() {
             let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
             self.save("event_msg", settings);
