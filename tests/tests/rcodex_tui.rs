@@ -115,6 +115,15 @@ fn failure(record: &RunRecord) -> Option<String> {
     record.turns.iter().find_map(|t| t.error.clone())
 }
 
+/// The end of a run: Ctrl-C with the composer empty and no turn running quits.
+const QUIT_STEPS: &str = r#"
+[[tui.steps]]
+key = "ctrl-c"
+
+[[tui.steps]]
+wait_exit = { timeout_ms = 10000 }
+"#;
+
 const TITLE_STEP: &str = r#"
 [[script.steps]]
 name = "title"
@@ -214,11 +223,7 @@ key = "tab"
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 2 }}
 
-[[tui.steps]]
-key = "ctrl-c"
-
-[[tui.steps]]
-wait_exit = {{ timeout_ms = 10000 }}
+{QUIT_STEPS}
 {TITLE_STEP}
 [[script.steps]]
 expect = {{ last_input_contains = "poem about the sea" }}
@@ -286,11 +291,7 @@ wait_screen = "Done."
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 2 }}
 
-[[tui.steps]]
-key = "ctrl-c"
-
-[[tui.steps]]
-wait_exit = {{ timeout_ms = 10000 }}
+{QUIT_STEPS}
 {TITLE_STEP}
 [[script.steps]]
 expect = {{ last_input_contains = "Count slowly" }}
@@ -345,11 +346,7 @@ key = "esc"
 [[tui.steps]]
 wait_screen = "Conversation interrupted"
 
-[[tui.steps]]
-key = "ctrl-c"
-
-[[tui.steps]]
-wait_exit = {{ timeout_ms = 10000 }}
+{QUIT_STEPS}
 {TITLE_STEP}
 [[script.steps]]
 expect = {{ last_input_contains = "Configure git" }}
@@ -471,11 +468,7 @@ key = "enter"
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 1 }}
 
-[[tui.steps]]
-key = "ctrl-c"
-
-[[tui.steps]]
-wait_exit = {{ timeout_ms = 10000 }}
+{QUIT_STEPS}
 {TITLE_STEP}
 [[script.steps]]
 expect = {{ last_input_contains = "Say hello." }}
