@@ -1,7 +1,8 @@
 //! Compaction: a thread's history replaced by a summary the model writes of it, as upstream 0.169.0 compacts a
-//! thread on request (the app server's `thread/compact/start`, [`crate::thread::Op::Compact`]).
+//! thread on request (the app server's `thread/compact/start`, [`crate::thread::Op::Compact`]) and before a turn that
+//! switches to a model of another compaction family ([`compacts_on_switch`]: the previous model summarizes).
 //!
-//! A compaction is a turn of its own, with one request: the history, then upstream's compaction prompt as a last
+//! A compaction on request is a turn of its own, with one request: the history, then upstream's compaction prompt as a last
 //! user message (from the prompt pack, [`keys::COMPACT_PROMPT`]), no tools, and turn metadata that say what it is
 //! (`request_kind: compaction`, and how it was asked for). The history then becomes: a fresh context (the items a new
 //! session starts with, under new ids), the user's own messages so far (as they were, ids included; the context's,
@@ -18,22 +19,46 @@ use serde_json::{Value, json};
 
 use super::{Session, TurnControl, TurnError, TurnSummary, environment, missing_key, split_prefix, unix_now};
 use crate::client::{ApiError, ResponseEvent, Usage, backoff};
-use crate::events::{ErrorMessage, Event};
+use crate::context::ModelProfile;
+use crate::events::Event;
 use crate::items;
 use crate::request::{RequestContext, TurnIds, git_workspaces};
 
 /// How much of the user's messages a compacted history keeps, in estimated tokens: the most recent ones, whole.
 const KEPT_USER_TOKENS: u64 = 20_000;
 
-/// What upstream's turn metadata says of a compaction asked for by the user.
-fn compaction_metadata() -> Value {
-    json!({
-        "trigger": "manual",
-        "reason": "user_requested",
-        "implementation": "responses",
-        "phase": "standalone_turn",
-        "strategy": "memento",
-    })
+/// Why a history is compacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// The user asked for it: a turn of its own.
+    Requested,
+    /// A turn switches to a model whose compaction differs (its catalog's `comp_hash`): before the turn's first
+    /// request, the previous model summarizes the history for the new one.
+    ModelChanged,
+}
+
+impl Compaction {
+    /// What upstream's turn metadata says of it.
+    fn metadata(self) -> Value {
+        let (trigger, reason, phase) = match self {
+            Compaction::Requested => ("manual", "user_requested", "standalone_turn"),
+            Compaction::ModelChanged => ("auto", "comp_hash_changed", "pre_turn"),
+        };
+        json!({
+            "trigger": trigger,
+            "reason": reason,
+            "implementation": "responses",
+            "phase": phase,
+            "strategy": "memento",
+        })
+    }
+}
+
+/// Whether a turn moving from model `before` to `after` compacts first: when the catalog gives both a compaction
+/// hash and they differ.
+pub fn compacts_on_switch(before: &ModelProfile, after: &ModelProfile) -> bool {
+    let hash = |model: &ModelProfile| model.info.and_then(|info| info.comp_hash.clone());
+    matches!((hash(before), hash(after)), (Some(a), Some(b)) if a != b)
 }
 
 impl Session {
@@ -54,12 +79,8 @@ impl Session {
         );
         // A thread compacted before its first turn: the compaction records the fresh context instead.
         self.first_turn = None;
-        let item_id = uuid::Uuid::now_v7().to_string();
-        let item_started_ms = crate::records::now_ms();
-        self.events.emit(Event::CompactionStarted { turn_id: turn_id.clone(), id: item_id.clone() });
-
-        let summary = match self.summarize(&ids, control).await {
-            Ok(summary) => summary,
+        match self.replace_history(&ids, control, None, Compaction::Requested).await {
+            Ok(()) => {}
             Err(TurnError::Interrupted) => {
                 // Nothing was replaced: the thread goes on as it was, without the marker of an interrupted turn.
                 self.save(
@@ -70,12 +91,35 @@ impl Session {
                 self.events.emit(Event::TurnAborted { turn_id });
                 return Err(TurnError::Interrupted);
             }
-            Err(TurnError::Api(error)) => return Err(self.fail(&turn_id, started, error)),
-        };
-        let (history, context) = match self.compacted_history(&summary) {
-            Ok(compacted) => compacted,
-            Err(message) => return Err(self.fail(&turn_id, started, ApiError::Fatal(message))),
-        };
+            // The history stays as it was.
+            Err(TurnError::Api(error)) => return Err(self.fail_turn(&turn_id, started, error)),
+        }
+        self.save(
+            "event_msg",
+            json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": null,
+                "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
+        );
+        self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
+        Ok(TurnSummary { last_message: None, usage: self.usage })
+    }
+
+    /// Has the model summarize the history (`summarizer`, or the thread's model) and replaces the history with the
+    /// compacted one, in a new context window; the thread's model writes the fresh context. Told as a compaction
+    /// item of `ids`' turn. The history is left as it was when the summary fails or is interrupted.
+    pub(crate) async fn replace_history(
+        &mut self,
+        ids: &TurnIds,
+        control: &TurnControl,
+        summarizer: Option<&ModelProfile<'static>>,
+        why: Compaction,
+    ) -> Result<(), TurnError> {
+        let turn_id = &ids.turn_id;
+        let item_id = uuid::Uuid::now_v7().to_string();
+        let item_started_ms = crate::records::now_ms();
+        self.events.emit(Event::CompactionStarted { turn_id: turn_id.clone(), id: item_id.clone() });
+        let summary = self.summarize(ids, control, summarizer, why).await?;
+        let (history, context) = self.compacted_history(&summary).map_err(|m| TurnError::Api(ApiError::Fatal(m)))?;
         self.history = history;
         self.window_number += 1;
         self.context_window_id = uuid::Uuid::now_v7().to_string();
@@ -92,46 +136,30 @@ impl Session {
         // The world the fresh context describes, and the settings, as a new thread's first turn records them.
         let world = crate::records::world_state(&self.environment, &self.model.slug, &context);
         self.save("world_state", world);
-        self.save_turn_context(&turn_id, false);
+        self.save_turn_context(turn_id, false);
         let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
         self.save("event_msg", settings);
         // The new history's size, as upstream estimates it, is the last usage from now on.
         let estimate = estimated_tokens(self.base_instructions(), &self.history);
         self.last_usage = Usage { total_tokens: estimate, ..Usage::default() };
-        self.tell_usage(&turn_id);
+        self.tell_usage(turn_id);
         self.events.emit(Event::RateLimits { turn_id: turn_id.clone() });
         self.save_token_count();
         let item = json!({"type": "ContextCompaction", "id": item_id});
         let now = crate::records::now_ms();
-        self.save("event_msg", crate::records::item_completed(&self.thread_id, &turn_id, item, item_started_ms, now));
+        self.save("event_msg", crate::records::item_completed(&self.thread_id, turn_id, item, item_started_ms, now));
         self.events.emit(Event::CompactionCompleted { turn_id: turn_id.clone(), id: item_id });
-        self.save(
-            "event_msg",
-            json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": null,
-                "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
-                "duration_ms": started.elapsed().as_millis() as u64}),
-        );
-        self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
-        Ok(TurnSummary { last_message: None, usage: self.usage })
-    }
-
-    /// Ends a compaction that failed, as a turn fails; the history stays as it was.
-    fn fail(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
-        let message = error.to_string();
-        self.events.emit(Event::Error { message: message.clone() });
-        self.events
-            .emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() }, turn_id: turn_id.into() });
-        self.save("event_msg", json!({"type": "error", "message": message}));
-        self.save(
-            "event_msg",
-            json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(),
-                "duration_ms": started.elapsed().as_millis() as u64}),
-        );
-        TurnError::Api(error)
+        Ok(())
     }
 
     /// The compaction request, resent on retryable failures: the model's summary of the history.
-    async fn summarize(&mut self, ids: &TurnIds, control: &TurnControl) -> Result<String, TurnError> {
+    async fn summarize(
+        &mut self,
+        ids: &TurnIds,
+        control: &TurnControl,
+        summarizer: Option<&ModelProfile<'static>>,
+        why: Compaction,
+    ) -> Result<String, TurnError> {
         if let Some(error) = missing_key(&self.config.model_provider) {
             return Err(TurnError::Api(error));
         }
@@ -143,7 +171,7 @@ impl Session {
         input.push(json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}));
         let cx = RequestContext {
             pack: self.pack,
-            model: &self.model,
+            model: summarizer.unwrap_or(&self.model),
             config: &self.config,
             ids,
             workspaces: git_workspaces(&self.config.cwd),
@@ -151,7 +179,7 @@ impl Session {
             client: self.client.as_ref(),
             surface: self.surface,
         };
-        let metadata = as_compaction(&cx.turn_metadata());
+        let metadata = as_compaction(&cx.turn_metadata(), why);
         let mut body = cx.body(&input, &metadata);
         // No tools are offered for a summary.
         if let Some(tools) = body.get_mut("tools") {
@@ -241,7 +269,9 @@ impl Session {
         let environment = environment(&self.config).map_err(|e| e.to_string())?;
         let context = crate::context::initial_context(self.pack, &self.model, &environment, &self.thread_id)
             .map_err(|e| e.to_string())?;
-        let (_, context) = split_prefix(&self.model, context);
+        // The model may be another than the one the history was made with (a switch compacts before the turn).
+        let (name_based, context) = split_prefix(&self.model, context);
+        self.prefix = name_based;
         self.environment = environment;
         // As upstream places it: before the last of the user's messages (before the summary when there is none).
         let mut history = kept_user_messages(self.pack, &self.history);
@@ -285,16 +315,18 @@ fn usage_event(turn_id: &str, total: Usage, last: Usage) -> Event {
     }
 }
 
-/// A turn's metadata made a compaction's, as upstream sends it: its kind, how it was asked for, and no model or
-/// effort.
-fn as_compaction(metadata: &str) -> String {
+/// A turn's metadata made a compaction's, as upstream sends it: its kind, why, and no model or effort.
+fn as_compaction(metadata: &str, why: Compaction) -> String {
     let Ok(Value::Object(mut values)) = serde_json::from_str::<Value>(metadata) else { return metadata.to_string() };
     values.insert("request_kind".into(), json!("compaction"));
     values.shift_remove("model");
     values.shift_remove("reasoning_effort");
-    // Not a turn the user triggered (upstream's interface sends none for its compactions).
-    values.shift_remove("turn_trigger");
-    values.insert("compaction".into(), compaction_metadata());
+    // A compaction the user asked for is no turn the user triggered (upstream's interface sends none for it); one
+    // before a turn is part of that turn.
+    if why == Compaction::Requested {
+        values.shift_remove("turn_trigger");
+    }
+    values.insert("compaction".into(), why.metadata());
     Value::Object(values).to_string()
 }
 
@@ -397,10 +429,27 @@ mod tests {
     fn a_compaction_says_so_in_its_metadata_and_names_no_model() {
         let metadata =
             r#"{"turn_id":"t","request_kind":"turn","root_turn_id":"t","model":"m","reasoning_effort":"low"}"#;
-        let compacted: Value = serde_json::from_str(&as_compaction(metadata)).unwrap();
+        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::Requested)).unwrap();
         let keys: Vec<&str> = compacted.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["turn_id", "request_kind", "root_turn_id", "compaction"]);
         assert_eq!(compacted["request_kind"], "compaction");
         assert_eq!(compacted["compaction"]["trigger"], "manual");
+
+        // Before a turn, it is part of the turn the user triggered.
+        let metadata = r#"{"turn_id":"t","request_kind":"turn","turn_trigger":"user","model":"m"}"#;
+        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::ModelChanged)).unwrap();
+        assert_eq!(compacted["turn_trigger"], "user");
+        assert_eq!(compacted["compaction"]["reason"], "comp_hash_changed");
+        assert_eq!(compacted["compaction"]["phase"], "pre_turn");
+    }
+
+    #[test]
+    fn a_switch_compacts_only_between_models_the_catalog_gives_different_compaction_hashes() {
+        let pack = rcodex_prompt_pack::embedded();
+        let model = |slug: &str| crate::context::resolve_model(pack, slug).0;
+        assert!(compacts_on_switch(&model("gpt-5.5"), &model("gpt-5.6-sol")));
+        assert!(!compacts_on_switch(&model("gpt-5.6-sol"), &model("gpt-6.1-sol")));
+        // A model the catalog does not know has no hash: nothing to compare.
+        assert!(!compacts_on_switch(&model("gpt-5.5"), &model("my-own-model")));
     }
 }

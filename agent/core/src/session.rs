@@ -417,9 +417,10 @@ impl Session {
     /// is waiting, taking steers and an interrupt from `control` as it goes.
     pub async fn run_turn(&mut self, input: Vec<UserInput>, control: &TurnControl) -> Result<TurnSummary, TurnError> {
         let turn_id = control.turn_id.clone();
-        let ids = self.turn_ids(&turn_id);
+        let mut ids = self.turn_ids(&turn_id);
         let started = std::time::Instant::now();
         let resumed = ids.history_initialization == "cold_resume";
+        let previous_model = (!self.fresh).then(|| self.model.clone());
         let updates = self.apply_overrides(&control.overrides, resumed).await;
         self.fresh = false;
         self.materialize_rollout();
@@ -449,9 +450,24 @@ impl Session {
             let settings = crate::records::thread_settings_applied(&self.thread_id, &self.config, &self.model.slug);
             self.save("event_msg", settings);
         }
-        // What the turn's settings changed, told before its input.
-        for item in updates {
-            self.record(item);
+        // A model of another compaction family gets the history summarized by the previous one, in a fresh context
+        // (which tells what the settings changed); otherwise what changed is told before the turn's input.
+        let switched = previous_model.filter(|previous| compact::compacts_on_switch(previous, &self.model));
+        if let Some(previous) = switched {
+            if let Err(error) =
+                self.replace_history(&ids, control, Some(&previous), compact::Compaction::ModelChanged).await
+            {
+                return Err(match error {
+                    TurnError::Interrupted => self.abort(&turn_id, started),
+                    TurnError::Api(error) => self.fail_turn(&turn_id, started, error),
+                });
+            }
+            ids.context_window_id = self.context_window_id.clone();
+            ids.window_number = self.window_number;
+        } else {
+            for item in updates {
+                self.record(item);
+            }
         }
         self.record_user_input(&turn_id, input);
 
@@ -471,17 +487,7 @@ impl Session {
             let sampled = match sampled {
                 Ok(sampled) => sampled,
                 Err(TurnError::Interrupted) => return Err(self.abort(&turn_id, started)),
-                Err(TurnError::Api(error)) => {
-                    let message = error.to_string();
-                    self.events.emit(Event::Error { message: message.clone() });
-                    self.events.emit(Event::TurnFailed {
-                        error: ErrorMessage { message: message.clone() },
-                        turn_id: turn_id.clone(),
-                    });
-                    self.save("event_msg", json!({"type": "error", "message": message}));
-                    self.save("event_msg", json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(), "duration_ms": started.elapsed().as_millis() as u64}));
-                    return Err(TurnError::Api(error));
-                }
+                Err(TurnError::Api(error)) => return Err(self.fail_turn(&turn_id, started, error)),
             };
             if let Some(usage) = sampled.usage {
                 self.tools.response_received(usage.total_tokens);
@@ -573,6 +579,21 @@ impl Session {
             self.save("event_msg", settings);
         }
         updates
+    }
+
+    /// Ends a turn that failed: the error told and recorded.
+    fn fail_turn(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
+        let message = error.to_string();
+        self.events.emit(Event::Error { message: message.clone() });
+        self.events
+            .emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() }, turn_id: turn_id.into() });
+        self.save("event_msg", json!({"type": "error", "message": message}));
+        self.save(
+            "event_msg",
+            json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
+        );
+        TurnError::Api(error)
     }
 
     /// Ends an interrupted turn as upstream does: the marker telling the model so is recorded for the next turn.

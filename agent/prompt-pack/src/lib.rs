@@ -173,6 +173,10 @@ pub struct ModelInfo {
     pub truncation_policy: Option<Value>,
     #[serde(default)]
     pub context_window: Option<u64>,
+    /// Which compaction the model's history is made for: a turn switching to a model of another hash compacts
+    /// first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comp_hash: Option<String>,
     #[serde(default)]
     pub input_modalities: Vec<String>,
     #[serde(default)]
