@@ -78,7 +78,7 @@ impl Run {
             ephemeral: false,
             output_schema: None,
             sandbox_launcher: bin("rcodex"),
-            fork: false,
+            fork: None,
             client: None,
             surface: Default::default(),
             interaction,

@@ -346,7 +346,7 @@ impl Server {
             ephemeral,
             output_schema: None,
             sandbox_launcher: self.options.sandbox_launcher.clone(),
-            fork: forked_from.is_some(),
+            fork: forked_from.is_some().then_some(rcodex_core::session::Fork::Warm),
             client,
             // The client answers approvals and user input (see approvals.rs).
             surface: Default::default(),

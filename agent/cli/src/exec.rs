@@ -173,7 +173,7 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             ephemeral: args.ephemeral,
             output_schema: prepared.output_schema,
             sandbox_launcher,
-            fork: false,
+            fork: None,
             client: None,
             surface: Default::default(),
             interaction: Default::default(),

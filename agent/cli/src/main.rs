@@ -29,6 +29,8 @@ enum Command {
     AppServer(AppServerArgs),
     /// Continue a saved session in the interactive interface.
     Resume(Box<tui::ResumeArgs>),
+    /// Start a new thread from a saved session (its conversation so far) in the interactive interface.
+    Fork(Box<tui::ResumeArgs>),
 }
 
 #[derive(Args)]
@@ -163,7 +165,11 @@ fn main() -> ExitCode {
     match command {
         Command::Resume(mut resume) => {
             let options = cli.interactive.under(std::mem::take(&mut resume.options));
-            tui::run(join(cli.config, std::mem::take(&mut resume.config)), options, Some(*resume))
+            tui::run(join(cli.config, std::mem::take(&mut resume.config)), options, Some((*resume, tui::Take::Resume)))
+        }
+        Command::Fork(mut fork) => {
+            let options = cli.interactive.under(std::mem::take(&mut fork.options));
+            tui::run(join(cli.config, std::mem::take(&mut fork.config)), options, Some((*fork, tui::Take::Fork)))
         }
         Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
         Command::Exec(mut args) => {

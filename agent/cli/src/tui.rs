@@ -1,4 +1,4 @@
-//! `rcodex [PROMPT]` and `rcodex resume`: the interactive interface (`rcodex_tui`).
+//! `rcodex [PROMPT]`, `rcodex resume` and `rcodex fork`: the interactive interface (`rcodex_tui`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,16 +81,23 @@ impl InteractiveArgs {
     }
 }
 
-pub fn run(config_overrides: Vec<String>, mut args: InteractiveArgs, resume: Option<ResumeArgs>) -> ExitCode {
+/// `rcodex resume` continues the saved session, `rcodex fork` starts a new thread from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Resume,
+    Fork,
+}
+
+pub fn run(config_overrides: Vec<String>, mut args: InteractiveArgs, resume: Option<(ResumeArgs, Take)>) -> ExitCode {
     // `resume --last PROMPT`: the word after --last is the prompt.
-    if let Some(resume) = &resume
+    if let Some((resume, _)) = &resume
         && resume.last
         && args.prompt.is_none()
     {
         args.prompt = resume.session_id.clone();
     }
     match prepare(config_overrides, &args, resume) {
-        Ok((config, resume)) => {
+        Ok((config, origin)) => {
             let sandbox_launcher = match std::env::current_exe() {
                 Ok(path) => path,
                 Err(e) => {
@@ -100,7 +107,7 @@ pub fn run(config_overrides: Vec<String>, mut args: InteractiveArgs, resume: Opt
             };
             rcodex_tui::run(rcodex_tui::Options {
                 config,
-                resume,
+                origin,
                 prompt: args.prompt,
                 images: args.image,
                 alt_screen: !args.no_alt_screen,
@@ -117,8 +124,8 @@ pub fn run(config_overrides: Vec<String>, mut args: InteractiveArgs, resume: Opt
 fn prepare(
     config_overrides: Vec<String>,
     args: &InteractiveArgs,
-    resume: Option<ResumeArgs>,
-) -> Result<(Config, Option<PathBuf>), String> {
+    resume: Option<(ResumeArgs, Take)>,
+) -> Result<(Config, rcodex_tui::Origin), String> {
     let (codex_home, cwd) = crate::home_and_cwd(args.cd.as_deref())?;
     let overrides = Overrides {
         codex_home: Some(codex_home.clone()),
@@ -143,19 +150,21 @@ fn prepare(
     if !config.sandbox_mode_configured {
         config.sandbox_mode = SandboxMode::WorkspaceWrite;
     }
-    let resume = match resume {
-        None => None,
-        Some(ResumeArgs { session_id: Some(id), last: false, .. }) => {
+    let Some((resume, take)) = resume else { return Ok((config, rcodex_tui::Origin::default())) };
+    let path = match resume {
+        ResumeArgs { session_id: Some(id), last: false, .. } => {
             rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?.path
         }
-        Some(ResumeArgs { all, .. }) => {
+        ResumeArgs { all, .. } => {
             let scope = if all { None } else { Some(cwd.as_path()) };
             let found = rcodex_core::rollout::find_last(&codex_home, scope);
             if found.path.is_none() {
-                print_warning("no saved session to resume: starting a new session");
+                let doing = if take == Take::Fork { "fork" } else { "resume" };
+                print_warning(&format!("no saved session to {doing}: starting a new session"));
             }
             found.path
         }
     };
-    Ok((config, resume))
+    let fork = (take == Take::Fork && path.is_some()).then_some(rcodex_core::session::Fork::Cold);
+    Ok((config, rcodex_tui::Origin { resume: path, fork }))
 }

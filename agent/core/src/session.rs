@@ -26,6 +26,24 @@ use crate::tools::{RuntimeOptions, ToolCall, ToolOutput, ToolRuntime, Tools};
 mod compact;
 
 /// How a session starts.
+/// Where a fork's source is, as upstream's turn metadata tells it (`history_initialization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    /// A thread the process holds (the app server's `thread/fork`, the interface's `/fork`).
+    Warm,
+    /// A session read from its file as the process starts (`rcodex fork`).
+    Cold,
+}
+
+impl Fork {
+    fn history_initialization(self) -> &'static str {
+        match self {
+            Fork::Warm => "warm_fork",
+            Fork::Cold => "cold_fork",
+        }
+    }
+}
+
 pub struct SessionOptions {
     pub config: Config,
     /// Resume this saved session instead of starting a new one.
@@ -39,7 +57,7 @@ pub struct SessionOptions {
     pub sandbox_launcher: PathBuf,
     /// With `resume`: start a new thread with a copy of the saved session's history (a fork) instead of
     /// continuing it.
-    pub fork: bool,
+    pub fork: Option<Fork>,
     /// The app-server client driving the session (`None`: exec). It names the session to the model server
     /// (originator, user agent) as upstream's app server names it.
     pub client: Option<AppClient>,
@@ -174,7 +192,7 @@ impl Session {
 
         // A fork's source and how many of its records it took, for the turn metadata.
         let mut forked_from = None;
-        let resumed_from = options.resume.clone().filter(|_| !options.fork);
+        let resumed_from = options.resume.clone().filter(|_| options.fork.is_none());
         let mut first_turn = None;
         // A resumed thread (or a fork) goes on in its context window (a compaction opens a new one).
         let mut window_number = 0;
@@ -182,7 +200,7 @@ impl Session {
         let (thread_id, context_window_id, prefix, history, rollout, history_initialization, usage) = match options
             .resume
         {
-            Some(path) if options.fork => {
+            Some(path) if let Some(fork) = options.fork => {
                 // A new thread on a copy of the saved one: its history and its context window, under a new id.
                 let saved = rollout::load(&path)?;
                 window_number = saved.window_number;
@@ -206,7 +224,7 @@ impl Session {
                     rollout = Some(file);
                 }
                 let usage = saved.total_usage.unwrap_or_default();
-                (thread_id, context_window_id, prefix, saved.items, rollout, "warm_fork", usage)
+                (thread_id, context_window_id, prefix, saved.items, rollout, fork.history_initialization(), usage)
             }
             Some(path) => {
                 let saved = rollout::load(&path)?;

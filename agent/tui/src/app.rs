@@ -5,14 +5,16 @@ use std::io::Write;
 use std::time::Instant;
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use rcodex_core::events::{Event, EventSink, ItemDetails, TurnUsage, UserInput};
+use rcodex_core::events::{Event, EventSink, ItemDetails, Status, TurnUsage, UserInput};
 use rcodex_core::interaction::{Answer, ApprovalDecision, ApprovalKind};
 use rcodex_core::request::Surface;
-use rcodex_core::session::SessionOptions;
+use rcodex_core::session::{Fork, SessionOptions};
 use rcodex_core::thread::{SteerError, ThreadHandle};
 use tokio::sync::mpsc;
 
 use crate::Options;
+use crate::diff::FilePatch;
+use rcodex_core::events::TodoItem;
 
 /// One block of the transcript.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +35,33 @@ pub enum Cell {
     Error(String),
     /// A turn's end: how long it worked.
     Worked(String),
+    /// The summary of the model's reasoning.
+    Reasoning(String),
+    /// The files a patch changed.
+    Patch(Vec<FilePatch>),
+    /// The model's plan, as it last updated it.
+    Plan(Vec<TodoItem>),
+    /// `/status`: each line's label and value.
+    Status(Vec<(String, String)>),
+}
+
+/// What a picker's choice does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Purpose {
+    /// Chooses a model, then its effort.
+    Model,
+    /// Chooses the effort of this model, for the next turns.
+    Effort(String),
+    /// Resumes the session file chosen.
+    Resume,
+}
+
+/// A full-screen text over the transcript (`/diff`), scrolled with the arrows and pages, closed with q or Esc.
+pub struct Pager {
+    pub title: String,
+    pub lines: Vec<String>,
+    /// The first line shown.
+    pub scroll: usize,
 }
 
 /// A list to choose from (`/model`: the model, then its reasoning effort).
@@ -41,8 +70,7 @@ pub struct Picker {
     /// Each choice: its label, its description, its value.
     pub items: Vec<(String, String, String)>,
     pub selected: usize,
-    /// The model chosen (for the effort's list), or none (the model's list).
-    pub model: Option<String>,
+    pub purpose: Purpose,
     pub footer: &'static str,
 }
 
@@ -69,6 +97,9 @@ pub struct App {
     pub turn_started: Option<Instant>,
     pub approval: Option<Approval>,
     pub picker: Option<Picker>,
+    pub pager: Option<Pager>,
+    /// The size of the context the last response used, in tokens.
+    pub context_tokens: u64,
     /// What the next turn changes of the thread's settings (`/model`).
     overrides: rcodex_core::config::TurnOverrides,
     /// Messages that entered the conversation and wait for their request to go out before their title is asked
@@ -82,9 +113,17 @@ pub struct App {
     quit: bool,
 }
 
+/// How a thread begins: new, or from a session file, continued or forked.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub resume: Option<std::path::PathBuf>,
+    /// A new thread whose history is the session's.
+    pub fork: Option<Fork>,
+}
+
 fn spawn_thread(
     config: &rcodex_core::config::Config,
-    resume: Option<std::path::PathBuf>,
+    origin: &Origin,
     sandbox_launcher: &std::path::Path,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<(ThreadHandle, tokio::task::JoinHandle<()>), String> {
@@ -94,11 +133,11 @@ fn spawn_thread(
     });
     let options = SessionOptions {
         config: config.clone(),
-        resume,
+        resume: origin.resume.clone(),
         ephemeral: false,
         output_schema: None,
         sandbox_launcher: sandbox_launcher.to_path_buf(),
-        fork: false,
+        fork: origin.fork,
         client: None,
         surface: Surface::Tui,
         interaction: rcodex_core::interaction::Interaction { answered: true, ..Default::default() },
@@ -125,9 +164,8 @@ impl Drop for TerminalGuard {
 
 pub async fn run(options: Options) -> Result<String, String> {
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let (thread, thread_task) =
-        spawn_thread(&options.config, options.resume.clone(), &options.sandbox_launcher, &events_tx)?;
-    let cells = options.resume.as_deref().map(replay).unwrap_or_default();
+    let (thread, thread_task) = spawn_thread(&options.config, &options.origin, &options.sandbox_launcher, &events_tx)?;
+    let cells = opening_cells(&options.origin);
     let mut app = App {
         config: options.config.clone(),
         cells,
@@ -139,6 +177,8 @@ pub async fn run(options: Options) -> Result<String, String> {
         turn_started: None,
         approval: None,
         picker: None,
+        pager: None,
+        context_tokens: 0,
         overrides: Default::default(),
         titles: Vec::new(),
         usage: TurnUsage::default(),
@@ -230,7 +270,13 @@ pub fn model_picker(current: &str) -> Picker {
         })
         .collect();
     let selected = items.iter().position(|i| i.2 == current).unwrap_or(0);
-    Picker { title: "Select Model and Effort".into(), items, selected, model: None, footer: "enter select · esc back" }
+    Picker {
+        title: "Select Model and Effort".into(),
+        items,
+        selected,
+        purpose: Purpose::Model,
+        footer: "enter select · esc back",
+    }
 }
 
 /// The reasoning efforts of `slug`, its default marked and selected.
@@ -257,9 +303,47 @@ pub fn effort_picker(slug: &str) -> Picker {
         title: format!("Select Reasoning Level for {name}"),
         items,
         selected,
-        model: Some(slug.to_string()),
+        purpose: Purpose::Effort(slug.to_string()),
         footer: "enter select · esc back",
     }
+}
+
+/// The saved sessions of `cwd`, newest first, to resume: each named by its first message, with its thread id.
+pub fn resume_picker(codex_home: &std::path::Path, cwd: &std::path::Path) -> Picker {
+    let items: Vec<(String, String, String)> = rcodex_core::rollout::session_files(codex_home)
+        .into_iter()
+        .filter_map(|path| {
+            let saved = rcodex_core::rollout::load(&path).ok()?;
+            if saved.meta.cwd != cwd {
+                return None;
+            }
+            let first = replay(&path).into_iter().find_map(|cell| match cell {
+                Cell::User(text) => Some(text.lines().next().unwrap_or_default().to_string()),
+                _ => None,
+            })?;
+            Some((first, saved.meta.thread_id.clone(), path.display().to_string()))
+        })
+        .take(20)
+        .collect();
+    Picker {
+        title: if items.is_empty() { "No saved session to resume".into() } else { "Resume a previous session".into() },
+        items,
+        selected: 0,
+        purpose: Purpose::Resume,
+        footer: "enter resume · esc back",
+    }
+}
+
+/// What the transcript shows of a thread as it opens: a continued or forked session's conversation so far.
+fn opening_cells(origin: &Origin) -> Vec<Cell> {
+    let Some(path) = &origin.resume else { return Vec::new() };
+    let mut cells = replay(path);
+    if origin.fork.is_some()
+        && let Ok(saved) = rcodex_core::rollout::load(path)
+    {
+        cells.insert(0, Cell::Info(format!("Thread forked from {}", saved.meta.thread_id)));
+    }
+    cells
 }
 
 /// A resumed thread's conversation as the transcript shows it: the user's messages (not the context's), the agent's,
@@ -304,6 +388,26 @@ pub fn replay(path: &std::path::Path) -> Vec<Cell> {
 
 /// What the transcript says of an interrupted turn.
 const INTERRUPTED: &str = "Conversation interrupted - tell the model what to do differently.";
+
+/// `2460` as `2.46K`, `1230000` as `1.23M`: three significant digits.
+pub fn compact(n: u64) -> String {
+    let (value, unit) = match n {
+        0..1_000 => return n.to_string(),
+        1_000..1_000_000 => (n as f64 / 1e3, "K"),
+        _ => (n as f64 / 1e6, "M"),
+    };
+    let digits = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.digits$}");
+    // `2.40K` reads `2.4K`.
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    format!("{text}{unit}")
+}
 
 /// `2460` as `2,460`.
 pub fn thousands(n: u64) -> String {
@@ -370,21 +474,24 @@ impl App {
     fn slash(&mut self, command: &str) {
         match command {
             "quit" | "exit" => self.quit = true,
-            "new" => {
-                let old = self.thread.clone();
-                tokio::spawn(async move { old.shutdown().await });
-                match spawn_thread(&self.config, None, &self.sandbox_launcher, &self.events) {
-                    Ok((thread, task)) => {
-                        self.thread = thread;
-                        self.thread_task = task;
-                        self.cells.clear();
-                        self.usage = TurnUsage::default();
-                        self.running = false;
-                        self.queued.clear();
-                    }
-                    Err(e) => self.cells.push(Cell::Error(e)),
+            "new" => self.switch_thread(Origin::default()),
+            "fork" => match self.thread.rollout_path().filter(|path| path.exists()) {
+                Some(path) => self.switch_thread(Origin { resume: Some(path.to_path_buf()), fork: Some(Fork::Warm) }),
+                None => self.cells.push(Cell::Info("Nothing to fork yet: send a message first".into())),
+            },
+            "resume" => self.picker = Some(resume_picker(&self.config.codex_home, &self.config.cwd)),
+            "status" => self.cells.push(Cell::Status(self.status())),
+            "diff" => match crate::diff::workspace_diff(&self.config.cwd) {
+                Ok(diff) if diff.is_empty() => self.cells.push(Cell::Info("No changes".into())),
+                Ok(diff) => {
+                    self.pager = Some(Pager {
+                        title: "DIFF".into(),
+                        lines: diff.lines().map(str::to_string).collect(),
+                        scroll: 0,
+                    })
                 }
-            }
+                Err(why) => self.cells.push(Cell::Info(format!("/diff: {why}"))),
+            },
             "compact" => {
                 self.running = true;
                 self.turn_started = Some(Instant::now());
@@ -395,6 +502,95 @@ impl App {
             "model" => self.picker = Some(model_picker(&self.config.model)),
             other => self.cells.push(Cell::Info(format!("/{other} is not available in rcodex yet"))),
         }
+    }
+
+    /// Leaves this thread for another (`/new`, `/fork`, `/resume`): the transcript shows the new one's.
+    fn switch_thread(&mut self, origin: Origin) {
+        let old = self.thread.clone();
+        tokio::spawn(async move { old.shutdown().await });
+        match spawn_thread(&self.config, &origin, &self.sandbox_launcher, &self.events) {
+            Ok((thread, task)) => {
+                self.thread = thread;
+                self.thread_task = task;
+                self.cells = opening_cells(&origin);
+                self.usage = TurnUsage::default();
+                self.context_tokens = 0;
+                self.running = false;
+                self.queued.clear();
+            }
+            Err(e) => self.cells.push(Cell::Error(e)),
+        }
+    }
+
+    /// What `/status` tells: the settings in force, the thread and its usage.
+    fn status(&self) -> Vec<(String, String)> {
+        let config = &self.config;
+        let info = rcodex_prompt_pack::embedded().model(&config.model);
+        let name = info.and_then(|m| m.display_name.clone()).unwrap_or_else(|| config.model.clone());
+        let effort = config
+            .model_reasoning_effort
+            .clone()
+            .or_else(|| info.and_then(|m| m.default_reasoning_level.clone()))
+            .unwrap_or_else(|| "default".into());
+        let summaries = config.model_reasoning_summary.clone().unwrap_or_else(|| "auto".into());
+        let sandbox = match config.sandbox_mode {
+            rcodex_core::config::SandboxMode::ReadOnly => "Read Only",
+            rcodex_core::config::SandboxMode::WorkspaceWrite => "Workspace",
+            rcodex_core::config::SandboxMode::DangerFullAccess => "Full Access",
+        };
+        let agents_md = config.cwd.join("AGENTS.md");
+        let usage = &self.usage;
+        let input = usage.input_tokens.saturating_sub(usage.cached_input_tokens);
+        let mut lines = vec![
+            ("Model".into(), format!("{name} (reasoning {effort}, summaries {summaries})")),
+            ("Model provider".into(), config.model_provider_id.clone()),
+            ("Directory".into(), config.cwd.display().to_string()),
+            ("Permissions".into(), format!("{sandbox} ({})", config.approval_policy.as_str())),
+            ("Agents.md".into(), if agents_md.is_file() { "AGENTS.md".into() } else { "<none>".into() }),
+            ("Session".into(), self.thread.thread_id().to_string()),
+            (
+                "Token usage".into(),
+                format!(
+                    "{} total  ({} input + {} output)",
+                    compact(input + usage.output_tokens),
+                    compact(input),
+                    compact(usage.output_tokens)
+                ),
+            ),
+        ];
+        // The share of the window the model may fill, as upstream counts it.
+        if let Some(window) = info.and_then(|m| m.context_window).map(|w| w * 95 / 100).filter(|w| *w > 0) {
+            let left = 100 - (self.context_tokens * 100 / window).min(100);
+            lines.push((
+                "Context window".into(),
+                format!("{left}% left ({} used / {})", compact(self.context_tokens), compact(window)),
+            ));
+        }
+        lines
+    }
+
+    /// A key while the pager is open: arrows and pages scroll, q or Esc closes.
+    fn on_pager_key(&mut self, key: KeyEvent, height: usize) {
+        let Some(pager) = &mut self.pager else { return };
+        let last = pager.lines.len().saturating_sub(1);
+        pager.scroll = match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => {
+                self.pager = None;
+                return;
+            }
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.pager = None;
+                return;
+            }
+            KeyCode::Up | KeyCode::Char('k') => pager.scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => pager.scroll + 1,
+            KeyCode::PageUp => pager.scroll.saturating_sub(height),
+            KeyCode::PageDown | KeyCode::Char(' ') => pager.scroll + height,
+            KeyCode::Home => 0,
+            KeyCode::End => last,
+            _ => pager.scroll,
+        }
+        .min(last);
     }
 
     /// A key while a picker is open: digits choose, Up and Down move, Enter chooses, Esc closes.
@@ -420,10 +616,14 @@ impl App {
             _ => None,
         };
         let Some(index) = chosen else { return };
-        let value = picker.items[index].2.clone();
-        match picker.model.clone() {
-            None => self.picker = Some(effort_picker(&value)),
-            Some(model) => {
+        let Some(value) = picker.items.get(index).map(|item| item.2.clone()) else { return };
+        match picker.purpose.clone() {
+            Purpose::Model => self.picker = Some(effort_picker(&value)),
+            Purpose::Resume => {
+                self.picker = None;
+                self.switch_thread(Origin { resume: Some(value.into()), fork: None });
+            }
+            Purpose::Effort(model) => {
                 self.picker = None;
                 self.overrides.model = Some(model.clone());
                 self.overrides.effort = Some(value.clone());
@@ -436,6 +636,10 @@ impl App {
 
     async fn on_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if self.pager.is_some() {
+            let height = crossterm::terminal::size().map(|(_, rows)| rows as usize).unwrap_or(24).saturating_sub(3);
+            return self.on_pager_key(key, height);
+        }
         if self.picker.is_some() {
             return self.on_picker_key(key);
         }
@@ -544,6 +748,7 @@ impl App {
         for text in std::mem::take(&mut self.titles) {
             crate::title::request(&self.config, &self.sandbox_launcher, &text);
         }
+        let finished = matches!(event, Event::ItemCompleted { .. });
         match event {
             Event::TurnStarted { .. } => {
                 self.running = true;
@@ -561,7 +766,7 @@ impl App {
             }
             Event::ItemStarted { item } | Event::ItemUpdated { item } | Event::ItemCompleted { item } => {
                 let completed = matches!(item.details, ItemDetails::CommandExecution { .. })
-                    && !matches!(&item.details, ItemDetails::CommandExecution { status, .. } if *status == rcodex_core::events::Status::InProgress);
+                    && !matches!(&item.details, ItemDetails::CommandExecution { status, .. } if *status == Status::InProgress);
                 match item.details {
                     ItemDetails::AgentMessage { text: full, .. } => {
                         let id = item.source_id.clone().unwrap_or_default();
@@ -589,15 +794,36 @@ impl App {
                         }
                     }
                     ItemDetails::Error { message } => self.cells.push(Cell::Error(message)),
-                    ItemDetails::FileChange { changes, .. } => {
-                        for change in changes {
-                            self.cells.push(Cell::Info(format!("Edited {}", change.path)));
+                    ItemDetails::FileChange { changes, status } => match status {
+                        Status::InProgress => {}
+                        Status::Completed => {
+                            let cwd = &self.config.cwd;
+                            let files =
+                                changes.iter().map(|c| FilePatch::new(&c.path, &c.kind, &c.diff, cwd)).collect();
+                            self.cells.push(Cell::Patch(files));
+                        }
+                        Status::Failed | Status::Declined => {
+                            self.cells.push(Cell::Error("The patch was not applied".into()))
+                        }
+                    },
+                    ItemDetails::Reasoning { text } if finished && !text.trim().is_empty() => {
+                        self.cells.push(Cell::Reasoning(text))
+                    }
+                    ItemDetails::TodoList { items } => {
+                        // One plan per turn, as it was last updated.
+                        let since_user = self.cells.iter().rposition(|c| matches!(c, Cell::User(_))).unwrap_or(0);
+                        match self.cells[since_user..].iter_mut().rev().find(|c| matches!(c, Cell::Plan(_))) {
+                            Some(plan) => *plan = Cell::Plan(items),
+                            None => self.cells.push(Cell::Plan(items)),
                         }
                     }
                     _ => {}
                 }
             }
-            Event::TokenUsage { total, .. } => self.usage = total,
+            Event::TokenUsage { total, last_tokens, .. } => {
+                self.usage = total;
+                self.context_tokens = last_tokens;
+            }
             Event::TurnCompleted { usage, .. } => {
                 self.usage = usage;
                 self.turn_ended();

@@ -1,4 +1,4 @@
-//! `rcodex` alone: the interactive terminal interface, a thin frontend over the thread runtime
+//! `rcodex` alone (and `rcodex resume`, `rcodex fork`): the interactive terminal interface, a thin frontend over the thread runtime
 //! ([`rcodex_core::thread`]). It sends the thread operations (start a turn, steer, interrupt, resolve an approval,
 //! compact, shut down) and draws the events it gets back; no turn logic lives here.
 //!
@@ -7,10 +7,13 @@
 //! interface does ([`title`]).
 
 mod app;
+mod diff;
 mod title;
 mod view;
 
 use std::path::PathBuf;
+
+pub use app::Origin;
 use std::process::ExitCode;
 
 use rcodex_core::config::Config;
@@ -18,8 +21,8 @@ use rcodex_core::config::Config;
 /// What the command line asked for.
 pub struct Options {
     pub config: Config,
-    /// Continue this saved session.
-    pub resume: Option<PathBuf>,
+    /// A new thread, or a saved session continued or forked.
+    pub origin: Origin,
     /// A first prompt, sent at once.
     pub prompt: Option<String>,
     /// Images to attach to the first prompt.

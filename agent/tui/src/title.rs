@@ -32,7 +32,7 @@ pub fn request(config: &Config, sandbox_launcher: &std::path::Path, prompt: &str
         ephemeral: true,
         output_schema: Some(schema),
         sandbox_launcher: sandbox_launcher.to_path_buf(),
-        fork: false,
+        fork: None,
         client: None,
         surface: Surface::TuiTitle,
         interaction: Default::default(),

@@ -6,7 +6,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::app::{App, Cell};
+use crate::app::{App, Cell, Pager};
+use crate::diff::FilePatch;
 
 /// What the empty composer shows.
 pub const PLACEHOLDER: &str = "Ask Codex to do anything";
@@ -15,6 +16,9 @@ pub const PLACEHOLDER: &str = "Ask Codex to do anything";
 const OUTPUT_LINES: usize = 5;
 
 pub fn draw(frame: &mut Frame, app: &App) {
+    if let Some(pager) = &app.pager {
+        return draw_pager(frame, pager);
+    }
     let bottom = bottom_lines(app);
     let height = (bottom.len() as u16).min(frame.area().height);
     let [top, below] = Layout::vertical([Constraint::Min(0), Constraint::Length(height)]).areas(frame.area());
@@ -85,9 +89,139 @@ fn transcript_lines(app: &App) -> Vec<Line<'static>> {
             Cell::Error(text) => {
                 lines.push(Line::from(Span::styled(format!("■ {text}"), Style::default().fg(Color::Red))))
             }
+            Cell::Reasoning(text) => {
+                let style = dim().add_modifier(Modifier::ITALIC);
+                for (i, line) in text.lines().enumerate() {
+                    let lead = if i == 0 { "• " } else { "  " };
+                    lines
+                        .push(Line::from(vec![Span::styled(lead, dim()), Span::styled(line.replace("**", ""), style)]));
+                }
+            }
+            Cell::Patch(files) => patch_lines(files, &mut lines),
+            Cell::Plan(items) => {
+                lines.push(Line::from(vec![
+                    Span::styled("• ", dim()),
+                    Span::styled("Updated Plan", Style::default().add_modifier(Modifier::BOLD)),
+                ]));
+                for (i, item) in items.iter().enumerate() {
+                    let lead = if i == 0 { "  └ " } else { "    " };
+                    let (mark, style) = if item.completed {
+                        ("✔ ", dim().add_modifier(Modifier::CROSSED_OUT))
+                    } else {
+                        ("□ ", Style::default())
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(lead, dim()),
+                        Span::raw(mark),
+                        Span::styled(item.text.clone(), style),
+                    ]));
+                }
+            }
+            Cell::Status(fields) => {
+                lines.push(Line::from(Span::styled("/status", dim())));
+                lines.push(Line::from(""));
+                for (label, value) in fields {
+                    let label = format!("{label}:");
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {label:<21}"), dim()),
+                        Span::raw(value.clone()),
+                    ]));
+                }
+            }
         }
     }
     lines
+}
+
+/// A patch's files: a heading with the lines added and removed, then each file's changed lines, numbered and
+/// coloured.
+fn patch_lines(files: &[FilePatch], lines: &mut Vec<Line<'static>>) {
+    let (added, removed) = files.iter().map(FilePatch::counts).fold((0, 0), |(a, r), (x, y)| (a + x, r + y));
+    let counts = |added: usize, removed: usize| {
+        vec![
+            Span::raw(" ("),
+            Span::styled(format!("+{added}"), Style::default().fg(Color::Green)),
+            Span::raw(" "),
+            Span::styled(format!("-{removed}"), Style::default().fg(Color::Red)),
+            Span::raw(")"),
+        ]
+    };
+    let mut heading = vec![Span::styled("• ", dim())];
+    match files {
+        [file] => {
+            let verb = match file.kind.as_str() {
+                "add" => "Added",
+                "delete" => "Deleted",
+                _ => "Edited",
+            };
+            heading.push(Span::styled(verb, Style::default().add_modifier(Modifier::BOLD)));
+            heading.push(Span::raw(format!(" {}", file.path)));
+        }
+        _ => {
+            heading.push(Span::styled("Edited", Style::default().add_modifier(Modifier::BOLD)));
+            heading.push(Span::raw(format!(" {} files", files.len())));
+        }
+    }
+    heading.extend(counts(added, removed));
+    lines.push(Line::from(heading));
+    let width = files.iter().flat_map(|f| &f.lines).map(|l| l.number.to_string().len()).max().unwrap_or(1);
+    for (i, file) in files.iter().enumerate() {
+        let indent = if files.len() > 1 {
+            if i > 0 {
+                lines.push(Line::from(""));
+            }
+            let (added, removed) = file.counts();
+            let mut spans = vec![Span::styled("  └ ", dim()), Span::raw(file.path.clone())];
+            spans.extend(counts(added, removed));
+            lines.push(Line::from(spans));
+            "    "
+        } else {
+            "  "
+        };
+        for line in file.lines.iter().filter(|l| l.sign != ' ') {
+            let style = Style::default().fg(if line.sign == '+' { Color::Green } else { Color::Red });
+            lines.push(Line::from(vec![
+                Span::raw(indent),
+                Span::styled(format!("{:>width$} ", line.number), dim()),
+                Span::styled(format!("{}{}", line.sign, line.text), style),
+            ]));
+        }
+    }
+}
+
+/// The pager over the whole screen: its title, a screenful of its lines (diff lines coloured), where it stands and
+/// its keys.
+fn draw_pager(frame: &mut Frame, pager: &Pager) {
+    let area = frame.area();
+    let body = (area.height as usize).saturating_sub(4);
+    let title: String = pager.title.chars().flat_map(|c| [c, ' ']).collect();
+    let rule_width = (area.width as usize).saturating_sub(title.chars().count() + 2);
+    let mut lines = vec![Line::from(Span::styled(format!("/ {title}{}", "/ ".repeat(rule_width / 2)), dim()))];
+    for line in pager.lines.iter().skip(pager.scroll).take(body) {
+        let style = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff ") {
+            Style::default().add_modifier(Modifier::BOLD)
+        } else if line.starts_with('+') {
+            Style::default().fg(Color::Green)
+        } else if line.starts_with('-') {
+            Style::default().fg(Color::Red)
+        } else if line.starts_with("@@") {
+            Style::default().fg(Color::Cyan)
+        } else {
+            Style::default()
+        };
+        lines.push(Line::from(Span::styled(line.clone(), style)));
+    }
+    while lines.len() < body + 1 {
+        lines.push(Line::from(Span::styled("~", dim())));
+    }
+    let shown = (pager.scroll + body).min(pager.lines.len());
+    let percent = if pager.lines.is_empty() { 100 } else { shown * 100 / pager.lines.len() };
+    let label = format!(" {percent}% ");
+    let rule = "─".repeat((area.width as usize).saturating_sub(label.len() + 1));
+    lines.push(Line::from(Span::styled(format!("{rule}{label}─"), dim())));
+    lines.push(Line::from(Span::styled(" ↑/↓ to scroll · pgup/pgdn to page · home/end to jump", dim())));
+    lines.push(Line::from(Span::styled(" q close", dim())));
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 /// A line of Markdown, simply: headings and `**bold**` in bold, `code` in cyan.
