@@ -69,9 +69,33 @@ fn normalize(text: &str, work_root: &Path) -> String {
             let end = line[at..].find("/workspace").map(|e| at + e + "/workspace".len()).unwrap_or(line.len());
             line.replace_range(at..end, "[WORKSPACE]");
         }
-        lines.push(numbers_hidden(&line));
+        lines.push(numbers_hidden(&uuids_hidden(&line)));
     }
     lines.join("\n")
+}
+
+/// Thread ids (`01a2487f-c34d-7364-abfb-c91576ed37e1`) -> `[UUID]`.
+fn uuids_hidden(line: &str) -> String {
+    let shape = [8, 4, 4, 4, 12];
+    let mut out = String::new();
+    let mut rest = line;
+    'scan: while !rest.is_empty() {
+        let mut at = 0;
+        for (i, len) in shape.iter().enumerate() {
+            let group = rest.get(at..at + len);
+            let dash = i + 1 == shape.len() || rest.get(at + len..at + len + 1) == Some("-");
+            if !group.is_some_and(|g| g.bytes().all(|b| b.is_ascii_hexdigit())) || !dash {
+                let c = rest.chars().next().unwrap_or_default();
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue 'scan;
+            }
+            at += len + 1;
+        }
+        out.push_str("[UUID]");
+        rest = &rest[at - 1..];
+    }
+    out
 }
 
 /// Times and counts that vary from run to run: `Worked for <1s`, `(3s • esc`, `2,460 tokens used`, `total=2,460`
@@ -486,4 +510,260 @@ output = [{{ message = "Hello." }}]
         .collect();
     assert_eq!(models, ["gpt-5.6-sol"]);
     assert!(run.screen(9).contains("gpt-5.6-sol low ·"), "the status line names the new model:\n{}", run.screen(9));
+}
+
+#[tokio::test]
+async fn a_patch_shows_as_a_numbered_diff_and_slash_diff_and_slash_status_tell_the_workspace_and_the_thread() {
+    let run = run(&format!(
+        r##"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[workspace]
+git = true
+files = {{ "README.md" = "# Demo\n\nA demo project.\nIt does little.\n", "obsolete.txt" = "old\n" }}
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Tidy up the project files."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "/diff"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "q close"
+
+[[tui.steps]]
+key = "end"
+
+[[tui.steps]]
+type = "q"
+
+[[tui.steps]]
+type = "/status"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Context window:"
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Tidy up the project files." }}
+[[script.steps.output]]
+reasoning = {{ summary = ["**Tidying the files**\n\nOne patch does it all."], encrypted_content = "gAAAAABparity-fixture" }}
+[[script.steps.output]]
+[script.steps.output.custom_tool_call]
+name = "apply_patch"
+call_id = "call_patch"
+input = """*** Begin Patch
+*** Add File: docs/usage.md
++# Usage
++
++Run it.
+*** Update File: README.md
+@@
+ # Demo
+ 
+-A demo project.
++A demo project, tidied.
+ It does little.
+*** Delete File: obsolete.txt
+*** End Patch
+"""
+
+[[script.steps]]
+expect = {{ function_call_output = "call_patch" }}
+output = [{{ message = "Tidied: three files changed." }}]
+"##
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The reasoning's summary, then the patch: each file with its lines added and removed, numbered.
+    insta::assert_snapshot!("patch", run.screen(3));
+    // The pager: git's diff of the tracked files, then the untracked one; End jumps to its last screen.
+    let pager = run.screen(6);
+    assert!(pager.starts_with("/ D I F F"), "{pager}");
+    let (tracked, untracked) = (pager.find("+A demo project, tidied."), pager.find("+++ b/docs/usage.md"));
+    assert!(tracked.is_some() && untracked > tracked, "{pager}");
+    assert!(pager.contains("100%"), "{pager}");
+    // q closed it; /status tells the settings, this thread and its usage.
+    let status = run.screen(9);
+    assert!(!status.contains("q close"), "{status}");
+    let from = status.find("/status").expect("the status cell");
+    insta::assert_snapshot!("status", status[from..].lines().take(11).collect::<Vec<_>>().join("\n"));
+}
+
+#[tokio::test]
+async fn rcodex_fork_starts_a_new_thread_with_the_saved_conversation_and_slash_fork_forks_the_running_one() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Remember the number 42."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+{QUIT_STEPS}
+[[tui.steps]]
+start = ["fork", "--last"]
+
+[[tui.steps]]
+wait_screen = "Thread forked from"
+
+[[tui.steps]]
+type = "What number?"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+
+[[tui.steps]]
+type = "/fork"
+key = "enter"
+
+[[tui.steps]]
+wait_ms = 300
+
+[[tui.steps]]
+type = "And doubled?"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "84."
+
+[[tui.steps]]
+wait_ms = 500
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+match = {{ last_input_contains = "Remember the number 42" }}
+output = [{{ message = "Noted: 42." }}]
+
+[[script.steps]]
+match = {{ last_input_contains = "What number?", input_contains = "Noted: 42." }}
+output = [{{ message = "42." }}]
+
+[[script.steps]]
+match = {{ last_input_contains = "And doubled?", input_contains = "What number?" }}
+output = [{{ message = "84." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The forked thread opens with the conversation it was forked from.
+    let forked = run.screen(7);
+    assert!(forked.contains("• Thread forked from [UUID]") && forked.contains("• Noted: 42."), "{forked}");
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let metadata: Vec<Value> = recording
+        .exchanges()
+        .filter_map(|e| e.capture.request.header("x-codex-turn-metadata").map(str::to_string))
+        .filter_map(|m| serde_json::from_str::<Value>(&m).ok())
+        .filter(|m| m["thread_source"] != "thread_title")
+        .collect();
+    let seen: Vec<(&str, &str)> = metadata
+        .iter()
+        .map(|m| (m["history_initialization"].as_str().unwrap(), m["forked_from_thread_id"].as_str().unwrap_or("")))
+        .collect();
+    let threads: Vec<&str> = metadata.iter().map(|m| m["thread_id"].as_str().unwrap()).collect();
+    // A fork read from its file as the process starts is cold; one of the running thread is warm. Each is a
+    // thread of its own, forked from the one before.
+    assert_eq!(seen[0], ("new", ""));
+    assert_eq!(seen[1], ("cold_fork", threads[0]));
+    assert_eq!(seen[2], ("warm_fork", threads[1]));
+    assert!(threads[0] != threads[1] && threads[1] != threads[2], "{threads:?}");
+}
+
+#[tokio::test]
+async fn slash_resume_lists_this_directory_s_sessions_and_opens_the_one_chosen() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Remember the number 42."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "/new"
+key = "enter"
+
+[[tui.steps]]
+type = "Remember the colour blue."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "/resume"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Resume a previous session"
+
+[[tui.steps]]
+type = "2"
+
+[[tui.steps]]
+wait_screen = "Noted: 42."
+
+[[tui.steps]]
+type = "What number?"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+match = {{ last_input_contains = "Remember the number 42" }}
+output = [{{ message = "Noted: 42." }}]
+
+[[script.steps]]
+match = {{ last_input_contains = "Remember the colour blue" }}
+output = [{{ message = "Noted: blue." }}]
+
+[[script.steps]]
+match = {{ last_input_contains = "What number?", input_contains = "Noted: 42." }}
+output = [{{ message = "42." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // Newest first, each by its first message.
+    let picker = run.screen(8);
+    let (blue, number) = (picker.find("1. Remember the colour blue."), picker.find("2. Remember the number 42."));
+    assert!(blue.is_some() && number > blue, "{picker}");
+    let resumed = run.screen(10);
+    assert!(resumed.contains("Remember the number 42.") && !resumed.contains("colour blue"), "{resumed}");
+    // The turn after goes on in the resumed thread: its request carries the first conversation, not the second.
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let asked = recording
+        .exchanges()
+        .map(|e| &e.capture.request)
+        .find(|r| r.input().last().is_some_and(|i| parity_capture::view::item_text(i) == "What number?"))
+        .expect("the resumed thread's request");
+    let texts: Vec<String> = asked.input().iter().map(parity_capture::view::item_text).collect();
+    assert!(texts.iter().any(|t| t == "Noted: 42."), "{texts:?}");
+    assert!(!texts.iter().any(|t| t == "Remember the colour blue."), "{texts:?}");
 }

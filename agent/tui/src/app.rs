@@ -572,7 +572,8 @@ impl App {
     /// A key while the pager is open: arrows and pages scroll, q or Esc closes.
     fn on_pager_key(&mut self, key: KeyEvent, height: usize) {
         let Some(pager) = &mut self.pager else { return };
-        let last = pager.lines.len().saturating_sub(1);
+        // Scrolled to the end, the last screen is full.
+        let last = pager.lines.len().saturating_sub(height);
         pager.scroll = match key.code {
             KeyCode::Char('q') | KeyCode::Esc => {
                 self.pager = None;
@@ -637,7 +638,7 @@ impl App {
     async fn on_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if self.pager.is_some() {
-            let height = crossterm::terminal::size().map(|(_, rows)| rows as usize).unwrap_or(24).saturating_sub(3);
+            let height = crossterm::terminal::size().map(|(_, rows)| crate::view::pager_body(rows)).unwrap_or(20);
             return self.on_pager_key(key, height);
         }
         if self.picker.is_some() {
@@ -917,6 +918,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_are_told_in_three_significant_digits() {
+        let told: Vec<String> = [60, 2_400, 2_460, 258_400, 1_230_000].into_iter().map(compact).collect();
+        assert_eq!(told, ["60", "2.4K", "2.46K", "258K", "1.23M"]);
+    }
+
+    #[test]
     fn counts_are_grouped_by_thousands() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
@@ -935,7 +942,7 @@ mod tests {
         let efforts = effort_picker("gpt-5.6-sol");
         assert_eq!(efforts.title, "Select Reasoning Level for GPT-5.6-Sol");
         assert_eq!(efforts.items[efforts.selected].0, "low (default)");
-        assert_eq!(efforts.model.as_deref(), Some("gpt-5.6-sol"));
+        assert_eq!(efforts.purpose, Purpose::Effort("gpt-5.6-sol".into()));
     }
 
     #[test]

@@ -189,11 +189,16 @@ fn patch_lines(files: &[FilePatch], lines: &mut Vec<Line<'static>>) {
     }
 }
 
+/// How many of the pager's lines a screen of `rows` shows: all but its title, rule and two lines of keys.
+pub fn pager_body(rows: u16) -> usize {
+    (rows as usize).saturating_sub(4)
+}
+
 /// The pager over the whole screen: its title, a screenful of its lines (diff lines coloured), where it stands and
 /// its keys.
 fn draw_pager(frame: &mut Frame, pager: &Pager) {
     let area = frame.area();
-    let body = (area.height as usize).saturating_sub(4);
+    let body = pager_body(area.height);
     let title: String = pager.title.chars().flat_map(|c| [c, ' ']).collect();
     let rule_width = (area.width as usize).saturating_sub(title.chars().count() + 2);
     let mut lines = vec![Line::from(Span::styled(format!("/ {title}{}", "/ ".repeat(rule_width / 2)), dim()))];
@@ -330,4 +335,40 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
     lines.push(Line::from(Span::styled(status, dim())));
     lines.push(Line::from(Span::styled("  enter sends · tab queues · esc interrupts · ctrl-c quits", dim())));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_is_green_where_it_adds_and_red_where_it_removes_and_counts_both() {
+        let file = FilePatch::new("/w/a.txt", "update", "@@ -1,2 +1,2 @@\n keep\n-old\n+new\n", "/w".as_ref());
+        let mut lines = Vec::new();
+        patch_lines(&[file], &mut lines);
+        let text = |line: &Line| line.spans.iter().map(|s| s.content.as_ref()).collect::<String>();
+        let shown: Vec<String> = lines.iter().map(text).collect();
+        // One file: named in the heading; the context line is not shown.
+        assert_eq!(shown, ["• Edited a.txt (+1 -1)", "  2 -old", "  2 +new"]);
+        let colour =
+            |line: &Line, content: &str| line.spans.iter().find(|s| s.content == content).and_then(|s| s.style.fg);
+        assert_eq!(colour(&lines[1], "-old"), Some(Color::Red));
+        assert_eq!(colour(&lines[2], "+new"), Some(Color::Green));
+        assert_eq!(colour(&lines[0], "+1"), Some(Color::Green));
+    }
+
+    #[test]
+    fn the_pager_shows_a_screenful_from_where_it_is_scrolled_and_how_far_that_is() {
+        let pager = Pager { title: "DIFF".into(), lines: (1..=30).map(|i| format!("+line {i}")).collect(), scroll: 10 };
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(40, 12)).unwrap();
+        terminal.draw(|frame| draw_pager(frame, &pager)).unwrap();
+        let buffer = terminal.backend().buffer();
+        let row = |y: u16| (0..40).map(|x| buffer[(x, y)].symbol().to_string()).collect::<String>();
+        assert!(row(0).starts_with("/ D I F F /"), "{}", row(0));
+        assert!(row(1).starts_with("+line 11"), "{}", row(1));
+        assert!(row(8).starts_with("+line 18"), "{}", row(8));
+        // 18 of 30 lines seen.
+        assert!(row(9).contains(" 60% "), "{}", row(9));
+        assert_eq!(buffer[(0, 1)].fg, Color::Green);
+    }
 }
