@@ -51,12 +51,86 @@ pub struct ModelProfile<'a> {
     pub family: &'a Family,
     /// The recorded model whose recipe this is.
     pub family_slug: String,
+    /// Where the pack keeps the recipe's `additional_tools` (by recorded model and network access): a title
+    /// request's tools are its own ([`keys::tui_title_additional_tools`]), not its thread's.
+    pub tools_key: fn(&str, &str) -> String,
+    /// The profile the thread started with, when the thread went on with another model's recipe
+    /// ([`ModelProfile::in_thread_of`]).
+    pub thread_setup: Option<Box<ModelProfile<'a>>>,
 }
 
-impl ModelProfile<'_> {
+/// The namespace of a Responses Lite model's own tools in its `additional_tools`; the other namespaces come with its
+/// recipe's collaboration setup (multi-agent tools).
+const OWN_TOOLS_NAMESPACE: &str = "functions";
+
+impl<'a> ModelProfile<'a> {
+    fn new(slug: &str, info: Option<&'a ModelInfo>, family: &'a Family, family_slug: &str) -> ModelProfile<'a> {
+        ModelProfile {
+            slug: slug.into(),
+            info,
+            family,
+            family_slug: family_slug.into(),
+            tools_key: keys::additional_tools,
+            thread_setup: None,
+        }
+    }
+
     /// Responses Lite: tools in an `additional_tools` item, the instructions as a plain developer message.
     pub fn lite(&self) -> bool {
         self.info.map(|i| i.use_responses_lite).unwrap_or(false)
+    }
+
+    /// This model taking over a thread that has run with `previous`. A thread's collaboration setup (its
+    /// collaboration mode, multi-agent tools, deferred namespaces: the fixed texts of its context) is settled when
+    /// it starts, by the recipe of its first model; a later model brings only its instructions, skills and tool
+    /// format (upstream 0.169.0, gpt-5.5 then gpt-5.6-sol in the interface: the context rebuilt after the switch's
+    /// compaction is gpt-5.5's with gpt-5.6-sol's instructions and its own tools alone in an `additional_tools`).
+    pub fn in_thread_of(self, previous: &ModelProfile<'a>) -> ModelProfile<'a> {
+        let setup = match &previous.thread_setup {
+            Some(setup) => (**setup).clone(),
+            None => previous.clone(),
+        };
+        let own = *setup.family == *self.family;
+        ModelProfile { thread_setup: (!own).then(|| Box::new(setup)), ..self }
+    }
+
+    /// The context recipe: the model's own, or in a thread set up by another recipe, that recipe's messages after
+    /// this model's tools item, each named (its id scheme) as this model names the item that begins alike.
+    pub fn recipe(&self) -> Vec<ContextItem> {
+        let own = &self.family.context;
+        let Some(setup) = &self.thread_setup else { return own.clone() };
+        let begins = |item: &ContextItem| {
+            (item.item_type.clone(), item.role.clone(), item.parts.first().map(std::mem::discriminant))
+        };
+        let tools = own.iter().filter(|item| item.item_type == "additional_tools").cloned();
+        let messages = setup.family.context.iter().filter(|item| item.item_type != "additional_tools").map(|item| {
+            let id = own.iter().find(|o| begins(o) == begins(item)).map_or_else(|| item.id.clone(), |o| o.id.clone());
+            ContextItem { id, ..item.clone() }
+        });
+        tools.chain(messages).collect()
+    }
+
+    /// The `additional_tools` this model offers, by network access: in a thread set up by another recipe, its own
+    /// tools and those of the setup's namespaces it shares (a setup without multi-agent namespaces has none).
+    fn additional_tools(&self, pack: &Pack, network: &str) -> Result<Value, ContextError> {
+        let tools_of = |model: &ModelProfile| -> Result<Value, ContextError> {
+            let key = (model.tools_key)(&model.family_slug, network);
+            serde_json::from_str(pack.text(&key).ok_or(ContextError::MissingText(key.clone()))?)
+                .map_err(|_| ContextError::MissingText(key))
+        };
+        let mut tools = tools_of(self)?;
+        let Some(setup) = &self.thread_setup else { return Ok(tools) };
+        let setup_tools = if setup.family.context.iter().any(|item| item.item_type == "additional_tools") {
+            tools_of(setup)?
+        } else {
+            Value::Null
+        };
+        let name = |tool: &Value| tool.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let setup_names: Vec<String> = setup_tools.as_array().into_iter().flatten().map(name).collect();
+        if let Some(list) = tools.as_array_mut() {
+            list.retain(|tool| name(tool) == OWN_TOOLS_NAMESPACE || setup_names.contains(&name(tool)));
+        }
+        Ok(tools)
     }
 }
 
@@ -74,7 +148,7 @@ pub enum ContextError {
 pub fn resolve_model<'a>(pack: &'a Pack, slug: &str) -> (ModelProfile<'a>, Option<String>) {
     let info = pack.model(slug);
     if let Some(family) = pack.families.get(slug) {
-        return (ModelProfile { slug: slug.into(), info, family, family_slug: slug.into() }, None);
+        return (ModelProfile::new(slug, info, family, slug), None);
     }
     // Not recorded: the recipe of a recorded model of the same kind. Upstream, a model missing from the catalog
     // falls back to default metadata with a warning; so does rcodex.
@@ -91,20 +165,20 @@ pub fn resolve_model<'a>(pack: &'a Pack, slug: &str) -> (ModelProfile<'a>, Optio
             "Model metadata for `{slug}` not found. Defaulting to fallback metadata; this can degrade performance and cause issues."
         )),
     };
-    (ModelProfile { slug: slug.into(), info, family, family_slug: family_slug.clone() }, warning)
+    (ModelProfile::new(slug, info, family, family_slug), warning)
 }
 
 /// The profile with the recipe of the frontend `surface` (the interface's own, or its title request's, when the pack
 /// recorded them for the model's recipe), else as it is.
 pub fn for_surface<'a>(pack: &'a Pack, model: ModelProfile<'a>, surface: crate::request::Surface) -> ModelProfile<'a> {
     let Some(tui) = &pack.tui else { return model };
-    let families = match surface {
+    let (families, tools_key): (_, fn(&str, &str) -> String) = match surface {
         crate::request::Surface::Exec => return model,
-        crate::request::Surface::Tui => &tui.families,
-        crate::request::Surface::TuiTitle => &tui.title_families,
+        crate::request::Surface::Tui => (&tui.families, keys::additional_tools),
+        crate::request::Surface::TuiTitle => (&tui.title_families, keys::tui_title_additional_tools),
     };
     match families.get(&model.slug).or_else(|| families.get(&model.family_slug)) {
-        Some(family) => ModelProfile { family, ..model },
+        Some(family) => ModelProfile { family, tools_key, ..model },
         None => model,
     }
 }
@@ -119,13 +193,12 @@ pub fn initial_context(
     let network = if env.network { "enabled" } else { "restricted" };
     let text = renderer(pack, env);
 
-    let mut out = Vec::with_capacity(model.family.context.len());
-    for (position, recipe) in model.family.context.iter().enumerate() {
+    let recipes = model.recipe();
+    let mut out = Vec::with_capacity(recipes.len());
+    for (position, recipe) in recipes.iter().enumerate() {
         let id = item_id(recipe, thread_id, position);
         if recipe.item_type == "additional_tools" {
-            let key = keys::additional_tools(&model.family_slug, network);
-            let tools: Value = serde_json::from_str(pack.text(&key).ok_or(ContextError::MissingText(key.clone()))?)
-                .map_err(|_| ContextError::MissingText(key))?;
+            let tools = model.additional_tools(pack, network)?;
             let item = serde_json::json!({"type": "additional_tools", "id": id, "role": recipe.role, "tools": tools});
             out.push(items::canonical(item, pack));
             continue;
@@ -486,6 +559,85 @@ mod tests {
         assert!(items[0]["id"].as_str().unwrap().starts_with("at_"));
         let (_, warning) = resolve_model(pack, "gpt-unheard-of");
         assert!(warning.unwrap().contains("gpt-unheard-of"));
+    }
+
+    /// The names of the namespaces of an `additional_tools` item, and of each one's tools.
+    fn namespaces(item: &Value) -> Vec<(String, Vec<String>)> {
+        let names = |list: &Value| -> Vec<String> {
+            list.as_array().into_iter().flatten().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+        };
+        item["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].as_str().unwrap().into(), names(&n["tools"])))
+            .collect()
+    }
+
+    #[test]
+    fn a_model_taking_over_a_thread_keeps_the_thread_s_setup_and_brings_its_instructions_and_tool_format() {
+        use crate::request::Surface;
+        let pack = rcodex_prompt_pack::embedded();
+        let profile = |slug: &str| for_surface(pack, resolve_model(pack, slug).0, Surface::Tui);
+        let started = profile("gpt-5.5");
+        let lite = profile("gpt-5.6-sol").in_thread_of(&started);
+        assert!(lite.thread_setup.is_some());
+        let env = env(SandboxMode::WorkspaceWrite, None);
+        let items = initial_context(pack, &lite, &env, "t").unwrap();
+        let kinds: Vec<(&str, &str)> =
+            items.iter().map(|i| (i["type"].as_str().unwrap(), i["role"].as_str().unwrap())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("additional_tools", "developer"),
+                ("message", "developer"),
+                ("message", "developer"),
+                ("message", "user")
+            ]
+        );
+        // The lite model's own tools, without the multi-agent namespace its own setup comes with.
+        let own = initial_context(pack, &profile("gpt-5.6-sol"), &env, "t").unwrap();
+        let own_names: Vec<String> = namespaces(&own[0]).into_iter().map(|(name, _)| name).collect();
+        assert!(own_names.len() > 1, "{own_names:?}");
+        assert_eq!(namespaces(&items[0]), namespaces(&own[0])[..1]);
+        assert_eq!(namespaces(&items[0])[0].0, OWN_TOOLS_NAMESPACE);
+        assert_eq!(items::text_of(&items[1]), pack.text(&keys::model_instructions("gpt-5.6-sol")).unwrap());
+        // The thread's developer bundle (its collaboration mode, its deferred namespaces), with the new model's
+        // skills listing; none of the lite model's own collaboration messages.
+        let texts: Vec<String> = items.iter().skip(1).map(items::text_of).collect();
+        let started_texts: Vec<String> =
+            initial_context(pack, &started, &env, "t").unwrap().iter().map(items::text_of).collect();
+        assert!(texts[1].contains(pack.text(&keys::tui_text("gpt-5.5", 1)).unwrap()), "{}", texts[1]);
+        assert!(texts[1].contains(&own.iter().map(items::text_of).nth(2).unwrap()), "the lite model's listing");
+        assert_ne!(texts[1], started_texts[1]);
+        let own_fixed = pack.text(&keys::text("gpt-5.6-sol", 0)).unwrap();
+        assert!(own.iter().any(|i| items::text_of(i) == own_fixed));
+        assert!(!texts.iter().any(|t| t.contains(own_fixed)));
+        // Named as the lite model names them: the instructions are no longer the thread's name-based item.
+        assert!(lite.recipe().iter().all(|item| item.id.version == 7), "{:?}", lite.recipe());
+        assert_eq!(started.recipe()[0].id.version, 5);
+
+        // The setup stays the first model's through further switches, and is the model's own again on its return.
+        let later = profile("gpt-6.1-sol").in_thread_of(&lite);
+        assert!(std::ptr::eq(later.thread_setup.as_ref().unwrap().family, started.family));
+        assert!(profile("gpt-5.5").in_thread_of(&lite).thread_setup.is_none());
+        assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-5.6-sol")).thread_setup.is_none());
+    }
+
+    #[test]
+    fn a_title_request_offers_its_own_tools() {
+        use crate::request::Surface;
+        let pack = rcodex_prompt_pack::embedded();
+        let thread =
+            initial_context(pack, &resolve_model(pack, "gpt-5.6-sol").0, &env(SandboxMode::ReadOnly, None), "t");
+        let title = for_surface(pack, resolve_model(pack, "gpt-5.6-sol").0, Surface::TuiTitle);
+        let items = initial_context(pack, &title, &env(SandboxMode::ReadOnly, None), "t").unwrap();
+        assert_eq!(items[0]["type"], "additional_tools");
+        let thread = thread.unwrap();
+        assert_ne!(items[0]["tools"], thread[0]["tools"], "the title's exec lists other nested tools");
+        let title_tools = namespaces(&items[0]);
+        assert_eq!(title_tools.len(), namespaces(&thread[0]).len(), "a new session: its own setup's namespaces");
+        assert!(!title_tools[0].1.contains(&"request_user_input".to_string()), "{title_tools:?}");
     }
 
     #[test]

@@ -544,6 +544,9 @@ impl Session {
         let config = self.config.with_overrides(overrides);
         let (model, model_warning) = if config.model != self.config.model {
             let (model, warning) = context::resolve_model(self.pack, &config.model);
+            let model = context::for_surface(self.pack, model, self.surface);
+            // A thread that has run keeps the setup it started with; before its first turn it starts anew.
+            let model = if self.fresh { model } else { model.in_thread_of(&self.model) };
             (Some(model), warning)
         } else {
             (None, None)
@@ -1090,7 +1093,7 @@ fn unix_now() -> u64 {
 fn split_prefix(model: &ModelProfile, context: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
     let mut prefix = Vec::new();
     let mut history = Vec::new();
-    for (recipe, item) in model.family.context.iter().zip(context) {
+    for (recipe, item) in model.recipe().iter().zip(context) {
         if recipe.id.version == 5 { prefix.push(item) } else { history.push(item) }
     }
     (prefix, history)

@@ -102,7 +102,7 @@ pub struct ContextItem {
     /// How the item's id is made.
     pub id: IdScheme,
     /// For messages: the content parts, in order. For `additional_tools`: empty (the tools come by network access
-    /// from [`keys::additional_tools`]).
+    /// from [`keys::additional_tools`], or [`keys::tui_title_additional_tools`] for a title request).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
 }
@@ -229,6 +229,12 @@ pub mod keys {
     /// A fixed text of the interface's recipe for a model, by its position.
     pub fn tui_text(model: &str, index: usize) -> String {
         format!("tui/text/{model}/{index}")
+    }
+
+    /// The `additional_tools` JSON (serialized) of the interface's title request for a model, by network access:
+    /// a session of its own, whose tools are not the thread's (see [`additional_tools`]).
+    pub fn tui_title_additional_tools(model: &str, network: &str) -> String {
+        format!("tui/title/additional_tools/{model}/{network}")
     }
 
     pub fn model_instructions(model: &str) -> String {

@@ -57,9 +57,9 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<Option<Tui>, P
     Ok(Some(Tui { originator, families: strip(families), title_families: strip(title_families) }))
 }
 
-/// The title request's recipe: the model's instructions, the permissions (read-only, the thread's approval policy),
-/// an environment context of the date and
-/// timezone only, then the prompt (learned with what was typed as its `{{prompt}}`), and its schema.
+/// The title request's recipe: a Responses Lite model's tools, the model's instructions, the permissions (read-only,
+/// the thread's approval policy), an environment context of the date and timezone only, then the prompt (learned
+/// with what was typed as its `{{prompt}}`), and its schema.
 fn title(scenario: &ScenarioInput, capture: &Capture, texts: &mut Texts) -> Result<(String, Family), String> {
     let request = &capture.request;
     let body = &request.body;
@@ -87,9 +87,22 @@ fn title(scenario: &ScenarioInput, capture: &Capture, texts: &mut Texts) -> Resu
     let mut recipe = Vec::new();
     let mut seen_instructions = false;
     let mut text_index = 0;
+    let network = if sandbox_mode == "danger-full-access" { "enabled" } else { "restricted" };
     for item in context {
         let role = item.get("role").and_then(Value::as_str).unwrap_or_default().to_string();
         let id = item.get("id").and_then(Value::as_str).and_then(id_scheme).ok_or("a title context item has no id")?;
+        let item_type = item.get("type").and_then(Value::as_str).unwrap_or("message");
+        // A Responses Lite model's tools: the title session's own, which are not its thread's (their `exec` lists
+        // other nested tools), hence a key of the title's.
+        if item_type == "additional_tools" {
+            let tools = item.get("tools").cloned().unwrap_or(Value::Null);
+            put(texts, &keys::tui_title_additional_tools(model, network), tools.to_string(), scenario)?;
+            recipe.push(ContextItem { item_type: item_type.into(), role, id, parts: Vec::new() });
+            continue;
+        }
+        if item_type != "message" {
+            return Err(format!("an unexpected title context item of type {item_type}"));
+        }
         let mut parts = Vec::new();
         for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
             let text = part.get("text").and_then(Value::as_str).unwrap_or_default();
@@ -148,4 +161,58 @@ fn title(scenario: &ScenarioInput, capture: &Capture, texts: &mut Texts) -> Resu
 
 fn put(texts: &mut Texts, key: &str, text: String, scenario: &ScenarioInput) -> Result<(), String> {
     texts.put(key.to_string(), text, &scenario.name).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use parity_capture::Recording;
+    use parity_recorder::RunRecord;
+
+    use super::*;
+
+    /// A recorded tui scenario of the bundled baseline, with what it typed.
+    fn recorded(name: &str, typed: &[&str]) -> ScenarioInput {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../captures/codex-0.169.0").join(name);
+        let run = RunRecord::load(&dir.join("run.json")).unwrap();
+        let recording = Recording::load(&dir.join("captures")).unwrap();
+        let requests: Vec<Capture> = recording
+            .exchanges()
+            .map(|e| e.capture.clone())
+            .filter(|c| c.request.method == "POST" && c.request.path.ends_with("/responses"))
+            .collect();
+        ScenarioInput {
+            name: name.into(),
+            run,
+            first_request: requests[0].clone(),
+            requests,
+            agents_md: None,
+            frontend_messages: Vec::new(),
+            workspace_files: BTreeMap::new(),
+            typed: typed.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_lite_model_s_title_request_teaches_its_own_additional_tools() {
+        let scenario = recorded("tui-model", &["Say hello.", "/model", "5", "Say hello again."]);
+        let mut texts = Texts::default();
+        let mut learned = BTreeMap::new();
+        for capture in scenario.requests.iter().filter(|c| thread_source(c).as_deref() == Some(TITLE_SOURCE)) {
+            let (model, family) = title(&scenario, capture, &mut texts).unwrap();
+            learned.insert(model, (family, capture.request.input()[0].clone()));
+        }
+        let (lite, first) = &learned["gpt-5.6-sol"];
+        assert_eq!(lite.context[0].item_type, "additional_tools");
+        assert!(lite.context[0].parts.is_empty());
+        assert!(lite.context[1..].iter().all(|item| item.item_type == "message" && !item.parts.is_empty()));
+        let texts = texts.into_map();
+        let tools = &texts[&keys::tui_title_additional_tools("gpt-5.6-sol", "restricted")];
+        assert_eq!(serde_json::from_str::<Value>(tools).unwrap(), first["tools"]);
+        // Not the thread's tools: those are exec's key, which a title request does not teach.
+        assert!(!texts.contains_key(&keys::additional_tools("gpt-5.6-sol", "restricted")));
+        let (plain, _) = &learned["gpt-5.5"];
+        assert!(plain.context.iter().all(|item| item.item_type == "message"));
+    }
 }
