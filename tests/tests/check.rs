@@ -22,9 +22,6 @@ fn check(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// The one scenario rcodex is not yet checked on (see the test below).
-const SKIPPED: &str = "tui-model";
-
 fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
     stdout
         .lines()
@@ -34,16 +31,13 @@ fn verdict<'a>(stdout: &'a str, scenario: &str) -> &'a str {
 
 /// The CI path of the README: the suite split in two shards (as two CI machines run it), each writing JUnit, the
 /// reports merged into one. Together the shards cover every scenario (exec and app server, event streams
-/// included, and the tui scenarios), and every one is clean. tui-model is left out (`--skip tui-model`), as
-/// scripts/check.sh leaves it out: rcodex does not yet compact before a switch of model as upstream does
-/// (issue 13).
+/// included, and the tui scenarios), and every one is clean.
 #[test]
 fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit_report() {
     let scenarios = std::fs::read_dir(repo().join("fixtures/scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .filter(|path| path.file_stem().is_some_and(|stem| stem != SKIPPED))
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect::<Vec<_>>();
     let dir = tempfile::tempdir().unwrap();
@@ -55,8 +49,6 @@ fn rcodex_matches_upstream_on_every_scenario_in_two_shards_merged_into_one_junit
             "--accept",
             ACCEPTED,
             "--strict",
-            "--skip",
-            SKIPPED,
             "--shard",
             shard,
             "--format",
