@@ -2,10 +2,10 @@
 # Runs every benchmark of the README's "Performance" section, one after another. Take the figures on an otherwise
 # idle machine: the load average is printed first, and each benchmark prints it again when it starts.
 #
-#   scripts/bench.sh                    # server, diff, recorder, agents, app-server
+#   scripts/bench.sh                    # server, diff, recorder, agents, app-server, tui
 #   scripts/bench.sh agents recorder    # only those, in that order
 #
-# PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10) and app-server (10) benchmarks. Everything is
+# PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10), app-server (10) and tui (5) benchmarks. Everything is
 # compiled before the first measurement, so that no build runs beside one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +13,7 @@ cd "$root"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (the figures assume an otherwise idle machine)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server)
+[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server tui)
 
 # Upstream Codex for the recorder, agents and app-server benchmarks (they skip what they cannot run, saying why).
 scripts/install-upstream.sh >/dev/null ||
@@ -44,6 +44,7 @@ for part in "${parts[@]}"; do
     recorder) cargo bench -q -p parity-cli --bench recorder ;;
     agents) cargo bench -q -p parity-cli --bench agents ;;
     app-server) cargo bench -q -p parity-cli --bench app_server ;;
-    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server)" >&2; exit 2 ;;
+    tui) cargo bench -q -p parity-cli --bench tui ;;
+    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server, tui)" >&2; exit 2 ;;
   esac
 done

@@ -926,7 +926,7 @@ async fn an_agent_messages_phase_is_shown_as_the_model_gave_it() {
         parity_server::OutputItem::Message(parity_server::script::Message {
             text: text.into(),
             phase: Some(phase.into()),
-            id: None,
+            ..Default::default()
         })
     };
     let step = Step::reply().then_item(phased("Looking.", "commentary")).then_item(phased("Found it.", "final_answer"));

@@ -70,12 +70,9 @@ enum Part {
     Memory,
 }
 
-/// What a value is, and how to show it.
-type Metric = (&'static str, fn(f64) -> String);
-
 const PARTS: [Part; 3] = [Part::Start, Part::Steer, Part::Memory];
 
-impl Part {
+impl Measured for Part {
     fn name(self) -> &'static str {
         match self {
             Part::Start => "start",
@@ -110,53 +107,12 @@ impl Part {
     }
 }
 
-fn count(v: f64) -> String {
-    format!("{v:.0}")
-}
-
-/// One run of one part with one agent: the part's metrics, in order, and what went wrong.
-#[derive(Debug, Clone, Default)]
-struct Sample {
-    values: Vec<f64>,
-    note: String,
-    problems: Vec<String>,
-}
-
-impl Sample {
-    fn failed(why: String) -> Sample {
-        Sample { problems: vec![why], ..Sample::default() }
-    }
-
-    fn line(&self, part: Part) -> String {
-        let shown: Vec<String> =
-            part.metrics().iter().zip(&self.values).map(|((what, unit), v)| format!("{what} {}", unit(*v))).collect();
-        let mut line = shown.join(", ");
-        if !self.note.is_empty() {
-            line += &format!(" ({})", self.note);
-        }
-        if !self.problems.is_empty() {
-            line += &format!("  FAILED: {}", self.problems.join("; "));
-        }
-        line
-    }
-}
-
 fn main() {
     print_load();
     let rounds = runs(10);
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
-    let mut agents: Vec<(&str, std::path::PathBuf)> = Vec::new();
-    for (label, found) in [("upstream", upstream_bin()), ("rcodex", rcodex_bin())] {
-        let probed = found.and_then(|bin| match runtime.block_on(probe(&bin)) {
-            Ok(()) => Ok(bin),
-            Err(why) => Err(format!("{}: {why}", bin.display())),
-        });
-        match probed {
-            Ok(bin) => agents.push((label, bin)),
-            Err(why) => println!("{label} is not measured: {why}"),
-        }
-    }
+    let agents = compared_agents(|bin| runtime.block_on(probe(bin)));
     if agents.is_empty() {
         println!("nothing to measure");
         return;
@@ -166,26 +122,8 @@ fn main() {
     }
     println!("{rounds} measured round(s) after one warm-up; each round runs every part with every agent");
 
-    // samples[part][agent]
-    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); agents.len()]; PARTS.len()];
-    for round in 0..=rounds {
-        for (p, part) in PARTS.iter().enumerate() {
-            let mut order: Vec<usize> = (0..agents.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for a in order {
-                let (label, bin) = &agents[a];
-                let sample = runtime.block_on(run_once(*part, bin));
-                let tag = if round == 0 { "warm-up".to_string() } else { format!("{round}/{rounds}") };
-                println!("{tag:>7} {:<6} {label:<8} {}", part.name(), sample.line(*part));
-                if round > 0 {
-                    samples[p][a].push(sample);
-                }
-            }
-        }
-    }
-    report(&agents, &samples);
+    let samples = measure_rounds(&PARTS, &agents, rounds, |part, bin| runtime.block_on(run_once(part, bin)));
+    report(&PARTS, &agents, &samples);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the end: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
 }
@@ -559,70 +497,4 @@ impl AppServer {
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let _ = self.child.wait().await;
     }
-}
-
-fn report(agents: &[(&str, std::path::PathBuf)], samples: &[Vec<Vec<Sample>>]) {
-    let stat = |p: usize, a: usize, m: usize| {
-        let values: Vec<f64> = samples[p][a]
-            .iter()
-            .filter(|s| s.problems.is_empty())
-            .filter_map(|s| s.values.get(m).copied())
-            .filter(|v| v.is_finite())
-            .collect();
-        Stats::of(&values)
-    };
-    println!("\nmedian (p10 to p90) over the runs that did what they should; runs: those of all");
-    let mut rows = Vec::new();
-    for (p, part) in PARTS.iter().enumerate() {
-        for (m, (what, unit)) in part.metrics().iter().enumerate() {
-            for (a, (label, _)) in agents.iter().enumerate() {
-                let clean = samples[p][a].iter().filter(|s| s.problems.is_empty()).count();
-                rows.push(vec![
-                    format!("{}: {what}", part.name()),
-                    label.to_string(),
-                    stat(p, a, m).map_or("-".into(), |s| s.show(unit)),
-                    format!("{clean}/{}", samples[p][a].len()),
-                ]);
-            }
-        }
-    }
-    print_table(&["what", "agent", "measured", "runs"], &rows);
-
-    let agent = |label: &str| agents.iter().position(|(l, _)| *l == label);
-    let (up, rc) = (agent("upstream"), agent("rcodex"));
-    let mut rows = Vec::new();
-    for (p, part) in PARTS.iter().enumerate() {
-        let (what, unit) = part.metrics()[0];
-        let (target, target_text) = part.target();
-        let median = |a: Option<usize>| Some(stat(p, a?, 0)?.median);
-        let (u, r) = (median(up), median(rc));
-        let ratio = u.zip(r).map(|(u, r)| r / u);
-        let met = verdict(ratio.map(|x| x <= target));
-        let failed: Vec<String> = [("upstream", up), ("rcodex", rc)]
-            .iter()
-            .filter_map(|(label, a)| {
-                let runs = &samples[p][(*a)?];
-                let bad: Vec<&Sample> = runs.iter().filter(|s| !s.problems.is_empty()).collect();
-                let first = bad.first()?;
-                Some(format!("{} of {} {label} runs failed ({})", bad.len(), runs.len(), first.problems[0]))
-            })
-            .collect();
-        let judged = if failed.is_empty() {
-            met
-        } else if ratio.is_none() {
-            format!("not judged: {}", failed.join("; "))
-        } else {
-            format!("not judged: {}; as measured: {met}", failed.join("; "))
-        };
-        rows.push(vec![
-            format!("{}: {what}", part.name()),
-            target_text.to_string(),
-            u.map_or("-".into(), unit),
-            r.map_or("-".into(), unit),
-            ratio.map_or("-".into(), |x| format!("{x:.3}")),
-            judged,
-        ]);
-    }
-    println!();
-    print_table(&["what", "target", "upstream", "rcodex", "ratio", "verdict"], &rows);
 }

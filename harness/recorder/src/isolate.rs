@@ -177,6 +177,7 @@ pub struct IsolatedAgentBuilder {
     provider: Vec<String>,
     files: Vec<(String, Vec<u8>)>,
     git: bool,
+    interactive: bool,
     key: (String, String),
     work_root: PathBuf,
 }
@@ -190,6 +191,7 @@ impl IsolatedAgent {
             provider: Vec::new(),
             files: Vec::new(),
             git: false,
+            interactive: false,
             key: (API_KEY_VAR.to_string(), DUMMY_KEY.to_string()),
             work_root: crate::suite::default_work_root(),
         }
@@ -240,6 +242,13 @@ impl IsolatedAgent {
 }
 
 impl IsolatedAgentBuilder {
+    /// Sets the home up for the interactive interface, as the recorder does for a tui scenario: the workspace
+    /// trusted and the first-run screens seen ([`crate::frontend::tui::user_config`]), under the other keys.
+    pub fn interactive(mut self, interactive: bool) -> Self {
+        self.interactive = interactive;
+        self
+    }
+
     /// Top-level config.toml keys (TOML text), merged over the defaults (model gpt-5.5, approval never).
     pub fn config(mut self, toml: &str) -> Self {
         self.config.push(toml.to_string());
@@ -297,9 +306,12 @@ impl IsolatedAgentBuilder {
         merge(table_at(table_at(&mut scenario.agent.config, "model_providers"), "parity"), &provider);
         scenario.workspace.files = self.files.into_iter().collect();
         scenario.workspace.git = self.git;
+        if self.interactive {
+            scenario.agent.frontend = crate::scenario::Frontend::Tui;
+        }
         let dirs = RunDirs::create(&self.work_root, &scenario, &self.base_url)?;
         // The key variable is the builder's: rewrite the provider's env_key.
-        let mut config: toml::Table = toml::from_str(&config_toml(&scenario, &self.base_url))
+        let mut config: toml::Table = toml::from_str(&run_config(&scenario, &self.base_url, &dirs.workspace))
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         point_at(&mut config, &self.base_url, &self.key.0);
         std::fs::write(dirs.codex_home.join("config.toml"), toml::to_string(&config).map_err(std::io::Error::other)?)?;

@@ -17,6 +17,7 @@ pub mod output;
 pub mod run;
 pub mod scenario;
 pub mod suite;
+pub mod terminal;
 pub mod tui_steps;
 
 pub use agent::Agent;

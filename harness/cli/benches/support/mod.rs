@@ -305,3 +305,159 @@ pub fn proc_status_bytes(pid: i32, field: &str) -> Option<u64> {
 pub fn proc_name(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|n| n.trim().to_string()).unwrap_or_default()
 }
+
+/// What a value is, and how to show it.
+pub type Metric = (&'static str, fn(f64) -> String);
+
+pub fn count(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// A part of a benchmark that measures upstream against rcodex.
+pub trait Measured: Copy {
+    fn name(self) -> &'static str;
+    /// What each value of a sample is, and its unit; the first is the one the target is about.
+    fn metrics(self) -> &'static [Metric];
+    /// The target: rcodex's first metric at most this times upstream's.
+    fn target(self) -> (f64, &'static str);
+}
+
+/// One run of one part with one agent: the part's metrics, in order, and what went wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub values: Vec<f64>,
+    pub note: String,
+    pub problems: Vec<String>,
+}
+
+impl Sample {
+    pub fn failed(why: String) -> Sample {
+        Sample { problems: vec![why], ..Sample::default() }
+    }
+
+    pub fn line(&self, part: impl Measured) -> String {
+        let shown: Vec<String> =
+            part.metrics().iter().zip(&self.values).map(|((what, unit), v)| format!("{what} {}", unit(*v))).collect();
+        let mut line = shown.join(", ");
+        if !self.note.is_empty() {
+            line += &format!(" ({})", self.note);
+        }
+        if !self.problems.is_empty() {
+            line += &format!("  FAILED: {}", self.problems.join("; "));
+        }
+        line
+    }
+}
+
+/// Upstream and rcodex, each if it is found and passes `probe`; the others are named with the reason.
+pub fn compared_agents(mut probe: impl FnMut(&Path) -> Result<(), String>) -> Vec<(&'static str, PathBuf)> {
+    let mut agents = Vec::new();
+    for (label, found) in [("upstream", upstream_bin()), ("rcodex", rcodex_bin())] {
+        let probed = found.and_then(|bin| match probe(&bin) {
+            Ok(()) => Ok(bin),
+            Err(why) => Err(format!("{}: {why}", bin.display())),
+        });
+        match probed {
+            Ok(bin) => agents.push((label, bin)),
+            Err(why) => println!("{label} is not measured: {why}"),
+        }
+    }
+    agents
+}
+
+/// One warm-up round (discarded), then `rounds` measured ones; each round runs every part with every agent, the
+/// agents' order flipping every round. Prints each run. The samples are indexed `[part][agent]`.
+pub fn measure_rounds<P: Measured>(
+    parts: &[P],
+    agents: &[(&str, PathBuf)],
+    rounds: usize,
+    mut run: impl FnMut(P, &Path) -> Sample,
+) -> Vec<Vec<Vec<Sample>>> {
+    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); agents.len()]; parts.len()];
+    for round in 0..=rounds {
+        for (p, part) in parts.iter().enumerate() {
+            let mut order: Vec<usize> = (0..agents.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for a in order {
+                let (label, bin) = &agents[a];
+                let sample = run(*part, bin);
+                let tag = if round == 0 { "warm-up".to_string() } else { format!("{round}/{rounds}") };
+                println!("{tag:>7} {:<9} {label:<8} {}", part.name(), sample.line(*part));
+                if round > 0 {
+                    samples[p][a].push(sample);
+                }
+            }
+        }
+    }
+    samples
+}
+
+/// Every metric's median (p10 to p90) per agent, then each part's target judged on its first metric: a target
+/// touched by a failed run is not judged.
+pub fn report<P: Measured>(parts: &[P], agents: &[(&str, PathBuf)], samples: &[Vec<Vec<Sample>>]) {
+    let stat = |p: usize, a: usize, m: usize| {
+        let values: Vec<f64> = samples[p][a]
+            .iter()
+            .filter(|s| s.problems.is_empty())
+            .filter_map(|s| s.values.get(m).copied())
+            .filter(|v| v.is_finite())
+            .collect();
+        Stats::of(&values)
+    };
+    println!("\nmedian (p10 to p90) over the runs that did what they should; runs: those of all");
+    let mut rows = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        for (m, (what, unit)) in part.metrics().iter().enumerate() {
+            for (a, (label, _)) in agents.iter().enumerate() {
+                let clean = samples[p][a].iter().filter(|s| s.problems.is_empty()).count();
+                rows.push(vec![
+                    format!("{}: {what}", part.name()),
+                    label.to_string(),
+                    stat(p, a, m).map_or("-".into(), |s| s.show(unit)),
+                    format!("{clean}/{}", samples[p][a].len()),
+                ]);
+            }
+        }
+    }
+    print_table(&["what", "agent", "measured", "runs"], &rows);
+
+    let agent = |label: &str| agents.iter().position(|(l, _)| *l == label);
+    let (up, rc) = (agent("upstream"), agent("rcodex"));
+    let mut rows = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        let (what, unit) = part.metrics()[0];
+        let (target, target_text) = part.target();
+        let median = |a: Option<usize>| Some(stat(p, a?, 0)?.median);
+        let (u, r) = (median(up), median(rc));
+        let ratio = u.zip(r).map(|(u, r)| r / u);
+        let met = verdict(ratio.map(|x| x <= target));
+        let failed: Vec<String> = [("upstream", up), ("rcodex", rc)]
+            .iter()
+            .filter_map(|(label, a)| {
+                let runs = &samples[p][(*a)?];
+                let bad: Vec<&Sample> = runs.iter().filter(|s| !s.problems.is_empty()).collect();
+                let first = bad.first()?;
+                Some(format!("{} of {} {label} runs failed ({})", bad.len(), runs.len(), first.problems[0]))
+            })
+            .collect();
+        let judged = if failed.is_empty() {
+            met
+        } else if ratio.is_none() {
+            format!("not judged: {}", failed.join("; "))
+        } else {
+            format!("not judged: {}; as measured: {met}", failed.join("; "))
+        };
+        rows.push(vec![
+            format!("{}: {what}", part.name()),
+            target_text.to_string(),
+            u.map_or("-".into(), unit),
+            r.map_or("-".into(), unit),
+            ratio.map_or("-".into(), |x| format!("{x:.3}")),
+            judged,
+        ]);
+    }
+    println!();
+    print_table(&["what", "target", "upstream", "rcodex", "ratio", "verdict"], &rows);
+}

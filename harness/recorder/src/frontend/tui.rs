@@ -16,20 +16,18 @@
 //! (everything it wrote to the terminal, escape sequences included) and an empty `turn-N/stderr.txt` (a terminal
 //! has one output).
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use parity_capture::store::write_atomic;
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use serde_json::json;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::app_server::RELEASE_GRACE;
 use super::transcript::{self, Transcript};
 use super::{Driven, KILL_GRACE, RunContext, signal_group};
 use crate::run::{RecordError, TurnRecord, io_error};
+use crate::terminal::{Terminal, screen_of};
 use crate::tui_steps::{TuiAction, TuiSpec, TuiStep};
 
 /// Where the screens go in the output directory.
@@ -331,7 +329,7 @@ impl Driver<'_, '_> {
                 let until = Instant::now() + Duration::from_millis(50);
                 self.pump_until(until).await;
             }
-            let application_cursor = self.terminal().parser.screen().application_cursor();
+            let application_cursor = self.terminal().application_cursor();
             if let Err(e) = self.terminal().write(&key.bytes(application_cursor)) {
                 return Err(self.stop(step, format!("could not press {} in the terminal: {e}", key.name())));
             }
@@ -396,224 +394,9 @@ impl Driver<'_, '_> {
     }
 }
 
-/// The screen a terminal of this size shows after this output.
-fn screen_of(output: &[u8], cols: u16, rows: u16) -> String {
-    let mut parser = new_parser(cols, rows);
-    parser.process(output);
-    screen_text(parser.screen())
-}
-
-fn new_parser(cols: u16, rows: u16) -> vt100::Parser<Replies> {
-    let nonzero = |n: u16| std::num::NonZeroU16::new(n.max(1)).expect("not zero");
-    vt100::Parser::new_with_callbacks(nonzero(rows), nonzero(cols), 0, Replies::default())
-}
-
-/// The screen's rows, their trailing spaces cut, trailing empty rows left out, ending with a newline.
-fn screen_text(screen: &vt100::Screen) -> String {
-    let (_, cols) = screen.size();
-    let rows: Vec<String> = screen.rows(0, cols.get()).map(|r| r.trim_end().to_string()).collect();
-    let used = rows.iter().rposition(|r| !r.is_empty()).map_or(0, |i| i + 1);
-    let mut text = rows[..used].join("\n");
-    text.push('\n');
-    text
-}
-
-/// What the emulated terminal answers: the queries an application blocks on.
-#[derive(Default)]
-struct Replies {
-    out: Vec<u8>,
-}
-
-impl vt100::Callbacks for Replies {
-    fn unhandled_csi(
-        &mut self,
-        screen: &mut vt100::Screen,
-        i1: Option<u8>,
-        _i2: Option<u8>,
-        params: &[&[u16]],
-        c: char,
-    ) {
-        match (i1, c, params) {
-            // DSR 6: the cursor position, 1-based.
-            (None, 'n', [[6]]) => {
-                let (row, col) = screen.cursor_position();
-                self.out.extend(format!("\x1b[{};{}R", row + 1, col + 1).as_bytes());
-            }
-            // DA1: a VT220-level terminal with no extensions (which tells crossterm there is no keyboard
-            // enhancement either).
-            (None, 'c', [] | [[0]]) => self.out.extend(b"\x1b[?62;22c"),
-            _ => {}
-        }
-    }
-}
-
-/// The agent's process in its pseudo-terminal, and the emulator reading it.
-struct Terminal {
-    started: Instant,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    pid: Option<i32>,
-    /// Kept open for the life of the process: dropping it would hang the terminal up.
-    _master: Box<dyn MasterPty + Send>,
-    writer: Box<dyn Write + Send>,
-    output: mpsc::UnboundedReceiver<Vec<u8>>,
-    eof: bool,
-    parser: vt100::Parser<Replies>,
-    raw: Vec<u8>,
-    /// How the process ended: its exit code, or the signal that killed it.
-    exit: Option<(Option<i32>, Option<String>)>,
-}
-
-impl Terminal {
-    fn spawn(
-        program: &str,
-        args: &[String],
-        env: Vec<(String, String)>,
-        cwd: &Path,
-        cols: u16,
-        rows: u16,
-    ) -> std::io::Result<Terminal> {
-        let size = PtySize { rows, cols, pixel_width: 0, pixel_height: 0 };
-        let pair = native_pty_system().openpty(size).map_err(std::io::Error::other)?;
-        let mut builder = CommandBuilder::new(program);
-        builder.args(args);
-        builder.env_clear();
-        for (key, value) in env {
-            builder.env(key, value);
-        }
-        builder.cwd(cwd);
-        // portable-pty makes the child a session leader, so its process group is its pid.
-        let child = pair.slave.spawn_command(builder).map_err(std::io::Error::other)?;
-        // The parent's copy of the terminal's other side would keep it open after the child has gone.
-        drop(pair.slave);
-        let pid = child.process_id().and_then(|p| i32::try_from(p).ok());
-        let mut reader = pair.master.try_clone_reader().map_err(std::io::Error::other)?;
-        let writer = pair.master.take_writer().map_err(std::io::Error::other)?;
-        let (tx, output) = mpsc::unbounded_channel();
-        std::thread::Builder::new().name("parity-tui-reader".into()).spawn(move || {
-            let mut chunk = [0u8; 16384];
-            loop {
-                match reader.read(&mut chunk) {
-                    // EIO once nothing holds the terminal any more: its end of file.
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.send(chunk[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        })?;
-        Ok(Terminal {
-            started: Instant::now(),
-            child,
-            pid,
-            _master: pair.master,
-            writer,
-            output,
-            eof: false,
-            parser: new_parser(cols, rows),
-            raw: Vec::new(),
-            exit: None,
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.write_all(bytes)?;
-        self.writer.flush()
-    }
-
-    fn feed(&mut self, chunk: &[u8]) {
-        self.raw.extend_from_slice(chunk);
-        self.parser.process(chunk);
-        let replies = std::mem::take(&mut self.parser.callbacks_mut().out);
-        if !replies.is_empty() {
-            let _ = self.write(&replies);
-        }
-    }
-
-    /// Reads what comes until `until`, or until the output pauses after something came; false when nothing came
-    /// (the time ran out, or the terminal closed).
-    async fn read_until(&mut self, until: Instant) -> bool {
-        if self.eof {
-            return false;
-        }
-        match tokio::time::timeout_at(until, self.output.recv()).await {
-            Ok(Some(chunk)) => {
-                self.feed(&chunk);
-                // Whatever is already there too, so that a screen is read whole.
-                while let Ok(chunk) = self.output.try_recv() {
-                    self.feed(&chunk);
-                }
-                true
-            }
-            Ok(None) => {
-                self.eof = true;
-                false
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Whatever output is left, without waiting.
-    fn drain(&mut self) {
-        while let Ok(chunk) = self.output.try_recv() {
-            self.feed(&chunk);
-        }
-    }
-
-    fn screen_text(&self) -> String {
-        screen_text(self.parser.screen())
-    }
-
-    fn poll_exit(&mut self) -> bool {
-        if self.exit.is_none()
-            && let Ok(Some(status)) = self.child.try_wait()
-        {
-            let signal = status.signal().map(str::to_string);
-            let code = if signal.is_some() { None } else { i32::try_from(status.exit_code()).ok() };
-            self.exit = Some((code, signal));
-        }
-        self.exit.is_some()
-    }
-
-    /// Waits for the process to exit, reading its output meanwhile; false when it has not by `deadline`.
-    async fn wait_exit(&mut self, deadline: Instant) -> bool {
-        loop {
-            if self.poll_exit() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            let tick = (Instant::now() + Duration::from_millis(20)).min(deadline);
-            if !self.read_until(tick).await {
-                tokio::time::sleep_until(tick).await;
-            }
-        }
-    }
-
-    async fn exit_words(&mut self, wait: Duration) -> String {
-        self.wait_exit(Instant::now() + wait).await;
-        match &self.exit {
-            Some((Some(code), _)) => format!("it exited {code}"),
-            Some((None, Some(signal))) => format!("it was killed by {signal}"),
-            Some(_) => "it ended".to_string(),
-            None => "it is still running".to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_emulator_answers_the_cursor_position_and_device_attributes() {
-        let mut parser = new_parser(20, 5);
-        parser.process(b"ab\r\ncd\x1b[6n\x1b[c\x1b[?u\x1b]11;?\x07");
-        assert_eq!(parser.callbacks().out, b"\x1b[2;3R\x1b[?62;22c");
-        assert_eq!(screen_text(parser.screen()), "ab\ncd\n");
-    }
 
     #[test]
     fn the_user_config_trusts_the_workspace_and_skips_first_run_screens() {

@@ -302,6 +302,9 @@ impl<'a> StreamWriter<'a> {
                 "response.output_text.delta",
                 json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta, "logprobs": []}),
             );
+            if let Some(ms) = m.delta_delay_ms {
+                self.actions.push(Action::Sleep(Duration::from_millis(ms)));
+            }
         }
         self.event(
             "response.output_text.done",
@@ -475,6 +478,19 @@ mod tests {
                 .collect(),
             _ => panic!("not a stream"),
         }
+    }
+
+    #[test]
+    fn a_slow_message_pauses_after_each_delta() {
+        let message = Message { text: "one two three".into(), delta_delay_ms: Some(20), ..Default::default() };
+        let plan = compile(&Step::reply().then_item(OutputItem::Message(message)), &cx()).unwrap();
+        let PlanBody::Stream(actions) = &plan.body else { panic!("not a stream") };
+        let after_deltas: Vec<bool> = actions
+            .windows(2)
+            .filter(|w| matches!(&w[0], Action::Send { event: Some(e), .. } if e == "response.output_text.delta"))
+            .map(|w| matches!(w[1], Action::Sleep(d) if d == Duration::from_millis(20)))
+            .collect();
+        assert_eq!(after_deltas, [true, true, true]);
     }
 
     #[test]

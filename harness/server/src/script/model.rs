@@ -119,6 +119,10 @@ pub struct Message {
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// A pause after each `output_text.delta`: an answer that streams as slowly as a model writes (for steer and
+    /// interface timing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_delay_ms: Option<u64>,
 }
 
 impl From<String> for Message {
