@@ -810,14 +810,7 @@ impl App {
                     ItemDetails::Reasoning { text } if finished && !text.trim().is_empty() => {
                         self.cells.push(Cell::Reasoning(text))
                     }
-                    ItemDetails::TodoList { items } => {
-                        // One plan per turn, as it was last updated.
-                        let since_user = self.cells.iter().rposition(|c| matches!(c, Cell::User(_))).unwrap_or(0);
-                        match self.cells[since_user..].iter_mut().rev().find(|c| matches!(c, Cell::Plan(_))) {
-                            Some(plan) => *plan = Cell::Plan(items),
-                            None => self.cells.push(Cell::Plan(items)),
-                        }
-                    }
+                    ItemDetails::TodoList { items } => show_plan(&mut self.cells, items),
                     _ => {}
                 }
             }
@@ -842,6 +835,15 @@ impl App {
             Event::ApprovalRequested { request_id, kind, .. } => self.approval = Some(approval(request_id, kind)),
             _ => {}
         }
+    }
+}
+
+/// Shows the model's plan: one per turn (since the user's last message), as it was last updated.
+fn show_plan(cells: &mut Vec<Cell>, items: Vec<TodoItem>) {
+    let since_user = cells.iter().rposition(|c| matches!(c, Cell::User(_))).unwrap_or(0);
+    match cells[since_user..].iter_mut().rev().find(|c| matches!(c, Cell::Plan(_))) {
+        Some(plan) => *plan = Cell::Plan(items),
+        None => cells.push(Cell::Plan(items)),
     }
 }
 
@@ -916,6 +918,21 @@ fn approval(request_id: String, kind: ApprovalKind) -> Approval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_is_updated_in_place_within_a_turn_and_shown_anew_in_the_next() {
+        let todo = |text: &str, completed| TodoItem { text: text.into(), completed };
+        let mut cells = vec![Cell::User("Fix the bug.".into())];
+        show_plan(&mut cells, vec![todo("Reproduce", false), todo("Fix", false)]);
+        cells.push(Cell::Agent { id: "m".into(), text: "Reproducing.".into() });
+        show_plan(&mut cells, vec![todo("Reproduce", true), todo("Fix", false)]);
+        assert_eq!(cells.len(), 3);
+        assert_eq!(cells[1], Cell::Plan(vec![todo("Reproduce", true), todo("Fix", false)]));
+        cells.push(Cell::User("And the docs?".into()));
+        show_plan(&mut cells, vec![todo("Docs", false)]);
+        assert_eq!(cells.len(), 5);
+        assert_eq!(cells[1], Cell::Plan(vec![todo("Reproduce", true), todo("Fix", false)]));
+    }
 
     #[test]
     fn sizes_are_told_in_three_significant_digits() {

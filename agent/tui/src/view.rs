@@ -49,88 +49,86 @@ fn transcript_lines(app: &App) -> Vec<Line<'static>> {
     ];
     for cell in &app.cells {
         lines.push(Line::from(""));
-        match cell {
-            Cell::User(text) => {
-                for (i, line) in text.lines().enumerate() {
-                    let lead = if i == 0 { "› " } else { "  " };
-                    lines.push(Line::from(vec![Span::styled(lead, dim()), Span::raw(line.to_string())]));
-                }
+        cell_lines(cell, &mut lines);
+    }
+    lines
+}
+
+/// The lines of one cell of the transcript.
+fn cell_lines(cell: &Cell, lines: &mut Vec<Line<'static>>) {
+    match cell {
+        Cell::User(text) => {
+            for (i, line) in text.lines().enumerate() {
+                let lead = if i == 0 { "› " } else { "  " };
+                lines.push(Line::from(vec![Span::styled(lead, dim()), Span::raw(line.to_string())]));
             }
-            Cell::Agent { text, .. } => {
-                for (i, line) in text.lines().enumerate() {
-                    let lead = if i == 0 { "• " } else { "  " };
-                    lines.push(markdown_line(lead, line));
-                }
+        }
+        Cell::Agent { text, .. } => {
+            for (i, line) in text.lines().enumerate() {
+                let lead = if i == 0 { "• " } else { "  " };
+                lines.push(markdown_line(lead, line));
             }
-            Cell::Command { command, output, exit_code, running } => {
-                let verb = if *running { "Running" } else { "Ran" };
-                let mark = match (running, exit_code) {
-                    (true, _) => Style::default().add_modifier(Modifier::DIM),
-                    (false, Some(0)) => Style::default().fg(Color::Green),
-                    _ => Style::default().fg(Color::Red),
+        }
+        Cell::Command { command, output, exit_code, running } => {
+            let verb = if *running { "Running" } else { "Ran" };
+            let mark = match (running, exit_code) {
+                (true, _) => Style::default().add_modifier(Modifier::DIM),
+                (false, Some(0)) => Style::default().fg(Color::Green),
+                _ => Style::default().fg(Color::Red),
+            };
+            lines.push(Line::from(vec![
+                Span::styled("• ", mark),
+                Span::styled(verb, Style::default().add_modifier(Modifier::BOLD)),
+                Span::raw(format!(" {command}")),
+            ]));
+            let output: Vec<&str> = output.lines().collect();
+            for (i, line) in output.iter().take(OUTPUT_LINES).enumerate() {
+                let lead = if i == 0 { "  └ " } else { "    " };
+                lines.push(Line::from(Span::styled(format!("{lead}{line}"), dim())));
+            }
+            if output.len() > OUTPUT_LINES {
+                lines.push(Line::from(Span::styled(format!("    … +{} lines", output.len() - OUTPUT_LINES), dim())));
+            }
+        }
+        Cell::Worked(text) => lines.push(Line::from(Span::styled(format!("  {text}"), dim()))),
+        Cell::Info(text) => lines.push(Line::from(Span::styled(format!("• {text}"), dim()))),
+        Cell::Error(text) => lines.push(Line::from(Span::styled(format!("■ {text}"), Style::default().fg(Color::Red)))),
+        Cell::Reasoning(text) => {
+            let style = dim().add_modifier(Modifier::ITALIC);
+            for (i, line) in text.lines().enumerate() {
+                let lead = if i == 0 { "• " } else { "  " };
+                lines.push(Line::from(vec![Span::styled(lead, dim()), Span::styled(line.replace("**", ""), style)]));
+            }
+        }
+        Cell::Patch(files) => patch_lines(files, lines),
+        Cell::Plan(items) => {
+            lines.push(Line::from(vec![
+                Span::styled("• ", dim()),
+                Span::styled("Updated Plan", Style::default().add_modifier(Modifier::BOLD)),
+            ]));
+            for (i, item) in items.iter().enumerate() {
+                let lead = if i == 0 { "  └ " } else { "    " };
+                let (mark, style) = if item.completed {
+                    ("✔ ", dim().add_modifier(Modifier::CROSSED_OUT))
+                } else {
+                    ("□ ", Style::default())
                 };
                 lines.push(Line::from(vec![
-                    Span::styled("• ", mark),
-                    Span::styled(verb, Style::default().add_modifier(Modifier::BOLD)),
-                    Span::raw(format!(" {command}")),
+                    Span::styled(lead, dim()),
+                    Span::raw(mark),
+                    Span::styled(item.text.clone(), style),
                 ]));
-                let output: Vec<&str> = output.lines().collect();
-                for (i, line) in output.iter().take(OUTPUT_LINES).enumerate() {
-                    let lead = if i == 0 { "  └ " } else { "    " };
-                    lines.push(Line::from(Span::styled(format!("{lead}{line}"), dim())));
-                }
-                if output.len() > OUTPUT_LINES {
-                    lines
-                        .push(Line::from(Span::styled(format!("    … +{} lines", output.len() - OUTPUT_LINES), dim())));
-                }
             }
-            Cell::Worked(text) => lines.push(Line::from(Span::styled(format!("  {text}"), dim()))),
-            Cell::Info(text) => lines.push(Line::from(Span::styled(format!("• {text}"), dim()))),
-            Cell::Error(text) => {
-                lines.push(Line::from(Span::styled(format!("■ {text}"), Style::default().fg(Color::Red))))
-            }
-            Cell::Reasoning(text) => {
-                let style = dim().add_modifier(Modifier::ITALIC);
-                for (i, line) in text.lines().enumerate() {
-                    let lead = if i == 0 { "• " } else { "  " };
-                    lines
-                        .push(Line::from(vec![Span::styled(lead, dim()), Span::styled(line.replace("**", ""), style)]));
-                }
-            }
-            Cell::Patch(files) => patch_lines(files, &mut lines),
-            Cell::Plan(items) => {
-                lines.push(Line::from(vec![
-                    Span::styled("• ", dim()),
-                    Span::styled("Updated Plan", Style::default().add_modifier(Modifier::BOLD)),
-                ]));
-                for (i, item) in items.iter().enumerate() {
-                    let lead = if i == 0 { "  └ " } else { "    " };
-                    let (mark, style) = if item.completed {
-                        ("✔ ", dim().add_modifier(Modifier::CROSSED_OUT))
-                    } else {
-                        ("□ ", Style::default())
-                    };
-                    lines.push(Line::from(vec![
-                        Span::styled(lead, dim()),
-                        Span::raw(mark),
-                        Span::styled(item.text.clone(), style),
-                    ]));
-                }
-            }
-            Cell::Status(fields) => {
-                lines.push(Line::from(Span::styled("/status", dim())));
-                lines.push(Line::from(""));
-                for (label, value) in fields {
-                    let label = format!("{label}:");
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("  {label:<21}"), dim()),
-                        Span::raw(value.clone()),
-                    ]));
-                }
+        }
+        Cell::Status(fields) => {
+            lines.push(Line::from(Span::styled("/status", dim())));
+            lines.push(Line::from(""));
+            for (label, value) in fields {
+                let label = format!("{label}:");
+                lines.push(Line::from(vec![Span::styled(format!("  {label:<21}"), dim()), Span::raw(value.clone())]));
             }
         }
     }
-    lines
 }
 
 /// A patch's files: a heading with the lines added and removed, then each file's changed lines, numbered and
@@ -340,6 +338,7 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rcodex_core::events::TodoItem;
 
     #[test]
     fn a_patch_is_green_where_it_adds_and_red_where_it_removes_and_counts_both() {
@@ -355,6 +354,19 @@ mod tests {
         assert_eq!(colour(&lines[1], "-old"), Some(Color::Red));
         assert_eq!(colour(&lines[2], "+new"), Some(Color::Green));
         assert_eq!(colour(&lines[0], "+1"), Some(Color::Green));
+    }
+
+    #[test]
+    fn a_plan_is_a_checklist_its_done_steps_ticked() {
+        let items = vec![
+            TodoItem { text: "Reproduce the bug".into(), completed: true },
+            TodoItem { text: "Write the fix".into(), completed: false },
+        ];
+        let mut lines = Vec::new();
+        cell_lines(&Cell::Plan(items), &mut lines);
+        let text = |line: &Line| line.spans.iter().map(|s| s.content.as_ref()).collect::<String>();
+        let shown: Vec<String> = lines.iter().map(text).collect();
+        assert_eq!(shown, ["• Updated Plan", "  └ ✔ Reproduce the bug", "    □ Write the fix"]);
     }
 
     #[test]
