@@ -50,7 +50,14 @@ impl RunDirs {
         let workspace = root.path().join("workspace");
         std::fs::create_dir_all(&codex_home)?;
         std::fs::create_dir_all(&workspace)?;
-        std::fs::write(codex_home.join("config.toml"), run_config(scenario, base_url, &workspace))?;
+        std::fs::write(codex_home.join("config.toml"), run_config(scenario, base_url, &workspace, &home))?;
+        for (name, contents) in &scenario.home_files {
+            let path = home.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, contents)?;
+        }
         for (name, contents) in &scenario.workspace.files {
             let path = workspace.join(name);
             if let Some(parent) = path.parent() {
@@ -104,15 +111,29 @@ impl RunDirs {
 
 /// The run's config.toml: [`config_toml`], over what a user of the interactive interface has in theirs (the
 /// workspace trusted, first-run screens seen) for a tui scenario.
-fn run_config(scenario: &Scenario, base_url: &str, workspace: &Path) -> String {
-    let text = config_toml(scenario, base_url);
+/// `{workspace}` and `{home}` in the scenario's config strings become the run's directories (for keys that take
+/// absolute paths, such as `writable_roots`).
+fn run_config(scenario: &Scenario, base_url: &str, workspace: &Path, home: &Path) -> String {
+    let mut ours: toml::Table = toml::from_str(&config_toml(scenario, base_url)).expect("config_toml writes TOML");
+    expand_dirs(&mut ours, &workspace.display().to_string(), &home.display().to_string());
     if scenario.agent.frontend != crate::scenario::Frontend::Tui {
-        return text;
+        return toml::to_string(&ours).expect("a TOML table serializes");
     }
     let mut config = crate::frontend::tui::user_config(workspace);
-    let ours: toml::Table = toml::from_str(&text).expect("config_toml writes TOML");
     merge(&mut config, &ours);
     toml::to_string(&config).expect("a TOML table serializes")
+}
+
+fn expand_dirs(table: &mut toml::Table, workspace: &str, home: &str) {
+    fn expand(value: &mut toml::Value, workspace: &str, home: &str) {
+        match value {
+            toml::Value::String(s) => *s = s.replace("{workspace}", workspace).replace("{home}", home),
+            toml::Value::Array(items) => items.iter_mut().for_each(|v| expand(v, workspace, home)),
+            toml::Value::Table(t) => expand_dirs(t, workspace, home),
+            _ => {}
+        }
+    }
+    table.iter_mut().for_each(|(_, v)| expand(v, workspace, home));
 }
 
 /// The agent's config.toml: the scenario's options, and a model provider pointing at the server.
@@ -311,8 +332,9 @@ impl IsolatedAgentBuilder {
         }
         let dirs = RunDirs::create(&self.work_root, &scenario, &self.base_url)?;
         // The key variable is the builder's: rewrite the provider's env_key.
-        let mut config: toml::Table = toml::from_str(&run_config(&scenario, &self.base_url, &dirs.workspace))
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut config: toml::Table =
+            toml::from_str(&run_config(&scenario, &self.base_url, &dirs.workspace, &dirs.home))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
         point_at(&mut config, &self.base_url, &self.key.0);
         std::fs::write(dirs.codex_home.join("config.toml"), toml::to_string(&config).map_err(std::io::Error::other)?)?;
         Ok(IsolatedAgent { dirs, base_url: self.base_url, key: self.key })
@@ -398,6 +420,24 @@ mod tests {
         assert_eq!(provider["env_key"].as_str(), Some(API_KEY_VAR));
         assert_eq!(provider["stream_max_retries"].as_integer(), Some(0), "the scenario tunes the provider");
         assert_ne!(provider["base_url"].as_str(), Some("http://elsewhere"), "but the recorder says where it points");
+    }
+
+    #[test]
+    fn home_files_are_written_and_config_paths_name_the_run() {
+        let work = tempfile::tempdir().unwrap();
+        let s = scenario(
+            "[agent]\nstdin = \"piped\"\nconfig = { model_instructions_file = \"{home}/i.md\", \
+             sandbox_workspace_write = { writable_roots = [\"{workspace}/x\"] } }\n\
+             [home]\nfiles = { \".codex/AGENTS.md\" = \"global\" }",
+        );
+        assert_eq!(s.agent.stdin.as_deref(), Some("piped"));
+        let dirs = RunDirs::create(work.path(), &s, "http://x/v1").unwrap();
+        assert_eq!(std::fs::read_to_string(dirs.codex_home.join("AGENTS.md")).unwrap(), "global");
+        let config: toml::Table =
+            toml::from_str(&std::fs::read_to_string(dirs.codex_home.join("config.toml")).unwrap()).unwrap();
+        assert_eq!(config["model_instructions_file"].as_str(), Some(&*format!("{}/i.md", dirs.home.display())));
+        let roots = &config["sandbox_workspace_write"]["writable_roots"][0];
+        assert_eq!(roots.as_str(), Some(&*format!("{}/x", dirs.workspace.display())));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub struct Scenario {
     pub serial: bool,
     pub agent: AgentOptions,
     pub workspace: WorkspaceSpec,
+    /// Files written under the isolated HOME before the agent starts (`[home] files`): relative path -> contents, so
+    /// that `.codex/AGENTS.md` is the global AGENTS.md, `.codex/hooks.json` the hooks.
+    pub home_files: BTreeMap<String, Vec<u8>>,
     pub script: Script,
     /// The terminal and its steps, for the tui frontend (`[tui]`); `None` for the others.
     pub tui: Option<crate::tui_steps::TuiSpec>,
@@ -46,6 +49,8 @@ pub struct AgentOptions {
     /// More command-line arguments for every turn (for codex and rcodex, after `exec`).
     #[serde(default)]
     pub args: Vec<String>,
+    /// What every exec turn reads on its stdin (closed when absent): a prompt argument with piped input.
+    pub stdin: Option<String>,
     /// Seconds each turn may take before the agent's process group is killed; [`DEFAULT_TIMEOUT_SECS`] when absent.
     pub timeout_secs: Option<u64>,
     /// How the recorder drives the agent: `exec` (a process per turn) or `app-server` (JSON-RPC over stdio).
@@ -233,6 +238,8 @@ struct ScenarioFile {
     agent: AgentOptions,
     #[serde(default)]
     workspace: WorkspaceFile,
+    #[serde(default)]
+    home: HomeFile,
     /// The model script: a table in the server's scripted form, or the path of a script file.
     script: toml::Value,
     /// The thread step by step, instead of `prompt` and `follow_ups` (app-server frontend only).
@@ -288,6 +295,15 @@ struct WorkspaceFile {
     /// binary files).
     #[serde(default)]
     copy: BTreeMap<String, String>,
+}
+
+/// `[home]` as written.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HomeFile {
+    /// Text files: path relative to HOME -> contents.
+    #[serde(default)]
+    files: BTreeMap<String, String>,
 }
 
 /// A path given relative to the scenario's folder, which must stay inside it: no absolute path, no `..`, and no
@@ -364,6 +380,16 @@ impl Scenario {
                 ));
             }
         }
+        let home_files: BTreeMap<String, Vec<u8>> =
+            file.home.files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        for name in home_files.keys() {
+            if Path::new(name).is_absolute() || name.split('/').any(|part| part == "..") {
+                return Err(invalid(String::new(), format!("home: \"{name}\" must be a relative path inside HOME")));
+            }
+        }
+        if file.agent.stdin.is_some() && file.agent.frontend != Frontend::Exec {
+            return Err(invalid(String::new(), "agent.stdin: only the exec frontend pipes a turn's stdin".into()));
+        }
         if let Some(mode) = &file.agent.sandbox
             && !["read-only", "workspace-write", "danger-full-access"].contains(&mode.as_str())
         {
@@ -412,6 +438,7 @@ impl Scenario {
             serial: file.serial,
             agent: file.agent,
             workspace: WorkspaceSpec { git: file.workspace.git, agents_md: file.workspace.agents_md, files },
+            home_files,
             script,
             tui,
         })

@@ -17,7 +17,8 @@ use crate::run::{RecordError, TurnRecord, io_error};
 pub async fn drive(cx: &RunContext<'_>) -> Result<Vec<TurnRecord>, RecordError> {
     let mut turns = Vec::new();
     for spec in cx.dirs.turns(cx.scenario, cx.base_url) {
-        let turn = run_turn(cx.agent, &spec, cx.dirs, cx.scenario.agent.timeout(), cx.out).await?;
+        let stdin = cx.scenario.agent.stdin.as_deref();
+        let turn = run_turn(cx.agent, &spec, cx.dirs, cx.scenario.agent.timeout(), cx.out, stdin).await?;
         let failed = turn.timed_out;
         turns.push(turn);
         if failed {
@@ -33,6 +34,7 @@ async fn run_turn(
     dirs: &RunDirs,
     timeout: Duration,
     out: &Path,
+    stdin: Option<&str>,
 ) -> Result<TurnRecord, RecordError> {
     let (program, args) = agent.command(spec);
     let mut command = tokio::process::Command::new(&program);
@@ -41,7 +43,7 @@ async fn run_turn(
         .current_dir(&dirs.workspace)
         .env_clear()
         .envs(dirs.env(spec.base_url, spec.turn))
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group, so that everything it starts can be killed with it.
@@ -50,6 +52,14 @@ async fn run_turn(
     let started = Instant::now();
     let mut child = command.spawn().map_err(|source| RecordError::Spawn { program: program.clone(), source })?;
     let group = child.id().map(|id| id as i32);
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let text = text.to_string();
+        // Written beside the run, then closed, so that an agent reading to the end sees EOF.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(text.as_bytes()).await;
+        });
+    }
     let stdout = tokio::spawn(read_all(child.stdout.take()));
     let stderr = tokio::spawn(read_all(child.stderr.take()));
 
