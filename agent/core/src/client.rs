@@ -121,6 +121,10 @@ pub enum ApiError {
     /// Not worth another try.
     #[error("{0}")]
     Fatal(String),
+    /// The model server failed the response with an error code that no retry helps (`context_length_exceeded`...):
+    /// upstream words some of these itself (see [`rcodex_prompt_pack::keys::failure`]).
+    #[error("{message}")]
+    Refused { code: String, message: String },
 }
 
 pub struct ModelClient {
@@ -424,7 +428,7 @@ fn failed(data: &Value) -> ApiError {
         | "misalignment_policy_violation"
         | "bio_policy"
         | "server_is_overloaded"
-        | "slow_down" => ApiError::Fatal(message),
+        | "slow_down" => ApiError::Refused { code: code.to_string(), message },
         "rate_limit_exceeded" => ApiError::Retryable { delay: retry_delay(&message), message },
         _ => ApiError::Retryable { message, delay: None },
     }
@@ -461,7 +465,10 @@ mod tests {
     #[test]
     fn response_failed_codes_are_classified_like_upstream() {
         let event = |code: &str, message: &str| json!({"type": "response.failed", "response": {"error": {"code": code, "message": message}}});
-        assert!(matches!(failed(&event("context_length_exceeded", "too long")), ApiError::Fatal(m) if m == "too long"));
+        assert!(matches!(
+            failed(&event("context_length_exceeded", "too long")),
+            ApiError::Refused { code, message } if code == "context_length_exceeded" && message == "too long"
+        ));
         assert!(matches!(failed(&event("server_is_overloaded", "busy")), ApiError::Fatal(_)));
         assert!(matches!(failed(&event("server_error", "boom")), ApiError::Retryable { delay: None, .. }));
         let limited = failed(&event("rate_limit_exceeded", "Rate limit. Please try again in 1.5s."));

@@ -35,6 +35,9 @@ pub enum Compaction {
     /// A turn switches to a model whose compaction differs (its catalog's `comp_hash`): before the turn's first
     /// request, the previous model summarizes the history for the new one.
     ModelChanged,
+    /// The context passed the auto-compaction limit ([`Session::auto_compact_limit`]): before a turn's first request,
+    /// or between two requests of a turn (`mid_turn`), once the tools called have answered.
+    ContextLimit { mid_turn: bool },
 }
 
 impl Compaction {
@@ -43,6 +46,8 @@ impl Compaction {
         let (trigger, reason, phase) = match self {
             Compaction::Requested => ("manual", "user_requested", "standalone_turn"),
             Compaction::ModelChanged => ("auto", "comp_hash_changed", "pre_turn"),
+            Compaction::ContextLimit { mid_turn: false } => ("auto", "context_limit", "pre_turn"),
+            Compaction::ContextLimit { mid_turn: true } => ("auto", "context_limit", "mid_turn"),
         };
         json!({
             "trigger": trigger,
@@ -62,6 +67,43 @@ pub fn compacts_on_switch(before: &ModelProfile, after: &ModelProfile) -> bool {
 }
 
 impl Session {
+    /// The context size (the last response's total tokens) at which the thread compacts by itself, as upstream
+    /// bounds it: `model_auto_compact_token_limit`, at most 90% of the catalog's window; either alone; none for a
+    /// model the catalog does not know when none is configured.
+    pub(crate) fn auto_compact_limit(&self) -> Option<u64> {
+        let window_limit = self.model.info.and_then(|info| info.context_window).map(|window| window * 9 / 10);
+        match (self.config.model_auto_compact_token_limit, window_limit) {
+            (Some(configured), Some(window_limit)) => Some(configured.min(window_limit)),
+            (configured, window_limit) => configured.or(window_limit),
+        }
+    }
+
+    /// Whether the context has reached [`Self::auto_compact_limit`].
+    pub(crate) fn needs_compaction(&self) -> bool {
+        self.auto_compact_limit().is_some_and(|limit| self.last_usage.total_tokens >= limit)
+    }
+
+    /// A compaction inside a turn (before its first request or between two): the turn goes on in the new context
+    /// window (`ids`), or ends as an interrupted or failed turn ends.
+    pub(crate) async fn compact_within_turn(
+        &mut self,
+        ids: &mut TurnIds,
+        control: &TurnControl,
+        started: std::time::Instant,
+        summarizer: Option<&ModelProfile<'static>>,
+        why: Compaction,
+    ) -> Result<(), TurnError> {
+        match self.replace_history(ids, control, summarizer, why).await {
+            Ok(()) => {
+                ids.context_window_id = self.context_window_id.clone();
+                ids.window_number = self.window_number;
+                Ok(())
+            }
+            Err(TurnError::Interrupted) => Err(self.abort(&ids.turn_id, started)),
+            Err(TurnError::Api(error)) => Err(self.fail_turn(&ids.turn_id, started, error)),
+        }
+    }
+
     /// Compacts the thread's history, as a turn of its own (announced as one). The history is left as it was when
     /// the compaction fails or is interrupted.
     pub async fn compact(&mut self, control: &TurnControl) -> Result<TurnSummary, TurnError> {
@@ -322,7 +364,7 @@ fn as_compaction(metadata: &str, why: Compaction) -> String {
     values.shift_remove("model");
     values.shift_remove("reasoning_effort");
     // A compaction the user asked for is no turn the user triggered (upstream's interface sends none for it); one
-    // before a turn is part of that turn.
+    // inside a turn is part of that turn.
     if why == Compaction::Requested {
         values.shift_remove("turn_trigger");
     }

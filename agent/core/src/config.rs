@@ -292,6 +292,7 @@ struct Layer {
     approval_policy: Option<ApprovalPolicy>,
     shell_environment_policy: Option<ShellEnvironmentPolicy>,
     project_doc_max_bytes: Option<usize>,
+    model_auto_compact_token_limit: Option<u64>,
     /// The built-in `openai` provider's base URL; empty is the default one.
     #[serde(default, deserialize_with = "openai_base_url")]
     openai_base_url: Option<String>,
@@ -349,6 +350,7 @@ const KNOWN_KEYS: &[&str] = &[
     "approval_policy",
     "shell_environment_policy",
     "project_doc_max_bytes",
+    "model_auto_compact_token_limit",
     "openai_base_url",
 ];
 
@@ -409,6 +411,8 @@ pub struct Config {
     pub approval_policy: ApprovalPolicy,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub project_doc_max_bytes: usize,
+    /// Compact the thread once its context passes this many tokens (bounded by 90% of the model's window).
+    pub model_auto_compact_token_limit: Option<u64>,
     /// The `--add-dir` directories, absolute, in the order given.
     pub additional_dirs: Vec<PathBuf>,
     /// How a new thread is classified, in the turn metadata and the session file (`user` unless told).
@@ -622,6 +626,7 @@ impl Config {
             }),
             shell_environment_policy: layer.shell_environment_policy.unwrap_or_default(),
             project_doc_max_bytes: layer.project_doc_max_bytes.unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES),
+            model_auto_compact_token_limit: layer.model_auto_compact_token_limit,
             additional_dirs,
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,

@@ -305,6 +305,8 @@ pub struct Saved {
     pub skipped: Vec<String>,
     /// The thread's token usage so far, as its last `token_count` said.
     pub total_usage: Option<crate::client::Usage>,
+    /// The last response's usage, as its last `token_count` said: the context's size then.
+    pub last_usage: Option<crate::client::Usage>,
     /// Which context window the thread is in: 0, or the last compaction's (whose id is then `meta`'s
     /// `context_window_id`).
     pub window_number: u32,
@@ -328,6 +330,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
     let mut meta = None;
     let mut items = Vec::new();
     let mut total_usage = None;
+    let mut last_usage = None;
     let mut model = None;
     let mut window: Option<(u32, String)> = None;
     for record in &records {
@@ -371,6 +374,9 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
                 if let Some(usage) = payload.pointer("/info/total_token_usage") {
                     total_usage = crate::client::Usage::from_saved(usage);
                 }
+                if let Some(usage) = payload.pointer("/info/last_token_usage") {
+                    last_usage = crate::client::Usage::from_saved(usage);
+                }
             }
             _ => {}
         }
@@ -400,7 +406,7 @@ pub fn load(path: &Path) -> Result<Saved, RolloutError> {
         }
         None => 0,
     };
-    Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage, window_number })
+    Ok(Saved { path: path.to_path_buf(), meta, items, skipped, total_usage, last_usage, window_number })
 }
 
 /// Every session file under `CODEX_HOME/sessions`, newest first (their names sort by local time).

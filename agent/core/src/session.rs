@@ -223,7 +223,7 @@ impl Session {
                         .map_err(|source| SessionError::Io { path: file.path().into(), source })?;
                     rollout = Some(file);
                 }
-                let usage = saved.total_usage.unwrap_or_default();
+                let usage = (saved.total_usage.unwrap_or_default(), saved.last_usage.unwrap_or_default());
                 (thread_id, context_window_id, prefix, saved.items, rollout, fork.history_initialization(), usage)
             }
             Some(path) => {
@@ -249,7 +249,7 @@ impl Session {
                     }
                     Some(file)
                 };
-                let usage = saved.total_usage.unwrap_or_default();
+                let usage = (saved.total_usage.unwrap_or_default(), saved.last_usage.unwrap_or_default());
                 (thread_id, saved.meta.context_window_id, prefix, saved.items, rollout, "cold_resume", usage)
             }
             None => {
@@ -266,7 +266,7 @@ impl Session {
                     // The context is recorded by the first turn, after its start.
                     first_turn = Some(FirstTurn { context: history.clone() });
                 }
-                (thread_id, context_window_id, prefix, history, rollout, "new", Usage::default())
+                (thread_id, context_window_id, prefix, history, rollout, "new", (Usage::default(), Usage::default()))
             }
         };
         let asker = Arc::new(Asker::new(events.clone(), options.interaction));
@@ -286,7 +286,7 @@ impl Session {
             environment: resumed_from.and_then(|path| told_environment(&path, &config)).unwrap_or(environment),
             tool_items,
             turn_usage: Usage::default(),
-            usage,
+            usage: usage.0,
             warnings,
             pack,
             model,
@@ -302,7 +302,8 @@ impl Session {
             client,
             surface,
             forked_from,
-            last_usage: Usage::default(),
+            // The context's size when the thread was saved, which a compaction before its next turn is judged by.
+            last_usage: usage.1,
             events,
             output_schema: options.output_schema,
             config,
@@ -470,18 +471,14 @@ impl Session {
         }
         // A model of another compaction family gets the history summarized by the previous one, in a fresh context
         // (which tells what the settings changed); otherwise what changed is told before the turn's input.
-        let switched = previous_model.filter(|previous| compact::compacts_on_switch(previous, &self.model));
+        // So does a thread whose context has reached its limit, summarized by its own model.
+        let switched = previous_model.as_ref().filter(|previous| compact::compacts_on_switch(previous, &self.model));
         if let Some(previous) = switched {
-            if let Err(error) =
-                self.replace_history(&ids, control, Some(&previous), compact::Compaction::ModelChanged).await
-            {
-                return Err(match error {
-                    TurnError::Interrupted => self.abort(&turn_id, started),
-                    TurnError::Api(error) => self.fail_turn(&turn_id, started, error),
-                });
-            }
-            ids.context_window_id = self.context_window_id.clone();
-            ids.window_number = self.window_number;
+            let why = compact::Compaction::ModelChanged;
+            self.compact_within_turn(&mut ids, control, started, Some(previous), why).await?;
+        } else if previous_model.is_some() && self.needs_compaction() {
+            let why = compact::Compaction::ContextLimit { mid_turn: false };
+            self.compact_within_turn(&mut ids, control, started, None, why).await?;
         } else {
             for item in updates {
                 self.record(item);
@@ -515,6 +512,11 @@ impl Session {
             }
             if !sampled.called_tools && !control.has_pending() {
                 break;
+            }
+            // The tools have answered; the model goes on from a compacted history if the context is full.
+            if sampled.called_tools && self.needs_compaction() {
+                let why = compact::Compaction::ContextLimit { mid_turn: true };
+                self.compact_within_turn(&mut ids, control, started, None, why).await?;
             }
         }
         self.tools.turn_done();
@@ -604,7 +606,12 @@ impl Session {
 
     /// Ends a turn that failed: the error told and recorded.
     fn fail_turn(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
-        let message = error.to_string();
+        let message = match &error {
+            ApiError::Refused { code, message } => {
+                self.pack.text(&rcodex_prompt_pack::keys::failure(code)).unwrap_or(message).to_string()
+            }
+            _ => error.to_string(),
+        };
         self.events.emit(Event::Error { message: message.clone() });
         self.events
             .emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() }, turn_id: turn_id.into() });
@@ -632,8 +639,8 @@ impl Session {
 
     /// Records the user's input as a message of the conversation, and tells the frontend.
     fn record_user_input(&mut self, turn_id: &str, input: Vec<UserInput>) {
-        // Upstream asks its catalog's models for images at their original detail, others at high.
-        let detail = if self.model.info.is_some() { ImageDetail::Original } else { ImageDetail::High };
+        let original = self.model.info.is_some_and(|i| i.supports_image_detail_original);
+        let detail = if original { ImageDetail::Original } else { ImageDetail::High };
         let message = items::user_input_message(&input, detail);
         let id = uuid::Uuid::now_v7().to_string();
         self.record(message);

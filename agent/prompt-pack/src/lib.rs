@@ -237,6 +237,11 @@ pub mod keys {
         format!("tui/title/additional_tools/{model}/{network}")
     }
 
+    /// Upstream's message for a turn the model server failed with this `response.failed` error code.
+    pub fn failure(code: &str) -> String {
+        format!("failure/{code}")
+    }
+
     pub fn model_instructions(model: &str) -> String {
         format!("model_instructions/{model}")
     }
