@@ -71,11 +71,7 @@ impl Session {
     /// bounds it: `model_auto_compact_token_limit`, at most 90% of the catalog's window; either alone; none for a
     /// model the catalog does not know when none is configured.
     pub(crate) fn auto_compact_limit(&self) -> Option<u64> {
-        let window_limit = self.model.info.and_then(|info| info.context_window).map(|window| window * 9 / 10);
-        match (self.config.model_auto_compact_token_limit, window_limit) {
-            (Some(configured), Some(window_limit)) => Some(configured.min(window_limit)),
-            (configured, window_limit) => configured.or(window_limit),
-        }
+        compaction_limit(self.config.model_auto_compact_token_limit, self.model.info.and_then(|i| i.context_window))
     }
 
     /// Whether the context has reached [`Self::auto_compact_limit`].
@@ -343,6 +339,15 @@ impl Session {
     }
 }
 
+/// The configured limit, at most 90% of the model's window; either alone.
+fn compaction_limit(configured: Option<u64>, window: Option<u64>) -> Option<u64> {
+    let window_limit = window.map(|window| window * 9 / 10);
+    match (configured, window_limit) {
+        (Some(configured), Some(window_limit)) => Some(configured.min(window_limit)),
+        (configured, window_limit) => configured.or(window_limit),
+    }
+}
+
 fn missing_text(key: &str) -> String {
     format!("the prompt pack has no text {key} (record a scenario that shows it, then run parity pack)")
 }
@@ -483,6 +488,15 @@ mod tests {
         assert_eq!(compacted["turn_trigger"], "user");
         assert_eq!(compacted["compaction"]["reason"], "comp_hash_changed");
         assert_eq!(compacted["compaction"]["phase"], "pre_turn");
+    }
+
+    #[test]
+    fn the_compaction_limit_is_the_configured_one_within_nine_tenths_of_the_window() {
+        assert_eq!(compaction_limit(Some(5_000), Some(272_000)), Some(5_000));
+        assert_eq!(compaction_limit(Some(900_000), Some(272_000)), Some(244_800));
+        assert_eq!(compaction_limit(None, Some(272_000)), Some(244_800));
+        assert_eq!(compaction_limit(Some(5_000), None), Some(5_000));
+        assert_eq!(compaction_limit(None, None), None);
     }
 
     #[test]
