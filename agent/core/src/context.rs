@@ -146,26 +146,42 @@ pub enum ContextError {
 
 /// The model's profile, and a warning when the model is not one the pack knows well.
 pub fn resolve_model<'a>(pack: &'a Pack, slug: &str) -> (ModelProfile<'a>, Option<String>) {
-    let info = pack.model(slug);
+    let known = pack.model(slug);
+    // Upstream, a model missing from the catalog runs on fallback metadata, with a warning; so does rcodex, with the
+    // fallback and the recipe recorded for such a model.
+    let fallback = pack.fallback_model.as_ref().filter(|_| known.is_none());
+    let info = known.or(fallback);
+    let warning = match known {
+        Some(_) => None,
+        None => pack.text(keys::FALLBACK_MODEL_WARNING).and_then(|t| render(t, &[("model", slug)]).ok()),
+    };
     if let Some(family) = pack.families.get(slug) {
-        return (ModelProfile::new(slug, info, family, slug), None);
+        return (ModelProfile::new(slug, info, family, slug), warning);
     }
-    // Not recorded: the recipe of a recorded model of the same kind. Upstream, a model missing from the catalog
-    // falls back to default metadata with a warning; so does rcodex.
-    let lite = info.is_some_and(|i| i.use_responses_lite);
+    if let Some((family_slug, family)) = fallback.and_then(|f| pack.families.get_key_value(&f.slug)) {
+        return (ModelProfile::new(slug, info, family, family_slug), warning);
+    }
+    // A catalog model not recorded: the recipe of the recorded model most like it.
+    let recorded = |s: &str| pack.model(s).or(pack.fallback_model.as_ref().filter(|f| f.slug == s));
     let (family_slug, family) = pack
         .families
         .iter()
-        .find(|(s, _)| pack.model(s).is_some_and(|i| i.use_responses_lite) == lite)
-        .or_else(|| pack.families.iter().next())
+        .min_by_key(|(s, _)| std::cmp::Reverse(likeness(info, recorded(s))))
         .expect("a pack has at least one recorded model");
-    let warning = match info {
-        Some(_) => None,
-        None => Some(format!(
-            "Model metadata for `{slug}` not found. Defaulting to fallback metadata; this can degrade performance and cause issues."
-        )),
-    };
     (ModelProfile::new(slug, info, family, family_slug), warning)
+}
+
+/// How alike two catalog entries are in what shapes a request's recipe: Responses Lite or not first, then how many
+/// of the catalog's fields that the recordings show splitting the Lite models' recipes agree (0.169.0: the
+/// multi-agent version, the experimental tools, the tool mode).
+fn likeness(a: Option<&ModelInfo>, b: Option<&ModelInfo>) -> (bool, usize) {
+    let (Some(a), Some(b)) = (a, b) else { return (false, 0) };
+    let agreeing = [
+        a.multi_agent_version == b.multi_agent_version,
+        a.experimental_supported_tools == b.experimental_supported_tools,
+        a.tool_mode == b.tool_mode,
+    ];
+    (a.use_responses_lite == b.use_responses_lite, agreeing.iter().filter(|same| **same).count())
 }
 
 /// The profile with the recipe of the frontend `surface` (the interface's own, or its title request's, when the pack
@@ -561,6 +577,47 @@ mod tests {
         assert!(warning.unwrap().contains("gpt-unheard-of"));
     }
 
+    #[test]
+    fn a_model_the_catalog_does_not_know_runs_on_the_recorded_fallback() {
+        let pack = rcodex_prompt_pack::embedded();
+        let fallback = pack.fallback_model.as_ref().expect("a run of a model the catalog does not know is recorded");
+        assert!(pack.model(&fallback.slug).is_none());
+        let (model, warning) = resolve_model(pack, "never-heard-of");
+        assert_eq!(model.slug, "never-heard-of");
+        assert_eq!(model.family_slug, fallback.slug, "every unknown model has the recorded unknown model's recipe");
+        assert_eq!(model.info.map(|i| i.slug.as_str()), Some(fallback.slug.as_str()));
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("`never-heard-of`") && !warning.contains("{{"), "{warning}");
+        // A catalog model is never given the fallback, even when its own runs are missing.
+        let mut partial = pack.clone();
+        partial.families.remove("gpt-6-luna");
+        let (model, warning) = resolve_model(&partial, "gpt-6-luna");
+        assert!(warning.is_none());
+        assert!(model.lite() && model.family_slug != fallback.slug, "{}", model.family_slug);
+    }
+
+    #[test]
+    fn a_catalog_model_not_recorded_gets_the_recipe_of_the_recorded_model_most_like_it() {
+        let pack = rcodex_prompt_pack::embedded();
+        let tools = |pack: &Pack, slug: &str| {
+            let (model, _) = resolve_model(pack, slug);
+            pack.text(&keys::additional_tools(&model.family_slug, "restricted")).map(str::to_string)
+        };
+        for slug in ["gpt-6-luna", "codex-auto-review", "gpt-5.6-terra"] {
+            let mut partial = pack.clone();
+            partial.families.remove(slug);
+            let (model, warning) = resolve_model(&partial, slug);
+            assert!(warning.is_none() && model.family_slug != slug);
+            assert!(tools(&partial, slug) == tools(pack, slug), "{slug} got {}'s tools", model.family_slug);
+            assert_eq!(partial.families[&model.family_slug].context.len(), pack.families[slug].context.len());
+        }
+        // The only other recipe that is not Responses Lite is the fallback's.
+        let mut partial = pack.clone();
+        partial.families.remove("gpt-5.5");
+        let (model, _) = resolve_model(&partial, "gpt-5.5");
+        assert_eq!(Some(&model.family_slug), pack.fallback_model.as_ref().map(|f| &f.slug));
+    }
+
     /// The names of the namespaces of an `additional_tools` item, and of each one's tools.
     fn namespaces(item: &Value) -> Vec<(String, Vec<String>)> {
         let names = |list: &Value| -> Vec<String> {
@@ -601,7 +658,7 @@ mod tests {
         assert!(own_names.len() > 1, "{own_names:?}");
         assert_eq!(namespaces(&items[0]), namespaces(&own[0])[..1]);
         assert_eq!(namespaces(&items[0])[0].0, OWN_TOOLS_NAMESPACE);
-        assert_eq!(items::text_of(&items[1]), pack.text(&keys::model_instructions("gpt-5.6-sol")).unwrap());
+        assert_eq!(items::text_of(&items[1]), instructions(pack, &profile("gpt-5.6-sol")).unwrap());
         // The thread's developer bundle (its collaboration mode, its deferred namespaces), with the new model's
         // skills listing; none of the lite model's own collaboration messages.
         let texts: Vec<String> = items.iter().skip(1).map(items::text_of).collect();
@@ -621,7 +678,9 @@ mod tests {
         let later = profile("gpt-6.1-sol").in_thread_of(&lite);
         assert!(std::ptr::eq(later.thread_setup.as_ref().unwrap().family, started.family));
         assert!(profile("gpt-5.5").in_thread_of(&lite).thread_setup.is_none());
-        assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-5.6-sol")).thread_setup.is_none());
+        assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-6.1-sol")).thread_setup.is_none());
+        // Each recorded model has a recipe of its own: another one's thread keeps its setup.
+        assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-5.6-sol")).thread_setup.is_some());
     }
 
     #[test]

@@ -176,7 +176,12 @@ impl RequestContext<'_> {
         if let Some(effort) = self.reasoning_effort() {
             reasoning.insert("effort".into(), json!(effort));
         }
-        if let Some(summary) = self.config.model_reasoning_summary.as_deref().filter(|s| *s != "none") {
+        let summary = self
+            .config
+            .model_reasoning_summary
+            .as_deref()
+            .or_else(|| info.and_then(|i| i.default_reasoning_summary.as_deref()));
+        if let Some(summary) = summary.filter(|s| *s != "none") {
             reasoning.insert("summary".into(), json!(summary));
         }
         if lite {
@@ -517,6 +522,36 @@ mod tests {
         assert_eq!(body["reasoning"], json!({"effort": "low", "context": "all_turns"}));
         assert_eq!(body["text"]["format"]["name"], "codex_output_schema");
         assert!(cx.headers("{}").iter().any(|(n, v)| n == "x-openai-internal-codex-responses-lite" && v == "true"));
+    }
+
+    #[test]
+    fn the_reasoning_summary_is_the_configured_one_else_the_model_s_default() {
+        let pack = rcodex_prompt_pack::embedded();
+        let ids = ids();
+        let reasoning = |slug: &str, summary: Option<&str>| {
+            let mut config = config(slug, "read-only");
+            config.model_reasoning_summary = summary.map(str::to_string);
+            let (model, _) = resolve_model(pack, slug);
+            let cx = RequestContext {
+                pack,
+                model: &model,
+                config: &config,
+                ids: &ids,
+                workspaces: None,
+                output_schema: None,
+                client: None,
+                surface: Surface::Exec,
+            };
+            cx.body(&[], &cx.turn_metadata())["reasoning"].clone()
+        };
+        // The catalog's models default to none: nothing is sent.
+        assert_eq!(reasoning("gpt-5.5", None), json!({"effort": "medium"}));
+        assert_eq!(reasoning("gpt-5.5", Some("detailed")), json!({"effort": "medium", "summary": "detailed"}));
+        // A model the catalog does not know has the fallback's default, as recorded.
+        let fallback = pack.fallback_model.as_ref().unwrap().default_reasoning_summary.clone().unwrap();
+        assert_ne!(fallback, "none");
+        assert_eq!(reasoning("never-heard-of", None)["summary"], json!(fallback));
+        assert_eq!(reasoning("never-heard-of", Some("none")).get("summary"), None);
     }
 
     #[test]

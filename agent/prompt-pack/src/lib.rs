@@ -43,6 +43,10 @@ pub struct Pack {
     /// By input item type: the order in which upstream writes the keys of such items (it re-serializes what the
     /// model sent, so the order is its own, not the server's).
     pub item_keys: BTreeMap<String, Vec<String>>,
+    /// What upstream assumes of a model its catalog does not know (its fallback metadata), as far as a recorded
+    /// request of such a model shows it. Its `slug` is that recorded model's: the family every unknown model uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_model: Option<ModelInfo>,
     /// What upstream's interactive interface sends differently, learned from the `tui` scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tui: Option<Tui>,
@@ -179,6 +183,17 @@ pub struct ModelInfo {
     pub comp_hash: Option<String>,
     #[serde(default)]
     pub input_modalities: Vec<String>,
+    /// Images go out at their original detail, else at high.
+    #[serde(default)]
+    pub supports_image_detail_original: bool,
+    /// `code_mode_only` for the models whose tools are JavaScript functions run by one `exec` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_mode: Option<String>,
+    /// Which multi-agent tools and texts the model is given (`v1`, `v2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experimental_supported_tools: Vec<String>,
     #[serde(default)]
     pub node_repl_auto_review_required: bool,
     #[serde(default)]
@@ -198,6 +213,8 @@ pub mod keys {
     /// The app server's `deprecationNotice` after a `thread/resume` or `thread/fork` answer that carries the whole
     /// history, pointing to `excludeTurns` and the paging methods.
     pub const FULL_HISTORY_DEPRECATED: &str = "app_server/full_history_deprecated";
+    /// The warning for a model the catalog does not know (`{{model}}`).
+    pub const FALLBACK_MODEL_WARNING: &str = "fallback_model/warning";
     /// The description of the `request_user_input` tool when Default mode offers it
     /// (`features.default_mode_request_user_input`).
     pub const REQUEST_USER_INPUT_DEFAULT_MODE: &str = "tools/request_user_input/default_mode";

@@ -46,6 +46,8 @@ pub struct ScenarioInput {
     pub workspace_files: BTreeMap<String, Vec<u8>>,
     /// What a tui scenario types (each `type` step's text, in order).
     pub typed: Vec<String>,
+    /// The JSON lines an exec run printed (`--json` events), every turn's in order.
+    pub exec_events: Vec<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +111,17 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
                 _ => None,
             })
             .collect();
+        let exec_events = run
+            .turns
+            .iter()
+            .filter(|_| run.frontend.is_none_or(|f| f == Frontend::Exec))
+            .filter_map(|turn| std::fs::read_to_string(dir.join(&turn.stdout)).ok())
+            .flat_map(|text| {
+                text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).collect::<Vec<_>>()
+            })
+            .collect();
         scenarios.push(ScenarioInput {
+            exec_events,
             typed,
             frontend_messages,
             name: run.scenario.clone(),
@@ -202,6 +214,19 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     let item_keys = item_key_orders(inputs)?;
     let models =
         catalog_models(&inputs.catalog).map_err(|message| PackError::Input { path: "models.json".into(), message })?;
+    let fallback =
+        fallback_model(inputs, &models).map_err(|message| PackError::Input { path: "models.json".into(), message })?;
+    let fallback_model = match fallback {
+        Some(Fallback { info, warning }) => {
+            if let Some((scenario, warning)) = warning {
+                texts.put(keys::FALLBACK_MODEL_WARNING.to_string(), warning, &scenario)?;
+            }
+            Some(info)
+        }
+        None => None,
+    };
+    let mut texts = texts.into_map();
+    drop_catalog_instructions(&mut texts, &models);
     let first = &inputs.scenarios[0].name;
     Ok(Pack {
         format: FORMAT.to_string(),
@@ -212,8 +237,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         originator: originator.map(|(_, o)| o).unwrap_or_default(),
         beta_features: beta_features.and_then(|(_, b)| b),
         families: families.into_iter().map(|(model, (_, family))| (model, family)).collect(),
-        texts: texts.into_map(),
+        texts,
         models,
+        fallback_model,
         item_keys,
         tui,
     })
@@ -642,7 +668,7 @@ fn observe(
                 (Part::ModelInstructions, keys::model_instructions(model), text.to_string())
             } else if text.starts_with("<skills_instructions>") {
                 (Part::Skills, keys::skills(model), generalize(text, &values))
-            } else if text.starts_with("<permissions instructions>") {
+            } else if text.starts_with("<permissions instructions>") && states_permissions(text) {
                 (Part::Permissions, keys::permissions(&sandbox_mode, approval), permissions_template(text, &values))
             } else if text.starts_with("<environment_context>") {
                 (
@@ -669,7 +695,10 @@ fn observe(
                 parts.push(kind);
                 continue;
             }
-            check_no_leftovers(&template, &values).map_err(|m| fail(format!("{key}: {m}")))?;
+            // The model's instructions go out as recorded, never rendered: braces in them are upstream's own text.
+            if kind != Part::ModelInstructions {
+                check_no_leftovers(&template, &values).map_err(|m| fail(format!("{key}: {m}")))?;
+            }
             texts.put(key, template, &scenario.name)?;
             parts.push(kind);
         }
@@ -827,6 +856,15 @@ fn generalize(text: &str, values: &RunValues) -> String {
     out.replace(values.cwd.as_str(), "{{cwd}}")
 }
 
+/// Whether a permissions block says anything: some models' block is empty whatever the sandbox and the approval
+/// policy, so it is a fixed text of the model's rather than the shared permissions of the run's configuration.
+fn states_permissions(text: &str) -> bool {
+    let inner = text
+        .strip_prefix("<permissions instructions>")
+        .and_then(|rest| rest.trim_end().strip_suffix("</permissions instructions>"));
+    inner.is_none_or(|inner| !inner.trim().is_empty())
+}
+
 /// The writable roots clause lists the run's roots: they become one placeholder, filled with the agent's own list.
 fn permissions_template(text: &str, values: &RunValues) -> String {
     const CLAUSE: &str = " The writable roots are ";
@@ -905,6 +943,55 @@ fn catalog_models(catalog: &Value) -> Result<Vec<ModelInfo>, String> {
         .collect()
 }
 
+/// What upstream assumed of a model its catalog does not know, as far as the first exec run of such a model shows it:
+/// its reasoning and verbosity (an image detail of its own is not shown, so it is the default, high), and the warning
+/// exec printed about it (with the scenario that showed it), the slug becoming `{{model}}`. `None` when no recorded run used such a model.
+fn fallback_model(inputs: &Inputs, catalog: &[ModelInfo]) -> Result<Option<Fallback>, String> {
+    let unknown = inputs.scenarios.iter().filter(|s| s.run.frontend.is_none_or(|f| f == Frontend::Exec)).find(|s| {
+        let model = s.first_request.request.body.get("model").and_then(Value::as_str);
+        model.is_some_and(|m| !catalog.iter().any(|c| c.slug == m))
+    });
+    let Some(scenario) = unknown else { return Ok(None) };
+    let body = &scenario.first_request.request.body;
+    let slug = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let reasoning = body.get("reasoning");
+    let verbosity = body.pointer("/text/verbosity");
+    let info = serde_json::json!({
+        "slug": slug,
+        "default_reasoning_level": reasoning.and_then(|r| r.get("effort")),
+        "default_reasoning_summary": reasoning.and_then(|r| r.get("summary")).unwrap_or(&Value::from("none")),
+        "support_verbosity": verbosity.is_some(),
+        "default_verbosity": verbosity,
+    });
+    let info: ModelInfo = serde_json::from_value(info).map_err(|e| format!("the fallback model: {e}"))?;
+    let named = format!("`{slug}`");
+    let warning = scenario
+        .exec_events
+        .iter()
+        .filter(|e| e["type"] == "item.completed" && e.pointer("/item/type") == Some(&Value::from("error")))
+        .filter_map(|e| e.pointer("/item/message").and_then(Value::as_str))
+        .find(|message| message.contains(&named))
+        .map(|message| (scenario.name.clone(), message.replace(&named, "`{{model}}`")));
+    Ok(Some(Fallback { info, warning }))
+}
+
+/// The catalog carries each model's instructions, which rcodex falls back on: a recorded copy of the same text would
+/// only weigh. A recorded text that differs from the catalog's stays (it is what upstream sent).
+fn drop_catalog_instructions(texts: &mut BTreeMap<String, String>, models: &[ModelInfo]) {
+    for model in models {
+        let key = keys::model_instructions(&model.slug);
+        if model.instructions_template.is_some() && texts.get(&key) == model.instructions_template.as_ref() {
+            texts.remove(&key);
+        }
+    }
+}
+
+struct Fallback {
+    info: ModelInfo,
+    /// The scenario that showed the warning, and the warning.
+    warning: Option<(String, String)>,
+}
+
 fn brief(value: &Value) -> String {
     let text = value.to_string();
     text.chars().take(120).collect()
@@ -922,6 +1009,60 @@ mod tests {
             timezone: Some("Etc/UTC".into()),
             shell: Some("bash".into()),
         }
+    }
+
+    #[test]
+    fn a_model_the_catalog_does_not_know_gives_the_fallback_and_its_warning() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let captures = root.join("captures/codex-0.169.0");
+        let baseline = std::env::temp_dir().join(format!("parity-pack-fallback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&baseline);
+        std::fs::create_dir_all(&baseline).unwrap();
+        for name in ["models.json", "plain-reply", "model-my-local-model"] {
+            std::os::unix::fs::symlink(captures.join(name), baseline.join(name)).unwrap();
+        }
+        let inputs = load(&baseline, &root.join("fixtures/scenarios")).unwrap();
+        std::fs::remove_dir_all(&baseline).unwrap();
+        let catalog = catalog_models(&inputs.catalog).unwrap();
+        let Fallback { info, warning } = fallback_model(&inputs, &catalog).unwrap().expect("a fallback");
+        assert_eq!(info.slug, "my-local-model");
+        assert_eq!(info.default_reasoning_summary.as_deref(), Some("auto"), "its request asked for a summary");
+        assert!(info.default_reasoning_level.is_none() && !info.support_verbosity, "{info:?}");
+        let (scenario, warning) = warning.expect("exec warned");
+        assert_eq!(scenario, "model-my-local-model");
+        assert!(warning.contains("`{{model}}`") && !warning.contains("my-local-model"), "{warning}");
+        // Catalog models alone: no fallback.
+        let known: Vec<ModelInfo> = catalog
+            .iter()
+            .cloned()
+            .chain([ModelInfo { slug: "my-local-model".into(), ..catalog[0].clone() }])
+            .collect();
+        assert!(fallback_model(&inputs, &known).unwrap().is_none());
+    }
+
+    #[test]
+    fn instructions_the_catalog_carries_are_not_kept_twice() {
+        let model = |slug: &str, template: &str| ModelInfo {
+            slug: slug.into(),
+            instructions_template: Some(template.into()),
+            ..catalog_models(&serde_json::json!({"models": [{"slug": "x"}]})).unwrap()[0].clone()
+        };
+        let mut texts: BTreeMap<String, String> = [
+            (keys::model_instructions("same"), "Be useful.".to_string()),
+            (keys::model_instructions("other"), "Be useful, as sent.".to_string()),
+        ]
+        .into();
+        drop_catalog_instructions(&mut texts, &[model("same", "Be useful."), model("other", "Be useful.")]);
+        assert_eq!(texts.keys().collect::<Vec<_>>(), [&keys::model_instructions("other")]);
+    }
+
+    #[test]
+    fn an_empty_permissions_block_is_not_the_runs_permissions() {
+        assert!(!states_permissions("<permissions instructions>\n</permissions instructions>"));
+        assert!(!states_permissions("<permissions instructions>\n\n</permissions instructions>\n"));
+        assert!(states_permissions(
+            "<permissions instructions>\nApproval policy is never.\n</permissions instructions>"
+        ));
     }
 
     #[test]

@@ -189,6 +189,7 @@ mod tests {
             requests,
             agents_md: None,
             frontend_messages: Vec::new(),
+            exec_events: Vec::new(),
             workspace_files: BTreeMap::new(),
             typed: typed.iter().map(|t| t.to_string()).collect(),
         }
