@@ -123,7 +123,16 @@ fn warn_skipped(found: &rcodex_core::rollout::Found) {
 /// The prompt from the command line, or from stdin when it is `-` or absent.
 fn read_prompt(prompt: Option<String>) -> Result<String, String> {
     match prompt.as_deref() {
-        Some(p) if p != "-" => Ok(p.to_string()),
+        Some(p) if p != "-" => {
+            // A prompt argument with input piped in: the input goes with it.
+            let mut stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                return Ok(p.to_string());
+            }
+            let mut text = String::new();
+            stdin.read_to_string(&mut text).map_err(|e| format!("could not read stdin: {e}"))?;
+            Ok(rcodex_core::context::prompt_with_stdin(p, &text))
+        }
         _ => {
             let mut stdin = std::io::stdin();
             if stdin.is_terminal() {

@@ -293,6 +293,10 @@ struct Layer {
     shell_environment_policy: Option<ShellEnvironmentPolicy>,
     project_doc_max_bytes: Option<usize>,
     model_auto_compact_token_limit: Option<u64>,
+    developer_instructions: Option<String>,
+    model_instructions_file: Option<PathBuf>,
+    project_doc_fallback_filenames: Option<Vec<String>>,
+    web_search: Option<WebSearchMode>,
     /// The built-in `openai` provider's base URL; empty is the default one.
     #[serde(default, deserialize_with = "openai_base_url")]
     openai_base_url: Option<String>,
@@ -305,6 +309,18 @@ fn openai_base_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
         check_base_url(url).map_err(serde::de::Error::custom)?;
     }
     Ok(url)
+}
+
+/// `web_search`: what the model's web search tool may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebSearchMode {
+    /// No web search tool.
+    Disabled,
+    /// Cached results only (`external_web_access: false`).
+    Cached,
+    /// The live web (`external_web_access: true`).
+    Live,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -352,6 +368,10 @@ const KNOWN_KEYS: &[&str] = &[
     "project_doc_max_bytes",
     "model_auto_compact_token_limit",
     "openai_base_url",
+    "developer_instructions",
+    "model_instructions_file",
+    "project_doc_fallback_filenames",
+    "web_search",
 ];
 
 /// What the command line asks for, above every file.
@@ -415,6 +435,14 @@ pub struct Config {
     pub model_auto_compact_token_limit: Option<u64>,
     /// The `--add-dir` directories, absolute, in the order given.
     pub additional_dirs: Vec<PathBuf>,
+    /// `developer_instructions`: sent to the model as developer context.
+    pub developer_instructions: Option<String>,
+    /// The contents of `model_instructions_file`, trimmed: they replace the model's base instructions.
+    pub model_instructions: Option<String>,
+    /// Names tried, in order, in a directory without `AGENTS.override.md` or `AGENTS.md`.
+    pub project_doc_fallback_filenames: Vec<String>,
+    /// `web_search` as configured; [`Config::web_search_mode`] is the one in force.
+    pub web_search: Option<WebSearchMode>,
     /// How a new thread is classified, in the turn metadata and the session file (`user` unless told).
     pub thread_source: String,
     /// What to tell the user that does not stop the run, in the order upstream 0.169.0 tells it after
@@ -595,6 +623,14 @@ impl Config {
                 sandbox_workspace_write.writable_roots.push(dir.clone());
             }
         }
+        // A relative path is relative to CODEX_HOME, where config.toml is.
+        let model_instructions = match layer.model_instructions_file.map(|file| codex_home.join(file)) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Io { path, source })?;
+                Some(text.trim().to_string()).filter(|t| !t.is_empty())
+            }
+            None => None,
+        };
         if layer.approval_policy == Some(ApprovalPolicy::Untrusted) {
             // As upstream 0.169.0 (permissions-*-untrusted scenarios): refused before anything runs.
             return Err(ConfigError::Unsupported(
@@ -628,6 +664,10 @@ impl Config {
             project_doc_max_bytes: layer.project_doc_max_bytes.unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES),
             model_auto_compact_token_limit: layer.model_auto_compact_token_limit,
             additional_dirs,
+            developer_instructions: layer.developer_instructions.filter(|d| !d.trim().is_empty()),
+            model_instructions,
+            project_doc_fallback_filenames: layer.project_doc_fallback_filenames.unwrap_or_default(),
+            web_search: layer.web_search,
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
             ignored: findings.ignored,
@@ -688,6 +728,17 @@ impl Config {
     /// Whether commands may use the network.
     pub fn network_access(&self) -> bool {
         self.sandbox_policy().network_access()
+    }
+
+    /// The web search in force: as configured, else live under danger-full-access and cached otherwise. The
+    /// sandbox's network access plays no part (upstream 0.169.0 sends `external_web_access: false` under
+    /// workspace-write with `network_access = true`).
+    pub fn web_search_mode(&self) -> WebSearchMode {
+        self.web_search.unwrap_or(if self.sandbox_mode == SandboxMode::DangerFullAccess {
+            WebSearchMode::Live
+        } else {
+            WebSearchMode::Cached
+        })
     }
 }
 

@@ -31,6 +31,12 @@ pub struct Environment {
     /// The workspace roots in order, the working directory first (`--add-dir` adds more).
     pub workspace_roots: Vec<PathBuf>,
     pub agents_md: Option<AgentsMd>,
+    /// The global `CODEX_HOME/AGENTS.md`, trimmed: it comes before the project's.
+    pub user_instructions: Option<String>,
+    /// `developer_instructions` from the configuration.
+    pub developer_instructions: Option<String>,
+    /// The text of `model_instructions_file`, in place of the model's instructions.
+    pub model_instructions: Option<String>,
     /// The skills found on disk (the system skills are the prompt pack's).
     pub skills: crate::skills::Skills,
 }
@@ -211,6 +217,7 @@ pub fn initial_context(
 
     let recipes = model.recipe();
     let mut out = Vec::with_capacity(recipes.len());
+    let mut developer_placed = false;
     for (position, recipe) in recipes.iter().enumerate() {
         let id = item_id(recipe, thread_id, position);
         if recipe.item_type == "additional_tools" {
@@ -219,23 +226,41 @@ pub fn initial_context(
             out.push(items::canonical(item, pack));
             continue;
         }
-        let mut parts = Vec::with_capacity(recipe.parts.len());
+        let mut parts = Vec::with_capacity(recipe.parts.len() + 1);
+        // Upstream 0.169.0 puts the configured developer instructions first in the developer message that lists
+        // the skills and the permissions.
+        if let Some(developer) = &env.developer_instructions
+            && recipe.parts.iter().any(|p| matches!(p, Part::Skills | Part::Permissions))
+            && !std::mem::replace(&mut developer_placed, true)
+        {
+            parts.push(developer.clone());
+        }
         for part in &recipe.parts {
             match part {
-                Part::ModelInstructions => parts.push(instructions(pack, model)?),
+                Part::ModelInstructions => match &env.model_instructions {
+                    Some(text) => parts.push(text.clone()),
+                    None => parts.push(instructions(pack, model)?),
+                },
                 Part::Skills => parts.push(text(keys::skills(&model.family_slug))?),
-                Part::Permissions => {
-                    parts.push(text(keys::permissions(env.sandbox_mode.as_str(), env.approval.as_str()))?)
-                }
+                Part::Permissions => parts.push(permissions(pack, env, &text)?),
                 Part::EnvironmentContext => parts.push(text(keys::environment_context(env.sandbox_mode.as_str()))?),
                 Part::AgentsMd => {
-                    if let Some(agents) = &env.agents_md {
+                    let project = env.agents_md.as_ref().map(|a| a.contents.as_str());
+                    let contents = match (&env.user_instructions, project) {
+                        (Some(global), Some(project)) => {
+                            let key = keys::AGENTS_MD_GLOBAL_SEPARATOR;
+                            let separator = pack.text(key).ok_or(ContextError::MissingText(key.into()))?;
+                            Some(format!("{global}{separator}{project}"))
+                        }
+                        (Some(global), None) => Some(global.clone()),
+                        (None, project) => project.map(str::to_string),
+                    };
+                    if let Some(contents) = contents {
                         let template =
                             pack.text(keys::AGENTS_MD).ok_or(ContextError::MissingText(keys::AGENTS_MD.into()))?;
-                        let directory = agents.directory.display().to_string();
-                        let rendered =
-                            render(template, &[("directory", &directory), ("contents", &agents.contents)])
-                                .map_err(|source| ContextError::Template { key: keys::AGENTS_MD.into(), source })?;
+                        let directory = env.cwd.display().to_string();
+                        let rendered = render(template, &[("directory", &directory), ("contents", &contents)])
+                            .map_err(|source| ContextError::Template { key: keys::AGENTS_MD.into(), source })?;
                         parts.push(rendered);
                     }
                 }
@@ -247,6 +272,21 @@ pub fn initial_context(
         }
     }
     Ok(out)
+}
+
+/// The permissions text of `env`'s sandbox and approval policy; under workspace-write with the network on, the text
+/// upstream sends then (it says the network is enabled), when the pack has it.
+fn permissions(
+    pack: &Pack,
+    env: &Environment,
+    text: &impl Fn(String) -> Result<String, ContextError>,
+) -> Result<String, ContextError> {
+    let (mode, approval) = (env.sandbox_mode.as_str(), env.approval.as_str());
+    let with_network = keys::permissions_with_network(mode, approval);
+    if env.network && env.sandbox_mode == SandboxMode::WorkspaceWrite && pack.text(&with_network).is_some() {
+        return text(with_network);
+    }
+    text(keys::permissions(mode, approval))
 }
 
 /// Renders the pack's text `key` with `env`'s values.
@@ -309,6 +349,20 @@ fn skills_listing(pack: &Pack, env: &Environment) -> [String; 3] {
     [roots.join("\n"), alias(skills.system_root_index), more]
 }
 
+/// exec's prompt argument followed by what was piped on its stdin, framed as upstream 0.169.0 frames it (the input
+/// ending with a newline); the prompt alone when nothing was piped or the pack has no frame.
+pub fn prompt_with_stdin(prompt: &str, stdin: &str) -> String {
+    frame_stdin(rcodex_prompt_pack::embedded(), prompt, stdin)
+}
+
+fn frame_stdin(pack: &Pack, prompt: &str, stdin: &str) -> String {
+    let Some(frame) = pack.text(keys::STDIN_PROMPT).filter(|_| !stdin.trim().is_empty()) else {
+        return prompt.to_string();
+    };
+    let stdin = if stdin.ends_with('\n') { stdin.to_string() } else { format!("{stdin}\n") };
+    render(frame, &[("prompt", prompt), ("stdin", &stdin)]).unwrap_or_else(|_| prompt.to_string())
+}
+
 /// The user message that brings a selected skill's file into the conversation, as upstream's; `None` when the pack
 /// has no text for it.
 pub fn skill_message(pack: &Pack, skill: &crate::skills::Skill, contents: &str) -> Option<String> {
@@ -321,8 +375,7 @@ pub fn skill_message(pack: &Pack, skill: &crate::skills::Skill, contents: &str) 
 /// policy as a developer message when it differs from the old one's; the environment context as a user message when
 /// it differs, whole when the working directory changed, else without its `<cwd>` and `<shell>` lines.
 pub fn settings_update(pack: &Pack, before: &Environment, after: &Environment) -> Result<Vec<Value>, ContextError> {
-    let permissions =
-        |env: &Environment| renderer(pack, env)(keys::permissions(env.sandbox_mode.as_str(), env.approval.as_str()));
+    let permissions = |env: &Environment| permissions(pack, env, &renderer(pack, env));
     let environment = |env: &Environment| renderer(pack, env)(keys::environment_context(env.sandbox_mode.as_str()));
     let mut out = Vec::new();
     let now = permissions(after)?;
@@ -397,6 +450,12 @@ fn item_id(recipe: &ContextItem, thread_id: &str, position: usize) -> String {
 /// AGENTS.md instructions for `cwd`: from the project root (the nearest ancestor holding `.git`, else `cwd` alone)
 /// down to `cwd`, each directory's `AGENTS.override.md` or else `AGENTS.md`, within `max_bytes` in all.
 pub fn discover_agents_md(cwd: &Path, max_bytes: usize) -> std::io::Result<Option<AgentsMd>> {
+    discover_project_docs(cwd, max_bytes, &[])
+}
+
+/// [`discover_agents_md`], with `fallbacks` (`project_doc_fallback_filenames`) tried in order in a directory that has
+/// neither `AGENTS.override.md` nor `AGENTS.md`.
+pub fn discover_project_docs(cwd: &Path, max_bytes: usize, fallbacks: &[String]) -> std::io::Result<Option<AgentsMd>> {
     let root = cwd.ancestors().find(|dir| dir.join(".git").exists());
     let mut dirs: Vec<&Path> = match root {
         Some(root) => cwd.ancestors().take_while(|d| *d != root).chain(std::iter::once(root)).collect(),
@@ -409,7 +468,8 @@ pub fn discover_agents_md(cwd: &Path, max_bytes: usize) -> std::io::Result<Optio
         if remaining == 0 {
             break;
         }
-        let Some(path) = ["AGENTS.override.md", "AGENTS.md"].iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
+        let names = ["AGENTS.override.md", "AGENTS.md"].into_iter().chain(fallbacks.iter().map(String::as_str));
+        let Some(path) = names.map(|n| dir.join(n)).find(|p| p.is_file()) else {
             continue;
         };
         let mut data = std::fs::read(&path)?;
@@ -458,6 +518,9 @@ mod tests {
             writable_roots: vec!["/w/project".into(), "/tmp".into()],
             workspace_roots: vec!["/w/project".into()],
             agents_md: agents,
+            user_instructions: None,
+            developer_instructions: None,
+            model_instructions: None,
             skills: Default::default(),
         }
     }
@@ -697,6 +760,61 @@ mod tests {
         let title_tools = namespaces(&items[0]);
         assert_eq!(title_tools.len(), namespaces(&thread[0]).len(), "a new session: its own setup's namespaces");
         assert!(!title_tools[0].1.contains(&"request_user_input".to_string()), "{title_tools:?}");
+    }
+
+    #[test]
+    fn configuration_shapes_the_context_as_upstream_s() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let texts = |env: &Environment| -> Vec<Vec<String>> {
+            let items = initial_context(pack, &model, env, "t").unwrap();
+            let part = |p: &Value| p["text"].as_str().unwrap_or_default().to_string();
+            items.iter().map(|i| i["content"].as_array().into_iter().flatten().map(part).collect()).collect()
+        };
+        let plain = texts(&env(SandboxMode::WorkspaceWrite, None));
+        let mut configured = env(SandboxMode::WorkspaceWrite, None);
+        configured.developer_instructions = Some("Answer in French.".into());
+        configured.model_instructions = Some("Be terse.".into());
+        configured.network = true;
+        let shaped = texts(&configured);
+        assert_eq!(shaped[0], ["Be terse."], "the instructions file replaces the model's instructions");
+        assert_eq!(shaped[1][0], "Answer in French.", "developer instructions lead the skills and permissions");
+        assert_eq!(shaped[1][1], plain[1][0], "then the skills as before");
+        let permissions = |t: &Vec<Vec<String>>| t[1].iter().find(|p| p.starts_with("<permissions")).cloned().unwrap();
+        assert!(permissions(&plain).contains("Network access is restricted."));
+        assert!(permissions(&shaped).contains("Network access is enabled."), "{}", permissions(&shaped));
+
+        let project = AgentsMd { directory: "/w/project".into(), contents: "project rules".into() };
+        let mut both = env(SandboxMode::WorkspaceWrite, Some(project));
+        both.user_instructions = Some("global rules".into());
+        let joined = texts(&both).concat().into_iter().find(|t| t.starts_with("# AGENTS.md")).unwrap();
+        let separator = pack.text(keys::AGENTS_MD_GLOBAL_SEPARATOR).unwrap();
+        assert!(joined.contains(&format!("global rules{separator}project rules")), "{joined}");
+        let mut global = env(SandboxMode::WorkspaceWrite, None);
+        global.user_instructions = Some("global rules".into());
+        assert!(texts(&global).concat().iter().any(|t| t.starts_with("# AGENTS.md") && t.contains("global rules")));
+    }
+
+    #[test]
+    fn piped_stdin_follows_the_prompt_in_upstream_s_frame() {
+        let pack = rcodex_prompt_pack::embedded();
+        let framed = frame_stdin(pack, "Summarize.", "a\nb");
+        assert!(framed.starts_with("Summarize.") && framed.contains("a\nb\n<"), "{framed}");
+        assert_eq!(frame_stdin(pack, "Summarize.", "a\nb\n"), framed, "the input ends with one newline");
+        assert_eq!(frame_stdin(pack, "Summarize.", " \n"), "Summarize.", "nothing piped, nothing added");
+    }
+
+    #[test]
+    fn fallback_filenames_stand_in_for_a_missing_agents_md() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("CLAUDE.md"), "fallback rules\n").unwrap();
+        assert_eq!(discover_agents_md(root.path(), 1000).unwrap(), None);
+        let names = ["NOTES.md".to_string(), "CLAUDE.md".to_string()];
+        let found = discover_project_docs(root.path(), 1000, &names).unwrap().unwrap();
+        assert_eq!(found.contents, "fallback rules\n");
+        std::fs::write(root.path().join("AGENTS.md"), "agents rules\n").unwrap();
+        let found = discover_project_docs(root.path(), 1000, &names).unwrap().unwrap();
+        assert_eq!(found.contents, "agents rules\n", "AGENTS.md first");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use rcodex_prompt_pack::Pack;
 use serde_json::{Map, Value, json};
 
-use crate::config::{Config, SandboxMode};
+use crate::config::{Config, SandboxMode, WebSearchMode};
 use crate::context::ModelProfile;
 
 /// The ids and facts of one turn, the same for every request the turn makes.
@@ -165,9 +165,16 @@ impl RequestContext<'_> {
         fields.insert("stream".into(), json!(true));
         fields.insert("input".into(), Value::Array(input.to_vec()));
         if !lite {
-            let network = if self.config.network_access() { "enabled" } else { "restricted" };
-            if let Some(tools) = self.model.family.tools.get(network) {
-                fields.insert("tools".into(), tools.clone());
+            // The pack keeps each recipe's tools as recorded under danger-full-access (live web search) and under
+            // the other sandboxes (cached): the web search mode picks the list.
+            let mode = self.config.web_search_mode();
+            let recorded = if mode == WebSearchMode::Live { "enabled" } else { "restricted" };
+            if let Some(tools) = self.model.family.tools.get(recorded) {
+                let mut tools = tools.clone();
+                if let (WebSearchMode::Disabled, Some(list)) = (mode, tools.as_array_mut()) {
+                    list.retain(|tool| tool["type"] != "web_search");
+                }
+                fields.insert("tools".into(), tools);
             }
         }
         fields.insert("tool_choice".into(), json!("auto"));
@@ -407,6 +414,36 @@ mod tests {
             forked_from: None,
             turn_started_at_unix_ms: 1,
         }
+    }
+
+    #[test]
+    fn web_search_follows_its_mode_not_the_sandbox_s_network() {
+        let pack = rcodex_prompt_pack::embedded();
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let ids = ids();
+        let web = |config: &Config| {
+            let cx = RequestContext {
+                pack,
+                model: &model,
+                config,
+                ids: &ids,
+                workspaces: None,
+                output_schema: None,
+                client: None,
+                surface: Surface::Exec,
+            };
+            let body = cx.body(&[], &cx.turn_metadata());
+            body["tools"].as_array().unwrap().iter().find(|t| t["type"] == "web_search").cloned()
+        };
+        let mut open = config("gpt-5.5", "workspace-write");
+        open.sandbox_workspace_write.network_access = true;
+        assert_eq!(web(&open).unwrap()["external_web_access"], false, "the network is not web search");
+        for (mode, live) in [(WebSearchMode::Live, Some(true)), (WebSearchMode::Cached, Some(false))] {
+            let configured = Config { web_search: Some(mode), ..config("gpt-5.5", "danger-full-access") };
+            assert_eq!(web(&configured).map(|w| w["external_web_access"] == true), live, "{mode:?}");
+        }
+        let off = Config { web_search: Some(WebSearchMode::Disabled), ..config("gpt-5.5", "danger-full-access") };
+        assert_eq!(web(&off), None);
     }
 
     #[test]

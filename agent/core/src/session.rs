@@ -1128,8 +1128,16 @@ fn installation_id(codex_home: &std::path::Path) -> Result<String, SessionError>
 /// The environment the context describes, from the configuration and the machine.
 pub fn environment(config: &Config) -> Result<Environment, SessionError> {
     let writable_roots = config.sandbox_policy().writable_roots(&config.cwd).into_iter().map(|w| w.root).collect();
-    let agents_md = context::discover_agents_md(&config.cwd, config.project_doc_max_bytes)
-        .map_err(|source| SessionError::Io { path: config.cwd.clone(), source })?;
+    let agents_md = context::discover_project_docs(
+        &config.cwd,
+        config.project_doc_max_bytes,
+        &config.project_doc_fallback_filenames,
+    )
+    .map_err(|source| SessionError::Io { path: config.cwd.clone(), source })?;
+    let user_instructions = std::fs::read_to_string(config.codex_home.join("AGENTS.md"))
+        .ok()
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty());
     Ok(Environment {
         cwd: config.cwd.clone(),
         codex_home: config.codex_home.clone(),
@@ -1142,6 +1150,9 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
         writable_roots,
         workspace_roots: config.workspace_roots(),
         agents_md,
+        user_instructions,
+        developer_instructions: config.developer_instructions.clone(),
+        model_instructions: config.model_instructions.clone(),
         skills: crate::skills::discover(
             &config.cwd,
             &config.codex_home,

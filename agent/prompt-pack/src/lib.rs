@@ -206,6 +206,10 @@ pub struct ModelInfo {
 /// The keys of [`Pack::texts`].
 pub mod keys {
     pub const AGENTS_MD: &str = "agents_md";
+    /// What comes between the global `CODEX_HOME/AGENTS.md` (trimmed) and the project's AGENTS.md files.
+    pub const AGENTS_MD_GLOBAL_SEPARATOR: &str = "agents_md/global_separator";
+    /// exec's prompt argument with piped stdin: `{{prompt}}` and `{{stdin}}` (ending with a newline).
+    pub const STDIN_PROMPT: &str = "exec/stdin_prompt";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).
@@ -270,6 +274,12 @@ pub mod keys {
     /// `sandbox_mode` and `approval_policy`, as upstream spells them.
     pub fn permissions(sandbox_mode: &str, approval_policy: &str) -> String {
         format!("permissions/{sandbox_mode}/{approval_policy}")
+    }
+
+    /// The permissions of a sandbox whose network access is on though its mode restricts it (workspace-write with
+    /// `[sandbox_workspace_write] network_access = true`).
+    pub fn permissions_with_network(sandbox_mode: &str, approval_policy: &str) -> String {
+        format!("permissions/{sandbox_mode}/{approval_policy}/network")
     }
 
     pub fn environment_context(sandbox_mode: &str) -> String {

@@ -21,12 +21,15 @@ use parity_recorder::{Frontend, RunRecord, Scenario};
 use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack, Part, keys};
 use serde_json::Value;
 
+mod config;
 mod skills;
 mod tui;
 
 /// What extraction reads: one entry per recorded scenario, and the catalog.
 pub struct Inputs {
     pub scenarios: Vec<ScenarioInput>,
+    /// Scenarios whose configuration changes the context, kept apart: `config::learn` reads them.
+    pub configured: Vec<(ScenarioInput, Scenario)>,
     /// `codex debug models` as recorded.
     pub catalog: Value,
 }
@@ -74,6 +77,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
         .collect();
     entries.sort();
     let mut scenarios = Vec::new();
+    let mut configured = Vec::new();
     for dir in entries {
         let run = RunRecord::load(&dir.join("run.json")).map_err(|e| input_error(&dir, e))?;
         let recording = Recording::load(&dir.join("captures")).map_err(|e| input_error(&dir, e.to_string()))?;
@@ -120,7 +124,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
                 text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).collect::<Vec<_>>()
             })
             .collect();
-        scenarios.push(ScenarioInput {
+        let input = ScenarioInput {
             exec_events,
             typed,
             frontend_messages,
@@ -130,12 +134,17 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             run,
             first_request,
             requests,
-        });
+        };
+        if config::shapes_context(&scenario) {
+            configured.push((input, scenario));
+        } else {
+            scenarios.push(input);
+        }
     }
     if scenarios.is_empty() {
         return Err(input_error(baseline, "no recorded scenarios (directories with a run.json)".into()));
     }
-    Ok(Inputs { scenarios, catalog })
+    Ok(Inputs { scenarios, configured, catalog })
 }
 
 /// The pack, from the inputs.
@@ -210,6 +219,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
 
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
+    config::learn(&inputs.configured, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;
     let models =

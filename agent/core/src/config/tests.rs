@@ -276,9 +276,8 @@ fn keys_are_judged_as_upstream_judges_them_and_told_in_its_words() {
     // sandbox_workspace_write.nope, shell_environment_policy.typo, zeta.
     assert_eq!(c.shell_environment_policy.inherit, Inherit::Core, "the keys rcodex reads are read");
     assert!(c.sandbox_workspace_write.network_access);
-    for ignored in
-        ["web_search", "features", "tui", "shell_environment_policy.filters", "supports_standalone_web_search"]
-    {
+    assert_eq!(c.web_search, Some(WebSearchMode::Live), "web_search is read");
+    for ignored in ["features", "tui", "shell_environment_policy.filters", "supports_standalone_web_search"] {
         assert!(c.ignored.iter().any(|i| i.ends_with(ignored)), "{ignored}: {:?}", c.ignored);
     }
 
@@ -404,6 +403,29 @@ fn added_directories_are_workspace_roots_and_writable_in_workspace_write() {
     assert_eq!(read_only.thread_source, "user");
     let told = home.load(Overrides { thread_source: Some("sdk".into()), ..Default::default() }).unwrap();
     assert_eq!(told.thread_source, "sdk");
+}
+
+#[test]
+fn the_keys_that_shape_the_context_are_read() {
+    let home = Home::new(&format!(
+        "developer_instructions = \"In French.\"\nmodel_instructions_file = \"mine.md\"\n\
+         project_doc_fallback_filenames = [\"CLAUDE.md\"]\n{PROVIDER}"
+    ));
+    home.file("mine.md", "\n  Be terse.\n");
+    let c = home.load(Overrides::default()).unwrap();
+    assert_eq!(c.developer_instructions.as_deref(), Some("In French."));
+    assert_eq!(c.model_instructions.as_deref(), Some("Be terse."), "relative to CODEX_HOME, trimmed");
+    assert_eq!(c.project_doc_fallback_filenames, ["CLAUDE.md"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let missing = Home::new(&format!("model_instructions_file = \"/nowhere/x.md\"\n{PROVIDER}"));
+    assert!(missing.load(Overrides::default()).is_err());
+    // Live under danger-full-access, cached otherwise, unless configured.
+    let default = Home::new(PROVIDER).load(Overrides::default()).unwrap();
+    assert_eq!(default.web_search_mode(), WebSearchMode::Cached);
+    let full = Overrides { sandbox_mode: Some(SandboxMode::DangerFullAccess), ..Default::default() };
+    assert_eq!(Home::new(PROVIDER).load(full.clone()).unwrap().web_search_mode(), WebSearchMode::Live);
+    let off = Home::new(&format!("web_search = \"disabled\"\n{PROVIDER}")).load(full).unwrap();
+    assert_eq!(off.web_search_mode(), WebSearchMode::Disabled);
 }
 
 #[test]
