@@ -469,7 +469,7 @@ mod tests {
             failed(&event("context_length_exceeded", "too long")),
             ApiError::Refused { code, message } if code == "context_length_exceeded" && message == "too long"
         ));
-        assert!(matches!(failed(&event("server_is_overloaded", "busy")), ApiError::Fatal(_)));
+        assert!(matches!(failed(&event("server_is_overloaded", "busy")), ApiError::Refused { .. }));
         assert!(matches!(failed(&event("server_error", "boom")), ApiError::Retryable { delay: None, .. }));
         let limited = failed(&event("rate_limit_exceeded", "Rate limit. Please try again in 1.5s."));
         assert_eq!(

@@ -206,6 +206,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(notice) = full_history_deprecated(&scenario.frontend_messages) {
             texts.put(keys::FULL_HISTORY_DEPRECATED.to_string(), notice, &scenario.name)?;
         }
+        for (code, message) in failure_messages(&scenario.requests, &scenario.exec_events) {
+            texts.put(keys::failure(&code), message, &scenario.name)?;
+        }
         let exchanges: Vec<Exchange> = scenario.requests.iter().map(Exchange::of).collect();
         let found = compaction_texts(&exchanges)
             .map_err(|message| PackError::Scenario { scenario: scenario.name.clone(), message })?;
@@ -400,6 +403,34 @@ fn full_history_deprecated(messages: &[Value]) -> Option<String> {
             answer.pointer("/result/thread/turns").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
         whole_history.then(|| message.pointer("/params/summary")?.as_str().map(str::to_string)).flatten()
     })
+}
+
+/// Upstream's own words for a turn the model server failed with an error code: each model request that ended in
+/// `response.failed`, paired in order with the `turn.failed` messages exec printed, when the run has as many of one
+/// as of the other. A message that is the server's own is passed through, not worded: nothing to learn.
+fn failure_messages(requests: &[Capture], exec_events: &[Value]) -> Vec<(String, String)> {
+    let failures: Vec<(String, String)> = requests
+        .iter()
+        .filter_map(|capture| {
+            let failed = capture.response.events.iter().find(|e| e.event_type() == Some("response.failed"))?;
+            let error = failed.data.pointer("/response/error")?;
+            Some((error["code"].as_str()?.to_string(), error["message"].as_str().unwrap_or_default().to_string()))
+        })
+        .collect();
+    let messages: Vec<&str> = exec_events
+        .iter()
+        .filter(|e| e["type"] == "turn.failed")
+        .filter_map(|e| e.pointer("/error/message").and_then(Value::as_str))
+        .collect();
+    if failures.len() != messages.len() {
+        return Vec::new();
+    }
+    failures
+        .into_iter()
+        .zip(messages)
+        .filter(|((_, server), ours)| server != ours)
+        .map(|((code, _), ours)| (code, ours.to_string()))
+        .collect()
 }
 
 /// Unites one object's key order into what is known for its kind.
@@ -1097,6 +1128,27 @@ mod tests {
         );
         assert!(check_no_leftovers("still /var/tmp/runs/x/workspace", &values()).is_err());
         assert!(check_no_leftovers("{{surprise}}", &values()).is_err());
+    }
+
+    #[test]
+    fn a_failure_is_worded_as_exec_worded_it_unless_it_passed_the_servers_words_on() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../captures/codex-0.169.0/context-length-exceeded");
+        let text = std::fs::read_to_string(dir.join("captures/session-01/0001-post-responses.json")).unwrap();
+        let capture: Capture = serde_json::from_str(&text).unwrap();
+        let events: Vec<Value> = std::fs::read_to_string(dir.join("turn-1/stdout.txt"))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let learned = failure_messages(std::slice::from_ref(&capture), &events);
+        assert_eq!(learned.len(), 1, "{learned:?}");
+        assert_eq!(learned[0].0, "context_length_exceeded");
+        assert!(learned[0].1.contains("context window"), "{learned:?}");
+        // The server's own message passed on: nothing to learn. Unpaired failures: nothing either.
+        let server = capture.response.events.iter().find_map(|e| e.data.pointer("/response/error/message")).unwrap();
+        let passed_on = vec![serde_json::json!({"type": "turn.failed", "error": {"message": server}})];
+        assert!(failure_messages(std::slice::from_ref(&capture), &passed_on).is_empty());
+        assert!(failure_messages(&[capture.clone(), capture], &events).is_empty());
     }
 
     #[test]
