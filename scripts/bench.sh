@@ -2,10 +2,11 @@
 # Runs every benchmark of the README's "Performance" section, one after another. Take the figures on an otherwise
 # idle machine: the load average is printed first, and each benchmark prints it again when it starts.
 #
-#   scripts/bench.sh                    # server, diff, recorder, agents, app-server, tui
+#   scripts/bench.sh                    # server, diff, recorder, agents, app-server, tui, long-session
 #   scripts/bench.sh agents recorder    # only those, in that order
 #
-# PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10), app-server (10) and tui (5) benchmarks. Everything is
+# PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10), app-server (10), tui (5) and long-session (1)
+# benchmarks. Everything is
 # compiled before the first measurement, so that no build runs beside one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +14,7 @@ cd "$root"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (the figures assume an otherwise idle machine)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server tui)
+[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server tui long-session)
 
 # Upstream Codex for the recorder, agents and app-server benchmarks (they skip what they cannot run, saying why).
 scripts/install-upstream.sh >/dev/null ||
@@ -45,6 +46,7 @@ for part in "${parts[@]}"; do
     agents) cargo bench -q -p parity-cli --bench agents ;;
     app-server) cargo bench -q -p parity-cli --bench app_server ;;
     tui) cargo bench -q -p parity-cli --bench tui ;;
-    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server, tui)" >&2; exit 2 ;;
+    long-session) cargo bench -q -p parity-cli --bench long_session ;;
+    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server, tui, long-session)" >&2; exit 2 ;;
   esac
 done
