@@ -493,12 +493,31 @@ pub fn local_date() -> String {
     jiff::Zoned::now().date().to_string()
 }
 
-/// The user's shell by name, from `$SHELL`.
+/// The user's shell by name, as upstream 0.169.0 names it: the login shell of the user database, not `$SHELL`
+/// (`config-shell`: `SHELL=/bin/sh` for a user whose login shell is bash gave `bash`); `$SHELL` only when the
+/// database has none.
 pub fn shell_name() -> String {
-    std::env::var("SHELL")
-        .ok()
-        .and_then(|s| Path::new(&s).file_name().map(|n| n.to_string_lossy().into_owned()))
+    let name = |path: &str| Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned());
+    login_shell()
+        .as_deref()
+        .and_then(name)
+        .or_else(|| std::env::var("SHELL").ok().as_deref().and_then(name))
         .unwrap_or_else(|| "bash".to_string())
+}
+
+/// The current user's login shell from the user database (`getpwuid_r`).
+fn login_shell() -> Option<String> {
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer refers to live memory of the sizes given; the result is read only when found.
+    let status = unsafe { libc::getpwuid_r(libc::getuid(), &mut entry, buffer.as_mut_ptr(), buffer.len(), &mut found) };
+    if status != 0 || found.is_null() || entry.pw_shell.is_null() {
+        return None;
+    }
+    // SAFETY: pw_shell points into `buffer`, a NUL-terminated string written by getpwuid_r.
+    let shell = unsafe { std::ffi::CStr::from_ptr(entry.pw_shell) }.to_string_lossy().into_owned();
+    (!shell.is_empty()).then_some(shell)
 }
 
 #[cfg(test)]
@@ -802,6 +821,19 @@ mod tests {
         assert!(framed.starts_with("Summarize.") && framed.contains("a\nb\n<"), "{framed}");
         assert_eq!(frame_stdin(pack, "Summarize.", "a\nb\n"), framed, "the input ends with one newline");
         assert_eq!(frame_stdin(pack, "Summarize.", " \n"), "Summarize.", "nothing piped, nothing added");
+    }
+
+    #[test]
+    fn the_shell_is_the_login_shell_of_the_user_database() {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let uid = unsafe { libc::getuid() }.to_string();
+        let Some(shell) = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.get(2) == Some(&&*uid))
+        else {
+            return; // a user from another database: nothing to compare with
+        };
+        let expected = Path::new(shell[6]).file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(login_shell().as_deref(), Some(shell[6]));
+        assert_eq!(shell_name(), expected, "whatever $SHELL says");
     }
 
     #[test]

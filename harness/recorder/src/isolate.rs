@@ -426,11 +426,12 @@ mod tests {
     fn home_files_are_written_and_config_paths_name_the_run() {
         let work = tempfile::tempdir().unwrap();
         let s = scenario(
-            "[agent]\nstdin = \"piped\"\nconfig = { model_instructions_file = \"{home}/i.md\", \
+            "[agent]\nstdin = \"piped\"\nenv = { SHELL = \"/bin/sh\" }\nconfig = { model_instructions_file = \"{home}/i.md\", \
              sandbox_workspace_write = { writable_roots = [\"{workspace}/x\"] } }\n\
              [home]\nfiles = { \".codex/AGENTS.md\" = \"global\" }",
         );
         assert_eq!(s.agent.stdin.as_deref(), Some("piped"));
+        assert_eq!(s.agent.env["SHELL"], "/bin/sh");
         let dirs = RunDirs::create(work.path(), &s, "http://x/v1").unwrap();
         assert_eq!(std::fs::read_to_string(dirs.codex_home.join("AGENTS.md")).unwrap(), "global");
         let config: toml::Table =

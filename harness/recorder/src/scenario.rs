@@ -51,6 +51,9 @@ pub struct AgentOptions {
     pub args: Vec<String>,
     /// What every exec turn reads on its stdin (closed when absent): a prompt argument with piped input.
     pub stdin: Option<String>,
+    /// Environment variables set for every exec turn over the isolated ones (`SHELL`, say).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     /// Seconds each turn may take before the agent's process group is killed; [`DEFAULT_TIMEOUT_SECS`] when absent.
     pub timeout_secs: Option<u64>,
     /// How the recorder drives the agent: `exec` (a process per turn) or `app-server` (JSON-RPC over stdio).
@@ -389,6 +392,9 @@ impl Scenario {
         }
         if file.agent.stdin.is_some() && file.agent.frontend != Frontend::Exec {
             return Err(invalid(String::new(), "agent.stdin: only the exec frontend pipes a turn's stdin".into()));
+        }
+        if !file.agent.env.is_empty() && file.agent.frontend != Frontend::Exec {
+            return Err(invalid(String::new(), "agent.env: only the exec frontend takes more variables".into()));
         }
         if let Some(mode) = &file.agent.sandbox
             && !["read-only", "workspace-write", "danger-full-access"].contains(&mode.as_str())

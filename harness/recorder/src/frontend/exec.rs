@@ -1,24 +1,21 @@
 //! The exec frontend: a process per turn, `exec PROMPT` then `exec resume --last PROMPT`, stdin closed; each turn's
 //! stdout, stderr and JSONL events kept in `turn-N/`.
 
-use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parity_capture::store::write_atomic;
 use tokio::io::AsyncReadExt;
 
 use super::{KILL_GRACE, RunContext, signal_group};
-use crate::agent::{Agent, TurnSpec};
-use crate::isolate::RunDirs;
+use crate::agent::TurnSpec;
 use crate::run::{RecordError, TurnRecord, io_error};
 
 /// Runs every prompt of the scenario as a turn of its own; stops after a turn that ran out of time.
 pub async fn drive(cx: &RunContext<'_>) -> Result<Vec<TurnRecord>, RecordError> {
     let mut turns = Vec::new();
     for spec in cx.dirs.turns(cx.scenario, cx.base_url) {
-        let stdin = cx.scenario.agent.stdin.as_deref();
-        let turn = run_turn(cx.agent, &spec, cx.dirs, cx.scenario.agent.timeout(), cx.out, stdin).await?;
+        let turn = run_turn(cx, &spec).await?;
         let failed = turn.timed_out;
         turns.push(turn);
         if failed {
@@ -28,14 +25,10 @@ pub async fn drive(cx: &RunContext<'_>) -> Result<Vec<TurnRecord>, RecordError> 
     Ok(turns)
 }
 
-async fn run_turn(
-    agent: &Agent,
-    spec: &TurnSpec<'_>,
-    dirs: &RunDirs,
-    timeout: Duration,
-    out: &Path,
-    stdin: Option<&str>,
-) -> Result<TurnRecord, RecordError> {
+async fn run_turn(cx: &RunContext<'_>, spec: &TurnSpec<'_>) -> Result<TurnRecord, RecordError> {
+    let (agent, dirs, out) = (cx.agent, cx.dirs, cx.out);
+    let timeout = cx.scenario.agent.timeout();
+    let stdin = cx.scenario.agent.stdin.as_deref();
     let (program, args) = agent.command(spec);
     let mut command = tokio::process::Command::new(&program);
     command
@@ -43,6 +36,7 @@ async fn run_turn(
         .current_dir(&dirs.workspace)
         .env_clear()
         .envs(dirs.env(spec.base_url, spec.turn))
+        .envs(&cx.scenario.agent.env)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
