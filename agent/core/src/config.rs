@@ -297,6 +297,7 @@ struct Layer {
     model_instructions_file: Option<PathBuf>,
     project_doc_fallback_filenames: Option<Vec<String>>,
     web_search: Option<WebSearchMode>,
+    personality: Option<Personality>,
     /// The built-in `openai` provider's base URL; empty is the default one.
     #[serde(default, deserialize_with = "openai_base_url")]
     openai_base_url: Option<String>,
@@ -309,6 +310,16 @@ fn openai_base_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
         check_base_url(url).map_err(serde::de::Error::custom)?;
     }
     Ok(url)
+}
+
+/// `personality`: `none` leaves the personality section out of the model's instructions; the others send them as
+/// they are (upstream 0.169.0 sent the same instructions for `friendly` and `pragmatic` as with none set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Personality {
+    None,
+    Friendly,
+    Pragmatic,
 }
 
 /// `web_search`: what the model's web search tool may reach.
@@ -372,6 +383,7 @@ const KNOWN_KEYS: &[&str] = &[
     "model_instructions_file",
     "project_doc_fallback_filenames",
     "web_search",
+    "personality",
 ];
 
 /// What the command line asks for, above every file.
@@ -443,6 +455,7 @@ pub struct Config {
     pub project_doc_fallback_filenames: Vec<String>,
     /// `web_search` as configured; [`Config::web_search_mode`] is the one in force.
     pub web_search: Option<WebSearchMode>,
+    pub personality: Option<Personality>,
     /// How a new thread is classified, in the turn metadata and the session file (`user` unless told).
     pub thread_source: String,
     /// What to tell the user that does not stop the run, in the order upstream 0.169.0 tells it after
@@ -668,6 +681,7 @@ impl Config {
             model_instructions,
             project_doc_fallback_filenames: layer.project_doc_fallback_filenames.unwrap_or_default(),
             web_search: layer.web_search,
+            personality: layer.personality,
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
             ignored: findings.ignored,

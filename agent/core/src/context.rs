@@ -37,6 +37,8 @@ pub struct Environment {
     pub developer_instructions: Option<String>,
     /// The text of `model_instructions_file`, in place of the model's instructions.
     pub model_instructions: Option<String>,
+    /// `personality = "none"`: the model's instructions without their personality section.
+    pub no_personality: bool,
     /// The skills found on disk (the system skills are the prompt pack's).
     pub skills: crate::skills::Skills,
 }
@@ -239,6 +241,7 @@ pub fn initial_context(
             match part {
                 Part::ModelInstructions => match &env.model_instructions {
                     Some(text) => parts.push(text.clone()),
+                    None if env.no_personality => parts.push(without_personality(pack, &instructions(pack, model)?)),
                     None => parts.push(instructions(pack, model)?),
                 },
                 Part::Skills => parts.push(text(keys::skills(&model.family_slug))?),
@@ -439,6 +442,31 @@ fn instructions(pack: &Pack, model: &ModelProfile) -> Result<String, ContextErro
         .ok_or_else(|| ContextError::NoInstructions(model.slug.clone()))
 }
 
+/// The instructions without the section the pack names as the personality's (its heading line, up to the next
+/// heading of its level or above), as upstream sends them for `personality = "none"`.
+fn without_personality(pack: &Pack, instructions: &str) -> String {
+    let Some(heading) = pack.text(keys::PERSONALITY_HEADING) else { return instructions.to_string() };
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let mut offset = 0;
+    let mut start = None;
+    for line in instructions.split_inclusive('\n') {
+        let depth = line.chars().take_while(|c| *c == '#').count();
+        let is_heading = depth > 0 && line[depth..].starts_with(' ');
+        match start {
+            None if line.trim_end() == heading => start = Some(offset),
+            Some(from) if is_heading && depth <= level => {
+                return format!("{}{}", &instructions[..from], &instructions[offset..]);
+            }
+            _ => {}
+        }
+        offset += line.len();
+    }
+    match start {
+        Some(from) => instructions[..from].to_string(),
+        None => instructions.to_string(),
+    }
+}
+
 /// A name-based id stays the same for the whole thread, resumes included; a time-based one is new.
 fn item_id(recipe: &ContextItem, thread_id: &str, position: usize) -> String {
     match recipe.id.version {
@@ -540,6 +568,7 @@ mod tests {
             user_instructions: None,
             developer_instructions: None,
             model_instructions: None,
+            no_personality: false,
             skills: Default::default(),
         }
     }
@@ -812,6 +841,21 @@ mod tests {
         let mut global = env(SandboxMode::WorkspaceWrite, None);
         global.user_instructions = Some("global rules".into());
         assert!(texts(&global).concat().iter().any(|t| t.starts_with("# AGENTS.md") && t.contains("global rules")));
+    }
+
+    #[test]
+    fn personality_none_leaves_the_section_out() {
+        let pack = rcodex_prompt_pack::embedded();
+        let heading = pack.text(keys::PERSONALITY_HEADING).unwrap();
+        let text = format!("Intro.\n\n{heading}\n\nBe warm.\n\n## Style\n\nShort.\n\n# Next\nRest.\n");
+        assert_eq!(without_personality(pack, &text), "Intro.\n\n# Next\nRest.\n");
+        assert_eq!(without_personality(pack, "No such section.\n"), "No such section.\n");
+        let (model, _) = resolve_model(pack, "gpt-5.5");
+        let plain = instructions(pack, &model).unwrap();
+        let mut none = env(SandboxMode::ReadOnly, None);
+        none.no_personality = true;
+        let sent = items::text_of(&initial_context(pack, &model, &none, "t").unwrap()[0]);
+        assert!(plain.contains(heading) && !sent.contains(heading) && sent.len() < plain.len());
     }
 
     #[test]

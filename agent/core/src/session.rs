@@ -1153,6 +1153,7 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
         user_instructions,
         developer_instructions: config.developer_instructions.clone(),
         model_instructions: config.model_instructions.clone(),
+        no_personality: config.personality == Some(crate::config::Personality::None),
         skills: crate::skills::discover(
             &config.cwd,
             &config.codex_home,

@@ -210,6 +210,9 @@ pub mod keys {
     pub const AGENTS_MD_GLOBAL_SEPARATOR: &str = "agents_md/global_separator";
     /// exec's prompt argument with piped stdin: `{{prompt}}` and `{{stdin}}` (ending with a newline).
     pub const STDIN_PROMPT: &str = "exec/stdin_prompt";
+    /// The heading of the section of a model's instructions that `personality = "none"` leaves out (up to the next
+    /// heading of its level).
+    pub const PERSONALITY_HEADING: &str = "personality/heading";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).

@@ -9,8 +9,9 @@ use serde_json::Value;
 use crate::{PackError, ScenarioInput, Texts, permissions_template, run_values};
 
 /// Config keys that change what the first request holds.
-const CONTEXT_KEYS: [&str; 5] = [
+const CONTEXT_KEYS: [&str; 6] = [
     "developer_instructions",
+    "personality",
     "model_instructions_file",
     "project_doc_fallback_filenames",
     "web_search",
@@ -26,7 +27,11 @@ pub(crate) fn shapes_context(scenario: &Scenario) -> bool {
 
 /// The texts the configured scenarios show: the permissions of a workspace-write sandbox with the network, the
 /// separator upstream puts between the global AGENTS.md and the project's, and the frame of piped stdin.
-pub(crate) fn learn(configured: &[(ScenarioInput, Scenario)], texts: &mut Texts) -> Result<(), PackError> {
+pub(crate) fn learn(
+    configured: &[(ScenarioInput, Scenario)],
+    catalog: &Value,
+    texts: &mut Texts,
+) -> Result<(), PackError> {
     for (input, scenario) in configured {
         let fail = |message: &str| PackError::Scenario { scenario: input.name.clone(), message: message.into() };
         let body = &input.first_request.request.body;
@@ -64,6 +69,13 @@ pub(crate) fn learn(configured: &[(ScenarioInput, Scenario)], texts: &mut Texts)
                 .ok_or_else(|| fail("the global and the project's AGENTS.md were not sent one after the other"))?;
             texts.put(keys::AGENTS_MD_GLOBAL_SEPARATOR.into(), separator, &input.name)?;
         }
+        if scenario.agent.config.get("personality").and_then(|p| p.as_str()) == Some("none") {
+            let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+            let recorded = texts.0.get(&keys::model_instructions(model)).map(|(_, text)| text.clone());
+            let heading = personality_heading(catalog, model, recorded, &all)
+                .ok_or_else(|| fail("personality = none, but no section of the catalog's instructions was left out"))?;
+            texts.put(keys::PERSONALITY_HEADING.into(), heading, &input.name)?;
+        }
         if let Some(stdin) = &scenario.agent.stdin {
             let prompt = input.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
             let last = items.last().map(|i| texts_of(i).concat()).unwrap_or_default();
@@ -76,6 +88,26 @@ pub(crate) fn learn(configured: &[(ScenarioInput, Scenario)], texts: &mut Texts)
         }
     }
     Ok(())
+}
+
+/// The heading of the section upstream leaves out of the model's instructions for `personality = "none"`: the
+/// first line of what the model's instructions have and the sent ones lack, where that is one block of lines.
+fn personality_heading(catalog: &Value, model: &str, recorded: Option<String>, sent: &[String]) -> Option<String> {
+    // The model's instructions as a plain run sent them, else the catalog's template (the pack keeps no copy of it).
+    let full = recorded.or_else(|| {
+        let models = catalog.get("models").and_then(Value::as_array)?;
+        let entry = models.iter().find(|m| m.get("slug").and_then(Value::as_str) == Some(model))?;
+        entry.pointer("/model_messages/instructions_template").and_then(Value::as_str).map(str::to_string)
+    })?;
+    let full = full.as_str();
+    let lacking = sent.iter().find(|t| t.len() < full.len() && full.starts_with(&t[..t.len().min(40)]))?;
+    let start = full.bytes().zip(lacking.bytes()).take_while(|(a, b)| a == b).count();
+    let start = full[..start].rfind('\n').map_or(0, |i| i + 1);
+    let removed = full.len() - lacking.len();
+    if full[start + removed..] != lacking[start..] {
+        return None;
+    }
+    full[start..].lines().next().map(str::to_string)
 }
 
 #[cfg(test)]
@@ -105,7 +137,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("parity-pack-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let baseline = Baseline(dir);
-        let names = ["plain-reply", "config-global-agents-md", "config-network-access", "config-stdin"];
+        let names =
+            ["plain-reply", "config-global-agents-md", "config-network-access", "config-personality", "config-stdin"];
         for name in names.iter().chain(&["models.json"]) {
             let target = root.join("captures/codex-0.169.0").join(name);
             std::os::unix::fs::symlink(target, baseline.path().join(name)).unwrap();
@@ -122,5 +155,7 @@ mod tests {
         assert_ne!(Some(network), pack.text(&keys::permissions("workspace-write", "never")));
         let separator = pack.text(keys::AGENTS_MD_GLOBAL_SEPARATOR).unwrap();
         assert!(!separator.is_empty() && !separator.contains("instructions"), "{separator:?}");
+        let heading = pack.text(keys::PERSONALITY_HEADING).unwrap();
+        assert!(heading.starts_with("# ") && !heading.contains('\n'), "{heading:?}");
     }
 }

@@ -222,7 +222,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
 
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
-    config::learn(&inputs.configured, &mut texts)?;
+    config::learn(&inputs.configured, &inputs.catalog, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;
     let models =

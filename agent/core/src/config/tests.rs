@@ -424,8 +424,9 @@ fn the_keys_that_shape_the_context_are_read() {
     assert_eq!(default.web_search_mode(), WebSearchMode::Cached);
     let full = Overrides { sandbox_mode: Some(SandboxMode::DangerFullAccess), ..Default::default() };
     assert_eq!(Home::new(PROVIDER).load(full.clone()).unwrap().web_search_mode(), WebSearchMode::Live);
-    let off = Home::new(&format!("web_search = \"disabled\"\n{PROVIDER}")).load(full).unwrap();
+    let off = Home::new(&format!("web_search = \"disabled\"\npersonality = \"none\"\n{PROVIDER}")).load(full).unwrap();
     assert_eq!(off.web_search_mode(), WebSearchMode::Disabled);
+    assert_eq!(off.personality, Some(Personality::None));
 }
 
 #[test]
