@@ -767,3 +767,43 @@ output = [{{ message = "42." }}]
     assert!(texts.iter().any(|t| t == "Noted: 42."), "{texts:?}");
     assert!(!texts.iter().any(|t| t == "Remember the colour blue."), "{texts:?}");
 }
+
+#[tokio::test]
+async fn page_up_scrolls_the_transcript_back_and_page_down_returns_to_its_end() {
+    let long: String = (1..=60).map(|i| format!("Line {i} of the answer.\n\n")).collect();
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Write a long answer."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+key = ["pageup", "pageup", "pageup"]
+
+[[tui.steps]]
+key = ["pagedown", "pagedown", "pagedown"]
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Write a long answer." }}
+output = [{{ message = {long:?} }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    let (end, back, again) = (run.screen(3), run.screen(4), run.screen(5));
+    assert!(end.contains("Line 60 of the answer.") && !end.contains("Line 40 of the answer."), "{end}");
+    // Three pages of ten rows back: the answer's 30 rows above the end are in view, its end is not.
+    assert!(back.contains("Line 45 of the answer.") && !back.contains("Line 60 of the answer."), "{back}");
+    assert!(back.contains("↑ 30 rows back · PgDn returns"), "{back}");
+    assert_eq!(again, end);
+}

@@ -100,6 +100,10 @@ pub struct App {
     pub pager: Option<Pager>,
     /// The size of the context the last response used, in tokens.
     pub context_tokens: u64,
+    /// How many rows above its end the transcript is scrolled back (PgUp, PgDn); 0 follows the end.
+    pub scrolled_back: usize,
+    /// How far back the transcript can be scrolled, as the last drawing found it.
+    pub scroll_limit: std::cell::Cell<usize>,
     /// What the next turn changes of the thread's settings (`/model`).
     overrides: rcodex_core::config::TurnOverrides,
     /// Messages that entered the conversation and wait for their request to go out before their title is asked
@@ -179,6 +183,8 @@ pub async fn run(options: Options) -> Result<String, String> {
         picker: None,
         pager: None,
         context_tokens: 0,
+        scrolled_back: 0,
+        scroll_limit: std::cell::Cell::new(0),
         overrides: Default::default(),
         titles: Vec::new(),
         usage: TurnUsage::default(),
@@ -386,6 +392,9 @@ pub fn replay(path: &std::path::Path) -> Vec<Cell> {
     cells
 }
 
+/// How many rows PgUp and PgDn scroll the transcript.
+const PAGE: usize = 10;
+
 /// What the transcript says of an interrupted turn.
 const INTERRUPTED: &str = "Conversation interrupted - tell the model what to do differently.";
 
@@ -447,6 +456,7 @@ impl App {
     }
 
     fn submit(&mut self, queue: bool) {
+        self.scrolled_back = 0;
         let text = std::mem::take(&mut self.composer);
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -685,6 +695,8 @@ impl App {
             KeyCode::Enter => self.submit(false),
             KeyCode::Tab => self.submit(true),
             KeyCode::Esc if self.running => self.interrupt(),
+            KeyCode::PageUp => self.scrolled_back = (self.scrolled_back + PAGE).min(self.scroll_limit.get()),
+            KeyCode::PageDown => self.scrolled_back = self.scrolled_back.saturating_sub(PAGE),
             KeyCode::Backspace => {
                 self.composer.pop();
             }

@@ -23,12 +23,21 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let height = (bottom.len() as u16).min(frame.area().height);
     let [top, below] = Layout::vertical([Constraint::Min(0), Constraint::Length(height)]).areas(frame.area());
     let transcript = transcript_lines(app);
-    // The transcript's end stays in view: scroll past what does not fit (wrapped lines counted by width).
+    // The transcript's end stays in view unless scrolled back: scroll past what does not fit (wrapped lines counted
+    // by width).
     let width = top.width.max(1) as usize;
     let rows: usize = transcript.iter().map(|line| line.width().max(1).div_ceil(width)).sum();
-    let scroll = rows.saturating_sub(top.height as usize) as u16;
+    let (scroll, limit) = transcript_scroll(rows, top.height as usize, app.scrolled_back);
+    app.scroll_limit.set(limit);
     frame.render_widget(Paragraph::new(transcript).wrap(Wrap { trim: false }).scroll((scroll, 0)), top);
     frame.render_widget(Paragraph::new(bottom).wrap(Wrap { trim: false }), below);
+}
+
+/// The first row of the transcript to show, `back` rows above its end (at most to its top), and how far back it can
+/// go.
+fn transcript_scroll(rows: usize, height: usize, back: usize) -> (u16, usize) {
+    let end = rows.saturating_sub(height);
+    (end.saturating_sub(back) as u16, end)
 }
 
 fn dim() -> Style {
@@ -302,6 +311,9 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(Span::styled("  Press enter to confirm or esc to cancel", dim())));
         return lines;
     }
+    if app.scrolled_back > 0 {
+        lines.push(Line::from(Span::styled(format!("  ↑ {} rows back · PgDn returns", app.scrolled_back), dim())));
+    }
     if app.running {
         let seconds = app.turn_started.map(|t| t.elapsed().as_secs()).unwrap_or_default();
         lines.push(Line::from(vec![
@@ -367,6 +379,15 @@ mod tests {
         let text = |line: &Line| line.spans.iter().map(|s| s.content.as_ref()).collect::<String>();
         let shown: Vec<String> = lines.iter().map(text).collect();
         assert_eq!(shown, ["• Updated Plan", "  └ ✔ Reproduce the bug", "    □ Write the fix"]);
+    }
+
+    #[test]
+    fn the_transcript_follows_its_end_unless_scrolled_back_and_stops_at_its_top() {
+        assert_eq!(transcript_scroll(100, 30, 0), (70, 70));
+        assert_eq!(transcript_scroll(100, 30, 20), (50, 70));
+        assert_eq!(transcript_scroll(100, 30, 500), (0, 70));
+        // All of it fits: nothing to scroll.
+        assert_eq!(transcript_scroll(10, 30, 5), (0, 0));
     }
 
     #[test]
