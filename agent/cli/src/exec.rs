@@ -57,10 +57,16 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
         thread_source: args.thread_source.clone(),
         interactive: false,
     };
-    let config = Config::load(&overrides).map_err(|e| match e {
+    let mut config = Config::load(&overrides).map_err(|e| match e {
         config::ConfigError::Unsupported(message) => message,
         e => format!("Error loading config.toml: {e}"),
     })?;
+    if args.dangerously_bypass_hook_trust {
+        config.bypass_hook_trust = true;
+        if let Some(warning) = rcodex_core::hooks::bypass_warning() {
+            config.warn_at_startup(warning);
+        }
+    }
     if !args.skip_git_repo_check && !inside_git_repository(&cwd) {
         return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
     }

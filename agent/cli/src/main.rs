@@ -103,6 +103,10 @@ pub struct CommonArgs {
     /// Run outside a git repository too.
     #[arg(long)]
     pub skip_git_repo_check: bool,
+
+    /// Run the hooks of CODEX_HOME/hooks.json (rcodex keeps no hook trust: without this they do not run).
+    #[arg(long)]
+    pub dangerously_bypass_hook_trust: bool,
     /// Save no session file.
     #[arg(long)]
     pub ephemeral: bool,
@@ -143,6 +147,7 @@ impl CommonArgs {
             profile: later.profile.or(self.profile),
             cd: later.cd.or(self.cd),
             skip_git_repo_check: self.skip_git_repo_check || later.skip_git_repo_check,
+            dangerously_bypass_hook_trust: self.dangerously_bypass_hook_trust || later.dangerously_bypass_hook_trust,
             ephemeral: self.ephemeral || later.ephemeral,
             output_last_message: later.output_last_message.or(self.output_last_message),
             output_schema: later.output_schema.or(self.output_schema),

@@ -463,6 +463,11 @@ pub struct Config {
     /// feature in config.toml, then the "unrecognized configuration settings"), the deprecated features, the startup
     /// warnings again (upstream shows them twice), then rcodex's own (provider keys it cannot honour).
     pub warnings: Vec<String>,
+    /// Where each copy of the startup warnings ends in `warnings` ([`Config::warn_at_startup`]).
+    pub startup_warnings: [usize; 2],
+    /// `--dangerously-bypass-hook-trust`: the hooks of `CODEX_HOME/hooks.json` run without persisted trust (rcodex
+    /// keeps no trust, so without it they do not run, as upstream's untrusted hooks do not).
+    pub bypass_hook_trust: bool,
     /// Keys upstream reads that rcodex has no use for (`web_search`, `features`, `[tui]`...), as `origin: key`.
     /// Taken silently, as upstream takes them; a frontend may tell them on stderr, never as events.
     pub ignored: Vec<String>,
@@ -583,7 +588,7 @@ impl Config {
         }
         // Upstream warns of a `multi_agent` feature in config.toml only (not in a profile, not from -c).
         let multi_agent = base.get("features").and_then(|f| f.get("multi_agent")).is_some();
-        let warnings = findings.warnings(multi_agent);
+        let (warnings, startup_warnings) = findings.warnings(multi_agent);
 
         let mut merged = toml::Table::new();
         for (_, table) in &layers {
@@ -684,6 +689,8 @@ impl Config {
             personality: layer.personality,
             thread_source: overrides.thread_source.clone().unwrap_or_else(|| "user".to_string()),
             warnings,
+            startup_warnings,
+            bypass_hook_trust: false,
             ignored: findings.ignored,
             under_development_features,
         })
@@ -742,6 +749,14 @@ impl Config {
     /// Whether commands may use the network.
     pub fn network_access(&self) -> bool {
         self.sandbox_policy().network_access()
+    }
+
+    /// Adds a startup warning, told with the others: after each copy of them (upstream tells them twice).
+    pub fn warn_at_startup(&mut self, message: &str) {
+        let [first, second] = self.startup_warnings;
+        self.warnings.insert(second, message.to_string());
+        self.warnings.insert(first, message.to_string());
+        self.startup_warnings = [first + 1, second + 2];
     }
 
     /// The web search in force: as configured, else live under danger-full-access and cached otherwise. The
@@ -894,17 +909,20 @@ impl Findings {
         Some(message)
     }
 
-    fn warnings(&self, multi_agent: bool) -> Vec<String> {
+    /// The warnings in order, and where each copy of the startup warnings ends in them.
+    fn warnings(&self, multi_agent: bool) -> (Vec<String>, [usize; 2]) {
         let startup: Vec<String> = multi_agent
             .then(|| MULTI_AGENT_NOTICE.to_string())
             .into_iter()
             .chain(self.unrecognized_message())
             .collect();
         let mut warnings = startup.clone();
+        let first = warnings.len();
         warnings.extend(deprecation_notices(&self.features));
         warnings.extend(startup);
+        let second = warnings.len();
         warnings.extend(self.unsupported.iter().cloned());
-        warnings
+        (warnings, [first, second])
     }
 }
 

@@ -5,6 +5,7 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod events;
+pub mod hooks;
 pub mod images;
 pub mod interaction;
 pub mod items;

@@ -256,7 +256,15 @@ impl Session {
                 let thread_id = uuid::Uuid::now_v7().to_string();
                 let context_window_id = uuid::Uuid::now_v7().to_string();
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
-                let (prefix, history) = split_prefix(&model, context);
+                let (prefix, mut history) = split_prefix(&model, context);
+                // As upstream: what a SessionStart hook adds follows the context, as a developer message.
+                if config.bypass_hook_trust {
+                    let input = json!({"session_id": thread_id, "source": "startup"});
+                    for text in crate::hooks::additional_context(&config.codex_home, "SessionStart", input, &config.cwd)
+                    {
+                        history.push(items::canonical(items::message("developer", items::new_id("msg"), [text]), pack));
+                    }
+                }
                 let mut rollout = None;
                 if !options.ephemeral {
                     let meta = meta_for(&thread_id, &context_window_id, &config, None);
@@ -645,6 +653,22 @@ impl Session {
         let id = uuid::Uuid::now_v7().to_string();
         self.record(message);
         self.record_selected_skills(&input);
+        // As upstream: what a UserPromptSubmit hook adds follows the prompt, as a developer message.
+        if self.config.bypass_hook_trust {
+            let prompt: String = input
+                .iter()
+                .filter_map(|part| if let UserInput::Text { text, .. } = part { Some(text.as_str()) } else { None })
+                .collect();
+            let hook_input = json!({"session_id": self.thread_id, "turn_id": turn_id, "prompt": prompt});
+            for text in crate::hooks::additional_context(
+                &self.config.codex_home,
+                "UserPromptSubmit",
+                hook_input,
+                &self.config.cwd,
+            ) {
+                self.record(items::canonical(items::message("developer", items::new_id("msg"), [text]), self.pack));
+            }
+        }
         // Then the item a frontend shows, with its id, so that reading the thread back names it as it did.
         let now = crate::records::now_ms();
         let item = crate::records::user_message(&id, &input);

@@ -213,6 +213,8 @@ pub mod keys {
     /// The heading of the section of a model's instructions that `personality = "none"` leaves out (up to the next
     /// heading of its level).
     pub const PERSONALITY_HEADING: &str = "personality/heading";
+    /// The warning exec gives (as an `error` item, with the startup warnings) for `--dangerously-bypass-hook-trust`.
+    pub const BYPASS_HOOK_TRUST_WARNING: &str = "exec/bypass_hook_trust_warning";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).

@@ -18,11 +18,13 @@ const CONTEXT_KEYS: [&str; 6] = [
     "sandbox_workspace_write",
 ];
 
+const BYPASS_HOOK_TRUST: &str = "--dangerously-bypass-hook-trust";
+
 pub(crate) fn shapes_context(scenario: &Scenario) -> bool {
     CONTEXT_KEYS.iter().any(|key| scenario.agent.config.contains_key(*key))
         || !scenario.home_files.is_empty()
         || scenario.agent.stdin.is_some()
-        || scenario.agent.args.iter().any(|a| a == "-i" || a.starts_with("--image"))
+        || scenario.agent.args.iter().any(|a| a == "-i" || a.starts_with("--image") || a == BYPASS_HOOK_TRUST)
 }
 
 /// The texts the configured scenarios show: the permissions of a workspace-write sandbox with the network, the
@@ -75,6 +77,15 @@ pub(crate) fn learn(
             let heading = personality_heading(catalog, model, recorded, &all)
                 .ok_or_else(|| fail("personality = none, but no section of the catalog's instructions was left out"))?;
             texts.put(keys::PERSONALITY_HEADING.into(), heading, &input.name)?;
+        }
+        if scenario.agent.args.iter().any(|a| a == BYPASS_HOOK_TRUST) {
+            let warning = input
+                .exec_events
+                .iter()
+                .find(|e| e["type"] == "item.completed" && e["item"]["type"] == "error")
+                .and_then(|e| e["item"]["message"].as_str())
+                .ok_or_else(|| fail("--dangerously-bypass-hook-trust, but exec gave no warning"))?;
+            texts.put(keys::BYPASS_HOOK_TRUST_WARNING.into(), warning.to_string(), &input.name)?;
         }
         if let Some(stdin) = &scenario.agent.stdin {
             let prompt = input.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
@@ -137,8 +148,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("parity-pack-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let baseline = Baseline(dir);
-        let names =
-            ["plain-reply", "config-global-agents-md", "config-network-access", "config-personality", "config-stdin"];
+        let names = [
+            "plain-reply",
+            "config-global-agents-md",
+            "config-hooks",
+            "config-network-access",
+            "config-personality",
+            "config-stdin",
+        ];
         for name in names.iter().chain(&["models.json"]) {
             let target = root.join("captures/codex-0.169.0").join(name);
             std::os::unix::fs::symlink(target, baseline.path().join(name)).unwrap();
@@ -157,5 +174,7 @@ mod tests {
         assert!(!separator.is_empty() && !separator.contains("instructions"), "{separator:?}");
         let heading = pack.text(keys::PERSONALITY_HEADING).unwrap();
         assert!(heading.starts_with("# ") && !heading.contains('\n'), "{heading:?}");
+        let warning = pack.text(keys::BYPASS_HOOK_TRUST_WARNING).unwrap();
+        assert!(warning.contains("--dangerously-bypass-hook-trust"), "{warning}");
     }
 }

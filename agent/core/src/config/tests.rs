@@ -406,6 +406,20 @@ fn added_directories_are_workspace_roots_and_writable_in_workspace_write() {
 }
 
 #[test]
+fn a_startup_warning_is_told_with_each_copy_of_the_others() {
+    let home = Home::new(&format!("zzz = 1\n{PROVIDER}[features]\nweb_search_cached = true\n"));
+    let mut c = home.load(Overrides::default()).unwrap();
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
+    c.warn_at_startup("hooks");
+    assert_eq!(c.warnings[1], "hooks");
+    assert_eq!(c.warnings[4], "hooks");
+    assert_eq!((c.warnings.len(), c.warnings[0].clone()), (5, c.warnings[3].clone()));
+    let mut quiet = Home::new(PROVIDER).load(Overrides::default()).unwrap();
+    quiet.warn_at_startup("hooks");
+    assert_eq!(quiet.warnings, ["hooks", "hooks"]);
+}
+
+#[test]
 fn the_keys_that_shape_the_context_are_read() {
     let home = Home::new(&format!(
         "developer_instructions = \"In French.\"\nmodel_instructions_file = \"mine.md\"\n\
