@@ -160,6 +160,8 @@ impl Session {
         warnings.extend(model_warning);
         let model_client = ModelClient::new(config.model_provider.clone())?;
         let installation_id = installation_id(&config.codex_home)?;
+        // Upstream goes on without its system skills when they cannot be written; so does rcodex.
+        let _ = crate::skills::install_system_skills(&config.codex_home);
         let environment = environment(&config)?;
 
         let client = options.client;

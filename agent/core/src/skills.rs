@@ -7,7 +7,8 @@
 //! directory from the project root (the nearest ancestor of the working directory holding `.git`, else the working
 //! directory itself) down to the working directory (repo skills). Under a root, every `SKILL.md` up to six
 //! directories deep, hidden entries skipped; the same file found twice counts once, where it was found first. rcodex
-//! does not install the system skills: the prompt pack lists them as upstream lists its own.
+//! lists the system skills as the prompt pack records upstream's listing, and installs their files as upstream does
+//! ([`install_system_skills`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,36 @@ pub struct Skill {
 pub struct SkillError {
     pub path: PathBuf,
     pub message: String,
+}
+
+/// Installs the recorded system skills into `CODEX_HOME/skills/.system`, as upstream does at startup: when the marker
+/// there names another version (or is missing), the directory is emptied and written anew, the marker last, so that
+/// an interrupted install is redone; when it names this one, nothing is touched (a user's edits stay).
+pub fn install_system_skills(codex_home: &Path) -> std::io::Result<()> {
+    use rcodex_prompt_pack::{SYSTEM_SKILLS, SYSTEM_SKILLS_MARKER};
+    let Some(marker) = SYSTEM_SKILLS.get_file(SYSTEM_SKILLS_MARKER) else { return Ok(()) };
+    let root = codex_home.join("skills/.system");
+    if std::fs::read(root.join(SYSTEM_SKILLS_MARKER)).is_ok_and(|found| found == marker.contents()) {
+        return Ok(());
+    }
+    if root.exists() {
+        std::fs::remove_dir_all(&root)?;
+    }
+    let mut pending = vec![&SYSTEM_SKILLS];
+    while let Some(dir) = pending.pop() {
+        for entry in dir.entries() {
+            match entry {
+                rcodex_prompt_pack::include_dir::DirEntry::Dir(sub) => pending.push(sub),
+                rcodex_prompt_pack::include_dir::DirEntry::File(file) if file.path() != Path::new(SYSTEM_SKILLS_MARKER) => {
+                    let path = root.join(file.path());
+                    std::fs::create_dir_all(path.parent().expect("under the root"))?;
+                    std::fs::write(path, file.contents())?;
+                }
+                rcodex_prompt_pack::include_dir::DirEntry::File(_) => {}
+            }
+        }
+    }
+    std::fs::write(root.join(SYSTEM_SKILLS_MARKER), marker.contents())
 }
 
 /// The skills of a working directory.
@@ -273,6 +304,29 @@ mod tests {
         assert_eq!(front_field(front_matter(plain).unwrap(), "description").as_deref(), Some("Does a thing."));
         assert!(front_matter("no front matter\n").is_none());
         assert!(front_matter("---\nname: x\n").is_none(), "unclosed");
+    }
+
+    #[test]
+    fn system_skills_are_installed_once_and_again_when_their_marker_changes() {
+        use rcodex_prompt_pack::SYSTEM_SKILLS_MARKER;
+        let home = tempfile::tempdir().unwrap();
+        let root = home.path().join("skills/.system");
+        install_system_skills(home.path()).unwrap();
+        let marker = std::fs::read_to_string(root.join(SYSTEM_SKILLS_MARKER)).unwrap();
+        let creator = root.join("skill-creator/SKILL.md");
+        assert!(std::fs::read_to_string(&creator).unwrap().starts_with("---\nname: skill-creator"));
+        assert!(root.join("skill-creator/assets/skill-creator.png").is_file(), "binary files too");
+        // The same version: a user's edit stays.
+        std::fs::write(&creator, "edited").unwrap();
+        install_system_skills(home.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(&creator).unwrap(), "edited");
+        // Another version: written anew, what was not recorded removed.
+        std::fs::write(root.join(SYSTEM_SKILLS_MARKER), "older").unwrap();
+        std::fs::write(root.join("stray.txt"), "x").unwrap();
+        install_system_skills(home.path()).unwrap();
+        assert_ne!(std::fs::read_to_string(&creator).unwrap(), "edited");
+        assert!(!root.join("stray.txt").exists());
+        assert_eq!(std::fs::read_to_string(root.join(SYSTEM_SKILLS_MARKER)).unwrap(), marker);
     }
 
     #[test]

@@ -377,6 +377,17 @@ mod tests {
     }
 }
 
+pub use include_dir;
+
+/// The system skills upstream 0.169.0 installs into `CODEX_HOME/skills/.system`, recorded from its home by
+/// `parity pack` (scenario config-system-skills), with its marker file.
+pub static SYSTEM_SKILLS: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/data/system-skills");
+
+/// The file beside the system skills that names their version: while it holds [`SYSTEM_SKILLS`]'s, they stay as
+/// they are; otherwise they are written anew.
+pub const SYSTEM_SKILLS_MARKER: &str = ".codex-system-skills.marker";
+
 /// The pack rcodex embeds: `data/pack.json`, as `parity pack` wrote it. Parsed once, on first use.
 pub fn embedded() -> &'static Pack {
     static PACK: std::sync::OnceLock<Pack> = std::sync::OnceLock::new();

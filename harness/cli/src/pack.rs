@@ -18,6 +18,10 @@ pub struct PackArgs {
     /// Where to write the pack.
     #[arg(long, value_name = "FILE", default_value = "agent/prompt-pack/data/pack.json")]
     out: PathBuf,
+    /// Where to write the system skills upstream installs in its home (from the scenario that keeps
+    /// `.codex/skills/.system`), which rcodex embeds and installs the same way.
+    #[arg(long, value_name = "DIR", default_value = "agent/prompt-pack/data/system-skills")]
+    system_skills_out: PathBuf,
 }
 
 pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
@@ -26,6 +30,22 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let text = serde_json::to_string_pretty(&pack)? + "\n";
     ensure_replaceable(&args.out)?;
     parity_capture::store::write_atomic(&args.out, text.as_bytes())?;
+    if inputs.system_skills.is_empty() {
+        anstream::eprintln!(
+            "{} no scenario keeps {}: {} left as it was",
+            paint(style::BOLD, "parity:"),
+            parity_pack::SYSTEM_SKILLS,
+            args.system_skills_out.display()
+        );
+    } else {
+        replace_tree(&args.system_skills_out, &inputs.system_skills)?;
+        anstream::eprintln!(
+            "{} {} system skill file(s) written to {}",
+            paint(style::BOLD, "parity:"),
+            inputs.system_skills.len(),
+            args.system_skills_out.display()
+        );
+    }
     anstream::eprintln!(
         "{} prompt pack of codex {} written to {}: {} model(s) recorded ({}), {} text(s), {} catalog model(s)",
         paint(style::BOLD, "parity:"),
@@ -37,6 +57,37 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         pack.models.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The marker upstream writes beside its system skills; a directory without it is not replaced.
+const SYSTEM_SKILLS_MARKER: &str = ".codex-system-skills.marker";
+
+/// Writes `files` as the whole of `dir`: into a new directory beside it, which then takes its place, so that an
+/// interrupted run leaves the old tree or the new one. Only a directory of system skills (or nothing) is replaced.
+fn replace_tree(dir: &std::path::Path, files: &std::collections::BTreeMap<String, Vec<u8>>) -> anyhow::Result<()> {
+    if dir.exists() && !dir.join(SYSTEM_SKILLS_MARKER).is_file() {
+        anyhow::bail!(
+            "--system-skills-out {}: the directory exists and holds no {SYSTEM_SKILLS_MARKER}; refusing to replace it",
+            dir.display()
+        );
+    }
+    let sibling = |suffix: &str| {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{suffix}-{}", std::process::id()));
+        dir.with_file_name(name)
+    };
+    let (fresh, old) = (sibling("new"), sibling("old"));
+    for (relative, contents) in files {
+        parity_capture::store::write_atomic(&fresh.join(relative), contents)?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&fresh, dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
 }
 
 /// Only a pack is replaced by a pack: `--out notes.json` must not overwrite a user's file.
@@ -60,6 +111,22 @@ fn ensure_replaceable(out: &std::path::Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_system_skills_tree_is_replaced_whole_and_only_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let skills = dir.path().join("system-skills");
+        let files = |names: &[&str]| names.iter().map(|n| (n.to_string(), n.as_bytes().to_vec())).collect();
+        replace_tree(&skills, &files(&[SYSTEM_SKILLS_MARKER, "a/SKILL.md", "b/x.py"])).unwrap();
+        replace_tree(&skills, &files(&[SYSTEM_SKILLS_MARKER, "a/SKILL.md"])).unwrap();
+        let left = parity_capture::store::read_tree(&skills).unwrap();
+        assert_eq!(left.keys().collect::<Vec<_>>(), [SYSTEM_SKILLS_MARKER, "a/SKILL.md"]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing left beside it");
+        let mine = dir.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        let e = replace_tree(&mine, &files(&["a"])).unwrap_err().to_string();
+        assert!(e.contains("refusing to replace") && e.contains("mine"), "{e}");
+    }
 
     #[test]
     fn only_a_pack_or_nothing_is_overwritten() {

@@ -50,11 +50,21 @@ pub enum Category {
     /// A JSON-RPC message between the frontend and an app server that breaks the protocol's schema recorded from
     /// upstream ([`crate::protocol`]), on either side.
     Protocol,
+    /// A file the scenario keeps from the agent's home after the run (`[home] keep`: the system skills it
+    /// installs) on one side only, or with other contents ([`crate::kept`]).
+    Files,
 }
 
 impl Category {
-    pub const ALL: [Category; 6] =
-        [Category::Schema, Category::Relation, Category::Value, Category::Prompt, Category::Events, Category::Protocol];
+    pub const ALL: [Category; 7] = [
+        Category::Schema,
+        Category::Relation,
+        Category::Value,
+        Category::Prompt,
+        Category::Events,
+        Category::Protocol,
+        Category::Files,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,6 +74,7 @@ impl Category {
             Category::Prompt => "prompt",
             Category::Events => "events",
             Category::Protocol => "protocol",
+            Category::Files => "files",
         }
     }
 }
@@ -204,6 +215,7 @@ pub struct Summary {
     pub prompt: usize,
     pub events: usize,
     pub protocol: usize,
+    pub files: usize,
     pub accepted: usize,
     pub stale: usize,
 }
@@ -221,6 +233,7 @@ impl Summary {
         self.prompt += other.prompt;
         self.events += other.events;
         self.protocol += other.protocol;
+        self.files += other.files;
         self.accepted += other.accepted;
         self.stale += other.stale;
     }
@@ -233,6 +246,7 @@ impl Summary {
             Category::Prompt => self.prompt,
             Category::Events => self.events,
             Category::Protocol => self.protocol,
+            Category::Files => self.files,
         }
     }
 }
@@ -267,6 +281,7 @@ impl Comparison {
                     Category::Prompt => s.prompt += 1,
                     Category::Events => s.events += 1,
                     Category::Protocol => s.protocol += 1,
+                    Category::Files => s.files += 1,
                 }
             }
         }

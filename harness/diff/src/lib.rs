@@ -37,6 +37,7 @@
 pub mod accept;
 pub mod compare;
 pub mod events;
+pub mod kept;
 pub mod node;
 pub mod normalize;
 pub mod paths;

@@ -144,7 +144,7 @@ pub fn protocol_beside(suite: &Path) -> Option<parity_protocol::Protocol> {
 
 /// Compares two recordings of a scenario (their directories, as `parity record` writes them): the captures, the
 /// event streams when `options` asks, and, given the protocol, every JSON-RPC message of either side's transcript
-/// against it (the category `protocol`).
+/// against it (the category `protocol`), and the files kept from the agent's home (the category `files`).
 pub fn compare_scenario(
     left: &Path,
     right: &Path,
@@ -156,6 +156,7 @@ pub fn compare_scenario(
     if let Some(protocol) = protocol {
         crate::protocol::check_transcripts(&mut comparison, protocol, left, right);
     }
+    crate::kept::compare_kept_files(&mut comparison, left, right)?;
     Ok(comparison)
 }
 

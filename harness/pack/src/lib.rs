@@ -28,6 +28,9 @@ mod tui;
 /// What extraction reads: one entry per recorded scenario, and the catalog.
 pub struct Inputs {
     pub scenarios: Vec<ScenarioInput>,
+    /// The system skills upstream installed in its home (`CODEX_HOME/skills/.system`), from the scenario that keeps
+    /// them (`[home] keep`): path relative to that directory -> contents.
+    pub system_skills: BTreeMap<String, Vec<u8>>,
     /// Scenarios whose configuration changes the context, kept apart: `config::learn` reads them.
     pub configured: Vec<(ScenarioInput, Scenario)>,
     /// `codex debug models` as recorded.
@@ -78,6 +81,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     entries.sort();
     let mut scenarios = Vec::new();
     let mut configured = Vec::new();
+    let mut system_skills = BTreeMap::new();
     for dir in entries {
         let run = RunRecord::load(&dir.join("run.json")).map_err(|e| input_error(&dir, e))?;
         let recording = Recording::load(&dir.join("captures")).map_err(|e| input_error(&dir, e.to_string()))?;
@@ -135,6 +139,10 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             first_request,
             requests,
         };
+        if scenario.keep_home.iter().any(|path| path == SYSTEM_SKILLS) && system_skills.is_empty() {
+            let root = dir.join(parity_recorder::output::KEPT_HOME_DIR).join(SYSTEM_SKILLS);
+            system_skills = parity_capture::store::read_tree(&root).map_err(|e| input_error(&root, e.to_string()))?;
+        }
         if config::shapes_context(&scenario) {
             configured.push((input, scenario));
         } else {
@@ -144,8 +152,11 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     if scenarios.is_empty() {
         return Err(input_error(baseline, "no recorded scenarios (directories with a run.json)".into()));
     }
-    Ok(Inputs { scenarios, configured, catalog })
+    Ok(Inputs { scenarios, configured, catalog, system_skills })
 }
+
+/// Where upstream installs its system skills, relative to HOME.
+pub const SYSTEM_SKILLS: &str = ".codex/skills/.system";
 
 /// The pack, from the inputs.
 pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {

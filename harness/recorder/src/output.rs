@@ -23,6 +23,29 @@ pub const RUN_JSON: &str = "run.json";
 /// transcript.
 pub const RUN_FILES: &[&str] = &[RUN_JSON, crate::frontend::transcript::FILE];
 
+/// Where a recording keeps what the scenario asked to keep of the agent's home (`[home] keep`), as laid out there.
+pub const KEPT_HOME_DIR: &str = "home";
+
+/// Copies the paths `keep` names under `home` (files, or directories with everything under them) into
+/// `out/home/`, each file written atomically. A path the agent did not write is left out: the comparison tells.
+pub fn keep_home_files(home: &Path, keep: &[String], out: &Path) -> io::Result<()> {
+    for path in keep {
+        let source = home.join(path);
+        if !source.exists() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(&source).sort_by_file_name() {
+            let entry = entry.map_err(io::Error::other)?;
+            if entry.file_type().is_file() {
+                let relative = entry.path().strip_prefix(home).expect("walked under HOME");
+                let contents = std::fs::read(entry.path())?;
+                parity_capture::store::write_atomic(&out.join(KEPT_HOME_DIR).join(relative), &contents)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Why an output directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -116,6 +139,16 @@ pub fn recording_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             }
         }
     }
+    // What the scenario kept of the agent's home (`[home] keep`), every file under `home/` of a recording.
+    let kept = dir.join(KEPT_HOME_DIR);
+    if kept.is_dir() && recording_label(dir)?.is_some() {
+        for entry in walkdir::WalkDir::new(&kept) {
+            let entry = entry.map_err(io::Error::other)?;
+            if entry.file_type().is_file() {
+                files.push(entry.path().strip_prefix(dir).expect("walked under the recording").to_path_buf());
+            }
+        }
+    }
     let captures = dir.join(CAPTURES_DIR);
     if captures.is_dir() {
         let survey = owned::survey(&captures)?;
@@ -146,10 +179,10 @@ fn remove_recording(dir: &Path) -> io::Result<()> {
     for file in &files {
         owned::remove_file_if_present(&dir.join(file))?;
     }
-    // Deepest first: a session directory before captures/.
+    // Every directory above a file, deepest first: a session directory before captures/.
     let mut parents: Vec<&Path> =
-        files.iter().filter_map(|f| f.parent()).filter(|p| !p.as_os_str().is_empty()).collect();
-    parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        files.iter().flat_map(|f| f.ancestors().skip(1)).filter(|p| !p.as_os_str().is_empty()).collect();
+    parents.sort_by_key(|p| (std::cmp::Reverse(p.components().count()), *p));
     parents.dedup();
     for parent in parents.into_iter().chain([Path::new(CAPTURES_DIR)]) {
         let _ = std::fs::remove_dir(dir.join(parent));
@@ -240,6 +273,21 @@ mod tests {
         plant(dir.path(), &[("run.json", &run), ("screens/001.txt", ""), ("screens/notes.txt", "mine")]);
         prepare(dir.path(), true).unwrap();
         assert_eq!(names_in(&dir.path().join("screens")).unwrap(), ["notes.txt"]);
+    }
+
+    #[test]
+    fn kept_home_files_are_copied_and_go_with_the_recording() {
+        let (home, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        plant(home.path(), &[(".codex/skills/.system/a/SKILL.md", "a"), (".codex/skills/.system/.m", "1"), ("x", "no")]);
+        let keep = [".codex/skills/.system".to_string(), "never-written".to_string()];
+        keep_home_files(home.path(), &keep, out.path()).unwrap();
+        let kept = parity_capture::store::read_tree(&out.path().join(KEPT_HOME_DIR)).unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), [".codex/skills/.system/.m", ".codex/skills/.system/a/SKILL.md"]);
+        let run = format!("{{\"format\": \"{RUN_FORMAT}\", \"scenario\": \"kept\"}}");
+        plant(out.path(), &[("run.json", &run)]);
+        assert_eq!(recording_files(out.path()).unwrap().len(), 3, "run.json and the two kept files");
+        prepare(out.path(), true).unwrap();
+        assert!(names_in(out.path()).unwrap().is_empty(), "home/ went, emptied");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Scenario {
     /// Files written under the isolated HOME before the agent starts (`[home] files`): relative path -> contents, so
     /// that `.codex/AGENTS.md` is the global AGENTS.md, `.codex/hooks.json` the hooks.
     pub home_files: BTreeMap<String, Vec<u8>>,
+    /// Paths under the isolated HOME (files or directories) copied into the recording after the run (`[home] keep`),
+    /// under `home/`: what the agent wrote there (upstream's system skills) is compared like its requests.
+    pub keep_home: Vec<String>,
     pub script: Script,
     /// The terminal and its steps, for the tui frontend (`[tui]`); `None` for the others.
     pub tui: Option<crate::tui_steps::TuiSpec>,
@@ -307,6 +310,9 @@ struct HomeFile {
     /// Text files: path relative to HOME -> contents.
     #[serde(default)]
     files: BTreeMap<String, String>,
+    /// Paths relative to HOME that the recording keeps after the run.
+    #[serde(default)]
+    keep: Vec<String>,
 }
 
 /// A path given relative to the scenario's folder, which must stay inside it: no absolute path, no `..`, and no
@@ -385,8 +391,8 @@ impl Scenario {
         }
         let home_files: BTreeMap<String, Vec<u8>> =
             file.home.files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-        for name in home_files.keys() {
-            if Path::new(name).is_absolute() || name.split('/').any(|part| part == "..") {
+        for name in home_files.keys().chain(&file.home.keep) {
+            if Path::new(name).is_absolute() || name.split('/').any(|part| part == ".." || part.is_empty()) {
                 return Err(invalid(String::new(), format!("home: \"{name}\" must be a relative path inside HOME")));
             }
         }
@@ -445,6 +451,7 @@ impl Scenario {
             agent: file.agent,
             workspace: WorkspaceSpec { git: file.workspace.git, agents_md: file.workspace.agents_md, files },
             home_files,
+            keep_home: file.home.keep,
             script,
             tui,
         })

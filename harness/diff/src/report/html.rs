@@ -19,7 +19,7 @@ const VALUE_LIMIT: usize = 4000;
 const STYLE: &str = r#"
 :root { --bg:#f6f7f9; --card:#fff; --fg:#1d2330; --muted:#667085; --line:#e3e6eb; --code:#f1f3f6;
   --del:#fdecec; --del-strong:#f7b9b9; --ins:#e7f6ec; --ins-strong:#a8e0b9;
-  --schema:#7c3aed; --relation:#b45309; --value:#0e7490; --prompt:#1d4ed8; --events:#047857; --protocol:#be123c; --ok:#15803d; --bad:#b42318; }
+  --schema:#7c3aed; --relation:#b45309; --value:#0e7490; --prompt:#1d4ed8; --events:#047857; --protocol:#be123c; --files:#4b5563; --ok:#15803d; --bad:#b42318; }
 @media (prefers-color-scheme: dark) { :root { --bg:#111318; --card:#1a1d24; --fg:#e6e8ec; --muted:#9aa3b2; --line:#2c313b;
   --code:#232733; --del:#3a1f22; --del-strong:#6b2b31; --ins:#1b3325; --ins-strong:#245c3a; } }
 * { box-sizing: border-box; }
@@ -49,7 +49,7 @@ details.pair[open] > summary { border-bottom:1px solid var(--line); }
 .divergence { margin:12px 16px 16px; border:1px solid var(--line); border-radius:8px; overflow:hidden; }
 .dhead { display:flex; flex-wrap:wrap; gap:10px; align-items:baseline; padding:8px 12px; background:var(--bg); border-bottom:1px solid var(--line); }
 .cat { font-weight:700; text-transform:uppercase; font-size:11px; letter-spacing:.06em; color:#fff; border-radius:4px; padding:1px 7px; }
-.cat-schema { background:var(--schema); } .cat-relation { background:var(--relation); } .cat-value { background:var(--value); } .cat-prompt { background:var(--prompt); } .cat-events { background:var(--events); } .cat-protocol { background:var(--protocol); } .cat-accepted { background:var(--muted); }
+.cat-schema { background:var(--schema); } .cat-relation { background:var(--relation); } .cat-value { background:var(--value); } .cat-prompt { background:var(--prompt); } .cat-events { background:var(--events); } .cat-protocol { background:var(--protocol); } .cat-files { background:var(--files); } .cat-accepted { background:var(--muted); }
 .path { word-break:break-all; } .kind { color:var(--muted); }
 .note { padding:6px 12px; color:var(--muted); border-bottom:1px solid var(--line); }
 table.sbs { width:100%; border-collapse:collapse; table-layout:fixed; }

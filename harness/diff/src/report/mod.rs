@@ -63,7 +63,7 @@ fn by_category(pair: &RequestPair) -> Vec<&Divergence> {
 }
 
 /// The categories whose counts a report lists: all of them, but `events` only when event streams were compared and
-/// `protocol` only when a message broke the protocol, so that a comparison of captures alone does not count what it
+/// `protocol` and `files` only when a message broke the protocol or a kept file diverged, so that a comparison of captures alone does not count what it
 /// never looked at.
 pub fn counted_categories(s: &crate::compare::Summary) -> Vec<Category> {
     Category::ALL
@@ -71,6 +71,7 @@ pub fn counted_categories(s: &crate::compare::Summary) -> Vec<Category> {
         .filter(|c| match c {
             Category::Events => s.streams > 0 || s.events > 0,
             Category::Protocol => s.protocol > 0,
+            Category::Files => s.files > 0,
             _ => true,
         })
         .collect()

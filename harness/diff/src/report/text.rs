@@ -31,6 +31,7 @@ impl Painter {
             Category::Prompt => AnsiColor::Blue.on_default().bold(),
             Category::Events => AnsiColor::Green.on_default().bold(),
             Category::Protocol => AnsiColor::Red.on_default().bold(),
+            Category::Files => AnsiColor::BrightBlack.on_default().bold(),
         };
         self.paint(style, format!("{:<8}", category.as_str()))
     }
