@@ -160,26 +160,113 @@ pub fn web_search(id: &str, query: &str, action: &Value, started_ms: i64, comple
 }
 
 /// What a command does, as far as its words tell: reading a file, listing files, searching, or something else. A
-/// `bash -lc SCRIPT` is judged by its script; a script with pipes, lists, redirections or substitutions is
-/// `unknown`.
+/// `bash -lc SCRIPT` is judged by its script. A script of simple commands joined by `|`, `&&`, `||` or `;` is
+/// summarized as upstream summarizes one (seen on `ls | wc -l`): the formatting helpers of its pipelines (`wc -l`,
+/// `head -n 5` without a file...) left out, a leading `echo`, a `cd` followed by more and `true` dropped, each
+/// command left judged alone. Anything else (redirections, substitutions, subshells) is one `unknown`.
 pub fn command_actions(command: &str, cwd: Option<&Path>) -> Vec<Value> {
     let words = split_words(command).unwrap_or_default();
     let script = match words.as_slice() {
         [shell, flag, script] if is_shell(shell) && (flag == "-c" || flag == "-lc") => script.clone(),
         _ => command.to_string(),
     };
-    vec![classify(&script, cwd)]
+    let unknown = || vec![json!({"type": "unknown", "command": script})];
+    let Some(commands) = simple_commands(&script) else { return unknown() };
+    if commands.len() == 1 {
+        return vec![classify(&script, cwd)];
+    }
+    let mut commands: Vec<Vec<String>> = commands.into_iter().filter(|words| !is_formatting_helper(words)).collect();
+    if commands.is_empty() {
+        return unknown();
+    }
+    while let Some(simpler) = simplify(&commands) {
+        commands = simpler;
+    }
+    let mut actions: Vec<Value> =
+        commands.iter().map(|words| classify(&rcodex_core::items::join_command(words), cwd)).collect();
+    actions.dedup();
+    actions
+}
+
+/// The simple commands of a script joined by `|`, `&&`, `||` or `;` (each operator a word of its own), or `None` when
+/// the script holds anything else a shell would interpret.
+fn simple_commands(script: &str) -> Option<Vec<Vec<String>>> {
+    let words = split_words(script)?;
+    let mut commands = vec![Vec::new()];
+    for word in words {
+        match word.as_str() {
+            "|" | "&&" | "||" | ";" => commands.push(Vec::new()),
+            // `cat a; cat b`: the semicolon ends the word.
+            _ if word.len() > 1 && word.ends_with(';') && !is_special(&word[..word.len() - 1]) => {
+                commands.last_mut().expect("one at least").push(word[..word.len() - 1].to_string());
+                commands.push(Vec::new());
+            }
+            _ if is_special(&word) => return None,
+            _ => commands.last_mut().expect("one at least").push(word),
+        }
+    }
+    commands.iter().all(|c| !c.is_empty()).then_some(commands)
+}
+
+/// Whether a word holds something a shell would interpret (these words were split as a shell splits them, so quotes
+/// are gone: a quoted `|` is refused too, which only makes a summary `unknown`).
+fn is_special(word: &str) -> bool {
+    word.chars().any(|c| matches!(c, '|' | '&' | ';' | '<' | '>' | '`' | '$' | '(' | ')' | '\n'))
+}
+
+/// Upstream's pipeline helpers, which a summary leaves out: counting, sorting and cutting, and `head`, `tail` or
+/// `sed` without a file to read.
+fn is_formatting_helper(words: &[String]) -> bool {
+    match words.first().map(String::as_str) {
+        Some("wc" | "tr" | "cut" | "sort" | "uniq" | "xargs" | "tee" | "column" | "awk" | "yes" | "printf") => true,
+        Some("head" | "tail") => file_operands(&words[1..], &["-n", "-c", "--lines", "--bytes"]) == 0,
+        Some("sed") => words.len() < 4 || words[1] != "-n",
+        _ => false,
+    }
+}
+
+/// How many words are operands, not flags or the values of `valued` flags.
+fn file_operands(args: &[String], valued: &[&str]) -> usize {
+    let mut operands = 0;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if valued.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            operands += 1;
+        }
+    }
+    operands
+}
+
+/// One step of upstream's tidying of a sequence: a leading `echo`, a `cd` that more commands follow, a `true`, or an
+/// `nl` with flags only, dropped.
+fn simplify(commands: &[Vec<String>]) -> Option<Vec<Vec<String>>> {
+    if commands.len() <= 1 {
+        return None;
+    }
+    let program = |i: usize| commands[i].first().map(String::as_str);
+    let drop = if program(0) == Some("echo") {
+        Some(0)
+    } else if let Some(i) = (0..commands.len() - 1).find(|&i| program(i) == Some("cd")) {
+        Some(i)
+    } else if let Some(i) = (0..commands.len()).find(|&i| commands[i] == ["true"]) {
+        Some(i)
+    } else {
+        (0..commands.len()).find(|&i| program(i) == Some("nl") && commands[i][1..].iter().all(|w| w.starts_with('-')))
+    }?;
+    let mut out = commands.to_vec();
+    out.remove(drop);
+    Some(out)
 }
 
 fn is_shell(program: &str) -> bool {
     matches!(Path::new(program).file_name().and_then(|n| n.to_str()), Some("bash" | "sh" | "zsh" | "dash"))
 }
 
+/// A simple command (no operator), by its program.
 fn classify(script: &str, cwd: Option<&Path>) -> Value {
     let unknown = || json!({"type": "unknown", "command": script});
-    if script.chars().any(|c| matches!(c, '|' | '&' | ';' | '<' | '>' | '`' | '$' | '(' | ')' | '\n')) {
-        return unknown();
-    }
     let Some(words) = split_words(script) else { return unknown() };
     let Some((program, args)) = words.split_first() else { return unknown() };
     let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
@@ -229,8 +316,34 @@ mod tests {
             [json!({"type": "unknown", "command": "sh build.sh"})]
         );
         assert_eq!(
-            command_actions("/bin/bash -lc 'cat a | wc -l'", Some(cwd)),
-            [json!({"type": "unknown", "command": "cat a | wc -l"})]
+            command_actions("/bin/bash -lc 'cat a > b'", Some(cwd)),
+            [json!({"type": "unknown", "command": "cat a > b"})]
+        );
+    }
+
+    #[test]
+    fn pipelines_and_sequences_are_summarized_without_their_helpers() {
+        let cwd = Path::new("/w");
+        // As upstream 0.169.0 reported it (app-compact-auto).
+        assert_eq!(
+            command_actions("/bin/bash -lc 'ls | wc -l'", Some(cwd)),
+            [json!({"type": "listFiles", "command": "ls", "path": null})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'cd src && rg -n foo | head -n 5'", Some(cwd)),
+            [json!({"type": "search", "command": "rg -n foo", "query": "foo", "path": null})]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'cat a.txt; cat b.txt || true'", Some(cwd)),
+            [
+                json!({"type": "read", "command": "cat a.txt", "name": "a.txt", "path": "/w/a.txt"}),
+                json!({"type": "read", "command": "cat b.txt", "name": "b.txt", "path": "/w/b.txt"})
+            ]
+        );
+        assert_eq!(
+            command_actions("/bin/bash -lc 'wc -l | sort'", Some(cwd)),
+            [json!({"type": "unknown", "command": "wc -l | sort"})],
+            "nothing but helpers"
         );
     }
 
