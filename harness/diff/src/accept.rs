@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [[accept]]
-//! category = "prompt"                  # schema, relation, value, prompt or events
+//! category = "prompt"                  # schema, relation, value, prompt, events, protocol or files
 //! path = "/body/tools/*/description"    # a JSON pointer; `*` is one level, `**` any number
 //! request = "session-01/*"              # optional: a glob on the request id (`session-01/0002`) or capture file
 //! scenario = "exec-*"                   # optional, for `parity check`: a glob on the scenario's name
