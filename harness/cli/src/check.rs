@@ -66,8 +66,8 @@ pub struct CheckArgs {
     /// Only the scenarios of this frontend (`exec`, `app-server` or `tui`), for an agent that has only one of them.
     #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server", "tui"])]
     frontend: Option<String>,
-    /// Leave out the scenarios of this frontend (repeatable), for an agent that does not have it (rcodex has no
-    /// interactive interface yet: `--skip-frontend tui`). Accept entries are judged as on the whole suite.
+    /// Leave out the scenarios of this frontend (repeatable), for an agent that does not have it (an agent without
+    /// an interactive interface: `--skip-frontend tui`). Accept entries are judged as on the whole suite.
     #[arg(long, value_name = "FRONTEND", value_parser = ["exec", "app-server", "tui"])]
     skip_frontend: Vec<String>,
     /// Fail (exit 1) when an accept entry judged in this run matched nothing.
