@@ -55,9 +55,13 @@ pub fn command_params(thread_id: &str, turn_id: &str, item_id: &str, started_ms:
         "proposedExecpolicyAmendment": proposed_execpolicy_amendment,
         "availableDecisions": available_decisions,
     });
-    // Upstream leaves `reason` out when there is none (untrusted asks of every command without one).
+    // Upstream leaves `reason` out when there is none (untrusted asks of every command without one), and the
+    // proposed rule when it proposes none (a command a rule of the exec policy sends for approval: app-exec-policy).
     if reason.is_none() {
         params.as_object_mut().expect("an object").shift_remove("reason");
+    }
+    if proposed_execpolicy_amendment.is_none() {
+        params.as_object_mut().expect("an object").shift_remove("proposedExecpolicyAmendment");
     }
     params
 }

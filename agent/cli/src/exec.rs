@@ -59,6 +59,7 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
     };
     let mut config = Config::load(&overrides).map_err(|e| match e {
         config::ConfigError::Unsupported(message) => message,
+        config::ConfigError::Rules(e) => e.to_string(),
         e => format!("Error loading config.toml: {e}"),
     })?;
     if args.dangerously_bypass_hook_trust {

@@ -298,6 +298,7 @@ struct Layer {
     project_doc_fallback_filenames: Option<Vec<String>>,
     web_search: Option<WebSearchMode>,
     personality: Option<Personality>,
+    notify: Option<Vec<String>>,
     /// The built-in `openai` provider's base URL; empty is the default one.
     #[serde(default, deserialize_with = "openai_base_url")]
     openai_base_url: Option<String>,
@@ -384,6 +385,7 @@ const KNOWN_KEYS: &[&str] = &[
     "project_doc_fallback_filenames",
     "web_search",
     "personality",
+    "notify",
 ];
 
 /// What the command line asks for, above every file.
@@ -468,6 +470,10 @@ pub struct Config {
     /// `--dangerously-bypass-hook-trust`: the hooks of `CODEX_HOME/hooks.json` run without persisted trust (rcodex
     /// keeps no trust, so without it they do not run, as upstream's untrusted hooks do not).
     pub bypass_hook_trust: bool,
+    /// `notify`: a program and its arguments, run after each turn with upstream's JSON about it as one more argument.
+    pub notify: Option<Vec<String>>,
+    /// The exec policy: the rules of `CODEX_HOME/rules/*.rules`.
+    pub exec_policy: std::sync::Arc<crate::exec_policy::Policy>,
     /// Keys upstream reads that rcodex has no use for (`web_search`, `features`, `[tui]`...), as `origin: key`.
     /// Taken silently, as upstream takes them; a frontend may tell them on stderr, never as events.
     pub ignored: Vec<String>,
@@ -492,6 +498,9 @@ pub enum ConfigError {
     /// A setting upstream refuses outright (its words, which name the setting).
     #[error("{0}")]
     Unsupported(String),
+    /// A rules file of the exec policy that cannot be used (upstream's frame, naming the file and the line).
+    #[error("{0}")]
+    Rules(#[from] crate::exec_policy::RulesError),
 }
 
 /// CODEX_HOME: the environment variable, else `~/.codex`.
@@ -655,7 +664,10 @@ impl Config {
                 "approval_policy = \"untrusted\" is no longer supported; remove this setting".into(),
             ));
         }
+        let exec_policy = std::sync::Arc::new(crate::exec_policy::Policy::load(&codex_home)?);
         Ok(Config {
+            exec_policy,
+            notify: layer.notify.filter(|argv| !argv.is_empty()),
             codex_home,
             cwd,
             model,

@@ -41,6 +41,8 @@ pub struct Environment {
     pub no_personality: bool,
     /// The skills found on disk (the system skills are the prompt pack's).
     pub skills: crate::skills::Skills,
+    /// The prefixes the exec policy's `allow` rules approve, listed in the permissions under `on-request`.
+    pub approved_prefixes: Vec<Vec<String>>,
 }
 
 /// The AGENTS.md instructions of the workspace.
@@ -286,10 +288,16 @@ fn permissions(
 ) -> Result<String, ContextError> {
     let (mode, approval) = (env.sandbox_mode.as_str(), env.approval.as_str());
     let with_network = keys::permissions_with_network(mode, approval);
-    if env.network && env.sandbox_mode == SandboxMode::WorkspaceWrite && pack.text(&with_network).is_some() {
-        return text(with_network);
+    let permissions =
+        if env.network && env.sandbox_mode == SandboxMode::WorkspaceWrite && pack.text(&with_network).is_some() {
+            text(with_network)?
+        } else {
+            text(keys::permissions(mode, approval))?
+        };
+    if env.approval == ApprovalPolicy::OnRequest {
+        return Ok(crate::exec_policy::with_approved_prefixes(permissions, &env.approved_prefixes));
     }
-    text(keys::permissions(mode, approval))
+    Ok(permissions)
 }
 
 /// Renders the pack's text `key` with `env`'s values.
@@ -570,6 +578,7 @@ mod tests {
             model_instructions: None,
             no_personality: false,
             skills: Default::default(),
+            approved_prefixes: Vec::new(),
         }
     }
 

@@ -494,6 +494,14 @@ impl Session {
                 self.record(item);
             }
         }
+        // What `notify` tells of the user's messages: the turn's text input.
+        let input_messages: Vec<String> = input
+            .iter()
+            .filter_map(|i| match i {
+                UserInput::Text { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
         self.record_user_input(&turn_id, input);
 
         // Upstream's title requests name no workspace.
@@ -537,6 +545,21 @@ impl Session {
                 "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
                 "duration_ms": started.elapsed().as_millis() as u64}),
         );
+        if let Some(argv) = &self.config.notify {
+            let client = match &self.client {
+                Some(client) => client.originator(),
+                None => crate::request::originator(self.surface.originator(self.pack)),
+            };
+            let turn = crate::notify::TurnComplete {
+                thread_id: &self.thread_id,
+                turn_id: &turn_id,
+                cwd: &self.config.cwd,
+                client: Some(client),
+                input_messages,
+                last_assistant_message: last_message.clone(),
+            };
+            crate::notify::notify(argv, &turn);
+        }
         self.events.emit(Event::TurnCompleted { usage: self.usage.into(), turn_id });
         Ok(TurnSummary { last_message, usage: self.usage })
     }
@@ -1185,5 +1208,6 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
             &config.codex_home,
             std::env::var_os("HOME").map(PathBuf::from).as_deref(),
         ),
+        approved_prefixes: config.exec_policy.approved_prefixes(),
     })
 }

@@ -215,6 +215,30 @@ pub mod keys {
     pub const PERSONALITY_HEADING: &str = "personality/heading";
     /// The warning exec gives (as an `error` item, with the startup warnings) for `--dangerously-bypass-hook-trust`.
     pub const BYPASS_HOOK_TRUST_WARNING: &str = "exec/bypass_hook_trust_warning";
+    /// What the model reads for a command a `forbidden` rule of the exec policy refuses, with the rule's
+    /// justification (`{{command}}`: the command as items show it, `{{justification}}`; both escaped as the text
+    /// escapes them: twice as Rust's `Debug` escapes a string).
+    pub const EXEC_POLICY_FORBIDDEN: &str = "exec_policy/forbidden";
+    /// The same for a rule without a justification (`{{command}}`, `{{prefix}}`: the words the rule matched).
+    pub const EXEC_POLICY_FORBIDDEN_PREFIX: &str = "exec_policy/forbidden_prefix";
+    /// What the model reads for a command a `prompt` rule sends for approval under a policy that never asks.
+    pub const EXEC_POLICY_PROMPT_REJECTED: &str = "exec_policy/prompt_rejected";
+    /// The reason of the approval request for a command a `prompt` rule sends for approval (`{{command}}`,
+    /// `{{justification}}`).
+    pub const EXEC_POLICY_APPROVAL_REASON: &str = "exec_policy/approval_reason";
+    /// The same for a rule without a justification (`{{command}}`).
+    pub const EXEC_POLICY_APPROVAL_REASON_BARE: &str = "exec_policy/approval_reason_bare";
+    /// The error for a rules file that cannot be used (`{{path}}`, `{{line}}`, `{{message}}`).
+    pub const EXEC_POLICY_LOAD_ERROR: &str = "exec_policy/load_error";
+    /// The message of that error for a decision the language does not know (`{{decision}}`).
+    pub const EXEC_POLICY_INVALID_DECISION: &str = "exec_policy/invalid_decision";
+    /// The section the permissions under `on-request` add for the prefixes the exec policy's `allow` rules approve
+    /// (`{{prefixes}}`: each prefix as a JSON list of its words, joined by the separator below).
+    pub const EXEC_POLICY_APPROVED_PREFIXES: &str = "exec_policy/approved_prefixes";
+    /// What comes between two approved prefixes in that section.
+    pub const EXEC_POLICY_APPROVED_PREFIXES_SEPARATOR: &str = "exec_policy/approved_prefixes/separator";
+    /// The text (the end of the approval policy's) that the section follows.
+    pub const EXEC_POLICY_APPROVED_PREFIXES_AFTER: &str = "exec_policy/approved_prefixes/after";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).

@@ -22,6 +22,7 @@ use rcodex_prompt_pack::{ContextItem, FORMAT, Family, IdScheme, ModelInfo, Pack,
 use serde_json::Value;
 
 mod config;
+mod exec_policy;
 mod skills;
 mod tui;
 
@@ -35,6 +36,9 @@ pub struct Inputs {
     pub configured: Vec<(ScenarioInput, Scenario)>,
     /// `codex debug models` as recorded.
     pub catalog: Value,
+    /// Runs upstream refused before asking the model, whose scenarios have rules files: `exec_policy::learn` reads
+    /// their errors.
+    pub refused: Vec<exec_policy::Refused>,
 }
 
 pub struct ScenarioInput {
@@ -81,6 +85,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     entries.sort();
     let mut scenarios = Vec::new();
     let mut configured = Vec::new();
+    let mut refused_runs = Vec::new();
     let mut system_skills = BTreeMap::new();
     for dir in entries {
         let run = RunRecord::load(&dir.join("run.json")).map_err(|e| input_error(&dir, e))?;
@@ -93,8 +98,9 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             .collect();
         // A run the agent refused before asking the model (a setting it no longer supports, a parameter its protocol
         // does not know) shows nothing to learn.
-        let refused = |turn: &parity_recorder::run::TurnRecord| turn.exit_code != Some(0) || turn.error.is_some();
-        if requests.is_empty() && run.requests == 0 && run.turns.iter().all(refused) {
+        let refused_turn = |turn: &parity_recorder::run::TurnRecord| turn.exit_code != Some(0) || turn.error.is_some();
+        if requests.is_empty() && run.requests == 0 && run.turns.iter().all(refused_turn) {
+            refused_runs.extend(exec_policy::refused_run(&dir, &run, scenarios_dir));
             continue;
         }
         let first_request =
@@ -152,7 +158,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     if scenarios.is_empty() {
         return Err(input_error(baseline, "no recorded scenarios (directories with a run.json)".into()));
     }
-    Ok(Inputs { scenarios, configured, catalog, system_skills })
+    Ok(Inputs { scenarios, configured, catalog, system_skills, refused: refused_runs })
 }
 
 /// Where upstream installs its system skills, relative to HOME.
@@ -234,6 +240,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
     config::learn(&inputs.configured, &inputs.catalog, &mut texts)?;
+    exec_policy::learn(inputs, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;
     let models =

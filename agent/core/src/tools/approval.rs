@@ -56,6 +56,9 @@ pub(crate) struct CommandApproval<'a> {
     pub tty: bool,
     pub justification: Option<String>,
     pub prefix_rule: Option<Vec<String>>,
+    /// Sent for approval by a `prompt` rule of the exec policy (its reason is the justification): no rule is
+    /// proposed, as upstream proposes none where a rule asks (app-exec-policy).
+    pub by_rule: bool,
 }
 
 impl Approvals {
@@ -93,7 +96,7 @@ impl Approvals {
             return ApprovalDecision::Accept;
         }
         before_asking();
-        let proposed = proposed_rule(&commands_of(c.argv), c.prefix_rule.as_deref());
+        let proposed = if c.by_rule { None } else { proposed_rule(&commands_of(c.argv), c.prefix_rule.as_deref()) };
         let mut available_decisions = vec![ApprovalDecision::Accept];
         if let Some(rule) = &proposed {
             available_decisions

@@ -20,6 +20,7 @@ use super::approval::{ADDITIONAL_PERMISSIONS_DISABLED, Approvals, COMMAND_DECLIN
 use super::patch::Patcher;
 use crate::config::{ApprovalPolicy, Config};
 use crate::events::{CommandRun, Event, EventSink, Item, ItemDetails, Status};
+use crate::exec_policy::{Policy, Situation, Verdict};
 use crate::interaction::ApprovalDecision;
 use crate::shell_env;
 
@@ -28,6 +29,8 @@ pub struct Commands {
     manager: ExecManager,
     context: ToolContext,
     policy: SandboxPolicy,
+    /// The exec policy's rules.
+    rules: Arc<Policy>,
     launcher: PathBuf,
     /// Set at shutdown: the events of commands killed then are not reported.
     closed: Arc<AtomicBool>,
@@ -77,6 +80,7 @@ impl Commands {
             manager: ExecManager::with_events(sender.clone()).stream_output(),
             context: ToolContext::new(config.cwd.clone(), env),
             policy,
+            rules: config.exec_policy.clone(),
             launcher,
             closed,
             events: sender,
@@ -90,6 +94,7 @@ impl Commands {
     /// already running go on as they started.
     pub fn reconfigure(&mut self, config: &Config, thread_id: &str, version: &str) {
         self.policy = config.sandbox_policy();
+        self.rules = config.exec_policy.clone();
         self.context = ToolContext::new(config.cwd.clone(), command_env(config, &self.policy, thread_id, version));
     }
 
@@ -132,9 +137,24 @@ impl Commands {
         // runs outside it as well (app-approvals-untrusted-read-only: `touch` writes under read-only).
         let mut sandboxed = !self.policy.is_unrestricted();
         let escalated = sandboxed && prepared.args.sandbox_permissions == Some(SandboxPermissions::RequireEscalated);
-        if sandboxed && approvals.allowed_by_rule(&prepared.request.argv) {
+        // The exec policy's rules first: a rule that matches decides (exec_policy.rs); else the usual way.
+        let situation = Situation { approval, restricted: sandboxed, escalated };
+        let mut rule_reason = None;
+        let mut allowed_by_rules = false;
+        match self.rules.judge(&prepared.request.argv, &prepared.request.command, situation) {
+            Verdict::Unmatched => {}
+            Verdict::Forbidden(text) => return text,
+            Verdict::Allowed { outside_sandbox } => {
+                allowed_by_rules = true;
+                sandboxed &= !outside_sandbox;
+            }
+            Verdict::Prompt { reason } => rule_reason = Some(reason),
+        }
+        if allowed_by_rules {
+            // Nothing to ask.
+        } else if sandboxed && rule_reason.is_none() && approvals.allowed_by_rule(&prepared.request.argv) {
             sandboxed = false;
-        } else if escalated || approval == ApprovalPolicy::Untrusted {
+        } else if rule_reason.is_some() || escalated || approval == ApprovalPolicy::Untrusted {
             let request = &prepared.request;
             let asked = CommandApproval {
                 call_id: &call.call_id,
@@ -142,15 +162,18 @@ impl Commands {
                 command: &request.command,
                 cwd: &request.cwd,
                 tty: request.tty,
-                justification: prepared.args.justification.clone(),
+                justification: rule_reason.clone().or_else(|| prepared.args.justification.clone()),
                 prefix_rule: prepared.args.prefix_rule.clone(),
+                by_rule: rule_reason.is_some(),
             };
             let mut shown = None;
             let decision = approvals
                 .decide_command(&asked, || shown = Some(self.announce(&call.call_id, &request.command, &request.cwd)))
                 .await;
             match decision {
-                decision if decision.approves() => sandboxed = false,
+                // Approved, a command a rule sent for approval runs as it would have: in the sandbox unless it asked
+                // to leave it (app-exec-policy).
+                decision if decision.approves() => sandboxed &= rule_reason.is_some() && !escalated,
                 ApprovalDecision::Cancel => {
                     self.declined(shown, &call.call_id, &request.command, &request.cwd);
                     // The turn ends as interrupted; this call is answered as an interrupted one.
