@@ -220,6 +220,58 @@ output = [{{ message = "42 + 8 = 50." }}]
 }
 
 #[tokio::test]
+async fn the_composer_edits_at_its_cursor() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "hello wrld again"
+key = ["ctrl-w", "left", "left", "left", "left"]
+
+[[tui.steps]]
+type = "o"
+key = ["ctrl-a", "delete"]
+
+[[tui.steps]]
+type = "H"
+key = ["end", "backspace"]
+
+[[tui.steps]]
+type = "!"
+
+[[tui.steps]]
+wait_screen = "Hello world!"
+
+[[tui.steps]]
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "Hi."
+
+[[tui.steps]]
+key = "ctrl-c"
+
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Hello world!" }}
+output = [{{ message = "Hi." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // Ctrl-W took "again", four lefts and an "o" mended "wrld", Ctrl-A and Delete took the "h" for an "H", End and
+    // Backspace took the space Ctrl-W left.
+    assert_eq!(run.thread_prompts(), ["Hello world!"]);
+    assert!(run.screen(6).contains("› Hello world!"), "{}", run.screen(6));
+}
+
+#[tokio::test]
 async fn enter_steers_the_running_turn_and_tab_queues_a_turn_of_its_own() {
     let run = run(&format!(
         r#"

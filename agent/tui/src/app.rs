@@ -88,7 +88,7 @@ pub struct Approval {
 pub struct App {
     pub config: rcodex_core::config::Config,
     pub cells: Vec<Cell>,
-    pub composer: String,
+    pub composer: crate::composer::Composer,
     pub history: Vec<String>,
     history_at: Option<usize>,
     pub queued: VecDeque<String>,
@@ -173,7 +173,7 @@ pub async fn run(options: Options) -> Result<String, String> {
     let mut app = App {
         config: options.config.clone(),
         cells,
-        composer: String::new(),
+        composer: Default::default(),
         history: Vec::new(),
         history_at: None,
         queued: VecDeque::new(),
@@ -238,7 +238,7 @@ pub async fn run(options: Options) -> Result<String, String> {
             }
             key = keys_rx.recv() => match key {
                 Some(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key).await,
-                Some(TermEvent::Paste(text)) => app.composer.push_str(&text),
+                Some(TermEvent::Paste(text)) => app.composer.insert_str(&text),
                 Some(_) => {}
                 // The terminal is gone.
                 None => app.quit = true,
@@ -457,7 +457,7 @@ impl App {
 
     fn submit(&mut self, queue: bool) {
         self.scrolled_back = 0;
-        let text = std::mem::take(&mut self.composer);
+        let text = self.composer.take();
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return;
@@ -647,6 +647,7 @@ impl App {
 
     async fn on_key(&mut self, key: KeyEvent) {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
         if self.pager.is_some() {
             let height = crossterm::terminal::size().map(|(_, rows)| crate::view::pager_body(rows)).unwrap_or(20);
             return self.on_pager_key(key, height);
@@ -690,35 +691,50 @@ impl App {
                 }
             }
             KeyCode::Char('d') if ctrl && self.composer.is_empty() => self.quit = true,
-            KeyCode::Char('j') if ctrl => self.composer.push('\n'),
-            KeyCode::Enter if key.modifiers.contains(KeyModifiers::SHIFT) => self.composer.push('\n'),
+            KeyCode::Char('j') if ctrl => self.composer.insert('\n'),
+            KeyCode::Enter if key.modifiers.intersects(KeyModifiers::SHIFT | KeyModifiers::ALT) => {
+                self.composer.insert('\n')
+            }
             KeyCode::Enter => self.submit(false),
             KeyCode::Tab => self.submit(true),
             KeyCode::Esc if self.running => self.interrupt(),
             KeyCode::PageUp => self.scrolled_back = (self.scrolled_back + PAGE).min(self.scroll_limit.get()),
             KeyCode::PageDown => self.scrolled_back = self.scrolled_back.saturating_sub(PAGE),
-            KeyCode::Backspace => {
-                self.composer.pop();
-            }
-            KeyCode::Up if !self.history.is_empty() && !self.composer.contains('\n') => {
+            KeyCode::Backspace if alt || ctrl => self.composer.kill_word_back(),
+            KeyCode::Backspace => self.composer.backspace(),
+            KeyCode::Delete => self.composer.delete(),
+            KeyCode::Left if alt || ctrl => self.composer.word_back(),
+            KeyCode::Right if alt || ctrl => self.composer.word_forward(),
+            KeyCode::Left => self.composer.left(),
+            KeyCode::Right => self.composer.right(),
+            KeyCode::Home => self.composer.line_start(),
+            KeyCode::End => self.composer.line_end(),
+            KeyCode::Char('a') if ctrl => self.composer.line_start(),
+            KeyCode::Char('e') if ctrl => self.composer.line_end(),
+            KeyCode::Char('b') if alt => self.composer.word_back(),
+            KeyCode::Char('f') if alt => self.composer.word_forward(),
+            KeyCode::Char('u') if ctrl => self.composer.kill_to_line_start(),
+            KeyCode::Char('k') if ctrl => self.composer.kill_to_line_end(),
+            KeyCode::Char('w') if ctrl => self.composer.kill_word_back(),
+            KeyCode::Up if !self.history.is_empty() && !self.composer.is_multiline() => {
                 let at = match self.history_at {
                     None => self.history.len() - 1,
                     Some(at) => at.saturating_sub(1),
                 };
                 self.history_at = Some(at);
-                self.composer = self.history[at].clone();
+                self.composer.set(self.history[at].clone());
             }
             KeyCode::Down if self.history_at.is_some() => {
                 let at = self.history_at.unwrap_or_default() + 1;
                 if at < self.history.len() {
                     self.history_at = Some(at);
-                    self.composer = self.history[at].clone();
+                    self.composer.set(self.history[at].clone());
                 } else {
                     self.history_at = None;
                     self.composer.clear();
                 }
             }
-            KeyCode::Char(c) if !ctrl => self.composer.push(c),
+            KeyCode::Char(c) if !ctrl && !alt => self.composer.insert(c),
             _ => {}
         }
     }

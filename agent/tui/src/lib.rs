@@ -7,6 +7,7 @@
 //! interface does ([`title`]).
 
 mod app;
+mod composer;
 mod diff;
 mod title;
 mod view;

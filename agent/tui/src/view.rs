@@ -329,10 +329,7 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
     if app.composer.is_empty() {
         lines.push(Line::from(vec![Span::raw("› "), Span::styled(PLACEHOLDER, dim())]));
     } else {
-        for (i, line) in app.composer.split('\n').enumerate() {
-            let lead = if i == 0 { "› " } else { "  " };
-            lines.push(Line::from(format!("{lead}{line}")));
-        }
+        lines.extend(composer_lines(&app.composer));
     }
     lines.push(Line::from(""));
     let effort = app.config.model_reasoning_effort.clone().unwrap_or_else(|| "default".into());
@@ -347,10 +344,51 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
+/// The composer's lines, the character under the cursor (a space at a line's end) in reverse video.
+fn composer_lines(composer: &crate::composer::Composer) -> Vec<Line<'static>> {
+    let (text, cursor) = (composer.text(), composer.cursor());
+    let mut start = 0;
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let lead = if i == 0 { "› " } else { "  " };
+            let (begin, end) = (start, start + line.len());
+            start = end + 1;
+            if !(begin..=end).contains(&cursor) {
+                return Line::from(format!("{lead}{line}"));
+            }
+            let at = cursor - begin;
+            let under = line[at..].chars().next();
+            let after = at + under.map_or(0, char::len_utf8);
+            Line::from(vec![
+                Span::raw(format!("{lead}{}", &line[..at])),
+                Span::styled(under.unwrap_or(' ').to_string(), Style::default().add_modifier(Modifier::REVERSED)),
+                Span::raw(line[after..].to_string()),
+            ])
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rcodex_core::events::TodoItem;
+
+    #[test]
+    fn the_cursor_is_shown_reversed_on_its_line_only() {
+        let mut composer = crate::composer::Composer::default();
+        composer.insert_str("ab\ncd");
+        composer.left();
+        let lines = composer_lines(&composer);
+        let text = |line: &Line| line.spans.iter().map(|s| s.content.as_ref()).collect::<String>();
+        assert_eq!(lines.iter().map(text).collect::<Vec<_>>(), ["› ab", "  cd"]);
+        assert_eq!(lines[0].spans.len(), 1, "no cursor on the first line");
+        let cursor = lines[1].spans.iter().find(|s| s.style.add_modifier.contains(Modifier::REVERSED)).unwrap();
+        assert_eq!(cursor.content, "d");
+        composer.line_end();
+        let last = composer_lines(&composer).pop().unwrap();
+        assert_eq!(last.spans[1].content, " ", "at the end, a space");
+    }
 
     #[test]
     fn a_patch_is_green_where_it_adds_and_red_where_it_removes_and_counts_both() {
