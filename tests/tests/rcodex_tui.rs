@@ -688,7 +688,7 @@ type = "/fork"
 key = "enter"
 
 [[tui.steps]]
-wait_ms = 300
+wait_screen = "Fork created. You can continue here."
 
 [[tui.steps]]
 type = "And doubled?"

@@ -486,7 +486,10 @@ impl App {
             "quit" | "exit" => self.quit = true,
             "new" => self.switch_thread(Origin::default()),
             "fork" => match self.thread.rollout_path().filter(|path| path.exists()) {
-                Some(path) => self.switch_thread(Origin { resume: Some(path.to_path_buf()), fork: Some(Fork::Warm) }),
+                Some(path) => {
+                    self.switch_thread(Origin { resume: Some(path.to_path_buf()), fork: Some(Fork::Warm) });
+                    self.cells.push(Cell::Info("Fork created. You can continue here.".into()));
+                }
                 None => self.cells.push(Cell::Info("Nothing to fork yet: send a message first".into())),
             },
             "resume" => self.picker = Some(resume_picker(&self.config.codex_home, &self.config.cwd)),
