@@ -123,7 +123,11 @@ mod tests {
         let found: Vec<(&str, Kind)> = c.pairs[0].divergences.iter().map(|d| (d.path.as_str(), d.kind)).collect();
         assert_eq!(
             found,
-            [("/home/s/a/SKILL.md", Kind::Changed), ("/home/s/a/logo.png", Kind::OnlyLeft), ("/home/s/b.txt", Kind::OnlyRight)]
+            [
+                ("/home/s/a/SKILL.md", Kind::Changed),
+                ("/home/s/a/logo.png", Kind::OnlyLeft),
+                ("/home/s/b.txt", Kind::OnlyRight)
+            ]
         );
         assert!(c.pairs[0].divergences[1].left.as_ref().unwrap().as_str().unwrap().starts_with("5 bytes, fnv-1a "));
         assert_eq!(c.summary().files, 3);

@@ -278,7 +278,10 @@ mod tests {
     #[test]
     fn kept_home_files_are_copied_and_go_with_the_recording() {
         let (home, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        plant(home.path(), &[(".codex/skills/.system/a/SKILL.md", "a"), (".codex/skills/.system/.m", "1"), ("x", "no")]);
+        plant(
+            home.path(),
+            &[(".codex/skills/.system/a/SKILL.md", "a"), (".codex/skills/.system/.m", "1"), ("x", "no")],
+        );
         let keep = [".codex/skills/.system".to_string(), "never-written".to_string()];
         keep_home_files(home.path(), &keep, out.path()).unwrap();
         let kept = parity_capture::store::read_tree(&out.path().join(KEPT_HOME_DIR)).unwrap();

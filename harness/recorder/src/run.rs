@@ -169,8 +169,7 @@ pub async fn record(scenario: &Scenario, agent: &Agent, options: &RecordOptions)
     let requests = server.summaries().len();
     server.shutdown(Duration::from_secs(5)).await;
 
-    crate::output::keep_home_files(&dirs.home, &scenario.keep_home, &options.out)
-        .map_err(io_error(&options.out))?;
+    crate::output::keep_home_files(&dirs.home, &scenario.keep_home, &options.out).map_err(io_error(&options.out))?;
     let kept_work = options.keep_work.then(|| dirs.keep());
     let record = RunRecord {
         format: RUN_FORMAT.to_string(),
