@@ -185,6 +185,11 @@ pub fn command_actions(command: &str, cwd: Option<&Path>) -> Vec<Value> {
     let mut actions: Vec<Value> =
         commands.iter().map(|words| classify(&rcodex_core::items::join_command(words), cwd)).collect();
     actions.dedup();
+    // As upstream: one command it cannot summarize makes the whole script one unknown action
+    // (app-exec-policy-dangerous: `ls && rm -rf err.log`).
+    if actions.iter().any(|action| action["type"] == "unknown") {
+        return unknown();
+    }
     actions
 }
 
@@ -344,6 +349,11 @@ mod tests {
             command_actions("/bin/bash -lc 'wc -l | sort'", Some(cwd)),
             [json!({"type": "unknown", "command": "wc -l | sort"})],
             "nothing but helpers"
+        );
+        // One command it cannot summarize makes the whole script unknown (app-exec-policy-dangerous).
+        assert_eq!(
+            command_actions("/bin/bash -lc 'ls && rm -rf err.log'", Some(cwd)),
+            [json!({"type": "unknown", "command": "ls && rm -rf err.log"})]
         );
     }
 
