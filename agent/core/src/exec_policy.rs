@@ -313,13 +313,12 @@ impl Policy {
     /// The policy's verdict on a command (`argv`, shown as `display`), run under `approval` in a sandbox that
     /// restricts it or not, asking for escalated permissions or not.
     pub fn judge(&self, argv: &[String], display: &str, situation: Situation) -> Verdict {
-        if self.is_empty() {
-            return Verdict::Unmatched;
-        }
         let commands = rcodex_exec::plain_commands(argv).unwrap_or_else(|| vec![argv.to_vec()]);
         let mut matches = Vec::new();
-        let mut decision = None;
+        let mut decision = Decision::Allow;
         let mut every_command_allowed_by_a_rule = true;
+        // The first plain command the heuristics send for approval as dangerous (a forced `rm`).
+        let mut dangerous: Option<&Vec<String>> = None;
         for command in &commands {
             let found = self.rule_matches(command);
             let command_decision = match found.iter().map(|m| m.decision).max() {
@@ -329,13 +328,19 @@ impl Policy {
                 }
                 None => {
                     every_command_allowed_by_a_rule = false;
-                    situation.unmatched_decision()
+                    if is_forced_rm(command, 0) {
+                        dangerous = dangerous.or(Some(command));
+                        // Upstream prefers asking to refusing, unless nobody may be asked.
+                        if situation.approval == ApprovalPolicy::Never { Decision::Forbidden } else { Decision::Prompt }
+                    } else {
+                        situation.unmatched_decision()
+                    }
                 }
             };
-            decision = decision.max(Some(command_decision));
+            decision = decision.max(command_decision);
             matches.extend(found);
         }
-        if matches.is_empty() {
+        if matches.is_empty() && dangerous.is_none() {
             return Verdict::Unmatched;
         }
         let most_specific = |wanted: Decision| {
@@ -344,15 +349,24 @@ impl Policy {
                 _ => Some(m),
             })
         };
-        match decision.unwrap_or(Decision::Allow) {
-            Decision::Forbidden => {
-                let rule = most_specific(Decision::Forbidden);
-                Verdict::Forbidden(forbidden_text(display, rule))
-            }
+        match decision {
+            Decision::Forbidden => match most_specific(Decision::Forbidden) {
+                Some(rule) => Verdict::Forbidden(forbidden_text(display, rule)),
+                None => Verdict::Forbidden(pack_text(
+                    keys::EXEC_POLICY_FORBIDDEN_DANGEROUS,
+                    &[("command", &escaped(display))],
+                )),
+            },
             Decision::Prompt => {
                 let Some(rule) = most_specific(Decision::Prompt) else {
-                    // Only an unmatched command asks (an escalation): the usual way decides.
-                    return Verdict::Unmatched;
+                    // Only the heuristics ask: a dangerous command asks, proposing to allow it from then on, unless
+                    // an escalation asks anyway (the usual way); an escalation or `untrusted` alone, the usual way.
+                    return match dangerous {
+                        Some(command) if !situation.escalated && situation.approval == ApprovalPolicy::OnRequest => {
+                            Verdict::Ask { proposed: command.clone() }
+                        }
+                        _ => Verdict::Unmatched,
+                    };
                 };
                 if situation.approval == ApprovalPolicy::Never {
                     Verdict::Forbidden(pack_text(keys::EXEC_POLICY_PROMPT_REJECTED, &[]))
@@ -363,6 +377,55 @@ impl Policy {
             Decision::Allow => Verdict::Allowed { outside_sandbox: every_command_allowed_by_a_rule },
         }
     }
+}
+
+/// Whether a plain command is an `rm` with its force option (`-f` among its short options, or `--force`, before
+/// `--`), also behind `sudo`, `env` (its assignments and `-i` skipped) and in a `trap` action or an `sh -c` script;
+/// wrappers nested too deep count as dangerous. As upstream's heuristics judge a command no rule matches.
+pub fn is_forced_rm(command: &[String], depth: usize) -> bool {
+    if depth > 8 {
+        return true;
+    }
+    let Some(program) = command.first() else { return false };
+    let name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or(program);
+    let args = &command[1..];
+    match name {
+        "rm" => args.iter().take_while(|a| a.as_str() != "--").any(|arg| {
+            arg == "--force"
+                || arg.strip_prefix('-').is_some_and(|flags| !flags.starts_with('-') && flags.contains('f'))
+        }),
+        "sudo" => is_forced_rm(args, depth + 1),
+        "env" => {
+            let mut at = 0;
+            while let Some(arg) = args.get(at) {
+                if arg == "--" {
+                    at += 1;
+                    break;
+                }
+                let assignment = arg.split_once('=').is_some_and(|(k, _)| !k.is_empty() && !k.starts_with('-'));
+                if arg == "-i" || arg == "--ignore-environment" || assignment {
+                    at += 1;
+                    continue;
+                }
+                break;
+            }
+            is_forced_rm(&args[at..], depth + 1)
+        }
+        "trap" => {
+            let action = args.iter().skip_while(|a| a.as_str() == "--").next().filter(|a| !a.starts_with('-'));
+            action.is_some_and(|action| script_has_forced_rm(action, depth + 1))
+        }
+        "bash" | "sh" | "zsh" if matches!(args.first().map(String::as_str), Some("-c" | "-lc")) => {
+            args.get(1).is_some_and(|script| script_has_forced_rm(script, depth + 1))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a plain script has a forced `rm` among its commands.
+fn script_has_forced_rm(script: &str, depth: usize) -> bool {
+    rcodex_exec::plain_script(script)
+        .is_some_and(|commands| commands.iter().any(|command| is_forced_rm(command, depth)))
 }
 
 /// Where a command is judged.
@@ -377,8 +440,8 @@ pub struct Situation {
 }
 
 impl Situation {
-    /// What upstream decides for a plain command no rule matches (its heuristics, less the lists of known safe and
-    /// dangerous commands): under `never` the sandbox is the protection; under `on-request` a restricted sandbox asks
+    /// What upstream decides for a plain command no rule matches and that is not dangerous (its heuristics, less
+    /// the list of known safe commands): under `never` the sandbox is the protection; under `on-request` a restricted sandbox asks
     /// for an escalation only; `untrusted` asks.
     fn unmatched_decision(&self) -> Decision {
         match self.approval {
@@ -401,6 +464,9 @@ pub enum Verdict {
     Forbidden(String),
     /// A `prompt` rule: a person must approve it, for this reason. Approved, it runs in the sandbox as usual.
     Prompt { reason: String },
+    /// A dangerous command no rule matches (a forced `rm`) under a policy that asks: a person must approve it,
+    /// without a reason; the request proposes to allow that plain command from then on.
+    Ask { proposed: Vec<String> },
 }
 
 /// `permissions` (the permissions text under `on-request`) with the section upstream adds for `prefixes` (see
@@ -433,17 +499,16 @@ pub fn with_approved_prefixes(permissions: String, prefixes: &[Vec<String>]) -> 
 }
 
 /// The rejection of a command a rule forbids: its justification, else the prefix it forbids.
-fn forbidden_text(display: &str, rule: Option<&RuleMatch>) -> String {
+fn forbidden_text(display: &str, rule: &RuleMatch) -> String {
     let command = escaped(display);
-    match rule {
-        Some(RuleMatch { justification: Some(justification), .. }) => {
+    match &rule.justification {
+        Some(justification) => {
             pack_text(keys::EXEC_POLICY_FORBIDDEN, &[("command", &command), ("justification", &escaped(justification))])
         }
-        Some(rule) => {
+        None => {
             let prefix = escaped(&rcodex_exec::display_command(&rule.prefix));
             pack_text(keys::EXEC_POLICY_FORBIDDEN_PREFIX, &[("command", &command), ("prefix", &prefix)])
         }
-        None => pack_text(keys::EXEC_POLICY_FORBIDDEN_PREFIX, &[("command", &command), ("prefix", &command)]),
     }
 }
 

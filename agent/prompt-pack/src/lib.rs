@@ -221,6 +221,9 @@ pub mod keys {
     pub const EXEC_POLICY_FORBIDDEN: &str = "exec_policy/forbidden";
     /// The same for a rule without a justification (`{{command}}`, `{{prefix}}`: the words the rule matched).
     pub const EXEC_POLICY_FORBIDDEN_PREFIX: &str = "exec_policy/forbidden_prefix";
+    /// What the model reads for a dangerous command (a forced `rm`) no rule matches, where nobody may approve it
+    /// (`{{command}}`, escaped the same way).
+    pub const EXEC_POLICY_FORBIDDEN_DANGEROUS: &str = "exec_policy/forbidden_dangerous";
     /// What the model reads for a command a `prompt` rule sends for approval under a policy that never asks.
     pub const EXEC_POLICY_PROMPT_REJECTED: &str = "exec_policy/prompt_rejected";
     /// The reason of the approval request for a command a `prompt` rule sends for approval (`{{command}}`,

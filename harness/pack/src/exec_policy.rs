@@ -120,6 +120,57 @@ fn placeholder(text: &str, value: &str, name: &str) -> Option<String> {
     (text.matches(value).count() == 1).then(|| text.replacen(value, &format!("{{{{{name}}}}}"), 1))
 }
 
+/// The `exec_command` calls of a run (its last request holds them all): call id, command, what upstream answered.
+fn exec_calls(input: &crate::ScenarioInput) -> Vec<(String, String, String)> {
+    let Some(last) = input.requests.last() else { return Vec::new() };
+    let items: Vec<&Value> = last.request.body["input"].as_array().into_iter().flatten().collect();
+    items
+        .iter()
+        .filter(|i| i["type"] == "function_call" && i["name"] == "exec_command")
+        .filter_map(|call| {
+            let arguments: Value = serde_json::from_str(call["arguments"].as_str()?).ok()?;
+            let cmd = arguments["cmd"].as_str()?.to_string();
+            let id = call["call_id"].as_str()?;
+            let output = items.iter().find(|i| i["type"] == "function_call_output" && i["call_id"] == id)?["output"]
+                .as_str()?
+                .to_string();
+            Some((id.to_string(), cmd, output))
+        })
+        .collect()
+}
+
+/// How upstream shows a command around the script (`/bin/bash -lc '` and `'`), from a command it ran (exec events)
+/// or asked about (approval requests).
+fn display_frame(input: &crate::ScenarioInput, calls: &[(String, String, String)]) -> Option<(String, String)> {
+    let shown: Vec<String> = input
+        .exec_events
+        .iter()
+        .filter_map(|e| e.pointer("/item/command").and_then(Value::as_str).map(str::to_string))
+        .chain(
+            input.frontend_messages.iter().filter_map(|m| m.pointer("/params/command")?.as_str().map(str::to_string)),
+        )
+        .collect();
+    calls.iter().find_map(|(_, cmd, _)| {
+        let display = shown.iter().find(|d| d.contains(cmd.as_str()))?;
+        let at = display.find(cmd.as_str())?;
+        Some((display[..at].to_string(), display[at + cmd.len()..].to_string()))
+    })
+}
+
+/// Whether a script's plain commands (split at `&`, `|` and `;`) hold an `rm` with its force option, also behind
+/// `sudo` or `env` and its assignments: the commands upstream's heuristics judge dangerous.
+fn has_forced_rm(cmd: &str) -> bool {
+    cmd.split(['&', '|', ';']).any(|command| {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let skip = words.iter().take_while(|w| ["sudo", "env"].contains(w) || w.contains('=')).count();
+        words.get(skip) == Some(&"rm")
+            && words[skip + 1..]
+                .iter()
+                .take_while(|w| **w != "--")
+                .any(|w| *w == "--force" || w.strip_prefix('-').is_some_and(|f| !f.starts_with('-') && f.contains('f')))
+    })
+}
+
 pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<(), PackError> {
     for (input, scenario) in &inputs.configured {
         let fail = |message: String| PackError::Scenario { scenario: input.name.clone(), message };
@@ -130,37 +181,8 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<(), PackError>
         if rules.is_empty() {
             continue;
         }
-        let Some(last) = input.requests.last() else { continue };
-        let items: Vec<&Value> = last.request.body["input"].as_array().into_iter().flatten().collect();
-        let calls =
-            items.iter().filter(|i| i["type"] == "function_call" && i["name"] == "exec_command").filter_map(|call| {
-                let arguments: Value = serde_json::from_str(call["arguments"].as_str()?).ok()?;
-                let cmd = arguments["cmd"].as_str()?.to_string();
-                let id = call["call_id"].as_str()?;
-                let output =
-                    items.iter().find(|i| i["type"] == "function_call_output" && i["call_id"] == id)?["output"]
-                        .as_str()?
-                        .to_string();
-                Some((id.to_string(), cmd, output))
-            });
-        let calls: Vec<(String, String, String)> = calls.collect();
-        // How a command is shown, from a command upstream ran (exec events) or asked about (approval requests).
-        let shown: Vec<String> = input
-            .exec_events
-            .iter()
-            .filter_map(|e| e.pointer("/item/command").and_then(Value::as_str).map(str::to_string))
-            .chain(
-                input
-                    .frontend_messages
-                    .iter()
-                    .filter_map(|m| m.pointer("/params/command")?.as_str().map(str::to_string)),
-            )
-            .collect();
-        let frame = calls.iter().find_map(|(_, cmd, _)| {
-            let display = shown.iter().find(|d| d.contains(cmd.as_str()))?;
-            let at = display.find(cmd.as_str())?;
-            Some((display[..at].to_string(), display[at + cmd.len()..].to_string()))
-        });
+        let calls = exec_calls(input);
+        let frame = display_frame(input, &calls);
         let app_server = !input.frontend_messages.is_empty();
         if app_server && rules.iter().any(|rule| rule.decision == "allow") {
             learn_approved_prefixes(input, scenario, &rules, texts)?;
@@ -218,6 +240,21 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<(), PackError>
                     texts.put(keys::EXEC_POLICY_PROMPT_REJECTED.into(), output.clone(), &input.name)?;
                 }
                 _ => {}
+            }
+        }
+    }
+    // Without rules: a forced rm refused where nobody may approve it (exec-policy-dangerous).
+    for input in inputs.scenarios.iter().filter(|s| s.frontend_messages.is_empty()) {
+        let calls = exec_calls(input);
+        for (id, cmd, output) in calls.iter().filter(|(_, cmd, _)| has_forced_rm(cmd)) {
+            let fail = |message: String| PackError::Scenario { scenario: input.name.clone(), message };
+            let Some((before, after)) = display_frame(input, &calls) else {
+                return Err(fail("no command shows how upstream renders one".into()));
+            };
+            if let Some(text) = placeholder(output, &escaped(&format!("{before}{cmd}{after}")), "command") {
+                texts.put(keys::EXEC_POLICY_FORBIDDEN_DANGEROUS.into(), text, &input.name)?;
+            } else if output.contains(cmd.as_str()) {
+                return Err(fail(format!("the answer to {id} holds its command, but not as upstream shows it")));
             }
         }
     }

@@ -195,3 +195,52 @@ fn rules_files_are_read_in_name_order_and_a_missing_directory_is_no_rules() {
     let e = Policy::load(home.path()).unwrap_err();
     assert_eq!(e.path, dir.join("c.rules"));
 }
+
+#[test]
+fn a_forced_rm_is_dangerous_behind_sudo_env_trap_and_shells() {
+    let forced = |list: &[&str]| is_forced_rm(&words(list), 0);
+    assert!(forced(&["rm", "-rf", "/"]));
+    assert!(forced(&["/bin/rm", "-fr", "x"]));
+    assert!(forced(&["rm", "-r", "-f", "x"]));
+    assert!(forced(&["rm", "x", "--force"]));
+    assert!(forced(&["sudo", "rm", "-rf", "x"]));
+    assert!(forced(&["env", "-i", "A=1", "rm", "-f", "x"]));
+    assert!(forced(&["trap", "rm -rf x", "EXIT"]));
+    assert!(forced(&["bash", "-c", "ls && rm -f x"]));
+    assert!(!forced(&["rm", "-r", "x"]));
+    assert!(!forced(&["rm", "--", "-f"]));
+    assert!(!forced(&["rm", "--recursive", "x"]));
+    assert!(!forced(&["git", "rm", "-f", "x"]));
+    assert!(!forced(&["echo", "rm", "-f"]));
+    // Wrappers nested too deep count as dangerous, as upstream's fail closed.
+    let deep: Vec<String> = std::iter::repeat_n("env", 10).chain(["ls"]).map(String::from).collect();
+    assert!(is_forced_rm(&deep, 0));
+}
+
+#[test]
+fn a_forced_rm_no_rule_matches_is_refused_under_never_and_asks_under_on_request() {
+    let none = Policy::default();
+    let display = |script: &str| rcodex_exec::display_command(&bash(script));
+    let Verdict::Forbidden(text) = none.judge(&bash("ls && rm -f x"), &display("ls && rm -f x"), NEVER) else {
+        panic!()
+    };
+    // As recorded in exec-policy-dangerous.
+    assert_eq!(
+        text,
+        r#"exec_command failed: CreateProcess { message: "Rejected(\"`/bin/bash -lc 'ls && rm -f x'` rejected: rm -f style commands are not permitted. Use a safer approach\")" }"#
+    );
+    // Under on-request it asks, proposing the dangerous command (app-exec-policy-dangerous).
+    assert_eq!(
+        none.judge(&bash("ls && rm -rf y"), &display("ls && rm -rf y"), ON_REQUEST),
+        Verdict::Ask { proposed: words(&["rm", "-rf", "y"]) }
+    );
+    // An escalation asks the usual way; a rule that matches decides instead of the heuristics.
+    let escalated = Situation { escalated: true, ..ON_REQUEST };
+    assert_eq!(none.judge(&bash("rm -f x"), &display("rm -f x"), escalated), Verdict::Unmatched);
+    let allowing = policy(r#"prefix_rule(pattern = ["rm", "-f"], decision = "allow")"#);
+    assert_eq!(
+        allowing.judge(&bash("rm -f x"), &display("rm -f x"), NEVER),
+        Verdict::Allowed { outside_sandbox: true }
+    );
+    assert_eq!(none.judge(&bash("rm x"), &display("rm x"), NEVER), Verdict::Unmatched);
+}

@@ -56,9 +56,20 @@ pub(crate) struct CommandApproval<'a> {
     pub tty: bool,
     pub justification: Option<String>,
     pub prefix_rule: Option<Vec<String>>,
-    /// Sent for approval by a `prompt` rule of the exec policy (its reason is the justification): no rule is
-    /// proposed, as upstream proposes none where a rule asks (app-exec-policy).
-    pub by_rule: bool,
+    /// The rule the request proposes.
+    pub proposal: Proposal,
+}
+
+/// The rule an approval request proposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Proposal {
+    /// The model's `prefix_rule` when it covers the script, else its first plain command, else its argv.
+    Usual,
+    /// None: a `prompt` rule of the exec policy asks (its reason is the justification), as upstream proposes none
+    /// then (app-exec-policy).
+    None,
+    /// This one: the dangerous plain command the exec policy's heuristics ask about (app-exec-policy-dangerous).
+    Rule(Vec<String>),
 }
 
 impl Approvals {
@@ -96,7 +107,11 @@ impl Approvals {
             return ApprovalDecision::Accept;
         }
         before_asking();
-        let proposed = if c.by_rule { None } else { proposed_rule(&commands_of(c.argv), c.prefix_rule.as_deref()) };
+        let proposed = match &c.proposal {
+            Proposal::Usual => proposed_rule(&commands_of(c.argv), c.prefix_rule.as_deref()),
+            Proposal::None => None,
+            Proposal::Rule(rule) => Some(rule.clone()),
+        };
         let mut available_decisions = vec![ApprovalDecision::Accept];
         if let Some(rule) = &proposed {
             available_decisions

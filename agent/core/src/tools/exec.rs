@@ -16,7 +16,7 @@ use rcodex_exec::{CommandStatus, ExecEvent, ExecManager};
 use rcodex_sandbox::SandboxPolicy;
 
 use super::ToolCall;
-use super::approval::{ADDITIONAL_PERMISSIONS_DISABLED, Approvals, COMMAND_DECLINED, CommandApproval};
+use super::approval::{ADDITIONAL_PERMISSIONS_DISABLED, Approvals, COMMAND_DECLINED, CommandApproval, Proposal};
 use super::patch::Patcher;
 use crate::config::{ApprovalPolicy, Config};
 use crate::events::{CommandRun, Event, EventSink, Item, ItemDetails, Status};
@@ -140,6 +140,7 @@ impl Commands {
         // The exec policy's rules first: a rule that matches decides (exec_policy.rs); else the usual way.
         let situation = Situation { approval, restricted: sandboxed, escalated };
         let mut rule_reason = None;
+        let mut proposal = Proposal::Usual;
         let mut allowed_by_rules = false;
         match self.rules.judge(&prepared.request.argv, &prepared.request.command, situation) {
             Verdict::Unmatched => {}
@@ -148,13 +149,23 @@ impl Commands {
                 allowed_by_rules = true;
                 sandboxed &= !outside_sandbox;
             }
-            Verdict::Prompt { reason } => rule_reason = Some(reason),
+            Verdict::Prompt { reason } => {
+                rule_reason = Some(reason);
+                proposal = Proposal::None;
+            }
+            Verdict::Ask { proposed } => proposal = Proposal::Rule(proposed),
         }
+        // Asked by the policy (a rule, or a dangerous command), the command runs as it would have once approved.
+        let asked_by_policy = proposal != Proposal::Usual;
         if allowed_by_rules {
             // Nothing to ask.
-        } else if sandboxed && rule_reason.is_none() && approvals.allowed_by_rule(&prepared.request.argv) {
+        } else if (sandboxed || asked_by_policy)
+            && rule_reason.is_none()
+            && approvals.allowed_by_rule(&prepared.request.argv)
+        {
+            // A rule approved earlier in the session (a dangerous command too: the rule then allows it).
             sandboxed = false;
-        } else if rule_reason.is_some() || escalated || approval == ApprovalPolicy::Untrusted {
+        } else if asked_by_policy || escalated || approval == ApprovalPolicy::Untrusted {
             let request = &prepared.request;
             let asked = CommandApproval {
                 call_id: &call.call_id,
@@ -164,7 +175,7 @@ impl Commands {
                 tty: request.tty,
                 justification: rule_reason.clone().or_else(|| prepared.args.justification.clone()),
                 prefix_rule: prepared.args.prefix_rule.clone(),
-                by_rule: rule_reason.is_some(),
+                proposal: proposal.clone(),
             };
             let mut shown = None;
             let decision = approvals
@@ -173,7 +184,7 @@ impl Commands {
             match decision {
                 // Approved, a command a rule sent for approval runs as it would have: in the sandbox unless it asked
                 // to leave it (app-exec-policy).
-                decision if decision.approves() => sandboxed &= rule_reason.is_some() && !escalated,
+                decision if decision.approves() => sandboxed &= asked_by_policy && !escalated,
                 ApprovalDecision::Cancel => {
                     self.declined(shown, &call.call_id, &request.command, &request.cwd);
                     // The turn ends as interrupted; this call is answered as an interrupted one.
