@@ -412,7 +412,8 @@ pub fn is_forced_rm(command: &[String], depth: usize) -> bool {
             is_forced_rm(&args[at..], depth + 1)
         }
         "trap" => {
-            let action = args.iter().skip_while(|a| a.as_str() == "--").next().filter(|a| !a.starts_with('-'));
+            let rest = if args.first().is_some_and(|a| a == "--") { &args[1..] } else { args };
+            let action = rest.first().filter(|a| !a.starts_with('-'));
             action.is_some_and(|action| script_has_forced_rm(action, depth + 1))
         }
         "bash" | "sh" | "zsh" if matches!(args.first().map(String::as_str), Some("-c" | "-lc")) => {
