@@ -66,6 +66,7 @@ pub struct SkillError {
 /// there names another version (or is missing), the directory is emptied and written anew, the marker last, so that
 /// an interrupted install is redone; when it names this one, nothing is touched (a user's edits stay).
 pub fn install_system_skills(codex_home: &Path) -> std::io::Result<()> {
+    use rcodex_prompt_pack::include_dir::DirEntry;
     use rcodex_prompt_pack::{SYSTEM_SKILLS, SYSTEM_SKILLS_MARKER};
     let Some(marker) = SYSTEM_SKILLS.get_file(SYSTEM_SKILLS_MARKER) else { return Ok(()) };
     let root = codex_home.join("skills/.system");
@@ -79,13 +80,13 @@ pub fn install_system_skills(codex_home: &Path) -> std::io::Result<()> {
     while let Some(dir) = pending.pop() {
         for entry in dir.entries() {
             match entry {
-                rcodex_prompt_pack::include_dir::DirEntry::Dir(sub) => pending.push(sub),
-                rcodex_prompt_pack::include_dir::DirEntry::File(file) if file.path() != Path::new(SYSTEM_SKILLS_MARKER) => {
+                DirEntry::Dir(sub) => pending.push(sub),
+                DirEntry::File(file) if file.path() != Path::new(SYSTEM_SKILLS_MARKER) => {
                     let path = root.join(file.path());
                     std::fs::create_dir_all(path.parent().expect("under the root"))?;
                     std::fs::write(path, file.contents())?;
                 }
-                rcodex_prompt_pack::include_dir::DirEntry::File(_) => {}
+                DirEntry::File(_) => {}
             }
         }
     }

@@ -69,11 +69,15 @@ fn name_words(name: &str) -> Vec<String> {
     words
 }
 
-/// Which names are credentials: the built-in rules, and the names a user adds (`parity serve --redact NAME`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which names are credentials: the built-in rules, and the names a user adds (`parity serve --redact NAME`); and
+/// what a user asked to redact in request bodies (`parity serve --redact-body PATTERN`), which are otherwise kept as
+/// sent.
+#[derive(Debug, Clone, Default)]
 pub struct Redactor {
     /// Lowercase names redacted on top of the built-in rules, compared whole.
     extra_names: Vec<String>,
+    /// Matches redacted wherever they occur in a request body's strings.
+    body_patterns: Vec<regex::Regex>,
 }
 
 impl Redactor {
@@ -84,7 +88,46 @@ impl Redactor {
 
     /// The built-in rules, plus these header or query parameter names (matched whole, ignoring case).
     pub fn with_names(names: impl IntoIterator<Item = impl AsRef<str>>) -> Redactor {
-        Redactor { extra_names: names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase()).collect() }
+        Redactor {
+            extra_names: names.into_iter().map(|n| n.as_ref().trim().to_ascii_lowercase()).collect(),
+            body_patterns: Vec::new(),
+        }
+    }
+
+    /// Also redacts every match of these regular expressions in request bodies (in each string of a JSON body, else
+    /// in the raw body). A pattern that does not compile is an error naming it.
+    pub fn with_body_patterns(mut self, patterns: &[String]) -> Result<Redactor, String> {
+        for pattern in patterns {
+            let regex = regex::Regex::new(pattern).map_err(|e| format!("--redact-body {pattern:?}: {e}"))?;
+            self.body_patterns.push(regex);
+        }
+        Ok(self)
+    }
+
+    /// Redacts what the body patterns match in a request's body. Returns how many matches.
+    pub fn redact_body(&self, request: &mut crate::model::CapturedRequest) -> usize {
+        if self.body_patterns.is_empty() {
+            return 0;
+        }
+        let mut count = 0;
+        let mut redact = |text: &mut String| {
+            for pattern in &self.body_patterns {
+                let mut found = 0;
+                let replaced = pattern.replace_all(text, |m: &regex::Captures| {
+                    found += 1;
+                    redacted(&m[0])
+                });
+                if found > 0 {
+                    *text = replaced.into_owned();
+                    count += found;
+                }
+            }
+        };
+        visit_strings(&mut request.body, &mut redact);
+        if let Some(text) = request.raw_body.as_mut().and_then(|raw| raw.text.as_mut()) {
+            redact(text);
+        }
+        count
     }
 
     /// Whether a header (or query parameter) of this name holds a credential.
@@ -129,6 +172,42 @@ impl Redactor {
             value.to_string()
         }
     }
+}
+
+/// Calls `f` on every string of a JSON value (not on object keys).
+fn visit_strings(value: &mut serde_json::Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| visit_strings(v, f)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| visit_strings(v, f)),
+        _ => {}
+    }
+}
+
+/// Common shapes of credentials, by what a warning calls them.
+const CREDENTIAL_SHAPES: [(&str, &str); 5] = [
+    ("an OpenAI API key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ("an AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
+    ("a Slack token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    ("a private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+];
+
+/// What common credential shapes a request's body holds (a key pasted into a prompt), by name; redacted values are
+/// not counted. Bodies are kept faithful, so this is what a recorder warns of.
+pub fn credentials_in_body(request: &crate::model::CapturedRequest) -> Vec<&'static str> {
+    static SHAPES: std::sync::OnceLock<regex::RegexSet> = std::sync::OnceLock::new();
+    let set = SHAPES.get_or_init(|| {
+        regex::RegexSet::new(CREDENTIAL_SHAPES.iter().map(|(_, p)| p)).expect("the credential shapes compile")
+    });
+    let mut found = std::collections::BTreeSet::new();
+    let mut look = |text: &mut String| found.extend(set.matches(text).iter());
+    let mut body = request.body.clone();
+    visit_strings(&mut body, &mut look);
+    if let Some(text) = request.raw_body.as_ref().and_then(|raw| raw.text.clone()) {
+        look(&mut text.clone());
+    }
+    found.into_iter().map(|i| CREDENTIAL_SHAPES[i].0).collect()
 }
 
 /// Whether a value looks like a credential whatever its header's name: an auth scheme or an API key.
@@ -218,6 +297,41 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(body: serde_json::Value) -> crate::model::CapturedRequest {
+        crate::model::CapturedRequest {
+            method: "POST".into(),
+            path: "/v1/responses".into(),
+            query: None,
+            headers: HeaderList::default(),
+            body,
+            raw_body: None,
+        }
+    }
+
+    #[test]
+    fn body_patterns_redact_matches_in_every_string_and_nothing_else() {
+        let redactor = Redactor::builtin().with_body_patterns(&["hunter[0-9]+".into()]).unwrap();
+        let mut r = request(serde_json::json!({"input": [{"text": "my password is hunter42, not hunter"}], "n": 42}));
+        assert_eq!(redactor.redact_body(&mut r), 1);
+        let text = r.body["input"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("my password is <redacted:") && text.ends_with(">, not hunter"), "{text}");
+        assert_eq!(r.body["n"], 42);
+        let e = Redactor::builtin().with_body_patterns(&["(".into()]).unwrap_err();
+        assert!(e.starts_with("--redact-body \"(\": "), "{e}");
+    }
+
+    #[test]
+    fn credentials_pasted_into_a_body_are_found_by_their_shape() {
+        let key = format!("sk-proj-{}", "a1B2".repeat(8));
+        let r = request(serde_json::json!({"input": [format!("use {key}"), "AKIAABCDEFGHIJKLMNOP and sketch-me"]}));
+        assert_eq!(credentials_in_body(&r), ["an OpenAI API key", "an AWS access key id"]);
+        assert!(credentials_in_body(&request(serde_json::json!({"input": "sk-short, ask-anything"}))).is_empty());
+        let redactor = Redactor::builtin().with_body_patterns(&["sk-[A-Za-z0-9_-]+".into()]).unwrap();
+        let mut r = request(serde_json::json!({"input": format!("use {key}")}));
+        redactor.redact_body(&mut r);
+        assert!(credentials_in_body(&r).is_empty(), "redacted, no longer found: {}", r.body);
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderList {
         pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()

@@ -309,6 +309,23 @@ impl Recording {
     }
 }
 
+/// Every file under `root` (recursively, symbolic links not followed), by its path relative to it, sorted; none when
+/// `root` does not exist.
+pub fn read_tree(root: &Path) -> io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut files = std::collections::BTreeMap::new();
+    if !root.exists() {
+        return Ok(files);
+    }
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.map_err(io::Error::other)?;
+        if entry.file_type().is_file() {
+            let relative = entry.path().strip_prefix(root).expect("walked under the root");
+            files.insert(relative.to_string_lossy().into_owned(), fs::read(entry.path())?);
+        }
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,21 +450,4 @@ mod tests {
         let err = Recording::load(dir.path()).unwrap_err();
         assert!(matches!(err, LoadError::Duplicate { session: 1, seq: 1, .. }), "{err}");
     }
-}
-
-/// Every file under `root` (recursively, symbolic links not followed), by its path relative to it, sorted; none when
-/// `root` does not exist.
-pub fn read_tree(root: &Path) -> io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
-    let mut files = std::collections::BTreeMap::new();
-    if !root.exists() {
-        return Ok(files);
-    }
-    for entry in walkdir::WalkDir::new(root) {
-        let entry = entry.map_err(io::Error::other)?;
-        if entry.file_type().is_file() {
-            let relative = entry.path().strip_prefix(root).expect("walked under the root");
-            files.insert(relative.to_string_lossy().into_owned(), fs::read(entry.path())?);
-        }
-    }
-    Ok(files)
 }

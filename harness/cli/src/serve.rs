@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// with a word such as key, auth, token, secret or password in it.
     #[arg(long, value_name = "NAME")]
     redact: Vec<String>,
+    /// Redact every match of this regular expression in request bodies before they are kept (repeatable). Bodies
+    /// are otherwise kept as sent; one that looks like it holds a credential (an API key, a token, a private key)
+    /// is warned of on stderr.
+    #[arg(long, value_name = "PATTERN")]
+    redact_body: Vec<String>,
     /// Print no line per exchange.
     #[arg(long, short)]
     quiet: bool,
@@ -73,6 +78,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (builder, description) = source(&args)?;
     let mut builder =
         builder.listen(args.listen).max_body_bytes(args.max_body_bytes).redact_names(args.redact.iter().cloned());
+    builder = builder.redact_body(args.redact_body.iter().cloned());
     if let Some(dir) = &args.captures {
         // Captures go to disk; memory stays small however long the server runs.
         builder = builder.captures_dir(dir).clean(args.clean).keep_in_memory(false);
@@ -142,6 +148,12 @@ fn source(args: &ServeArgs) -> anyhow::Result<(ServerBuilder, String)> {
         Some(path) => (Script::load(path)?, path.display().to_string()),
         None => (Script::parse(EXAMPLE_SCRIPT, Syntax::Toml, "bundled example")?, "the bundled example".to_string()),
     };
+    if script.is_empty() {
+        anstream::eprintln!(
+            "{} {origin} has no steps: every request will be answered with the past-the-end 400",
+            paint(style::WARN, "parity: warning:")
+        );
+    }
     let description = format!("scripted mode, {} step(s) from {origin}", script.steps.len());
     Ok((ParityServer::scripted(script), description))
 }

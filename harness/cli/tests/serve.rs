@@ -263,3 +263,47 @@ fn credentials_never_reach_the_log_the_start_up_line_or_the_answer() {
     assert!(log.contains("proxy mode to http://127.0.0.1:9/v1?api-key=<redacted:"), "{log}");
     assert!(!log.contains("hunter2") && !log.contains("k3y"), "{log}");
 }
+
+#[test]
+fn an_empty_script_is_warned_of_and_every_request_gets_the_past_the_end_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("empty.toml");
+    std::fs::write(&script, "").unwrap();
+    let (mut child, url) = serve(&["--script", script.to_str().unwrap()]);
+    let (status, body) = runtime().block_on(post(&url, r#"{"model":"m","input":[]}"#));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(terminate(&mut child), 0);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("empty.toml has no steps: every request will be answered with the past-the-end 400"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_key_pasted_into_a_prompt_is_warned_of_and_redact_body_keeps_it_off_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = format!("sk-proj-{}", "Zq9x".repeat(8));
+    let body = format!(r#"{{"model":"m","input":[{{"role":"user","content":"my key is {key}"}}]}}"#);
+    for redact in [false, true] {
+        let captures = dir.path().join(format!("caps-{redact}"));
+        let mut args = vec!["--captures", captures.to_str().unwrap()];
+        if redact {
+            args.extend(["--redact-body", r"sk-[A-Za-z0-9_-]{20,}"]);
+        }
+        let (mut child, url) = serve(&args);
+        runtime().block_on(post(&url, &body));
+        assert_eq!(terminate(&mut child), 0);
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let on_disk: String = walk(&captures).iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        assert_eq!(on_disk.contains(&key), !redact, "{on_disk}");
+        assert_eq!(on_disk.contains("my key is <redacted:"), redact);
+        let warned = stderr.contains("holds what looks like an OpenAI API key; it is written as sent");
+        assert_eq!(warned, !redact, "{stderr}");
+    }
+    let (code, stderr) = run_fail(&["serve", "--listen", "127.0.0.1:0", "--redact-body", "(unclosed"]);
+    assert_eq!(code, 2, "bad input: {stderr}");
+    assert!(stderr.contains("--redact-body \"(unclosed\": regex parse error"), "{stderr}");
+}

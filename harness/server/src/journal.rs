@@ -109,6 +109,8 @@ pub struct Journal {
     /// Every capture file this server wrote since it started or was last reset: what a reset removes from disk,
     /// and nothing else.
     written: Mutex<BTreeSet<PathBuf>>,
+    /// The kinds of credentials already warned of ([`Journal::warn_of_credentials`]).
+    credentials_warned: Mutex<BTreeSet<&'static str>>,
 }
 
 /// What a reset cleared.
@@ -146,6 +148,7 @@ impl Journal {
             redactor,
             generation: RwLock::new(0),
             written: Mutex::new(BTreeSet::new()),
+            credentials_warned: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -231,6 +234,22 @@ impl Journal {
         (self.write_errors.load(Ordering::Relaxed), self.last_write_error.lock().expect("journal lock").clone())
     }
 
+    /// Tells on stderr, once per kind in a run, that a body to be written holds what looks like a credential: bodies
+    /// are kept as sent, unless `--redact-body` says otherwise.
+    fn warn_of_credentials(&self, capture: &Capture) {
+        let kinds = parity_capture::redact::credentials_in_body(&capture.request);
+        let mut warned = self.credentials_warned.lock().expect("journal lock");
+        for kind in kinds {
+            if warned.insert(kind) {
+                eprintln!(
+                    "parity: warning: the body of {} holds what looks like {kind}; it is written as sent \
+                     (--redact-body PATTERN redacts it). Told once per kind",
+                    capture.relative_path()
+                );
+            }
+        }
+    }
+
     fn record_write(&self, result: std::io::Result<PathBuf>) {
         if let Ok(path) = &result {
             self.written.lock().expect("journal lock").insert(path.clone());
@@ -264,7 +283,11 @@ struct Shared {
 
 impl Exchange {
     /// Registers a new exchange; `started` is when its request arrived.
-    pub fn begin(journal: &Arc<Journal>, capture: Capture, started: Instant) -> Exchange {
+    pub fn begin(journal: &Arc<Journal>, mut capture: Capture, started: Instant) -> Exchange {
+        journal.redactor.redact_body(&mut capture.request);
+        if journal.store.is_some() {
+            journal.warn_of_credentials(&capture);
+        }
         let summary = CaptureSummary::of(&capture, journal.store.is_some());
         let (generation, slot) = {
             let generation = journal.generation.read().expect("journal generation lock");

@@ -78,6 +78,8 @@ pub enum StartError {
     Replay(String),
     #[error("cannot proxy: {0}")]
     Proxy(String),
+    #[error("{0}")]
+    Redact(String),
 }
 
 enum SourceConfig {
@@ -97,6 +99,7 @@ pub struct ServerBuilder {
     pending_after: Duration,
     on_finish: Option<FinishHook>,
     redact_names: Vec<String>,
+    redact_body: Vec<String>,
     verify_on_drop: bool,
 }
 
@@ -285,6 +288,7 @@ impl ServerBuilder {
             pending_after: Duration::from_millis(100),
             on_finish: None,
             redact_names: Vec::new(),
+            redact_body: Vec::new(),
             verify_on_drop: false,
         }
     }
@@ -342,6 +346,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Also redacts every match of these regular expressions in request bodies before they are kept (bodies are
+    /// otherwise kept as sent; a body that looks like it holds a credential is warned of when captures go to disk).
+    pub fn redact_body(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.redact_body.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
     /// Called with each finished exchange.
     pub fn on_finish(mut self, hook: impl Fn(&Capture) + Send + Sync + 'static) -> Self {
         self.on_finish = Some(Arc::new(hook));
@@ -376,7 +387,9 @@ impl ServerBuilder {
             Some(dir) => Some(CaptureStore::open(dir, self.clean)?),
             None => None,
         };
-        let redactor = parity_capture::redact::Redactor::with_names(&self.redact_names);
+        let redactor = parity_capture::redact::Redactor::with_names(&self.redact_names)
+            .with_body_patterns(&self.redact_body)
+            .map_err(StartError::Redact)?;
         let journal = journal::Journal::new(store, self.keep_in_memory, self.pending_after, self.on_finish, redactor);
         let listener =
             TcpListener::bind(self.listen).await.map_err(|source| StartError::Bind { addr: self.listen, source })?;

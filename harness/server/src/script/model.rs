@@ -25,6 +25,13 @@ pub struct Script {
     pub models: Option<Vec<String>>,
 }
 
+impl Script {
+    /// No step at all, for any session: every request is answered past the end.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && self.sessions.iter().all(|s| s.steps.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionScript {
