@@ -43,6 +43,10 @@ pub struct Capture {
     /// Proxy mode: where the request was forwarded (credentials stripped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyInfo>,
+    /// Scripted mode under chaos (`parity serve --chaos SEED[:RATE]`): the fault injected into this exchange, with
+    /// the seed and rate that drew it (`{"seed": 42, "rate": 0.2, "fault": {"kind": "http", "status": 429, ...}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<serde_json::Value>,
 }
 
 impl Capture {
@@ -69,6 +73,7 @@ impl Capture {
             script: None,
             replay: None,
             proxy: None,
+            chaos: None,
         }
     }
 }

@@ -58,6 +58,12 @@ pub struct ServeArgs {
     /// is warned of on stderr.
     #[arg(long, value_name = "PATTERN")]
     redact_body: Vec<String>,
+    /// Scripted mode: inject a fault drawn from SEED into a fraction RATE (0.2 when absent) of the model requests: an
+    /// HTTP 429/500/503 with or without Retry-After, response.failed, a cut before any event or mid-stream, a stall,
+    /// a malformed event or a slow trickle. Each is recorded in its capture (`chaos`); the same seed gives the same
+    /// faults to the same requests. Overrides the script's own `chaos`.
+    #[arg(long, value_name = "SEED[:RATE]", value_parser = parity_server::chaos::Chaos::parse, conflicts_with_all = ["proxy", "replay"])]
+    chaos: Option<parity_server::chaos::Chaos>,
     /// Print no line per exchange.
     #[arg(long, short)]
     quiet: bool,
@@ -79,6 +85,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut builder =
         builder.listen(args.listen).max_body_bytes(args.max_body_bytes).redact_names(args.redact.iter().cloned());
     builder = builder.redact_body(args.redact_body.iter().cloned());
+    if let Some(chaos) = args.chaos {
+        builder = builder.chaos(chaos);
+    }
     if let Some(dir) = &args.captures {
         // Captures go to disk; memory stays small however long the server runs.
         builder = builder.captures_dir(dir).clean(args.clean).keep_in_memory(false);
@@ -154,7 +163,10 @@ fn source(args: &ServeArgs) -> anyhow::Result<(ServerBuilder, String)> {
             paint(style::WARN, "parity: warning:")
         );
     }
-    let description = format!("scripted mode, {} step(s) from {origin}", script.steps.len());
+    let mut description = format!("scripted mode, {} step(s) from {origin}", script.steps.len());
+    if let Some(chaos) = args.chaos.or(script.chaos) {
+        description.push_str(&format!(", chaos seed {} at rate {}", chaos.seed, chaos.rate));
+    }
     Ok((ParityServer::scripted(script), description))
 }
 
@@ -185,6 +197,13 @@ fn print_exchange(capture: &Capture) {
     }
     if let Some(end) = response.end_ms {
         line.push_str(&format!(" {end:.1} ms"));
+    }
+    if let Some(fault) = capture.chaos.as_ref().map(|c| &c["fault"]) {
+        let mut told = fault["kind"].as_str().unwrap_or("fault").replace('_', " ");
+        for (key, value) in fault.as_object().into_iter().flatten().filter(|(k, _)| *k != "kind") {
+            told.push_str(&format!(" {}={value}", key.replace('_', "-")));
+        }
+        line.push_str(&format!(" {}", paint(style::WARN, format!("chaos: {told}"))));
     }
     if let Some(script) = &capture.script {
         match script.step {

@@ -307,3 +307,71 @@ fn a_key_pasted_into_a_prompt_is_warned_of_and_redact_body_keeps_it_off_the_disk
     assert_eq!(code, 2, "bad input: {stderr}");
     assert!(stderr.contains("--redact-body \"(unclosed\": regex parse error"), "{stderr}");
 }
+
+#[test]
+fn chaos_injects_the_faults_its_seed_draws_records_them_and_lets_the_retry_take_the_step() {
+    use parity_server::chaos::{Chaos, Fault};
+    const REQUESTS: u64 = 12;
+    // A seed whose first requests draw faults of several kinds, none a stall (which would hold the test for
+    // seconds).
+    let seed = (1..10_000u64)
+        .find(|&seed| {
+            let draws: Vec<Option<Fault>> = (1..=REQUESTS).map(|n| Chaos { seed, rate: 0.5 }.draw(n)).collect();
+            let faults = draws.iter().flatten().count();
+            let kinds: std::collections::HashSet<std::mem::Discriminant<Fault>> =
+                draws.iter().flatten().map(std::mem::discriminant).collect();
+            !draws.iter().flatten().any(|f| matches!(f, Fault::Stall { .. }))
+                && (4..=8).contains(&faults)
+                && kinds.len() >= 3
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("steps.toml");
+    let steps: String =
+        (1..=REQUESTS).map(|n| format!("[[steps]]\noutput = [{{ message = \"step {n}\" }}]\n\n")).collect();
+    std::fs::write(&script, steps).unwrap();
+    let mut runs = Vec::new();
+    for run in 0..2 {
+        let captures = dir.path().join(format!("caps-{run}"));
+        let chaos = format!("{seed}:0.5");
+        let (mut child, url) =
+            serve(&["--script", script.to_str().unwrap(), "--captures", captures.to_str().unwrap(), "--chaos", &chaos]);
+        let answers: Vec<(u16, String)> = runtime().block_on(async {
+            let mut answers = Vec::new();
+            for _ in 0..REQUESTS {
+                answers.push(post(&url, r#"{"model":"m","input":[]}"#).await);
+            }
+            answers
+        });
+        assert_eq!(terminate(&mut child), 0);
+        let recording = parity_capture::Recording::load(&captures).unwrap();
+        let mut seen = Vec::new();
+        let mut next_step = 1;
+        for (exchange, (status, body)) in recording.exchanges().zip(&answers) {
+            let capture = &exchange.capture;
+            let drawn = Chaos { seed, rate: 0.5 }.draw(capture.arrival);
+            let recorded: Option<Fault> =
+                capture.chaos.as_ref().map(|c| serde_json::from_value(c["fault"].clone()).unwrap());
+            assert_eq!(recorded, drawn, "request {}", capture.arrival);
+            match &recorded {
+                Some(Fault::Http { status: code, retry_after }) => {
+                    assert_eq!(status, code);
+                    assert_eq!(capture.response.headers.get("retry-after").is_some(), retry_after.is_some());
+                }
+                Some(fault) if fault.replaces_answer() => {
+                    assert_eq!(*status, 200);
+                    assert!(!body.contains("step "), "a replaced answer takes no step: {body}");
+                }
+                _ => {
+                    // No fault, or a trickle: the next step of the script, whole.
+                    assert!(body.contains(&format!("step {next_step}")), "request {}: {body}", capture.arrival);
+                    next_step += 1;
+                }
+            }
+            seen.push(recorded);
+        }
+        assert!(seen.iter().flatten().count() >= 4, "{seen:?}");
+        runs.push(seen);
+    }
+    assert_eq!(runs[0], runs[1], "the same seed, the same faults");
+}

@@ -46,6 +46,8 @@ pub(crate) struct App {
     pub started: Instant,
     /// WebSocket connections accepted so far.
     pub ws_connections: std::sync::atomic::AtomicU64,
+    /// Seeded faults for scripted model requests over HTTP.
+    pub chaos: Option<crate::chaos::Chaos>,
 }
 
 /// Every route of the control API, as the 404 of an unknown control path lists them: method, path, what it does.
@@ -377,9 +379,22 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
                 .await;
         }
         Source::Scripted(scripted) if method == "POST" && is_route(&path, "/responses") => exchange.update(|c| {
+            let warmup = c.request.body.get("generate") == Some(&serde_json::Value::Bool(false));
+            let fault = app.chaos.filter(|_| !warmup).and_then(|chaos| Some((chaos, chaos.draw(arrival.global)?)));
+            if let Some((chaos, fault)) = &fault {
+                c.chaos = Some(serde_json::json!({"seed": chaos.seed, "rate": chaos.rate, "fault": fault}));
+                // A fault that replaces the answer takes no step: the agent's retry gets the one this would have.
+                let model = c.request.body.get("model").and_then(serde_json::Value::as_str).unwrap_or("unknown");
+                if let Some(plan) = fault.plan(&format!("resp_chaos_{}", arrival.global), model) {
+                    return plan;
+                }
+            }
             let (plan, info) = scripted.answer(&arrival, &headers, &c.request.body, redactor, false);
             c.script = Some(info);
-            plan
+            match &fault {
+                Some((_, fault)) => fault.shape(plan),
+                None => plan,
+            }
         }),
         Source::Scripted(scripted) if method == "GET" && is_route(&path, "/models") => {
             let models = scripted.models().unwrap_or_else(default_models);

@@ -29,6 +29,7 @@
 //! ```
 
 mod app;
+pub mod chaos;
 mod holds;
 mod journal;
 mod plan;
@@ -100,6 +101,7 @@ pub struct ServerBuilder {
     on_finish: Option<FinishHook>,
     redact_names: Vec<String>,
     redact_body: Vec<String>,
+    chaos: Option<chaos::Chaos>,
     verify_on_drop: bool,
 }
 
@@ -289,6 +291,7 @@ impl ServerBuilder {
             on_finish: None,
             redact_names: Vec::new(),
             redact_body: Vec::new(),
+            chaos: None,
             verify_on_drop: false,
         }
     }
@@ -353,6 +356,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Scripted mode: injects seeded faults into a fraction of the model requests ([`chaos`]), over the script's own
+    /// `chaos` setting.
+    pub fn chaos(mut self, chaos: chaos::Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// Called with each finished exchange.
     pub fn on_finish(mut self, hook: impl Fn(&Capture) + Send + Sync + 'static) -> Self {
         self.on_finish = Some(Arc::new(hook));
@@ -367,9 +377,11 @@ impl ServerBuilder {
 
     /// Checks the configuration, binds, and starts serving.
     pub async fn start(self) -> Result<ParityServer, StartError> {
+        let mut chaos = self.chaos;
         let (source, mode) = match self.source {
             SourceConfig::Script(script) => {
                 script.validate()?;
+                chaos = chaos.or(script.chaos);
                 (app::Source::Scripted(scripted::Scripted::new(script)), Mode::Scripted)
             }
             SourceConfig::Proxy(config) => {
@@ -403,6 +415,7 @@ impl ServerBuilder {
             max_body_bytes: self.max_body_bytes,
             started: Instant::now(),
             ws_connections: std::sync::atomic::AtomicU64::new(0),
+            chaos,
         });
         let router = app::router(app.clone());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -23,6 +23,9 @@ pub struct Script {
     /// The model ids `GET /v1/models` lists; a plausible default list when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    /// Seeded faults (`chaos = "SEED[:RATE]"`, see [`crate::chaos`]); `parity serve --chaos` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::Chaos>,
 }
 
 impl Script {
@@ -525,6 +528,8 @@ impl<'de> Deserialize<'de> for Script {
             sessions: Vec<SessionScript>,
             #[serde(default)]
             models: Option<Vec<String>>,
+            #[serde(default)]
+            chaos: Option<crate::chaos::Chaos>,
         }
 
         /// One element of the list form.
@@ -561,7 +566,7 @@ impl<'de> Deserialize<'de> for Script {
             }
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Script, M::Error> {
                 let r = Readable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Script { steps: r.steps, sessions: r.sessions, models: r.models })
+                Ok(Script { steps: r.steps, sessions: r.sessions, models: r.models, chaos: r.chaos })
             }
         }
         deserializer.deserialize_any(ScriptVisitor)
