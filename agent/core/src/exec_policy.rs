@@ -380,8 +380,8 @@ impl Policy {
 }
 
 /// Whether a plain command is an `rm` with its force option (`-f` among its short options, or `--force`, before
-/// `--`), also behind `sudo`, `env` (its assignments and `-i` skipped) and in a `trap` action or an `sh -c` script;
-/// wrappers nested too deep count as dangerous. As upstream's heuristics judge a command no rule matches.
+/// `--`), also behind `sudo`, `env` (its assignments and `-i` skipped), in a `trap` action and among the literal
+/// commands of an `sh -c` script, wherever they stand in it; wrappers nested too deep count as dangerous. As upstream's heuristics judge a command no rule matches.
 pub fn is_forced_rm(command: &[String], depth: usize) -> bool {
     if depth > 8 {
         return true;
@@ -416,17 +416,15 @@ pub fn is_forced_rm(command: &[String], depth: usize) -> bool {
             let action = rest.first().filter(|a| !a.starts_with('-'));
             action.is_some_and(|action| script_has_forced_rm(action, depth + 1))
         }
-        "bash" | "sh" | "zsh" if matches!(args.first().map(String::as_str), Some("-c" | "-lc")) => {
-            args.get(1).is_some_and(|script| script_has_forced_rm(script, depth + 1))
-        }
-        _ => false,
+        _ => rcodex_exec::literal_commands(command)
+            .is_some_and(|commands| commands.iter().any(|command| is_forced_rm(command, depth + 1))),
     }
 }
 
-/// Whether a plain script has a forced `rm` among its commands.
+/// Whether a script (a trap's action) has a forced `rm` among its literal commands.
 fn script_has_forced_rm(script: &str, depth: usize) -> bool {
-    rcodex_exec::plain_script(script)
-        .is_some_and(|commands| commands.iter().any(|command| is_forced_rm(command, depth)))
+    let argv = ["sh".to_string(), "-c".to_string(), script.to_string()];
+    is_forced_rm(&argv, depth)
 }
 
 /// Where a command is judged.

@@ -30,7 +30,7 @@ pub use denial::looks_like_sandbox_denial;
 pub use event::{CommandExecution, CommandStatus, ExecEvent};
 pub use manager::{ExecError, ExecManager, ExecRequest, WriteRequest};
 pub use output::{ExecOutput, output_without_process};
-pub use script::{plain_commands, plain_script};
+pub use script::{literal_commands, plain_commands, plain_script};
 pub use shell::{Shell, ShellKind, display_command, passwd_shell};
 pub use truncate::{approx_tokens, truncate_for_model, truncate_middle};
 

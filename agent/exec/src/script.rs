@@ -64,6 +64,51 @@ pub fn plain_script(script: &str) -> Option<Vec<Vec<String>>> {
     (!commands.is_empty()).then_some(commands)
 }
 
+/// The literal commands of `argv` when it is a shell (`bash`, `zsh`, `sh`) run with `-c` or `-lc`, wherever they
+/// stand in its script (lists, pipelines, loops, conditions, substitutions...): each command whose name is literal,
+/// with its literal words (a word that is not, such as `"$X"`, is left out), in the order of the script. `None` for
+/// another argv or a script with a syntax error. What upstream looks at to find a dangerous command in any script.
+pub fn literal_commands(argv: &[String]) -> Option<Vec<Vec<String>>> {
+    let [shell, flag, script] = argv else { return None };
+    let name = shell.rsplit('/').next().unwrap_or(shell);
+    if !matches!(name, "bash" | "zsh" | "sh") || !matches!(flag.as_str(), "-c" | "-lc") {
+        return None;
+    }
+    let mut parser = Parser::new();
+    parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
+    let tree = parser.parse(script, None)?;
+    let root = tree.root_node();
+    if root.has_error() {
+        return None;
+    }
+    let mut found = Vec::new();
+    let mut pending = vec![root];
+    while let Some(node) = pending.pop() {
+        if node.kind() == "command" {
+            found.push(node);
+        }
+        pending.extend(node.named_children(&mut node.walk()));
+    }
+    found.sort_by_key(Node::start_byte);
+    let commands = found
+        .into_iter()
+        .filter_map(|command| {
+            let mut words = Vec::new();
+            let mut named = false;
+            for child in command.named_children(&mut command.walk()) {
+                if child.kind() == "command_name" {
+                    words.push(literal(child.named_child(0)?, script)?);
+                    named = true;
+                } else if named && let Some(word) = literal(child, script) {
+                    words.push(word);
+                }
+            }
+            named.then_some(words)
+        })
+        .collect();
+    Some(commands)
+}
+
 /// A command's words, quotes removed.
 fn words(command: Node, script: &str) -> Option<Vec<String>> {
     command
@@ -129,6 +174,20 @@ mod tests {
             commands(&[&["git", "log"], &["head", "-n", "1"], &["echo", "x"]])
         );
         assert_eq!(bash(r#"echo 'a b' "c d" --k="v""#), commands(&[&["echo", "a b", "c d", "--k=v"]]));
+    }
+
+    #[test]
+    fn literal_commands_are_found_anywhere_in_a_script() {
+        let literal = |script: &str| literal_commands(&["bash".into(), "-c".into(), script.into()]);
+        assert_eq!(literal("rm -rf build 2>/dev/null || true"), commands(&[&["rm", "-rf", "build"], &["true"]]));
+        assert_eq!(
+            literal("for f in *.log; do rm -f \"$f\"; done"),
+            commands(&[&["rm", "-f"]]),
+            "the expansion is left out"
+        );
+        assert_eq!(literal("echo \"$(rm --force x)\""), commands(&[&["echo"], &["rm", "--force", "x"]]));
+        assert_eq!(literal("if ("), None);
+        assert_eq!(literal_commands(&["ls".into()]), None);
     }
 
     #[test]

@@ -207,6 +207,10 @@ fn a_forced_rm_is_dangerous_behind_sudo_env_trap_and_shells() {
     assert!(forced(&["env", "-i", "A=1", "rm", "-f", "x"]));
     assert!(forced(&["trap", "rm -rf x", "EXIT"]));
     assert!(forced(&["bash", "-c", "ls && rm -f x"]));
+    // In a script that is not plain too, wherever the command stands.
+    assert!(forced(&["/bin/bash", "-lc", "rm -rf build 2>/dev/null || true"]));
+    assert!(forced(&["bash", "-lc", "for f in *.log; do rm -f \"$f\"; done"]));
+    assert!(!forced(&["bash", "-lc", "rm -r build 2>/dev/null"]));
     assert!(!forced(&["rm", "-r", "x"]));
     assert!(!forced(&["rm", "--", "-f"]));
     assert!(!forced(&["rm", "--recursive", "x"]));
@@ -243,4 +247,8 @@ fn a_forced_rm_no_rule_matches_is_refused_under_never_and_asks_under_on_request(
         Verdict::Allowed { outside_sandbox: true }
     );
     assert_eq!(none.judge(&bash("rm x"), &display("rm x"), NEVER), Verdict::Unmatched);
+    // A script that is not plain is judged whole: refused, or asked about proposing its argv.
+    let script = "rm -rf build 2>/dev/null || true";
+    assert!(matches!(none.judge(&bash(script), &display(script), NEVER), Verdict::Forbidden(_)));
+    assert_eq!(none.judge(&bash(script), &display(script), ON_REQUEST), Verdict::Ask { proposed: bash(script) });
 }
