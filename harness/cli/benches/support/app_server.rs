@@ -98,6 +98,11 @@ impl AppServer {
         })
     }
 
+    /// The agent's `CODEX_HOME`.
+    pub fn codex_home(&self) -> &Path {
+        self._agent.codex_home()
+    }
+
     pub fn thread_params(&self) -> Value {
         json!({"cwd": self.workspace, "model": MODEL, "approvalPolicy": "never"})
     }
