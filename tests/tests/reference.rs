@@ -38,7 +38,8 @@ fn the_baseline_covers_every_scenario_with_upstream_0_169_0() {
         assert_eq!(run.agent_version.as_deref(), Some("codex-cli 0.169.0"), "{}", dir.display());
         if run.requests == 0 {
             // Refused before any request: permissions-*-untrusted (0.169.0 no longer takes that setting: it exits
-            // 1), app-permissions-read-only-on-failure (its app server refuses the policy in thread/start).
+            // 1), exec-policy-malformed (a rules file it cannot read: it exits 1), app-permissions-read-only-on-failure
+            // (its app server refuses the policy in thread/start).
             let refused = |turn: &parity_recorder::run::TurnRecord| {
                 turn.exit_code == Some(1) || turn.error.as_deref().is_some_and(|e| e.contains("refused thread/start"))
             };
