@@ -48,14 +48,18 @@ fn the_baseline_covers_every_scenario_with_upstream_0_169_0() {
         }
         let recording = Recording::load(&dir.join("captures")).unwrap();
         if !run.succeeded() {
-            // A turn may fail only where the script made the model fail it (context-length-exceeded: upstream ends
-            // the turn on the model's response.failed): the last answer is that failure, and the turn exited 1.
+            // A turn may fail only where the script made the model fail it (context-length-exceeded, the
+            // retry-429-fails pair): the last answer is that failure, and the turn exited 1 (exec) or ended failed
+            // (the app server).
             let last = recording.exchanges().last().map(|e| &e.capture.response);
             let failed_answer = last.is_some_and(|r| {
                 r.status >= 400 || r.events.iter().any(|e| e.data.get("type") == Some(&"response.failed".into()))
             });
-            let exited_1 = run.turns.iter().any(|t| t.exit_code == Some(1));
-            assert!(failed_answer && exited_1, "{}: {:?}", dir.display(), run.failure());
+            let turn_failed = run
+                .turns
+                .iter()
+                .any(|t| t.exit_code == Some(1) || t.error.as_deref().is_some_and(|e| e.contains("the turn failed")));
+            assert!(failed_answer && turn_failed, "{}: {:?}", dir.display(), run.failure());
         }
         assert_eq!(recording.len(), run.requests, "{}", dir.display());
         assert!(recording.exchanges().all(|e| e.capture.response.outcome != Outcome::Pending));

@@ -219,9 +219,15 @@ pub fn read(path: &Path) -> Option<History> {
                         "turn_aborted" => "interrupted",
                         _ => "failed",
                     };
-                    if kind == "task_failed" {
-                        turn.error = json!({"message": payload["message"], "codexErrorInfo": null,
-                            "additionalDetails": null});
+                    // Upstream 0.169.0 ends a failed turn with a task_complete holding the error; rcodex before it wrote
+                    // task_failed.
+                    if let Some(error) = payload.get("error").filter(|e| e.is_object()) {
+                        turn.status = "failed";
+                        let message = error["message"].as_str().unwrap_or_default();
+                        turn.error =
+                            crate::items::turn_error(message, error.get("codex_error_info").filter(|i| !i.is_null()));
+                    } else if kind == "task_failed" {
+                        turn.error = crate::items::turn_error(payload["message"].as_str().unwrap_or_default(), None);
                     }
                     turn.completed_at = payload["completed_at"].as_i64().or(at.map(|ms| ms / 1000));
                     turn.duration_ms = payload["duration_ms"].as_i64();

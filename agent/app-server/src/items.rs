@@ -297,6 +297,34 @@ fn classify(script: &str, cwd: Option<&Path>) -> Value {
 
 pub use rcodex_core::items::split_words;
 
+/// A turn's error as the protocol carries it (`TurnError`), from its message and the kind core records in snake_case
+/// (`codex_error_info`), here in the protocol's camelCase.
+pub fn turn_error(message: &str, info: Option<&Value>) -> Value {
+    let info = info.map(camel_case_keys).unwrap_or(Value::Null);
+    json!({"message": message, "codexErrorInfo": info, "additionalDetails": null, "misalignment": null})
+}
+
+fn camel_case_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| {
+                    let mut words = key.split('_');
+                    let first = words.next().unwrap_or_default().to_string();
+                    let rest: String = words
+                        .map(|w| {
+                            w.chars().take(1).flat_map(char::to_uppercase).chain(w.chars().skip(1)).collect::<String>()
+                        })
+                        .collect();
+                    (first + &rest, camel_case_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(camel_case_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +352,17 @@ mod tests {
             command_actions("/bin/bash -lc 'cat a > b'", Some(cwd)),
             [json!({"type": "unknown", "command": "cat a > b"})]
         );
+    }
+
+    #[test]
+    fn a_turn_error_carries_its_kind_in_camel_case() {
+        let info = json!({"response_too_many_failed_attempts": {"http_status_code": 429}});
+        assert_eq!(
+            turn_error("exceeded", Some(&info)),
+            json!({"message": "exceeded", "codexErrorInfo": {"responseTooManyFailedAttempts": {"httpStatusCode": 429}},
+                "additionalDetails": null, "misalignment": null})
+        );
+        assert_eq!(turn_error("other", None)["codexErrorInfo"], Value::Null);
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct ThreadEvents {
     requests: Option<(Arc<ServerRequests>, mpsc::UnboundedSender<Asked>)>,
     /// What the running turn waits for: `waitingOnApproval` or `waitingOnUserInput`.
     waiting_on: Option<&'static str>,
+    /// The last turn failed: the idle thread's status is `systemError` until the next turn starts, as upstream's.
+    failed: bool,
 }
 
 impl ThreadEvents {
@@ -67,6 +69,7 @@ impl ThreadEvents {
             last_usage: None,
             requests: None,
             waiting_on: None,
+            failed: false,
         }
     }
 
@@ -128,6 +131,7 @@ impl ThreadEvents {
     pub fn status(&self) -> Value {
         match self.turn {
             Some(_) => json!({"type": "active", "activeFlags": self.waiting_on.into_iter().collect::<Vec<_>>()}),
+            None if self.failed => json!({"type": "systemError"}),
             None => json!({"type": "idle"}),
         }
     }
@@ -222,6 +226,7 @@ impl ThreadEvents {
         match event {
             Event::ThreadStarted { thread_id } => self.thread_id = Some(thread_id),
             Event::TurnStarted { turn_id } => {
+                self.failed = false;
                 let started_at = now_s();
                 self.turn = Some(RunningTurn {
                     id: turn_id.clone(),
@@ -398,9 +403,11 @@ impl ThreadEvents {
                 let started = self.started_at(&id).unwrap_or(now);
                 self.item_completed(context_compaction(&id, started, Some(now)));
             }
-            Event::Error { message } => {
+            // The error that ends the turn is told with its end (below), once.
+            Event::Error { ends_turn: true, .. } => {}
+            Event::Error { message, .. } => {
                 if self.turn.is_some() {
-                    let error = json!({"message": message, "codexErrorInfo": null, "additionalDetails": null});
+                    let error = crate::items::turn_error(&message, None);
                     self.notify(
                         "error",
                         json!({"error": error, "willRetry": true, "threadId": self.thread_id(), "turnId": self.turn_id()}),
@@ -418,8 +425,8 @@ impl ThreadEvents {
             }
             Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
             Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),
-            Event::TurnFailed { error, .. } => {
-                let error = json!({"message": error.message, "codexErrorInfo": null, "additionalDetails": null});
+            Event::TurnFailed { error, error_info, .. } => {
+                let error = crate::items::turn_error(&error.message, error_info.as_ref());
                 self.notify(
                     "error",
                     json!({"error": error, "willRetry": false, "threadId": self.thread_id(), "turnId": self.turn_id()}),
@@ -443,7 +450,9 @@ impl ThreadEvents {
     fn end_turn(&mut self, status: &str, error: Value) {
         self.waiting_on = None;
         let Some(turn) = self.turn.take() else { return };
-        if turn.unread {
+        // As upstream: a failed turn leaves the thread in error, and is news to the client like an answer.
+        self.failed = status == "failed";
+        if turn.unread || self.failed {
             let first = self.first_unread.get_or_insert_with(|| turn.id.clone()).clone();
             self.notify(
                 "thread/readState/changed",

@@ -150,7 +150,7 @@ impl Human {
                 ItemDetails::WebSearch { query, .. } => anstream::eprintln!("web search: {query}"),
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(WARNING, "warning:")),
             },
-            Event::Error { message } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error_line(message)),
+            Event::Error { message, .. } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error_line(message)),
             Event::TurnFailed { error, .. } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error.message),
             _ => {}
         }

@@ -287,8 +287,10 @@ impl Session {
                 }
                 Err(ApiError::Retryable { message, delay }) if attempt < max_retries => {
                     attempt += 1;
-                    self.events
-                        .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
+                    self.events.emit(Event::Error {
+                        message: format!("Reconnecting... {attempt}/{max_retries} ({message})"),
+                        ends_turn: false,
+                    });
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => {}
                         () = control.cancel.cancelled() => return Err(TurnError::Interrupted),

@@ -38,10 +38,18 @@ pub enum Event {
         error: ErrorMessage,
         #[serde(skip)]
         turn_id: String,
+        /// What kind of failure, as upstream's `codex_error_info` says it (snake_case), when rcodex knows.
+        #[serde(skip)]
+        error_info: Option<serde_json::Value>,
     },
-    /// A notice that does not end the turn (a retry, a warning).
+    /// A notice (a retry, a warning), or the error that ends the turn, just before its [`Event::TurnFailed`]
+    /// (`ends_turn`: the app server tells that one with the turn's end, not as a notice of its own).
     #[serde(rename = "error")]
-    Error { message: String },
+    Error {
+        message: String,
+        #[serde(skip)]
+        ends_turn: bool,
+    },
     /// The turn was interrupted: what it received is kept, its running tools are ended.
     #[serde(rename = "turn.aborted")]
     TurnAborted { turn_id: String },
@@ -249,6 +257,15 @@ pub enum ItemDetails {
     },
 }
 
+/// The kind of a turn's failure as upstream names it (`codex_error_info`, snake_case), where its message tells: a
+/// request that failed with a status no retry was left for (`exceeded retry limit, last status: 429 ...`) is
+/// `response_too_many_failed_attempts` with that status, as upstream 0.169.0 recorded it (app-retry-429-fails).
+pub fn codex_error_info(message: &str) -> Option<serde_json::Value> {
+    let status = message.strip_prefix("exceeded retry limit, last status: ")?;
+    let status: u16 = status.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    Some(serde_json::json!({"response_too_many_failed_attempts": {"http_status_code": status}}))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -412,7 +429,11 @@ mod tests {
             r#"{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"cache_write_input_tokens":0,"output_tokens":2,"reasoning_output_tokens":0}}"#
         );
         assert_eq!(
-            line(&Event::TurnFailed { error: ErrorMessage { message: "m".into() }, turn_id: "t1".into() }),
+            line(&Event::TurnFailed {
+                error: ErrorMessage { message: "m".into() },
+                turn_id: "t1".into(),
+                error_info: None
+            }),
             r#"{"type":"turn.failed","error":{"message":"m"}}"#
         );
     }

@@ -344,7 +344,8 @@ impl Session {
             && let Err(e) = rollout.append(kind, payload)
         {
             // The turn goes on; the user learns the session file is incomplete.
-            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
+            self.events
+                .emit(Event::Error { message: format!("could not write the session file: {e}"), ends_turn: false });
         }
     }
 
@@ -438,7 +439,8 @@ impl Session {
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.materialize()
         {
-            self.events.emit(Event::Error { message: format!("could not write the session file: {e}") });
+            self.events
+                .emit(Event::Error { message: format!("could not write the session file: {e}"), ends_turn: false });
         }
     }
 
@@ -602,7 +604,10 @@ impl Session {
         let (environment, context, updates) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {
-                self.events.emit(Event::Error { message: format!("the turn's settings were not applied: {e}") });
+                self.events.emit(Event::Error {
+                    message: format!("the turn's settings were not applied: {e}"),
+                    ends_turn: false,
+                });
                 return Vec::new();
             }
         };
@@ -637,7 +642,8 @@ impl Session {
         updates
     }
 
-    /// Ends a turn that failed: the error told and recorded.
+    /// Ends a turn that failed: the error told, and recorded as upstream 0.169.0 records it: the turn's
+    /// `task_complete`, with the error and its kind (`codex_error_info`) where upstream's carries its last message.
     fn fail_turn(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
         let message = match &error {
             ApiError::Refused { code, message } => {
@@ -645,14 +651,20 @@ impl Session {
             }
             _ => error.to_string(),
         };
-        self.events.emit(Event::Error { message: message.clone() });
-        self.events
-            .emit(Event::TurnFailed { error: ErrorMessage { message: message.clone() }, turn_id: turn_id.into() });
-        self.save("event_msg", json!({"type": "error", "message": message}));
+        let error_info = crate::events::codex_error_info(&message);
+        self.events.emit(Event::Error { message: message.clone(), ends_turn: true });
+        self.events.emit(Event::TurnFailed {
+            error: ErrorMessage { message: message.clone() },
+            turn_id: turn_id.into(),
+            error_info: error_info.clone(),
+        });
+        let elapsed = started.elapsed();
         self.save(
             "event_msg",
-            json!({"type": "task_failed", "turn_id": turn_id, "message": message, "completed_at": unix_now(),
-                "duration_ms": started.elapsed().as_millis() as u64}),
+            json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": null,
+                "error": {"message": message, "codex_error_info": error_info},
+                "started_at": unix_now().saturating_sub(elapsed.as_secs()), "completed_at": unix_now(),
+                "duration_ms": elapsed.as_millis() as u64}),
         );
         TurnError::Api(error)
     }
@@ -891,8 +903,10 @@ impl Session {
             match outcome {
                 Some(Err(ApiError::Retryable { message, delay })) if retry => {
                     attempt += 1;
-                    self.events
-                        .emit(Event::Error { message: format!("Reconnecting... {attempt}/{max_retries} ({message})") });
+                    self.events.emit(Event::Error {
+                        message: format!("Reconnecting... {attempt}/{max_retries} ({message})"),
+                        ends_turn: false,
+                    });
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => continue,
                         () = control.cancel.cancelled() => {

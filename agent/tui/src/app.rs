@@ -861,7 +861,9 @@ impl App {
                 self.cells.push(Cell::Error(INTERRUPTED.into()));
                 self.turn_ended();
             }
-            Event::Error { message } => self.cells.push(Cell::Error(message)),
+            // The error that ends the turn is shown with its end.
+            Event::Error { ends_turn: true, .. } => {}
+            Event::Error { message, .. } => self.cells.push(Cell::Error(message)),
             Event::CompactionCompleted { .. } => self.cells.push(Cell::Info("Context compacted".into())),
             Event::ApprovalRequested { request_id, kind, .. } => self.approval = Some(approval(request_id, kind)),
             _ => {}
