@@ -2,7 +2,7 @@
 # Runs every benchmark of the README's "Performance" section, one after another. Take the figures on an otherwise
 # idle machine: the load average is printed first, and each benchmark prints it again when it starts.
 #
-#   scripts/bench.sh                    # server, diff, recorder, agents, app-server, tui, long-session
+#   scripts/bench.sh                    # server, diff, recorder, agents, app-server, tui, long-session, soak
 #   scripts/bench.sh agents recorder    # only those, in that order
 #
 # PARITY_BENCH_RUNS sets the rounds of the recorder (3), agents (10), app-server (10), tui (5) and long-session (1)
@@ -14,7 +14,7 @@ cd "$root"
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (the figures assume an otherwise idle machine)"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server tui long-session)
+[ ${#parts[@]} -gt 0 ] || parts=(server diff recorder agents app-server tui long-session soak)
 
 # Upstream Codex for the recorder, agents and app-server benchmarks (they skip what they cannot run, saying why).
 scripts/install-upstream.sh >/dev/null ||
@@ -47,6 +47,7 @@ for part in "${parts[@]}"; do
     app-server) cargo bench -q -p parity-cli --bench app_server ;;
     tui) cargo bench -q -p parity-cli --bench tui ;;
     long-session) cargo bench -q -p parity-cli --bench long_session ;;
-    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server, tui, long-session)" >&2; exit 2 ;;
+    soak) cargo bench -q -p parity-cli --bench soak ;;
+    *) echo "bench: unknown part $part (server, diff, recorder, agents, app-server, tui, long-session, soak)" >&2; exit 2 ;;
   esac
 done

@@ -380,6 +380,10 @@ pub fn replay(path: &std::path::Path) -> Vec<Cell> {
                     _ => {}
                 }
             }
+            // A failed turn ends with its error, as it was shown when it failed.
+            ("event_msg", "task_complete") if payload["error"]["message"].is_string() => {
+                cells.push(Cell::Error(payload["error"]["message"].as_str().unwrap_or_default().to_string()))
+            }
             ("event_msg", "task_complete") => {
                 let seconds = payload["duration_ms"].as_u64().unwrap_or_default() / 1000;
                 let took = if seconds == 0 { "<1s".to_string() } else { format!("{seconds}s") };
@@ -1025,6 +1029,12 @@ mod tests {
             line(2, "response_item", message("user", "Remember 42.")),
             line(3, "response_item", message("assistant", "Noted.")),
             line(4, "event_msg", serde_json::json!({"type": "task_complete", "duration_ms": 2500})),
+            line(5, "response_item", message("user", "Again.")),
+            line(
+                6,
+                "event_msg",
+                serde_json::json!({"type": "task_complete", "error": {"message": "exceeded retry limit"}}),
+            ),
         ];
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         assert_eq!(
@@ -1033,6 +1043,8 @@ mod tests {
                 Cell::User("Remember 42.".into()),
                 Cell::Agent { id: String::new(), text: "Noted.".into() },
                 Cell::Worked("Worked for 2s".into()),
+                Cell::User("Again.".into()),
+                Cell::Error("exceeded retry limit".into()),
             ]
         );
     }
