@@ -167,8 +167,11 @@ fn spawn_pipes(program: &str, args: &[String], cwd: &Path, env: &HashMap<String,
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
             }
+            // Ctrl-C (0x03 on stdin, sent as SIGINT to the group) must reach the command even when the agent was
+            // started with SIGINT and SIGQUIT ignored (`nohup agent &` from a script), which children inherit.
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
             // Should the agent die without cleaning up, the child gets SIGTERM rather than living on.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             if libc::getppid() != parent {
                 libc::raise(libc::SIGTERM);
             }
