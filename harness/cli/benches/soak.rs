@@ -11,7 +11,8 @@
 //! started is left once the turns are over; every line of every rollout file it wrote is JSON, and `thread/read`
 //! gives back every turn. Reported beside each other: turns completed and failed, the failure messages, requests
 //! (retries are the requests past two a turn), the faults injected by kind, and the wall time. This is a benchmark-
-//! style run, never a timed test: it checks what it finds and says where the agents differ.
+//! style run, never a timed test: it checks what it finds and says where the agents differ. `PARITY_SOAK_KEEP=1`
+//! keeps each agent's home (its session files) and says where.
 
 mod support;
 
@@ -180,6 +181,9 @@ async fn soak(bin: &Path, turns: usize, chaos: Chaos) -> Outcome {
                 outcome.bad_rollout_lines += 1;
             }
         }
+    }
+    if std::env::var_os("PARITY_SOAK_KEEP").is_some() {
+        println!("kept the agent's home and workspace in {}", app.keep_dirs().display());
     }
     let captures = server.captures().await;
     outcome.requests = captures.iter().filter(|c| c.request.path.ends_with("/responses")).count();

@@ -103,6 +103,11 @@ impl AppServer {
         self._agent.codex_home()
     }
 
+    /// Keeps the agent's home and workspace after it ends; returns where they are.
+    pub fn keep_dirs(&mut self) -> std::path::PathBuf {
+        self._agent.keep()
+    }
+
     pub fn thread_params(&self) -> Value {
         json!({"cwd": self.workspace, "model": MODEL, "approvalPolicy": "never"})
     }
