@@ -96,7 +96,7 @@ impl Session {
                 Ok(())
             }
             Err(TurnError::Interrupted) => Err(self.abort(&ids.turn_id, started)),
-            Err(TurnError::Api(error)) => Err(self.fail_turn(&ids.turn_id, started, error)),
+            Err(TurnError::Api(error)) => Err(self.fail_turn(ids, started, error)),
         }
     }
 
@@ -130,7 +130,7 @@ impl Session {
                 return Err(TurnError::Interrupted);
             }
             // The history stays as it was.
-            Err(TurnError::Api(error)) => return Err(self.fail_turn(&turn_id, started, error)),
+            Err(TurnError::Api(error)) => return Err(self.fail_turn(&ids, started, error)),
         }
         self.save(
             "event_msg",

@@ -522,7 +522,7 @@ impl Session {
             let sampled = match sampled {
                 Ok(sampled) => sampled,
                 Err(TurnError::Interrupted) => return Err(self.abort(&turn_id, started)),
-                Err(TurnError::Api(error)) => return Err(self.fail_turn(&turn_id, started, error)),
+                Err(TurnError::Api(error)) => return Err(self.fail_turn(&ids, started, error)),
             };
             if let Some(usage) = sampled.usage {
                 self.tools.response_received(usage.total_tokens);
@@ -644,7 +644,8 @@ impl Session {
 
     /// Ends a turn that failed: the error told, and recorded as upstream 0.169.0 records it: the turn's
     /// `task_complete`, with the error and its kind (`codex_error_info`) where upstream's carries its last message.
-    fn fail_turn(&mut self, turn_id: &str, started: std::time::Instant, error: ApiError) -> TurnError {
+    fn fail_turn(&mut self, ids: &crate::request::TurnIds, started: std::time::Instant, error: ApiError) -> TurnError {
+        let turn_id = ids.turn_id.as_str();
         let message = match &error {
             ApiError::Refused { code, message } => {
                 self.pack.text(&rcodex_prompt_pack::keys::failure(code)).unwrap_or(message).to_string()
@@ -658,13 +659,12 @@ impl Session {
             turn_id: turn_id.into(),
             error_info: error_info.clone(),
         });
-        let elapsed = started.elapsed();
         self.save(
             "event_msg",
             json!({"type": "task_complete", "root_turn_id": turn_id, "turn_id": turn_id, "last_agent_message": null,
                 "error": {"message": message, "codex_error_info": error_info},
-                "started_at": unix_now().saturating_sub(elapsed.as_secs()), "completed_at": unix_now(),
-                "duration_ms": elapsed.as_millis() as u64}),
+                "started_at": ids.turn_started_at_unix_ms / 1000, "completed_at": unix_now(),
+                "duration_ms": started.elapsed().as_millis() as u64}),
         );
         TurnError::Api(error)
     }

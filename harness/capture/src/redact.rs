@@ -184,6 +184,16 @@ fn visit_strings(value: &mut serde_json::Value, f: &mut impl FnMut(&mut String))
     }
 }
 
+/// Calls `f` on every string of a JSON value, read only.
+fn for_each_string(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match value {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| for_each_string(v, f)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| for_each_string(v, f)),
+        _ => {}
+    }
+}
+
 /// Common shapes of credentials, by what a warning calls them.
 const CREDENTIAL_SHAPES: [(&str, &str); 5] = [
     ("an OpenAI API key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
@@ -201,11 +211,10 @@ pub fn credentials_in_body(request: &crate::model::CapturedRequest) -> Vec<&'sta
         regex::RegexSet::new(CREDENTIAL_SHAPES.iter().map(|(_, p)| p)).expect("the credential shapes compile")
     });
     let mut found = std::collections::BTreeSet::new();
-    let mut look = |text: &mut String| found.extend(set.matches(text).iter());
-    let mut body = request.body.clone();
-    visit_strings(&mut body, &mut look);
-    if let Some(text) = request.raw_body.as_ref().and_then(|raw| raw.text.clone()) {
-        look(&mut text.clone());
+    let mut look = |text: &str| found.extend(set.matches(text).iter());
+    for_each_string(&request.body, &mut look);
+    if let Some(text) = request.raw_body.as_ref().and_then(|raw| raw.text.as_deref()) {
+        look(text);
     }
     found.into_iter().map(|i| CREDENTIAL_SHAPES[i].0).collect()
 }

@@ -30,17 +30,13 @@ pub const KEPT_HOME_DIR: &str = "home";
 /// `out/home/`, each file written atomically. A path the agent did not write is left out: the comparison tells.
 pub fn keep_home_files(home: &Path, keep: &[String], out: &Path) -> io::Result<()> {
     for path in keep {
-        let source = home.join(path);
-        if !source.exists() {
+        let (source, target) = (home.join(path), out.join(KEPT_HOME_DIR).join(path));
+        if source.is_file() {
+            parity_capture::store::write_atomic(&target, &std::fs::read(&source)?)?;
             continue;
         }
-        for entry in walkdir::WalkDir::new(&source).sort_by_file_name() {
-            let entry = entry.map_err(io::Error::other)?;
-            if entry.file_type().is_file() {
-                let relative = entry.path().strip_prefix(home).expect("walked under HOME");
-                let contents = std::fs::read(entry.path())?;
-                parity_capture::store::write_atomic(&out.join(KEPT_HOME_DIR).join(relative), &contents)?;
-            }
+        for (relative, contents) in parity_capture::store::read_tree(&source)? {
+            parity_capture::store::write_atomic(&target.join(relative), &contents)?;
         }
     }
     Ok(())
