@@ -6,33 +6,45 @@ use parity_capture::view::item_text;
 use regex::Regex;
 use serde_json::Value;
 
-use super::model::{OutputItem, Step};
+use super::model::{Extraction, OutputItem, Step};
 
 /// Checks that every pattern compiles; names the first that does not.
-pub fn validate(patterns: &BTreeMap<String, String>) -> Result<(), String> {
-    for (name, pattern) in patterns {
-        Regex::new(pattern).map_err(|e| format!("extract.{name}: not a valid regular expression: {e}"))?;
+pub fn validate(patterns: &BTreeMap<String, Extraction>) -> Result<(), String> {
+    for (name, extraction) in patterns {
+        Regex::new(&extraction.pattern).map_err(|e| format!("extract.{name}: not a valid regular expression: {e}"))?;
     }
     Ok(())
 }
 
-/// Finds each value in the texts of the request's `input` items, newest first: the pattern's first group, or its
-/// whole match. Names the first value that could not be found.
-pub fn extract(patterns: &BTreeMap<String, String>, body: &Value) -> Result<BTreeMap<String, String>, String> {
-    let texts: Vec<String> =
-        body.get("input").and_then(Value::as_array).into_iter().flatten().rev().map(item_text).collect();
+/// Finds each value in the texts of the request's `input` items, newest first (only in the output answering its
+/// `call_id` when it has one): the pattern's first group, or its whole match. Names the first value that could not
+/// be found.
+pub fn extract(patterns: &BTreeMap<String, Extraction>, body: &Value) -> Result<BTreeMap<String, String>, String> {
+    let items: Vec<&Value> = body.get("input").and_then(Value::as_array).into_iter().flatten().rev().collect();
     patterns
         .iter()
-        .map(|(name, pattern)| {
+        .map(|(name, Extraction { pattern, call_id })| {
             let regex = Regex::new(pattern).map_err(|e| format!("extract.{name}: {e}"))?;
-            texts
+            let answers = |item: &&&Value| match call_id {
+                None => true,
+                Some(id) => {
+                    item.get("call_id").and_then(Value::as_str) == Some(id)
+                        && item.get("type").and_then(Value::as_str).is_some_and(|t| t.ends_with("_output"))
+                }
+            };
+            items
                 .iter()
-                .find_map(|text| {
-                    let found = regex.captures(text)?;
+                .filter(answers)
+                .find_map(|item| {
+                    let text = item_text(item);
+                    let found = regex.captures(&text)?;
                     Some(found.get(1).or_else(|| found.get(0))?.as_str().to_string())
                 })
                 .map(|value| (name.clone(), value))
-                .ok_or_else(|| format!("extract.{name}: no input item matches /{pattern}/"))
+                .ok_or_else(|| match call_id {
+                    None => format!("extract.{name}: no input item matches /{pattern}/"),
+                    Some(id) => format!("extract.{name}: no output of call {id} matches /{pattern}/"),
+                })
         })
         .collect()
 }
@@ -94,7 +106,8 @@ mod tests {
             {"type": "function_call_output", "call_id": "a", "output": "Process running with session ID 111"},
             {"type": "function_call_output", "call_id": "b", "output": "Process running with session ID 65989\nOutput:\n"},
         ]});
-        let patterns = BTreeMap::from([("session".to_string(), r"session ID (\d+)".to_string())]);
+        let pattern = |p: &str| Extraction { pattern: p.to_string(), call_id: None };
+        let patterns = BTreeMap::from([("session".to_string(), pattern(r"session ID (\d+)"))]);
         let values = extract(&patterns, &body).unwrap();
         assert_eq!(values["session"], "65989");
 
@@ -107,8 +120,17 @@ mod tests {
         let OutputItem::Message(m) = &filled.output[1] else { panic!() };
         assert_eq!(m.text, "session 65989 is done");
 
-        let missing = BTreeMap::from([("pid".to_string(), r"pid (\d+)".to_string())]);
+        let missing = BTreeMap::from([("pid".to_string(), pattern(r"pid (\d+)"))]);
         assert_eq!(extract(&missing, &body).unwrap_err(), r"extract.pid: no input item matches /pid (\d+)/");
-        assert!(validate(&BTreeMap::from([("x".to_string(), "(".to_string())])).is_err());
+        assert!(validate(&BTreeMap::from([("x".to_string(), pattern("("))])).is_err());
+
+        // Scoped to a call: the older output of the same shape.
+        let scoped = |call: &str| Extraction { pattern: r"session ID (\d+)".to_string(), call_id: Some(call.into()) };
+        let values = extract(&BTreeMap::from([("first".to_string(), scoped("a"))]), &body).unwrap();
+        assert_eq!(values["first"], "111");
+        assert_eq!(
+            extract(&BTreeMap::from([("x".to_string(), scoped("zz"))]), &body).unwrap_err(),
+            r"extract.x: no output of call zz matches /session ID (\d+)/"
+        );
     }
 }

@@ -450,6 +450,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_may_come_from_one_call_s_output() {
+        let script = Script::parse(
+            "[[steps]]\nextract = { a = { pattern = 'id \"(\\w+)', call_id = \"call_a\" } }\noutput = [{ message = \"{{a}}\" }]\n",
+            Syntax::Toml,
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(script.steps[0].extract["a"].call_id.as_deref(), Some("call_a"));
+        assert_eq!(script.steps[0].extract["a"].pattern, r#"id "(\w+)"#);
+        let e = toml_err("[[steps]]\nextract = { a = { pattern = 'x', call = 'c' } }\n");
+        assert!(e.contains("unknown field `call`"), "{e}");
+        let e = toml_err("[[steps]]\nextract = { a = { pattern = '(' , call_id = 'c' } }\n");
+        assert!(e.contains("extract.a: not a valid regular expression"), "{e}");
+    }
+
+    #[test]
     fn what_the_server_could_not_send_or_would_hang_on_is_refused_naming_the_step() {
         let e = toml_err("[[steps]]\n[[steps]]\nheaders = { \"x bad\" = \"v\" }\n");
         assert!(e.contains("step 2: headers: \"x bad\" is not a valid header name"), "{e}");

@@ -64,11 +64,12 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Expect::is_empty")]
     pub expect: Expect,
     /// Values taken from the request, by name: a regular expression searched in the text of the `input` items,
-    /// newest first, whose first group (or whole match) is the value. `{{name}}` in the step's output is replaced
-    /// by it; a string that is exactly `{{name}}` becomes a number when the value is one. This is how a script
-    /// answers with what only the agent knows, such as the session id an `exec_command` output gave.
+    /// newest first, whose first group (or whole match) is the value; or only in the output of one call
+    /// ([`Extraction::call_id`]). `{{name}}` in the step's output is replaced by it; a string that is exactly
+    /// `{{name}}` becomes a number when the value is one. This is how a script answers with what only the agent
+    /// knows, such as the session id an `exec_command` output gave.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extract: BTreeMap<String, String>,
+    pub extract: BTreeMap<String, Extraction>,
     /// Output items in shorthand, streamed in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<OutputItem>,
@@ -773,7 +774,18 @@ impl Step {
 
     /// Takes a value from the request (see [`Step::extract`]) for `{{name}}` in the step's output.
     pub fn extract(mut self, name: impl Into<String>, pattern: impl Into<String>) -> Self {
-        self.extract.insert(name.into(), pattern.into());
+        self.extract.insert(name.into(), Extraction { pattern: pattern.into(), call_id: None });
+        self
+    }
+
+    /// Takes a value from the output of the call `call_id` only (see [`Extraction::call_id`]).
+    pub fn extract_from_call(
+        mut self,
+        name: impl Into<String>,
+        call_id: impl Into<String>,
+        pattern: impl Into<String>,
+    ) -> Self {
+        self.extract.insert(name.into(), Extraction { pattern: pattern.into(), call_id: Some(call_id.into()) });
         self
     }
 
@@ -846,5 +858,58 @@ impl Hold {
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = Some(ms);
         self
+    }
+}
+
+/// Where a step finds one value: `"pattern"`, or `{ pattern = "...", call_id = "..." }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ExtractionForm {
+    Pattern(String),
+    Scoped { pattern: String, call_id: String },
+}
+
+/// A value a step takes from its request: a regular expression, searched newest first in the text of the
+/// `input` items, or with `call_id` only in the output answering that call. Two outputs of the same shape (two
+/// `spawn_agent` calls each giving an agent id) are told apart that way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "ExtractionForm")]
+pub struct Extraction {
+    pub pattern: String,
+    pub call_id: Option<String>,
+}
+
+impl From<Extraction> for ExtractionForm {
+    fn from(e: Extraction) -> Self {
+        match e.call_id {
+            None => ExtractionForm::Pattern(e.pattern),
+            Some(call_id) => ExtractionForm::Scoped { pattern: e.pattern, call_id },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Extraction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Scoped {
+            pattern: String,
+            call_id: String,
+        }
+        struct Form;
+        impl<'de> Visitor<'de> for Form {
+            type Value = Extraction;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a regular expression, or a table with `pattern` and `call_id`")
+            }
+            fn visit_str<E: de::Error>(self, pattern: &str) -> Result<Extraction, E> {
+                Ok(Extraction { pattern: pattern.to_string(), call_id: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Extraction, A::Error> {
+                let scoped = Scoped::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Extraction { pattern: scoped.pattern, call_id: Some(scoped.call_id) })
+            }
+        }
+        deserializer.deserialize_any(Form)
     }
 }
