@@ -27,6 +27,7 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{codex_home}", "the isolated CODEX_HOME, holding config.toml"),
     ("{base_url}", "the server's base URL, ending in /v1"),
     ("{model}", "the scenario's model"),
+    ("{review_args}", "`review` and the scenario's agent.review arguments on a review's first turn, nothing otherwise"),
     (
         "{frontend}",
         "`exec` for exec scenarios, `app-server` for app-server ones (where {prompt} and {resume_args} are empty), \
@@ -47,6 +48,8 @@ pub struct TurnSpec<'a> {
     pub model: &'a str,
     /// The scenario's extra arguments.
     pub args: &'a [String],
+    /// `agent.review` on the first turn (it runs `exec review ARGS`), empty otherwise.
+    pub review: &'a [String],
 }
 
 /// What an app-server process is told: the isolation's directories, the server and the scenario's options. The
@@ -99,12 +102,18 @@ impl Agent {
         match self {
             Agent::Codex { bin } | Agent::Rcodex { bin } => {
                 let mut args = vec!["exec".to_string()];
-                if spec.turn > 1 {
+                if !spec.review.is_empty() {
+                    args.push("review".to_string());
+                } else if spec.turn > 1 {
                     args.extend(["resume".to_string(), "--last".to_string()]);
                 }
                 args.extend(["--skip-git-repo-check".to_string(), "--json".to_string()]);
                 args.extend(spec.args.iter().cloned());
-                args.push(spec.prompt.to_string());
+                args.extend(spec.review.iter().cloned());
+                // A review's target is its request; a prompt beside it would be custom instructions.
+                if spec.review.is_empty() || !spec.prompt.is_empty() {
+                    args.push(spec.prompt.to_string());
+                }
                 (bin.display().to_string(), args)
             }
             Agent::Template { template } => {
@@ -165,6 +174,14 @@ fn expand(template: &str, spec: &TurnSpec, prompt: &str, resume: &str, frontend:
         .replace("{base_url}", &shell_quote(spec.base_url))
         .replace("{model}", &shell_quote(spec.model))
         .replace("{frontend}", frontend)
+        .replace("{review_args}", &review_args(spec.review))
+}
+
+fn review_args(review: &[String]) -> String {
+    if review.is_empty() {
+        return String::new();
+    }
+    std::iter::once("review".to_string()).chain(review.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ")
 }
 
 /// `'text'`, with single quotes inside escaped, for `/bin/sh`.
@@ -237,6 +254,7 @@ mod tests {
             base_url: "http://127.0.0.1:1/v1",
             model: "m",
             args,
+            review: &[],
         }
     }
 
@@ -249,6 +267,19 @@ mod tests {
         assert_eq!(args, ["exec", "--skip-git-repo-check", "--json", "--ephemeral", "it's done"]);
         let (_, args) = agent.command(&spec(2, &[]));
         assert_eq!(&args[..3], ["exec", "resume", "--last"]);
+    }
+
+    #[test]
+    fn a_review_turn_runs_exec_review_with_its_target_and_no_empty_prompt() {
+        let agent = Agent::Codex { bin: "/bin/codex".into() };
+        let review = vec!["--commit".to_string(), "abc".to_string()];
+        let turn = TurnSpec { prompt: "", review: &review, ..spec(1, &[]) };
+        assert_eq!(agent.command(&turn).1, ["exec", "review", "--skip-git-repo-check", "--json", "--commit", "abc"]);
+        let custom = TurnSpec { prompt: "look at errors", ..turn.clone() };
+        assert_eq!(agent.command(&custom).1.last().unwrap(), "look at errors");
+        let template = Agent::parse("a {frontend} {review_args} {prompt}", None, None).unwrap();
+        assert_eq!(template.command(&turn).1[1], "a exec review '--commit' 'abc' ''");
+        assert_eq!(template.command(&spec(1, &[])).1[1], "a exec  'it'\\''s done'");
     }
 
     #[test]

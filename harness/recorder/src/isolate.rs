@@ -37,6 +37,7 @@ impl RunDirs {
             base_url,
             model: scenario.agent.model(),
             args: &scenario.agent.args,
+            review: if i == 0 { &scenario.agent.review } else { &[] },
         })
     }
 
@@ -69,7 +70,7 @@ impl RunDirs {
             std::fs::write(workspace.join("AGENTS.md"), agents_md)?;
         }
         if scenario.workspace.git {
-            git_init(&workspace, &home)?;
+            git_init(&workspace, &home, &scenario.workspace)?;
         }
         Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace })
     }
@@ -127,13 +128,41 @@ fn run_config(scenario: &Scenario, base_url: &str, workspace: &Path, home: &Path
 fn expand_dirs(table: &mut toml::Table, workspace: &str, home: &str) {
     fn expand(value: &mut toml::Value, workspace: &str, home: &str) {
         match value {
-            toml::Value::String(s) => *s = s.replace("{workspace}", workspace).replace("{home}", home),
+            toml::Value::String(s) => {
+                *s = s.replace("{workspace}", workspace).replace("{home}", home);
+                if s.contains(MCP_FIXTURE_PLACEHOLDER) {
+                    *s = s.replace(MCP_FIXTURE_PLACEHOLDER, &mcp_fixture_path().display().to_string());
+                }
+            }
             toml::Value::Array(items) => items.iter_mut().for_each(|v| expand(v, workspace, home)),
             toml::Value::Table(t) => expand_dirs(t, workspace, home),
             _ => {}
         }
     }
     table.iter_mut().for_each(|(_, v)| expand(v, workspace, home));
+}
+
+/// The placeholder, in a scenario's config strings, for the absolute path of the MCP fixture server.
+pub const MCP_FIXTURE_PLACEHOLDER: &str = "{mcp_fixture}";
+
+/// Where the MCP fixture server (`parity-mcp-fixture`, harness/mcp-fixture) is: `$PARITY_MCP_FIXTURE`, else beside
+/// the running binary (`target/release/parity` has it beside it once the workspace is built), else one directory up
+/// (a test binary runs from `target/*/deps`). A path that does not exist is kept as it is: the agent then reports
+/// the server it could not start, which names the path.
+pub fn mcp_fixture_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("PARITY_MCP_FIXTURE") {
+        return PathBuf::from(path);
+    }
+    let name = "parity-mcp-fixture";
+    let exe = std::env::current_exe().unwrap_or_default();
+    let beside = exe.parent().map(|dir| dir.join(name)).unwrap_or_else(|| PathBuf::from(name));
+    if beside.exists() {
+        return beside;
+    }
+    match exe.parent().and_then(Path::parent).map(|dir| dir.join(name)) {
+        Some(up) if up.exists() => up,
+        _ => beside,
+    }
 }
 
 /// The agent's config.toml: the scenario's options, and a model provider pointing at the server.
@@ -361,7 +390,9 @@ fn merge(into: &mut toml::Table, from: &toml::Table) {
     }
 }
 
-fn git_init(workspace: &Path, home: &Path) -> std::io::Result<()> {
+/// The repository: the files in a first commit on `main`, then each of `spec.commits`, then `spec.changes` written
+/// and left uncommitted. Every commit has the same fixed dates and identity, so its hash depends on its content only.
+fn git_init(workspace: &Path, home: &Path, spec: &crate::scenario::WorkspaceSpec) -> std::io::Result<()> {
     let git = |args: &[&str]| -> std::io::Result<()> {
         let output = Command::new("git")
             .args([
@@ -391,9 +422,33 @@ fn git_init(workspace: &Path, home: &Path) -> std::io::Result<()> {
             )))
         }
     };
+    let write = |name: &str, contents: &[u8]| -> std::io::Result<()> {
+        let path = workspace.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, contents)
+    };
     git(&["init", "-q"])?;
     git(&["add", "-A"])?;
-    git(&["commit", "-q", "--allow-empty", "-m", "scenario workspace"])
+    git(&["commit", "-q", "--allow-empty", "-m", "scenario workspace"])?;
+    for commit in &spec.commits {
+        if let Some(branch) = &commit.branch {
+            git(&["checkout", "-q", "-b", branch])?;
+        }
+        for (name, contents) in &commit.files {
+            write(name, contents.as_bytes())?;
+        }
+        for name in &commit.remove {
+            std::fs::remove_file(workspace.join(name))?;
+        }
+        git(&["add", "-A"])?;
+        git(&["commit", "-q", "-m", &commit.message])?;
+    }
+    for (name, contents) in &spec.changes {
+        write(name, contents)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -458,6 +513,39 @@ mod tests {
             .collect();
         assert_eq!(heads[0], heads[1], "fixed dates and identity give the same commit");
         assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "run directories are removed on drop");
+    }
+
+    #[test]
+    fn later_commits_branches_and_uncommitted_changes_are_laid_out_reproducibly() {
+        let work = tempfile::tempdir().unwrap();
+        let s = scenario(
+            "[workspace]\ngit = true\nfiles = { \"a.txt\" = \"a\", \"b.txt\" = \"b\" }\n\
+             [[workspace.commits]]\nmessage = \"Change a\"\nfiles = { \"a.txt\" = \"a2\" }\n\
+             [[workspace.commits]]\nmessage = \"Drop b\"\nbranch = \"feature\"\nremove = [\"b.txt\"]\n\
+             [workspace.changes]\n\"a.txt\" = \"a3\"\n\"new.txt\" = \"n\"",
+        );
+        let git = |dir: &Path, args: &[&str]| {
+            let out = Command::new("git").args(args).current_dir(dir).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let logs: Vec<String> = (0..2)
+            .map(|_| {
+                let dirs = RunDirs::create(work.path(), &s, "http://x/v1").unwrap();
+                let w = &dirs.workspace;
+                assert_eq!(git(w, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "feature");
+                assert_eq!(git(w, &["status", "--porcelain"]), " M a.txt\n?? new.txt\n");
+                assert_eq!(git(w, &["show", "HEAD:a.txt"]), "a2");
+                assert!(!w.join("b.txt").exists());
+                assert_eq!(
+                    git(w, &["log", "--format=%s", "main"]).lines().collect::<Vec<_>>(),
+                    ["Change a", "scenario workspace"]
+                );
+                git(w, &["log", "--format=%H %s"])
+            })
+            .collect();
+        assert_eq!(logs[0], logs[1], "the same hashes on every run");
+        assert_eq!(logs[0].lines().count(), 3);
     }
 
     #[test]

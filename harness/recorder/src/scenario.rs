@@ -62,6 +62,10 @@ pub struct AgentOptions {
     /// How the recorder drives the agent: `exec` (a process per turn) or `app-server` (JSON-RPC over stdio).
     #[serde(default)]
     pub frontend: Frontend,
+    /// The first turn is a code review, `exec review ARGS` (`--uncommitted`, `--base BRANCH`, `--commit SHA`,
+    /// `--title TITLE`), instead of a prompt; exec frontend only. Checked by [`check_review_args`].
+    #[serde(default)]
+    pub review: Vec<String>,
 }
 
 /// How a run drives its agent.
@@ -215,6 +219,25 @@ pub struct WorkspaceSpec {
     pub agents_md: Option<String>,
     /// Files by relative path, with their contents.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Commits made after the first one, in order (git only): what a review of a commit or a branch looks at.
+    pub commits: Vec<CommitSpec>,
+    /// Files written after every commit and left uncommitted (git only): what a review of uncommitted changes sees.
+    pub changes: BTreeMap<String, Vec<u8>>,
+}
+
+/// One more commit of the workspace's repository.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitSpec {
+    pub message: String,
+    /// A branch created at the current commit and switched to before this commit (the first commit is on `main`).
+    pub branch: Option<String>,
+    /// Files written (created or replaced) before the commit.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Files removed before the commit.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// Why a scenario cannot be used. Every variant names the file.
@@ -301,6 +324,10 @@ struct WorkspaceFile {
     /// binary files).
     #[serde(default)]
     copy: BTreeMap<String, String>,
+    #[serde(default)]
+    commits: Vec<CommitSpec>,
+    #[serde(default)]
+    changes: BTreeMap<String, String>,
 }
 
 /// `[home]` as written.
@@ -381,13 +408,45 @@ impl Scenario {
             })?;
             files.insert(target, bytes);
         }
-        for name in files.keys() {
-            if Path::new(name).is_absolute() || name.split('/').any(|part| part == "..") {
+        let later_paths = file.workspace.commits.iter().flat_map(|c| c.files.keys().chain(&c.remove));
+        for name in files.keys().chain(later_paths).chain(file.workspace.changes.keys()) {
+            if Path::new(name).is_absolute() || name.split('/').any(|part| part == ".." || part.is_empty()) {
                 return Err(invalid(
                     String::new(),
                     format!("workspace: \"{name}\" must be a relative path inside the workspace"),
                 ));
             }
+        }
+        if !file.workspace.git && (!file.workspace.commits.is_empty() || !file.workspace.changes.is_empty()) {
+            return Err(invalid(
+                String::new(),
+                "workspace.commits and workspace.changes need workspace.git = true".into(),
+            ));
+        }
+        for (i, commit) in file.workspace.commits.iter().enumerate() {
+            if commit.message.trim().is_empty() {
+                return Err(invalid(String::new(), format!("workspace.commits[{i}].message: is empty")));
+            }
+            if commit.files.is_empty() && commit.remove.is_empty() {
+                return Err(invalid(
+                    String::new(),
+                    format!("workspace.commits[{i}]: changes nothing (give `files` or `remove`)"),
+                ));
+            }
+            if let Some(branch) = &commit.branch
+                && (branch.is_empty() || branch.starts_with('-') || branch.contains(char::is_whitespace))
+            {
+                return Err(invalid(
+                    String::new(),
+                    format!("workspace.commits[{i}].branch: \"{branch}\" is not a branch name"),
+                ));
+            }
+        }
+        if !file.agent.review.is_empty() {
+            if file.agent.frontend != Frontend::Exec {
+                return Err(invalid(String::new(), "agent.review: only the exec frontend runs `exec review`".into()));
+            }
+            check_review_args(&file.agent.review).map_err(|m| invalid(String::new(), format!("agent.review: {m}")))?;
         }
         let home_files: BTreeMap<String, Vec<u8>> =
             file.home.files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
@@ -449,7 +508,13 @@ impl Scenario {
             turns,
             serial: file.serial,
             agent: file.agent,
-            workspace: WorkspaceSpec { git: file.workspace.git, agents_md: file.workspace.agents_md, files },
+            workspace: WorkspaceSpec {
+                git: file.workspace.git,
+                agents_md: file.workspace.agents_md,
+                files,
+                commits: file.workspace.commits,
+                changes: file.workspace.changes.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+            },
             home_files,
             keep_home: file.home.keep,
             script,
@@ -460,6 +525,41 @@ impl Scenario {
     /// Every prompt, in order: the first turn's, then the follow-ups.
     pub fn prompts(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.prompt.as_str()).chain(self.follow_ups.iter().map(String::as_str))
+    }
+}
+
+/// `agent.review` as `exec review` takes it: exactly one target (`--uncommitted`, `--base BRANCH` or `--commit
+/// SHA`), `--title TITLE` only beside `--commit`, each value present.
+pub fn check_review_args(args: &[String]) -> Result<(), String> {
+    let mut targets = Vec::new();
+    let mut title = false;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        match flag.as_str() {
+            "--uncommitted" => targets.push(flag.as_str()),
+            "--base" | "--commit" | "--title" => {
+                let value = rest.next().filter(|v| !v.is_empty() && !v.starts_with("--"));
+                if value.is_none() {
+                    return Err(format!("{flag} needs a value after it"));
+                }
+                if flag == "--title" {
+                    title = true;
+                } else {
+                    targets.push(flag.as_str());
+                }
+            }
+            other => {
+                return Err(format!(
+                    "\"{other}\" is not one of --uncommitted, --base BRANCH, --commit SHA, --title TITLE"
+                ));
+            }
+        }
+    }
+    match targets.as_slice() {
+        [] => Err("needs a target: --uncommitted, --base BRANCH or --commit SHA".into()),
+        [_] if title && targets[0] != "--commit" => Err("--title goes with --commit".into()),
+        [_] => Ok(()),
+        _ => Err(format!("one target at most, not {}", targets.join(" and "))),
     }
 }
 
@@ -644,6 +744,36 @@ mod tests {
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("/fixtures/scenarios/demo.toml"))
+    }
+
+    #[test]
+    fn review_targets_and_later_commits_are_checked_at_load() {
+        let with = |agent: &str, workspace: &str| {
+            parse(&format!("prompt = \"\"\n[agent]\n{agent}\n[workspace]\n{workspace}\n[script]\nsteps = [{{}}]\n"))
+                .map_err(|e| e.to_string())
+        };
+        let git = "git = true\n[[workspace.commits]]\nmessage = \"m\"\nfiles = { \"a\" = \"b\" }";
+        let ok = with("review = [\"--commit\", \"abc\", \"--title\", \"Fix\"]", git).unwrap();
+        assert_eq!(ok.agent.review, ["--commit", "abc", "--title", "Fix"]);
+        assert_eq!(ok.workspace.commits[0].files["a"], "b");
+        for (review, why) in [
+            ("[\"--base\"]", "agent.review: --base needs a value after it"),
+            ("[\"--uncommitted\", \"--commit\", \"x\"]", "one target at most, not --uncommitted and --commit"),
+            ("[\"--title\", \"t\"]", "needs a target"),
+            ("[\"--uncommitted\", \"--title\", \"t\"]", "--title goes with --commit"),
+            ("[\"--staged\"]", "\"--staged\" is not one of --uncommitted"),
+        ] {
+            let e = with(&format!("review = {review}"), "git = true").unwrap_err();
+            assert!(e.contains(why), "{review}: {e}");
+        }
+        let e = with("frontend = \"app-server\"\nreview = [\"--uncommitted\"]", "").unwrap_err();
+        assert!(e.contains("only the exec frontend runs `exec review`"), "{e}");
+        let e = with("", "changes = { \"a\" = \"b\" }").unwrap_err();
+        assert!(e.contains("need workspace.git = true"), "{e}");
+        let e = with("", "git = true\n[[workspace.commits]]\nmessage = \"m\"").unwrap_err();
+        assert!(e.contains("workspace.commits[0]: changes nothing"), "{e}");
+        let e = with("", "git = true\nchanges = { \"../a\" = \"b\" }").unwrap_err();
+        assert!(e.contains("\"../a\" must be a relative path"), "{e}");
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl RunContext<'_> {
             base_url: self.base_url,
             model: self.scenario.agent.model(),
             args: &self.scenario.agent.args,
+            review: &[],
         }
     }
 }
