@@ -299,6 +299,17 @@ impl RuleSet {
                 Action::Placeholder("exec_session".into()),
             ),
             builtin(
+                "agent-nicknames",
+                "The nickname a spawned sub-agent gets (`\"nickname\":\"Kuhn\"` in spawn_agent outputs), which \
+                 upstream draws at random: a placeholder, so one agent named twice is still one name",
+                &[".body.input[*].output.**"],
+                Action::Regex {
+                    regex: regex(r#""nickname":"([^"\\]*)""#),
+                    replace: ph("agent_nickname"),
+                    literal: Some("\"nickname\":\""),
+                },
+            ),
+            builtin(
                 "tool-output-wall-time",
                 "`Wall time:` lines of tool outputs",
                 &[".body.input[*].output.**"],
