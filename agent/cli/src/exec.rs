@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rcodex_core::config::{self, Config, Overrides};
 use rcodex_core::events::{EventSink, UserInput};
+use rcodex_core::review::ReviewTarget;
 use rcodex_core::session::SessionOptions;
 use rcodex_core::thread::ThreadHandle;
 
@@ -44,6 +45,43 @@ struct Prepared {
 
 /// Everything that can fail before the session starts, each failure in words that name what is wrong.
 fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) -> Result<Prepared, String> {
+    let config = load_config(args)?;
+    let (codex_home, cwd) = (config.codex_home.clone(), config.cwd.clone());
+    let prompt = read_prompt(prompt)?;
+    let images = args.image.clone();
+    let output_schema = read_output_schema(args)?;
+    let resume = match resume {
+        None => None,
+        Some(Resume { id: Some(id), .. }) => {
+            let found = rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?;
+            warn_skipped(&found);
+            found.path
+        }
+        Some(Resume { id: None, all }) => {
+            let scope = if all { None } else { Some(cwd.as_path()) };
+            let found = rcodex_core::rollout::find_last(&codex_home, scope);
+            warn_skipped(&found);
+            if found.path.is_none() {
+                // As upstream: with nothing to resume, `resume --last` starts a new session.
+                let place = scope.map(|c| format!(" in {}", c.display())).unwrap_or_default();
+                print_warning(&format!("no saved session to resume{place}: starting a new session"));
+            }
+            found.path
+        }
+    };
+    Ok(Prepared { config, prompt, images, resume, output_schema })
+}
+
+/// `--output-schema`, read and parsed.
+fn read_output_schema(args: &CommonArgs) -> Result<Option<serde_json::Value>, String> {
+    let Some(path) = &args.output_schema else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--output-schema {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| format!("--output-schema {}: not JSON: {e}", path.display()))
+}
+
+/// The configuration of an exec run, with its checks: the working directory must be in a git repository unless
+/// told otherwise.
+fn load_config(args: &CommonArgs) -> Result<Config, String> {
     let (codex_home, cwd) = crate::home_and_cwd(args.cd.as_deref())?;
     let overrides = Overrides {
         codex_home: Some(codex_home.clone()),
@@ -71,38 +109,92 @@ fn prepare(prompt: Option<String>, resume: Option<Resume>, args: &CommonArgs) ->
     if !args.skip_git_repo_check && !inside_git_repository(&cwd) {
         return Err("Not inside a trusted directory and --skip-git-repo-check was not specified.".into());
     }
-    let prompt = read_prompt(prompt)?;
-    let images = args.image.clone();
-    let output_schema = match &args.output_schema {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("--output-schema {}: {e}", path.display()))?;
-            Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("--output-schema {}: not JSON: {e}", path.display()))?,
-            )
+    Ok(config)
+}
+
+/// `exec review` (and `review`): the review of `target` (of the instructions read from stdin when there is none)
+/// as one turn of a new thread, its events printed as `exec` prints a turn's.
+pub fn review(target: Option<ReviewTarget>, args: CommonArgs) -> ExitCode {
+    let prepared = load_config(&args).and_then(|config| {
+        let target = match target {
+            Some(target) => target,
+            None => ReviewTarget::Custom { instructions: read_prompt(None)? },
+        };
+        Ok((config, target))
+    });
+    let (config, target) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            print_error(&message);
+            return ExitCode::from(1);
         }
-        None => None,
     };
-    let resume = match resume {
-        None => None,
-        Some(Resume { id: Some(id), .. }) => {
-            let found = rcodex_core::rollout::find_by_id(&codex_home, &id).map_err(|e| e.to_string())?;
-            warn_skipped(&found);
-            found.path
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            print_error(&format!("could not start the runtime: {e}"));
+            return ExitCode::from(1);
         }
-        Some(Resume { id: None, all }) => {
-            let scope = if all { None } else { Some(cwd.as_path()) };
-            let found = rcodex_core::rollout::find_last(&codex_home, scope);
-            warn_skipped(&found);
-            if found.path.is_none() {
-                // As upstream: with nothing to resume, `resume --last` starts a new session.
-                let place = scope.map(|c| format!(" in {}", c.display())).unwrap_or_default();
-                print_warning(&format!("no saved session to resume{place}: starting a new session"));
+    };
+    runtime.block_on(async move {
+        let human = Arc::new(Human::new(&config, ""));
+        let events = if args.json {
+            EventSink::new(|event| {
+                if event.is_exec() {
+                    crate::output::print_json(&event)
+                }
+            })
+        } else {
+            let printer = human.clone();
+            EventSink::new(move |event| {
+                if let rcodex_core::events::Event::ThreadStarted { thread_id } = &event {
+                    printer.header(thread_id);
+                }
+                printer.event(&event)
+            })
+        };
+        let sandbox_launcher = match std::env::current_exe() {
+            Ok(path) => path,
+            Err(e) => {
+                print_error(&format!("could not find rcodex's own executable, which sandboxes commands: {e}"));
+                return ExitCode::from(1);
             }
-            found.path
+        };
+        let options = SessionOptions {
+            config,
+            resume: None,
+            ephemeral: args.ephemeral,
+            output_schema: None,
+            sandbox_launcher,
+            fork: None,
+            client: None,
+            surface: Default::default(),
+            interaction: Default::default(),
+        };
+        let outcome = tokio::select! {
+            outcome = rcodex_core::review::run(options, &target, events) => Some(outcome),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match outcome {
+            None => ExitCode::from(EXIT_INTERRUPTED),
+            Some(Err(message)) => {
+                print_error(&message);
+                ExitCode::from(1)
+            }
+            Some(Ok(summary)) => {
+                if let Some(path) = &args.output_last_message
+                    && let Err(e) = std::fs::write(path, summary.last_message.clone().unwrap_or_default())
+                {
+                    print_error(&format!("could not write {}: {e}", path.display()));
+                    return ExitCode::from(1);
+                }
+                if !args.json {
+                    human.finish(&summary);
+                }
+                ExitCode::SUCCESS
+            }
         }
-    };
-    Ok(Prepared { config, prompt, images, resume, output_schema })
+    })
 }
 
 /// Whether `cwd` is inside a git repository, by upstream 0.169.0's rule for exec's check (seen with `.git` entries
@@ -193,6 +285,7 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             client: None,
             surface: Default::default(),
             interaction: Default::default(),
+            // exec shows the children only through the parent's collab items.
         };
         let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {
             Ok(started) => started,

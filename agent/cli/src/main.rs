@@ -31,6 +31,8 @@ enum Command {
     Resume(Box<tui::ResumeArgs>),
     /// Start a new thread from a saved session (its conversation so far) in the interactive interface.
     Fork(Box<tui::ResumeArgs>),
+    /// Run a code review non-interactively (as `exec review`).
+    Review(Box<ReviewArgs>),
 }
 
 #[derive(Args)]
@@ -61,6 +63,49 @@ pub struct ExecArgs {
 enum ExecAction {
     /// Continue a saved session with a new prompt.
     Resume(ResumeArgs),
+    /// Run a code review against the current repository.
+    Review(ReviewArgs),
+}
+
+/// `review` and `exec review`: one target, or custom instructions.
+#[derive(Args)]
+pub struct ReviewArgs {
+    /// Custom review instructions; `-` reads them from stdin.
+    #[arg(conflicts_with_all = ["uncommitted", "base", "commit"])]
+    prompt: Option<String>,
+    /// Review staged, unstaged, and untracked changes.
+    #[arg(long, conflicts_with_all = ["base", "commit"])]
+    uncommitted: bool,
+    /// Review changes against the given base branch.
+    #[arg(long, value_name = "BRANCH", conflicts_with = "commit")]
+    base: Option<String>,
+    /// Review the changes introduced by a commit.
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
+    /// The commit's title, shown to the reviewer beside its hash.
+    #[arg(long, value_name = "TITLE", requires = "commit")]
+    title: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl ReviewArgs {
+    /// The target, and whether it still needs instructions from stdin (no target and no prompt, or `-`).
+    fn target(&self) -> Option<rcodex_core::review::ReviewTarget> {
+        use rcodex_core::review::ReviewTarget;
+        if self.uncommitted {
+            Some(ReviewTarget::Uncommitted)
+        } else if let Some(branch) = &self.base {
+            Some(ReviewTarget::BaseBranch { branch: branch.clone() })
+        } else if let Some(sha) = &self.commit {
+            Some(ReviewTarget::Commit { sha: sha.clone(), title: self.title.clone() })
+        } else {
+            match self.prompt.as_deref() {
+                Some(p) if p != "-" => Some(ReviewTarget::Custom { instructions: p.to_string() }),
+                _ => None,
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -176,6 +221,11 @@ fn main() -> ExitCode {
             let options = cli.interactive.under(std::mem::take(&mut fork.options));
             tui::run(join(cli.config, std::mem::take(&mut fork.config)), options, Some((*fork, tui::Take::Fork)))
         }
+        Command::Review(mut review) => {
+            review.common.config = join(cli.config, std::mem::take(&mut review.common.config));
+            let target = review.target();
+            exec::review(target, review.common)
+        }
         Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
         Command::Exec(mut args) => {
             // `rcodex -c k=v exec ...`: the overrides before the subcommand come first.
@@ -187,6 +237,10 @@ fn main() -> ExitCode {
                     Some(exec::Resume { id: if resume.last { None } else { resume.session_id }, all: resume.all }),
                     args.common.under(resume.common),
                 ),
+                Some(ExecAction::Review(review)) => {
+                    let target = review.target();
+                    exec::review(target, args.common.under(review.common))
+                }
                 None => exec::run(args.prompt, None, args.common),
             }
         }
@@ -243,6 +297,40 @@ mod tests {
             Cli::try_parse_from(["rcodex", "exec"].iter().chain(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         let Some(Command::Exec(exec)) = cli.command else { panic!("not exec: {args:?}") };
         *exec
+    }
+
+    #[test]
+    fn review_takes_one_target_or_instructions_as_upstream_does() {
+        use rcodex_core::review::ReviewTarget;
+        let review = |args: &[&str]| {
+            let Some(ExecAction::Review(review)) = exec(args).action else { panic!("review: {args:?}") };
+            review
+        };
+        let r = review(&["--json", "review", "--skip-git-repo-check", "--uncommitted"]);
+        assert_eq!(r.target(), Some(ReviewTarget::Uncommitted));
+        assert!(r.common.skip_git_repo_check);
+        let r = review(&["review", "--commit", "abc", "--title", "Fix"]);
+        assert_eq!(r.target(), Some(ReviewTarget::Commit { sha: "abc".into(), title: Some("Fix".into()) }));
+        assert_eq!(
+            review(&["review", "--base", "main"]).target(),
+            Some(ReviewTarget::BaseBranch { branch: "main".into() })
+        );
+        assert_eq!(
+            review(&["review", "look at errors"]).target(),
+            Some(ReviewTarget::Custom { instructions: "look at errors".into() })
+        );
+        assert_eq!(review(&["review", "-"]).target(), None, "instructions from stdin");
+        for refused in [
+            &["exec", "review", "--uncommitted", "and instructions"][..],
+            &["exec", "review", "--uncommitted", "--commit", "abc"],
+            &["exec", "review", "--title", "t"],
+            &["review", "--base", "main", "--commit", "abc"],
+        ] {
+            assert!(Cli::try_parse_from(["rcodex"].iter().chain(refused)).is_err(), "{refused:?}");
+        }
+        let cli = Cli::try_parse_from(["rcodex", "-c", "a=1", "review", "--uncommitted"]).unwrap();
+        let Some(Command::Review(top)) = cli.command else { panic!("rcodex review") };
+        assert_eq!(top.target(), Some(ReviewTarget::Uncommitted));
     }
 
     #[test]

@@ -474,6 +474,8 @@ pub struct Config {
     pub notify: Option<Vec<String>>,
     /// The exec policy: the rules of `CODEX_HOME/rules/*.rules`.
     pub exec_policy: std::sync::Arc<crate::exec_policy::Policy>,
+    /// Set for a session that runs for another thread's turn (a review): its requests name that thread.
+    pub subagent: Option<crate::review::SubAgent>,
     /// Keys upstream reads that rcodex has no use for (`web_search`, `features`, `[tui]`...), as `origin: key`.
     /// Taken silently, as upstream takes them; a frontend may tell them on stderr, never as events.
     pub ignored: Vec<String>,
@@ -703,6 +705,7 @@ impl Config {
             warnings,
             startup_warnings,
             bypass_hook_trust: false,
+            subagent: None,
             ignored: findings.ignored,
             under_development_features,
         })

@@ -13,6 +13,7 @@ pub mod items;
 pub mod notify;
 pub mod records;
 pub mod request;
+pub mod review;
 pub mod rollout;
 pub mod session;
 pub mod shell_env;

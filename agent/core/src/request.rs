@@ -152,6 +152,7 @@ impl RequestContext<'_> {
         if let Some(effort) = self.reasoning_effort() {
             values.insert("reasoning_effort".into(), json!(effort));
         }
+        crate::review::adjust_turn_metadata(self.config, &mut values);
         Value::Object(in_order(values, &self.model.family.turn_metadata_keys)).to_string()
     }
 
@@ -227,6 +228,7 @@ impl RequestContext<'_> {
                 "x-codex-turn-metadata": turn_metadata,
             }),
         );
+        crate::review::adjust_body(self.config, &mut fields);
         Value::Object(in_order(fields, &self.model.family.body_keys))
     }
 
@@ -277,6 +279,7 @@ impl RequestContext<'_> {
         };
         put("user-agent", agent);
         put("originator", originator);
+        crate::review::adjust_headers(self.config, &mut known);
 
         let order = &self.model.family.headers;
         let mut headers: Vec<(String, String)> =

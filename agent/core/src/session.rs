@@ -146,6 +146,7 @@ impl Session {
         let mut config = options.config;
         let (model, model_warning) = context::resolve_model(pack, &config.model);
         let model = context::for_surface(pack, model, options.surface);
+        let model = crate::review::profile(pack, model, &config);
         let surface = options.surface;
         // Told with the first turn, as upstream tells them: after the thread is announced (and a frontend's header).
         let mut warnings = config.warnings.clone();

@@ -50,6 +50,18 @@ pub struct Pack {
     /// What upstream's interactive interface sends differently, learned from the `tui` scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tui: Option<Tui>,
+    /// What upstream's review sub-agent sends (`exec review`), learned from the review scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+/// Upstream's code review: a sub-agent session of its own whose requests name their parent thread and turn. By model
+/// slug, its recipe: the context of exec's with the review's instructions (under [`keys::REVIEW_INSTRUCTIONS`]) in
+/// place of the model's, its own tools, headers and metadata keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    pub families: BTreeMap<String, Family>,
 }
 
 /// Upstream's interactive interface: its name and, by model slug, its own recipe (its context has more texts, and
@@ -283,6 +295,21 @@ pub mod keys {
     pub fn tui_text(model: &str, index: usize) -> String {
         format!("tui/text/{model}/{index}")
     }
+
+    /// The review sub-agent's instructions, in place of the model's.
+    pub const REVIEW_INSTRUCTIONS: &str = "review/instructions";
+    /// The review's request for `--uncommitted`.
+    pub const REVIEW_PROMPT_UNCOMMITTED: &str = "review/prompt/uncommitted";
+    /// The review's request for `--base` (`{{branch}}`, `{{merge_base}}`: the merge base's hash).
+    pub const REVIEW_PROMPT_BASE: &str = "review/prompt/base";
+    /// The review's request for `--commit` (`{{sha}}`).
+    pub const REVIEW_PROMPT_COMMIT: &str = "review/prompt/commit";
+    /// The review's request for `--commit` with `--title` (`{{sha}}`, `{{title}}`).
+    pub const REVIEW_PROMPT_COMMIT_TITLED: &str = "review/prompt/commit_titled";
+    /// The line that heads the findings of a review that has one finding.
+    pub const REVIEW_FINDINGS_HEADER_ONE: &str = "review/findings_header/one";
+    /// The line that heads the findings of a review that has more than one.
+    pub const REVIEW_FINDINGS_HEADER_MANY: &str = "review/findings_header/many";
 
     /// The `additional_tools` JSON (serialized) of the interface's title request for a model, by network access:
     /// a session of its own, whose tools are not the thread's (see [`additional_tools`]).

@@ -58,6 +58,8 @@ pub struct ScenarioInput {
     pub typed: Vec<String>,
     /// The JSON lines an exec run printed (`--json` events), every turn's in order.
     pub exec_events: Vec<Value>,
+    /// The review target of a review scenario (`agent.review`), empty for the others.
+    pub review: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             })
             .collect();
         let input = ScenarioInput {
+            review: scenario.agent.review.clone(),
             exec_events,
             typed,
             frontend_messages,
@@ -164,6 +167,8 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
 /// Where upstream installs its system skills, relative to HOME.
 pub const SYSTEM_SKILLS: &str = ".codex/skills/.system";
 
+mod review;
+
 /// The pack, from the inputs.
 pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     let mut families: BTreeMap<String, (String, Family)> = BTreeMap::new();
@@ -174,7 +179,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
 
     // The request's shape is learned from exec runs: an app server names itself after its client (the originator),
     // which is the frontend's choice, not the agent's.
-    for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_none_or(|f| f == Frontend::Exec)) {
+    // A review's requests are its sub-agent's: `review::learn` reads them.
+    let exec_runs = inputs.scenarios.iter().filter(|s| s.run.frontend.is_none_or(|f| f == Frontend::Exec));
+    for scenario in exec_runs.filter(|s| !review::is_review(s)) {
         let prompt = scenario.run.turns.first().map(|t| t.prompt.as_str()).unwrap_or_default();
         let seen = observe(scenario, &scenario.first_request, prompt, keys::text, &mut texts)?;
         agree(&mut originator, &scenario.name, seen.originator.clone(), "the originator header")?;
@@ -199,6 +206,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         })?;
         family.deferred_tools = deferred.tools;
     }
+
+    // After exec's texts: the review's context must agree with them.
+    let review = review::learn(inputs, &mut texts)?;
 
     // The permissions of approval policies exec never runs with (on-request) appear in app-server runs only.
     for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_some_and(|f| f != Frontend::Exec)) {
@@ -273,6 +283,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         fallback_model,
         item_keys,
         tui,
+        review,
     })
 }
 

@@ -192,6 +192,7 @@ mod tests {
             exec_events: Vec::new(),
             workspace_files: BTreeMap::new(),
             typed: typed.iter().map(|t| t.to_string()).collect(),
+            review: Vec::new(),
         }
     }
 
