@@ -1,6 +1,7 @@
 //! `rcodex`: a coding agent in Rust that talks to the model the way upstream Codex CLI does.
 
 mod exec;
+mod mcp;
 mod output;
 mod tui;
 
@@ -33,6 +34,8 @@ enum Command {
     Fork(Box<tui::ResumeArgs>),
     /// Run a code review non-interactively (as `exec review`).
     Review(Box<ReviewArgs>),
+    /// Manage the MCP servers of config.toml (`list`, `get`, `add`, `remove`).
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Args)]
@@ -226,6 +229,7 @@ fn main() -> ExitCode {
             let target = review.target();
             exec::review(target, review.common)
         }
+        Command::Mcp(args) => mcp::run(args),
         Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
         Command::Exec(mut args) => {
             // `rcodex -c k=v exec ...`: the overrides before the subcommand come first.

@@ -149,6 +149,16 @@ impl Human {
                 }
                 ItemDetails::WebSearch { query, .. } => anstream::eprintln!("web search: {query}"),
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(WARNING, "warning:")),
+                ItemDetails::McpToolCall { server, tool, status, error, .. } => {
+                    anstream::eprintln!("{} {server}.{tool}", paint(ROLE, "tool"));
+                    match error {
+                        Some(error) => anstream::eprintln!("{}", paint(BAD, &format!(" failed: {}", error.message))),
+                        None => {
+                            let colour = if *status == Status::Completed { GOOD } else { BAD };
+                            anstream::eprintln!("{}", paint(colour, &format!(" {}", status_word(*status))));
+                        }
+                    }
+                }
             },
             Event::Error { message, .. } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error_line(message)),
             Event::TurnFailed { error, .. } => anstream::eprintln!("{} {}", paint(BAD, "ERROR:"), error.message),

@@ -299,6 +299,8 @@ struct Layer {
     web_search: Option<WebSearchMode>,
     personality: Option<Personality>,
     notify: Option<Vec<String>>,
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, crate::mcp::ServerConfig>,
     /// The built-in `openai` provider's base URL; empty is the default one.
     #[serde(default, deserialize_with = "openai_base_url")]
     openai_base_url: Option<String>,
@@ -386,6 +388,7 @@ const KNOWN_KEYS: &[&str] = &[
     "web_search",
     "personality",
     "notify",
+    "mcp_servers",
 ];
 
 /// What the command line asks for, above every file.
@@ -472,6 +475,8 @@ pub struct Config {
     pub bypass_hook_trust: bool,
     /// `notify`: a program and its arguments, run after each turn with upstream's JSON about it as one more argument.
     pub notify: Option<Vec<String>>,
+    /// `[mcp_servers.<name>]`, by name (see [`crate::mcp`]).
+    pub mcp_servers: BTreeMap<String, crate::mcp::ServerConfig>,
     /// The exec policy: the rules of `CODEX_HOME/rules/*.rules`.
     pub exec_policy: std::sync::Arc<crate::exec_policy::Policy>,
     /// Set for a session that runs for another thread's turn (a review): its requests name that thread.
@@ -482,6 +487,17 @@ pub struct Config {
     /// The features enabled that upstream calls under development, sorted (empty when
     /// `suppress_unstable_features_warning` is set): the session warns of them as upstream does.
     pub under_development_features: Vec<String>,
+}
+
+impl Config {
+    /// The namespaces of the enabled MCP servers, sorted (`mcp__<server>`).
+    pub fn mcp_namespaces(&self) -> Vec<String> {
+        self.mcp_servers
+            .iter()
+            .filter(|(_, server)| server.is_enabled())
+            .map(|(name, _)| format!("{}{name}", crate::mcp::NAMESPACE_PREFIX))
+            .collect()
+    }
 }
 
 /// The model used when neither the configuration nor the command line names one: upstream 0.169.0's, the first
@@ -667,7 +683,15 @@ impl Config {
             ));
         }
         let exec_policy = std::sync::Arc::new(crate::exec_policy::Policy::load(&codex_home)?);
+        for (name, server) in &layer.mcp_servers {
+            server.check(name).map_err(|message| ConfigError::Invalid {
+                origin: config_path.display().to_string(),
+                location: String::new(),
+                message,
+            })?;
+        }
         Ok(Config {
+            mcp_servers: layer.mcp_servers,
             exec_policy,
             notify: layer.notify.filter(|argv| !argv.is_empty()),
             codex_home,

@@ -43,6 +43,8 @@ pub struct Environment {
     pub skills: crate::skills::Skills,
     /// The prefixes the exec policy's `allow` rules approve, listed in the permissions under `on-request`.
     pub approved_prefixes: Vec<Vec<String>>,
+    /// The namespaces of the configured MCP servers (`mcp__<server>`), sorted: the context names them.
+    pub mcp_namespaces: Vec<String>,
 }
 
 /// The AGENTS.md instructions of the workspace.
@@ -269,7 +271,10 @@ pub fn initial_context(
                         parts.push(rendered);
                     }
                 }
-                Part::Text(key) => parts.push(text(key.clone())?),
+                Part::Text(key) => parts.push(match mcp_text(pack, key, &env.mcp_namespaces) {
+                    Some(with_servers) => with_servers,
+                    None => text(key.clone())?,
+                }),
             }
         }
         if !parts.is_empty() {
@@ -277,6 +282,17 @@ pub fn initial_context(
         }
     }
     Ok(out)
+}
+
+/// A recipe's text as it reads with MCP servers, when they are and the pack knows how it then reads.
+fn mcp_text(pack: &Pack, key: &str, namespaces: &[String]) -> Option<String> {
+    if namespaces.is_empty() {
+        return None;
+    }
+    let template = pack.text(&keys::mcp_text(key))?;
+    let line = pack.text(keys::MCP_NAMESPACE_LINE)?;
+    let lines: String = namespaces.iter().filter_map(|n| render(line, &[("namespace", n)]).ok()).collect();
+    render(template, &[("mcp_namespaces", &lines)]).ok()
 }
 
 /// The permissions text of `env`'s sandbox and approval policy; under workspace-write with the network on, the text
@@ -579,6 +595,7 @@ mod tests {
             no_personality: false,
             skills: Default::default(),
             approved_prefixes: Vec::new(),
+            mcp_namespaces: Vec::new(),
         }
     }
 

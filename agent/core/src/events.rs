@@ -255,6 +255,17 @@ pub enum ItemDetails {
     Error {
         message: String,
     },
+    /// A call of an MCP server's tool, or of a resource tool (`server` is then `codex` for the listings, as
+    /// upstream writes it).
+    McpToolCall {
+        server: String,
+        tool: String,
+        arguments: serde_json::Value,
+        /// `{content, structured_content}` once the server answered.
+        result: Option<serde_json::Value>,
+        error: Option<ErrorMessage>,
+        status: Status,
+    },
 }
 
 /// The kind of a turn's failure as upstream names it (`codex_error_info`, snake_case), where its message tells: a

@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod images;
 pub mod interaction;
 pub mod items;
+pub mod mcp;
 pub mod notify;
 pub mod records;
 pub mod request;

@@ -175,6 +175,11 @@ impl RequestContext<'_> {
                 if let (WebSearchMode::Disabled, Some(list)) = (mode, tools.as_array_mut()) {
                     list.retain(|tool| tool["type"] != "web_search");
                 }
+                if let Some(list) = tools.as_array_mut()
+                    && !self.config.mcp_namespaces().is_empty()
+                {
+                    crate::mcp::add_resource_tools(list, self.pack);
+                }
                 fields.insert("tools".into(), tools);
             }
         }

@@ -1224,5 +1224,6 @@ pub fn environment(config: &Config) -> Result<Environment, SessionError> {
             std::env::var_os("HOME").map(PathBuf::from).as_deref(),
         ),
         approved_prefixes: config.exec_policy.approved_prefixes(),
+        mcp_namespaces: config.mcp_namespaces(),
     })
 }

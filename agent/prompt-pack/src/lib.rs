@@ -284,6 +284,21 @@ pub mod keys {
     /// The system skills' root as the listing names it (`{{codex_home}}`).
     pub const SKILLS_SYSTEM_ROOT: &str = "skills_listing/system_root";
 
+    /// The description of an MCP server's tool namespace in `tool_search` answers (`{{namespace}}`: `mcp__<server>`).
+    pub const MCP_NAMESPACE_DESCRIPTION: &str = "mcp/namespace_description";
+    /// The line that names one MCP server's namespace among the deferred namespaces of the context
+    /// (`{{namespace}}`).
+    pub const MCP_NAMESPACE_LINE: &str = "mcp/namespace_line";
+    /// The resource tools offered when MCP servers are configured, as JSON: `{"after": <the tool they follow>,
+    /// "tools": [...]}`.
+    pub const MCP_RESOURCE_TOOLS: &str = "mcp/resource_tools";
+
+    /// A fixed text of a recipe (by its key) as it reads when MCP servers are configured: `{{mcp_namespaces}}`
+    /// where their lines ([`MCP_NAMESPACE_LINE`]) go.
+    pub fn mcp_text(text_key: &str) -> String {
+        format!("mcp/{text_key}")
+    }
+
     /// The interface's title request: the user message (`{{prompt}}`: what the user typed).
     pub const TUI_TITLE_PROMPT: &str = "tui/title/prompt";
     /// The title request's `text.format.schema`, as JSON.

@@ -22,6 +22,7 @@ const BYPASS_HOOK_TRUST: &str = "--dangerously-bypass-hook-trust";
 
 pub(crate) fn shapes_context(scenario: &Scenario) -> bool {
     CONTEXT_KEYS.iter().any(|key| scenario.agent.config.contains_key(*key))
+        || crate::mcp::configures_mcp(scenario)
         || !scenario.home_files.is_empty()
         || scenario.agent.stdin.is_some()
         || scenario.agent.args.iter().any(|a| a == "-i" || a.starts_with("--image") || a == BYPASS_HOOK_TRUST)

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 mod config;
 mod exec_policy;
+mod mcp;
 mod skills;
 mod tui;
 
@@ -250,6 +251,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
     config::learn(&inputs.configured, &inputs.catalog, &mut texts)?;
+    mcp::learn(&inputs.configured, &families, &mut texts)?;
     exec_policy::learn(inputs, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;

@@ -8,6 +8,7 @@
 mod approval;
 mod exec;
 mod goals;
+mod mcp_calls;
 mod patch;
 mod plan;
 mod search;
@@ -62,7 +63,10 @@ impl ToolCall {
     pub fn from_item(item: &Value) -> Option<ToolCall> {
         let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let (kind, name, payload) = match item.get("type").and_then(Value::as_str)? {
-            "function_call" => (CallKind::Function, text("name"), text("arguments")),
+            // A namespaced tool's name is its namespace's followed by its own, as upstream joins them.
+            "function_call" => {
+                (CallKind::Function, format!("{}{}", text("namespace"), text("name")), text("arguments"))
+            }
             "custom_tool_call" => (CallKind::Custom, text("name"), text("input")),
             "tool_search_call" if item.get("execution").and_then(Value::as_str) == Some("client") => {
                 let arguments = item.get("arguments").cloned().unwrap_or(Value::Null);
@@ -116,6 +120,10 @@ pub struct ToolRuntime {
     plan: plan::Plan,
     /// Upstream's tool lock: tools that may run beside others take it shared, the rest alone.
     lock: RwLock<()>,
+    /// The configured MCP servers.
+    mcp: std::sync::Arc<crate::mcp::McpServers>,
+    /// The model takes images at their original detail (MCP images go so).
+    original_detail: bool,
 }
 
 /// What a session tells its tool runtime.
@@ -138,7 +146,13 @@ impl ToolRuntime {
     pub fn new(options: RuntimeOptions) -> ToolRuntime {
         let config = options.config;
         let policy = config.sandbox_policy();
+        let mcp = crate::mcp::McpServers::new(&config.mcp_servers, config.cwd.clone());
+        mcp.start_in_background();
+        let original_detail =
+            options.pack.model(&options.family_slug).is_some_and(|m| m.supports_image_detail_original);
         ToolRuntime {
+            mcp,
+            original_detail,
             cwd: config.cwd.clone(),
             approvals: approval::Approvals::new(options.asker, config.approval_policy),
             pack: options.pack,
@@ -175,12 +189,17 @@ impl ToolRuntime {
     pub async fn call(&self, call: &ToolCall, offered: &Tools) -> Vec<Value> {
         if call.kind == CallKind::ToolSearch {
             let _shared = self.lock.read().await;
-            return match search::tool_search(self.deferred_tools(), &call.payload) {
+            let mut deferred = self.mcp_deferred_tools().await;
+            deferred.extend_from_slice(self.deferred_tools());
+            return match search::tool_search(&deferred, &call.payload) {
                 Ok(tools) => vec![call.output(ToolOutput::Tools(tools))],
                 Err(search::SearchError::Refused(_)) => vec![call.output(ToolOutput::Tools(Vec::new()))],
                 // Upstream answers nothing; the next request carries the synthetic output of a call without one.
                 Err(search::SearchError::Unreadable(_)) => Vec::new(),
             };
+        }
+        if let Some(answer) = self.mcp_call(call).await {
+            return answer;
         }
         if !offered.is_offered(&call.name) {
             return call.text(unsupported(call));
