@@ -5,7 +5,7 @@
 
 use parity_capture::Capture;
 use parity_e2e::{Run, bin};
-use parity_server::{ParityServer, Script, script::load::Syntax};
+use parity_server::{ParityServer, Script, script::Syntax};
 use serde_json::Value;
 
 /// The output item answering `call_id`, from the last request that carries it.
@@ -89,7 +89,12 @@ async fn mcp_tools_and_resources_through_a_real_stdio_server() {
     // The first request offers the resource tools and names the namespace; tool_search finds its tools.
     let first = &requests[0].request.body;
     let names: Vec<&str> = first["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
-    assert!(names.contains(&"list_mcp_resources") && names.contains(&"read_mcp_resource"), "{names:?}");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        names.contains(&"list_mcp_resources") && names.contains(&"read_mcp_resource"),
+        "{names:?} for model {} with config.toml:\n{written}",
+        first["model"]
+    );
     assert!(first.to_string().contains("- mcp__fixture"), "the context names the namespace");
     let found = &output(&requests, "search")["tools"][0];
     assert_eq!(found["name"], "mcp__fixture");
