@@ -3,7 +3,8 @@
 # installs the pinned upstream (scripts/install-upstream.sh), builds parity, records every scenario of
 # fixtures/scenarios into captures/codex-<version>/, replacing what was there, records upstream's model catalog
 # (`codex debug models`) beside them as models.json, its app-server protocol schema as app-server-schema/, and extracts rcodex's prompt pack from them (`parity pack`,
-# into agent/prompt-pack/data/pack.json).
+# into agent/prompt-pack/data/pack.json, with the keyword lists its tool search indexes the multi-agent tools by,
+# read out of the binary).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,4 +26,5 @@ echo "reference captures of codex $version are in $out" >&2
 # The app-server protocol's JSON Schema, which parity validates JSON-RPC traffic against.
 PARITY_UPSTREAM_BIN="$upstream" scripts/record-app-server-schema.sh
 
-target/release/parity pack --baseline "$out" --scenarios fixtures/scenarios --out agent/prompt-pack/data/pack.json
+target/release/parity pack --baseline "$out" --scenarios fixtures/scenarios --out agent/prompt-pack/data/pack.json \
+  --upstream-bin "$upstream"

@@ -22,6 +22,13 @@ pub struct PackArgs {
     /// `.codex/skills/.system`), which rcodex embeds and installs the same way.
     #[arg(long, value_name = "DIR", default_value = "agent/prompt-pack/data/system-skills")]
     system_skills_out: PathBuf,
+    /// The pinned upstream binary: the keyword lists its tool search indexes the multi-agent tools by are read out
+    /// of it (they never appear on the wire) into `--search-keywords-out`. Without it that file is left as it was.
+    #[arg(long, value_name = "FILE")]
+    upstream_bin: Option<PathBuf>,
+    /// Where to write those keyword lists.
+    #[arg(long, value_name = "FILE", default_value = "agent/prompt-pack/data/tool-search-keywords.json")]
+    search_keywords_out: PathBuf,
 }
 
 pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
@@ -46,6 +53,10 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
             args.system_skills_out.display()
         );
     }
+    if let Some(bin) = &args.upstream_bin {
+        let deferred: Vec<&serde_json::Value> = pack.families.values().flat_map(|f| f.deferred_tools.iter()).collect();
+        write_search_keywords(bin, &deferred, &args.search_keywords_out)?;
+    }
     anstream::eprintln!(
         "{} prompt pack of codex {} written to {}: {} model(s) recorded ({}), {} text(s), {} catalog model(s)",
         paint(style::BOLD, "parity:"),
@@ -57,6 +68,37 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         pack.models.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The keyword lists of the `deferred` tools (namespaces and their tools) found in the upstream binary `bin`, as JSON
+/// (tool name to text).
+fn write_search_keywords(
+    bin: &std::path::Path,
+    deferred: &[&serde_json::Value],
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let binary = std::fs::read(bin).map_err(|e| anyhow::anyhow!("--upstream-bin {}: {e}", bin.display()))?;
+    let mut names: Vec<String> = deferred
+        .iter()
+        .flat_map(|entry| entry.get("tools").and_then(serde_json::Value::as_array).cloned().unwrap_or_default())
+        .filter_map(|tool| tool.get("name").and_then(serde_json::Value::as_str).map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    let found = parity_pack::search_keywords::extract(&binary, &names);
+    if found.is_empty() {
+        anyhow::bail!("--upstream-bin {}: no keyword list of a deferred tool found in it", bin.display());
+    }
+    let text = serde_json::to_string_pretty(&found)? + "\n";
+    parity_capture::store::write_atomic(out, text.as_bytes())?;
+    anstream::eprintln!(
+        "{} the search keywords of {} deferred tool(s) ({}) written to {}",
+        paint(style::BOLD, "parity:"),
+        found.len(),
+        found.keys().cloned().collect::<Vec<_>>().join(", "),
+        out.display()
+    );
+    Ok(())
 }
 
 /// The marker upstream writes beside its system skills; a directory without it is not replaced.

@@ -24,6 +24,7 @@ use serde_json::Value;
 mod config;
 mod exec_policy;
 mod mcp;
+pub mod search_keywords;
 mod skills;
 mod tui;
 
