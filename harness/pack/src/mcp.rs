@@ -153,6 +153,12 @@ mod tests {
         let names: Vec<&str> =
             resource["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
         assert_eq!(names, ["list_mcp_resources", "list_mcp_resource_templates", "read_mcp_resource"]);
-        assert!(pack.families["gpt-5.5"].tools.values().all(|tools| !tools.to_string().contains("list_mcp_resources")));
+        let recipe_names = |tools: &Value| -> Vec<String> {
+            tools.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(str::to_string)).collect()
+        };
+        assert!(
+            pack.families["gpt-5.5"].tools.values().all(|tools| !recipe_names(tools).iter().any(|n| n.contains("mcp"))),
+            "the plain recipe's tools are not learned from the MCP run"
+        );
     }
 }
