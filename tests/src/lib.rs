@@ -82,6 +82,8 @@ impl Run {
             client: None,
             surface: Default::default(),
             interaction,
+            spawned: None,
+            child_events: None,
         };
         let (handle, _task) = rcodex_core::thread::ThreadHandle::spawn(options, sink).expect("the thread starts");
         (handle, events)

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rcodex_core::events::{FileChange, Status, UserInput};
+use rcodex_core::events::{FileChange, ItemDetails, Status, UserInput};
 use serde_json::{Value, json};
 
 /// A user's input as the protocol's `UserInput` list.
@@ -157,6 +157,61 @@ pub fn web_search(id: &str, query: &str, action: &Value, started_ms: i64, comple
         "startedAtMs": started_ms,
         "completedAtMs": completed_ms,
     })
+}
+
+/// A multi-agent tool call (`collabAgentToolCall`): its tool in camelCase (`spawnAgent`, `wait`...), the children's
+/// states with camelCase statuses (`pendingInit`).
+pub fn collab_tool_call(id: &str, details: &ItemDetails, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    let ItemDetails::CollabToolCall {
+        tool,
+        sender_thread_id,
+        receiver_thread_ids,
+        prompt,
+        agents_states,
+        status,
+        model,
+        reasoning_effort,
+    } = details
+    else {
+        return Value::Null;
+    };
+    let states: serde_json::Map<String, Value> = agents_states
+        .iter()
+        .map(|(id, state)| {
+            let status = state["status"].as_str().map(snake_to_camel).unwrap_or_default();
+            (id.clone(), json!({"status": status, "message": state["message"]}))
+        })
+        .collect();
+    json!({
+        "type": "collabAgentToolCall",
+        "id": id,
+        "tool": snake_to_camel(tool),
+        "status": self::status(*status),
+        "senderThreadId": sender_thread_id,
+        "receiverThreadIds": receiver_thread_ids,
+        "prompt": prompt,
+        "model": model,
+        "reasoningEffort": reasoning_effort,
+        "agentsStates": states,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+fn snake_to_camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// What a command does, as far as its words tell: reading a file, listing files, searching, or something else. A

@@ -54,6 +54,9 @@ pub struct ThreadEvents {
     waiting_on: Option<&'static str>,
     /// The last turn failed: the idle thread's status is `systemError` until the next turn starts, as upstream's.
     failed: bool,
+    /// A sub-agent's thread: the root turn its turns belong to (the parent's that spawned it). Upstream tells no read
+    /// state for such a thread.
+    spawned_by_turn: Option<String>,
 }
 
 impl ThreadEvents {
@@ -70,7 +73,17 @@ impl ThreadEvents {
             requests: None,
             waiting_on: None,
             failed: false,
+            spawned_by_turn: None,
         }
+    }
+
+    /// The events of a sub-agent's thread, which upstream shows from its spawn (idle) without a `thread/started`.
+    pub fn for_child(out: Outgoing, context_window: Option<u64>, thread_id: &str, root_turn_id: &str) -> ThreadEvents {
+        let mut events = ThreadEvents::new(out, context_window);
+        events.thread_id = Some(thread_id.to_string());
+        events.spawned_by_turn = Some(root_turn_id.to_string());
+        events.notify("thread/status/changed", json!({"threadId": thread_id, "status": events.status()}));
+        events
     }
 
     /// Sends the thread's requests to the client through `requests`, answers going to `asked`.
@@ -238,6 +251,7 @@ impl ThreadEvents {
                 });
                 self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
                 let turn = turn_json(&turn_id, vec![], "notLoaded", "inProgress", Value::Null, Some(started_at), None, None);
+                let turn = self.rooted(turn);
                 self.notify("turn/started", json!({"threadId": self.thread_id(), "turn": turn}));
             }
             Event::UserMessage { id, input, .. } => {
@@ -309,6 +323,9 @@ impl ThreadEvents {
                     ItemDetails::WebSearch { query, action, .. } => {
                         self.item_started(items::web_search(&id, query, action, now_ms(), None));
                     }
+                    ItemDetails::CollabToolCall { .. } => {
+                        self.item_started(items::collab_tool_call(&id, &item.details, now_ms(), None));
+                    }
                     ItemDetails::TodoList { items } => {
                         let plan: Vec<Value> = items
                             .iter()
@@ -370,6 +387,10 @@ impl ThreadEvents {
                         let started = self.started_at(&id).unwrap_or(now);
                         self.item_completed(items::web_search(&id, query, action, started, Some(now)));
                     }
+                    ItemDetails::CollabToolCall { .. } => {
+                        let started = self.started_at(&id).unwrap_or(now);
+                        self.item_completed(items::collab_tool_call(&id, &item.details, started, Some(now)));
+                    }
                     ItemDetails::Error { message } => match &self.thread_id {
                         None => self.startup_warnings.push(message.clone()),
                         Some(thread_id) => {
@@ -405,9 +426,18 @@ impl ThreadEvents {
             }
             // The error that ends the turn is told with its end (below), once.
             Event::Error { ends_turn: true, .. } => {}
-            Event::Error { message, .. } => {
+            Event::Error { message, reconnect, .. } => {
                 if self.turn.is_some() {
-                    let error = crate::items::turn_error(&message, None);
+                    // As upstream: a retry's notice names the attempt, and carries what failed apart.
+                    let error = match reconnect {
+                        Some(r) => json!({
+                            "message": format!("Reconnecting... {}/{}", r.attempt, r.max),
+                            "codexErrorInfo": {"responseStreamDisconnected": {"httpStatusCode": r.http_status}},
+                            "additionalDetails": r.details,
+                            "misalignment": null,
+                        }),
+                        None => crate::items::turn_error(&message, None),
+                    };
                     self.notify(
                         "error",
                         json!({"error": error, "willRetry": true, "threadId": self.thread_id(), "turnId": self.turn_id()}),
@@ -452,7 +482,7 @@ impl ThreadEvents {
         let Some(turn) = self.turn.take() else { return };
         // As upstream: a failed turn leaves the thread in error, and is news to the client like an answer.
         self.failed = status == "failed";
-        if turn.unread || self.failed {
+        if (turn.unread || self.failed) && self.spawned_by_turn.is_none() {
             let first = self.first_unread.get_or_insert_with(|| turn.id.clone()).clone();
             self.notify(
                 "thread/readState/changed",
@@ -471,7 +501,16 @@ impl ThreadEvents {
         let duration = turn.started.elapsed().as_millis() as i64;
         let turn =
             turn_json(&turn.id, items, view, status, error, Some(turn.started_at), Some(now_s()), Some(duration));
+        let turn = self.rooted(turn);
         self.notify("turn/completed", json!({"threadId": self.thread_id(), "turn": turn}));
+    }
+
+    /// A turn object of this thread: a sub-agent's turns belong to the parent's turn that spawned it.
+    fn rooted(&self, mut turn: Value) -> Value {
+        if let Some(root) = &self.spawned_by_turn {
+            turn["rootTurnId"] = json!(root);
+        }
+        turn
     }
 }
 

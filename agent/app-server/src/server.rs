@@ -324,6 +324,15 @@ impl Server {
         Ok(config)
     }
 
+    /// Where a sub-agent's events go: notifications under its own thread id.
+    fn child_events(&self, context_window: Option<u64>) -> rcodex_core::agents::ChildEvents {
+        let out = self.out.clone();
+        Arc::new(move |thread_id: &str, root_turn_id: &str| {
+            let events = Mutex::new(ThreadEvents::for_child(out.clone(), context_window, thread_id, root_turn_id));
+            EventSink::new(move |event| events.lock().expect("child events").handle(event))
+        })
+    }
+
     /// Starts a thread, or resumes a saved one, or forks it (`forked_from`: the saved one's id), and keeps it loaded.
     fn spawn_thread(
         &self,
@@ -359,6 +368,8 @@ impl Server {
                     "default_mode_request_user_input",
                 ),
             },
+            spawned: None,
+            child_events: Some(self.child_events(context_window(&config.model))),
         };
         let (handle, task) = ThreadHandle::spawn(options, sink).map_err(|e| RpcError::invalid(e.to_string()))?;
         let asked = crate::approvals::spawn_resolver(handle.clone(), &events);

@@ -170,6 +170,8 @@ pub fn review(target: Option<ReviewTarget>, args: CommonArgs) -> ExitCode {
             client: None,
             surface: Default::default(),
             interaction: Default::default(),
+            spawned: None,
+            child_events: None,
         };
         let outcome = tokio::select! {
             outcome = rcodex_core::review::run(options, &target, events) => Some(outcome),
@@ -285,7 +287,9 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             client: None,
             surface: Default::default(),
             interaction: Default::default(),
+            spawned: None,
             // exec shows the children only through the parent's collab items.
+            child_events: None,
         };
         let (thread, task) = match ThreadHandle::spawn(options, events.clone()) {
             Ok(started) => started,

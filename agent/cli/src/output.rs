@@ -149,6 +149,11 @@ impl Human {
                 }
                 ItemDetails::WebSearch { query, .. } => anstream::eprintln!("web search: {query}"),
                 ItemDetails::Error { message } => anstream::eprintln!("{} {message}", paint(WARNING, "warning:")),
+                ItemDetails::CollabToolCall { tool, receiver_thread_ids, status, .. } => {
+                    let agents = receiver_thread_ids.join(", ");
+                    let verdict = paint(if *status == Status::Completed { GOOD } else { BAD }, status_word(*status));
+                    anstream::eprintln!("{} {tool} {agents}: {verdict}", paint(ROLE, "agents"));
+                }
                 ItemDetails::McpToolCall { server, tool, status, error, .. } => {
                     anstream::eprintln!("{} {server}.{tool}", paint(ROLE, "tool"));
                     match error {

@@ -115,9 +115,10 @@ impl Usage {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
-    /// Worth sending the request again; `delay` when the server said how long to wait.
+    /// Worth sending the request again; `delay` when the server said how long to wait, `status` when the server
+    /// answered with an HTTP error rather than a stream.
     #[error("{message}")]
-    Retryable { message: String, delay: Option<Duration> },
+    Retryable { message: String, delay: Option<Duration>, status: Option<u16> },
     /// Not worth another try.
     #[error("{0}")]
     Fatal(String),
@@ -293,7 +294,7 @@ impl ModelClient {
 }
 
 fn retryable(message: &str) -> ApiError {
-    ApiError::Retryable { message: message.to_string(), delay: None }
+    ApiError::Retryable { message: message.to_string(), delay: None, status: None }
 }
 
 /// A broken event stream, in upstream's words: a failure to read the body is a network error
@@ -348,7 +349,7 @@ fn classify(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, b
     let error_field = |field: &str| json.as_ref().and_then(|v| v.get("error")?.get(field)?.as_str());
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let request_id = header("x-request-id").or_else(|| header("x-oai-request-id"));
-    let retry = |message: String| ApiError::Retryable { message, delay };
+    let retry = |message: String| ApiError::Retryable { message, delay, status: Some(status.as_u16()) };
     match status.as_u16() {
         400 => ApiError::Fatal(body.to_string()),
         500 => retry(HIGH_DEMAND.to_string()),
@@ -429,8 +430,8 @@ fn failed(data: &Value) -> ApiError {
         | "bio_policy"
         | "server_is_overloaded"
         | "slow_down" => ApiError::Refused { code: code.to_string(), message },
-        "rate_limit_exceeded" => ApiError::Retryable { delay: retry_delay(&message), message },
-        _ => ApiError::Retryable { message, delay: None },
+        "rate_limit_exceeded" => ApiError::Retryable { delay: retry_delay(&message), message, status: None },
+        _ => ApiError::Retryable { message, delay: None, status: None },
     }
 }
 
@@ -476,7 +477,8 @@ mod tests {
             limited,
             ApiError::Retryable {
                 message: "Rate limit. Please try again in 1.5s.".into(),
-                delay: Some(Duration::from_millis(1500))
+                delay: Some(Duration::from_millis(1500)),
+                status: None,
             }
         );
         assert_eq!(retry_delay("try again in 250ms"), Some(Duration::from_millis(250)));
@@ -520,14 +522,18 @@ mod tests {
         let one_second = Some(Duration::from_secs(1));
         assert_eq!(
             at(500, &[("retry-after", "1")], parity),
-            ApiError::Retryable { message: HIGH_DEMAND.into(), delay: one_second }
+            ApiError::Retryable { message: HIGH_DEMAND.into(), delay: one_second, status: Some(500) }
         );
-        assert_eq!(at(500, &[], "plain text"), ApiError::Retryable { message: HIGH_DEMAND.into(), delay: None });
+        assert_eq!(
+            at(500, &[], "plain text"),
+            ApiError::Retryable { message: HIGH_DEMAND.into(), delay: None, status: Some(500) }
+        );
         assert_eq!(
             at(502, &[("x-request-id", "req_abc"), ("cf-ray", "ray1")], parity),
             ApiError::Retryable {
                 message: "unexpected status 502 Bad Gateway: The server had an error (injected by parity)., url: http://h/v1/responses, cf-ray: ray1, request id: req_abc".into(),
-                delay: None
+                delay: None,
+                status: Some(502),
             }
         );
         assert_eq!(
@@ -558,7 +564,8 @@ mod tests {
             at(429, &[("retry-after", "1")], parity),
             ApiError::Retryable {
                 message: "exceeded retry limit, last status: 429 Too Many Requests".into(),
-                delay: one_second
+                delay: one_second,
+                status: Some(429),
             }
         );
     }

@@ -285,11 +285,14 @@ impl Session {
                     self.save_token_count();
                     return Ok(summary);
                 }
-                Err(ApiError::Retryable { message, delay }) if attempt < max_retries => {
+                Err(ApiError::Retryable { message, delay, status }) if attempt < max_retries => {
                     attempt += 1;
+                    let reconnect =
+                        crate::events::Reconnect { attempt, max: max_retries, details: message, http_status: status };
                     self.events.emit(Event::Error {
-                        message: format!("Reconnecting... {attempt}/{max_retries} ({message})"),
+                        message: reconnect.message(),
                         ends_turn: false,
+                        reconnect: Some(reconnect),
                     });
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => {}

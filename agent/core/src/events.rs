@@ -49,6 +49,9 @@ pub enum Event {
         message: String,
         #[serde(skip)]
         ends_turn: bool,
+        /// For a retry's notice: which attempt, and what failed (the app server tells them apart).
+        #[serde(skip)]
+        reconnect: Option<Reconnect>,
     },
     /// The turn was interrupted: what it received is kept, its running tools are ended.
     #[serde(rename = "turn.aborted")]
@@ -141,6 +144,24 @@ impl Event {
                 | Event::ApprovalRequested { .. }
                 | Event::UserInputRequested { .. }
         )
+    }
+}
+
+/// A request tried again: `Reconnecting... {attempt}/{max} ({details})`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconnect {
+    pub attempt: u64,
+    pub max: u64,
+    /// Why the last attempt failed.
+    pub details: String,
+    /// The HTTP status it failed with, when the server answered with an error rather than a stream.
+    pub http_status: Option<u16>,
+}
+
+impl Reconnect {
+    /// The notice as exec and the interface show it.
+    pub fn message(&self) -> String {
+        format!("Reconnecting... {}/{} ({})", self.attempt, self.max, self.details)
     }
 }
 
@@ -254,6 +275,22 @@ pub enum ItemDetails {
     /// A warning, shown as an item.
     Error {
         message: String,
+    },
+    /// A call of a multi-agent tool (`tool`: `spawn_agent`, `send_input`, `wait`, `close_agent`, `resume_agent`),
+    /// with the children it concerns and their states (`{"status", "message"}`) once it has ended.
+    CollabToolCall {
+        tool: String,
+        sender_thread_id: String,
+        receiver_thread_ids: Vec<String>,
+        prompt: Option<String>,
+        agents_states: serde_json::Map<String, serde_json::Value>,
+        status: Status,
+        /// For a spawn, the model and reasoning effort asked for (as it starts) or given (once it has ended), for the
+        /// app server. Not part of `exec --json`.
+        #[serde(skip)]
+        model: Option<String>,
+        #[serde(skip)]
+        reasoning_effort: Option<String>,
     },
     /// A call of an MCP server's tool, or of a resource tool (`server` is then `codex` for the listings, as
     /// upstream writes it).

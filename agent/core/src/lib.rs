@@ -1,5 +1,6 @@
 //! rcodex's core: configuration, the model client, context assembly, the turn loop, tools and sessions.
 
+pub mod agents;
 pub mod auth;
 pub mod client;
 pub mod config;

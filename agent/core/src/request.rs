@@ -22,11 +22,23 @@ pub struct TurnIds {
     /// A forked thread's source and where in the source's session file it branched off.
     pub forked_from: Option<(String, u64)>,
     pub turn_started_at_unix_ms: u64,
+    /// A sub-agent's parent, which its requests name.
+    pub spawned: Option<crate::agents::SpawnedBy>,
 }
 
 impl TurnIds {
     pub fn window_id(&self) -> String {
         format!("{}:{}", self.thread_id, self.window_number)
+    }
+
+    /// The session id the requests carry: the root thread's (a sub-agent shares its parent's).
+    pub fn session_id(&self) -> &str {
+        self.spawned.as_ref().map_or(&self.thread_id, |s| &s.session_id)
+    }
+
+    /// The turn that began the work: a sub-agent's is its parent's.
+    pub fn root_turn_id(&self) -> &str {
+        self.spawned.as_ref().map_or(&self.turn_id, |s| &s.root_turn_id)
     }
 }
 
@@ -111,7 +123,7 @@ impl RequestContext<'_> {
         let info = self.model.info;
         let mut values: Map<String, Value> = Map::new();
         values.insert("installation_id".into(), json!(ids.installation_id));
-        values.insert("session_id".into(), json!(ids.thread_id));
+        values.insert("session_id".into(), json!(ids.session_id()));
         values.insert("thread_id".into(), json!(ids.thread_id));
         values.insert("agent_name".into(), json!("/root"));
         values.insert("turn_id".into(), json!(ids.turn_id));
@@ -124,8 +136,19 @@ impl RequestContext<'_> {
             values.insert("forked_from_thread_id".into(), json!(thread));
             values.insert("forked_from_ordinal_exclusive".into(), json!(ordinal));
         }
-        values.insert("root_turn_id".into(), json!(ids.turn_id));
-        // Upstream's app server leaves its threads unclassified and its turns without a trigger.
+        if let Some(spawned) = &ids.spawned {
+            values.insert("parent_thread_id".into(), json!(spawned.parent_thread_id));
+            values.insert("parent_turn_id".into(), json!(spawned.parent_turn_id));
+        }
+        values.insert("root_turn_id".into(), json!(ids.root_turn_id()));
+        if ids.spawned.is_some() {
+            values.insert("subagent_kind".into(), json!("thread_spawn"));
+        }
+        // Upstream's app server leaves its threads unclassified (a sub-agent's excepted) and its turns without a
+        // trigger.
+        if self.client.is_some() && ids.spawned.is_some() {
+            values.insert("thread_source".into(), json!(self.config.thread_source));
+        }
         if self.client.is_none() {
             values.insert("thread_source".into(), json!(self.config.thread_source));
             // The interface's turns are the user's; its title requests have no trigger.
@@ -175,6 +198,10 @@ impl RequestContext<'_> {
                 if let (WebSearchMode::Disabled, Some(list)) = (mode, tools.as_array_mut()) {
                     list.retain(|tool| tool["type"] != "web_search");
                 }
+                // A sub-agent may spawn none: it is offered no deferred tools to search.
+                if let (Some(_), Some(list)) = (&ids.spawned, tools.as_array_mut()) {
+                    list.retain(|tool| tool["type"] != "tool_search");
+                }
                 if let Some(list) = tools.as_array_mut()
                     && !self.config.mcp_namespaces().is_empty()
                 {
@@ -203,7 +230,7 @@ impl RequestContext<'_> {
         fields.insert("reasoning".into(), Value::Object(reasoning));
         fields.insert("store".into(), json!(false));
         fields.insert("include".into(), json!(["reasoning.encrypted_content"]));
-        fields.insert("prompt_cache_key".into(), json!(ids.thread_id));
+        fields.insert("prompt_cache_key".into(), json!(ids.session_id()));
         let mut text = Map::new();
         if info.is_some_and(|i| i.support_verbosity) {
             let verbosity =
@@ -221,18 +248,21 @@ impl RequestContext<'_> {
         if !text.is_empty() {
             fields.insert("text".into(), Value::Object(text));
         }
-        fields.insert(
-            "client_metadata".into(),
-            json!({
-                "session_id": ids.thread_id,
-                "thread_id": ids.thread_id,
-                "x-codex-window-id": ids.window_id(),
-                "turn_id": ids.turn_id,
-                "x-codex-installation-id": ids.installation_id,
-                "root_turn_id": ids.turn_id,
-                "x-codex-turn-metadata": turn_metadata,
-            }),
-        );
+        let mut metadata = json!({
+            "session_id": ids.session_id(),
+            "thread_id": ids.thread_id,
+            "x-codex-window-id": ids.window_id(),
+            "turn_id": ids.turn_id,
+            "x-codex-installation-id": ids.installation_id,
+            "root_turn_id": ids.root_turn_id(),
+            "x-codex-turn-metadata": turn_metadata,
+        });
+        if let Some(spawned) = &ids.spawned {
+            metadata["x-openai-subagent"] = json!(SUBAGENT_KIND);
+            metadata["x-codex-parent-thread-id"] = json!(spawned.parent_thread_id);
+            metadata["parent_turn_id"] = json!(spawned.parent_turn_id);
+        }
+        fields.insert("client_metadata".into(), metadata);
         crate::review::adjust_body(self.config, &mut fields);
         Value::Object(in_order(fields, &self.model.family.body_keys))
     }
@@ -254,11 +284,15 @@ impl RequestContext<'_> {
         }
         put("x-codex-window-id", ids.window_id());
         put("x-codex-turn-metadata", turn_metadata.to_string());
+        if let Some(spawned) = &ids.spawned {
+            put("x-codex-parent-thread-id", spawned.parent_thread_id.clone());
+            put("x-openai-subagent", SUBAGENT_KIND.into());
+        }
         if self.model.lite() {
             put("x-openai-internal-codex-responses-lite", "true".into());
         }
         put("x-client-request-id", ids.thread_id.clone());
-        put("session-id", ids.thread_id.clone());
+        put("session-id", ids.session_id().to_string());
         put("thread-id", ids.thread_id.clone());
         put("accept", "text/event-stream".into());
         put("content-type", "application/json".into());
@@ -289,7 +323,11 @@ impl RequestContext<'_> {
         let order = &self.model.family.headers;
         let mut headers: Vec<(String, String)> =
             order.iter().filter_map(|name| known.iter().find(|(n, _)| n == name).cloned()).collect();
-        headers.extend(known.iter().filter(|(n, _)| !order.contains(n)).cloned());
+        // A header the recorded order lacks (a sub-agent's) follows the one put before it here.
+        for (i, header) in known.iter().enumerate().filter(|(_, (n, _))| !order.contains(n)) {
+            let after = known[..i].iter().rev().find_map(|(n, _)| headers.iter().position(|(h, _)| h == n));
+            headers.insert(after.map_or(headers.len(), |p| p + 1), header.clone());
+        }
         headers.extend(provider.http_headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (header, var) in &provider.env_http_headers {
             // A value that cannot be a header value is skipped, as an unset one is (upstream skips both).
@@ -303,6 +341,9 @@ impl RequestContext<'_> {
         headers
     }
 }
+
+/// What a spawned sub-agent's requests call it (`x-openai-subagent`).
+const SUBAGENT_KIND: &str = "collab_spawn";
 
 /// The keys of `fields` in `order`, then the rest in their own order.
 fn in_order(mut fields: Map<String, Value>, order: &[String]) -> Map<String, Value> {
@@ -421,6 +462,7 @@ mod tests {
             history_initialization: "new",
             forked_from: None,
             turn_started_at_unix_ms: 1,
+            spawned: None,
         }
     }
 

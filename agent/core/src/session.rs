@@ -66,6 +66,10 @@ pub struct SessionOptions {
     pub surface: Surface,
     /// Whether the frontend answers approval and user-input requests (see [`crate::interaction`]).
     pub interaction: Interaction,
+    /// A sub-agent's parent (see [`crate::agents`]): such a session spawns none of its own.
+    pub spawned: Option<crate::agents::SpawnedBy>,
+    /// Where the events of the session's sub-agents go (the app server shows their threads); `None`: nowhere.
+    pub child_events: Option<crate::agents::ChildEvents>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +134,10 @@ pub struct Session {
     tool_items: crate::records::ToolItems,
     /// The running turn's usage.
     turn_usage: Usage,
+    /// A sub-agent's parent.
+    spawned: Option<crate::agents::SpawnedBy>,
+    /// What the session's children tell it, taken into its history at its next request.
+    inbox: crate::agents::Inbox,
 }
 
 /// What a new thread's first turn records.
@@ -144,6 +152,9 @@ impl Session {
         crate::request::prepare_user_agent();
         let pack = rcodex_prompt_pack::embedded();
         let mut config = options.config;
+        if options.spawned.is_some() {
+            config.thread_source = "subagent".to_string();
+        }
         let (model, model_warning) = context::resolve_model(pack, &config.model);
         let model = context::for_surface(pack, model, options.surface);
         let model = crate::review::profile(pack, model, &config);
@@ -259,6 +270,8 @@ impl Session {
                 let thread_id = uuid::Uuid::now_v7().to_string();
                 let context_window_id = uuid::Uuid::now_v7().to_string();
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
+                // A sub-agent is offered no deferred tools: its context does not list their namespaces.
+                let context = if options.spawned.is_some() { without_deferred_namespaces(context) } else { context };
                 let (prefix, mut history) = split_prefix(&model, context);
                 // As upstream: what a SessionStart hook adds follows the context, as a developer message.
                 if config.bypass_hook_trust {
@@ -287,9 +300,33 @@ impl Session {
             let tool_items = tool_items.clone();
             events.tapped(move |event| tool_items.observe(event))
         };
-        let tools =
-            Arc::new(tool_runtime(&config, pack, &model, &thread_id, &tool_events, &options.sandbox_launcher, asker));
+        let inbox = crate::agents::Inbox::default();
+        // A sub-agent spawns none (upstream's depth limit of one).
+        let agents = options.spawned.is_none().then(|| {
+            let base = crate::agents::SpawnBase {
+                config: config.clone(),
+                sandbox_launcher: options.sandbox_launcher.clone(),
+                client: client.clone(),
+                surface,
+                interaction: options.interaction,
+                child_events: options.child_events.clone().unwrap_or_else(|| Arc::new(|_, _| EventSink::discard())),
+            };
+            Arc::new(crate::agents::Agents::new(base, thread_id.clone(), thread_id.clone(), inbox.clone()))
+        });
+        let tools = Arc::new(ToolRuntime::new(RuntimeOptions {
+            config: &config,
+            pack,
+            family_slug: model.family_slug.clone(),
+            image_input: model.info.is_none_or(|info| info.input_modalities.iter().any(|m| m == "image")),
+            thread_id: thread_id.clone(),
+            events: tool_events.clone(),
+            sandbox_launcher: options.sandbox_launcher.clone(),
+            asker,
+            agents,
+        }));
         let session = Session {
+            spawned: options.spawned,
+            inbox,
             tools,
             first_turn,
             fresh: history_initialization == "new",
@@ -345,8 +382,11 @@ impl Session {
             && let Err(e) = rollout.append(kind, payload)
         {
             // The turn goes on; the user learns the session file is incomplete.
-            self.events
-                .emit(Event::Error { message: format!("could not write the session file: {e}"), ends_turn: false });
+            self.events.emit(Event::Error {
+                message: format!("could not write the session file: {e}"),
+                ends_turn: false,
+                reconnect: None,
+            });
         }
     }
 
@@ -415,6 +455,7 @@ impl Session {
             history_initialization: std::mem::replace(&mut self.history_initialization, "new"),
             forked_from: self.forked_from.clone(),
             turn_started_at_unix_ms: jiff::Timestamp::now().as_millisecond() as u64,
+            spawned: self.spawned.clone(),
         }
     }
 
@@ -440,8 +481,11 @@ impl Session {
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.materialize()
         {
-            self.events
-                .emit(Event::Error { message: format!("could not write the session file: {e}"), ends_turn: false });
+            self.events.emit(Event::Error {
+                message: format!("could not write the session file: {e}"),
+                ends_turn: false,
+                reconnect: None,
+            });
         }
     }
 
@@ -457,6 +501,7 @@ impl Session {
         self.fresh = false;
         self.materialize_rollout();
         self.tools.asker().begin_turn(&turn_id, control.cancel.clone());
+        self.tools.begin_turn(&turn_id);
         for warning in std::mem::take(&mut self.warnings) {
             self.events.completed(ItemDetails::Error { message: warning });
         }
@@ -516,6 +561,10 @@ impl Session {
             if !first {
                 for steer in control.take_pending() {
                     self.record_user_input(&turn_id, steer);
+                }
+                // What the children told meanwhile follows the tools' outputs.
+                for text in self.inbox.take() {
+                    self.record(items::canonical(items::message("user", items::new_id("msg"), [text]), self.pack));
                 }
             }
             first = false;
@@ -608,6 +657,7 @@ impl Session {
                 self.events.emit(Event::Error {
                     message: format!("the turn's settings were not applied: {e}"),
                     ends_turn: false,
+                    reconnect: None,
                 });
                 return Vec::new();
             }
@@ -654,7 +704,7 @@ impl Session {
             _ => error.to_string(),
         };
         let error_info = crate::events::codex_error_info(&message);
-        self.events.emit(Event::Error { message: message.clone(), ends_turn: true });
+        self.events.emit(Event::Error { message: message.clone(), ends_turn: true, reconnect: None });
         self.events.emit(Event::TurnFailed {
             error: ErrorMessage { message: message.clone() },
             turn_id: turn_id.into(),
@@ -884,7 +934,11 @@ impl Session {
             // Calls that ran are answered whatever became of the stream: they may have changed things.
             let extras = self.record_outputs(&ids.turn_id, outputs);
             let failed = matches!(outcome, Some(Err(_))) && !retry && !interrupted;
-            if !failed {
+            // Upstream counts tokens after an attempt whose response began (its headers, or the stream): an HTTP
+            // error answer it tries again (a 429 with Retry-After, found by the soak) is followed by none.
+            let no_response = matches!(outcome, Some(Err(ApiError::Retryable { status: Some(_), .. })));
+            let uncounted = failed || (retry && no_response);
+            if !uncounted {
                 let count = crate::records::token_count(&self.usage, &self.last_usage, self.context_window());
                 self.save("event_msg", count);
             }
@@ -902,11 +956,14 @@ impl Session {
                 });
             }
             match outcome {
-                Some(Err(ApiError::Retryable { message, delay })) if retry => {
+                Some(Err(ApiError::Retryable { message, delay, status })) if retry => {
                     attempt += 1;
+                    let reconnect =
+                        crate::events::Reconnect { attempt, max: max_retries, details: message, http_status: status };
                     self.events.emit(Event::Error {
-                        message: format!("Reconnecting... {attempt}/{max_retries} ({message})"),
+                        message: reconnect.message(),
                         ends_turn: false,
+                        reconnect: Some(reconnect),
                     });
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => continue,
@@ -1100,26 +1157,17 @@ pub enum TurnError {
     Interrupted,
 }
 
-/// The tools of a session.
-fn tool_runtime(
-    config: &Config,
-    pack: &'static Pack,
-    model: &ModelProfile<'static>,
-    thread_id: &str,
-    events: &EventSink,
-    sandbox_launcher: &std::path::Path,
-    asker: Arc<Asker>,
-) -> ToolRuntime {
-    ToolRuntime::new(RuntimeOptions {
-        config,
-        pack,
-        family_slug: model.family_slug.clone(),
-        image_input: model.info.is_none_or(|info| info.input_modalities.iter().any(|m| m == "image")),
-        thread_id: thread_id.to_string(),
-        events: events.clone(),
-        sandbox_launcher: sandbox_launcher.to_path_buf(),
-        asker,
-    })
+/// The context without the developer message's listing of deferred tool namespaces (`<tools>...`).
+fn without_deferred_namespaces(context: Vec<Value>) -> Vec<Value> {
+    context
+        .into_iter()
+        .map(|mut item| {
+            if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
+                parts.retain(|p| !p["text"].as_str().is_some_and(|t| t.starts_with("<tools>\n")));
+            }
+            item
+        })
+        .collect()
 }
 
 /// Upstream sends nothing without the provider's key, and says which variable is missing.

@@ -465,6 +465,17 @@ pub fn embedded() -> &'static Pack {
     })
 }
 
+/// The keyword lists upstream's `tool_search` indexes some deferred tools by instead of their definitions (the
+/// multi-agent tools), by tool name: `data/tool-search-keywords.json`, which `parity pack --upstream-bin` reads out of
+/// the pinned release. Parsed once, on first use.
+pub fn search_keywords() -> &'static BTreeMap<String, String> {
+    static KEYWORDS: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+    KEYWORDS.get_or_init(|| {
+        serde_json::from_str(include_str!("../data/tool-search-keywords.json"))
+            .expect("data/tool-search-keywords.json maps tool names to texts")
+    })
+}
+
 #[cfg(test)]
 mod embedded_tests {
     #[test]
@@ -473,5 +484,6 @@ mod embedded_tests {
         assert!(pack.families.contains_key("gpt-5.5"));
         assert!(pack.model("gpt-5.5").is_some());
         assert!(!pack.item_keys.is_empty());
+        assert!(super::search_keywords()["wait_agent"].starts_with("wait_agent wait "));
     }
 }

@@ -145,6 +145,8 @@ fn spawn_thread(
         client: None,
         surface: Surface::Tui,
         interaction: rcodex_core::interaction::Interaction { answered: true, ..Default::default() },
+        spawned: None,
+        child_events: None,
     };
     ThreadHandle::spawn(options, sink).map_err(|e| e.to_string())
 }

@@ -36,6 +36,8 @@ pub fn request(config: &Config, sandbox_launcher: &std::path::Path, prompt: &str
         client: None,
         surface: Surface::TuiTitle,
         interaction: Default::default(),
+        spawned: None,
+        child_events: None,
     };
     tokio::spawn(async move {
         let Ok((thread, task)) = ThreadHandle::spawn(options, EventSink::discard()) else { return };

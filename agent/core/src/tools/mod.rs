@@ -5,6 +5,7 @@
 //! Calls of one response run at once where upstream runs them at once (commands, images, tool search); the others
 //! (patches, goals, plans) run alone, as upstream's tool lock has them. Outputs go back in the order of the calls.
 
+mod agents;
 mod approval;
 mod exec;
 mod goals;
@@ -120,6 +121,8 @@ pub struct ToolRuntime {
     plan: plan::Plan,
     /// Upstream's tool lock: tools that may run beside others take it shared, the rest alone.
     lock: RwLock<()>,
+    /// The session's children, when it may spawn any (a child may not).
+    agents: Option<std::sync::Arc<crate::agents::Agents>>,
     /// The configured MCP servers.
     mcp: std::sync::Arc<crate::mcp::McpServers>,
     /// The model takes images at their original detail (MCP images go so).
@@ -139,6 +142,8 @@ pub struct RuntimeOptions<'a> {
     pub sandbox_launcher: PathBuf,
     /// How tools ask the frontend (approvals, user input).
     pub asker: std::sync::Arc<Asker>,
+    /// The session's children, when it may spawn any.
+    pub agents: Option<std::sync::Arc<crate::agents::Agents>>,
 }
 
 impl ToolRuntime {
@@ -170,6 +175,7 @@ impl ToolRuntime {
             plan: plan::Plan::default(),
             events: options.events,
             lock: RwLock::new(()),
+            agents: options.agents,
         }
     }
 
@@ -183,6 +189,9 @@ impl ToolRuntime {
         self.image_input = image_input;
         self.exec.reconfigure(config, thread_id, &self.pack.upstream_version);
         self.patcher = patch::Patcher::new(config.sandbox_policy().patch_policy(&config.cwd), self.events.clone());
+        if let Some(agents) = &self.agents {
+            agents.reconfigure(config);
+        }
     }
 
     /// Runs a call and returns the items answering it.
@@ -200,6 +209,12 @@ impl ToolRuntime {
         }
         if let Some(answer) = self.mcp_call(call).await {
             return answer;
+        }
+        // The multi-agent tools are deferred: offered through tool_search, never in the request's tools.
+        if let (Some(agents), Some(tool), CallKind::Function) = (&self.agents, agents::tool_name(&call.name), call.kind)
+        {
+            let _shared = self.lock.read().await;
+            return call.text(agents::call(agents, tool, call, &self.events).await);
         }
         if !offered.is_offered(&call.name) {
             return call.text(unsupported(call));
@@ -291,6 +306,13 @@ impl ToolRuntime {
         self.goals.response_received(total_tokens);
     }
 
+    /// Called as a turn starts: children spawned during it name it.
+    pub fn begin_turn(&self, turn_id: &str) {
+        if let Some(agents) = &self.agents {
+            agents.begin_turn(turn_id, turn_id);
+        }
+    }
+
     /// Called at the end of a turn: a plan shown during the turn is completed, the goal's usage accounted.
     pub fn turn_done(&self) {
         self.plan.complete(&self.events);
@@ -300,6 +322,9 @@ impl ToolRuntime {
     /// Ends every command still running and waits for them (at exit, or when interrupted). Their events are not
     /// reported: the turn they belonged to is over.
     pub async fn shutdown(&self) {
+        if let Some(agents) = &self.agents {
+            agents.shutdown().await;
+        }
         self.exec.shutdown().await;
     }
 }

@@ -22,17 +22,14 @@
 //! tools, so that rcodex answers the same query the same way every time. Hits of one namespace are merged into the
 //! first one's place, tools in rank order.
 //!
-//! # The indexed text: where this differs from upstream
+//! # The indexed text
 //!
 //! For a tool without a search text of its own, upstream indexes the namespace's name and description, then the
 //! tool's name, its name with `_` as spaces, its description, and for each JSON-Schema level its description,
-//! property names (sorted) and, nested, `items` and `anyOf`: that is [`default_search_text`]. But for the five
-//! multi-agent tools upstream indexes keyword lists written into its source, which never appear on the wire and so
-//! cannot enter this project (upstream text enters only as recorded data). With the default texts the recorded
-//! queries find the same tools, but not always in upstream's order (for "wait for an agent's final result, send it
-//! input, then close or resume it" with limit 3, upstream answers wait_agent, resume_agent, send_input). The
-//! divergence is in the accepted-divergences file. [`ToolSearchIndex::with_search_texts`] takes other texts for
-//! whoever has them from a legitimate source.
+//! property names (sorted) and, nested, `items` and `anyOf`: that is [`default_search_text`]. The five multi-agent
+//! tools it indexes by keyword lists compiled into it, which never appear on the wire: `parity pack --upstream-bin`
+//! reads them out of the pinned release ([`rcodex_prompt_pack::search_keywords`]), and the recorded searches
+//! (`tool-search`, `tool-search-keywords`, the sub-agent scenarios) check that they rank as upstream ranks.
 
 use bm25::{Document, Language, SearchEngine, SearchEngineBuilder};
 use serde::Deserialize;
@@ -76,9 +73,14 @@ pub struct ToolSearchIndex {
 }
 
 impl ToolSearchIndex {
-    /// Each tool indexed by [`default_search_text`].
+    /// Each tool indexed by upstream's keyword list for it (the prompt pack's [`rcodex_prompt_pack::search_keywords`]),
+    /// else by [`default_search_text`].
     pub fn new(deferred: &[Value]) -> ToolSearchIndex {
-        ToolSearchIndex::with_search_texts(deferred, default_search_text)
+        let keywords = rcodex_prompt_pack::search_keywords();
+        ToolSearchIndex::with_search_texts(deferred, |namespace, tool| {
+            let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+            keywords.get(name).cloned().unwrap_or_else(|| default_search_text(namespace, tool))
+        })
     }
 
     /// Each tool indexed by the text `search_text(namespace, tool)` gives (`namespace` without its `tools`).

@@ -39,6 +39,7 @@ fn fixture_with(mode: SandboxMode, approval: Option<ApprovalPolicy>, interaction
         events: events_sink.clone(),
         sandbox_launcher: "/nonexistent/launcher".into(),
         asker: Arc::new(Asker::new(events_sink, interaction)),
+        agents: None,
     });
     Fixture { _home: home, work, runtime, events }
 }

@@ -1,0 +1,280 @@
+//! The multi-agent tools (`multi_agent_v1`): arguments and outputs as upstream's, each call shown as a collab item.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ToolCall;
+use crate::agents::{AgentStatus, Agents};
+use crate::events::{Event, EventSink, Item, ItemDetails, Status, UserInput};
+
+/// The tools of the `multi_agent_v1` namespace.
+const NAMES: &[&str] = &["spawn_agent", "send_input", "wait_agent", "close_agent", "resume_agent"];
+const NAMESPACE: &str = "multi_agent_v1";
+
+/// The multi-agent tool a call names, with or without its namespace before it.
+pub fn tool_name(name: &str) -> Option<&'static str> {
+    let name = name.strip_prefix(NAMESPACE).unwrap_or(name);
+    NAMES.iter().copied().find(|n| *n == name)
+}
+
+const DEFAULT_WAIT_MS: i64 = 30_000;
+const MIN_WAIT_MS: i64 = 10_000;
+const MAX_WAIT_MS: i64 = 3_600_000;
+
+/// A collab item as it starts and as it ends.
+struct CollabItem<'a> {
+    events: &'a EventSink,
+    id: String,
+    call_id: String,
+    tool: &'static str,
+    sender: String,
+    prompt: Option<String>,
+    /// A spawn's model and reasoning effort: as asked while it starts, as given once it has ended.
+    model: Option<(String, String)>,
+}
+
+impl CollabItem<'_> {
+    fn details(&self, receivers: Vec<String>, states: Map<String, Value>, status: Status) -> ItemDetails {
+        ItemDetails::CollabToolCall {
+            tool: self.tool.to_string(),
+            sender_thread_id: self.sender.clone(),
+            receiver_thread_ids: receivers,
+            prompt: self.prompt.clone(),
+            agents_states: states,
+            status,
+            model: self.model.as_ref().map(|(model, _)| model.clone()),
+            reasoning_effort: self.model.as_ref().map(|(_, effort)| effort.clone()),
+        }
+    }
+
+    fn start(&self, receivers: Vec<String>) {
+        let details = self.details(receivers, Map::new(), Status::InProgress);
+        self.events.emit(Event::ItemStarted { item: Item::new(self.id.clone(), details).with_source(&self.call_id) });
+    }
+
+    fn complete(&self, states: &[(String, AgentStatus)]) {
+        let receivers = states.iter().map(|(id, _)| id.clone()).collect();
+        let failed = states.iter().any(|(_, s)| matches!(s, AgentStatus::Errored(_) | AgentStatus::NotFound));
+        let status = if failed || states.is_empty() { Status::Failed } else { Status::Completed };
+        let states = states.iter().map(|(id, s)| (id.clone(), s.exec_state())).collect();
+        let details = self.details(receivers, states, status);
+        self.events.emit(Event::ItemCompleted { item: Item::new(self.id.clone(), details).with_source(&self.call_id) });
+    }
+}
+
+#[derive(Deserialize)]
+struct SpawnArgs {
+    message: Option<String>,
+    items: Option<Vec<Value>>,
+    model: Option<String>,
+    reasoning_effort: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SendArgs {
+    target: String,
+    message: Option<String>,
+    items: Option<Vec<Value>>,
+    #[serde(default)]
+    interrupt: bool,
+}
+
+#[derive(Deserialize)]
+struct WaitArgs {
+    targets: Vec<String>,
+    timeout_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct CloseArgs {
+    target: String,
+}
+
+#[derive(Deserialize)]
+struct ResumeArgs {
+    id: String,
+}
+
+/// Runs one multi-agent call; the text is the output for the model.
+pub async fn call(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink) -> String {
+    let item = |tool: &'static str, prompt: Option<String>| CollabItem {
+        events,
+        id: events.item_id(),
+        call_id: call.call_id.clone(),
+        tool,
+        sender: agents.parent_thread_id().to_string(),
+        prompt,
+        model: None,
+    };
+    let parsed = |e: serde_json::Error| format!("failed to parse function arguments: {e}");
+    match tool {
+        "spawn_agent" => {
+            let args: SpawnArgs = match serde_json::from_str(&call.payload) {
+                Ok(args) => args,
+                Err(e) => return parsed(e),
+            };
+            let input = match input_of(args.message, args.items) {
+                Ok(input) => input,
+                Err(e) => return e,
+            };
+            let mut item = item("spawn_agent", Some(preview(&input)));
+            let asked_effort = args.reasoning_effort.clone().unwrap_or_else(|| DEFAULT_EFFORT.to_string());
+            item.model = Some((args.model.clone().unwrap_or_default(), asked_effort));
+            item.start(Vec::new());
+            match agents.spawn(input) {
+                Ok((id, nickname)) => {
+                    item.model = Some(agents.child_model());
+                    item.complete(&[(id.clone(), AgentStatus::PendingInit)]);
+                    json!({"agent_id": id, "nickname": nickname}).to_string()
+                }
+                Err(e) => {
+                    item.complete(&[]);
+                    e
+                }
+            }
+        }
+        "send_input" => {
+            let args: SendArgs = match serde_json::from_str(&call.payload) {
+                Ok(args) => args,
+                Err(e) => return parsed(e),
+            };
+            let input = match input_of(args.message, args.items) {
+                Ok(input) => input,
+                Err(e) => return e,
+            };
+            if let Err(e) = agent_id(&args.target) {
+                return e;
+            }
+            let item = item("send_input", Some(preview(&input)));
+            item.start(vec![args.target.clone()]);
+            // The item shows the child as it was when the input went (its new turn has not begun).
+            let before = agents.status(&args.target);
+            let sent = agents.send_input(&args.target, input, args.interrupt).await;
+            item.complete(&[(args.target.clone(), before)]);
+            match sent {
+                Ok(submission_id) => json!({"submission_id": submission_id}).to_string(),
+                Err(e) => e,
+            }
+        }
+        "wait_agent" => {
+            let args: WaitArgs = match serde_json::from_str(&call.payload) {
+                Ok(args) => args,
+                Err(e) => return parsed(e),
+            };
+            if args.targets.is_empty() {
+                return "agent ids must be non-empty".to_string();
+            }
+            if let Some(e) = args.targets.iter().find_map(|t| agent_id(t).err()) {
+                return e;
+            }
+            let timeout = match args.timeout_ms.unwrap_or(DEFAULT_WAIT_MS) {
+                ms if ms <= 0 => return "timeout_ms must be greater than zero".to_string(),
+                ms => ms.clamp(MIN_WAIT_MS, MAX_WAIT_MS),
+            };
+            let item = item("wait", None);
+            item.start(args.targets.clone());
+            let statuses = agents.wait(&args.targets, Duration::from_millis(timeout as u64)).await;
+            item.complete(&statuses);
+            let status: Map<String, Value> =
+                statuses.iter().map(|(id, s)| (id.clone(), serde_json::to_value(s).expect("status"))).collect();
+            json!({"status": status, "timed_out": statuses.is_empty()}).to_string()
+        }
+        "close_agent" => {
+            let args: CloseArgs = match serde_json::from_str(&call.payload) {
+                Ok(args) => args,
+                Err(e) => return parsed(e),
+            };
+            if let Err(e) = agent_id(&args.target) {
+                return e;
+            }
+            let item = item("close_agent", None);
+            item.start(vec![args.target.clone()]);
+            let closed = agents.close(&args.target).await;
+            // The item shows the status the child had before it was closed.
+            let shown = closed.clone().unwrap_or(AgentStatus::NotFound);
+            item.complete(&[(args.target.clone(), shown)]);
+            match closed {
+                Ok(previous) => json!({"previous_status": previous}).to_string(),
+                Err(e) => e,
+            }
+        }
+        "resume_agent" => {
+            let args: ResumeArgs = match serde_json::from_str(&call.payload) {
+                Ok(args) => args,
+                Err(e) => return parsed(e),
+            };
+            if let Err(e) = agent_id(&args.id) {
+                return e;
+            }
+            // Upstream's exec shows a resume as a wait.
+            let item = item("wait", None);
+            item.start(vec![args.id.clone()]);
+            let resumed = agents.resume(&args.id);
+            item.complete(&[(args.id.clone(), agents.status(&args.id))]);
+            match resumed {
+                Ok(status) => json!({"status": status}).to_string(),
+                Err(e) => e,
+            }
+        }
+        other => format!("unsupported call: {other}"),
+    }
+}
+
+/// The effort a spawn is shown asking for when it names none (upstream's default effort).
+const DEFAULT_EFFORT: &str = "medium";
+
+/// An agent id must be a thread id (a UUID); otherwise upstream's answer, in its UUID parser's words. That parser
+/// (an older release of the `uuid` crate) counts a bad character's position from 1 (`not-an-id` fails at `index: 1`,
+/// recorded in `subagent-errors`); this one counts from 0.
+fn agent_id(target: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(target).map_err(|e| {
+        let words = format!("{e:?}");
+        let words = match words.split_once("index: ") {
+            Some((before, after)) => {
+                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                let index = digits.parse::<usize>().map_or(digits.clone(), |i| (i + 1).to_string());
+                format!("{before}index: {index}{}", &after[digits.len()..])
+            }
+            None => words,
+        };
+        format!("invalid agent id {target}: {words}")
+    })
+}
+
+/// The child's input: the message, or the structured items (text and images).
+fn input_of(message: Option<String>, items: Option<Vec<Value>>) -> Result<Vec<UserInput>, String> {
+    match (message, items) {
+        (Some(_), Some(_)) => Err("Provide either message or items, but not both".to_string()),
+        (Some(message), None) if message.trim().is_empty() => {
+            Err("Empty message can't be sent to an agent".to_string())
+        }
+        (Some(message), None) => Ok(vec![UserInput::Text { text: message }]),
+        (None, Some(items)) => {
+            let input: Vec<UserInput> = items
+                .iter()
+                .filter_map(|item| match item.get("type").and_then(Value::as_str) {
+                    Some("text") => Some(UserInput::Text { text: item.get("text")?.as_str()?.to_string() }),
+                    Some("image") => Some(UserInput::Image { url: item.get("image_url")?.as_str()?.to_string() }),
+                    Some("local_image") => Some(UserInput::LocalImage { path: item.get("path")?.as_str()?.into() }),
+                    _ => None,
+                })
+                .collect();
+            if input.is_empty() { Err("Items can't be empty".to_string()) } else { Ok(input) }
+        }
+        (None, None) => Err("Provide one of: message or items".to_string()),
+    }
+}
+
+/// The input as the collab item's `prompt` shows it: its texts.
+fn preview(input: &[UserInput]) -> String {
+    input
+        .iter()
+        .filter_map(|i| match i {
+            UserInput::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
