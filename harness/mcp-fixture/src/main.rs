@@ -195,9 +195,9 @@ impl ServerHandler for Fixture {
         } else {
             return Err(ErrorData::resource_not_found(format!("no resource {uri}"), None));
         };
-        Ok(ReadResourceResult::from(from_json::<ReadResourceResult>(json!({
+        Ok(from_json::<ReadResourceResult>(json!({
             "contents": [{ "uri": uri, "mimeType": "text/plain", "text": text }]
-        })))
+        }))
         .into())
     }
 }
