@@ -175,27 +175,50 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// An accepted divergence passes the check, the same divergence without the accept file fails it, and an entry that
+/// matches nothing is called stale. rcodex diverges nowhere on the suite, so the divergence is made: a copy of the
+/// plain-reply baseline whose recorded instructions (the first developer message) say one word more.
 #[test]
 fn without_the_accept_file_the_accepted_divergence_fails_the_check_and_unused_entries_are_stale() {
     let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline");
+    for scenario in ["plain-reply", "tool-search"] {
+        copy_dir(&repo().join("captures/codex-0.169.0").join(scenario), &baseline.join(scenario));
+    }
+    let capture = baseline.join("plain-reply/captures/session-01/0001-post-responses.json");
+    let mut recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&capture).unwrap()).unwrap();
+    let text = &mut recorded["request"]["body"]["input"][0]["content"][0]["text"];
+    *text = format!("{} Changed.", text.as_str().unwrap()).into();
+    std::fs::write(&capture, serde_json::to_vec(&recorded).unwrap()).unwrap();
     let accept = dir.path().join("accept.toml");
     std::fs::write(
         &accept,
         r#"
 [[accept]]
 category = "prompt"
-path = "/body/instructions"
+path = "/body/input/0/content/0/text"
 scenario = "plain-reply"
-reason = "never needed: plain-reply is clean"
+reason = "the baseline's instructions were changed for this test"
+
+[[accept]]
+category = "schema"
+path = "/body/tools"
+scenario = "tool-search"
+reason = "never needed: tool-search is clean"
 "#,
     )
     .unwrap();
-    let (code, stdout, stderr) =
-        check(&["--only", "tool-search", "--only", "plain-reply", "--accept", accept.to_str().unwrap()]);
+    let base = baseline.to_str().unwrap();
+    let only = ["--baseline", base, "--only", "tool-search", "--only", "plain-reply"];
+    let (code, stdout, stderr) = check(&[&only[..], &["--accept", accept.to_str().unwrap()]].concat());
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(verdict(&stdout, "plain-reply").contains("clean") && stdout.contains("1 accepted"), "{stdout}");
+    assert!(stdout.contains("stale: accept entry at line 10 (schema /body/tools)"), "{stdout}");
+
+    let (code, stdout, stderr) = check(&only);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
-    assert!(verdict(&stdout, "tool-search").contains("schema"), "{stdout}");
-    assert!(verdict(&stdout, "plain-reply").contains("clean"), "{stdout}");
-    assert!(stdout.contains("stale: accept entry at line 4 (prompt /body/instructions)"), "{stdout}");
+    assert!(verdict(&stdout, "plain-reply").contains("prompt"), "{stdout}");
+    assert!(verdict(&stdout, "tool-search").contains("clean"), "{stdout}");
 
     let (code, _, stderr) = check(&["--only", "no-such-scenario"]);
     assert_eq!(code, Some(2), "bad input");

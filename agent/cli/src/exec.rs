@@ -312,6 +312,8 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
         // Commands still running (sessions the model left open, or an interrupted turn's) end with rcodex.
         thread.shutdown().await;
         let _ = task.await;
+        // The `notify` program of the turn finishes before rcodex exits.
+        rcodex_core::notify::wait_for_running(std::time::Duration::from_secs(5));
         match outcome {
             // Interrupted: what was said so far is in the session file; like upstream, no turn event follows.
             None => ExitCode::from(EXIT_INTERRUPTED),

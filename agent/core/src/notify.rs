@@ -36,6 +36,9 @@ impl TurnComplete<'_> {
     }
 }
 
+/// The threads reaping the programs `notify` started.
+static RUNNING: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
 /// Starts `argv` with the turn's JSON as its last argument, its standard streams closed; not waited for (a thread
 /// reaps it). A program that cannot start is left out, as upstream leaves it.
 pub fn notify(argv: &[String], turn: &TurnComplete) {
@@ -48,7 +51,22 @@ pub fn notify(argv: &[String], turn: &TurnComplete) {
         .stderr(Stdio::null())
         .spawn();
     if let Ok(mut child) = child {
-        std::thread::spawn(move || child.wait());
+        let reaper = std::thread::spawn(move || drop(child.wait()));
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|r| !r.is_finished());
+        running.push(reaper);
+    }
+}
+
+/// Waits up to `limit` for the programs `notify` started to end: a process about to exit (`exec`) lets them finish
+/// first, so that what started them (a recorder's process group, a CI job) does not end them half done.
+pub fn wait_for_running(limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for reaper in running {
+        while !reaper.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 
