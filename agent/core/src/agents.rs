@@ -165,10 +165,6 @@ impl Agents {
         self.child(id).map_or(AgentStatus::NotFound, |agent| agent.status.borrow().clone())
     }
 
-    pub fn nickname(&self, id: &str) -> Option<String> {
-        self.child(id).map(|agent| agent.nickname.clone())
-    }
-
     fn options(&self, resume: Option<PathBuf>) -> SessionOptions {
         let base = self.base.lock().expect("base");
         let (parent_turn_id, root_turn_id) = self.turn.lock().expect("turn").clone();
@@ -226,11 +222,8 @@ impl Agents {
         });
         self.children.lock().expect("children").insert(id.clone(), agent.clone());
         // The child's first turn starts on its own: the parent does not wait for it.
-        let child = (self.inbox.clone(), id.clone(), agent.clone());
-        tokio::spawn(async move {
-            let (inbox, id, agent) = child;
-            run_turn(inbox, &id, &agent, input).await;
-        });
+        let (inbox, child_id) = (self.inbox.clone(), id.clone());
+        tokio::spawn(async move { run_turn(inbox, &child_id, &agent, input).await });
         Ok((id, nickname))
     }
 
