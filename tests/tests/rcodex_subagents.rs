@@ -49,13 +49,13 @@ output = [
 
 [[steps]]
 expect = { function_call_output = ["spawn_a", "spawn_b"] }
-extract = { a = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_a" }, b = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_b" } }
-output = [{ function_call = { namespace = "multi_agent_v1", name = "wait_agent", arguments = { targets = ["{{a}}", "{{b}}"], timeout_ms = 30000 }, call_id = "wait_1" } }]
+extract = { a = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_a" } }
+output = [{ function_call = { namespace = "multi_agent_v1", name = "wait_agent", arguments = { targets = ["{{a}}"], timeout_ms = 30000 }, call_id = "wait_1" } }]
 
 [[steps]]
 expect = { function_call_output = "wait_1" }
-extract = { a = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_a" }, b = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_b" } }
-output = [{ function_call = { namespace = "multi_agent_v1", name = "wait_agent", arguments = { targets = ["{{a}}", "{{b}}"], timeout_ms = 30000 }, call_id = "wait_2" } }]
+extract = { b = { pattern = 'agent_id":"([^"]+)"', call_id = "spawn_b" } }
+output = [{ function_call = { namespace = "multi_agent_v1", name = "wait_agent", arguments = { targets = ["{{b}}"], timeout_ms = 30000 }, call_id = "wait_2" } }]
 
 [[steps]]
 expect = { function_call_output = "wait_2" }
@@ -107,7 +107,7 @@ async fn children_run_their_commands_at_the_same_time_and_the_parent_hears_of_bo
         children.iter().filter_map(|c| header(c, "thread-id")).collect();
     assert_eq!(child_threads.len(), 2);
 
-    // The first wait ends when one child is done; with the second, both are; each notified the parent.
+    // Each wait ends when its child is done (a wait on several ends with the first); each child notified the parent.
     let ids: Vec<String> = ["spawn_a", "spawn_b"]
         .iter()
         .map(|call| {
