@@ -186,10 +186,8 @@ async fn soak(bin: &Path, turns: usize, chaos: Chaos) -> Outcome {
     if std::env::var_os("PARITY_SOAK_KEEP").is_some() {
         println!("kept the agent's home and workspace in {}", app.keep_dirs().display());
         // Which request drew which fault, so that what differs in the kept session files can be traced to it.
-        let faults: String = captures
-            .iter()
-            .filter_map(|c| Some(format!("{} {}\n", c.arrival, c.chaos.as_ref()?["fault"])))
-            .collect();
+        let faults: String =
+            captures.iter().filter_map(|c| Some(format!("{} {}\n", c.arrival, c.chaos.as_ref()?["fault"]))).collect();
         let list = app.keep_dirs().join("faults.txt");
         match std::fs::write(&list, faults) {
             Ok(()) => println!("the faults by arrival number are in {}", list.display()),
