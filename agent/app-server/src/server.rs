@@ -633,7 +633,7 @@ impl Server {
         {
             let mut preview = loaded.preview.lock().expect("preview");
             if preview.is_empty() {
-                *preview = text_of(&input);
+                *preview = rcodex_core::events::input_text(&input);
             }
         }
         let schema = params.output_schema.filter(|s| !s.is_null());
@@ -769,17 +769,6 @@ fn user_input(input: &[Value]) -> Result<Vec<UserInput>, RpcError> {
             }
         })
         .collect()
-}
-
-fn text_of(input: &[UserInput]) -> String {
-    input
-        .iter()
-        .filter_map(|i| match i {
-            UserInput::Text { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A JSON value as a TOML value, for a `-c` override.

@@ -121,6 +121,10 @@ pub struct Agents {
     children: Mutex<HashMap<String, Arc<Agent>>>,
 }
 
+/// The reasoning effort a spawn is shown with when neither the call nor the configuration names one (upstream's
+/// default effort).
+pub const DEFAULT_EFFORT: &str = "medium";
+
 /// Why a multi-agent call could not be done: its text goes to the model.
 pub type CallError = String;
 
@@ -148,7 +152,7 @@ impl Agents {
     /// The model a child runs and its reasoning effort (the configured one, else the default).
     pub fn child_model(&self) -> (String, String) {
         let base = self.base.lock().expect("base");
-        let effort = base.config.model_reasoning_effort.clone().unwrap_or_else(|| "medium".to_string());
+        let effort = base.config.model_reasoning_effort.clone().unwrap_or_else(|| DEFAULT_EFFORT.to_string());
         (base.config.model.clone(), effort)
     }
 

@@ -289,11 +289,7 @@ impl Session {
                     attempt += 1;
                     let reconnect =
                         crate::events::Reconnect { attempt, max: max_retries, details: message, http_status: status };
-                    self.events.emit(Event::Error {
-                        message: reconnect.message(),
-                        ends_turn: false,
-                        reconnect: Some(reconnect),
-                    });
+                    self.events.emit(reconnect.event());
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => {}
                         () = control.cancel.cancelled() => return Err(TurnError::Interrupted),

@@ -147,6 +147,18 @@ impl Event {
     }
 }
 
+/// The texts of an input, one per line (what a preview or a collab item's `prompt` shows of it).
+pub fn input_text(input: &[UserInput]) -> String {
+    input
+        .iter()
+        .filter_map(|i| match i {
+            UserInput::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A request tried again: `Reconnecting... {attempt}/{max} ({details})`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconnect {
@@ -159,9 +171,10 @@ pub struct Reconnect {
 }
 
 impl Reconnect {
-    /// The notice as exec and the interface show it.
-    pub fn message(&self) -> String {
-        format!("Reconnecting... {}/{} ({})", self.attempt, self.max, self.details)
+    /// The notice of this retry: the text exec and the interface show, the parts the app server tells apart.
+    pub fn event(self) -> Event {
+        let message = format!("Reconnecting... {}/{} ({})", self.attempt, self.max, self.details);
+        Event::Error { message, ends_turn: false, reconnect: Some(self) }
     }
 }
 

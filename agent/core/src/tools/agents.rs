@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ToolCall;
-use crate::agents::{AgentStatus, Agents};
-use crate::events::{Event, EventSink, Item, ItemDetails, Status, UserInput};
+use crate::agents::{AgentStatus, Agents, DEFAULT_EFFORT};
+use crate::events::{Event, EventSink, Item, ItemDetails, Status, UserInput, input_text};
 
 /// The tools of the `multi_agent_v1` namespace.
 const NAMES: &[&str] = &["spawn_agent", "send_input", "wait_agent", "close_agent", "resume_agent"];
@@ -99,6 +99,11 @@ struct ResumeArgs {
 
 /// Runs one multi-agent call; the text is the output for the model.
 pub async fn call(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink) -> String {
+    answer(agents, tool, call, events).await.unwrap_or_else(|refusal| refusal)
+}
+
+/// The call's output, or the text the model gets instead when the call is refused or fails.
+async fn answer(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink) -> Result<String, String> {
     let item = |tool: &'static str, prompt: Option<String>| CollabItem {
         events,
         id: events.item_id(),
@@ -108,69 +113,48 @@ pub async fn call(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSi
         prompt,
         model: None,
     };
-    let parsed = |e: serde_json::Error| format!("failed to parse function arguments: {e}");
     match tool {
         "spawn_agent" => {
-            let args: SpawnArgs = match serde_json::from_str(&call.payload) {
-                Ok(args) => args,
-                Err(e) => return parsed(e),
-            };
-            let input = match input_of(args.message, args.items) {
-                Ok(input) => input,
-                Err(e) => return e,
-            };
-            let mut item = item("spawn_agent", Some(preview(&input)));
-            let asked_effort = args.reasoning_effort.clone().unwrap_or_else(|| DEFAULT_EFFORT.to_string());
-            item.model = Some((args.model.clone().unwrap_or_default(), asked_effort));
+            let args: SpawnArgs = arguments(&call.payload)?;
+            let input = input_of(args.message, args.items)?;
+            let mut item = item("spawn_agent", Some(input_text(&input)));
+            let asked_effort = args.reasoning_effort.unwrap_or_else(|| DEFAULT_EFFORT.to_string());
+            item.model = Some((args.model.unwrap_or_default(), asked_effort));
             item.start(Vec::new());
             match agents.spawn(input) {
                 Ok((id, nickname)) => {
                     item.model = Some(agents.child_model());
                     item.complete(&[(id.clone(), AgentStatus::PendingInit)]);
-                    json!({"agent_id": id, "nickname": nickname}).to_string()
+                    Ok(json!({"agent_id": id, "nickname": nickname}).to_string())
                 }
                 Err(e) => {
                     item.complete(&[]);
-                    e
+                    Err(e)
                 }
             }
         }
         "send_input" => {
-            let args: SendArgs = match serde_json::from_str(&call.payload) {
-                Ok(args) => args,
-                Err(e) => return parsed(e),
-            };
-            let input = match input_of(args.message, args.items) {
-                Ok(input) => input,
-                Err(e) => return e,
-            };
-            if let Err(e) = agent_id(&args.target) {
-                return e;
-            }
-            let item = item("send_input", Some(preview(&input)));
+            let args: SendArgs = arguments(&call.payload)?;
+            let input = input_of(args.message, args.items)?;
+            agent_id(&args.target)?;
+            let item = item("send_input", Some(input_text(&input)));
             item.start(vec![args.target.clone()]);
             // The item shows the child as it was when the input went (its new turn has not begun).
             let before = agents.status(&args.target);
             let sent = agents.send_input(&args.target, input, args.interrupt).await;
-            item.complete(&[(args.target.clone(), before)]);
-            match sent {
-                Ok(submission_id) => json!({"submission_id": submission_id}).to_string(),
-                Err(e) => e,
-            }
+            item.complete(&[(args.target, before)]);
+            Ok(json!({"submission_id": sent?}).to_string())
         }
         "wait_agent" => {
-            let args: WaitArgs = match serde_json::from_str(&call.payload) {
-                Ok(args) => args,
-                Err(e) => return parsed(e),
-            };
+            let args: WaitArgs = arguments(&call.payload)?;
             if args.targets.is_empty() {
-                return "agent ids must be non-empty".to_string();
+                return Err("agent ids must be non-empty".to_string());
             }
-            if let Some(e) = args.targets.iter().find_map(|t| agent_id(t).err()) {
-                return e;
+            for target in &args.targets {
+                agent_id(target)?;
             }
             let timeout = match args.timeout_ms.unwrap_or(DEFAULT_WAIT_MS) {
-                ms if ms <= 0 => return "timeout_ms must be greater than zero".to_string(),
+                ms if ms <= 0 => return Err("timeout_ms must be greater than zero".to_string()),
                 ms => ms.clamp(MIN_WAIT_MS, MAX_WAIT_MS),
             };
             let item = item("wait", None);
@@ -179,51 +163,37 @@ pub async fn call(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSi
             item.complete(&statuses);
             let status: Map<String, Value> =
                 statuses.iter().map(|(id, s)| (id.clone(), serde_json::to_value(s).expect("status"))).collect();
-            json!({"status": status, "timed_out": statuses.is_empty()}).to_string()
+            Ok(json!({"status": status, "timed_out": statuses.is_empty()}).to_string())
         }
         "close_agent" => {
-            let args: CloseArgs = match serde_json::from_str(&call.payload) {
-                Ok(args) => args,
-                Err(e) => return parsed(e),
-            };
-            if let Err(e) = agent_id(&args.target) {
-                return e;
-            }
+            let args: CloseArgs = arguments(&call.payload)?;
+            agent_id(&args.target)?;
             let item = item("close_agent", None);
             item.start(vec![args.target.clone()]);
             let closed = agents.close(&args.target).await;
             // The item shows the status the child had before it was closed.
             let shown = closed.clone().unwrap_or(AgentStatus::NotFound);
-            item.complete(&[(args.target.clone(), shown)]);
-            match closed {
-                Ok(previous) => json!({"previous_status": previous}).to_string(),
-                Err(e) => e,
-            }
+            item.complete(&[(args.target, shown)]);
+            Ok(json!({"previous_status": closed?}).to_string())
         }
         "resume_agent" => {
-            let args: ResumeArgs = match serde_json::from_str(&call.payload) {
-                Ok(args) => args,
-                Err(e) => return parsed(e),
-            };
-            if let Err(e) = agent_id(&args.id) {
-                return e;
-            }
+            let args: ResumeArgs = arguments(&call.payload)?;
+            agent_id(&args.id)?;
             // Upstream's exec shows a resume as a wait.
             let item = item("wait", None);
             item.start(vec![args.id.clone()]);
             let resumed = agents.resume(&args.id);
             item.complete(&[(args.id.clone(), agents.status(&args.id))]);
-            match resumed {
-                Ok(status) => json!({"status": status}).to_string(),
-                Err(e) => e,
-            }
+            Ok(json!({"status": resumed?}).to_string())
         }
-        other => format!("unsupported call: {other}"),
+        other => Err(format!("unsupported call: {other}")),
     }
 }
 
-/// The effort a spawn is shown asking for when it names none (upstream's default effort).
-const DEFAULT_EFFORT: &str = "medium";
+/// A call's arguments, or upstream's words for arguments that do not read.
+fn arguments<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T, String> {
+    serde_json::from_str(payload).map_err(|e| format!("failed to parse function arguments: {e}"))
+}
 
 /// An agent id must be a thread id (a UUID); otherwise upstream's answer, in its UUID parser's words. That parser
 /// (an older release of the `uuid` crate) counts a bad character's position from 1 (`not-an-id` fails at `index: 1`,
@@ -265,16 +235,4 @@ fn input_of(message: Option<String>, items: Option<Vec<Value>>) -> Result<Vec<Us
         }
         (None, None) => Err("Provide one of: message or items".to_string()),
     }
-}
-
-/// The input as the collab item's `prompt` shows it: its texts.
-fn preview(input: &[UserInput]) -> String {
-    input
-        .iter()
-        .filter_map(|i| match i {
-            UserInput::Text { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
