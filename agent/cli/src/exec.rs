@@ -183,20 +183,23 @@ pub fn review(target: Option<ReviewTarget>, args: CommonArgs) -> ExitCode {
                 print_error(&message);
                 ExitCode::from(1)
             }
-            Some(Ok(summary)) => {
-                if let Some(path) = &args.output_last_message
-                    && let Err(e) = std::fs::write(path, summary.last_message.clone().unwrap_or_default())
-                {
-                    print_error(&format!("could not write {}: {e}", path.display()));
-                    return ExitCode::from(1);
-                }
-                if !args.json {
-                    human.finish(&summary);
-                }
-                ExitCode::SUCCESS
-            }
+            Some(Ok(summary)) => finish(&args, &human, &summary),
         }
     })
+}
+
+/// A turn that completed: its last message written where `--output-last-message` says, and told to a person.
+fn finish(args: &CommonArgs, human: &Human, summary: &rcodex_core::session::TurnSummary) -> ExitCode {
+    if let Some(path) = &args.output_last_message
+        && let Err(e) = std::fs::write(path, summary.last_message.clone().unwrap_or_default())
+    {
+        print_error(&format!("could not write {}: {e}", path.display()));
+        return ExitCode::from(1);
+    }
+    if !args.json {
+        human.finish(summary);
+    }
+    ExitCode::SUCCESS
 }
 
 /// Whether `cwd` is inside a git repository, by upstream 0.169.0's rule for exec's check (seen with `.git` entries
@@ -318,18 +321,7 @@ fn execute(prepared: Prepared, args: &CommonArgs) -> ExitCode {
             // Interrupted: what was said so far is in the session file; like upstream, no turn event follows.
             None => ExitCode::from(EXIT_INTERRUPTED),
             Some(Err(_)) => ExitCode::from(1),
-            Some(Ok(summary)) => {
-                if let Some(path) = &args.output_last_message
-                    && let Err(e) = std::fs::write(path, summary.last_message.clone().unwrap_or_default())
-                {
-                    print_error(&format!("could not write {}: {e}", path.display()));
-                    return ExitCode::from(1);
-                }
-                if !args.json {
-                    human.finish(&summary);
-                }
-                ExitCode::SUCCESS
-            }
+            Some(Ok(summary)) => finish(args, &human, &summary),
         }
     })
 }
