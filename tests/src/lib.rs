@@ -184,3 +184,20 @@ impl Outcome {
         format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
     }
 }
+
+/// The output item (`function_call_output`, `custom_tool_call_output`...) answering `call_id`, from the last model
+/// request that carries it.
+pub fn output_item(requests: &[parity_capture::Capture], call_id: &str) -> Value {
+    requests
+        .iter()
+        .rev()
+        .flat_map(|c| c.request.input().iter())
+        .find(|i| i["call_id"] == call_id && i["type"].as_str().is_some_and(|t| t.ends_with("_output")))
+        .unwrap_or_else(|| panic!("no output for {call_id}"))
+        .clone()
+}
+
+/// The text of the output answering `call_id` (see [`output_item`]).
+pub fn output_text(requests: &[parity_capture::Capture], call_id: &str) -> String {
+    output_item(requests, call_id)["output"].as_str().expect("a text output").to_string()
+}

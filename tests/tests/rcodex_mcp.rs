@@ -3,21 +3,9 @@
 //! timeout, an approval exec cannot give, an MCP error), and `rcodex mcp list|get|add|remove` against what upstream
 //! 0.169.0's `codex mcp` printed and wrote when run by hand.
 
-use parity_capture::Capture;
-use parity_e2e::{Run, bin};
+use parity_e2e::{Run, bin, output_item};
 use parity_server::{ParityServer, Script, script::Syntax};
 use serde_json::Value;
-
-/// The output item answering `call_id`, from the last request that carries it.
-fn output(requests: &[Capture], call_id: &str) -> Value {
-    requests
-        .iter()
-        .rev()
-        .flat_map(|c| c.request.input().iter())
-        .find(|i| i["call_id"] == call_id && i["type"].as_str().is_some_and(|t| t.ends_with("_output")))
-        .unwrap_or_else(|| panic!("no output for {call_id}"))
-        .clone()
-}
 
 /// The output's texts (a string, or the texts of its content items), the wall time's header cut to its words.
 fn texts(output: &Value) -> Vec<String> {
@@ -96,53 +84,53 @@ async fn mcp_tools_and_resources_through_a_real_stdio_server() {
         first["model"]
     );
     assert!(first.to_string().contains("- mcp__fixture"), "the context names the namespace");
-    let found = &output(&requests, "search")["tools"][0];
+    let found = &output_item(&requests, "search")["tools"][0];
     assert_eq!(found["name"], "mcp__fixture");
     let tools: Vec<&str> = found["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     assert_eq!(tools[0], "sleep", "the best match first: {tools:?}");
     let sleep = &found["tools"][0];
     assert_eq!(sleep["parameters"]["properties"]["ms"], serde_json::json!({"type": "integer"}), "minimum dropped");
 
-    assert_eq!(texts(&output(&requests, "echo")), ["Wall time\nOutput:", "hello"]);
+    assert_eq!(texts(&output_item(&requests, "echo")), ["Wall time\nOutput:", "hello"]);
     assert_eq!(
-        texts(&output(&requests, "weather")),
+        texts(&output_item(&requests, "weather")),
         ["Wall time\nOutput:\n{\"city\":\"Paris\",\"celsius\":21,\"sky\":\"clear\"}"]
     );
-    let chart = texts(&output(&requests, "chart"));
+    let chart = texts(&output_item(&requests, "chart"));
     assert_eq!(chart[..2], ["Wall time\nOutput:", "A chart of one red pixel."]);
     assert!(chart[2].starts_with("image "), "{chart:?}");
-    assert_eq!(texts(&output(&requests, "fail")), ["Wall time\nOutput:", "fixture failure: on purpose"]);
+    assert_eq!(texts(&output_item(&requests, "fail")), ["Wall time\nOutput:", "fixture failure: on purpose"]);
     assert_eq!(
-        texts(&output(&requests, "sleep")),
+        texts(&output_item(&requests, "sleep")),
         [
             "Wall time\nOutput:",
             "tool call error: tool call failed for `fixture/sleep`\n\nCaused by:\n    timed out awaiting tools/call after 1000ms"
         ]
     );
     assert_eq!(
-        texts(&output(&requests, "note")),
+        texts(&output_item(&requests, "note")),
         ["Wall time\nOutput:", "MCP tool call requires approval, but approval policy is never"]
     );
-    assert_eq!(texts(&output(&requests, "nosuch")), ["unsupported call: mcp__fixturenosuch"]);
+    assert_eq!(texts(&output_item(&requests, "nosuch")), ["unsupported call: mcp__fixturenosuch"]);
     assert_eq!(
-        texts(&output(&requests, "list")),
+        texts(&output_item(&requests, "list")),
         [
             r#"{"resources":[{"server":"fixture","uri":"fixture://notes.txt","name":"notes","description":"The household notes.","mimeType":"text/plain"}]}"#
         ]
     );
     assert_eq!(
-        texts(&output(&requests, "read")),
+        texts(&output_item(&requests, "read")),
         [
             r#"{"server":"fixture","uri":"fixture://notes.txt","contents":[{"uri":"fixture://notes.txt","mimeType":"text/plain","text":"Water the plants on Tuesdays.\n"}]}"#
         ]
     );
     assert_eq!(
-        texts(&output(&requests, "missing")),
+        texts(&output_item(&requests, "missing")),
         [
             "resources/read failed: resources/read failed for `fixture` (fixture://missing): Mcp error: -32002: no resource fixture://missing"
         ]
     );
-    assert_eq!(texts(&output(&requests, "unknown")), ["unknown MCP server 'nope'"]);
+    assert_eq!(texts(&output_item(&requests, "unknown")), ["unknown MCP server 'nope'"]);
 
     // exec --json: an mcp_tool_call item per call the server saw or refused, none for unknown tools and servers.
     let calls: Vec<&Value> =
@@ -180,7 +168,7 @@ output = [{ message = "nothing found" }]
     let out = run.exec(&["search"]).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     let requests = s.model_requests().await;
-    let found = output(&requests, "search");
+    let found = output_item(&requests, "search");
     assert!(found["tools"].as_array().unwrap().iter().all(|t| t["name"] != "mcp__broken"), "{found}");
 }
 

@@ -4,20 +4,9 @@
 //! words.
 
 use parity_capture::Capture;
-use parity_e2e::{Run, scripted};
+use parity_e2e::{Run, output_text, scripted};
 use parity_server::script::{Script, Syntax};
 use serde_json::Value;
-
-/// The output text answering `call_id`, from the last request that carries it.
-fn output_text(requests: &[Capture], call_id: &str) -> String {
-    requests
-        .iter()
-        .rev()
-        .flat_map(|c| c.request.input().iter())
-        .find(|i| i["call_id"] == call_id && i["type"] == "function_call_output")
-        .and_then(|i| i["output"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("no output for {call_id}"))
-}
 
 fn header<'a>(capture: &'a Capture, name: &str) -> Option<&'a str> {
     capture.request.header(name)

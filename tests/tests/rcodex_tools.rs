@@ -4,25 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use parity_capture::Capture;
-use parity_e2e::{Run, scripted};
+use parity_e2e::{Run, output_item, output_text, scripted};
 use parity_server::Step;
 use serde_json::{Value, json};
-
-/// The output item answering `call_id`, from the last request that carries it.
-fn output_item(requests: &[Capture], call_id: &str) -> Value {
-    requests
-        .iter()
-        .rev()
-        .flat_map(|c| c.request.input().iter())
-        .find(|i| i["call_id"] == call_id && i["type"].as_str().is_some_and(|t| t.ends_with("_output")))
-        .unwrap_or_else(|| panic!("no output for {call_id}"))
-        .clone()
-}
-
-fn output_text(requests: &[Capture], call_id: &str) -> String {
-    output_item(requests, call_id)["output"].as_str().expect("a text output").to_string()
-}
 
 /// `exec_command`'s text without its first two lines (chunk id and wall time vary).
 fn stable(text: &str) -> String {
