@@ -188,6 +188,12 @@ impl RuleSet {
                 Action::Fixed(Value::String("<content-length>".into())),
             ),
             builtin(
+                "websocket-key",
+                "sec-websocket-key, a random nonce of each WebSocket upgrade (kept as its redacted fingerprint)",
+                &[".headers.sec-websocket-key"],
+                Action::Fixed(Value::String("<sec-websocket-key>".into())),
+            ),
+            builtin(
                 "user-agent-os",
                 "The operating system and its version in user-agent (the first parenthesized part)",
                 &[".headers.user-agent"],
@@ -233,6 +239,13 @@ impl RuleSet {
                     ".body.client_metadata[\"x-codex-ws-stream-request-start-ms\"]",
                 ],
                 Action::Placeholder("unix_ms".into()),
+            ),
+            builtin(
+                "message-create-times",
+                "The wall-clock creation time (Unix seconds, fractional) the built-in provider's requests give each \
+                 input item in internal_chat_message_metadata_passthrough",
+                &[".body.input[*].internal_chat_message_metadata_passthrough.create_time"],
+                Action::Fixed(Value::String("<unix_s>".into())),
             ),
             builtin(
                 "current-date",

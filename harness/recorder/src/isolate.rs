@@ -23,6 +23,9 @@ pub struct RunDirs {
     pub home: PathBuf,
     pub codex_home: PathBuf,
     pub workspace: PathBuf,
+    /// The credential variables of the agent's environment: the custom provider's key, or the built-in provider's
+    /// when the scenario gives it in the environment (none when it is in `auth.json`).
+    key_env: Vec<(String, String)>,
 }
 
 impl RunDirs {
@@ -72,7 +75,8 @@ impl RunDirs {
         if scenario.workspace.git {
             git_init(&workspace, &home, &scenario.workspace)?;
         }
-        Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace })
+        let key_env = crate::credentials::lay_out(scenario, &codex_home)?;
+        Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace, key_env })
     }
 
     pub fn root(&self) -> &Path {
@@ -100,12 +104,12 @@ impl RunDirs {
             ("SHELL", "/bin/bash".to_string()),
             ("USER", "parity".to_string()),
             ("LOGNAME", "parity".to_string()),
-            (API_KEY_VAR, DUMMY_KEY.to_string()),
             ("PARITY_BASE_URL", base_url.to_string()),
             ("PARITY_TURN", turn.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.key_env.iter().cloned())
         .collect()
     }
 }
@@ -170,7 +174,9 @@ pub fn config_toml(scenario: &Scenario, base_url: &str) -> String {
     let options = &scenario.agent;
     let mut config = toml::Table::new();
     config.insert("model".into(), options.model().into());
-    config.insert("model_provider".into(), "parity".into());
+    if options.provider == crate::scenario::Provider::Parity {
+        config.insert("model_provider".into(), "parity".into());
+    }
     // Upstream 0.169.0 refuses `untrusted` in config.toml, and its app server takes it in `thread/start`: there the
     // request alone says it (the app server's default, `on-request`, is in force until then).
     let request_only = options.frontend == crate::scenario::Frontend::AppServer && options.approval() == "untrusted";
@@ -181,7 +187,10 @@ pub fn config_toml(scenario: &Scenario, base_url: &str) -> String {
         config.insert("sandbox_mode".into(), sandbox.clone().into());
     }
     merge(&mut config, &options.config);
-    point_at(&mut config, base_url, API_KEY_VAR);
+    match options.provider {
+        crate::scenario::Provider::Parity => point_at(&mut config, base_url, API_KEY_VAR),
+        crate::scenario::Provider::Openai => crate::credentials::point_builtin_at(&mut config, base_url),
+    }
     toml::to_string(&config).expect("a TOML table serializes")
 }
 

@@ -11,6 +11,7 @@
 //! - [`suite`]: recording every scenario, in parallel where safe.
 
 pub mod agent;
+pub mod credentials;
 pub mod frontend;
 pub mod isolate;
 pub mod output;

@@ -66,6 +66,46 @@ pub struct AgentOptions {
     /// `--title TITLE`), instead of a prompt; exec frontend only. Checked by [`check_review_args`].
     #[serde(default)]
     pub review: Vec<String>,
+    /// The model provider the agent uses: `parity` (a custom provider in config.toml, the default) or `openai`
+    /// (the built-in one, as most users run it, pointed at the server by `openai_base_url`).
+    #[serde(default)]
+    pub provider: Provider,
+    /// The built-in provider's credentials ([`Auth`]); `api-key` when absent. Only with `provider = "openai"`.
+    pub auth: Option<Auth>,
+}
+
+/// Which model provider a scenario's agent talks through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// `[model_providers.parity]`: a custom provider whose key is in `PARITY_API_KEY`.
+    #[default]
+    Parity,
+    /// The built-in `openai` provider: no `[model_providers]` table, `openai_base_url` pointing at the server.
+    Openai,
+}
+
+/// Where the built-in provider finds its credentials: what a user has after `codex login` (or in CI).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    /// `CODEX_API_KEY` in the environment (what `codex exec` reads; `OPENAI_API_KEY` is not read by 0.169.0's exec).
+    Env,
+    /// `auth.json` holding an API key, as `codex login --with-api-key` writes it.
+    #[default]
+    ApiKey,
+    /// `auth.json` holding ChatGPT tokens (a fake id token naming an account id), refreshed recently.
+    Chatgpt,
+}
+
+impl Auth {
+    pub fn name(self) -> &'static str {
+        match self {
+            Auth::Env => "env",
+            Auth::ApiKey => "api-key",
+            Auth::Chatgpt => "chatgpt",
+        }
+    }
 }
 
 /// How a run drives its agent.
@@ -447,6 +487,23 @@ impl Scenario {
                 return Err(invalid(String::new(), "agent.review: only the exec frontend runs `exec review`".into()));
             }
             check_review_args(&file.agent.review).map_err(|m| invalid(String::new(), format!("agent.review: {m}")))?;
+        }
+        if file.agent.auth.is_some() && file.agent.provider != Provider::Openai {
+            return Err(invalid(
+                String::new(),
+                "agent.auth: only the built-in provider (provider = \"openai\") takes credentials from the scenario"
+                    .into(),
+            ));
+        }
+        if file.agent.provider == Provider::Openai
+            && file.agent.config.get("model_providers").is_some_and(|t| t.as_table().is_some_and(|t| !t.is_empty()))
+        {
+            return Err(invalid(
+                String::new(),
+                "agent.config.model_providers: provider = \"openai\" runs the built-in provider, with no \
+                 [model_providers] table"
+                    .into(),
+            ));
         }
         let home_files: BTreeMap<String, Vec<u8>> =
             file.home.files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();

@@ -365,3 +365,21 @@ fn long_changes_are_explained_by_an_excerpt() {
     assert!(b.starts_with('…') && b.contains("CHANGE") && b.chars().count() < 110, "{b}");
     assert!(a.contains("<x#1>"), "{a}");
 }
+
+#[test]
+fn the_builtin_provider_s_volatile_values_are_masked() {
+    let rec = recording(vec![capture(
+        1,
+        1,
+        &[("sec-websocket-key", "<redacted:33c26971>")],
+        json!({"input": [
+            {"type": "message", "internal_chat_message_metadata_passthrough": {"create_time": 1796544347.3, "content_item_kinds": ["user.text"]}},
+            {"type": "function_call_output", "internal_chat_message_metadata_passthrough": {"create_time": 1796544361.7}},
+        ]}),
+    )]);
+    let d = doc(&norm(&rec));
+    assert_eq!(d["headers"]["sec-websocket-key"], "<sec-websocket-key>");
+    let passthrough = |i: usize| d["body"]["input"][i]["internal_chat_message_metadata_passthrough"].clone();
+    assert_eq!(passthrough(0), json!({"create_time": "<unix_s>", "content_item_kinds": ["user.text"]}));
+    assert_eq!(passthrough(1)["create_time"], "<unix_s>");
+}
