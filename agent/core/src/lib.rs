@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod auth;
 pub mod client;
+pub mod code_mode;
 pub mod config;
 pub mod context;
 pub mod events;

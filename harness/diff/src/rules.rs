@@ -324,12 +324,12 @@ impl RuleSet {
             ),
             builtin(
                 "tool-output-wall-time",
-                "`Wall time:` lines of tool outputs",
+                "`Wall time:` lines of tool outputs, and code mode's `Wall time N seconds` headers",
                 &[".body.input[*].output.**"],
                 Action::Regex {
-                    regex: regex(r"(?m)^Wall time: [0-9.]+ seconds"),
-                    replace: Replace::Template("Wall time: <seconds> seconds".into()),
-                    literal: Some("Wall time: "),
+                    regex: regex(r"(?m)^Wall time(:?) [0-9.]+ seconds"),
+                    replace: Replace::Template("Wall time${1} <seconds> seconds".into()),
+                    literal: Some("Wall time"),
                 },
             ),
             builtin(

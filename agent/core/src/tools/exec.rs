@@ -25,6 +25,49 @@ use crate::interaction::ApprovalDecision;
 use crate::shell_env;
 
 /// The session's commands.
+/// How an `exec_command` or `write_stdin` call ended.
+pub enum CommandAnswer {
+    /// The command ran, or runs on.
+    Ran(rcodex_exec::ExecOutput),
+    /// A patch given as a command was applied instead: the text reads as a command's output.
+    Patched(String),
+    /// The call was refused, or failed before anything ran: the text says why.
+    Refused(String),
+}
+
+impl CommandAnswer {
+    /// The text the model reads for a direct call.
+    pub fn model_text(self) -> String {
+        match self {
+            CommandAnswer::Ran(output) => output.to_model_text(),
+            CommandAnswer::Patched(text) | CommandAnswer::Refused(text) => text,
+        }
+    }
+
+    /// What a code-mode script's promise gets: upstream's object for a command that ran (the output whole), the
+    /// text for a patch, a rejection with the reason for a refusal.
+    pub fn code_mode_value(self) -> Result<serde_json::Value, String> {
+        match self {
+            CommandAnswer::Ran(output) => {
+                let mut value = serde_json::Map::new();
+                value.insert("chunk_id".into(), output.chunk_id.clone().into());
+                value.insert("wall_time_seconds".into(), output.wall_time.as_secs_f64().into());
+                if let Some(code) = output.exit_code {
+                    value.insert("exit_code".into(), code.into());
+                }
+                if let Some(id) = output.session_id {
+                    value.insert("session_id".into(), id.into());
+                }
+                value.insert("original_token_count".into(), output.original_token_count.into());
+                value.insert("output".into(), output.text().into());
+                Ok(value.into())
+            }
+            CommandAnswer::Patched(text) => Ok(text.into()),
+            CommandAnswer::Refused(text) => Err(text),
+        }
+    }
+}
+
 pub struct Commands {
     manager: ExecManager,
     context: ToolContext,
@@ -100,34 +143,37 @@ impl Commands {
 
     /// Runs an `exec_command` call; returns the text for the model. A command that only feeds a patch to
     /// `apply_patch` has `patcher` apply it instead of running.
-    pub async fn exec_command(&self, call: &ToolCall, approvals: &Approvals, patcher: &Patcher) -> String {
+    pub async fn exec_command(&self, call: &ToolCall, approvals: &Approvals, patcher: &Patcher) -> CommandAnswer {
         let mut prepared = match prepare_exec_command(&call.payload, &self.context, &call.call_id) {
             Ok(prepared) => prepared,
-            Err(error) => return error.0,
+            Err(error) => return CommandAnswer::Refused(error.0),
         };
         let approval = approvals.policy();
         if requests_more_permissions(&prepared.args) {
             // Nobody can approve in exec: upstream refuses unless the policy lets the model ask.
             if approval != ApprovalPolicy::OnRequest {
                 let policy = approval_debug_name(approval);
-                return format!(
+                return CommandAnswer::Refused(format!(
                     "approval policy is {policy}; reject command — you cannot ask for escalated permissions if the approval policy is {policy}"
-                );
+                ));
             }
             if requests_additional_permissions(&prepared.args) {
-                return ADDITIONAL_PERMISSIONS_DISABLED.to_string();
+                return CommandAnswer::Refused(ADDITIONAL_PERMISSIONS_DISABLED.to_string());
             }
         }
         match rcodex_apply_patch::shell_patch(&prepared.request.argv) {
-            Some(ShellPatch::Bare) => return rcodex_apply_patch::BARE_PATCH_ERROR.to_string(),
+            Some(ShellPatch::Bare) => return CommandAnswer::Refused(rcodex_apply_patch::BARE_PATCH_ERROR.to_string()),
             Some(ShellPatch::Heredoc { patch, workdir }) => {
                 let cwd = prepared.request.cwd.join(workdir.unwrap_or_default());
                 let output = patcher.apply_asking(&patch, &cwd, &call.call_id, approvals).await;
                 // A patch that reached the files reads as a command's output; a refused one as the refusal alone.
                 return if output.reached_files {
-                    rcodex_exec::output_without_process(&output.text, prepared.request.max_output_tokens)
+                    CommandAnswer::Patched(rcodex_exec::output_without_process(
+                        &output.text,
+                        prepared.request.max_output_tokens,
+                    ))
                 } else {
-                    output.text
+                    CommandAnswer::Refused(output.text)
                 };
             }
             None => {}
@@ -144,7 +190,7 @@ impl Commands {
         let mut allowed_by_rules = false;
         match self.rules.judge(&prepared.request.argv, &prepared.request.command, situation) {
             Verdict::Unmatched => {}
-            Verdict::Forbidden(text) => return text,
+            Verdict::Forbidden(text) => return CommandAnswer::Refused(text),
             Verdict::Allowed { outside_sandbox } => {
                 allowed_by_rules = true;
                 sandboxed &= !outside_sandbox;
@@ -193,7 +239,7 @@ impl Commands {
                 }
                 _ => {
                     self.declined(shown, &call.call_id, &request.command, &request.cwd);
-                    return COMMAND_DECLINED.to_string();
+                    return CommandAnswer::Refused(COMMAND_DECLINED.to_string());
                 }
             }
         }
@@ -206,8 +252,8 @@ impl Commands {
         }
         request.sandboxed = sandboxed;
         match self.manager.exec_command(prepared.request).await {
-            Ok(output) => output.to_model_text(),
-            Err(error) => rcodex_exec::tool::ToolError::exec_command(error).0,
+            Ok(output) => CommandAnswer::Ran(output),
+            Err(error) => CommandAnswer::Refused(rcodex_exec::tool::ToolError::exec_command(error).0),
         }
     }
 
@@ -230,11 +276,11 @@ impl Commands {
         }
     }
 
-    /// Runs a `write_stdin` call; returns the text for the model.
-    pub async fn write_stdin(&self, arguments: &str) -> String {
+    /// Runs a `write_stdin` call.
+    pub async fn write_stdin(&self, arguments: &str) -> CommandAnswer {
         match rcodex_exec::tool::write_stdin(&self.manager, arguments, &self.context).await {
-            Ok(output) => output.to_model_text(),
-            Err(error) => error.0,
+            Ok(output) => CommandAnswer::Ran(output),
+            Err(error) => CommandAnswer::Refused(error.0),
         }
     }
 

@@ -127,6 +127,10 @@ pub struct ToolRuntime {
     mcp: std::sync::Arc<crate::mcp::McpServers>,
     /// The model takes images at their original detail (MCP images go so).
     original_detail: bool,
+    /// `exec` and `wait`, for the models that have them.
+    code_mode: crate::code_mode::CodeMode,
+    /// The tools an `exec` script may call, for this model.
+    nested: Vec<crate::code_mode::NestedTool>,
 }
 
 /// What a session tells its tool runtime.
@@ -156,6 +160,8 @@ impl ToolRuntime {
         let original_detail =
             options.pack.model(&options.family_slug).is_some_and(|m| m.supports_image_detail_original);
         ToolRuntime {
+            code_mode: crate::code_mode::CodeMode::new(Some(options.sandbox_launcher.clone())),
+            nested: nested_tools(options.pack, &options.family_slug),
             mcp,
             original_detail,
             cwd: config.cwd.clone(),
@@ -185,6 +191,7 @@ impl ToolRuntime {
     pub fn reconfigure(&mut self, config: &Config, family_slug: String, image_input: bool, thread_id: &str) {
         self.cwd = config.cwd.clone();
         self.approvals.set_policy(config.approval_policy);
+        self.nested = nested_tools(self.pack, &family_slug);
         self.family_slug = family_slug;
         self.image_input = image_input;
         self.exec.reconfigure(config, thread_id, &self.pack.upstream_version);
@@ -220,13 +227,25 @@ impl ToolRuntime {
             return call.text(unsupported(call));
         }
         match (call.name.as_str(), call.kind) {
+            // The script's own tool calls take the lock, each as its tool does.
+            ("exec", CallKind::Custom) => {
+                self.code_mode.exec(&call.call_id, &call.payload, &self.nested, &self.cwd, self).await
+            }
+            ("wait", CallKind::Function) => self.code_mode.wait(&call.call_id, &call.payload, &self.nested, self).await,
+            _ => self.dispatch(call).await,
+        }
+    }
+
+    /// Runs a call of one of the session's own tools, offered directly or reached from a code-mode script.
+    async fn dispatch(&self, call: &ToolCall) -> Vec<Value> {
+        match (call.name.as_str(), call.kind) {
             ("exec_command", CallKind::Function) => {
                 let _shared = self.lock.read().await;
-                call.text(self.exec.exec_command(call, &self.approvals, &self.patcher).await)
+                call.text(self.exec.exec_command(call, &self.approvals, &self.patcher).await.model_text())
             }
             ("write_stdin", CallKind::Function) => {
                 let _shared = self.lock.read().await;
-                call.text(self.exec.write_stdin(&call.payload).await)
+                call.text(self.exec.write_stdin(&call.payload).await.model_text())
             }
             ("view_image", CallKind::Function) if !self.image_input => {
                 call.text("view_image is not allowed because you do not support image inputs")
@@ -325,6 +344,7 @@ impl ToolRuntime {
         if let Some(agents) = &self.agents {
             agents.shutdown().await;
         }
+        self.code_mode.shutdown().await;
         self.exec.shutdown().await;
     }
 }
@@ -364,6 +384,64 @@ impl Tools {
     pub fn is_offered(&self, name: &str) -> bool {
         self.offered.contains(name)
     }
+}
+
+impl crate::code_mode::NestedTools for ToolRuntime {
+    /// Upstream's nested call: the script's input becomes the call's arguments (an object) or input (a string, for
+    /// a freeform tool); commands answer with an object, a patch with `{}`, other tools with their text; a call that
+    /// failed before running rejects with the reason.
+    async fn call_nested(&self, tool: &crate::code_mode::NestedTool, input: Option<Value>) -> Result<Value, String> {
+        let name = &tool.name;
+        let (kind, payload) = match (tool.freeform, input) {
+            (true, Some(Value::String(input))) => (CallKind::Custom, input),
+            (true, _) => return Err(format!("tool `{name}` expects a string input")),
+            (false, None) => (CallKind::Function, "{}".to_string()),
+            (false, Some(arguments @ Value::Object(_))) => (CallKind::Function, arguments.to_string()),
+            (false, Some(_)) => return Err(format!("tool `{name}` expects a JSON object for arguments")),
+        };
+        let call = ToolCall { call_id: format!("exec-{}", uuid::Uuid::new_v4()), name: name.clone(), kind, payload };
+        match (name.as_str(), kind) {
+            ("exec_command", CallKind::Function) => {
+                let _shared = self.lock.read().await;
+                self.exec.exec_command(&call, &self.approvals, &self.patcher).await.code_mode_value()
+            }
+            ("write_stdin", CallKind::Function) => {
+                let _shared = self.lock.read().await;
+                self.exec.write_stdin(&call.payload).await.code_mode_value()
+            }
+            ("apply_patch", CallKind::Custom) => {
+                let _alone = self.lock.write().await;
+                let output = self.patcher.apply_asking(&call.payload, &self.cwd, &call.call_id, &self.approvals).await;
+                if output.applied { Ok(json!({})) } else { Err(output.text) }
+            }
+            _ => Ok(code_mode_value(self.dispatch(&call).await)),
+        }
+    }
+}
+
+/// What a script's promise resolves to for a tool answering with an output item: its text, or its content items'
+/// texts and URLs joined by newlines.
+fn code_mode_value(answer: Vec<Value>) -> Value {
+    let output = answer.into_iter().next().map(|item| item["output"].clone()).unwrap_or_default();
+    match output {
+        Value::Array(items) => Value::String(
+            items
+                .iter()
+                .filter_map(|item| ["text", "image_url", "audio_url"].iter().find_map(|k| item[*k].as_str()))
+                .filter(|text| !text.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        output => output,
+    }
+}
+
+/// The tools a code-mode script of this model may call (none for a model without `exec`).
+fn nested_tools(pack: &Pack, family_slug: &str) -> Vec<crate::code_mode::NestedTool> {
+    use rcodex_prompt_pack::keys;
+    let text = pack.text(&keys::additional_tools(family_slug, "restricted"));
+    let tools = text.and_then(|text| serde_json::from_str(text).ok()).unwrap_or(Value::Null);
+    crate::code_mode::nested_tools(&tools)
 }
 
 fn unsupported(call: &ToolCall) -> String {

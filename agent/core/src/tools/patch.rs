@@ -24,6 +24,8 @@ pub struct PatchOutput {
     /// The patch got as far as the files (applied, or failed while applying), rather than being refused: the
     /// output then reads as a command's, which `exec_command` frames as its own.
     pub reached_files: bool,
+    /// The whole patch was applied.
+    pub applied: bool,
 }
 
 impl Patcher {
@@ -73,7 +75,7 @@ impl Patcher {
                     let declined = ItemDetails::FileChange { changes: shown, status: Status::Declined };
                     self.events.emit(Event::ItemCompleted { item: Item::new(id, declined).with_source(call_id) });
                 }
-                PatchOutput { text: PATCH_DECLINED.to_string(), reached_files: false }
+                PatchOutput { text: PATCH_DECLINED.to_string(), reached_files: false, applied: false }
             }
         }
     }
@@ -100,7 +102,7 @@ impl Patcher {
             self.report(changes, status, call_id, announced);
         }
         let reached_files = outcome.as_ref().map_or_else(|error| error.attempted_changes().is_some(), |_| true);
-        PatchOutput { text, reached_files }
+        PatchOutput { text, reached_files, applied: outcome.is_ok() }
     }
 
     fn report(

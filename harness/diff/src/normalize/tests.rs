@@ -239,6 +239,7 @@ fn volatile_tool_output_lines_are_rewritten() {
         "input": [
             {"type": "function_call_output", "output": out},
             {"type": "custom_tool_call_output", "output": [{"type": "input_text", "text": "Exit code: 0\nWall time: 0.1 seconds\nOutput:\n"}]},
+            {"type": "custom_tool_call_output", "output": "Script running with cell ID 2\nWall time 0.5 seconds\nOutput:\n"},
         ],
         "elsewhere": "Chunk ID: 1",
     }));
@@ -248,6 +249,7 @@ fn volatile_tool_output_lines_are_rewritten() {
         "Chunk ID: <chunk_id>\nWall time: <seconds> seconds\nProcess exited with code 0\nOutput:\nWall time: <seconds> seconds is text\n"
     );
     assert_eq!(b["input"][1]["output"][0]["text"], "Exit code: 0\nWall time: <seconds> seconds\nOutput:\n");
+    assert_eq!(b["input"][2]["output"], "Script running with cell ID 2\nWall time <seconds> seconds\nOutput:\n");
     assert_eq!(b["elsewhere"], "Chunk ID: 1", "only in tool outputs");
 }
 
