@@ -216,8 +216,8 @@ fn base64_encode(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openai_base_url_is_where_the_built_in_openai_provider_sends() {
-    // Upstream 0.169.0 with `openai_base_url = URL` and no `model_provider` sent its turn to URL/responses (after
-    // trying a WebSocket there first, which rcodex never opens), and ignored an OPENAI_BASE_URL variable.
+    // Upstream 0.169.0 with `openai_base_url = URL` and no `model_provider` sent its turn to URL/responses (over a
+    // WebSocket there, after a warm-up), and ignored an OPENAI_BASE_URL variable.
     let s = scripted([Step::message("Hello!")]).await;
     let run = Run::new(&s.base_url(), "", "");
     let config = format!("model = \"gpt-5.5\"\napproval_policy = \"never\"\nopenai_base_url = \"{}\"\n", s.base_url());
@@ -227,7 +227,10 @@ async fn openai_base_url_is_where_the_built_in_openai_provider_sends() {
     let out = outcome(command).await;
     assert_eq!(out.code, Some(0), "{}", out.explain());
     assert_eq!(out.agent_messages(), ["Hello!"]);
-    assert_eq!(s.model_requests().await.len(), 1);
+    let requests = s.model_requests().await;
+    assert_eq!(requests.len(), 2, "the warm-up, then the turn");
+    assert_eq!(requests[0].request.body["generate"], false);
+    assert_eq!(requests[1].request.body["input"].as_array().map(Vec::len), Some(3), "after the warm-up's item");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! `rcodex`: a coding agent in Rust that talks to the model the way upstream Codex CLI does.
 
 mod exec;
+mod login;
 mod mcp;
 mod output;
 mod tui;
@@ -36,6 +37,10 @@ enum Command {
     Review(Box<ReviewArgs>),
     /// Manage the MCP servers of config.toml (`list`, `get`, `add`, `remove`).
     Mcp(mcp::McpArgs),
+    /// Keep an API key in CODEX_HOME/auth.json (`--with-api-key`, read from stdin), or show what is kept (`status`).
+    Login(login::LoginArgs),
+    /// Remove the credentials kept in CODEX_HOME/auth.json.
+    Logout,
 }
 
 #[derive(Args)]
@@ -230,6 +235,8 @@ fn main() -> ExitCode {
             exec::review(target, review.common)
         }
         Command::Mcp(args) => mcp::run(args),
+        Command::Login(args) => login::login(args),
+        Command::Logout => login::logout(),
         Command::AppServer(args) => app_server(join(cli.config, args.config), args.listen, args.enable),
         Command::Exec(mut args) => {
             // `rcodex -c k=v exec ...`: the overrides before the subcommand come first.

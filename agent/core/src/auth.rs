@@ -1,9 +1,11 @@
-//! The OpenAI credentials of a provider that requires them (`requires_openai_auth`) and has no key of its own
-//! (`env_key`, `experimental_bearer_token`): an API key kept in `CODEX_HOME/auth.json`, as upstream 0.169.0's app
-//! server writes it on `account/login/start` (`{"auth_mode": "apikey", "OPENAI_API_KEY": KEY}`, mode 0600), or
-//! ChatGPT tokens a frontend hands over for the process (`chatgptAuthTokens`: upstream keeps them in memory, a new
-//! process does not have them). The last login wins. Signing in to ChatGPT itself (browser, device code), refreshing
-//! tokens and upstream's precedence between `auth.json` and `OPENAI_API_KEY` for the built-in provider are not here.
+//! The OpenAI credentials of a provider that requires them (`requires_openai_auth`: the built-in `openai` one) and
+//! has no key of its own (`env_key`, `experimental_bearer_token`), in upstream 0.169.0's order (as recorded):
+//! ChatGPT tokens a frontend handed over for the process (`chatgptAuthTokens`: upstream keeps them in memory), then
+//! `CODEX_API_KEY` in the environment, then `CODEX_HOME/auth.json`: an API key as `codex login --with-api-key` and
+//! the app server's `account/login/start` write it (`{"auth_mode": "apikey", "OPENAI_API_KEY": KEY}`, mode 0600), or
+//! the ChatGPT tokens of a sign-in (`tokens.access_token`, `tokens.account_id`). `OPENAI_API_KEY` in the environment
+//! is not a credential here: upstream's exec sends no `Authorization` with it alone. Signing in to ChatGPT itself
+//! (browser, device code) and refreshing expired tokens are not here.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -32,15 +34,52 @@ impl OpenAiAuth {
 /// ChatGPT tokens handed over for this process.
 static PROCESS_TOKENS: Mutex<Option<OpenAiAuth>> = Mutex::new(None);
 
-/// The credentials in force: the process's ChatGPT tokens, else the API key of `codex_home`'s `auth.json`.
+/// The variable whose API key wins over `auth.json`.
+pub const CODEX_API_KEY_VAR: &str = "CODEX_API_KEY";
+
+/// The credentials in force: the process's ChatGPT tokens, else `CODEX_API_KEY`, else `codex_home`'s `auth.json`.
 pub fn current(codex_home: &Path) -> Option<OpenAiAuth> {
     if let Some(tokens) = PROCESS_TOKENS.lock().expect("tokens").clone() {
         return Some(tokens);
     }
+    if let Some(key) = std::env::var(CODEX_API_KEY_VAR).ok().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()) {
+        return Some(OpenAiAuth::ApiKey(key));
+    }
+    saved(codex_home)
+}
+
+/// What `codex_home`'s `auth.json` holds: its API key, else its ChatGPT tokens.
+pub fn saved(codex_home: &Path) -> Option<OpenAiAuth> {
     let text = std::fs::read_to_string(codex_home.join("auth.json")).ok()?;
     let saved: Value = serde_json::from_str(&text).ok()?;
-    let key = saved.get("OPENAI_API_KEY")?.as_str().filter(|k| !k.is_empty())?;
-    Some(OpenAiAuth::ApiKey(key.to_string()))
+    if let Some(key) = saved.get("OPENAI_API_KEY").and_then(Value::as_str).filter(|k| !k.is_empty()) {
+        return Some(OpenAiAuth::ApiKey(key.to_string()));
+    }
+    let tokens = saved.get("tokens")?;
+    let access_token = tokens.get("access_token")?.as_str().filter(|t| !t.is_empty())?.to_string();
+    let account_id = tokens.get("account_id")?.as_str()?.to_string();
+    Some(OpenAiAuth::ChatgptTokens { access_token, account_id })
+}
+
+/// Removes `codex_home`'s `auth.json`; whether there was one.
+pub fn logout(codex_home: &Path) -> std::io::Result<bool> {
+    *PROCESS_TOKENS.lock().expect("tokens") = None;
+    match std::fs::remove_file(codex_home.join("auth.json")) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// An API key as upstream's `login status` shows it: its first 8 and last 5 characters, `***` for a short one.
+pub fn masked(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 13 {
+        return "***".into();
+    }
+    let prefix: String = chars[..8].iter().collect();
+    let suffix: String = chars[chars.len() - 5..].iter().collect();
+    format!("{prefix}***{suffix}")
 }
 
 /// Keeps `key` in `codex_home`'s `auth.json` (readable by its owner only) and makes it the credentials in force.
@@ -85,5 +124,29 @@ mod tests {
         assert_eq!(tokens.headers()[1], ("chatgpt-account-id", "ws-1".to_string()));
         login_api_key(home.path(), "sk-two").unwrap();
         assert_eq!(current(home.path()), Some(OpenAiAuth::ApiKey("sk-two".into())));
+        assert!(logout(home.path()).unwrap());
+        assert!(!path.exists() && current(home.path()).is_none());
+        assert!(!logout(home.path()).unwrap(), "nothing left to remove");
+    }
+
+    #[test]
+    fn a_chatgpt_sign_in_is_read_from_auth_json() {
+        let home = tempfile::tempdir().unwrap();
+        let saved = json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+            "tokens": {"id_token": "a.b.c", "access_token": "acc", "refresh_token": "r", "account_id": "acct-1"}});
+        std::fs::write(home.path().join("auth.json"), saved.to_string()).unwrap();
+        assert_eq!(
+            super::saved(home.path()),
+            Some(OpenAiAuth::ChatgptTokens { access_token: "acc".into(), account_id: "acct-1".into() })
+        );
+        std::fs::write(home.path().join("auth.json"), "{\"tokens\": {}}").unwrap();
+        assert_eq!(super::saved(home.path()), None, "no access token, no credentials");
+    }
+
+    #[test]
+    fn keys_are_masked_as_upstream_masks_them() {
+        assert_eq!(masked("sk-proj-1234567890ABCDE"), "sk-proj-***ABCDE");
+        assert_eq!(masked("sk-test-login-1"), "sk-test-***gin-1");
+        assert_eq!(masked("sk-proj-12345"), "***");
     }
 }

@@ -1,4 +1,5 @@
-//! The model client: `POST {base_url}/responses`, read as a server-sent event stream.
+//! The model client: `POST {base_url}/responses`, read as a server-sent event stream, or for the built-in provider
+//! the same API over a WebSocket ([`crate::websocket`]).
 //!
 //! Failures follow upstream's rules. A request that fails to connect or gets a 5xx is sent again, up to the
 //! provider's `request_max_retries`, with no word to the user, after the `Retry-After` the server gave or else an
@@ -131,6 +132,8 @@ pub enum ApiError {
 pub struct ModelClient {
     http: std::sync::OnceLock<reqwest::Client>,
     provider: ModelProvider,
+    /// The built-in provider's WebSocket, and what its requests carry beyond a custom provider's.
+    websocket: crate::websocket::Transport,
 }
 
 /// Upstream's backoff: 200 ms, doubling each attempt, with ±10% jitter.
@@ -142,7 +145,7 @@ pub fn backoff(attempt: u64) -> Duration {
 
 impl ModelClient {
     pub fn new(provider: ModelProvider) -> Result<ModelClient, ApiError> {
-        Ok(ModelClient { http: std::sync::OnceLock::new(), provider })
+        Ok(ModelClient { http: std::sync::OnceLock::new(), provider, websocket: Default::default() })
     }
 
     /// The HTTP client, made at the first request (a thread nobody speaks to loads no TLS roots). One client (its
@@ -172,7 +175,7 @@ impl ModelClient {
         Ok(self.http.get_or_init(|| http))
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let base = self.provider.base_url.as_deref().unwrap_or_default().trim_end_matches('/');
         let mut url = format!("{base}/responses");
         if !self.provider.query_params.is_empty() {
@@ -183,8 +186,43 @@ impl ModelClient {
         url
     }
 
-    /// Sends one model request and reads its stream to `response.completed`, passing each event to `on_event`.
+    /// Sends one model request and reads its stream to `response.completed`, passing each event to `on_event`: over
+    /// the provider's WebSocket when it speaks one (the built-in provider), else over HTTP with server-sent events.
     pub async fn stream(
+        &self,
+        headers: &[(String, String)],
+        body: &Value,
+        on_event: impl FnMut(ResponseEvent),
+    ) -> Result<(), ApiError> {
+        if !self.provider.builtin {
+            return self.stream_http(headers, body, on_event).await;
+        }
+        let body = self.websocket.decorate(body);
+        let transport = &self.websocket;
+        let mut on_event = on_event;
+        let on_event = move |event: ResponseEvent| {
+            if let ResponseEvent::OutputItemDone(item) = &event {
+                transport.saw_model_item(item);
+            }
+            on_event(event)
+        };
+        if !self.provider.supports_websockets {
+            return self.stream_http(headers, &body, on_event).await;
+        }
+        let url = self.url();
+        let timeouts = (self.provider.websocket_connect_timeout(), self.provider.stream_idle_timeout());
+        match self.websocket.stream(&url, headers, &body, timeouts, on_event).await {
+            crate::websocket::Outcome::Done(result) => result,
+            crate::websocket::Outcome::FellBack(on_event) => self.stream_http(headers, &body, on_event).await,
+        }
+    }
+
+    /// Whether the last request that failed was sent over the WebSocket.
+    pub fn failed_over_websocket(&self) -> bool {
+        self.websocket.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn stream_http(
         &self,
         headers: &[(String, String)],
         body: &Value,
@@ -209,56 +247,8 @@ impl ModelClient {
                 None => break,
             };
             let Ok(data) = serde_json::from_str::<Value>(&event.data) else { continue };
-            match data.get("type").and_then(Value::as_str).unwrap_or_default() {
-                "response.created" => on_event(ResponseEvent::Created),
-                "response.output_item.added" => {
-                    if let Some(item) = data.get("item") {
-                        on_event(ResponseEvent::OutputItemAdded(item.clone()));
-                    }
-                }
-                "response.output_item.done" => {
-                    if let Some(item) = data.get("item") {
-                        on_event(ResponseEvent::OutputItemDone(item.clone()));
-                    }
-                }
-                "response.output_text.delta" => {
-                    let item_id = data.get("item_id").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let delta = data.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
-                    on_event(ResponseEvent::OutputTextDelta { item_id, delta });
-                }
-                "response.reasoning_summary_part.added" => on_event(ResponseEvent::ReasoningSummaryPartAdded {
-                    item_id: text_field(&data, "item_id"),
-                    summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
-                }),
-                "response.reasoning_summary_text.delta" => on_event(ResponseEvent::ReasoningSummaryDelta {
-                    item_id: text_field(&data, "item_id"),
-                    summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
-                    delta: text_field(&data, "delta"),
-                }),
-                "response.reasoning_text.delta" => on_event(ResponseEvent::ReasoningTextDelta {
-                    item_id: text_field(&data, "item_id"),
-                    content_index: data.get("content_index").and_then(Value::as_u64).unwrap_or(0),
-                    delta: text_field(&data, "delta"),
-                }),
-                "response.completed" => {
-                    let response = data.get("response").cloned().unwrap_or(Value::Null);
-                    let Some(response_id) = response.get("id").and_then(Value::as_str) else {
-                        return Err(retryable("response.completed without a response id"));
-                    };
-                    let usage = response.get("usage").and_then(Usage::from_json);
-                    on_event(ResponseEvent::Completed { response_id: response_id.to_string(), usage });
-                    return Ok(());
-                }
-                // Held until the stream ends, as upstream does: the events before it still count.
-                "response.failed" => failure = Some(failed(&data)),
-                "response.incomplete" => {
-                    let reason = data
-                        .pointer("/response/incomplete_details/reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown");
-                    failure = Some(retryable(&format!("Incomplete response returned, reason: {reason}")));
-                }
-                _ => {}
+            if let Some(done) = dispatch(&data, &mut on_event, &mut failure) {
+                return done;
             }
         }
         Err(failure.unwrap_or_else(|| {
@@ -293,7 +283,67 @@ impl ModelClient {
     }
 }
 
-fn retryable(message: &str) -> ApiError {
+/// One event of a response stream (the JSON an SSE `data:` or a WebSocket text frame carries), passed on as
+/// `on_event` needs it. `Some` when the response is over: completed, or without the id the next request needs.
+/// A `response.failed` or `response.incomplete` is kept in `failure` until the stream ends, as upstream does over
+/// HTTP: the events before it still count.
+pub(crate) fn dispatch(
+    data: &Value,
+    on_event: &mut impl FnMut(ResponseEvent),
+    failure: &mut Option<ApiError>,
+) -> Option<Result<(), ApiError>> {
+    match data.get("type").and_then(Value::as_str).unwrap_or_default() {
+        "response.created" => on_event(ResponseEvent::Created),
+        "response.output_item.added" => {
+            if let Some(item) = data.get("item") {
+                on_event(ResponseEvent::OutputItemAdded(item.clone()));
+            }
+        }
+        "response.output_item.done" => {
+            if let Some(item) = data.get("item") {
+                on_event(ResponseEvent::OutputItemDone(item.clone()));
+            }
+        }
+        "response.output_text.delta" => {
+            let item_id = data.get("item_id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let delta = data.get("delta").and_then(Value::as_str).unwrap_or_default().to_string();
+            on_event(ResponseEvent::OutputTextDelta { item_id, delta });
+        }
+        "response.reasoning_summary_part.added" => on_event(ResponseEvent::ReasoningSummaryPartAdded {
+            item_id: text_field(data, "item_id"),
+            summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
+        }),
+        "response.reasoning_summary_text.delta" => on_event(ResponseEvent::ReasoningSummaryDelta {
+            item_id: text_field(data, "item_id"),
+            summary_index: data.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
+            delta: text_field(data, "delta"),
+        }),
+        "response.reasoning_text.delta" => on_event(ResponseEvent::ReasoningTextDelta {
+            item_id: text_field(data, "item_id"),
+            content_index: data.get("content_index").and_then(Value::as_u64).unwrap_or(0),
+            delta: text_field(data, "delta"),
+        }),
+        "response.completed" => {
+            let response = data.get("response").cloned().unwrap_or(Value::Null);
+            let Some(response_id) = response.get("id").and_then(Value::as_str) else {
+                return Some(Err(retryable("response.completed without a response id")));
+            };
+            let usage = response.get("usage").and_then(Usage::from_json);
+            on_event(ResponseEvent::Completed { response_id: response_id.to_string(), usage });
+            return Some(Ok(()));
+        }
+        "response.failed" => *failure = Some(failed(data)),
+        "response.incomplete" => {
+            let reason =
+                data.pointer("/response/incomplete_details/reason").and_then(Value::as_str).unwrap_or("unknown");
+            *failure = Some(retryable(&format!("Incomplete response returned, reason: {reason}")));
+        }
+        _ => {}
+    }
+    None
+}
+
+pub(crate) fn retryable(message: &str) -> ApiError {
     ApiError::Retryable { message: message.to_string(), delay: None, status: None }
 }
 
@@ -307,7 +357,7 @@ fn stream_error<E: std::fmt::Display>(error: &eventsource_stream::EventStreamErr
 }
 
 /// The error chain of a transport failure, in one line.
-fn describe(error: &dyn std::error::Error) -> String {
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {
@@ -343,7 +393,12 @@ const BODY_QUOTE_MAX_BYTES: usize = 1000;
 /// saying the model is overloaded and a 429 for an exhausted quota are fatal; any other 429 is retried only when the
 /// server said when (`Retry-After`); every other status is retried, reported as `unexpected status`. A retried
 /// answer waits what its `Retry-After` says.
-fn classify(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &str, url: &str) -> ApiError {
+pub(crate) fn classify(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+    url: &str,
+) -> ApiError {
     let delay = retry_after(headers);
     let json = serde_json::from_str::<Value>(body).ok();
     let error_field = |field: &str| json.as_ref().and_then(|v| v.get("error")?.get(field)?.as_str());

@@ -124,14 +124,19 @@ pub struct ModelProvider {
     pub stream_max_retries: Option<u64>,
     #[serde(default)]
     pub stream_idle_timeout_ms: Option<u64>,
-    /// Read for upstream's sake: rcodex never opens a WebSocket.
+    /// How long a WebSocket upgrade may take (15 s when absent, as upstream).
     #[serde(default)]
     pub websocket_connect_timeout_ms: Option<u64>,
     #[serde(default)]
     pub requires_openai_auth: bool,
-    /// Read for upstream's sake: rcodex sends every request over HTTP.
+    /// Whether requests go over the Responses WebSocket first: true for the built-in provider; read for a custom
+    /// one, which rcodex always speaks to over HTTP.
     #[serde(default)]
     pub supports_websockets: bool,
+    /// The built-in `openai` provider (never written in a file): its requests carry what upstream adds for it (the
+    /// `version` header, item metadata, `mcp_attribution`) and go over the WebSocket.
+    #[serde(skip)]
+    pub builtin: bool,
 }
 
 /// The keys of upstream 0.169.0's `[model_providers.<id>]` that rcodex reads.
@@ -244,6 +249,11 @@ impl ModelProvider {
         self.stream_max_retries.unwrap_or(DEFAULT_STREAM_MAX_RETRIES).min(MAX_RETRIES_CAP)
     }
 
+    /// How long a WebSocket upgrade may take: `websocket_connect_timeout_ms`, 15 s by default as upstream.
+    pub fn websocket_connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.websocket_connect_timeout_ms.unwrap_or(15_000))
+    }
+
     pub fn stream_idle_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.stream_idle_timeout_ms.unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT_MS))
     }
@@ -254,7 +264,8 @@ impl ModelProvider {
         ModelProvider {
             name: Some("OpenAI".into()),
             base_url: Some(base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into())),
-            env_key: Some("OPENAI_API_KEY".into()),
+            // Its credentials are the login's (`crate::auth`): `CODEX_API_KEY`, else auth.json.
+            env_key: None,
             env_key_instructions: None,
             experimental_bearer_token: None,
             wire_api: Some("responses".into()),
@@ -267,6 +278,7 @@ impl ModelProvider {
             websocket_connect_timeout_ms: None,
             requires_openai_auth: true,
             supports_websockets: true,
+            builtin: true,
         }
     }
 }

@@ -23,3 +23,4 @@ pub mod shell_env;
 pub mod skills;
 pub mod thread;
 pub mod tools;
+pub mod websocket;

@@ -262,6 +262,11 @@ impl RequestContext<'_> {
             metadata["x-codex-parent-thread-id"] = json!(spawned.parent_thread_id);
             metadata["parent_turn_id"] = json!(spawned.parent_turn_id);
         }
+        if self.config.model_provider.builtin {
+            // Which MCP tools the request's answer may be attributed to: none, as upstream 0.169.0 says for the
+            // built-in provider in every request recorded.
+            metadata["mcp_attribution"] = json!(r#"{"status":"none"}"#);
+        }
         fields.insert("client_metadata".into(), metadata);
         crate::review::adjust_body(self.config, &mut fields);
         Value::Object(in_order(fields, &self.model.family.body_keys))
@@ -279,6 +284,10 @@ impl RequestContext<'_> {
         };
         let mut known: Vec<(String, String)> = Vec::new();
         let mut put = |name: &str, value: String| known.push((name.to_string(), value));
+        // The built-in provider's static header, as upstream's (the release it is).
+        if provider.builtin {
+            put("version", version.clone());
+        }
         if let Some(beta) = &self.pack.beta_features {
             put("x-codex-beta-features", beta.clone());
         }
@@ -308,8 +317,13 @@ impl RequestContext<'_> {
             && let Some(auth) = crate::auth::current(&self.config.codex_home)
         {
             // A provider that requires OpenAI's credentials and names none of its own: those of the login.
+            let chatgpt = matches!(auth, crate::auth::OpenAiAuth::ChatgptTokens { .. });
             for (name, value) in auth.headers() {
                 put(name, value);
+            }
+            // Signed in with ChatGPT, the built-in provider's requests say which model to route to.
+            if chatgpt && provider.builtin {
+                put("x-codex-routing-hint", format!("model={}", self.model.slug));
             }
         }
         let agent = match self.client {

@@ -960,7 +960,10 @@ impl Session {
                     attempt += 1;
                     let reconnect =
                         crate::events::Reconnect { attempt, max: max_retries, details: message, http_status: status };
-                    self.events.emit(reconnect.event());
+                    // Upstream's release builds keep a first retry over the WebSocket to themselves.
+                    if !(attempt == 1 && self.model_client.failed_over_websocket()) {
+                        self.events.emit(reconnect.event());
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(delay.unwrap_or_else(|| backoff(attempt))) => continue,
                         () = control.cancel.cancelled() => {

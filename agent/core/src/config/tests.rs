@@ -100,7 +100,8 @@ fn defaults_are_upstream_s() {
     let c = home.load(Overrides::default()).unwrap();
     assert_eq!((c.model.as_str(), c.model_provider_id.as_str()), (DEFAULT_MODEL, "openai"));
     assert_eq!(c.sandbox_mode, SandboxMode::ReadOnly);
-    assert_eq!(c.model_provider.env_key.as_deref(), Some("OPENAI_API_KEY"));
+    assert_eq!(c.model_provider.env_key, None, "the login's credentials, not a variable of its own");
+    assert!(c.model_provider.requires_openai_auth);
     assert_eq!(c.model_provider.request_max_retries(), DEFAULT_REQUEST_MAX_RETRIES);
     assert_eq!(c.model_provider.stream_max_retries(), DEFAULT_STREAM_MAX_RETRIES);
     assert_eq!(
