@@ -1,4 +1,4 @@
-//! `parity-mcp-fixture`: an MCP server over stdio whose tools and resources answer the same way every time, so that
+//! `parity-mcp-fixture`: an MCP server over stdio (or, with `--http ADDR`, streamable HTTP at `/mcp`) whose tools and resources answer the same way every time, so that
 //! a scenario recorded with upstream and replayed with rcodex sees identical tool results.
 //!
 //! Tools: `echo` (its text back), `weather` (structured content beside its text), `chart` (an image), `fail` (a
@@ -204,6 +204,18 @@ impl ServerHandler for Fixture {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => serve_stdio().await,
+        [flag, address] if flag == "--http" => serve_http(address).await,
+        _ => {
+            eprintln!("usage: parity-mcp-fixture [--http ADDRESS]   (stdio without it; 127.0.0.1:0 picks a port)");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn serve_stdio() {
     let service = match Fixture.serve(rmcp::transport::stdio()).await {
         Ok(service) => service,
         Err(e) => {
@@ -212,6 +224,34 @@ async fn main() {
         }
     };
     if let Err(e) = service.waiting().await {
+        eprintln!("parity-mcp-fixture: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Serves streamable HTTP at `http://ADDRESS/mcp` until killed; the URL is the first line on stdout, once bound.
+async fn serve_http(address: &str) {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    use std::io::Write as _;
+
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("parity-mcp-fixture: cannot listen on {address}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let bound = listener.local_addr().expect("a bound listener has an address");
+    let service = StreamableHttpService::new(
+        || Ok(Fixture),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    println!("http://{bound}/mcp");
+    let _ = std::io::stdout().flush();
+    if let Err(e) = axum::serve(listener, router).await {
         eprintln!("parity-mcp-fixture: {e}");
         std::process::exit(1);
     }

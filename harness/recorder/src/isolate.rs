@@ -26,6 +26,8 @@ pub struct RunDirs {
     /// The credential variables of the agent's environment: the custom provider's key, or the built-in provider's
     /// when the scenario gives it in the environment (none when it is in `auth.json`).
     key_env: Vec<(String, String)>,
+    /// The MCP fixture serving streamable HTTP for this run, when the config names `{mcp_fixture_url}`.
+    _mcp_http: Option<McpHttpFixture>,
 }
 
 impl RunDirs {
@@ -54,7 +56,15 @@ impl RunDirs {
         let workspace = root.path().join("workspace");
         std::fs::create_dir_all(&codex_home)?;
         std::fs::create_dir_all(&workspace)?;
-        std::fs::write(codex_home.join("config.toml"), run_config(scenario, base_url, &workspace, &home))?;
+        let mut config = run_config(scenario, base_url, &workspace, &home);
+        let mcp_http = match config.contains(MCP_FIXTURE_URL_PLACEHOLDER) {
+            true => Some(McpHttpFixture::start()?),
+            false => None,
+        };
+        if let Some(fixture) = &mcp_http {
+            config = config.replace(MCP_FIXTURE_URL_PLACEHOLDER, &fixture.url);
+        }
+        std::fs::write(codex_home.join("config.toml"), config)?;
         for (name, contents) in &scenario.home_files {
             let path = home.join(name);
             if let Some(parent) = path.parent() {
@@ -76,7 +86,7 @@ impl RunDirs {
             git_init(&workspace, &home, &scenario.workspace)?;
         }
         let key_env = crate::credentials::lay_out(scenario, &codex_home)?;
-        Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace, key_env })
+        Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace, key_env, _mcp_http: mcp_http })
     }
 
     pub fn root(&self) -> &Path {
@@ -148,6 +158,47 @@ fn expand_dirs(table: &mut toml::Table, workspace: &str, home: &str) {
 
 /// The placeholder, in a scenario's config strings, for the absolute path of the MCP fixture server.
 pub const MCP_FIXTURE_PLACEHOLDER: &str = "{mcp_fixture}";
+
+/// The placeholder, in a scenario's config strings, for the URL of the MCP fixture server serving streamable HTTP:
+/// the run starts one of its own (`parity-mcp-fixture --http 127.0.0.1:0`) and stops it at its end.
+pub const MCP_FIXTURE_URL_PLACEHOLDER: &str = "{mcp_fixture_url}";
+
+/// The MCP fixture server over streamable HTTP, on a loopback port of its own; killed when dropped.
+#[derive(Debug)]
+struct McpHttpFixture {
+    child: std::process::Child,
+    url: String,
+}
+
+impl McpHttpFixture {
+    fn start() -> std::io::Result<McpHttpFixture> {
+        use std::io::BufRead as _;
+        let path = mcp_fixture_path();
+        let mut child = Command::new(&path)
+            .args(["--http", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("starting {} --http: {e}", path.display())))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut url = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut url)?;
+        let url = url.trim().to_string();
+        if !url.starts_with("http://") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!("{} --http said no URL", path.display())));
+        }
+        Ok(McpHttpFixture { child, url })
+    }
+}
+
+impl Drop for McpHttpFixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Where the MCP fixture server (`parity-mcp-fixture`, harness/mcp-fixture) is: `$PARITY_MCP_FIXTURE`, else beside
 /// the running binary (`target/release/parity` has it beside it once the workspace is built), else one directory up
