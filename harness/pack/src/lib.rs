@@ -111,6 +111,12 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             requests.first().cloned().ok_or_else(|| input_error(&dir, "no model request was recorded".into()))?;
         let scenario_path = scenarios_dir.join(format!("{}.toml", run.scenario));
         let scenario = Scenario::load(&scenario_path).map_err(|e| input_error(&scenario_path, e.to_string()))?;
+        // The built-in provider's requests are a custom provider's with what upstream adds for it (a warm-up
+        // first, metadata on every item, a ChatGPT sign-in's tools), which rcodex adds itself: the pack learns
+        // from the custom provider's.
+        if scenario.agent.provider == parity_recorder::scenario::Provider::Openai {
+            continue;
+        }
         let frontend_messages = std::fs::read_to_string(dir.join("frontend.jsonl"))
             .map(|text| {
                 text.lines()
