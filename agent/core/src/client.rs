@@ -134,6 +134,8 @@ pub struct ModelClient {
     provider: ModelProvider,
     /// The built-in provider's WebSocket, and what its requests carry beyond a custom provider's.
     websocket: crate::websocket::Transport,
+    /// The model catalog was asked for (see [`ModelClient::ask_for_catalog`]).
+    catalog_asked: std::sync::atomic::AtomicBool,
 }
 
 /// Upstream's backoff: 200 ms, doubling each attempt, with ±10% jitter.
@@ -145,7 +147,12 @@ pub fn backoff(attempt: u64) -> Duration {
 
 impl ModelClient {
     pub fn new(provider: ModelProvider) -> Result<ModelClient, ApiError> {
-        Ok(ModelClient { http: std::sync::OnceLock::new(), provider, websocket: Default::default() })
+        Ok(ModelClient {
+            http: std::sync::OnceLock::new(),
+            provider,
+            websocket: Default::default(),
+            catalog_asked: Default::default(),
+        })
     }
 
     /// The HTTP client, made at the first request (a thread nobody speaks to loads no TLS roots). One client (its
@@ -198,6 +205,11 @@ impl ModelClient {
             return self.stream_http(headers, body, on_event).await;
         }
         let body = self.websocket.decorate(body);
+        if !self.catalog_asked.swap(true, std::sync::atomic::Ordering::Relaxed)
+            && headers.iter().any(|(name, _)| name == "chatgpt-account-id")
+        {
+            self.ask_for_catalog(headers).await;
+        }
         let transport = &self.websocket;
         let mut on_event = on_event;
         let on_event = move |event: ResponseEvent| {
@@ -214,6 +226,42 @@ impl ModelClient {
         match self.websocket.stream(&url, headers, &body, timeouts, on_event).await {
             crate::websocket::Outcome::Done(result) => result,
             crate::websocket::Outcome::FellBack(on_event) => self.stream_http(headers, &body, on_event).await,
+        }
+    }
+
+    /// Asks the built-in provider for its model catalog (`GET {base_url}/models?client_version=V`), as upstream 0.169.0
+    /// signed in with ChatGPT does before a session's first request: twice as it starts (the second time with a user
+    /// agent that does not name the client yet), and once more when neither answer was a catalog (`{"models":
+    /// [...]}`), as recorded (`openai-chatgpt-tokens`). rcodex keeps its own catalog, the prompt pack's, whatever
+    /// the answer; a failure is not the turn's.
+    async fn ask_for_catalog(&self, headers: &[(String, String)]) {
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let (Some(version), Ok(http)) = (header("version"), self.http()) else { return };
+        let base = self.provider.base_url.as_deref().unwrap_or_default().trim_end_matches('/');
+        let url = format!("{base}/models?client_version={version}");
+        let agent = header("user-agent").unwrap_or_default();
+        // The client's part of the user agent is its last parenthesized group.
+        let bare_agent = match agent.rfind(" (") {
+            Some(at) if agent.ends_with(')') && agent[..at].contains('(') => agent[..at].to_string(),
+            _ => agent.clone(),
+        };
+        let mut catalogs = 0;
+        for (attempt, agent) in [&agent, &bare_agent, &agent].into_iter().enumerate() {
+            if attempt == 2 && catalogs > 0 {
+                break;
+            }
+            let mut request = http.get(&url).header("version", &version);
+            for name in ["authorization", "chatgpt-account-id", "originator"] {
+                if let Some(value) = header(name) {
+                    request = request.header(name, value);
+                }
+            }
+            request = request.header("user-agent", agent.as_str()).header("accept", "*/*");
+            let Ok(response) = request.send().await else { continue };
+            let answer: Option<Value> = response.json().await.ok();
+            if answer.as_ref().and_then(|a| a.get("models")).is_some_and(Value::is_array) {
+                catalogs += 1;
+            }
         }
     }
 

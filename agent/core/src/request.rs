@@ -266,6 +266,13 @@ impl RequestContext<'_> {
             // Which MCP tools the request's answer may be attributed to: none, as upstream 0.169.0 says for the
             // built-in provider in every request recorded.
             metadata["mcp_attribution"] = json!(r#"{"status":"none"}"#);
+            // Signed in with ChatGPT, upstream also asks for the account's guardian credits.
+            if matches!(
+                crate::auth::current(&self.config.codex_home),
+                Some(crate::auth::OpenAiAuth::ChatgptTokens { .. })
+            ) {
+                metadata["guardian_credits_requested"] = json!("true");
+            }
         }
         fields.insert("client_metadata".into(), metadata);
         crate::review::adjust_body(self.config, &mut fields);
