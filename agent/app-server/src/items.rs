@@ -1,5 +1,6 @@
 //! Thread items in the app-server protocol's shapes (`userMessage`, `agentMessage`, `reasoning`,
-//! `commandExecution`, `fileChange`, `webSearch`), with their keys in upstream's order.
+//! `commandExecution`, `fileChange`, `webSearch`, `collabAgentToolCall`, `mcpToolCall`), with their keys in upstream's
+//! order.
 
 use std::path::Path;
 
@@ -193,6 +194,38 @@ pub fn collab_tool_call(id: &str, details: &ItemDetails, started_ms: i64, comple
         "model": model,
         "reasoningEffort": reasoning_effort,
         "agentsStates": states,
+        "startedAtMs": started_ms,
+        "completedAtMs": completed_ms,
+    })
+}
+
+/// An MCP tool call (`mcpToolCall`): the server's result in the protocol's camelCase (`structuredContent`,
+/// `_meta`), or the failure's message.
+pub fn mcp_tool_call(id: &str, details: &ItemDetails, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    let ItemDetails::McpToolCall { server, tool, arguments, result, error, status, read_only_hint } = details else {
+        return Value::Null;
+    };
+    let result = result.as_ref().map(|result| {
+        json!({
+            "content": result["content"],
+            "structuredContent": result["structured_content"],
+            "_meta": null,
+        })
+    });
+    json!({
+        "type": "mcpToolCall",
+        "id": id,
+        "server": server,
+        "tool": tool,
+        "status": self::status(*status),
+        "arguments": arguments,
+        "appContext": null,
+        "mcpAppUi": null,
+        "pluginId": null,
+        "readOnlyHint": read_only_hint,
+        "result": result,
+        "error": error.as_ref().map(|e| json!({"message": e.message})),
+        "durationMs": completed_ms.map(|completed| completed - started_ms),
         "startedAtMs": started_ms,
         "completedAtMs": completed_ms,
     })

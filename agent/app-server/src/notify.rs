@@ -326,6 +326,9 @@ impl ThreadEvents {
                     ItemDetails::CollabToolCall { .. } => {
                         self.item_started(items::collab_tool_call(&id, &item.details, now_ms(), None));
                     }
+                    ItemDetails::McpToolCall { .. } => {
+                        self.item_started(items::mcp_tool_call(&id, &item.details, now_ms(), None));
+                    }
                     ItemDetails::TodoList { items } => {
                         let plan: Vec<Value> = items
                             .iter()
@@ -391,6 +394,10 @@ impl ThreadEvents {
                         let started = self.started_at(&id).unwrap_or(now);
                         self.item_completed(items::collab_tool_call(&id, &item.details, started, Some(now)));
                     }
+                    ItemDetails::McpToolCall { .. } => {
+                        let started = self.started_at(&id).unwrap_or(now);
+                        self.item_completed(items::mcp_tool_call(&id, &item.details, started, Some(now)));
+                    }
                     ItemDetails::Error { message } => match &self.thread_id {
                         None => self.startup_warnings.push(message.clone()),
                         Some(thread_id) => {
@@ -418,6 +425,11 @@ impl ThreadEvents {
                 self.turn_diff();
             }
             Event::RateLimits { .. } => self.rate_limits(),
+            Event::McpServerStatus { name, status, error } => self.notify(
+                "mcpServer/startupStatus/updated",
+                json!({"threadId": self.thread_id(), "name": name, "status": status, "error": error,
+                    "failureReason": null}),
+            ),
             Event::CompactionStarted { id, .. } => self.item_started(context_compaction(&id, now_ms(), None)),
             Event::CompactionCompleted { id, .. } => {
                 let now = now_ms();

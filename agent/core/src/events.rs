@@ -119,6 +119,18 @@ pub enum Event {
         item_id: String,
         questions: Vec<crate::interaction::UserInputQuestion>,
     },
+    /// An MCP server of the session is starting, has started, or could not start (`error` says why).
+    #[serde(rename = "mcp_server.status")]
+    McpServerStatus { name: String, status: McpServerStartup, error: Option<String> },
+}
+
+/// How far an MCP server's start has got, as the app server's `mcpServer/startupStatus/updated` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum McpServerStartup {
+    Starting,
+    Ready,
+    Failed,
 }
 
 impl Event {
@@ -143,6 +155,7 @@ impl Event {
                 | Event::CommandOutputDelta { .. }
                 | Event::ApprovalRequested { .. }
                 | Event::UserInputRequested { .. }
+                | Event::McpServerStatus { .. }
         )
     }
 }
@@ -315,6 +328,9 @@ pub enum ItemDetails {
         result: Option<serde_json::Value>,
         error: Option<ErrorMessage>,
         status: Status,
+        /// The tool's `readOnlyHint`, for the app server. Not part of `exec --json`.
+        #[serde(skip)]
+        read_only_hint: Option<bool>,
     },
 }
 

@@ -32,6 +32,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
+use crate::events::{Event, EventSink, McpServerStartup};
+
 /// How long a server may take to start and list its tools when `startup_timeout_sec` is not set.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a tool call may take when `tool_timeout_sec` is not set.
@@ -165,6 +167,8 @@ pub struct McpServers {
     configs: BTreeMap<String, ServerConfig>,
     cwd: PathBuf,
     started: OnceCell<Vec<Server>>,
+    /// Where the servers' starts are told (the session's events).
+    events: std::sync::OnceLock<EventSink>,
 }
 
 /// What a call of an MCP tool gave, before it is shaped for the model.
@@ -180,7 +184,7 @@ impl McpServers {
     /// The enabled servers of the configuration; nothing starts yet.
     pub fn new(configs: &BTreeMap<String, ServerConfig>, cwd: PathBuf) -> Arc<McpServers> {
         let configs = configs.iter().filter(|(_, c)| c.is_enabled()).map(|(n, c)| (n.clone(), c.clone())).collect();
-        Arc::new(McpServers { configs, cwd, started: OnceCell::new() })
+        Arc::new(McpServers { configs, cwd, started: OnceCell::new(), events: Default::default() })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,20 +197,29 @@ impl McpServers {
     }
 
     /// Starts the servers in the background, so that the first call finds them ready.
-    pub fn start_in_background(self: &Arc<Self>) {
+    /// Starts the servers, telling `events` of each one's progress.
+    pub fn start_in_background(self: &Arc<Self>, events: EventSink) {
         if self.is_empty() {
             return;
         }
+        let _ = self.events.set(events);
         let this = self.clone();
         tokio::spawn(async move {
             this.servers().await;
         });
     }
 
+    fn tell(&self, name: &str, status: McpServerStartup, error: Option<String>) {
+        if let Some(events) = self.events.get() {
+            events.emit(Event::McpServerStatus { name: name.to_string(), status, error });
+        }
+    }
+
     async fn servers(&self) -> &[Server] {
         self.started
             .get_or_init(|| async {
                 let starts = self.configs.iter().map(|(name, config)| async move {
+                    self.tell(name, McpServerStartup::Starting, None);
                     let state = match tokio::time::timeout(config.startup_timeout(), connect(config, &self.cwd)).await {
                         Ok(Ok(connection)) => Ok(connection),
                         Ok(Err(e)) => Err(format!("MCP client for `{name}` failed to start: {e}")),
@@ -215,8 +228,12 @@ impl McpServers {
                             config.startup_timeout().as_secs_f64()
                         )),
                     };
-                    if let Err(e) = &state {
-                        eprintln!("rcodex: {e}");
+                    match &state {
+                        Ok(_) => self.tell(name, McpServerStartup::Ready, None),
+                        Err(e) => {
+                            eprintln!("rcodex: {e}");
+                            self.tell(name, McpServerStartup::Failed, Some(e.clone()));
+                        }
                     }
                     Server { name: name.clone(), config: config.clone(), state }
                 });
@@ -263,19 +280,16 @@ impl McpServers {
         None
     }
 
+    /// The tool's `readOnlyHint`, if its server gives one.
+    pub async fn read_only_hint(&self, server: &str, tool: &str) -> Option<bool> {
+        let connection = self.server(server).await?.state.as_ref().ok()?;
+        connection.tools.iter().find(|t| t.name == tool)?.annotations.as_ref()?.read_only_hint
+    }
+
     /// Whether a call of this tool needs a person's approval first.
-    pub async fn needs_approval(&self, server: &str, tool: &str) -> bool {
-        let Some(server) = self.server(server).await else { return false };
-        let read_only = match &server.state {
-            Ok(connection) => connection
-                .tools
-                .iter()
-                .find(|t| t.name == tool)
-                .and_then(|t| t.annotations.as_ref())
-                .and_then(|a| a.read_only_hint)
-                .unwrap_or(false),
-            Err(_) => false,
-        };
+    pub async fn needs_approval(&self, server_name: &str, tool: &str) -> bool {
+        let Some(server) = self.server(server_name).await else { return false };
+        let read_only = self.read_only_hint(server_name, tool).await.unwrap_or(false);
         match server.config.approval_mode(tool) {
             ApprovalMode::Approve => false,
             ApprovalMode::Prompt => true,

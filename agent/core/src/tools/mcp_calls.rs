@@ -39,6 +39,7 @@ impl ToolRuntime {
             }
         };
         let shown_arguments = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
+        let read_only_hint = self.mcp.read_only_hint(&server, &tool).await;
         let item_id = self.events.item_id();
         let item = |result: Option<Value>, error: Option<String>, status: Status| {
             Item::new(
@@ -50,6 +51,7 @@ impl ToolRuntime {
                     result,
                     error: error.map(|message| ErrorMessage { message }),
                     status,
+                    read_only_hint,
                 },
             )
             .with_source(call.call_id.clone())
@@ -116,6 +118,7 @@ impl ToolRuntime {
                     result,
                     error: error.map(|message| ErrorMessage { message }),
                     status,
+                    read_only_hint: None,
                 },
             )
             .with_source(call.call_id.clone())
