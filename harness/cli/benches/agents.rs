@@ -12,6 +12,8 @@
 //! `PARITY_BENCH_RUNS` rounds (10) are measured. Scenarios:
 //! - `fixtures/scenarios/plain-reply.toml`: one request, no tools. Targets: rcodex's wall time at most 1/5 of
 //!   upstream's, its peak memory at most 1/10;
+//! - `fixtures/scenarios/openai-ws-plain-reply.toml`: the same reply from the built-in provider over the Responses
+//!   WebSocket (a warm-up, then the turn, on one connection). Target: rcodex's wall time at most 1/5 of upstream's;
 //! - `fixtures/bench/three-execs.toml`: three `exec_command` round trips, each `echo bench-N` (a shell builtin).
 //!   Targets: rcodex's wall time at most 1/2 of upstream's, and its tool overhead under 5 ms at the median. The
 //!   round trip is the time from the server sending the function call (its `response.output_item.done`, `t_ms`
@@ -45,6 +47,7 @@ use support::*;
 
 const WRAP_FLAG: &str = "--rusage-wrap";
 const PLAIN: &str = "plain-reply";
+const PLAIN_WS: &str = "openai-ws-plain-reply";
 const EXECS: &str = "three-execs";
 
 fn main() {
@@ -55,10 +58,14 @@ fn main() {
     print_load();
     let rounds = runs(10);
     let root = repo_root();
-    let scenarios: Vec<Scenario> = ["fixtures/scenarios/plain-reply.toml", "fixtures/bench/three-execs.toml"]
-        .iter()
-        .map(|p| Scenario::load(&root.join(p)).expect("the scenario loads"))
-        .collect();
+    let scenarios: Vec<Scenario> = [
+        "fixtures/scenarios/plain-reply.toml",
+        "fixtures/scenarios/openai-ws-plain-reply.toml",
+        "fixtures/bench/three-execs.toml",
+    ]
+    .iter()
+    .map(|p| Scenario::load(&root.join(p)).expect("the scenario loads"))
+    .collect();
 
     let mut agents: Vec<(&str, PathBuf)> = Vec::new();
     match upstream_bin() {
@@ -100,7 +107,7 @@ fn main() {
         }
     }
     let rcodex = agents.iter().find(|(label, _)| *label == "rcodex").map(|(_, bin)| bin.as_path());
-    let command = command_alone(&scenarios[1], rcodex, rounds * 3);
+    let command = command_alone(&scenarios[2], rcodex, rounds * 3);
     report(&scenarios, &agents, &samples, command);
 }
 
@@ -220,6 +227,8 @@ fn inspect(scenario: &Scenario, recording: &Recording, sample: &mut Sample) {
         .exchanges()
         .map(|e| &e.capture)
         .filter(|c| c.request.method == "POST" && c.request.path.ends_with("/responses"))
+        // A WebSocket's warm-up takes no step of the script.
+        .filter(|c| !c.script.as_ref().is_some_and(|s| s.warmup))
         .collect();
     requests.sort_by_key(|c| c.arrival);
     let expected = scenario.script.steps.len();
@@ -340,7 +349,7 @@ fn report(
                 judged(ratio.map(|x| x <= target), s),
             ]
         };
-    let (plain, execs) = (find(PLAIN), find(EXECS));
+    let (plain, plain_ws, execs) = (find(PLAIN), find(PLAIN_WS), find(EXECS));
     let gap = |a: Option<usize>| median(execs, a, &|x| x.gaps.clone());
     let overhead = gap(rc).zip(command).map(|(gap, (time, _))| gap - time);
     println!();
@@ -349,6 +358,7 @@ fn report(
         &[
             ratio_row("plain reply: wall time of exec", 0.2, plain, &|x| vec![x.wall], ms),
             ratio_row("plain reply: peak RSS", 0.1, plain, &|x| vec![x.max_rss], mib),
+            ratio_row("plain reply over the WebSocket: wall time of exec", 0.2, plain_ws, &|x| vec![x.wall], ms),
             ratio_row("three exec_command round trips: wall time", 0.5, execs, &|x| vec![x.wall], ms),
             vec![
                 "tool round trip: function call sent to next request, median".into(),

@@ -3,7 +3,10 @@
 //! 1. Proxy overhead: time to first byte (the first stream event) of the same request, sent straight to a scripted
 //!    origin and through `parity serve --proxy` in front of it, alternating, one at a time. Target: the proxy adds
 //!    under 1 ms at the median.
-//! 2. Throughput: `parity serve --script ... --captures DIR` answering 40 KB Codex-shaped request bodies from
+//! 2. Proxy overhead over the Responses WebSocket: the same, with each request a `response.create` message on a
+//!    WebSocket opened beforehand (to the origin, and through the proxy, which opens its own to the origin), timed
+//!    from the message sent to the first event frame. Target: under 1 ms at the median.
+//! 3. Throughput: `parity serve --script ... --captures DIR` answering 40 KB Codex-shaped request bodies from
 //!    concurrent keep-alive connections; every exchange written to disk. Target: at least 2,000 requests/s, with
 //!    the server's peak memory (VmHWM) under 50 MB.
 //!
@@ -42,10 +45,13 @@ fn main() {
         (0..STEPS_PER_SESSION).map(|i| json!({"output": [{"message": format!("answer {i}")}]})).collect();
     std::fs::write(&script, json!({ "steps": steps }).to_string()).unwrap();
 
-    // PARITY_BENCH=proxy or PARITY_BENCH=throughput runs one part only.
+    // PARITY_BENCH=proxy, ws-proxy or throughput runs one part only.
     let only = std::env::var("PARITY_BENCH").unwrap_or_default();
     if only.is_empty() || only == "proxy" {
         runtime.block_on(proxy_overhead(&script, &body));
+    }
+    if only.is_empty() || only == "ws-proxy" {
+        runtime.block_on(ws_proxy_overhead(&script, &body));
     }
     if only.is_empty() || only == "throughput" {
         runtime.block_on(throughput(&script, &body, dir.path()));
@@ -131,6 +137,78 @@ async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
     let (p50, p90) = (percentile(&mut proxied, 0.5), percentile(&mut proxied, 0.9));
     let overhead = p50.saturating_sub(d50);
     println!("\nproxy time to first byte, {PROXY_SAMPLES} requests each, alternating:");
+    println!("  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms", ms(d50), ms(d90));
+    println!("  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms", ms(p50), ms(p90));
+    println!(
+        "  proxy overhead at the median: {:.3} ms (target < 1 ms): {}",
+        ms(overhead),
+        verdict(overhead < Duration::from_millis(1))
+    );
+}
+
+type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a Responses WebSocket at `url` as session `session`.
+async fn open_websocket(url: &str, session: &str) -> WebSocket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/v1/responses", url.replacen("http://", "ws://", 1)).into_client_request().unwrap();
+    request.headers_mut().insert("thread-id", session.parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("the upgrade is accepted");
+    socket
+}
+
+/// Sends one `response.create` on `socket`; returns the time to its first event frame and reads the rest of the
+/// response (to `response.completed`).
+async fn ws_request(socket: &mut WebSocket, message: &str) -> Duration {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let sent = Instant::now();
+    socket.send(Message::text(message.to_string())).await.expect("sent");
+    let mut first = None;
+    loop {
+        match socket.next().await.expect("a frame").expect("a readable frame") {
+            Message::Text(text) => {
+                first.get_or_insert_with(|| sent.elapsed());
+                if text.as_str().contains("\"type\":\"response.completed\"") {
+                    return first.expect("set");
+                }
+            }
+            Message::Close(frame) => panic!("closed before response.completed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn ws_proxy_overhead(script: &std::path::Path, body: &Bytes) {
+    let origin = Serve::start([OsStr::new("--script"), script.as_os_str()]);
+    let proxy = Serve::start(["--proxy".to_string(), format!("{}/v1", origin.url)]);
+    let mut message: Value = serde_json::from_slice(body).unwrap();
+    message.as_object_mut().unwrap().insert("type".into(), json!("response.create"));
+    let message = message.to_string();
+    let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+    // One connection (one session) each, taking the script's steps in turn; a fresh pair when they run out.
+    let mut sockets = None;
+    for i in 0..(PROXY_SAMPLES + 100) {
+        if i % STEPS_PER_SESSION == 0 {
+            sockets = Some((
+                open_websocket(&origin.url, &format!("ws-direct-{i}")).await,
+                open_websocket(&proxy.url, &format!("ws-proxied-{i}")).await,
+            ));
+        }
+        let (to_origin, through_proxy) = sockets.as_mut().expect("opened");
+        let d = ws_request(to_origin, &message).await;
+        let p = ws_request(through_proxy, &message).await;
+        if i >= 100 {
+            direct.push(d);
+            proxied.push(p);
+        }
+    }
+    let (d50, d90) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.9));
+    let (p50, p90) = (percentile(&mut proxied, 0.5), percentile(&mut proxied, 0.9));
+    let overhead = p50.saturating_sub(d50);
+    println!(
+        "\nproxy over the WebSocket, time to first frame, {PROXY_SAMPLES} response.create messages each, alternating:"
+    );
     println!("  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms", ms(d50), ms(d90));
     println!("  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms", ms(p50), ms(p90));
     println!(
