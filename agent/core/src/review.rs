@@ -40,6 +40,8 @@ pub struct SubAgent {
     pub kind: String,
     pub parent_thread_id: String,
     pub parent_turn_id: String,
+    /// The frontend the parent runs under: the interface's reviewer has a recipe of its own (its tools).
+    pub surface: crate::request::Surface,
 }
 
 /// The reviewer's answer, as its instructions ask for it. Fields it leaves out are empty.
@@ -169,11 +171,13 @@ pub fn render_review_output(pack: &Pack, output: &ReviewOutput) -> String {
 /// The recipe of the review sub-agent for `model`, when the pack recorded one (for the model, or for the family
 /// it uses), else the model's own.
 pub fn profile<'a>(pack: &'a Pack, model: ModelProfile<'a>, config: &Config) -> ModelProfile<'a> {
-    if config.subagent.is_none() {
-        return model;
-    }
-    let Some(review) = &pack.review else { return model };
-    match review.families.get(&model.slug).or_else(|| review.families.get(&model.family_slug)) {
+    let Some(sub) = &config.subagent else { return model };
+    let families = match (sub.surface, &pack.tui, &pack.review) {
+        (crate::request::Surface::Exec, _, Some(review)) => &review.families,
+        (crate::request::Surface::Tui, Some(tui), _) => &tui.review_families,
+        _ => return model,
+    };
+    match families.get(&model.slug).or_else(|| families.get(&model.family_slug)) {
         Some(family) => ModelProfile { family, ..model },
         None => model,
     }
@@ -217,14 +221,37 @@ pub(crate) fn adjust_headers(config: &Config, known: &mut Vec<(String, String)>)
     known.push(("x-openai-subagent".into(), sub.kind.clone()));
 }
 
-/// Runs a review as one turn of a new thread told to `events`: the thread and its turn start, the reviewer's
-/// session runs (its commands and other items are told as the turn's, its own messages are not), and the turn ends
-/// with the rendered findings. The usage told is the parent thread's, which the reviewer's requests do not add to.
+/// Runs a review as one turn of a new thread told to `events` (`exec review`): the thread and its turn start, the
+/// reviewer's session runs (its commands and other items are told as the turn's, its own messages are not), and the
+/// turn ends with the rendered findings. The usage told is the parent thread's, which the reviewer's requests do not
+/// add to.
 pub async fn run(options: SessionOptions, target: &ReviewTarget, events: EventSink) -> Result<TurnSummary, String> {
-    let pack = rcodex_prompt_pack::embedded();
-    let request = review_request(pack, target, &options.config.cwd)?;
-    let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
+    let request = review_request(rcodex_prompt_pack::embedded(), target, &options.config.cwd)?;
     let parent_thread_id = uuid::Uuid::now_v7().to_string();
+    events.emit(Event::ThreadStarted { thread_id: parent_thread_id.clone() });
+    review_turn(options, parent_thread_id, request, events).await
+}
+
+/// Runs a review as a new turn of the thread `parent_thread_id`, which is running and idle (the interface's
+/// `/review`): as [`run`], without announcing a thread. The reviewer runs under `options.surface`.
+pub async fn run_in_thread(
+    options: SessionOptions,
+    parent_thread_id: &str,
+    target: &ReviewTarget,
+    events: EventSink,
+) -> Result<TurnSummary, String> {
+    let request = review_request(rcodex_prompt_pack::embedded(), target, &options.config.cwd)?;
+    review_turn(options, parent_thread_id.to_string(), request, events).await
+}
+
+async fn review_turn(
+    options: SessionOptions,
+    parent_thread_id: String,
+    request: String,
+    events: EventSink,
+) -> Result<TurnSummary, String> {
+    let pack = rcodex_prompt_pack::embedded();
+    let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
     let parent_turn_id = uuid::Uuid::now_v7().to_string();
 
     let mut config = options.config.clone();
@@ -232,13 +259,13 @@ pub async fn run(options: SessionOptions, target: &ReviewTarget, events: EventSi
         kind: "review".into(),
         parent_thread_id: parent_thread_id.clone(),
         parent_turn_id: parent_turn_id.clone(),
+        surface: options.surface,
     });
     // The reviewer has its rubric only: no instructions of the project's or the user's.
     config.model_instructions = Some(instructions.to_string());
     config.project_doc_max_bytes = 0;
     config.thread_source = "subagent".into();
 
-    events.emit(Event::ThreadStarted { thread_id: parent_thread_id });
     events.emit(Event::TurnStarted { turn_id: parent_turn_id.clone() });
     let (handle, task) = ThreadHandle::spawn(SessionOptions { config, ..options }, reviewer_events(&events))
         .map_err(|e| e.to_string())?;
@@ -389,8 +416,12 @@ mod tests {
         values.insert("turn_trigger".into(), json!("exec"));
         adjust_turn_metadata(&config, &mut values);
         assert_eq!(values["session_id"], "child", "a session of its own changes nothing");
-        config.subagent =
-            Some(SubAgent { kind: "review".into(), parent_thread_id: "p".into(), parent_turn_id: "t".into() });
+        config.subagent = Some(SubAgent {
+            kind: "review".into(),
+            parent_thread_id: "p".into(),
+            parent_turn_id: "t".into(),
+            surface: Default::default(),
+        });
         adjust_turn_metadata(&config, &mut values);
         assert_eq!(values["session_id"], "p");
         assert_eq!(values["root_turn_id"], "t");

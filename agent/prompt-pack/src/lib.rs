@@ -75,6 +75,10 @@ pub struct Tui {
     pub families: BTreeMap<String, Family>,
     /// By model slug: the recipe of the request that asks for a thread's title, in a session of its own.
     pub title_families: BTreeMap<String, Family>,
+    /// By model slug: the recipe of the review sub-agent `/review` runs (the interface's tools, the review's
+    /// instructions).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub review_families: BTreeMap<String, Family>,
 }
 
 /// How upstream builds requests for one model.
@@ -325,6 +329,37 @@ pub mod keys {
     pub const REVIEW_FINDINGS_HEADER_ONE: &str = "review/findings_header/one";
     /// The line that heads the findings of a review that has more than one.
     pub const REVIEW_FINDINGS_HEADER_MANY: &str = "review/findings_header/many";
+
+    /// The interface's `/review` picker: its title, as its screen showed it.
+    pub const TUI_REVIEW_PICKER_TITLE: &str = "tui/review/picker/title";
+    /// The picker's line of keys, under its choices.
+    pub const TUI_REVIEW_PICKER_FOOTER: &str = "tui/review/picker/footer";
+    /// The kinds of review the picker offers, in upstream 0.169.0's order of its presets.
+    pub const TUI_REVIEW_PRESETS: [&str; 4] = ["base_branch", "uncommitted", "commit", "custom"];
+
+    /// A preset's label in the `/review` picker (`preset`: one of [`TUI_REVIEW_PRESETS`]).
+    pub fn tui_review_preset(preset: &str) -> String {
+        format!("tui/review/preset/{preset}")
+    }
+
+    /// The dim words beside a preset's label, when the picker shows some.
+    pub fn tui_review_preset_description(preset: &str) -> String {
+        format!("tui/review/preset/{preset}/description")
+    }
+
+    /// The line the transcript shows as the review of `preset` starts.
+    pub fn tui_review_started(preset: &str) -> String {
+        format!("tui/review/started/{preset}")
+    }
+
+    /// A fixed text of the recipe of `/review`'s reviewer for a model, by its position (the interface's deferred
+    /// namespaces, which are not its thread's).
+    pub fn tui_review_text(model: &str, index: usize) -> String {
+        format!("tui/review/text/{model}/{index}")
+    }
+
+    /// The line the transcript shows as a review ends, before its findings.
+    pub const TUI_REVIEW_FINISHED: &str = "tui/review/finished";
 
     /// The `additional_tools` JSON (serialized) of the interface's title request for a model, by network access:
     /// a session of its own, whose tools are not the thread's (see [`additional_tools`]).

@@ -8,8 +8,10 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyM
 use rcodex_core::events::{Event, EventSink, ItemDetails, Status, TurnUsage, UserInput};
 use rcodex_core::interaction::{Answer, ApprovalDecision, ApprovalKind};
 use rcodex_core::request::Surface;
+use rcodex_core::review::ReviewTarget;
 use rcodex_core::session::{Fork, SessionOptions};
 use rcodex_core::thread::{SteerError, ThreadHandle};
+use rcodex_prompt_pack::keys;
 use tokio::sync::mpsc;
 
 use crate::Options;
@@ -43,6 +45,8 @@ pub enum Cell {
     Plan(Vec<TodoItem>),
     /// `/status`: each line's label and value.
     Status(Vec<(String, String)>),
+    /// A line that opens or closes a review (`/review`), as upstream's transcript shows them.
+    Banner(String),
 }
 
 /// What a picker's choice does.
@@ -54,6 +58,8 @@ pub enum Purpose {
     Effort(String),
     /// Resumes the session file chosen.
     Resume,
+    /// Starts the review of the preset chosen (one of `keys::TUI_REVIEW_PRESETS`).
+    Review,
 }
 
 /// A full-screen text over the transcript (`/diff`), scrolled with the arrows and pages, closed with q or Esc.
@@ -114,6 +120,8 @@ pub struct App {
     thread_task: tokio::task::JoinHandle<()>,
     events: mpsc::UnboundedSender<Event>,
     sandbox_launcher: std::path::PathBuf,
+    /// A review (`/review`) runs: its turn's events come from the reviewer, told as the thread's.
+    reviewing: bool,
     quit: bool,
 }
 
@@ -194,6 +202,7 @@ pub async fn run(options: Options) -> Result<String, String> {
         thread_task,
         events: events_tx,
         sandbox_launcher: options.sandbox_launcher.clone(),
+        reviewing: false,
         quit: false,
     };
 
@@ -314,6 +323,27 @@ pub fn effort_picker(slug: &str) -> Picker {
         purpose: Purpose::Effort(slug.to_string()),
         footer: "enter select · esc back",
     }
+}
+
+/// `/review`'s presets, as upstream's picker shows them (its texts from the pack, learned from its screens), or
+/// `None` when the pack has none.
+pub fn review_picker() -> Option<Picker> {
+    let pack = rcodex_prompt_pack::embedded();
+    let items = keys::TUI_REVIEW_PRESETS
+        .iter()
+        .map(|preset| {
+            let label = pack.text(&keys::tui_review_preset(preset))?;
+            let description = pack.text(&keys::tui_review_preset_description(preset)).unwrap_or_default();
+            Some((label.to_string(), description.to_string(), preset.to_string()))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Picker {
+        title: pack.text(keys::TUI_REVIEW_PICKER_TITLE)?.to_string(),
+        items,
+        selected: 0,
+        purpose: Purpose::Review,
+        footer: pack.text(keys::TUI_REVIEW_PICKER_FOOTER)?,
+    })
 }
 
 /// The saved sessions of `cwd`, newest first, to resume: each named by its first message, with its thread id.
@@ -449,6 +479,42 @@ impl App {
         });
     }
 
+    /// Runs a review as a turn of this thread: the core's reviewer, a sub-agent of the thread, whose events come as
+    /// the turn's. The transcript opens it with the preset's line and closes it with the review's.
+    fn start_review(&mut self, preset: &str, target: ReviewTarget) {
+        let pack = rcodex_prompt_pack::embedded();
+        if let Some(line) = pack.text(&keys::tui_review_started(preset)) {
+            self.cells.push(Cell::Banner(line.to_string()));
+        }
+        self.running = true;
+        self.reviewing = true;
+        self.turn_started = Some(Instant::now());
+        let sender = self.events.clone();
+        let sink = EventSink::new(move |event| {
+            let _ = sender.send(event);
+        });
+        let options = SessionOptions {
+            config: self.config.clone(),
+            resume: None,
+            ephemeral: false,
+            output_schema: None,
+            sandbox_launcher: self.sandbox_launcher.clone(),
+            fork: None,
+            client: None,
+            surface: Surface::Tui,
+            interaction: Default::default(),
+            spawned: None,
+            child_events: None,
+        };
+        let parent = self.thread.thread_id().to_string();
+        tokio::spawn(async move {
+            if let Err(message) = rcodex_core::review::run_in_thread(options, &parent, &target, sink.clone()).await {
+                let error = rcodex_core::events::ErrorMessage { message };
+                sink.emit(Event::TurnFailed { error, turn_id: String::new(), error_info: None });
+            }
+        });
+    }
+
     /// Enter while a turn runs: the message joins it; if it has just ended, it starts the next one.
     fn steer(&mut self, text: String) {
         self.cells.push(Cell::User(text.clone()));
@@ -519,6 +585,11 @@ impl App {
                 }
             }
             "model" => self.picker = Some(model_picker(&self.config.model)),
+            "review" if !self.running => match review_picker() {
+                Some(picker) => self.picker = Some(picker),
+                None => self.cells.push(Cell::Info("/review is not available in rcodex yet".into())),
+            },
+            "review" => self.cells.push(Cell::Info("/review waits for the running turn to end".into())),
             other => self.cells.push(Cell::Info(format!("/{other} is not available in rcodex yet"))),
         }
     }
@@ -643,6 +714,17 @@ impl App {
                 self.picker = None;
                 self.switch_thread(Origin { resume: Some(value.into()), fork: None });
             }
+            Purpose::Review => {
+                self.picker = None;
+                match value.as_str() {
+                    "uncommitted" => self.start_review(&value, ReviewTarget::Uncommitted),
+                    _ => {
+                        let label = rcodex_prompt_pack::embedded().text(&keys::tui_review_preset(&value));
+                        let label = label.unwrap_or(value.as_str());
+                        self.cells.push(Cell::Info(format!("/review: \"{label}\" is not available in rcodex yet")))
+                    }
+                }
+            }
             Purpose::Effort(model) => {
                 self.picker = None;
                 self.overrides.model = Some(model.clone());
@@ -757,6 +839,7 @@ impl App {
 
     fn turn_ended(&mut self) {
         self.running = false;
+        self.reviewing = false;
         self.approval = None;
         if let Some(started) = self.turn_started.take() {
             let seconds = started.elapsed().as_secs();
@@ -806,6 +889,13 @@ impl App {
                 let completed = matches!(item.details, ItemDetails::CommandExecution { .. })
                     && !matches!(&item.details, ItemDetails::CommandExecution { status, .. } if *status == Status::InProgress);
                 match item.details {
+                    // The review's findings, after the line that closes it.
+                    ItemDetails::AgentMessage { text, .. } if self.reviewing && finished => {
+                        if let Some(line) = rcodex_prompt_pack::embedded().text(keys::TUI_REVIEW_FINISHED) {
+                            self.cells.push(Cell::Banner(line.to_string()));
+                        }
+                        self.cells.push(Cell::Agent { id: String::new(), text });
+                    }
                     ItemDetails::AgentMessage { text: full, .. } => {
                         let id = item.source_id.clone().unwrap_or_default();
                         match self.cells.iter_mut().rev().find(|c| matches!(c, Cell::Agent { id: i, .. } if *i == id)) {
@@ -855,6 +945,8 @@ impl App {
                 self.usage = total;
                 self.context_tokens = last_tokens;
             }
+            // A review's usage is not the thread's: its reviewer's requests do not add to it.
+            Event::TurnCompleted { .. } if self.reviewing => self.turn_ended(),
             Event::TurnCompleted { usage, .. } => {
                 self.usage = usage;
                 self.turn_ended();
@@ -951,6 +1043,9 @@ fn approval(request_id: String, kind: ApprovalKind) -> Approval {
             ],
             selected: 0,
         },
+        // The interface's sessions do not take MCP approvals (`Interaction::mcp_approvals` is off): the core fails
+        // such a call instead of asking.
+        ApprovalKind::McpTool { .. } => unreachable!("the interface is never asked for an MCP tool's approval"),
     }
 }
 

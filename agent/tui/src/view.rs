@@ -101,6 +101,9 @@ fn cell_lines(cell: &Cell, lines: &mut Vec<Line<'static>>) {
         }
         Cell::Worked(text) => lines.push(Line::from(Span::styled(format!("  {text}"), dim()))),
         Cell::Info(text) => lines.push(Line::from(Span::styled(format!("• {text}"), dim()))),
+        Cell::Banner(text) => {
+            lines.push(Line::from(Span::styled(text.clone(), Style::default().add_modifier(Modifier::BOLD))))
+        }
         Cell::Error(text) => lines.push(Line::from(Span::styled(format!("■ {text}"), Style::default().fg(Color::Red)))),
         Cell::Reasoning(text) => {
             let style = dim().add_modifier(Modifier::ITALIC);

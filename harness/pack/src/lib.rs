@@ -58,10 +58,44 @@ pub struct ScenarioInput {
     pub workspace_files: BTreeMap<String, Vec<u8>>,
     /// What a tui scenario types (each `type` step's text, in order).
     pub typed: Vec<String>,
+    /// What a tui scenario's screens showed, in the order they were taken.
+    pub screens: Vec<Screen>,
     /// The JSON lines an exec run printed (`--json` events), every turn's in order.
     pub exec_events: Vec<Value>,
     /// The review target of a review scenario (`agent.review`), empty for the others.
     pub review: Vec<String>,
+}
+
+/// A screen a tui run kept (`screens/NNN.txt`), and the text the step it was taken after typed, if any.
+pub struct Screen {
+    pub typed: Option<String>,
+    pub text: String,
+}
+
+/// The screens of a tui recording, from its transcript's `step` and `screen` actions (none for other frontends).
+fn screens(dir: &Path) -> Result<Vec<Screen>, PackError> {
+    let Ok(transcript) = std::fs::read_to_string(dir.join("frontend.jsonl")) else { return Ok(Vec::new()) };
+    let mut typed: BTreeMap<u64, String> = BTreeMap::new();
+    let mut screens = Vec::new();
+    for line in transcript.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+        let step = line["step"].as_u64();
+        match (line["action"].as_str(), step) {
+            (Some("step"), Some(step)) => {
+                if let Some(text) = line["text"].as_str() {
+                    typed.insert(step, text.to_string());
+                }
+            }
+            (Some("screen"), Some(step)) => {
+                let Some(file) = line["file"].as_str() else { continue };
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| PackError::Input { path: path.clone(), message: e.to_string() })?;
+                screens.push(Screen { typed: typed.get(&step).cloned(), text });
+            }
+            _ => {}
+        }
+    }
+    Ok(screens)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +179,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
             })
             .collect();
         let input = ScenarioInput {
+            screens: screens(&dir)?,
             review: scenario.agent.review.clone(),
             exec_events,
             typed,
@@ -176,6 +211,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
 pub const SYSTEM_SKILLS: &str = ".codex/skills/.system";
 
 mod review;
+mod tui_review;
 
 /// The pack, from the inputs.
 pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {

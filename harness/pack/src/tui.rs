@@ -24,6 +24,7 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<Option<Tui>, P
     let mut originator: Option<(String, String)> = None;
     let mut families: BTreeMap<String, (String, Family)> = BTreeMap::new();
     let mut title_families: BTreeMap<String, (String, Family)> = BTreeMap::new();
+    let mut review_families: BTreeMap<String, (String, Family)> = BTreeMap::new();
     for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend == Some(Frontend::Tui)) {
         let fail = |message: String| PackError::Scenario { scenario: scenario.name.clone(), message };
         let Some(typed) = scenario.typed.first() else { continue };
@@ -42,6 +43,15 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<Option<Tui>, P
                 Some((first, family)) => merge(family, first, &scenario.name, seen.family)?,
             }
         }
+        if super::tui_review::is_review(scenario) {
+            let (model, family) = super::tui_review::learn(scenario, texts)?;
+            match review_families.get_mut(&model) {
+                None => {
+                    review_families.insert(model, (scenario.name.clone(), family));
+                }
+                Some((first, known)) => merge(known, first, &scenario.name, family)?,
+            }
+        }
         for capture in scenario.requests.iter().filter(|c| thread_source(c).as_deref() == Some(TITLE_SOURCE)) {
             let (model, family) = title(scenario, capture, texts).map_err(fail)?;
             match title_families.get_mut(&model) {
@@ -54,7 +64,12 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<Option<Tui>, P
     }
     let Some((_, originator)) = originator else { return Ok(None) };
     let strip = |families: BTreeMap<String, (String, Family)>| families.into_iter().map(|(m, (_, f))| (m, f)).collect();
-    Ok(Some(Tui { originator, families: strip(families), title_families: strip(title_families) }))
+    Ok(Some(Tui {
+        originator,
+        families: strip(families),
+        title_families: strip(title_families),
+        review_families: strip(review_families),
+    }))
 }
 
 /// The title request's recipe: a Responses Lite model's tools, the model's instructions, the permissions (read-only,
@@ -72,10 +87,12 @@ fn title(scenario: &ScenarioInput, capture: &Capture, texts: &mut Texts) -> Resu
     let input = request.input();
     let (last, context) = input.split_last().ok_or("a title request has no input")?;
     let prompt = parity_capture::view::item_text(last);
-    // The longest typed text the prompt ends with is what it was asked for.
+    // The longest typed text the prompt ends with is what it was asked for (or what `/review` asked its reviewer).
+    let reviewed = super::tui_review::requested(scenario);
     let typed = scenario
         .typed
         .iter()
+        .chain(reviewed.iter())
         .filter(|t| !t.is_empty() && prompt.ends_with(t.as_str()))
         .max_by_key(|t| t.len())
         .ok_or_else(|| format!("a title request's prompt ends with nothing the scenario typed: {prompt:?}"))?;
@@ -192,6 +209,7 @@ mod tests {
             exec_events: Vec::new(),
             workspace_files: BTreeMap::new(),
             typed: typed.iter().map(|t| t.to_string()).collect(),
+            screens: Vec::new(),
             review: Vec::new(),
         }
     }
