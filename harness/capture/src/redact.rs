@@ -104,12 +104,13 @@ impl Redactor {
         Ok(self)
     }
 
-    /// Redacts what the body patterns match in a request's body. Returns how many matches.
+    /// Redacts a request body's credential members ([`SECRET_MEMBERS`]) and what the body patterns match in it.
+    /// Returns how many values or matches.
     pub fn redact_body(&self, request: &mut crate::model::CapturedRequest) -> usize {
+        let mut count = redact_members(&mut request.body);
         if self.body_patterns.is_empty() {
-            return 0;
+            return count;
         }
-        let mut count = 0;
         let mut redact = |text: &mut String| {
             for pattern in &self.body_patterns {
                 let mut found = 0;
@@ -172,6 +173,39 @@ impl Redactor {
             value.to_string()
         }
     }
+}
+
+/// JSON members whose string value is a credential wherever they appear in a body: the tokens of a token refresh
+/// (an agent signed in with ChatGPT sends its refresh token, and gets new tokens back) and keys.
+pub const SECRET_MEMBERS: &[&str] =
+    &["access_token", "refresh_token", "id_token", "client_secret", "api_key", "OPENAI_API_KEY"];
+
+/// Redacts the string values of [`SECRET_MEMBERS`] in a JSON value; how many.
+fn redact_members(value: &mut serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => items.iter_mut().map(redact_members).sum(),
+        serde_json::Value::Object(map) => map
+            .iter_mut()
+            .map(|(key, value)| match value {
+                serde_json::Value::String(secret) if SECRET_MEMBERS.contains(&key.as_str()) => {
+                    if is_redacted(secret) {
+                        0
+                    } else {
+                        *secret = redacted(secret);
+                        1
+                    }
+                }
+                other => redact_members(other),
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Redacts the credential members ([`SECRET_MEMBERS`]) of a response's JSON body (a token endpoint's answer, say);
+/// how many.
+pub fn redact_response_body(response: &mut crate::model::CapturedResponse) -> usize {
+    response.body.as_mut().map_or(0, redact_members)
 }
 
 /// Calls `f` on every string of a JSON value (not on object keys).
@@ -328,6 +362,29 @@ mod tests {
         assert_eq!(r.body["n"], 42);
         let e = Redactor::builtin().with_body_patterns(&["(".into()]).unwrap_err();
         assert!(e.starts_with("--redact-body \"(\": "), "{e}");
+    }
+
+    #[test]
+    fn token_members_are_redacted_in_request_and_response_bodies() {
+        let mut r = request(serde_json::json!({"grant_type": "refresh_token", "refresh_token": "rt-secret",
+            "client_id": "app_1", "nested": [{"access_token": "at-secret", "max_output_tokens": 5}]}));
+        assert_eq!(Redactor::builtin().redact_body(&mut r), 2);
+        assert_eq!(r.body["refresh_token"], format!("<redacted:{}>", fingerprint("rt-secret")));
+        assert!(r.body["nested"][0]["access_token"].as_str().unwrap().starts_with("<redacted:"));
+        assert_eq!(
+            (&r.body["grant_type"], &r.body["client_id"]),
+            (&serde_json::json!("refresh_token"), &serde_json::json!("app_1"))
+        );
+        assert_eq!(r.body["nested"][0]["max_output_tokens"], 5, "a member named like a token count is not one");
+        assert_eq!(Redactor::builtin().redact_body(&mut r), 0, "idempotent");
+        assert!(!r.body.to_string().contains("secret"));
+
+        let mut response = crate::model::CapturedResponse::pending();
+        response.body = Some(
+            serde_json::json!({"id_token": "a.b.c", "access_token": "x", "refresh_token": "y", "expires_in": 3600}),
+        );
+        assert_eq!(redact_response_body(&mut response), 3);
+        assert_eq!(response.body.as_ref().unwrap()["expires_in"], 3600);
     }
 
     #[test]

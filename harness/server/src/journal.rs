@@ -330,7 +330,9 @@ impl Exchange {
 
     /// Ends the exchange: writes the final capture (awaited), then makes it visible in memory.
     pub async fn finish(self) {
-        let capture = self.shared.capture.lock().expect("capture lock").take().expect("finished once");
+        let mut capture = self.shared.capture.lock().expect("capture lock").take().expect("finished once");
+        // A token endpoint's answer (proxied) holds credentials too.
+        parity_capture::redact::redact_response_body(&mut capture.response);
         let summary = CaptureSummary::of(&capture, self.journal.store.is_some());
         if let Some(hook) = &self.journal.on_finish {
             hook(&capture);
