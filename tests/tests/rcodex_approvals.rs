@@ -29,7 +29,7 @@ fn thread(server: &ParityServer) -> (ThreadHandle, Arc<Mutex<Vec<Event>>>, Run) 
         approval_policy: Some(ApprovalPolicy::OnRequest),
         ..Default::default()
     };
-    let interaction = Interaction { answered: true, default_mode_request_user_input: false };
+    let interaction = Interaction { answered: true, ..Interaction::default() };
     let (handle, events) = run.thread(overrides, None, interaction);
     (handle, events, run)
 }

@@ -85,6 +85,43 @@ pub fn file_change_params(
     })
 }
 
+/// `mcpServer/elicitation/request`'s params for an MCP tool's approval: an empty form whose `_meta` describes the
+/// call, as upstream 0.169.0 asks (app-mcp-approval).
+pub fn mcp_tool_params(thread_id: &str, turn_id: &str, kind: &ApprovalKind) -> Value {
+    let ApprovalKind::McpTool { server, tool, description, annotations, arguments } = kind else { return Value::Null };
+    let display: Vec<Value> = arguments
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| json!({"name": name, "value": value, "display_name": name}))
+        .collect();
+    let mut meta = json!({
+        "codex_approval_kind": "mcp_tool_call",
+        "persist": ["session", "always"],
+        "tool_name": tool,
+        "tool_annotations": annotations,
+        "tool_description": description,
+        "tool_params": arguments,
+        "tool_params_display": display,
+    });
+    let fields = meta.as_object_mut().expect("an object");
+    if annotations.is_none() {
+        fields.shift_remove("tool_annotations");
+    }
+    if description.is_none() {
+        fields.shift_remove("tool_description");
+    }
+    json!({
+        "threadId": thread_id,
+        "turnId": turn_id,
+        "serverName": server,
+        "mode": "form",
+        "_meta": meta,
+        "message": format!("Allow the {server} MCP server to run tool \"{tool}\"?"),
+        "requestedSchema": {"type": "object", "properties": {}},
+    })
+}
+
 /// `item/tool/requestUserInput`'s params: Default mode's questions do not block.
 pub fn user_input_params(thread_id: &str, turn_id: &str, item_id: &str, questions: &[UserInputQuestion]) -> Value {
     json!({
@@ -112,12 +149,14 @@ pub fn waiting_command(item_id: &str, kind: &ApprovalKind, started_ms: i64) -> O
     Some(items::command_execution(item_id, &command, started_ms, None))
 }
 
-/// The decision a client's answer gives: its `decision`; an answer that is not one declines; a client gone cancels
-/// (the turn ends).
+/// The decision a client's answer gives: its `decision`, or an elicitation's `action` (`accept`, `decline`,
+/// `cancel`); an answer that is not one declines; a client gone cancels (the turn ends).
 fn decision(answer: ClientAnswer) -> ApprovalDecision {
     match answer {
-        ClientAnswer::Result(result) => serde_json::from_value(result.get("decision").cloned().unwrap_or(Value::Null))
-            .unwrap_or(ApprovalDecision::Decline),
+        ClientAnswer::Result(result) => {
+            let decision = result.get("decision").or_else(|| result.get("action")).cloned().unwrap_or(Value::Null);
+            serde_json::from_value(decision).unwrap_or(ApprovalDecision::Decline)
+        }
         ClientAnswer::Error(_) => ApprovalDecision::Decline,
         ClientAnswer::Gone => ApprovalDecision::Cancel,
     }
@@ -186,6 +225,11 @@ mod tests {
         );
         assert_eq!(decision(ClientAnswer::Result(json!({"decision": "maybe"}))), ApprovalDecision::Decline);
         assert_eq!(decision(ClientAnswer::Gone), ApprovalDecision::Cancel);
+        assert_eq!(
+            decision(ClientAnswer::Result(json!({"action": "accept", "content": {}}))),
+            ApprovalDecision::Accept
+        );
+        assert_eq!(decision(ClientAnswer::Result(json!({"action": "decline"}))), ApprovalDecision::Decline);
         let given = answers(ClientAnswer::Result(json!({"answers": {"color": {"answers": ["Red"]}}})));
         assert_eq!(given, UserInputAnswers::new([("color", ["Red"])]));
     }

@@ -120,6 +120,9 @@ impl ThreadEvents {
                 "item/fileChange/requestApproval",
                 approvals::file_change_params(&thread_id, &turn_id, item_id, now, kind),
             ),
+            ApprovalKind::McpTool { .. } => {
+                ("mcpServer/elicitation/request", approvals::mcp_tool_params(&thread_id, &turn_id, kind))
+            }
         };
         self.send_request(request_id, method, params, Expects::Approval);
     }

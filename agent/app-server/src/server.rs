@@ -367,6 +367,7 @@ impl Server {
                     &self.options.enable,
                     "default_mode_request_user_input",
                 ),
+                mcp_approvals: true,
             },
             spawned: None,
             child_events: Some(self.child_events(context_window(&config.model))),

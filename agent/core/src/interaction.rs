@@ -32,6 +32,9 @@ pub struct Interaction {
     /// `features.default_mode_request_user_input`: `request_user_input` asks in Default mode. Without it, upstream
     /// answers the tool "request_user_input is unavailable in Default mode".
     pub default_mode_request_user_input: bool,
+    /// The frontend can ask for an MCP tool's approval ([`ApprovalKind::McpTool`]: the app server, as an MCP
+    /// elicitation). Without it, such a call fails saying rcodex cannot ask.
+    pub mcp_approvals: bool,
 }
 
 /// Describes the `request_user_input` tool of a request body as upstream describes it when Default mode offers it
@@ -91,6 +94,15 @@ pub enum ApprovalKind {
         proposed_execpolicy_amendment: Option<Vec<String>>,
         /// The decisions to offer, in upstream's order.
         available_decisions: Vec<ApprovalDecision>,
+    },
+    /// A call of an MCP server's tool that is not read-only (or whose approval mode is `prompt`).
+    McpTool {
+        server: String,
+        tool: String,
+        /// The tool's description and annotations (`readOnlyHint`...), as its server lists them.
+        description: Option<String>,
+        annotations: Option<serde_json::Value>,
+        arguments: serde_json::Value,
     },
     /// A patch that writes where the sandbox does not let patches write.
     Patch {
@@ -382,7 +394,7 @@ mod tests {
     }
 
     fn answered() -> Interaction {
-        Interaction { answered: true, default_mode_request_user_input: true }
+        Interaction { answered: true, default_mode_request_user_input: true, mcp_approvals: false }
     }
 
     #[test]

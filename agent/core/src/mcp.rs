@@ -282,8 +282,19 @@ impl McpServers {
 
     /// The tool's `readOnlyHint`, if its server gives one.
     pub async fn read_only_hint(&self, server: &str, tool: &str) -> Option<bool> {
+        self.tool(server, tool).await?.annotations.as_ref()?.read_only_hint
+    }
+
+    /// The tool's description and annotations, as its server lists them.
+    pub async fn tool_details(&self, server: &str, tool: &str) -> (Option<String>, Option<Value>) {
+        let Some(tool) = self.tool(server, tool).await else { return (None, None) };
+        let annotations = tool.annotations.as_ref().and_then(|a| serde_json::to_value(a).ok());
+        (tool.description.as_deref().map(str::to_string), annotations)
+    }
+
+    async fn tool(&self, server: &str, tool: &str) -> Option<&McpTool> {
         let connection = self.server(server).await?.state.as_ref().ok()?;
-        connection.tools.iter().find(|t| t.name == tool)?.annotations.as_ref()?.read_only_hint
+        connection.tools.iter().find(|t| t.name == tool)
     }
 
     /// Whether a call of this tool needs a person's approval first.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{CallKind, ToolCall, ToolOutput, ToolRuntime};
 use crate::config::ApprovalPolicy;
 use crate::events::{ErrorMessage, Event, Item, ItemDetails, Status};
+use crate::interaction::ApprovalKind;
 use crate::mcp::{self, CallOutcome};
 
 /// The resource tools, offered whenever a server is configured.
@@ -15,6 +16,8 @@ pub(super) const RESOURCE_TOOLS: [&str; 3] = ["list_mcp_resources", "list_mcp_re
 
 /// What upstream's resource tools and tool calls name as the server of a listing over every server.
 const LISTING_SERVER: &str = "codex";
+/// What the model reads when the person declined an MCP tool's call (app-mcp-approval).
+const MCP_CALL_REJECTED: &str = "user rejected MCP tool call";
 
 impl ToolRuntime {
     /// The answer to `call` if it is an MCP tool's or a resource tool's, else `None`.
@@ -62,12 +65,27 @@ impl ToolRuntime {
                 ApprovalPolicy::Never => {
                     CallOutcome::Error("MCP tool call requires approval, but approval policy is never".into())
                 }
-                // Upstream elicits the approval from the app server's client; rcodex cannot ask yet.
-                _ => CallOutcome::Error(
-                    "MCP tool call requires approval, and rcodex cannot ask for MCP approvals yet (set \
+                // Upstream's interface asks in a dialog of its own, which rcodex's does not have yet.
+                _ if !self.approvals.asker.interaction().mcp_approvals => CallOutcome::Error(
+                    "MCP tool call requires approval, and rcodex cannot ask for MCP approvals here yet (set \
                      approval_mode = \"approve\" for this tool to let it run)"
                         .into(),
                 ),
+                _ => {
+                    let (description, annotations) = self.mcp.tool_details(&server, &tool).await;
+                    let kind = ApprovalKind::McpTool {
+                        server: server.clone(),
+                        tool: tool.clone(),
+                        description,
+                        annotations,
+                        arguments: shown_arguments.clone(),
+                    };
+                    if self.approvals.asker.approval(&call.call_id, kind).await.approves() {
+                        self.mcp.call(&server, &tool, arguments).await
+                    } else {
+                        CallOutcome::Error(MCP_CALL_REJECTED.into())
+                    }
+                }
             }
         } else {
             self.mcp.call(&server, &tool, arguments).await

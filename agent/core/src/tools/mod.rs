@@ -156,7 +156,7 @@ impl ToolRuntime {
         let config = options.config;
         let policy = config.sandbox_policy();
         let mcp = crate::mcp::McpServers::new(&config.mcp_servers, config.cwd.clone());
-        mcp.start_in_background();
+        mcp.start_in_background(options.events.clone());
         let original_detail =
             options.pack.model(&options.family_slug).is_some_and(|m| m.supports_image_detail_original);
         ToolRuntime {

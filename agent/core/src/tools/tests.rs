@@ -184,7 +184,7 @@ async fn calls_that_may_run_together_do() {
 
 /// A frontend that answers, and `request_user_input` offered in Default mode.
 fn answering() -> Interaction {
-    Interaction { answered: true, default_mode_request_user_input: true }
+    Interaction { answered: true, default_mode_request_user_input: true, mcp_approvals: false }
 }
 
 /// Answers each request the tools make, in order, as the frontend would; returns the requests.
@@ -490,7 +490,7 @@ async fn request_user_input_asks_the_frontend() {
         "request_user_input requires non-empty options for every question"
     );
 
-    let nobody = Interaction { answered: false, default_mode_request_user_input: true };
+    let nobody = Interaction { answered: false, default_mode_request_user_input: true, mcp_approvals: false };
     let f = fixture_with(SandboxMode::ReadOnly, None, nobody);
     assert_eq!(text(&f.runtime.call(&ask, &tools).await), r#"{"answers":{}}"#, "as upstream's exec answers");
 }

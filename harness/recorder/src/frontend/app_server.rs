@@ -460,7 +460,9 @@ impl Driver<'_, '_> {
                         (Some(method), Some(id)) => {
                             let id = id.clone();
                             let answer = match method {
-                                "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => {
+                                "item/commandExecution/requestApproval"
+                                | "item/fileChange/requestApproval"
+                                | "mcpServer/elicitation/request" => {
                                     approvals_asked += 1;
                                     let label = format!("approval {approvals_asked} ({method})");
                                     let Some(decision) = approvals.next() else {
@@ -476,7 +478,7 @@ impl Driver<'_, '_> {
                                         turn,
                                         json!({"method": method, "request_id": id, "decision": decision}),
                                     );
-                                    json!({"decision": decision})
+                                    approval_answer(method, decision)
                                 }
                                 "item/tool/requestUserInput" => {
                                     answers_asked += 1;
@@ -833,4 +835,14 @@ fn brief(text: &str) -> String {
         Some((cut, _)) => format!("{:?}...", &text[..cut]),
         None => format!("{text:?}"),
     }
+}
+
+/// The answer to an approval request: `{decision}`, or for an MCP tool's approval (an elicitation with an empty form)
+/// `{action, content}`, the form's content empty when accepted.
+fn approval_answer(method: &str, decision: &str) -> Value {
+    if method == "mcpServer/elicitation/request" {
+        let content = if decision == "accept" { json!({}) } else { Value::Null };
+        return json!({"action": decision, "content": content});
+    }
+    json!({"decision": decision})
 }
