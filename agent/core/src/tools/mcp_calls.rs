@@ -43,22 +43,15 @@ impl ToolRuntime {
         };
         let shown_arguments = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
         let read_only_hint = self.mcp.read_only_hint(&server, &tool).await;
-        let item_id = self.events.item_id();
-        let item = |result: Option<Value>, error: Option<String>, status: Status| {
-            Item::new(
-                item_id.clone(),
-                ItemDetails::McpToolCall {
-                    server: server.clone(),
-                    tool: tool.clone(),
-                    arguments: shown_arguments.clone(),
-                    result,
-                    error: error.map(|message| ErrorMessage { message }),
-                    status,
-                    read_only_hint,
-                },
-            )
-            .with_source(call.call_id.clone())
+        let shown = ShownCall {
+            id: self.events.item_id(),
+            call_id: &call.call_id,
+            server: &server,
+            tool: &tool,
+            arguments: &shown_arguments,
+            read_only_hint,
         };
+        let item = |result, error, status| shown.item(result, error, status);
         self.events.emit(Event::ItemStarted { item: item(None, None, Status::InProgress) });
         let outcome = if self.mcp.needs_approval(&server, &tool).await {
             match self.approvals.policy() {
@@ -125,22 +118,15 @@ impl ToolRuntime {
             return format!("unknown MCP server '{name}'");
         }
         let server = named.unwrap_or_else(|| LISTING_SERVER.to_string());
-        let item_id = self.events.item_id();
-        let item = |result: Option<Value>, error: Option<String>, status: Status| {
-            Item::new(
-                item_id.clone(),
-                ItemDetails::McpToolCall {
-                    server: server.clone(),
-                    tool: call.name.clone(),
-                    arguments: arguments.clone(),
-                    result,
-                    error: error.map(|message| ErrorMessage { message }),
-                    status,
-                    read_only_hint: None,
-                },
-            )
-            .with_source(call.call_id.clone())
+        let shown = ShownCall {
+            id: self.events.item_id(),
+            call_id: &call.call_id,
+            server: &server,
+            tool: &call.name,
+            arguments: &arguments,
+            read_only_hint: None,
         };
+        let item = |result, error, status| shown.item(result, error, status);
         self.events.emit(Event::ItemStarted { item: item(None, None, Status::InProgress) });
         let answer = if read {
             let args: mcp::ReadArgs = serde_json::from_value(arguments.clone()).expect("read above");
@@ -211,5 +197,30 @@ impl ToolRuntime {
                     .unwrap_or_default()
             })
             .await
+    }
+}
+
+/// An MCP call as its `mcp_tool_call` item shows it, at each step.
+struct ShownCall<'a> {
+    id: String,
+    call_id: &'a str,
+    server: &'a str,
+    tool: &'a str,
+    arguments: &'a Value,
+    read_only_hint: Option<bool>,
+}
+
+impl ShownCall<'_> {
+    fn item(&self, result: Option<Value>, error: Option<String>, status: Status) -> Item {
+        let details = ItemDetails::McpToolCall {
+            server: self.server.to_string(),
+            tool: self.tool.to_string(),
+            arguments: self.arguments.clone(),
+            result,
+            error: error.map(|message| ErrorMessage { message }),
+            status,
+            read_only_hint: self.read_only_hint,
+        };
+        Item::new(self.id.clone(), details).with_source(self.call_id.to_string())
     }
 }
