@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
 use serde_json::json;
 
 use crate::isolate::{API_KEY_VAR, DUMMY_KEY};
@@ -13,12 +12,13 @@ use crate::scenario::{Auth, Provider, Scenario};
 /// The variable `codex exec` reads an API key from (0.169.0 reads `OPENAI_API_KEY` only to offer it at login).
 pub const CODEX_API_KEY_VAR: &str = "CODEX_API_KEY";
 /// The ChatGPT account the fake tokens name; agents send it as `chatgpt-account-id` (redacted in captures).
-pub const ACCOUNT_ID: &str = "acct-parity-0001";
+pub const ACCOUNT_ID: &str = parity_server::oauth::ACCOUNT_ID;
+/// Where upstream sends a token refresh instead of its issuer: `chatgpt-expired` points it at the server.
+pub const REFRESH_URL_VAR: &str = "CODEX_REFRESH_TOKEN_URL_OVERRIDE";
+/// When `chatgpt-expired`'s tokens were last refreshed.
+const EXPIRED_REFRESH: &str = "2026-01-01T00:00:00Z";
 /// The fake refresh token (a credential too: it never reaches a capture).
 pub const REFRESH_TOKEN: &str = "parity-dummy-refresh-token";
-/// When the fake tokens expire (2100-01-01): never during a run, so no agent refreshes them. (Upstream 0.169.0
-/// refreshes an expired access token at `CODEX_REFRESH_TOKEN_URL_OVERRIDE` when set, whatever `last_refresh` says.)
-const TOKEN_EXP: i64 = 4_102_444_800;
 
 /// Points the built-in provider at the server: `openai_base_url`, and no `model_provider` (it defaults to `openai`).
 pub fn point_builtin_at(config: &mut toml::Table, base_url: &str) {
@@ -28,7 +28,7 @@ pub fn point_builtin_at(config: &mut toml::Table, base_url: &str) {
 
 /// Writes the scenario's `auth.json` into `codex_home` (when its credentials are kept there) and returns the
 /// credential variables of the agent's environment.
-pub fn lay_out(scenario: &Scenario, codex_home: &Path) -> std::io::Result<Vec<(String, String)>> {
+pub fn lay_out(scenario: &Scenario, codex_home: &Path, base_url: &str) -> std::io::Result<Vec<(String, String)>> {
     let options = &scenario.agent;
     if options.provider == Provider::Parity {
         return Ok(vec![(API_KEY_VAR.into(), DUMMY_KEY.into())]);
@@ -37,14 +37,18 @@ pub fn lay_out(scenario: &Scenario, codex_home: &Path) -> std::io::Result<Vec<(S
     let saved = match auth {
         Auth::Env => return Ok(vec![(CODEX_API_KEY_VAR.into(), DUMMY_KEY.into())]),
         Auth::ApiKey => json!({"auth_mode": "apikey", "OPENAI_API_KEY": DUMMY_KEY}),
-        Auth::Chatgpt => {
-            let last_refresh = jiff::Timestamp::now().to_string();
+        Auth::Chatgpt | Auth::ChatgptExpired => {
+            // Upstream 0.169.0 refreshes an access token that has expired, whatever `last_refresh` says.
+            let (last_refresh, exp) = match auth {
+                Auth::ChatgptExpired => (EXPIRED_REFRESH.to_string(), parity_server::oauth::PAST_EXPIRY),
+                _ => (jiff::Timestamp::now().to_string(), parity_server::oauth::FAR_EXPIRY),
+            };
             json!({
                 "auth_mode": "chatgpt",
                 "OPENAI_API_KEY": null,
                 "tokens": {
-                    "id_token": id_token(),
-                    "access_token": access_token(),
+                    "id_token": parity_server::oauth::id_token(),
+                    "access_token": parity_server::oauth::access_token(exp),
                     "refresh_token": REFRESH_TOKEN,
                     "account_id": ACCOUNT_ID,
                 },
@@ -53,36 +57,11 @@ pub fn lay_out(scenario: &Scenario, codex_home: &Path) -> std::io::Result<Vec<(S
         }
     };
     write_private(&codex_home.join("auth.json"), &serde_json::to_string_pretty(&saved)?)?;
+    if auth == Auth::ChatgptExpired {
+        let root = base_url.strip_suffix("/v1").unwrap_or(base_url);
+        return Ok(vec![(REFRESH_URL_VAR.into(), format!("{root}/oauth/token"))]);
+    }
     Ok(Vec::new())
-}
-
-/// A JWT with no signature worth checking (`alg: none`): agents read the claims of an id token, never verify it.
-fn jwt(claims: serde_json::Value) -> String {
-    let encode = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.{}", encode(&json!({"alg": "none", "typ": "JWT"})), encode(&claims), "cGFyaXR5")
-}
-
-/// The id token of a ChatGPT sign-in: the account id and plan under OpenAI's auth claim, an email.
-pub fn id_token() -> String {
-    jwt(json!({
-        "email": "parity@example.invalid",
-        "https://api.openai.com/auth": {
-            "chatgpt_account_id": ACCOUNT_ID,
-            "chatgpt_plan_type": "pro",
-            "chatgpt_user_id": "user-parity",
-        },
-        "iat": 1_767_225_600,
-        "exp": TOKEN_EXP,
-    }))
-}
-
-/// The access token sent as the bearer.
-pub fn access_token() -> String {
-    jwt(json!({
-        "https://api.openai.com/auth": {"chatgpt_account_id": ACCOUNT_ID},
-        "iat": 1_767_225_600,
-        "exp": TOKEN_EXP,
-    }))
 }
 
 /// Writes a file readable by its owner only, as upstream writes `auth.json`.
@@ -96,6 +75,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use crate::isolate::{RunDirs, config_toml};
 
     fn scenario(agent: &str) -> Scenario {
@@ -147,6 +127,18 @@ mod tests {
         assert_eq!(claims["https://api.openai.com/auth"]["chatgpt_account_id"], ACCOUNT_ID);
         let refreshed: jiff::Timestamp = saved["last_refresh"].as_str().unwrap().parse().unwrap();
         assert!(jiff::Timestamp::now().duration_since(refreshed).as_secs() < 60, "refreshed just now");
+        assert!(!env_of(&dirs).contains_key(REFRESH_URL_VAR));
+
+        let dirs =
+            RunDirs::create(work.path(), &scenario("provider = \"openai\"\nauth = \"chatgpt-expired\""), "http://x/v1")
+                .unwrap();
+        let saved = read(&dirs);
+        assert_eq!(saved["last_refresh"], EXPIRED_REFRESH);
+        let access = saved["tokens"]["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+        let access: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(access).unwrap()).unwrap();
+        assert_eq!(access["exp"], parity_server::oauth::PAST_EXPIRY, "an access token that has expired");
+        assert_eq!(env_of(&dirs)[REFRESH_URL_VAR], "http://x/oauth/token");
 
         let dirs = RunDirs::create(work.path(), &scenario(""), "http://x/v1").unwrap();
         assert_eq!(env_of(&dirs)[API_KEY_VAR], DUMMY_KEY, "the custom provider keeps its key variable");

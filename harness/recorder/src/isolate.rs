@@ -85,7 +85,7 @@ impl RunDirs {
         if scenario.workspace.git {
             git_init(&workspace, &home, &scenario.workspace)?;
         }
-        let key_env = crate::credentials::lay_out(scenario, &codex_home)?;
+        let key_env = crate::credentials::lay_out(scenario, &codex_home, base_url)?;
         Ok(RunDirs { root: Some(root), kept: None, home, codex_home, workspace, key_env, _mcp_http: mcp_http })
     }
 

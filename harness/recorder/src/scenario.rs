@@ -96,6 +96,9 @@ pub enum Auth {
     ApiKey,
     /// `auth.json` holding ChatGPT tokens (a fake id token naming an account id), refreshed recently.
     Chatgpt,
+    /// The same, but the access token has expired: an agent refreshes it, at the server
+    /// (`CODEX_REFRESH_TOKEN_URL_OVERRIDE` names its `/oauth/token`).
+    ChatgptExpired,
 }
 
 impl Auth {
@@ -104,6 +107,7 @@ impl Auth {
             Auth::Env => "env",
             Auth::ApiKey => "api-key",
             Auth::Chatgpt => "chatgpt",
+            Auth::ChatgptExpired => "chatgpt-expired",
         }
     }
 }

@@ -422,9 +422,15 @@ async fn agent_request(State(app): State<Arc<App>>, request: Request) -> Respons
                 }
             }
         }
+        // A token refresh of an agent signed in with ChatGPT (its refresh URL pointed here): new fake tokens.
+        Source::Scripted(_) if method == "POST" && path.ends_with("/oauth/token") => {
+            Plan::json(200, crate::oauth::refreshed())
+        }
         Source::Scripted(_) => {
-            let message =
-                format!("parity: scripted mode answers POST /v1/responses and GET /v1/models, not {method} {path}");
+            let message = format!(
+                "parity: scripted mode answers POST /v1/responses, GET /v1/models and POST /oauth/token, not {method} \
+                 {path}"
+            );
             Plan::error(404, "parity_no_route", message)
         }
     };

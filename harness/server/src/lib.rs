@@ -32,6 +32,7 @@ mod app;
 pub mod chaos;
 mod holds;
 mod journal;
+pub mod oauth;
 mod plan;
 mod proxy;
 mod replay;
