@@ -5,6 +5,7 @@
 //! and the server's handlers (which read the running turn and announce thread-level changes).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use std::sync::Arc;
@@ -57,11 +58,14 @@ pub struct ThreadEvents {
     /// A sub-agent's thread: the root turn its turns belong to (the parent's that spawned it). Upstream tells no read
     /// state for such a thread.
     spawned_by_turn: Option<String>,
+    /// The thread's working directory: the turn diff names the files under it relative to it.
+    cwd: PathBuf,
 }
 
 impl ThreadEvents {
-    pub fn new(out: Outgoing, context_window: Option<u64>) -> ThreadEvents {
+    pub fn new(out: Outgoing, context_window: Option<u64>, cwd: PathBuf) -> ThreadEvents {
         ThreadEvents {
+            cwd,
             out,
             thread_id: None,
             context_window,
@@ -78,8 +82,14 @@ impl ThreadEvents {
     }
 
     /// The events of a sub-agent's thread, which upstream shows from its spawn (idle) without a `thread/started`.
-    pub fn for_child(out: Outgoing, context_window: Option<u64>, thread_id: &str, root_turn_id: &str) -> ThreadEvents {
-        let mut events = ThreadEvents::new(out, context_window);
+    pub fn for_child(
+        out: Outgoing,
+        context_window: Option<u64>,
+        cwd: PathBuf,
+        thread_id: &str,
+        root_turn_id: &str,
+    ) -> ThreadEvents {
+        let mut events = ThreadEvents::new(out, context_window, cwd);
         events.thread_id = Some(thread_id.to_string());
         events.spawned_by_turn = Some(root_turn_id.to_string());
         events.notify("thread/status/changed", json!({"threadId": thread_id, "status": events.status()}));
@@ -485,7 +495,7 @@ impl ThreadEvents {
     /// as upstream sends it.
     fn turn_diff(&self) {
         let Some(turn) = &self.turn else { return };
-        let diff = turn.diff.render();
+        let diff = turn.diff.render(&self.cwd);
         if !diff.is_empty() {
             self.notify("turn/diff/updated", json!({"threadId": self.thread_id(), "turnId": turn.id, "diff": diff}));
         }

@@ -325,10 +325,11 @@ impl Server {
     }
 
     /// Where a sub-agent's events go: notifications under its own thread id.
-    fn child_events(&self, context_window: Option<u64>) -> rcodex_core::agents::ChildEvents {
+    fn child_events(&self, context_window: Option<u64>, cwd: PathBuf) -> rcodex_core::agents::ChildEvents {
         let out = self.out.clone();
         Arc::new(move |thread_id: &str, root_turn_id: &str| {
-            let events = Mutex::new(ThreadEvents::for_child(out.clone(), context_window, thread_id, root_turn_id));
+            let events = ThreadEvents::for_child(out.clone(), context_window, cwd.clone(), thread_id, root_turn_id);
+            let events = Mutex::new(events);
             EventSink::new(move |event| events.lock().expect("child events").handle(event))
         })
     }
@@ -343,7 +344,11 @@ impl Server {
         preview: String,
     ) -> Result<Arc<Loaded>, RpcError> {
         let client = self.state().client.clone();
-        let events = Arc::new(Mutex::new(ThreadEvents::new(self.out.clone(), context_window(&config.model))));
+        let events = Arc::new(Mutex::new(ThreadEvents::new(
+            self.out.clone(),
+            context_window(&config.model),
+            config.cwd.clone(),
+        )));
         let sink = {
             let events = events.clone();
             EventSink::new(move |event| events.lock().expect("thread events").handle(event))
@@ -370,7 +375,7 @@ impl Server {
                 mcp_approvals: true,
             },
             spawned: None,
-            child_events: Some(self.child_events(context_window(&config.model))),
+            child_events: Some(self.child_events(context_window(&config.model), config.cwd.clone())),
         };
         let (handle, task) = ThreadHandle::spawn(options, sink).map_err(|e| RpcError::invalid(e.to_string()))?;
         let asked = crate::approvals::spawn_resolver(handle.clone(), &events);

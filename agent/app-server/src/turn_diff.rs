@@ -27,12 +27,15 @@ impl TurnDiff {
         }
     }
 
-    /// The diff of every touched file against what it holds now; empty when nothing differs.
-    pub fn render(&self) -> String {
+    /// The diff of every touched file against what it holds now; empty when nothing differs. A file under
+    /// `display_root` (the thread's working directory) is named relative to it, as upstream names it; others by their
+    /// absolute path.
+    pub fn render(&self, display_root: &Path) -> String {
         let mut out = String::new();
         for (path, before) in &self.files {
             let now = std::fs::read_to_string(path).ok();
-            out.push_str(&file_diff(&path.display().to_string(), before.as_deref(), now.as_deref()));
+            let shown = path.strip_prefix(display_root).unwrap_or(path);
+            out.push_str(&file_diff(&shown.display().to_string(), before.as_deref(), now.as_deref()));
         }
         out
     }
@@ -132,5 +135,22 @@ mod tests {
         );
         assert_eq!(file_diff("/w/f", Some("same\n"), Some("same\n")), "");
         assert!(file_diff("/w/f", Some("gone\n"), None).contains("deleted file mode 100644\n"));
+    }
+
+    #[test]
+    fn files_under_the_working_directory_are_named_relative_to_it() {
+        let root = tempfile::tempdir().unwrap();
+        let cwd = root.path().join("workspace");
+        std::fs::create_dir_all(&cwd).unwrap();
+        let (inside, outside) = (cwd.join("b.txt"), root.path().join("shared.txt"));
+        let mut diff = TurnDiff::default();
+        for path in [&inside, &outside] {
+            std::fs::write(path, "beta\n").unwrap();
+            let path = path.display().to_string();
+            diff.record(&FileChange { path, kind: "add".into(), move_path: None, diff: String::new(), before: None });
+        }
+        let rendered = diff.render(&cwd);
+        assert!(rendered.starts_with("diff --git a/b.txt b/b.txt\n"), "{rendered}");
+        assert!(rendered.contains(&format!("diff --git a/{0} b/{0}\n", outside.display())), "{rendered}");
     }
 }
