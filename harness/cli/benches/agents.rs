@@ -24,6 +24,10 @@
 //!   environment, timed apart. Upstream's round trip is shown beside it (upstream runs `bash -c` sourcing a snapshot
 //!   of the login shell's environment, inside bubblewrap: its command's share is not measured here).
 //!
+//! - `fixtures/bench/code-mode.toml`: one code-mode `exec` cell (gpt-5.6-sol) whose script runs `echo bench-code`
+//!   through the nested `exec_command`. Target: rcodex's wall time at most 1/2 of upstream's (rcodex starts a Node.js
+//!   process per cell in its sandbox; upstream runs the script in its own V8).
+//!
 //! A run whose requests are not what the scenario expects (a command not run: its output lacks `bench-N`; a
 //! request missing; a turn that failed) is reported, and the targets it touches are not judged. Upstream comes from
 //! `$PARITY_UPSTREAM_BIN` or `.upstream/` (installed by `scripts/install-upstream.sh` when missing), rcodex from
@@ -49,6 +53,7 @@ const WRAP_FLAG: &str = "--rusage-wrap";
 const PLAIN: &str = "plain-reply";
 const PLAIN_WS: &str = "openai-ws-plain-reply";
 const EXECS: &str = "three-execs";
+const CODE: &str = "code-mode";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -62,6 +67,7 @@ fn main() {
         "fixtures/scenarios/plain-reply.toml",
         "fixtures/scenarios/openai-ws-plain-reply.toml",
         "fixtures/bench/three-execs.toml",
+        "fixtures/bench/code-mode.toml",
     ]
     .iter()
     .map(|p| Scenario::load(&root.join(p)).expect("the scenario loads"))
@@ -239,7 +245,20 @@ fn inspect(scenario: &Scenario, recording: &Recording, sample: &mut Sample) {
         let Some(next) = requests.get(i + 1) else { break };
         for event in &request.response.events {
             let item = &event.data["item"];
-            if event.event_type() != Some("response.output_item.done") || item["type"] != "function_call" {
+            if event.event_type() != Some("response.output_item.done") {
+                continue;
+            }
+            if item["type"] == "custom_tool_call" && item["name"] == "exec" {
+                let call_id = item["call_id"].as_str().unwrap_or_default();
+                let output = tool_output(&next.request.body, "custom_tool_call_output", call_id).unwrap_or_default();
+                if !(output.contains("Script completed") && output.contains("bench-code")) {
+                    sample
+                        .problems
+                        .push(format!("{call_id}: the cell did not complete with its marker: {output:.200}"));
+                }
+                continue;
+            }
+            if item["type"] != "function_call" {
                 continue;
             }
             let call_id = item["call_id"].as_str().unwrap_or_default();
@@ -251,7 +270,7 @@ fn inspect(scenario: &Scenario, recording: &Recording, sample: &mut Sample) {
             let arguments: Value =
                 item["arguments"].as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
             let marker = arguments["cmd"].as_str().and_then(|c| c.strip_prefix("echo ")).unwrap_or_default();
-            match function_call_output(&next.request.body, call_id) {
+            match tool_output(&next.request.body, "function_call_output", call_id) {
                 None => sample.problems.push(format!("{call_id}: no function_call_output in the next request")),
                 Some(output) => {
                     if let Some(seconds) = output
@@ -270,9 +289,9 @@ fn inspect(scenario: &Scenario, recording: &Recording, sample: &mut Sample) {
     }
 }
 
-fn function_call_output(body: &Value, call_id: &str) -> Option<String> {
-    let item =
-        body["input"].as_array()?.iter().find(|i| i["type"] == "function_call_output" && i["call_id"] == call_id)?;
+/// The output of the call `call_id` in a request body, as text (content items as their JSON).
+fn tool_output(body: &Value, output_type: &str, call_id: &str) -> Option<String> {
+    let item = body["input"].as_array()?.iter().find(|i| i["type"] == output_type && i["call_id"] == call_id)?;
     Some(match &item["output"] {
         Value::String(text) => text.clone(),
         other => other.to_string(),
@@ -349,7 +368,7 @@ fn report(
                 judged(ratio.map(|x| x <= target), s),
             ]
         };
-    let (plain, plain_ws, execs) = (find(PLAIN), find(PLAIN_WS), find(EXECS));
+    let (plain, plain_ws, execs, code) = (find(PLAIN), find(PLAIN_WS), find(EXECS), find(CODE));
     let gap = |a: Option<usize>| median(execs, a, &|x| x.gaps.clone());
     let overhead = gap(rc).zip(command).map(|(gap, (time, _))| gap - time);
     println!();
@@ -360,6 +379,7 @@ fn report(
             ratio_row("plain reply: peak RSS", 0.1, plain, &|x| vec![x.max_rss], mib),
             ratio_row("plain reply over the WebSocket: wall time of exec", 0.2, plain_ws, &|x| vec![x.wall], ms),
             ratio_row("three exec_command round trips: wall time", 0.5, execs, &|x| vec![x.wall], ms),
+            ratio_row("a code-mode exec cell running one command: wall time", 0.5, code, &|x| vec![x.wall], ms),
             vec![
                 "tool round trip: function call sent to next request, median".into(),
                 "-".into(),
