@@ -100,10 +100,6 @@ fn echo_tools() -> Vec<NestedTool> {
         .collect()
 }
 
-fn has_node() -> bool {
-    std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
 fn texts(items: &[Value]) -> Vec<String> {
     match &items[0]["output"] {
         Value::String(text) => vec![text.clone()],
@@ -112,21 +108,17 @@ fn texts(items: &[Value]) -> Vec<String> {
     }
 }
 
-/// The real runtime in Node.js, unsandboxed here: the launcher is rcodex itself, which a unit test lacks (the
-/// scenarios run it sandboxed).
-fn code_mode() -> CodeMode {
-    CodeMode::new(None)
+/// The real runtime in Node.js (which the machine must have: `node` on PATH), unsandboxed here: the launcher is
+/// rcodex itself, which a unit test lacks (the scenarios run it sandboxed); with the test's tools and a directory.
+fn code_mode() -> (CodeMode, PathBuf, Vec<NestedTool>) {
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(node.is_ok_and(|o| o.status.success()), "code mode's tests need Node.js (`node` on PATH)");
+    (CodeMode::new(None), std::env::temp_dir(), echo_tools())
 }
 
 #[tokio::test]
 async fn a_script_calls_tools_stores_values_and_fails_with_v8_text() {
-    if !has_node() {
-        eprintln!("skipped: no node");
-        return;
-    }
-    let mode = code_mode();
-    let cwd = std::env::temp_dir();
-    let tools = echo_tools();
+    let (mode, cwd, tools) = code_mode();
     let script = "const r = await tools.echo({a: 1});\ntext(r);\ntry { await tools.fail() } catch (e) { text(e) }\nstore(\"k\", [1, 2]);\nnotify(\"note\");\n";
     let answer = mode.exec("call_1", script, &tools, &cwd, &Echo).await;
     assert_eq!(texts(&answer)[1..], ["{\"got\":{\"a\":1}}", "it failed"]);
@@ -143,13 +135,7 @@ async fn a_script_calls_tools_stores_values_and_fails_with_v8_text() {
 
 #[tokio::test]
 async fn a_yielded_cell_is_waited_for_then_terminated() {
-    if !has_node() {
-        eprintln!("skipped: no node");
-        return;
-    }
-    let mode = code_mode();
-    let cwd = std::env::temp_dir();
-    let tools = echo_tools();
+    let (mode, cwd, tools) = code_mode();
     let script = "text(\"before\");\nyield_control();\nawait new Promise(r => setTimeout(r, 200));\ntext(\"after\");\nawait new Promise(r => setTimeout(r, 60000));\n";
     let answer = mode.exec("call_1", script, &tools, &cwd, &Echo).await;
     assert!(texts(&answer)[0].starts_with("Script running with cell ID 1\nWall time "));
