@@ -39,6 +39,8 @@ pub struct SpawnedBy {
 pub enum AgentStatus {
     PendingInit,
     Running,
+    /// Its turn was interrupted (by `send_input` with `interrupt`), before the next one began.
+    Interrupted,
     Completed(Option<String>),
     Errored(String),
     Shutdown,
@@ -56,6 +58,7 @@ impl AgentStatus {
         let (status, message) = match self {
             AgentStatus::PendingInit => ("pending_init", None),
             AgentStatus::Running => ("running", None),
+            AgentStatus::Interrupted => ("interrupted", None),
             AgentStatus::Completed(message) => ("completed", message.clone()),
             AgentStatus::Errored(message) => ("errored", Some(message.clone())),
             AgentStatus::Shutdown => ("shutdown", None),
@@ -232,20 +235,32 @@ impl Agents {
     }
 
     /// `send_input`: another turn for a child (or, with `interrupt`, one that replaces the turn it is running).
-    pub async fn send_input(&self, id: &str, input: Vec<UserInput>, interrupt: bool) -> Result<String, CallError> {
+    /// Returns the new turn's id and the child's status as the input reached it: `interrupted` when it ended the
+    /// running turn (as upstream shows it, subagent-send-input-interrupt).
+    pub async fn send_input(
+        &self,
+        id: &str,
+        input: Vec<UserInput>,
+        interrupt: bool,
+    ) -> Result<(String, AgentStatus), CallError> {
         let agent = self.child(id).ok_or_else(|| format!("agent with id {id} not found"))?;
-        if *agent.status.borrow() == AgentStatus::Shutdown {
+        let mut reached = agent.status.borrow().clone();
+        if reached == AgentStatus::Shutdown {
             return Err(format!("agent with id {id} is closed"));
         }
         let handle =
             agent.handle.lock().expect("handle").clone().ok_or_else(|| format!("agent with id {id} is closed"))?;
         if interrupt {
             handle.interrupt().await;
+            if !reached.is_final() {
+                reached = AgentStatus::Interrupted;
+            }
         }
         // A wait from now on waits for this turn's end, not the last one's.
         agent.status.send_replace(AgentStatus::Running);
         // Upstream's submission id is the new turn's id.
-        run_turn(self.inbox.clone(), id, &agent, input).await.ok_or_else(|| format!("agent with id {id} is closed"))
+        let turn_id = run_turn(self.inbox.clone(), id, &agent, input).await;
+        Ok((turn_id.ok_or_else(|| format!("agent with id {id} is closed"))?, reached))
     }
 
     /// `wait_agent`: the statuses of those of `ids` that are final once the first is (or none, past `timeout`).

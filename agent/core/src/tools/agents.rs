@@ -139,11 +139,11 @@ async fn answer(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink
             agent_id(&args.target)?;
             let item = item("send_input", Some(input_text(&input)));
             item.start(vec![args.target.clone()]);
-            // The item shows the child as it was when the input went (its new turn has not begun).
-            let before = agents.status(&args.target);
+            // The item shows the child as the input reached it (its new turn has not begun).
             let sent = agents.send_input(&args.target, input, args.interrupt).await;
-            item.complete(&[(args.target, before)]);
-            Ok(json!({"submission_id": sent?}).to_string())
+            let reached = sent.as_ref().map_or_else(|_| agents.status(&args.target), |(_, status)| status.clone());
+            item.complete(&[(args.target, reached)]);
+            Ok(json!({"submission_id": sent?.0}).to_string())
         }
         "wait_agent" => {
             let args: WaitArgs = arguments(&call.payload)?;
