@@ -347,7 +347,7 @@ pub mod keys {
         format!("tui/review/preset/{preset}/description")
     }
 
-    /// The line the transcript shows as the review of `preset` starts.
+    /// The line the transcript shows as the review of `preset` starts (`{{instructions}}` for custom ones).
     pub fn tui_review_started(preset: &str) -> String {
         format!("tui/review/started/{preset}")
     }
@@ -357,6 +357,11 @@ pub mod keys {
     pub fn tui_review_text(model: &str, index: usize) -> String {
         format!("tui/review/text/{model}/{index}")
     }
+
+    /// The prompt for custom instructions (the "custom" preset): its placeholder, and its line of keys (its title is
+    /// the preset's label).
+    pub const TUI_REVIEW_CUSTOM_PLACEHOLDER: &str = "tui/review/custom/placeholder";
+    pub const TUI_REVIEW_CUSTOM_FOOTER: &str = "tui/review/custom/footer";
 
     /// The line the transcript shows as a review ends, before its findings.
     pub const TUI_REVIEW_FINISHED: &str = "tui/review/finished";

@@ -122,6 +122,8 @@ pub struct App {
     sandbox_launcher: std::path::PathBuf,
     /// A review (`/review`) runs: its turn's events come from the reviewer, told as the thread's.
     reviewing: bool,
+    /// The composer takes a review's custom instructions (`/review`'s custom preset).
+    pub review_prompt: bool,
     quit: bool,
 }
 
@@ -203,6 +205,7 @@ pub async fn run(options: Options) -> Result<String, String> {
         events: events_tx,
         sandbox_launcher: options.sandbox_launcher.clone(),
         reviewing: false,
+        review_prompt: false,
         quit: false,
     };
 
@@ -483,14 +486,27 @@ impl App {
     /// the turn's. The transcript opens it with the preset's line and closes it with the review's.
     fn start_review(&mut self, preset: &str, target: ReviewTarget) {
         let pack = rcodex_prompt_pack::embedded();
-        if let Some(line) = pack.text(&keys::tui_review_started(preset)) {
-            self.cells.push(Cell::Banner(line.to_string()));
+        let instructions = match &target {
+            ReviewTarget::Custom { instructions } => instructions.trim(),
+            _ => "",
+        };
+        if let Some(line) = pack.text(&keys::tui_review_started(preset))
+            && let Ok(line) = rcodex_prompt_pack::render(line, &[("instructions", instructions)])
+        {
+            self.cells.push(Cell::Banner(line));
         }
         self.running = true;
         self.reviewing = true;
         self.turn_started = Some(Instant::now());
         let sender = self.events.clone();
+        // Whether the review's turn has been told to end: a review that fails after its reviewer started has told
+        // its failure already, one that fails before has not.
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let told = ended.clone();
         let sink = EventSink::new(move |event| {
+            if matches!(event, Event::TurnCompleted { .. } | Event::TurnFailed { .. } | Event::TurnAborted { .. }) {
+                told.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             let _ = sender.send(event);
         });
         let options = SessionOptions {
@@ -508,7 +524,10 @@ impl App {
         };
         let parent = self.thread.thread_id().to_string();
         tokio::spawn(async move {
-            if let Err(message) = rcodex_core::review::run_in_thread(options, &parent, &target, sink.clone()).await {
+            let outcome = rcodex_core::review::run_in_thread(options, &parent, &target, sink.clone()).await;
+            if let Err(message) = outcome
+                && !ended.load(std::sync::atomic::Ordering::SeqCst)
+            {
                 let error = rcodex_core::events::ErrorMessage { message };
                 sink.emit(Event::TurnFailed { error, turn_id: String::new(), error_info: None });
             }
@@ -716,8 +735,14 @@ impl App {
             }
             Purpose::Review => {
                 self.picker = None;
+                let pack = rcodex_prompt_pack::embedded();
+                let prompt = pack.text(keys::TUI_REVIEW_CUSTOM_PLACEHOLDER).is_some();
                 match value.as_str() {
                     "uncommitted" => self.start_review(&value, ReviewTarget::Uncommitted),
+                    "custom" if prompt => {
+                        self.review_prompt = true;
+                        self.composer.clear();
+                    }
                     _ => {
                         let label = rcodex_prompt_pack::embedded().text(&keys::tui_review_preset(&value));
                         let label = label.unwrap_or(value.as_str());
@@ -745,6 +770,30 @@ impl App {
         }
         if self.picker.is_some() {
             return self.on_picker_key(key);
+        }
+        // The review's custom instructions: Enter starts it, Esc leaves; the other keys edit as in the composer.
+        if self.review_prompt {
+            match key.code {
+                KeyCode::Esc => {
+                    self.review_prompt = false;
+                    self.composer.clear();
+                    return;
+                }
+                KeyCode::Char('c') if ctrl => {
+                    self.review_prompt = false;
+                    self.composer.clear();
+                    return;
+                }
+                KeyCode::Enter if !key.modifiers.intersects(KeyModifiers::SHIFT | KeyModifiers::ALT) => {
+                    let instructions = self.composer.take();
+                    if !instructions.trim().is_empty() {
+                        self.review_prompt = false;
+                        self.start_review("custom", ReviewTarget::Custom { instructions });
+                    }
+                    return;
+                }
+                _ => {}
+            }
         }
         if let Some(approval) = &mut self.approval {
             let decision = match key.code {

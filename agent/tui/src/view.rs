@@ -314,6 +314,24 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(Span::styled("  Press enter to confirm or esc to cancel", dim())));
         return lines;
     }
+    if app.review_prompt {
+        let pack = rcodex_prompt_pack::embedded();
+        let text = |key: &str| pack.text(key).unwrap_or_default().to_string();
+        lines.push(Line::from(""));
+        let title = text(&rcodex_prompt_pack::keys::tui_review_preset("custom"));
+        lines.push(Line::from(Span::styled(format!("  {title}"), Style::default().add_modifier(Modifier::BOLD))));
+        lines.push(Line::from(""));
+        if app.composer.is_empty() {
+            let placeholder = text(rcodex_prompt_pack::keys::TUI_REVIEW_CUSTOM_PLACEHOLDER);
+            lines.push(Line::from(vec![Span::raw("› "), Span::styled(placeholder, dim())]));
+        } else {
+            lines.extend(composer_lines(&app.composer));
+        }
+        lines.push(Line::from(""));
+        let footer = text(rcodex_prompt_pack::keys::TUI_REVIEW_CUSTOM_FOOTER);
+        lines.push(Line::from(Span::styled(format!("  {footer}"), dim())));
+        return lines;
+    }
     if app.scrolled_back > 0 {
         lines.push(Line::from(Span::styled(format!("  ↑ {} rows back · PgDn returns", app.scrolled_back), dim())));
     }

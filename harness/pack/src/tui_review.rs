@@ -48,7 +48,9 @@ pub(crate) fn learn(scenario: &ScenarioInput, texts: &mut Texts) -> Result<(Stri
         texts.put(key, text, &scenario.name)?;
     }
 
-    let preset = preset_of(texts, &request_text)
+    // Custom instructions are sent as they were typed.
+    let custom = scenario.typed.contains(&request_text);
+    let preset = if custom { Some("custom") } else { preset_of(texts, &request_text) }
         .ok_or_else(|| fail(format!("the reviewer's request is none of the review's requests: {request_text:?}")))?;
     let picker = scenario
         .screens
@@ -77,7 +79,19 @@ pub(crate) fn learn(scenario: &ScenarioInput, texts: &mut Texts) -> Result<(Stri
         scenario.screens.iter().rev().find_map(|screen| banners(&screen.text)).ok_or_else(|| {
             fail("no screen shows the lines that open and close the review (>> ... << and << ... >>)".into())
         })?;
+    let started = if custom { started.replace(&request_text, "{{instructions}}") } else { started };
     texts.put(keys::tui_review_started(preset), started, &scenario.name)?;
+    if custom {
+        let label = texts.0.get(&keys::tui_review_preset("custom")).map(|(_, label)| label.clone()).unwrap_or_default();
+        let (placeholder, footer) = scenario
+            .screens
+            .iter()
+            .skip_while(|screen| screen.typed.as_deref() != Some(COMMAND))
+            .find_map(|screen| custom_prompt(&screen.text, &label))
+            .ok_or_else(|| fail(format!("no screen shows the prompt for custom instructions under {label:?}")))?;
+        texts.put(keys::TUI_REVIEW_CUSTOM_PLACEHOLDER.to_string(), placeholder, &scenario.name)?;
+        texts.put(keys::TUI_REVIEW_CUSTOM_FOOTER.to_string(), footer, &scenario.name)?;
+    }
     texts.put(keys::TUI_REVIEW_FINISHED.to_string(), finished, &scenario.name)?;
     Ok((seen.model, seen.family))
 }
@@ -150,6 +164,16 @@ fn picker(screen: &str) -> Option<Picker> {
     Some(Picker { title: title.to_string(), items, footer: footer.to_string() })
 }
 
+/// The prompt for custom instructions on `screen`: under a row that is the preset's `label` alone, the placeholder
+/// (`› words`) and the line of keys under it.
+fn custom_prompt(screen: &str, label: &str) -> Option<(String, String)> {
+    let rows: Vec<&str> = screen.lines().map(str::trim).filter(|r| !r.is_empty()).collect();
+    let at = rows.iter().position(|r| *r == label)?;
+    let placeholder = rows.get(at + 1)?.strip_prefix("› ")?;
+    let footer = rows.get(at + 2)?;
+    Some((placeholder.to_string(), footer.to_string()))
+}
+
 /// The rows that open (`>> ... <<`) and close (`<< ... >>`) a review on `screen`.
 fn banners(screen: &str) -> Option<(String, String)> {
     let row = |open: &str, close: &str| {
@@ -167,6 +191,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_recorded_review_teaches_the_picker_the_lines_and_the_reviewer_s_recipe() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let inputs = crate::load(&root.join("captures/codex-0.169.0"), &root.join("fixtures/scenarios")).unwrap();
+        let scenario = inputs.scenarios.iter().find(|s| s.name == "tui-review").unwrap();
+        assert!(is_review(scenario));
+        let mut texts = Texts::default();
+        // What exec's reviews teach first: the instructions, and the request the preset is recognized by.
+        let exec = inputs.scenarios.iter().find(|s| s.name == "review-uncommitted").unwrap();
+        let request = exec.first_request.request.input().last().map(parity_capture::view::item_text).unwrap();
+        texts.put(keys::REVIEW_PROMPT_UNCOMMITTED.into(), request, &exec.name).unwrap();
+        let (model, family) = learn(scenario, &mut texts).unwrap();
+        assert_eq!(model, "gpt-5.5");
+        let tools: Vec<&str> =
+            family.tools["restricted"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+        assert!(tools.contains(&"list_mcp_resources"), "the interface's tools: {tools:?}");
+        assert!(!tools.contains(&"get_goal") && !tools.contains(&"web_search"), "not all of them: {tools:?}");
+        let texts = texts.into_map();
+        let labels: Vec<&str> =
+            keys::TUI_REVIEW_PRESETS.iter().map(|p| texts[&keys::tui_review_preset(p)].as_str()).collect();
+        assert_eq!(labels.len(), 4);
+        assert!(labels.iter().all(|l| !l.is_empty() && !l.contains("  ")), "{labels:?}");
+        let started = &texts[&keys::tui_review_started("uncommitted")];
+        assert!(started.starts_with(">> ") && started.ends_with(" <<"), "{started}");
+        assert!(texts[keys::TUI_REVIEW_FINISHED].starts_with("<< "));
+        assert!(
+            texts.contains_key(keys::TUI_REVIEW_PICKER_TITLE) && texts.contains_key(keys::TUI_REVIEW_PICKER_FOOTER)
+        );
+        assert!(texts.contains_key(keys::REVIEW_INSTRUCTIONS));
+    }
+
+    #[test]
     fn a_picker_is_its_numbered_rows_between_a_title_and_a_line_of_keys() {
         let screen = "\n  >_ header\n\n\n  Pick one\n\n\n› 1. First thing  (dim)\n  2. Second\n  3. Third\n\n  enter go · esc back\n";
         let found = picker(screen).unwrap();
@@ -178,6 +233,13 @@ mod tests {
         assert_eq!(found.footer, "enter go · esc back");
         assert_eq!(picker("› Ask anything\n"), None, "no numbered row, no picker");
         assert_eq!(picker("  Title\n› 1. Only\n"), None, "no line of keys under it");
+    }
+
+    #[test]
+    fn the_prompt_for_instructions_stands_under_the_preset_s_label() {
+        let screen = "  >_ header\n\n  Custom\n\n› Type here\n\n  enter go\n";
+        assert_eq!(custom_prompt(screen, "Custom"), Some(("Type here".into(), "enter go".into())));
+        assert_eq!(custom_prompt("  Select\n› 4. Custom\n  keys\n", "Custom"), None, "the picker is not the prompt");
     }
 
     #[test]
