@@ -123,3 +123,39 @@ async fn planted_keys_and_tokens_reach_no_capture_rollout_or_log() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_chatgpt_access_token_is_refreshed_first_and_the_new_tokens_are_kept() {
+    use parity_server::oauth;
+    let s = parity_server::ParityServer::scripted([Step::message("Hello!")]).start().await.unwrap();
+    let config =
+        format!("model_provider = \"openai\"\nopenai_base_url = \"{}\"\n[features]\napps = false", s.base_url());
+    let run = Run::new(&s.base_url(), &config, "");
+    let saved = serde_json::json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null, "tokens": {
+        "id_token": oauth::id_token(), "access_token": oauth::access_token(oauth::PAST_EXPIRY),
+        "refresh_token": "rt-before", "account_id": oauth::ACCOUNT_ID}, "last_refresh": "2026-01-01T00:00:00Z"});
+    std::fs::write(run.home.join("auth.json"), saved.to_string()).unwrap();
+    let refresh_url = format!("{}/oauth/token", s.url());
+    let mut command = run.rcodex(&["exec", "--skip-git-repo-check", "--json", "Say hello."]);
+    command.env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", &refresh_url);
+    let out = parity_e2e::outcome(command).await;
+    assert_eq!(out.code, Some(0), "{}", out.explain());
+
+    let captures = s.captures().await;
+    let refresh = captures.iter().find(|c| c.request.path == "/oauth/token").expect("a refresh was sent");
+    assert_eq!(refresh.request.body["grant_type"], "refresh_token");
+    let redacted = format!("<redacted:{}>", parity_capture::redact::fingerprint("rt-before"));
+    assert_eq!(refresh.request.body["refresh_token"], redacted.as_str(), "sent, and redacted in the capture");
+    let first_model = captures.iter().position(|c| c.request.path.ends_with("/responses")).unwrap();
+    assert!(captures.iter().position(|c| c.request.path == "/oauth/token").unwrap() < first_model, "refreshed first");
+    let sent = captures[first_model].request.header("authorization").unwrap().to_string();
+    let new_access = oauth::refreshed()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(sent, format!("Bearer <redacted:{}>", parity_capture::redact::fingerprint(&new_access)));
+
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.home.join("auth.json")).unwrap()).unwrap();
+    assert_eq!(kept["tokens"]["access_token"], new_access.as_str());
+    assert_eq!(kept["tokens"]["refresh_token"], oauth::refreshed()["refresh_token"]);
+    assert_eq!(kept["tokens"]["account_id"], oauth::ACCOUNT_ID);
+    assert_ne!(kept["last_refresh"], "2026-01-01T00:00:00Z");
+}

@@ -4,8 +4,9 @@
 //! `CODEX_API_KEY` in the environment, then `CODEX_HOME/auth.json`: an API key as `codex login --with-api-key` and
 //! the app server's `account/login/start` write it (`{"auth_mode": "apikey", "OPENAI_API_KEY": KEY}`, mode 0600), or
 //! the ChatGPT tokens of a sign-in (`tokens.access_token`, `tokens.account_id`). `OPENAI_API_KEY` in the environment
-//! is not a credential here: upstream's exec sends no `Authorization` with it alone. Signing in to ChatGPT itself
-//! (browser, device code) and refreshing expired tokens are not here.
+//! is not a credential here: upstream's exec sends no `Authorization` with it alone. A ChatGPT sign-in whose access
+//! token has expired is refreshed as upstream refreshes it ([`refresh_if_expired`]). Signing in to ChatGPT itself
+//! (browser, device code) is not here.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -82,18 +83,73 @@ pub fn masked(key: &str) -> String {
     format!("{prefix}***{suffix}")
 }
 
-/// Keeps `key` in `codex_home`'s `auth.json` (readable by its owner only) and makes it the credentials in force.
-pub fn login_api_key(codex_home: &Path, key: &str) -> std::io::Result<()> {
+/// Where a refresh goes unless `CODEX_REFRESH_TOKEN_URL_OVERRIDE` says otherwise.
+const REFRESH_URL: &str = "https://auth.openai.com/oauth/token";
+/// The OAuth client upstream 0.169.0 refreshes as (seen in its refresh requests, `openai-chatgpt-refresh`).
+const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+/// The `exp` claim of a JWT (Unix seconds), unverified.
+fn expiry(token: &str) -> Option<i64> {
+    use base64::Engine as _;
+    let claims = token.split('.').nth(1)?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Value>(&claims).ok()?.get("exp")?.as_i64()
+}
+
+/// Refreshes `codex_home`'s ChatGPT sign-in when its access token has expired, as upstream 0.169.0 does before a
+/// session's first request (whatever `last_refresh` says): `POST` of the refresh token to the issuer, the new tokens
+/// kept in `auth.json`. `headers` are the request's `originator` and `user-agent`. The new access token, when there
+/// was a refresh; a refused one is not the turn's (the expired token is sent, and the server says what it thinks).
+pub async fn refresh_if_expired(
+    codex_home: &Path,
+    http: &reqwest::Client,
+    headers: &[(&str, String)],
+) -> Option<String> {
+    let path = codex_home.join("auth.json");
+    let mut saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let tokens = saved.get("tokens")?;
+    let access = tokens.get("access_token")?.as_str()?;
+    if expiry(access)? > jiff::Timestamp::now().as_second() {
+        return None;
+    }
+    let refresh_token = tokens.get("refresh_token")?.as_str()?.to_string();
+    let url = std::env::var("CODEX_REFRESH_TOKEN_URL_OVERRIDE").unwrap_or_else(|_| REFRESH_URL.to_string());
+    let body = json!({"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_reason": "proactive_expiry",
+        "refresh_token": refresh_token});
+    let mut request = http.post(&url).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.header("accept", "*/*").body(body.to_string()).send().await.ok()?;
+    let answer: Value = response.error_for_status().ok()?.json().await.ok()?;
+    let tokens = saved.get_mut("tokens")?.as_object_mut()?;
+    for key in ["id_token", "access_token", "refresh_token"] {
+        if let Some(value) = answer.get(key).and_then(Value::as_str) {
+            tokens.insert(key.into(), json!(value));
+        }
+    }
+    let access = tokens.get("access_token")?.as_str()?.to_string();
+    saved["last_refresh"] = json!(jiff::Timestamp::now().to_string());
+    write_private(&path, &serde_json::to_string_pretty(&saved).ok()?).ok()?;
+    Some(access)
+}
+
+/// Writes `text` to `path` readable by its owner only, through a temporary file renamed over it.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(codex_home)?;
-    let path = codex_home.join("auth.json");
-    let text = serde_json::to_string_pretty(&json!({"auth_mode": "apikey", "OPENAI_API_KEY": key}))?;
-    let temporary = codex_home.join(format!(".auth.json.{}", std::process::id()));
+    let temporary = path.with_file_name(format!(".auth.json.{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Keeps `key` in `codex_home`'s `auth.json` (readable by its owner only) and makes it the credentials in force.
+pub fn login_api_key(codex_home: &Path, key: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(codex_home)?;
+    let text = serde_json::to_string_pretty(&json!({"auth_mode": "apikey", "OPENAI_API_KEY": key}))?;
+    write_private(&codex_home.join("auth.json"), &text)?;
     *PROCESS_TOKENS.lock().expect("tokens") = None;
     Ok(())
 }

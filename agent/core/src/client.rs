@@ -136,6 +136,8 @@ pub struct ModelClient {
     websocket: crate::websocket::Transport,
     /// The model catalog was asked for (see [`ModelClient::ask_for_catalog`]).
     catalog_asked: std::sync::atomic::AtomicBool,
+    /// Where the login's credentials are kept, to refresh a ChatGPT sign-in ([`ModelClient::with_codex_home`]).
+    codex_home: Option<std::path::PathBuf>,
 }
 
 /// Upstream's backoff: 200 ms, doubling each attempt, with ±10% jitter.
@@ -152,7 +154,14 @@ impl ModelClient {
             provider,
             websocket: Default::default(),
             catalog_asked: Default::default(),
+            codex_home: None,
         })
+    }
+
+    /// The client of a session whose login is kept in `codex_home`.
+    pub fn with_codex_home(mut self, codex_home: std::path::PathBuf) -> ModelClient {
+        self.codex_home = Some(codex_home);
+        self
     }
 
     /// The HTTP client, made at the first request (a thread nobody speaks to loads no TLS roots). One client (its
@@ -205,10 +214,22 @@ impl ModelClient {
             return self.stream_http(headers, body, on_event).await;
         }
         let body = self.websocket.decorate(body);
+        let mut refreshed_headers;
+        let mut headers = headers;
         if !self.catalog_asked.swap(true, std::sync::atomic::Ordering::Relaxed)
             && headers.iter().any(|(name, _)| name == "chatgpt-account-id")
         {
-            self.ask_for_catalog(headers).await;
+            let refreshed = self.refresh_sign_in(headers).await;
+            if let Some(access) = &refreshed {
+                refreshed_headers = headers.to_vec();
+                for (name, value) in &mut refreshed_headers {
+                    if name == "authorization" {
+                        *value = format!("Bearer {access}");
+                    }
+                }
+                headers = &refreshed_headers;
+            }
+            self.ask_for_catalog(headers, refreshed.is_some()).await;
         }
         let transport = &self.websocket;
         let mut on_event = on_event;
@@ -232,21 +253,19 @@ impl ModelClient {
     /// Asks the built-in provider for its model catalog (`GET {base_url}/models?client_version=V`), as upstream 0.169.0
     /// signed in with ChatGPT does before a session's first request: twice as it starts (the second time with a user
     /// agent that does not name the client yet), and once more when neither answer was a catalog (`{"models":
-    /// [...]}`), as recorded (`openai-chatgpt-tokens`). rcodex keeps its own catalog, the prompt pack's, whatever
-    /// the answer; a failure is not the turn's.
-    async fn ask_for_catalog(&self, headers: &[(String, String)]) {
+    /// [...]}`), as recorded (`openai-chatgpt-tokens`). After a token refresh the request without the client's name
+    /// goes first (`openai-chatgpt-refresh`). rcodex keeps its own catalog, the prompt pack's, whatever the answer;
+    /// a failure is not the turn's.
+    async fn ask_for_catalog(&self, headers: &[(String, String)], after_refresh: bool) {
         let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let (Some(version), Ok(http)) = (header("version"), self.http()) else { return };
         let base = self.provider.base_url.as_deref().unwrap_or_default().trim_end_matches('/');
         let url = format!("{base}/models?client_version={version}");
         let agent = header("user-agent").unwrap_or_default();
-        // The client's part of the user agent is its last parenthesized group.
-        let bare_agent = match agent.rfind(" (") {
-            Some(at) if agent.ends_with(')') && agent[..at].contains('(') => agent[..at].to_string(),
-            _ => agent.clone(),
-        };
+        let bare_agent = without_client(&agent);
         let mut catalogs = 0;
-        for (attempt, agent) in [&agent, &bare_agent, &agent].into_iter().enumerate() {
+        let order = if after_refresh { [&bare_agent, &agent, &agent] } else { [&agent, &bare_agent, &agent] };
+        for (attempt, agent) in order.into_iter().enumerate() {
             if attempt == 2 && catalogs > 0 {
                 break;
             }
@@ -263,6 +282,17 @@ impl ModelClient {
                 catalogs += 1;
             }
         }
+    }
+
+    /// A ChatGPT sign-in whose access token has expired, refreshed before the session's first request (see
+    /// [`crate::auth::refresh_if_expired`]): the new access token.
+    async fn refresh_sign_in(&self, headers: &[(String, String)]) -> Option<String> {
+        let codex_home = self.codex_home.as_deref()?;
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        // Upstream's refresh goes out before it names the client in its user agent.
+        let agent = header("user-agent").map(|a| without_client(&a))?;
+        let sent = [("originator", header("originator")?), ("user-agent", agent)];
+        crate::auth::refresh_if_expired(codex_home, self.http().ok()?, &sent).await
     }
 
     /// Whether the last request that failed was sent over the WebSocket.
@@ -389,6 +419,14 @@ pub(crate) fn dispatch(
         _ => {}
     }
     None
+}
+
+/// A user agent without its client part (its last parenthesized group), as upstream's early requests send it.
+fn without_client(agent: &str) -> String {
+    match agent.rfind(" (") {
+        Some(at) if agent.ends_with(')') && agent[..at].contains('(') => agent[..at].to_string(),
+        _ => agent.to_string(),
+    }
 }
 
 pub(crate) fn retryable(message: &str) -> ApiError {

@@ -170,7 +170,7 @@ impl Session {
             warnings.extend(rcodex_prompt_pack::render(template, &values).ok());
         }
         warnings.extend(model_warning);
-        let model_client = ModelClient::new(config.model_provider.clone())?;
+        let model_client = ModelClient::new(config.model_provider.clone())?.with_codex_home(config.codex_home.clone());
         let installation_id = installation_id(&config.codex_home)?;
         // Upstream goes on without its system skills when they cannot be written; so does rcodex.
         let _ = crate::skills::install_system_skills(&config.codex_home);
