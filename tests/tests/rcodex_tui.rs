@@ -859,3 +859,178 @@ output = [{{ message = {long:?} }}]
     assert!(back.contains("↑ 30 rows back · PgDn returns"), "{back}");
     assert_eq!(again, end);
 }
+
+#[tokio::test]
+async fn slash_review_runs_the_reviewer_as_a_sub_agent_of_the_thread_and_shows_its_findings() {
+    let findings = r#"{"findings":[{"title":"[P1] add subtracts","body":"It returns a - b.","confidence_score":0.9,"priority":1,"code_location":{"absolute_file_path":"src/math.rs","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"add no longer adds.","overall_confidence_score":0.8}"#;
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[workspace]
+git = true
+files = {{ "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {{\n    a + b\n}}\n" }}
+changes = {{ "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {{\n    a - b\n}}\n" }}
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Remember the number 42."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+
+[[tui.steps]]
+type = "/review"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "3"
+
+[[tui.steps]]
+wait_screen = "not available in rcodex yet"
+
+[[tui.steps]]
+type = "/review"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "2"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 2 }}
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+match = {{ last_input_contains = "Remember the number 42" }}
+output = [{{ message = "Noted: 42." }}]
+
+[[script.steps]]
+match = {{ last_input_contains = "staged, unstaged" }}
+output = [{{ function_call = {{ name = "exec_command", arguments = {{ cmd = "git diff --stat" }}, call_id = "call_diff" }} }}]
+
+[[script.steps]]
+expect = {{ function_call_output = "call_diff" }}
+output = [{{ message = '{findings}' }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    let picker = run.screen(5);
+    assert!(picker.contains("› 1. ") && picker.contains("  4. "), "four presets, the first selected:\n{picker}");
+    assert!(run.screen(7).contains("not available in rcodex yet"), "{}", run.screen(7));
+    // The reviewer's findings, its command, between the lines that open and close the review.
+    let end = run.screen(11);
+    let (opened, ran, closed, found) = (
+        end.find(">> "),
+        end.find("git diff --stat"),
+        end.find("<< "),
+        end.find("[P1] add subtracts — src/math.rs:2-2"),
+    );
+    assert!(opened.is_some() && opened < ran && ran < closed && closed < found, "{end}");
+    assert!(end.contains("add no longer adds."), "{end}");
+
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let requests: Vec<_> = recording
+        .exchanges()
+        .map(|e| &e.capture.request)
+        .filter(|r| !r.header("x-codex-turn-metadata").unwrap_or_default().contains("thread_title"))
+        .collect();
+    let thread_id = requests[0].header("session-id").unwrap().to_string();
+    let reviews: Vec<_> = requests.iter().filter(|r| r.header("x-openai-subagent") == Some("review")).collect();
+    assert_eq!(reviews.len(), 2, "the reviewer asks, runs its command, asks again");
+    for review in &reviews {
+        assert_eq!(review.header("x-codex-parent-thread-id"), Some(thread_id.as_str()), "the thread is its parent");
+        assert_eq!(review.header("session-id"), Some(thread_id.as_str()));
+        assert_eq!(review.header("originator"), Some("codex-tui"));
+        // Its own session: the thread's conversation is not in it.
+        let texts: Vec<String> = review.input().iter().map(parity_capture::view::item_text).collect();
+        assert!(!texts.iter().any(|t| t.contains("Remember the number 42")), "{texts:?}");
+    }
+    let metadata: Value = serde_json::from_str(reviews[0].header("x-codex-turn-metadata").unwrap()).unwrap();
+    assert_eq!(metadata["subagent_kind"], "review");
+    assert_eq!(metadata["parent_thread_id"], thread_id.as_str());
+    // A title is asked for the review's request, as for a message typed.
+    let review_request = parity_capture::view::item_text(reviews[0].input().last().unwrap());
+    assert!(run.title_prompts().iter().any(|t| t.ends_with(&review_request)), "{:?}", run.title_prompts());
+}
+
+#[tokio::test]
+async fn slash_review_s_custom_preset_asks_for_instructions_and_sends_them_as_typed() {
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+
+[workspace]
+git = true
+files = {{ "a.txt" = "one\n" }}
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "/review"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "4"
+
+[[tui.steps]]
+wait_ms = 300
+
+[[tui.steps]]
+key = "esc"
+
+[[tui.steps]]
+type = "/review"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "4"
+
+[[tui.steps]]
+type = "Look at a.txt only."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+{QUIT_STEPS}{TITLE_STEP}
+[[script.steps]]
+match = {{ last_input_contains = "Look at a.txt only." }}
+output = [{{ message = '{{"findings":[],"overall_explanation":"a.txt is fine."}}' }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The prompt replaces the picker; Esc leaves it without a review.
+    let prompt = run.screen(5);
+    assert!(!prompt.contains("4. ") && prompt.contains("› "), "{prompt}");
+    assert!(run.screen(6).contains("Ask Codex to do anything"), "{}", run.screen(6));
+    let end = run.screen(11);
+    assert!(end.contains("Look at a.txt only. <<") && end.contains("a.txt is fine."), "{end}");
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    let reviews: Vec<String> = recording
+        .exchanges()
+        .map(|e| &e.capture.request)
+        .filter(|r| r.header("x-openai-subagent") == Some("review"))
+        .map(|r| parity_capture::view::item_text(r.input().last().unwrap()))
+        .collect();
+    assert_eq!(reviews, ["Look at a.txt only."], "one review, asked the instructions as typed");
+}
