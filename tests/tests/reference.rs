@@ -67,11 +67,23 @@ fn the_baseline_covers_every_scenario_with_upstream_0_169_0() {
     assert!(baseline().join("models.json").is_file(), "the catalog is recorded beside the scenarios");
 }
 
-/// Sends a recorded request as it was sent (its body, and the headers that identify its session).
-async fn resend(base: &str, capture: &Capture) -> (u16, Vec<serde_json::Value>) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/responses"))
-        .body(serde_json::to_vec(&capture.request.body).unwrap());
+/// Sends a recorded request as it was sent (its body, and the headers that identify its session): a model request
+/// (over HTTP, whatever its transport was) to `base`'s `/responses`, any other (the model catalog, a token refresh, a
+/// refused WebSocket upgrade) with its own method and path to `root`.
+async fn resend(root: &str, base: &str, capture: &Capture) -> (u16, Vec<serde_json::Value>) {
+    // A refused WebSocket upgrade is a GET with the upgrade's headers: sent again as it was, it is refused again.
+    let other = capture.request.method != "POST" || !capture.request.path.ends_with("/responses");
+    let client = reqwest::Client::new();
+    let mut request = if other {
+        let query = capture.request.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        let method = reqwest::Method::from_bytes(capture.request.method.as_bytes()).unwrap();
+        client.request(method, format!("{root}{}{query}", capture.request.path))
+    } else {
+        client.post(format!("{base}/responses"))
+    };
+    if !capture.request.body.is_null() {
+        request = request.body(serde_json::to_vec(&capture.request.body).unwrap());
+    }
     for (name, value) in capture.request.headers.iter() {
         if !["host", "content-length", "authorization"].contains(&name) {
             request = request.header(name, value);
@@ -100,7 +112,7 @@ async fn every_reference_scenario_replays_exactly() {
         let server = ParityServer::replay(recording.clone()).start().await.unwrap();
         for exchange in recording.exchanges() {
             let recorded = &exchange.capture;
-            let (status, events) = resend(&server.base_url(), recorded).await;
+            let (status, events) = resend(&server.url(), &server.base_url(), recorded).await;
             let name = display(&dir, &exchange.path);
             assert_eq!(status, recorded.response.status, "{name}");
             let expected: Vec<serde_json::Value> = recorded.response.events.iter().map(|e| e.data.clone()).collect();
