@@ -33,6 +33,13 @@ pub struct SpawnedBy {
     pub root_turn_id: String,
 }
 
+/// What `spawn_agent` may change of the parent's settings for the child.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub model: Option<String>,
+    pub reasoning_effort: Option<String>,
+}
+
 /// Where a child is, as upstream's `AgentStatus` serializes it (`"pending_init"`, `{"completed": "..."}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -195,8 +202,14 @@ impl Agents {
         }
     }
 
-    fn start_thread(&self, resume: Option<PathBuf>) -> Result<ThreadHandle, CallError> {
-        let options = self.options(resume);
+    fn start_thread(&self, resume: Option<PathBuf>, overrides: &Overrides) -> Result<ThreadHandle, CallError> {
+        let mut options = self.options(resume);
+        if let Some(model) = &overrides.model {
+            options.config.model = model.clone();
+        }
+        if let Some(effort) = &overrides.reasoning_effort {
+            options.config.model_reasoning_effort = Some(effort.clone());
+        }
         let child_events = self.base.lock().expect("base").child_events.clone();
         // The sink needs the thread's id, which the session draws as it starts: events go through a slot filled
         // once it is known (a thread tells nothing before its first turn).
@@ -215,9 +228,10 @@ impl Agents {
         Ok(handle)
     }
 
-    /// `spawn_agent`: a new child thread whose first turn takes `input`. Returns its id and nickname.
-    pub fn spawn(&self, input: Vec<UserInput>) -> Result<(String, String), CallError> {
-        let handle = self.start_thread(None)?;
+    /// `spawn_agent`: a new child thread whose first turn takes `input`, on the parent's model and reasoning effort
+    /// unless `overrides` says otherwise (subagent-overrides). Returns its id and nickname.
+    pub fn spawn(&self, input: Vec<UserInput>, overrides: &Overrides) -> Result<(String, String), CallError> {
+        let handle = self.start_thread(None, overrides)?;
         let id = handle.thread_id().to_string();
         let nickname = nickname_for(&id, &self.children.lock().expect("children"));
         let agent = Arc::new(Agent {
@@ -300,7 +314,7 @@ impl Agents {
             return Ok(agent.status.borrow().clone());
         }
         let rollout = agent.rollout.clone().ok_or_else(|| format!("agent with id {id} cannot be resumed"))?;
-        let handle = self.start_thread(Some(rollout))?;
+        let handle = self.start_thread(Some(rollout), &Overrides::default())?;
         *agent.handle.lock().expect("handle") = Some(handle);
         agent.status.send_replace(AgentStatus::PendingInit);
         agent.notify.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ToolCall;
-use crate::agents::{AgentStatus, Agents, DEFAULT_EFFORT};
+use crate::agents::{AgentStatus, Agents, DEFAULT_EFFORT, Overrides};
 use crate::events::{Event, EventSink, Item, ItemDetails, Status, UserInput, input_text};
 
 /// The tools of the `multi_agent_v1` namespace.
@@ -118,12 +118,14 @@ async fn answer(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink
             let args: SpawnArgs = arguments(&call.payload)?;
             let input = input_of(args.message, args.items)?;
             let mut item = item("spawn_agent", Some(input_text(&input)));
-            let asked_effort = args.reasoning_effort.unwrap_or_else(|| DEFAULT_EFFORT.to_string());
-            item.model = Some((args.model.unwrap_or_default(), asked_effort));
+            let asked_effort = args.reasoning_effort.clone().unwrap_or_else(|| DEFAULT_EFFORT.to_string());
+            item.model = Some((args.model.clone().unwrap_or_default(), asked_effort));
             item.start(Vec::new());
-            match agents.spawn(input) {
+            let overrides = Overrides { model: args.model, reasoning_effort: args.reasoning_effort };
+            match agents.spawn(input, &overrides) {
                 Ok((id, nickname)) => {
-                    item.model = Some(agents.child_model());
+                    let (model, effort) = agents.child_model();
+                    item.model = Some((overrides.model.unwrap_or(model), overrides.reasoning_effort.unwrap_or(effort)));
                     item.complete(&[(id.clone(), AgentStatus::PendingInit)]);
                     Ok(json!({"agent_id": id, "nickname": nickname}).to_string())
                 }
