@@ -170,6 +170,9 @@ pub fn check_call_invariants(captures: &[Capture]) -> Vec<Violation> {
                     .input()
                     .iter()
                     .filter(|item| item.get("call_id").and_then(Value::as_str) == Some(call_id.as_str()))
+                    // A code-mode script's `notify()` adds outputs of its own to its `exec` call, which upstream
+                    // marks with the tool's `name` (code-mode-exec): they are no second answer.
+                    .filter(|item| item.get("name").is_none())
                     .filter_map(|item| item.get("type").and_then(Value::as_str))
                     .filter(|kind| CALL_OUTPUTS.iter().any(|(_, output)| output == kind))
                     .collect();
