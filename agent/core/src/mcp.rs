@@ -508,21 +508,6 @@ fn sanitize_schema(schema: &Value) -> Value {
     Value::Object(out)
 }
 
-/// Adds the resource tools (from the pack) to a request's tools, after the tool upstream puts them after, unless
-/// the list has them already (the interface's recipe does).
-pub fn add_resource_tools(tools: &mut Vec<Value>, pack: &rcodex_prompt_pack::Pack) {
-    let Some(learned) = pack.text(rcodex_prompt_pack::keys::MCP_RESOURCE_TOOLS) else { return };
-    let Ok(learned) = serde_json::from_str::<Value>(learned) else { return };
-    let extra = learned.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
-    let name = |t: &Value| t.get("name").and_then(Value::as_str).map(str::to_string);
-    if extra.iter().any(|e| tools.iter().any(|t| name(t) == name(e))) {
-        return;
-    }
-    let after = learned.get("after").and_then(Value::as_str);
-    let at = tools.iter().position(|t| name(t).as_deref() == after).map_or(tools.len(), |i| i + 1);
-    tools.splice(at..at, extra);
-}
-
 /// The `Wall time` header upstream puts before an MCP tool's output.
 pub fn wall_time_header(elapsed: Duration) -> String {
     format!("Wall time: {:.4} seconds\nOutput:", elapsed.as_secs_f64())

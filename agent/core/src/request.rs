@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rcodex_prompt_pack::Pack;
+use rcodex_prompt_pack::{Pack, keys};
 use serde_json::{Map, Value, json};
 
 use crate::config::{Config, SandboxMode, WebSearchMode};
@@ -205,7 +205,16 @@ impl RequestContext<'_> {
                 if let Some(list) = tools.as_array_mut()
                     && !self.config.mcp_namespaces().is_empty()
                 {
-                    crate::mcp::add_resource_tools(list, self.pack);
+                    add_learned_tools(list, self.pack, keys::MCP_RESOURCE_TOOLS);
+                }
+                if let Some(list) = tools.as_array_mut()
+                    && self.config.model_provider.builtin
+                    && matches!(
+                        crate::auth::current(&self.config.codex_home),
+                        Some(crate::auth::OpenAiAuth::ChatgptTokens { .. })
+                    )
+                {
+                    add_learned_tools(list, self.pack, keys::CHATGPT_TOOLS);
                 }
                 fields.insert("tools".into(), tools);
             }
@@ -455,6 +464,22 @@ pub fn git_workspaces(cwd: &Path) -> Option<Value> {
     let changes = git(&["status", "--porcelain"]).map(|s| !s.is_empty()).unwrap_or(false);
     entry.insert("has_changes".into(), json!(changes));
     Some(json!({ root: Value::Object(entry) }))
+}
+
+/// Adds tools the pack learned as a run (`{"after", "tools"}` under `key`: the MCP resource tools, a ChatGPT
+/// sign-in's) to a request's tools, after the tool upstream puts them after, unless the list has them already (the
+/// interface's recipe has the resource tools).
+pub fn add_learned_tools(tools: &mut Vec<Value>, pack: &Pack, key: &str) {
+    let Some(learned) = pack.text(key) else { return };
+    let Ok(learned) = serde_json::from_str::<Value>(learned) else { return };
+    let extra = learned.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
+    let name = |t: &Value| t.get("name").and_then(Value::as_str).map(str::to_string);
+    if extra.iter().any(|e| tools.iter().any(|t| name(t) == name(e))) {
+        return;
+    }
+    let after = learned.get("after").and_then(Value::as_str);
+    let at = tools.iter().position(|t| name(t).as_deref() == after).map_or(tools.len(), |i| i + 1);
+    tools.splice(at..at, extra);
 }
 
 #[cfg(test)]

@@ -296,6 +296,9 @@ pub mod keys {
     /// The resource tools offered when MCP servers are configured, as JSON: `{"after": <the tool they follow>,
     /// "tools": [...]}`.
     pub const MCP_RESOURCE_TOOLS: &str = "mcp/resource_tools";
+    /// The tools the built-in provider's requests offer besides the recipe's when signed in with ChatGPT (the
+    /// `image_gen` namespace), as JSON: `{"after": <the tool they follow>, "tools": [...]}`.
+    pub const CHATGPT_TOOLS: &str = "chatgpt/tools";
 
     /// A fixed text of a recipe (by its key) as it reads when MCP servers are configured: `{{mcp_namespaces}}`
     /// where their lines ([`MCP_NAMESPACE_LINE`]) go.

@@ -41,6 +41,9 @@ pub struct Inputs {
     /// Runs upstream refused before asking the model, whose scenarios have rules files: `exec_policy::learn` reads
     /// their errors.
     pub refused: Vec<exec_policy::Refused>,
+    /// The model requests (warm-ups left out) of the runs on the built-in provider signed in with ChatGPT, by
+    /// scenario: what such a sign-in adds to the tools.
+    pub chatgpt: Vec<(String, Vec<Capture>)>,
 }
 
 pub struct ScenarioInput {
@@ -124,6 +127,7 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     let mut scenarios = Vec::new();
     let mut configured = Vec::new();
     let mut refused_runs = Vec::new();
+    let mut chatgpt = Vec::new();
     let mut system_skills = BTreeMap::new();
     for dir in entries {
         let run = RunRecord::load(&dir.join("run.json")).map_err(|e| input_error(&dir, e))?;
@@ -149,6 +153,11 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
         // first, metadata on every item, a ChatGPT sign-in's tools), which rcodex adds itself: the pack learns
         // from the custom provider's.
         if scenario.agent.provider == parity_recorder::scenario::Provider::Openai {
+            use parity_recorder::scenario::Auth;
+            if matches!(scenario.agent.auth, Some(Auth::Chatgpt | Auth::ChatgptExpired)) {
+                let turns = requests.iter().filter(|c| c.request.body.get("generate") != Some(&Value::Bool(false)));
+                chatgpt.push((run.scenario.clone(), turns.cloned().collect()));
+            }
             continue;
         }
         let frontend_messages = std::fs::read_to_string(dir.join("frontend.jsonl"))
@@ -204,7 +213,30 @@ pub fn load(baseline: &Path, scenarios_dir: &Path) -> Result<Inputs, PackError> 
     if scenarios.is_empty() {
         return Err(input_error(baseline, "no recorded scenarios (directories with a run.json)".into()));
     }
-    Ok(Inputs { scenarios, configured, catalog, system_skills, refused: refused_runs })
+    Ok(Inputs { scenarios, configured, catalog, system_skills, refused: refused_runs, chatgpt })
+}
+
+/// What a ChatGPT sign-in adds to the built-in provider's tools (the `image_gen` namespace), from each such run's
+/// requests against the recipe of their model.
+fn chatgpt_tools(
+    runs: &[(String, Vec<Capture>)],
+    families: &BTreeMap<String, (String, Family)>,
+    texts: &mut Texts,
+) -> Result<(), PackError> {
+    for (scenario, requests) in runs {
+        for body in requests.iter().map(|c| &c.request.body) {
+            let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+            let Some((_, family)) = families.get(model) else { continue };
+            let extra = mcp::extra_tools(body, family).map_err(|e| PackError::Scenario {
+                scenario: scenario.clone(),
+                message: format!("the tools of a ChatGPT sign-in {e}"),
+            })?;
+            if let Some(extra) = extra {
+                texts.put(keys::CHATGPT_TOOLS.into(), extra.to_string(), scenario)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where upstream installs its system skills, relative to HOME.
@@ -295,6 +327,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     skills::learn(inputs, &mut texts)?;
     config::learn(&inputs.configured, &inputs.catalog, &mut texts)?;
     mcp::learn(&inputs.configured, &families, &mut texts)?;
+    chatgpt_tools(&inputs.chatgpt, &families, &mut texts)?;
     exec_policy::learn(inputs, &mut texts)?;
 
     let item_keys = item_key_orders(inputs)?;

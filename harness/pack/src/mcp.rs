@@ -91,28 +91,29 @@ pub(crate) fn learn(
             }
         }
 
-        // The tools the request offers beyond the plain recipe's: one run of them, after a tool of the recipe.
-        let sent: Vec<&Value> = body.get("tools").and_then(Value::as_array).into_iter().flatten().collect();
-        let name_of = |t: &Value| t.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let plain = family.tools.values().find_map(|tools| {
-            let plain: Vec<&Value> = tools.as_array()?.iter().collect();
-            let mut rest = sent.iter().filter(|t| !plain.contains(t));
-            let extra: Vec<&Value> = rest.by_ref().copied().collect();
-            (sent.len() == plain.len() + extra.len()).then_some((plain, extra))
-        });
-        let Some((_, extra)) = plain else { continue };
-        if extra.is_empty() {
-            continue;
+        if let Some(value) = extra_tools(body, family).map_err(|e| fail(format!("the MCP resource tools {e}")))? {
+            texts.put(keys::MCP_RESOURCE_TOOLS.into(), value.to_string(), &input.name)?;
         }
-        let at = sent.iter().position(|t| *t == extra[0]).unwrap_or_default();
-        if at == 0 || sent[at..at + extra.len()].iter().zip(&extra).any(|(a, b)| a != b) {
-            return Err(fail("the MCP resource tools are not one run after a recipe's tool".into()));
-        }
-        let after = name_of(sent[at - 1]);
-        let value = json!({"after": after, "tools": extra});
-        texts.put(keys::MCP_RESOURCE_TOOLS.into(), value.to_string(), &input.name)?;
     }
     Ok(())
+}
+
+/// The tools a request offers beyond its recipe's, as `{"after": <the recipe's tool they follow>, "tools": [...]}`
+/// (none when it offers none); they must be one run after a tool of the recipe.
+pub(crate) fn extra_tools(body: &Value, family: &Family) -> Result<Option<Value>, String> {
+    let sent: Vec<&Value> = body.get("tools").and_then(Value::as_array).into_iter().flatten().collect();
+    let name_of = |t: &Value| t.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let plain = family.tools.values().find_map(|tools| {
+        let plain: Vec<&Value> = tools.as_array()?.iter().collect();
+        let extra: Vec<&Value> = sent.iter().filter(|t| !plain.contains(t)).copied().collect();
+        (sent.len() == plain.len() + extra.len()).then_some(extra)
+    });
+    let Some(extra) = plain.filter(|extra| !extra.is_empty()) else { return Ok(None) };
+    let at = sent.iter().position(|t| *t == extra[0]).unwrap_or_default();
+    if at == 0 || sent[at..at + extra.len()].iter().zip(&extra).any(|(a, b)| a != b) {
+        return Err("are not one run after a recipe's tool".into());
+    }
+    Ok(Some(json!({"after": name_of(sent[at - 1]), "tools": extra})))
 }
 
 /// Whether a line of the deferred-namespaces list names this namespace (`- mcp__x` or `- mcp__x: ...`).
