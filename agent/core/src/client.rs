@@ -229,7 +229,7 @@ impl ModelClient {
                 }
                 headers = &refreshed_headers;
             }
-            self.ask_for_catalog(headers, refreshed.is_some()).await;
+            self.ask_for_catalog(headers).await;
         }
         let transport = &self.websocket;
         let mut on_event = on_event;
@@ -251,12 +251,12 @@ impl ModelClient {
     }
 
     /// Asks the built-in provider for its model catalog (`GET {base_url}/models?client_version=V`), as upstream 0.169.0
-    /// signed in with ChatGPT does before a session's first request: twice as it starts (the second time with a user
-    /// agent that does not name the client yet), and once more when neither answer was a catalog (`{"models":
-    /// [...]}`), as recorded (`openai-chatgpt-tokens`). After a token refresh the request without the client's name
-    /// goes first (`openai-chatgpt-refresh`). rcodex keeps its own catalog, the prompt pack's, whatever the answer;
-    /// a failure is not the turn's.
-    async fn ask_for_catalog(&self, headers: &[(String, String)], after_refresh: bool) {
+    /// signed in with ChatGPT does before a session's first request: twice as it starts, once with a user agent that
+    /// does not name the client yet and once with one that does, and once more when neither answer was a catalog
+    /// (`{"models": [...]}`), as recorded (`openai-chatgpt-tokens`, `openai-chatgpt-refresh`). Upstream's first two
+    /// race each other; the one without the client's name came first in five recordings out of six, and goes first
+    /// here. rcodex keeps its own catalog, the prompt pack's, whatever the answer; a failure is not the turn's.
+    async fn ask_for_catalog(&self, headers: &[(String, String)]) {
         let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let (Some(version), Ok(http)) = (header("version"), self.http()) else { return };
         let base = self.provider.base_url.as_deref().unwrap_or_default().trim_end_matches('/');
@@ -264,8 +264,7 @@ impl ModelClient {
         let agent = header("user-agent").unwrap_or_default();
         let bare_agent = without_client(&agent);
         let mut catalogs = 0;
-        let order = if after_refresh { [&bare_agent, &agent, &agent] } else { [&agent, &bare_agent, &agent] };
-        for (attempt, agent) in order.into_iter().enumerate() {
+        for (attempt, agent) in [&bare_agent, &agent, &agent].into_iter().enumerate() {
             if attempt == 2 && catalogs > 0 {
                 break;
             }

@@ -170,7 +170,8 @@ pub fn normalize_with(
         .map(|exchange| {
             let capture = &exchange.capture;
             let mut walker = Walker::new(&compiled, &mut placeholders, &finder, options.explain);
-            let doc = walker.request(&capture.request);
+            let mut doc = walker.request(&capture.request);
+            without_catalog_client(&capture.request, &mut doc);
             let mut file = recording.display_path(&exchange.path);
             if file.is_empty() {
                 // A single capture file was loaded: name it.
@@ -212,6 +213,41 @@ pub fn normalize_with(
         }
     }
     NormalizedRecording { root: recording.root.clone(), paths, requests, streams }
+}
+
+/// A model-catalog fetch (`GET .../models`) loses the client part of its user agent (`(codex_exec; 0.169.0)`, the
+/// last parenthesized part): upstream signed in with ChatGPT sends its first two fetches at once, one before it names
+/// its client, and which arrives first varies from run to run (openai-chatgpt-tokens). Other requests keep it.
+fn without_catalog_client(request: &parity_capture::CapturedRequest, doc: &mut Node) {
+    static CLIENT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^\S+ \([^()]*\) \S+ \([^()]*\)$").expect("a valid regex"));
+    if request.method != "GET" || !request.path.ends_with("/models") {
+        return;
+    }
+    let Node::Object(doc) = doc else { return };
+    let Some((_, Node::Object(headers))) = doc.entries.iter_mut().find(|(k, _)| k == "headers") else { return };
+    let Some((_, agent)) = headers.entries.iter_mut().find(|(k, _)| k == "user-agent") else { return };
+    if !agent.as_text().is_some_and(|text| CLIENT.is_match(&text)) {
+        return;
+    }
+    match agent {
+        Node::String(text) => {
+            let cut = text.rfind(" (").unwrap_or(text.len());
+            text.truncate(cut);
+        }
+        // The client part is the last literal's last ` (` and what follows it (its version is a placeholder).
+        Node::Text(segments) => {
+            let last = segments.iter().rposition(|s| matches!(s, Segment::Literal(l) if l.contains(" (")));
+            if let Some(at) = last {
+                segments.truncate(at + 1);
+                if let Some(Segment::Literal(literal)) = segments.last_mut() {
+                    let cut = literal.rfind(" (").unwrap_or(literal.len());
+                    literal.truncate(cut);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Rules with their selectors flattened, so that the walk tracks one state set per selector.

@@ -385,3 +385,25 @@ fn the_builtin_provider_s_volatile_values_are_masked() {
     assert_eq!(passthrough(0), json!({"create_time": "<unix_s>", "content_item_kinds": ["user.text"]}));
     assert_eq!(passthrough(1)["create_time"], "<unix_s>");
 }
+
+#[test]
+fn a_catalog_fetch_loses_the_client_part_of_its_user_agent_and_other_requests_keep_it() {
+    let named = "codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb (codex_exec; 0.169.0)";
+    let bare = "codex_exec/0.169.0 (Debian 12.0.0; x86_64) dumb";
+    let fetch = |seq, agent| {
+        let mut capture = capture(1, seq, &[("user-agent", agent)], Value::Null);
+        capture.request.method = "GET".into();
+        capture.request.path = "/v1/models".into();
+        capture
+    };
+    let rec = recording(vec![fetch(1, named), fetch(2, bare), capture(1, 3, &[("user-agent", named)], json!({}))]);
+    let n = norm(&rec);
+    let agent = |i: usize| n.requests[i].doc.to_value_with(&|p| p.clone())["headers"]["user-agent"].clone();
+    assert_eq!(agent(0), "codex_exec/<version> (<os>; x86_64) dumb");
+    assert_eq!(agent(0), agent(1), "both catalog fetches read the same");
+    assert_eq!(
+        agent(2),
+        "codex_exec/<version> (<os>; x86_64) dumb (codex_exec; <version>)",
+        "a model request keeps it"
+    );
+}
