@@ -75,8 +75,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
     use crate::isolate::{RunDirs, config_toml};
+    use base64::Engine as _;
 
     fn scenario(agent: &str) -> Scenario {
         let text = format!("prompt = \"p\"\n[agent]\n{agent}\n[[script.steps]]\noutput = [{{ message = \"m\" }}]\n");
