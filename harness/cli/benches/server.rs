@@ -133,17 +133,7 @@ async fn proxy_overhead(script: &std::path::Path, body: &Bytes) {
             proxied.push(p);
         }
     }
-    let (d50, d90) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.9));
-    let (p50, p90) = (percentile(&mut proxied, 0.5), percentile(&mut proxied, 0.9));
-    let overhead = p50.saturating_sub(d50);
-    println!("\nproxy time to first byte, {PROXY_SAMPLES} requests each, alternating:");
-    println!("  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms", ms(d50), ms(d90));
-    println!("  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms", ms(p50), ms(p90));
-    println!(
-        "  proxy overhead at the median: {:.3} ms (target < 1 ms): {}",
-        ms(overhead),
-        verdict(overhead < Duration::from_millis(1))
-    );
+    report_overhead(&format!("proxy time to first byte, {PROXY_SAMPLES} requests each, alternating"), direct, proxied);
 }
 
 type WebSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -203,12 +193,18 @@ async fn ws_proxy_overhead(script: &std::path::Path, body: &Bytes) {
             proxied.push(p);
         }
     }
+    let title = format!(
+        "proxy over the WebSocket, time to first frame, {PROXY_SAMPLES} response.create messages each, alternating"
+    );
+    report_overhead(&title, direct, proxied);
+}
+
+/// Prints the medians and p90s of both paths and judges the proxy's overhead at the median (target < 1 ms).
+fn report_overhead(title: &str, mut direct: Vec<Duration>, mut proxied: Vec<Duration>) {
     let (d50, d90) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.9));
     let (p50, p90) = (percentile(&mut proxied, 0.5), percentile(&mut proxied, 0.9));
     let overhead = p50.saturating_sub(d50);
-    println!(
-        "\nproxy over the WebSocket, time to first frame, {PROXY_SAMPLES} response.create messages each, alternating:"
-    );
+    println!("\n{title}:");
     println!("  direct to origin   median {:>8.3} ms   p90 {:>8.3} ms", ms(d50), ms(d90));
     println!("  through the proxy  median {:>8.3} ms   p90 {:>8.3} ms", ms(p50), ms(p90));
     println!(
