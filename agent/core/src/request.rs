@@ -184,6 +184,12 @@ impl RequestContext<'_> {
         let lite = self.model.lite();
         let info = self.model.info;
         let ids = self.ids;
+        // The built-in provider signed in with ChatGPT: read once, for the tools and the metadata it adds.
+        let chatgpt = self.config.model_provider.builtin
+            && matches!(
+                crate::auth::current(&self.config.codex_home),
+                Some(crate::auth::OpenAiAuth::ChatgptTokens { .. })
+            );
         let mut fields: Map<String, Value> = Map::new();
         fields.insert("model".into(), json!(self.model.slug));
         fields.insert("stream".into(), json!(true));
@@ -208,11 +214,7 @@ impl RequestContext<'_> {
                     add_learned_tools(list, self.pack, keys::MCP_RESOURCE_TOOLS);
                 }
                 if let Some(list) = tools.as_array_mut()
-                    && self.config.model_provider.builtin
-                    && matches!(
-                        crate::auth::current(&self.config.codex_home),
-                        Some(crate::auth::OpenAiAuth::ChatgptTokens { .. })
-                    )
+                    && chatgpt
                 {
                     add_learned_tools(list, self.pack, keys::CHATGPT_TOOLS);
                 }
@@ -276,10 +278,7 @@ impl RequestContext<'_> {
             // built-in provider in every request recorded.
             metadata["mcp_attribution"] = json!(r#"{"status":"none"}"#);
             // Signed in with ChatGPT, upstream also asks for the account's guardian credits.
-            if matches!(
-                crate::auth::current(&self.config.codex_home),
-                Some(crate::auth::OpenAiAuth::ChatgptTokens { .. })
-            ) {
+            if chatgpt {
                 metadata["guardian_credits_requested"] = json!("true");
             }
         }
