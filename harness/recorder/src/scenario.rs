@@ -147,6 +147,9 @@ pub enum TurnStep {
     Fork,
     /// The thread compacted on request (`thread/compact/start`), until its compaction turn completes.
     Compact,
+    /// A code review on the thread (`review/start` with this target, as the protocol writes it), until the review's
+    /// turn completes; the plan's `params` go with it, and its approvals and actions apply to the review's turn.
+    Review { target: serde_json::Value, plan: Box<PromptTurn> },
 }
 
 impl TurnStep {
@@ -157,6 +160,7 @@ impl TurnStep {
             TurnStep::Resume => Some("resume"),
             TurnStep::Fork => Some("fork"),
             TurnStep::Compact => Some("compact"),
+            TurnStep::Review { .. } => Some("review"),
         }
     }
 }
@@ -337,6 +341,8 @@ struct TurnFile {
     #[serde(default)]
     input: Vec<toml::Value>,
     params: Option<toml::Table>,
+    /// `review/start`'s target, instead of a prompt: `{ type = "uncommittedChanges" }`, ...
+    review: Option<toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -652,10 +658,11 @@ fn resolve_turns(
     let mut steps = Vec::new();
     for (i, turn) in turns.into_iter().enumerate() {
         let here = format!("turns[{i}]");
-        let step = match (turn.prompt, turn.action.as_deref()) {
-            (Some(_), Some(_)) => return Err(format!("{here}: a turn has a `prompt` or an `action`, not both")),
-            (None, None) => return Err(format!("{here}: needs a `prompt` or an `action` (resume, fork, compact)")),
-            (None, Some(action)) => {
+        let step = match (turn.prompt, turn.action.as_deref(), turn.review) {
+            (None, None, None) => {
+                return Err(format!("{here}: needs a `prompt`, an `action` (resume, fork, compact) or a `review`"));
+            }
+            (None, Some(action), None) => {
                 let has_more = turn.steer.is_some()
                     || turn.interrupt.is_some()
                     || !turn.approvals.is_empty()
@@ -669,8 +676,10 @@ fn resolve_turns(
                          output_schema, input and params belong to a turn with a prompt)"
                     ));
                 }
-                if !steps.iter().any(|s| matches!(s, TurnStep::Prompt(_))) {
-                    return Err(format!("{here}: action \"{action}\" needs a thread with a turn: put a prompt first"));
+                if !steps.iter().any(|s| matches!(s, TurnStep::Prompt(_) | TurnStep::Review { .. })) {
+                    return Err(format!(
+                        "{here}: action \"{action}\" needs a thread with a turn: put a prompt or a review first"
+                    ));
                 }
                 match action {
                     "resume" => TurnStep::Resume,
@@ -679,7 +688,17 @@ fn resolve_turns(
                     other => return Err(format!("{here}.action: \"{other}\" is not resume, fork or compact")),
                 }
             }
-            (Some(prompt), None) => {
+            (prompt, None, review) if prompt.is_some() != review.is_some() => {
+                let review = review
+                    .map(|target| {
+                        if turn.output_schema.is_some() || !turn.input.is_empty() {
+                            return Err(format!(
+                                "{here}: a review takes no output_schema or input (they belong to a turn/start)"
+                            ));
+                        }
+                        review_target(target).map_err(|why| format!("{here}.review: {why}"))
+                    })
+                    .transpose()?;
                 let steer = turn.steer.map(OneOrMany::into_vec).unwrap_or_default();
                 for (at, field) in
                     steer.iter().map(|s| (&s.at, "steer")).chain(turn.interrupt.iter().map(|i| (&i.at, "interrupt")))
@@ -711,13 +730,15 @@ fn resolve_turns(
                         _ => return Err(format!("{here}.params: not a table of turn/start parameters")),
                     },
                 };
-                if let Some(taken) = ["threadId", "input", "outputSchema"].iter().find(|k| params.contains_key(**k)) {
-                    return Err(format!(
-                        "{here}.params.{taken}: the recorder sets it (use prompt, input, output_schema)"
-                    ));
+                let (taken, instead) = match review {
+                    None => (&["threadId", "input", "outputSchema"][..], "use prompt, input, output_schema"),
+                    Some(_) => (&["threadId", "target"][..], "use review"),
+                };
+                if let Some(taken) = taken.iter().find(|k| params.contains_key(**k)) {
+                    return Err(format!("{here}.params.{taken}: the recorder sets it ({instead})"));
                 }
-                TurnStep::Prompt(Box::new(PromptTurn {
-                    prompt,
+                let plan = Box::new(PromptTurn {
+                    prompt: prompt.unwrap_or_default(),
                     steer,
                     interrupt: turn.interrupt,
                     approvals: turn.approvals,
@@ -729,8 +750,13 @@ fn resolve_turns(
                     output_schema,
                     input,
                     params,
-                }))
+                });
+                match review {
+                    Some(target) => TurnStep::Review { target, plan },
+                    None => TurnStep::Prompt(plan),
+                }
             }
+            _ => return Err(format!("{here}: a turn has one of `prompt`, `action` or `review`, not several")),
         };
         steps.push(step);
     }
@@ -738,8 +764,47 @@ fn resolve_turns(
         TurnStep::Prompt(p) => Some(p.prompt.clone()),
         _ => None,
     });
-    let first = prompts.next().ok_or("turns: no turn has a prompt")?;
+    let first = match prompts.next() {
+        Some(first) => first,
+        // A thread may be only reviews: it has no prompt to name.
+        None if steps.iter().any(|s| matches!(s, TurnStep::Review { .. })) => String::new(),
+        None => return Err("turns: no turn has a prompt or a review".into()),
+    };
     Ok((first, prompts.collect(), steps))
+}
+
+/// The target `review/start` takes, as the app-server protocol writes it, checked: a `type` the protocol knows, with
+/// the fields that type needs, as strings, and no other.
+fn review_target(target: toml::Table) -> Result<serde_json::Value, String> {
+    const TYPES: &str = "uncommittedChanges, baseBranch, commit or custom";
+    let kind = match target.get("type") {
+        Some(toml::Value::String(kind)) => kind.as_str(),
+        Some(other) => return Err(format!("type: a string ({TYPES}), not {}", other.type_str())),
+        None => return Err(format!("needs a `type` ({TYPES})")),
+    };
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        "uncommittedChanges" => (&[], &[]),
+        "baseBranch" => (&["branch"], &[]),
+        "commit" => (&["sha"], &["title"]),
+        "custom" => (&["instructions"], &[]),
+        other => return Err(format!("type: \"{other}\" is not {TYPES}")),
+    };
+    if let Some(missing) = required.iter().find(|k| !target.contains_key(**k)) {
+        return Err(format!("a {kind} target needs `{missing}`"));
+    }
+    for (key, value) in &target {
+        if key == "type" {
+            continue;
+        }
+        if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
+            return Err(format!("`{key}` is no field of a {kind} target"));
+        }
+        match value.as_str() {
+            Some(text) if !text.is_empty() => {}
+            _ => return Err(format!("{key}: a non-empty string")),
+        }
+    }
+    serde_json::to_value(target).map_err(|e| e.to_string())
 }
 
 /// Whether `at` names a hold of the script: one of `holds` (see [`hold_names`]), or `step-N` (an unnamed step's).
@@ -930,6 +995,39 @@ mod tests {
     }
 
     #[test]
+    fn reviews_are_thread_steps_with_their_target_as_the_protocol_writes_it() {
+        let s = parse(&format!(
+            r#"{APP}
+            [[turns]]
+            review = {{ type = "uncommittedChanges" }}
+            params = {{ delivery = "inline" }}
+            approvals = ["accept"]
+            [[turns]]
+            action = "resume"
+            [[turns]]
+            prompt = "Fix it."
+            [[turns]]
+            review = {{ type = "commit", sha = "0123abc", title = "Add div" }}
+            {HELD}"#
+        ))
+        .unwrap();
+        let TurnStep::Review { target, plan } = &s.turns[0] else { panic!("{:?}", s.turns[0]) };
+        assert_eq!(target, &serde_json::json!({"type": "uncommittedChanges"}));
+        assert_eq!(plan.params["delivery"], "inline");
+        assert_eq!(plan.approvals, ["accept"]);
+        assert_eq!(s.turns[0].action(), Some("review"));
+        // A review opens the thread as a prompt would: the resume after it has a thread to resume.
+        assert_eq!(s.turns[1], TurnStep::Resume);
+        assert_eq!((s.prompt.as_str(), s.follow_ups.len()), ("Fix it.", 0));
+        let TurnStep::Review { target, .. } = &s.turns[3] else { panic!("{:?}", s.turns[3]) };
+        assert_eq!(target, &serde_json::json!({"type": "commit", "sha": "0123abc", "title": "Add div"}));
+        // A thread of reviews alone has no prompt.
+        let only =
+            parse(&format!("{APP}[[turns]]\nreview = {{ type = \"baseBranch\", branch = \"main\" }}\n{HELD}")).unwrap();
+        assert_eq!((only.prompt.as_str(), only.turns.len()), ("", 1));
+    }
+
+    #[test]
     fn turns_that_cannot_run_are_refused_naming_the_turn() {
         for (turns, why) in [
             (
@@ -938,6 +1036,29 @@ mod tests {
             ),
             ("[[turns]]\nprompt = \"p\"\napprovals = [\"yes\"]", "turns[0].approvals: \"yes\" is not one of accept"),
             ("[[turns]]\naction = \"resume\"", "turns[0]: action \"resume\" needs a thread with a turn"),
+            (
+                "[[turns]]\nprompt = \"p\"\nreview = { type = \"custom\", instructions = \"i\" }",
+                "turns[0]: a turn has one of `prompt`, `action` or `review`, not several",
+            ),
+            ("[[turns]]\nreview = { branch = \"main\" }", "turns[0].review: needs a `type`"),
+            (
+                "[[turns]]\nreview = { type = \"staged\" }",
+                "turns[0].review: type: \"staged\" is not uncommittedChanges",
+            ),
+            ("[[turns]]\nreview = { type = \"baseBranch\" }", "turns[0].review: a baseBranch target needs `branch`"),
+            (
+                "[[turns]]\nreview = { type = \"uncommittedChanges\", sha = \"abc\" }",
+                "turns[0].review: `sha` is no field of a uncommittedChanges target",
+            ),
+            ("[[turns]]\nreview = { type = \"commit\", sha = \"\" }", "turns[0].review: sha: a non-empty string"),
+            (
+                "[[turns]]\nreview = { type = \"uncommittedChanges\" }\noutput_schema = { type = \"object\" }",
+                "turns[0]: a review takes no output_schema or input",
+            ),
+            (
+                "[[turns]]\nreview = { type = \"uncommittedChanges\" }\nparams = { target = {} }",
+                "turns[0].params.target: the recorder sets it (use review)",
+            ),
             (
                 "[[turns]]\nprompt = \"p\"\n[[turns]]\naction = \"rewind\"",
                 "turns[1].action: \"rewind\" is not resume, fork or compact",
@@ -948,7 +1069,7 @@ mod tests {
             ),
             (
                 "[[turns]]\nprompt = \"p\"\naction = \"fork\"",
-                "turns[0]: a turn has a `prompt` or an `action`, not both",
+                "turns[0]: a turn has one of `prompt`, `action` or `review`, not several",
             ),
             ("prompt = \"p\"\n[[turns]]\nprompt = \"q\"", "give either `prompt` and `follow_ups` or `[[turns]]`"),
             (

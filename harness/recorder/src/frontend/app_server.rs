@@ -5,7 +5,7 @@
 //! `clientInfo.name` (which upstream sends as the `originator` header of its model requests), `initialized`, then
 //! `thread/start` with the workspace as `cwd` and the scenario's model, sandbox and approval policy (or
 //! `thread/resume` of the thread so far). Each turn with a prompt is a `turn/start` that ends at its
-//! `turn/completed`; while it runs, each steer and the interrupt wait for their hold of the model script, then are
+//! `turn/completed`, and so is each review (`review/start` with the step's target); while it runs, each steer and the interrupt wait for their hold of the model script, then are
 //! sent (`turn/steer`, `turn/interrupt`), and the hold is released once the agent has had [`RELEASE_GRACE`] to close
 //! the held stream itself; the agent's approval and user-input requests are answered from the turn's lists, in
 //! order. Every message both ways, and every action, goes to the transcript (see [`super::transcript`]).
@@ -190,6 +190,14 @@ impl Driver<'_, '_> {
                 },
                 Err(stop) => Err(stop),
             },
+            TurnStep::Review { target, plan } => {
+                self.transcript.action("review", turn, json!({"thread": thread, "target": target}));
+                let mut params = json!({"threadId": thread, "target": target});
+                for (key, value) in &plan.params {
+                    params[key] = value.clone();
+                }
+                self.turn_loop(turn, "review/start", params, plan, deadline, record).await
+            }
             // The new process resumed the thread in ensure_process.
             TurnStep::Resume => Ok(()),
         };
@@ -385,7 +393,10 @@ impl Driver<'_, '_> {
     ) -> Result<(), Stop> {
         let thread = self.thread.clone().unwrap_or_default();
         let start_method = method;
-        let start_label = if method == "turn/start" { "turn/start" } else { "compact" };
+        let start_label = match method {
+            "thread/compact/start" => "compact",
+            other => other,
+        };
         let start_id = self.send_request(turn, start_label, method, params, deadline).await?;
         let server = self.cx.server;
         let transcript = self.transcript.clone();
