@@ -202,6 +202,24 @@ impl ModelClient {
         url
     }
 
+    /// Whether the provider is the built-in one, which compacts remotely and keeps each item's metadata.
+    pub fn builtin(&self) -> bool {
+        self.provider.builtin
+    }
+
+    /// The metadata a session file keeps with an item that enters the history in turn `turn_id`, for the
+    /// built-in provider, whose requests carry it (see [`crate::websocket::Transport::metadata_to_keep`]).
+    pub fn metadata_to_keep(&self, item: &Value, turn_id: &str, client_made: bool) -> Option<Value> {
+        self.provider.builtin.then(|| self.websocket.metadata_to_keep(item, turn_id, client_made))
+    }
+
+    /// Takes back the metadata a session file kept with the items of a history.
+    pub fn restore_metadata(&self, history: &mut [Value]) {
+        for item in history {
+            self.websocket.restore(item);
+        }
+    }
+
     /// Sends one model request and reads its stream to `response.completed`, passing each event to `on_event`: over
     /// the provider's WebSocket when it speaks one (the built-in provider), else over HTTP with server-sent events.
     pub async fn stream(

@@ -41,8 +41,8 @@ pub enum Compaction {
 }
 
 impl Compaction {
-    /// What upstream's turn metadata says of it.
-    fn metadata(self) -> Value {
+    /// What upstream's turn metadata says of it, compacting `remotely` or not.
+    fn metadata(self, remotely: bool) -> Value {
         let (trigger, reason, phase) = match self {
             Compaction::Requested => ("manual", "user_requested", "standalone_turn"),
             Compaction::ModelChanged => ("auto", "comp_hash_changed", "pre_turn"),
@@ -52,7 +52,7 @@ impl Compaction {
         json!({
             "trigger": trigger,
             "reason": reason,
-            "implementation": "responses",
+            "implementation": if remotely { "responses_compaction_v2" } else { "responses" },
             "phase": phase,
             "strategy": "memento",
         })
@@ -157,16 +157,27 @@ impl Session {
         let item_started_ms = crate::records::now_ms();
         self.events.emit(Event::CompactionStarted { turn_id: turn_id.clone(), id: item_id.clone() });
         let summary = self.summarize(ids, control, summarizer, why).await?;
-        let (history, context) = self.compacted_history(&summary).map_err(|m| TurnError::Api(ApiError::Fatal(m)))?;
+        let (history, context) = self.compacted_history(summary).map_err(|m| TurnError::Api(ApiError::Fatal(m)))?;
         self.history = history;
         self.window_number += 1;
         self.context_window_id = uuid::Uuid::now_v7().to_string();
-        let summary_text = self.history.last().map(items::text_of).unwrap_or_default();
+        let last = self.history.last();
+        let summary_text = last.filter(|item| item["type"] == "message").map(items::text_of).unwrap_or_default();
+        // The fresh context entered the conversation in this turn, though not as the client's own words.
+        let mut replacement = self.history.clone();
+        for item in &mut replacement {
+            let made_now = !context.contains(item);
+            if let Some(meta) = self.model_client.metadata_to_keep(item, turn_id, made_now)
+                && let Some(object) = item.as_object_mut()
+            {
+                object.insert("internal_chat_message_metadata_passthrough".into(), meta);
+            }
+        }
         self.save(
             "compacted",
             json!({
                 "message": summary_text,
-                "replacement_history": self.history,
+                "replacement_history": replacement,
                 "window_number": self.window_number,
                 "window_id": self.context_window_id,
             }),
@@ -190,23 +201,31 @@ impl Session {
         Ok(())
     }
 
-    /// The compaction request, resent on retryable failures: the model's summary of the history.
+    /// The compaction request, resent on retryable failures: the model's summary of the history or, on the
+    /// built-in provider, the server's compaction of it (remote compaction v2: the turn's own request, tools and
+    /// all, with a `compaction_trigger` item last, answered by a `compaction` item the next requests carry instead
+    /// of the history).
     async fn summarize(
         &mut self,
         ids: &TurnIds,
         control: &TurnControl,
         summarizer: Option<&ModelProfile<'static>>,
         why: Compaction,
-    ) -> Result<String, TurnError> {
+    ) -> Result<Compacted, TurnError> {
         if let Some(error) = missing_key(&self.config.model_provider) {
             return Err(TurnError::Api(error));
         }
-        let prompt = self
-            .pack
-            .text(keys::COMPACT_PROMPT)
-            .ok_or_else(|| TurnError::Api(ApiError::Fatal(missing_text(keys::COMPACT_PROMPT))))?;
+        let remotely = self.model_client.builtin();
         let mut input = items::with_missing_outputs(self.prefix.iter().chain(self.history.iter()).cloned().collect());
-        input.push(json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}));
+        if remotely {
+            input.push(json!({"type": "compaction_trigger"}));
+        } else {
+            let prompt = self
+                .pack
+                .text(keys::COMPACT_PROMPT)
+                .ok_or_else(|| TurnError::Api(ApiError::Fatal(missing_text(keys::COMPACT_PROMPT))))?;
+            input.push(json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}));
+        }
         let cx = RequestContext {
             pack: self.pack,
             model: summarizer.unwrap_or(&self.model),
@@ -217,14 +236,16 @@ impl Session {
             client: self.client.as_ref(),
             surface: self.surface,
         };
-        let metadata = as_compaction(&cx.turn_metadata(), why);
+        let metadata = as_compaction(&cx.turn_metadata(), why, remotely);
         let mut body = cx.body(&input, &metadata);
         // No tools are offered for a summary.
-        if let Some(tools) = body.get_mut("tools") {
-            *tools = json!([]);
-        }
-        if let Some(parallel) = body.get_mut("parallel_tool_calls") {
-            *parallel = json!(false);
+        if !remotely {
+            if let Some(tools) = body.get_mut("tools") {
+                *tools = json!([]);
+            }
+            if let Some(parallel) = body.get_mut("parallel_tool_calls") {
+                *parallel = json!(false);
+            }
         }
         let headers = cx.headers(&metadata);
 
@@ -244,7 +265,10 @@ impl Session {
                         events.emit(usage_event(&ids.turn_id, usage, last_usage));
                         events.emit(Event::RateLimits { turn_id: ids.turn_id.clone() });
                     }
-                    ResponseEvent::OutputItemDone(item) if item["type"] == "message" && item["role"] == "assistant" => {
+                    ResponseEvent::OutputItemDone(item)
+                        if item["type"] == "compaction" && remotely
+                            || item["type"] == "message" && item["role"] == "assistant" && !remotely =>
+                    {
                         answer = Some(item);
                     }
                     ResponseEvent::Completed { usage, response_id: id } => {
@@ -258,32 +282,43 @@ impl Session {
                     () = control.cancel.cancelled() => return Err(TurnError::Interrupted),
                 }
             };
-            // As upstream records the usage told as the response began.
-            if began {
+            // As upstream records the usage told as the response began (a remote compaction's, it does not).
+            if began && !remotely {
                 self.save_token_count();
             }
             match outcome {
                 Ok(()) => {
                     let usage = completed_usage.unwrap_or_default();
-                    self.usage.add(&usage);
+                    // Upstream leaves a remote compaction out of the thread's usage it tells.
+                    if remotely {
+                        self.compaction_usage.add(&usage);
+                    } else {
+                        self.usage.add(&usage);
+                    }
                     self.last_usage = usage;
                     self.turn_usage.add(&usage);
                     self.tell_usage(&ids.turn_id);
                     self.events.emit(Event::ResponseEnded { turn_id: ids.turn_id.clone(), completed: true });
-                    let summary = answer.as_ref().map(items::text_of).unwrap_or_default();
-                    if let Some(answer) = answer {
-                        self.save("response_item", items::from_model(answer, self.pack));
+                    let compacted = if remotely {
+                        let item = answer.ok_or_else(|| {
+                            TurnError::Api(ApiError::Fatal(
+                                "the compaction request was answered without a compaction item".into(),
+                            ))
+                        })?;
+                        Compacted::Item(item)
+                    } else {
+                        let summary = answer.as_ref().map(items::text_of).unwrap_or_default();
+                        if let Some(answer) = answer {
+                            self.save("response_item", items::from_model(answer, self.pack));
+                        }
+                        Compacted::Summary(summary)
+                    };
+                    let record = self.usage_record(&ids.turn_id, response_id, &usage);
+                    self.save("token_usage_record", record);
+                    if !remotely {
+                        self.save_token_count();
                     }
-                    self.save(
-                        "token_usage_record",
-                        json!({"thread_id": self.thread_id, "turn_id": ids.turn_id, "session_id": self.thread_id,
-                            "root_turn_id": ids.turn_id, "response_id": response_id,
-                            "usage": crate::records::usage(&usage),
-                            "turn_token_usage": crate::records::usage(&self.turn_usage),
-                            "thread_token_usage": crate::records::usage(&self.usage)}),
-                    );
-                    self.save_token_count();
-                    return Ok(summary);
+                    return Ok(compacted);
                 }
                 Err(ApiError::Retryable { message, delay, status }) if attempt < max_retries => {
                     attempt += 1;
@@ -300,11 +335,20 @@ impl Session {
         }
     }
 
-    /// The history that replaces the thread's (the user's messages, a fresh context, the summary), and the fresh
+    /// The history that replaces the thread's (the user's messages, a fresh context, the summary or the server's
+    /// compaction item), and the fresh
     /// context. The environment is taken anew: the context describes it from now on.
-    fn compacted_history(&mut self, summary: &str) -> Result<(Vec<Value>, Vec<Value>), String> {
-        let prefix =
-            self.pack.text(keys::COMPACT_SUMMARY_PREFIX).ok_or_else(|| missing_text(keys::COMPACT_SUMMARY_PREFIX))?;
+    fn compacted_history(&mut self, compacted: Compacted) -> Result<(Vec<Value>, Vec<Value>), String> {
+        let last = match compacted {
+            Compacted::Summary(summary) => {
+                let prefix = self
+                    .pack
+                    .text(keys::COMPACT_SUMMARY_PREFIX)
+                    .ok_or_else(|| missing_text(keys::COMPACT_SUMMARY_PREFIX))?;
+                items::user_message(&format!("{prefix}{summary}"))
+            }
+            Compacted::Item(item) => item,
+        };
         let environment = environment(&self.config).map_err(|e| e.to_string())?;
         let context = crate::context::initial_context(self.pack, &self.model, &environment, &self.thread_id)
             .map_err(|e| e.to_string())?;
@@ -316,7 +360,7 @@ impl Session {
         let mut history = kept_user_messages(self.pack, &self.history);
         let at = history.len().saturating_sub(1);
         history.splice(at..at, context.iter().cloned());
-        history.push(items::user_message(&format!("{prefix}{summary}")));
+        history.push(last);
         Ok((history, context))
     }
 
@@ -363,8 +407,16 @@ fn usage_event(turn_id: &str, total: Usage, last: Usage) -> Event {
     }
 }
 
+/// What a compaction request answers.
+enum Compacted {
+    /// The model's summary of the history.
+    Summary(String),
+    /// The server's compaction of it (remotely), an item to send as it is.
+    Item(Value),
+}
+
 /// A turn's metadata made a compaction's, as upstream sends it: its kind, why, and no model or effort.
-fn as_compaction(metadata: &str, why: Compaction) -> String {
+fn as_compaction(metadata: &str, why: Compaction, remotely: bool) -> String {
     let Ok(Value::Object(mut values)) = serde_json::from_str::<Value>(metadata) else { return metadata.to_string() };
     values.insert("request_kind".into(), json!("compaction"));
     values.shift_remove("model");
@@ -374,7 +426,7 @@ fn as_compaction(metadata: &str, why: Compaction) -> String {
     if why == Compaction::Requested {
         values.shift_remove("turn_trigger");
     }
-    values.insert("compaction".into(), why.metadata());
+    values.insert("compaction".into(), why.metadata(remotely));
     Value::Object(values).to_string()
 }
 
@@ -477,7 +529,7 @@ mod tests {
     fn a_compaction_says_so_in_its_metadata_and_names_no_model() {
         let metadata =
             r#"{"turn_id":"t","request_kind":"turn","root_turn_id":"t","model":"m","reasoning_effort":"low"}"#;
-        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::Requested)).unwrap();
+        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::Requested, false)).unwrap();
         let keys: Vec<&str> = compacted.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["turn_id", "request_kind", "root_turn_id", "compaction"]);
         assert_eq!(compacted["request_kind"], "compaction");
@@ -485,10 +537,11 @@ mod tests {
 
         // Before a turn, it is part of the turn the user triggered.
         let metadata = r#"{"turn_id":"t","request_kind":"turn","turn_trigger":"user","model":"m"}"#;
-        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::ModelChanged)).unwrap();
+        let compacted: Value = serde_json::from_str(&as_compaction(metadata, Compaction::ModelChanged, true)).unwrap();
         assert_eq!(compacted["turn_trigger"], "user");
         assert_eq!(compacted["compaction"]["reason"], "comp_hash_changed");
         assert_eq!(compacted["compaction"]["phase"], "pre_turn");
+        assert_eq!(compacted["compaction"]["implementation"], "responses_compaction_v2");
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub struct Session {
     tool_items: crate::records::ToolItems,
     /// The running turn's usage.
     turn_usage: Usage,
+    /// The usage of remote compactions (the built-in provider's), which the thread's usage told to clients leaves
+    /// out, as upstream's does, and its usage records count.
+    compaction_usage: Usage,
+    /// The turn running (or last run): the one the items recorded now entered the conversation in.
+    turn_id: String,
     /// A sub-agent's parent.
     spawned: Option<crate::agents::SpawnedBy>,
     /// What the session's children tell it, taken into its history at its next request.
@@ -293,6 +298,9 @@ impl Session {
                 (thread_id, context_window_id, prefix, history, rollout, "new", (Usage::default(), Usage::default()))
             }
         };
+        // The items' metadata a session file kept (the built-in provider's) goes back to the client that sends it.
+        let mut history = history;
+        model_client.restore_metadata(&mut history);
         let asker = Arc::new(Asker::new(events.clone(), options.interaction));
         // The items the tools complete are recorded in the session file too.
         let tool_items = crate::records::ToolItems::default();
@@ -334,6 +342,8 @@ impl Session {
             environment: resumed_from.and_then(|path| told_environment(&path, &config)).unwrap_or(environment),
             tool_items,
             turn_usage: Usage::default(),
+            compaction_usage: Usage::default(),
+            turn_id: String::new(),
             usage: usage.0,
             warnings,
             pack,
@@ -377,7 +387,13 @@ impl Session {
         self.rollout.as_ref().map(Rollout::path)
     }
 
-    fn save(&mut self, kind: &str, payload: Value) {
+    fn save(&mut self, kind: &str, mut payload: Value) {
+        if kind == "response_item"
+            && let Some(meta) = self.model_client.metadata_to_keep(&payload, &self.turn_id, true)
+            && let Some(item) = payload.as_object_mut()
+        {
+            item.insert("internal_chat_message_metadata_passthrough".into(), meta);
+        }
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.append(kind, payload)
         {
@@ -443,9 +459,21 @@ impl Session {
         Some(self.config.cwd.join(arguments.get("path")?.as_str()?))
     }
 
+    /// The record of a response's usage, with the turn's and the thread's so far (remote compactions included).
+    fn usage_record(&self, turn_id: &str, response_id: Option<String>, usage: &Usage) -> Value {
+        let mut thread = self.usage;
+        thread.add(&self.compaction_usage);
+        json!({"thread_id": self.thread_id, "turn_id": turn_id, "session_id": self.thread_id,
+            "root_turn_id": turn_id, "response_id": response_id,
+            "usage": crate::records::usage(usage),
+            "turn_token_usage": crate::records::usage(&self.turn_usage),
+            "thread_token_usage": crate::records::usage(&thread)})
+    }
+
     /// The ids a turn's requests carry; the first turn after a resume or fork says how its history began, later
     /// ones say `new`.
     fn turn_ids(&mut self, turn_id: &str) -> TurnIds {
+        self.turn_id = turn_id.to_string();
         TurnIds {
             installation_id: self.installation_id.clone(),
             thread_id: self.thread_id.clone(),
@@ -922,14 +950,8 @@ impl Session {
                 self.usage.add(&usage);
                 self.last_usage = usage;
                 self.turn_usage.add(&usage);
-                self.save(
-                    "token_usage_record",
-                    json!({"thread_id": self.thread_id, "turn_id": ids.turn_id, "session_id": self.thread_id,
-                        "root_turn_id": ids.turn_id, "response_id": response_id,
-                        "usage": crate::records::usage(&usage),
-                        "turn_token_usage": crate::records::usage(&self.turn_usage),
-                        "thread_token_usage": crate::records::usage(&self.usage)}),
-                );
+                let record = self.usage_record(&ids.turn_id, response_id, &usage);
+                self.save("token_usage_record", record);
             }
             // Calls that ran are answered whatever became of the stream: they may have changed things.
             let extras = self.record_outputs(&ids.turn_id, outputs);

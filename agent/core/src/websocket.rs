@@ -30,6 +30,8 @@ use crate::client::{ApiError, ResponseEvent, classify, describe, dispatch, retry
 
 /// The beta the handshake names (upstream 0.169.0's `OpenAI-Beta`).
 const BETA: &str = "responses_websockets=2026-02-06";
+/// The member of an input item that carries its metadata.
+const PASSTHROUGH: &str = "internal_chat_message_metadata_passthrough";
 /// The compression upstream offers in its handshake.
 const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
@@ -72,6 +74,30 @@ struct Items {
     from_model: HashSet<String>,
 }
 
+impl Items {
+    /// An item's metadata: the turn it entered the conversation in and, for items the client made, when (the first
+    /// time it is asked for, `now`); for messages, what each content part is.
+    fn metadata(&mut self, item: &Value, turn_id: &str, now: Option<f64>) -> Value {
+        let key = item_key(item);
+        let now = now.filter(|_| !self.from_model.contains(&key));
+        let (turn, created) = self.seen.entry(key).or_insert_with(|| (turn_id.to_string(), now)).clone();
+        let mut meta = Map::new();
+        meta.insert("turn_id".into(), json!(turn));
+        if let Some(created) = created {
+            meta.insert("create_time".into(), json!(created));
+        }
+        if item.get("type").and_then(Value::as_str) == Some("message") {
+            let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
+            meta.insert("content_item_kinds".into(), json!(content_kinds(item, role)));
+        }
+        Value::Object(meta)
+    }
+}
+
+fn unix_seconds() -> f64 {
+    jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
 /// How a request over the WebSocket ended: answered (or failed), or not sent because the session now speaks HTTPS,
 /// in which case the caller sends it so with the event callback handed back.
 pub enum Outcome<F> {
@@ -84,37 +110,42 @@ impl Transport {
     pub fn decorate(&self, body: &Value) -> Value {
         let mut body = body.clone();
         let turn_id = body.pointer("/client_metadata/turn_id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+        let now = unix_seconds();
         let mut items = self.items.lock().expect("items");
         let Some(input) = body.get_mut("input").and_then(Value::as_array_mut) else { return body };
         for (i, item) in input.iter_mut().enumerate() {
-            let kind = item.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
-            if matches!(kind.as_str(), "compaction" | "compaction_trigger") {
+            let kind = item.get("type").and_then(Value::as_str).unwrap_or_default();
+            if matches!(kind, "compaction" | "compaction_trigger") {
                 continue;
             }
-            let role = item.get("role").and_then(Value::as_str).unwrap_or_default().to_string();
-            let mut meta = Map::new();
             // The model's instructions open every conversation and belong to no turn.
-            if i == 0 && role == "developer" {
-                meta.insert("content_item_kinds".into(), json!(["model.base_instructions"]));
+            let meta = if i == 0 && item.get("role").and_then(Value::as_str) == Some("developer") {
+                json!({"content_item_kinds": ["model.base_instructions"]})
             } else {
-                let key = item_key(item);
-                let made_by_model = items.from_model.contains(&key);
-                let (turn, created) =
-                    items.seen.entry(key).or_insert_with(|| (turn_id.clone(), (!made_by_model).then_some(now))).clone();
-                meta.insert("turn_id".into(), json!(turn));
-                if let Some(created) = created {
-                    meta.insert("create_time".into(), json!(created));
-                }
-                if kind == "message" {
-                    meta.insert("content_item_kinds".into(), json!(content_kinds(item, &role)));
-                }
-            }
+                items.metadata(item, &turn_id, Some(now))
+            };
             if let Some(object) = item.as_object_mut() {
-                object.insert("internal_chat_message_metadata_passthrough".into(), Value::Object(meta));
+                object.insert(PASSTHROUGH.into(), meta);
             }
         }
         body
+    }
+
+    /// The metadata of an item entering the history in turn `turn_id`, as the session file keeps it for a later
+    /// process to send (upstream keeps it there too): made now by the client (`client_made`), or not (the model's
+    /// items, and a compaction's fresh context, carry no creation time).
+    pub fn metadata_to_keep(&self, item: &Value, turn_id: &str, client_made: bool) -> Value {
+        let now = client_made.then(unix_seconds);
+        self.items.lock().expect("items").metadata(item, turn_id, now)
+    }
+
+    /// Takes back the metadata a session file kept with an item (see [`Transport::metadata_to_keep`]), leaving the
+    /// item as the session holds it.
+    pub fn restore(&self, item: &mut Value) {
+        let Some(meta) = item.as_object_mut().and_then(|object| object.shift_remove(PASSTHROUGH)) else { return };
+        let Some(turn) = meta.get("turn_id").and_then(Value::as_str) else { return };
+        let created = meta.get("create_time").and_then(Value::as_f64);
+        self.items.lock().expect("items").seen.insert(item_key(item), (turn.to_string(), created));
     }
 
     /// Notes an item the model made (from its `output_item.done`).
@@ -156,7 +187,7 @@ impl Transport {
             if warm_up {
                 for (name, value) in &mut upgrade {
                     if name == "x-codex-turn-metadata" {
-                        *value = prewarm_metadata(value);
+                        *value = prewarm_metadata(value, body);
                     }
                 }
             }
@@ -372,7 +403,7 @@ fn upgrade_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// Turn metadata (JSON text) made a warm-up's: no turn, `request_kind: prewarm`.
-fn prewarm_metadata(text: &str) -> String {
+fn prewarm_metadata(text: &str, body: &Value) -> String {
     let Ok(Value::Object(mut metadata)) = serde_json::from_str::<Value>(text) else { return text.to_string() };
     if metadata.contains_key("turn_id") {
         metadata.insert("turn_id".into(), json!(""));
@@ -380,6 +411,15 @@ fn prewarm_metadata(text: &str) -> String {
     metadata.insert("request_kind".into(), json!("prewarm"));
     for key in ["root_turn_id", "turn_trigger", "turn_started_at_unix_ms"] {
         metadata.shift_remove(key);
+    }
+    // A compaction's metadata names no model (a turn's does): the warm-up before one is a turn's warm-up.
+    if metadata.shift_remove("compaction").is_some() {
+        if let Some(model) = body.get("model") {
+            metadata.insert("model".into(), model.clone());
+        }
+        if let Some(effort) = body.pointer("/reasoning/effort") {
+            metadata.insert("reasoning_effort".into(), effort.clone());
+        }
     }
     Value::Object(metadata).to_string()
 }
@@ -401,7 +441,7 @@ fn prewarm_body(body: &Value) -> Value {
                 if let Some(turn) = metadata.get_mut("x-codex-turn-metadata")
                     && let Some(text) = turn.as_str()
                 {
-                    *turn = json!(prewarm_metadata(text));
+                    *turn = json!(prewarm_metadata(text, body));
                 }
                 fields.insert("generate".into(), json!(false));
                 fields.insert(key.clone(), Value::Object(metadata));
@@ -589,6 +629,59 @@ mod tests {
         // A later request gives the same items the same metadata.
         let again = transport.decorate(&body(decorated["input"].clone()));
         assert_eq!(again["input"][2]["internal_chat_message_metadata_passthrough"], meta(2));
+    }
+
+    #[test]
+    fn the_metadata_a_session_file_keeps_comes_back_in_a_later_process() {
+        let first = Transport::default();
+        let user =
+            json!({"type": "message", "role": "user", "id": "u", "content": [{"type": "input_text", "text": "hi"}]});
+        let answer = json!({"type": "message", "role": "assistant", "id": "a", "content": [{"type": "output_text", "text": "ok"}]});
+        let context = json!({"type": "message", "role": "developer", "id": "ctx", "content": [{"type": "input_text", "text": "x"}]});
+        first.saw_model_item(&answer);
+        let kept = |item: &Value, client_made| {
+            let mut item = item.clone();
+            item["internal_chat_message_metadata_passthrough"] = first.metadata_to_keep(&item, "t1", client_made);
+            item
+        };
+        let mut saved = vec![kept(&user, true), kept(&answer, true), kept(&context, false)];
+        assert!(saved[0]["internal_chat_message_metadata_passthrough"]["create_time"].is_f64());
+        assert!(saved[1]["internal_chat_message_metadata_passthrough"].get("create_time").is_none(), "the model's");
+        assert!(saved[2]["internal_chat_message_metadata_passthrough"].get("create_time").is_none(), "not made now");
+
+        // Another process takes the items back as the session holds them, and sends them as the first one did.
+        let later = Transport::default();
+        for item in &mut saved {
+            later.restore(item);
+        }
+        assert_eq!(saved, [user.clone(), answer.clone(), context.clone()]);
+        let base = json!({"type": "message", "role": "developer", "id": "base", "content": []});
+        let mut second_turn = body(json!([base, user, answer, context]));
+        second_turn["client_metadata"]["turn_id"] = json!("t2");
+        let sent = later.decorate(&second_turn);
+        let before = first.decorate(&body(sent["input"].clone()));
+        for i in 1..4 {
+            let meta = &sent["input"][i]["internal_chat_message_metadata_passthrough"];
+            assert_eq!(meta["turn_id"], "t1", "item {i} entered in the first turn");
+            assert_eq!(meta, &before["input"][i]["internal_chat_message_metadata_passthrough"], "item {i}");
+        }
+    }
+
+    #[test]
+    fn a_warm_up_before_a_compaction_is_a_turn_warm_up() {
+        let compaction = r#"{"turn_id":"t1","request_kind":"compaction","turn_trigger":"exec","analytics_enabled":true,"compaction":{"trigger":"auto"}}"#;
+        let body = json!({"model": "gpt-5.5", "reasoning": {"effort": "medium"}});
+        let warm: Value = serde_json::from_str(&prewarm_metadata(compaction, &body)).unwrap();
+        assert_eq!(
+            warm,
+            json!({"turn_id": "", "request_kind": "prewarm", "analytics_enabled": true, "model": "gpt-5.5",
+                "reasoning_effort": "medium"})
+        );
+        let keys: Vec<&String> = warm.as_object().unwrap().keys().collect();
+        assert_eq!(keys.last().unwrap().as_str(), "reasoning_effort", "upstream's order: the model last");
+        // A turn's metadata names its model already.
+        let turn = r#"{"turn_id":"t1","request_kind":"turn","model":"m"}"#;
+        assert_eq!(prewarm_metadata(turn, &body), r#"{"turn_id":"","request_kind":"prewarm","model":"m"}"#);
     }
 
     #[test]
