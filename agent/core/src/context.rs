@@ -69,6 +69,8 @@ pub struct ModelProfile<'a> {
     /// The profile the thread started with, when the thread went on with another model's recipe
     /// ([`ModelProfile::in_thread_of`]).
     pub thread_setup: Option<Box<ModelProfile<'a>>>,
+    /// A sub-agent's profile ([`ModelProfile::for_subagent`]): its context has no collaboration setup.
+    pub subagent: bool,
 }
 
 /// The namespace of a Responses Lite model's own tools in its `additional_tools`; the other namespaces come with its
@@ -84,7 +86,15 @@ impl<'a> ModelProfile<'a> {
             family_slug: family_slug.into(),
             tools_key: keys::additional_tools,
             thread_setup: None,
+            subagent: false,
         }
+    }
+
+    /// This model running a sub-agent, whose context upstream 0.169.0 gives none of the recipe's collaboration
+    /// setup: no fixed texts (the deferred namespaces of gpt-5.5's, the `/root` and multi-agent mode messages of
+    /// gpt-5.6-sol's) and no multi-agent namespace among its `additional_tools` (the `subagent-*` scenarios).
+    pub fn for_subagent(self) -> ModelProfile<'a> {
+        ModelProfile { subagent: true, ..self }
     }
 
     /// Responses Lite: tools in an `additional_tools` item, the instructions as a plain developer message.
@@ -109,6 +119,18 @@ impl<'a> ModelProfile<'a> {
     /// The context recipe: the model's own, or in a thread set up by another recipe, that recipe's messages after
     /// this model's tools item, each named (its id scheme) as this model names the item that begins alike.
     pub fn recipe(&self) -> Vec<ContextItem> {
+        let recipe = self.thread_recipe();
+        if !self.subagent {
+            return recipe;
+        }
+        let setup = |part: &Part| matches!(part, Part::Text(_));
+        recipe
+            .into_iter()
+            .map(|item| ContextItem { parts: item.parts.into_iter().filter(|p| !setup(p)).collect(), ..item })
+            .collect()
+    }
+
+    fn thread_recipe(&self) -> Vec<ContextItem> {
         let own = &self.family.context;
         let Some(setup) = &self.thread_setup else { return own.clone() };
         let begins = |item: &ContextItem| {
@@ -131,13 +153,19 @@ impl<'a> ModelProfile<'a> {
                 .map_err(|_| ContextError::MissingText(key))
         };
         let mut tools = tools_of(self)?;
+        let name = |tool: &Value| tool.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        if self.subagent {
+            if let Some(list) = tools.as_array_mut() {
+                list.retain(|tool| name(tool) == OWN_TOOLS_NAMESPACE);
+            }
+            return Ok(tools);
+        }
         let Some(setup) = &self.thread_setup else { return Ok(tools) };
         let setup_tools = if setup.family.context.iter().any(|item| item.item_type == "additional_tools") {
             tools_of(setup)?
         } else {
             Value::Null
         };
-        let name = |tool: &Value| tool.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
         let setup_names: Vec<String> = setup_tools.as_array().into_iter().flatten().map(name).collect();
         if let Some(list) = tools.as_array_mut() {
             list.retain(|tool| name(tool) == OWN_TOOLS_NAMESPACE || setup_names.contains(&name(tool)));
@@ -818,6 +846,27 @@ mod tests {
         assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-6.1-sol")).thread_setup.is_none());
         // Each recorded model has a recipe of its own: another one's thread keeps its setup.
         assert!(profile("gpt-6.1-sol").in_thread_of(&profile("gpt-5.6-sol")).thread_setup.is_some());
+    }
+
+    #[test]
+    fn a_subagent_s_context_has_none_of_the_collaboration_setup() {
+        let pack = rcodex_prompt_pack::embedded();
+        let env = env(SandboxMode::ReadOnly, None);
+        let texts = |items: &[Value]| items.iter().map(items::text_of).collect::<Vec<_>>();
+        for slug in ["gpt-5.5", "gpt-5.6-sol"] {
+            let thread = initial_context(pack, &resolve_model(pack, slug).0, &env, "t").unwrap();
+            let child = initial_context(pack, &resolve_model(pack, slug).0.for_subagent(), &env, "t").unwrap();
+            let fixed: Vec<&str> = (0..3).filter_map(|i| pack.text(&keys::text(slug, i))).collect();
+            assert!(!fixed.is_empty(), "{slug}");
+            assert!(fixed.iter().all(|f| texts(&thread).iter().any(|t| t.contains(f))), "{slug}: the thread's");
+            assert!(!fixed.iter().any(|f| texts(&child).iter().any(|t| t.contains(f))), "{slug}: the child's");
+            // The rest is the thread's: instructions, skills, permissions, environment.
+            assert!(texts(&child).iter().all(|c| texts(&thread).iter().any(|t| t.contains(c.as_str()))), "{slug}");
+        }
+        let child = initial_context(pack, &resolve_model(pack, "gpt-5.6-sol").0.for_subagent(), &env, "t").unwrap();
+        let names: Vec<String> = namespaces(&child[0]).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, [OWN_TOOLS_NAMESPACE]);
+        assert_eq!(child.len(), 4, "tools, instructions, skills and permissions, environment");
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl Session {
         let (model, model_warning) = context::resolve_model(pack, &config.model);
         let model = context::for_surface(pack, model, options.surface);
         let model = crate::review::profile(pack, model, &config);
+        let model = if options.spawned.is_some() { model.for_subagent() } else { model };
         let surface = options.surface;
         // Told with the first turn, as upstream tells them: after the thread is announced (and a frontend's header).
         let mut warnings = config.warnings.clone();
@@ -275,8 +276,6 @@ impl Session {
                 let thread_id = uuid::Uuid::now_v7().to_string();
                 let context_window_id = uuid::Uuid::now_v7().to_string();
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
-                // A sub-agent is offered no deferred tools: its context does not list their namespaces.
-                let context = if options.spawned.is_some() { without_deferred_namespaces(context) } else { context };
                 let (prefix, mut history) = split_prefix(&model, context);
                 // As upstream: what a SessionStart hook adds follows the context, as a developer message.
                 if config.bypass_hook_trust {
@@ -662,6 +661,7 @@ impl Session {
             let model = context::for_surface(self.pack, model, self.surface);
             // A thread that has run keeps the setup it started with; before its first turn it starts anew.
             let model = if self.fresh { model } else { model.in_thread_of(&self.model) };
+            let model = if self.spawned.is_some() { model.for_subagent() } else { model };
             (Some(model), warning)
         } else {
             (None, None)
@@ -1176,19 +1176,6 @@ pub enum TurnError {
     Api(#[from] ApiError),
     #[error("the turn was interrupted")]
     Interrupted,
-}
-
-/// The context without the developer message's listing of deferred tool namespaces (`<tools>...`).
-fn without_deferred_namespaces(context: Vec<Value>) -> Vec<Value> {
-    context
-        .into_iter()
-        .map(|mut item| {
-            if let Some(parts) = item.get_mut("content").and_then(Value::as_array_mut) {
-                parts.retain(|p| !p["text"].as_str().is_some_and(|t| t.starts_with("<tools>\n")));
-            }
-            item
-        })
-        .collect()
 }
 
 /// Upstream sends nothing without the provider's key, and says which variable is missing.
