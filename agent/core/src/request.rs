@@ -302,6 +302,13 @@ impl RequestContext<'_> {
         // The built-in provider's static header, as upstream's (the release it is).
         if provider.builtin {
             put("version", version.clone());
+            // As upstream's built-in provider: the organization and project the environment names, if any.
+            for (header, var) in [("openai-organization", "OPENAI_ORGANIZATION"), ("openai-project", "OPENAI_PROJECT")]
+            {
+                if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+                    put(header, value);
+                }
+            }
         }
         if let Some(beta) = &self.pack.beta_features {
             put("x-codex-beta-features", beta.clone());
