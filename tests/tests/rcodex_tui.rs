@@ -860,10 +860,10 @@ output = [{{ message = {long:?} }}]
     assert_eq!(again, end);
 }
 
-#[tokio::test]
-async fn slash_review_runs_the_reviewer_as_a_sub_agent_of_the_thread_and_shows_its_findings() {
-    let findings = r#"{"findings":[{"title":"[P1] add subtracts","body":"It returns a - b.","confidence_score":0.9,"priority":1,"code_location":{"absolute_file_path":"src/math.rs","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"add no longer adds.","overall_confidence_score":0.8}"#;
-    let run = run(&format!(
+/// A `/review` scenario: the interface on a git workspace (`workspace`: its table's lines after `git = true`),
+/// `steps` once it shows its composer, then Ctrl-C, the title step and `script`'s steps.
+fn review_scenario(workspace: &str, steps: &str, script: &str) -> String {
+    format!(
         r#"
 [agent]
 frontend = "tui"
@@ -871,45 +871,92 @@ timeout_secs = 30
 
 [workspace]
 git = true
-files = {{ "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {{\n    a + b\n}}\n" }}
-changes = {{ "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {{\n    a - b\n}}\n" }}
+{workspace}
 
 [[tui.steps]]
 wait_screen = "Ask Codex to do anything"
+{steps}{QUIT_STEPS}{TITLE_STEP}{script}"#
+    )
+}
 
+/// Three steps: `/review`, the wait for its four presets, the digit that chooses the one numbered `preset`.
+fn preset_steps(preset: usize) -> String {
+    format!(
+        r#"
+[[tui.steps]]
+type = "/review"
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "{preset}"
+"#
+    )
+}
+
+/// Four steps: `query` typed into a list's search field, a pause for the screen, Enter, the wait for the review's
+/// end.
+fn search_and_choose_steps(query: &str) -> String {
+    format!(
+        r#"
+[[tui.steps]]
+type = "{query}"
+
+[[tui.steps]]
+wait_ms = 300
+
+[[tui.steps]]
+key = "enter"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+"#
+    )
+}
+
+/// The reviewer's answer, no findings and `explanation`, to the request that holds `asked`.
+fn no_findings(asked: &str, explanation: &str) -> String {
+    format!(
+        r#"
+[[script.steps]]
+match = {{ last_input_contains = "{asked}" }}
+output = [{{ message = '{{"findings":[],"overall_explanation":"{explanation}"}}' }}]
+"#
+    )
+}
+
+/// The text of the last input item of each request the reviewer sent.
+fn reviewer_requests(run: &Run) -> Vec<String> {
+    let recording = Recording::load(&run.out.join("captures")).unwrap();
+    recording
+        .exchanges()
+        .map(|e| &e.capture.request)
+        .filter(|r| r.header("x-openai-subagent") == Some("review"))
+        .map(|r| parity_capture::view::item_text(r.input().last().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn slash_review_runs_the_reviewer_as_a_sub_agent_of_the_thread_and_shows_its_findings() {
+    let findings = r#"{"findings":[{"title":"[P1] add subtracts","body":"It returns a - b.","confidence_score":0.9,"priority":1,"code_location":{"absolute_file_path":"src/math.rs","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"add no longer adds.","overall_confidence_score":0.8}"#;
+    let steps = format!(
+        r#"
 [[tui.steps]]
 type = "Remember the number 42."
 key = "enter"
 
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 1 }}
-
-[[tui.steps]]
-type = "/review"
-key = "enter"
-
-[[tui.steps]]
-wait_screen = "4. "
-
-[[tui.steps]]
-type = "3"
-
-[[tui.steps]]
-wait_screen = "not available in rcodex yet"
-
-[[tui.steps]]
-type = "/review"
-key = "enter"
-
-[[tui.steps]]
-wait_screen = "4. "
-
-[[tui.steps]]
-type = "2"
-
+{}
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 2 }}
-{QUIT_STEPS}{TITLE_STEP}
+"#,
+        preset_steps(2)
+    );
+    let script = format!(
+        r#"
 [[script.steps]]
 match = {{ last_input_contains = "Remember the number 42" }}
 output = [{{ message = "Noted: 42." }}]
@@ -922,14 +969,15 @@ output = [{{ function_call = {{ name = "exec_command", arguments = {{ cmd = "git
 expect = {{ function_call_output = "call_diff" }}
 output = [{{ message = '{findings}' }}]
 "#
-    ))
-    .await;
+    );
+    let workspace = r#"files = { "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n" }
+changes = { "src/math.rs" = "pub fn add(a: i32, b: i32) -> i32 {\n    a - b\n}\n" }"#;
+    let run = run(&review_scenario(workspace, &steps, &script)).await;
     assert_eq!(failure(&run.record), None);
     let picker = run.screen(5);
     assert!(picker.contains("› 1. ") && picker.contains("  4. "), "four presets, the first selected:\n{picker}");
-    assert!(run.screen(7).contains("not available in rcodex yet"), "{}", run.screen(7));
     // The reviewer's findings, its command, between the lines that open and close the review.
-    let end = run.screen(11);
+    let end = run.screen(7);
     let (opened, ran, closed, found) = (
         end.find(">> "),
         end.find("git diff --stat"),
@@ -966,58 +1014,26 @@ output = [{{ message = '{findings}' }}]
 
 #[tokio::test]
 async fn slash_review_s_custom_preset_asks_for_instructions_and_sends_them_as_typed() {
-    let run = run(&format!(
-        r#"
-[agent]
-frontend = "tui"
-timeout_secs = 30
-
-[workspace]
-git = true
-files = {{ "a.txt" = "one\n" }}
-
-[[tui.steps]]
-wait_screen = "Ask Codex to do anything"
-
-[[tui.steps]]
-type = "/review"
-key = "enter"
-
-[[tui.steps]]
-wait_screen = "4. "
-
-[[tui.steps]]
-type = "4"
-
+    let steps = format!(
+        r#"{}
 [[tui.steps]]
 wait_ms = 300
 
 [[tui.steps]]
 key = "esc"
-
-[[tui.steps]]
-type = "/review"
-key = "enter"
-
-[[tui.steps]]
-wait_screen = "4. "
-
-[[tui.steps]]
-type = "4"
-
+{}
 [[tui.steps]]
 type = "Look at a.txt only."
 key = "enter"
 
 [[tui.steps]]
 wait_screen = {{ text = "Worked for", count = 1 }}
-{QUIT_STEPS}{TITLE_STEP}
-[[script.steps]]
-match = {{ last_input_contains = "Look at a.txt only." }}
-output = [{{ message = '{{"findings":[],"overall_explanation":"a.txt is fine."}}' }}]
-"#
-    ))
-    .await;
+"#,
+        preset_steps(4),
+        preset_steps(4)
+    );
+    let script = no_findings("Look at a.txt only.", "a.txt is fine.");
+    let run = run(&review_scenario(r#"files = { "a.txt" = "one\n" }"#, &steps, &script)).await;
     assert_eq!(failure(&run.record), None);
     // The prompt replaces the picker; Esc leaves it without a review.
     let prompt = run.screen(5);
@@ -1025,12 +1041,107 @@ output = [{{ message = '{{"findings":[],"overall_explanation":"a.txt is fine."}}
     assert!(run.screen(6).contains("Ask Codex to do anything"), "{}", run.screen(6));
     let end = run.screen(11);
     assert!(end.contains("Look at a.txt only. <<") && end.contains("a.txt is fine."), "{end}");
-    let recording = Recording::load(&run.out.join("captures")).unwrap();
-    let reviews: Vec<String> = recording
-        .exchanges()
-        .map(|e| &e.capture.request)
-        .filter(|r| r.header("x-openai-subagent") == Some("review"))
-        .map(|r| parity_capture::view::item_text(r.input().last().unwrap()))
-        .collect();
-    assert_eq!(reviews, ["Look at a.txt only."], "one review, asked the instructions as typed");
+    assert_eq!(reviewer_requests(&run), ["Look at a.txt only."], "one review, asked the instructions as typed");
+}
+
+#[tokio::test]
+async fn slash_review_s_base_branch_preset_lists_the_local_branches_to_search_and_reviews_against_the_one_chosen() {
+    let workspace = r#"files = { "a.txt" = "one\n" }
+
+[[workspace.commits]]
+message = "Two"
+branch = "zeta"
+files = { "a.txt" = "two\n" }
+
+[[workspace.commits]]
+message = "Three"
+branch = "feature"
+files = { "a.txt" = "three\n" }"#;
+    let steps = format!(
+        r#"{}
+[[tui.steps]]
+wait_screen = "feature"
+
+[[tui.steps]]
+key = "esc"
+
+[[tui.steps]]
+wait_screen = "4. "
+
+[[tui.steps]]
+type = "1"
+
+[[tui.steps]]
+wait_screen = "feature"
+{}"#,
+        preset_steps(1),
+        search_and_choose_steps("MA")
+    );
+    let script = no_findings("base branch", "feature is fine against main.");
+    let run = run(&review_scenario(workspace, &steps, &script)).await;
+    assert_eq!(failure(&run.record), None);
+    // The local branches, the default first, then sorted; the current one named above them.
+    let list = run.screen(5);
+    let rows: Vec<&str> = list.lines().filter(|l| l.starts_with("› ") || l.starts_with("  ")).map(str::trim).collect();
+    let at = rows.iter().position(|r| *r == "› main").unwrap_or_else(|| panic!("main selected first:\n{list}"));
+    assert_eq!(rows[at..at + 3], ["› main", "feature", "zeta"], "{list}");
+    assert!(rows[..at].iter().any(|r| r.ends_with("feature") && r.contains(' ')), "the current branch:\n{list}");
+    assert!(!list.contains("1. "), "a searchable list is not numbered:\n{list}");
+    // Esc goes back to the presets, the base-branch one selected.
+    assert!(run.screen(7).contains("› 1. "), "{}", run.screen(7));
+    // Typing searches, whatever the case: main alone is left, selected.
+    let found = run.screen(11);
+    assert!(found.contains("  MA") && found.contains("› main"), "{found}");
+    assert!(!found.contains("zeta") && !found.contains("  feature\n"), "{found}");
+    let end = run.screen(13);
+    assert!(end.contains("'main' <<") && end.contains("feature is fine against main."), "{end}");
+    let reviews = reviewer_requests(&run);
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert!(reviews[0].contains("base branch 'main'") && !reviews[0].contains("zeta"), "{reviews:?}");
+}
+
+#[tokio::test]
+async fn slash_review_s_commit_preset_lists_the_recent_commits_to_search_and_reviews_the_one_chosen() {
+    let workspace = r#"files = { "a.txt" = "one\n" }
+
+[[workspace.commits]]
+message = "Make a faster"
+files = { "a.txt" = "two\n" }
+
+[[workspace.commits]]
+message = "Document a"
+files = { "a.txt" = "three\n" }"#;
+    let steps = format!(
+        r#"{}
+[[tui.steps]]
+wait_screen = "Make a faster"
+
+[[tui.steps]]
+key = "up"
+{}"#,
+        preset_steps(3),
+        search_and_choose_steps("faster")
+    );
+    let script = no_findings("Make a faster", "The commit is fine.");
+    let run = run(&review_scenario(workspace, &steps, &script)).await;
+    assert_eq!(failure(&run.record), None);
+    // Newest first, by their subjects; Up from the first wraps to the last.
+    let list = run.screen(5);
+    let newest = list.find("› Document a").unwrap_or_else(|| panic!("the newest selected:\n{list}"));
+    assert!(list[newest..].contains("\n  Make a faster\n"), "{list}");
+    let wrapped = run.screen(6);
+    assert!(
+        wrapped.contains("  Document a") && !wrapped.contains("› Document a") && !wrapped.contains("› Make"),
+        "{wrapped}"
+    );
+    // The search finds the subject; the selection, on a commit no longer shown, goes to the first found.
+    let found = run.screen(8);
+    assert!(found.contains("› Make a faster") && !found.contains("Document a"), "{found}");
+    let reviews = reviewer_requests(&run);
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let sha = reviews[0].split_whitespace().find(|w| w.len() == 40).unwrap_or_else(|| panic!("{reviews:?}"));
+    assert!(reviews[0].contains(&format!("{sha} (\"Make a faster\")")), "the hash and the subject: {reviews:?}");
+    let end = run.screen(10);
+    assert!(end.contains(&format!("{}: Make a faster <<", &sha[..7])), "{end}");
+    assert!(end.contains("The commit is fine."), "{end}");
 }

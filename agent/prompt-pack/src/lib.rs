@@ -350,7 +350,18 @@ pub mod keys {
         format!("tui/review/preset/{preset}/description")
     }
 
-    /// The line the transcript shows as the review of `preset` starts (`{{instructions}}` for custom ones).
+    /// The presets that open a second, searchable picker (of the local branches, of the recent commits).
+    pub const TUI_REVIEW_LISTS: [&str; 2] = ["base_branch", "commit"];
+
+    /// A text of the second picker of `preset` (one of [`TUI_REVIEW_LISTS`]): `title`, `subtitle` (the branch
+    /// picker's line under its title, `{{branch}}`: the current branch), `placeholder` (its search field's, while
+    /// nothing is typed), `footer` (its line of keys).
+    pub fn tui_review_list(preset: &str, part: &str) -> String {
+        format!("tui/review/list/{preset}/{part}")
+    }
+
+    /// The line the transcript shows as the review of `preset` starts (`{{instructions}}` for custom ones,
+    /// `{{branch}}` for a base branch, `{{short_sha}}` and `{{title}}` for a commit).
     pub fn tui_review_started(preset: &str) -> String {
         format!("tui/review/started/{preset}")
     }

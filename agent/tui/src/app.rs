@@ -60,6 +60,10 @@ pub enum Purpose {
     Resume,
     /// Starts the review of the preset chosen (one of `keys::TUI_REVIEW_PRESETS`).
     Review,
+    /// Reviews the current branch against the branch chosen.
+    ReviewBranch,
+    /// Reviews the commit chosen (its value is its hash, its label its subject).
+    ReviewCommit,
 }
 
 /// A full-screen text over the transcript (`/diff`), scrolled with the arrows and pages, closed with q or Esc.
@@ -73,11 +77,96 @@ pub struct Pager {
 /// A list to choose from (`/model`: the model, then its reasoning effort).
 pub struct Picker {
     pub title: String,
+    /// A dim line under the title.
+    pub subtitle: Option<String>,
     /// Each choice: its label, its description, its value.
     pub items: Vec<(String, String, String)>,
+    /// The choice selected, by its place among those shown ([`Picker::shown`]).
     pub selected: usize,
     pub purpose: Purpose,
     pub footer: &'static str,
+    /// A list searched by typing; its choices are not numbered (digits are searched for).
+    pub search: Option<Search>,
+}
+
+/// What a searchable list finds its choices by.
+pub struct Search {
+    /// What the search field shows while nothing is typed.
+    pub placeholder: String,
+    pub query: String,
+    /// What each choice is found by, in the order of the items: a text that holds the query, whatever its case.
+    pub values: Vec<String>,
+    /// The first choice shown, when there are more than the list shows at once.
+    pub top: usize,
+}
+
+/// How many choices a searchable list shows at once (upstream's popups show as many).
+pub const LIST_ROWS: usize = 8;
+
+impl Picker {
+    /// The items shown, by their index: all of them, or those the search finds.
+    pub fn shown(&self) -> Vec<usize> {
+        match &self.search {
+            Some(search) if !search.query.is_empty() => {
+                let query = search.query.to_lowercase();
+                (0..self.items.len())
+                    .filter(|i| search.values.get(*i).is_some_and(|v| v.to_lowercase().contains(&query)))
+                    .collect()
+            }
+            _ => (0..self.items.len()).collect(),
+        }
+    }
+
+    /// The index of the item selected, if any is shown.
+    pub fn chosen(&self) -> Option<usize> {
+        self.shown().get(self.selected).copied()
+    }
+
+    /// Types into the search field (or, with `None`, erases its last character): the selection keeps its place
+    /// while the list is that long, else follows its item, else goes to the first.
+    fn search_for(&mut self, typed: Option<char>) {
+        let before = self.chosen();
+        let Some(search) = &mut self.search else { return };
+        match typed {
+            Some(c) => search.query.push(c),
+            None => {
+                search.query.pop();
+            }
+        }
+        let shown = self.shown();
+        if self.selected >= shown.len() {
+            self.selected = before.and_then(|item| shown.iter().position(|i| *i == item)).unwrap_or(0);
+        }
+        self.scroll_to_selected();
+    }
+
+    /// Up (`-1`) or Down (`1`): a searchable list wraps around, the others stop at their ends.
+    fn step(&mut self, by: isize) {
+        let len = self.shown().len();
+        if len == 0 {
+            return;
+        }
+        self.selected = match (&self.search, by) {
+            (Some(_), -1) if self.selected == 0 => len - 1,
+            (Some(_), 1) if self.selected + 1 >= len => 0,
+            (_, -1) => self.selected.saturating_sub(1),
+            _ => (self.selected + 1).min(len - 1),
+        };
+        self.scroll_to_selected();
+    }
+
+    /// Moves a searchable list's window of rows as little as it takes to show the selection.
+    fn scroll_to_selected(&mut self) {
+        let len = self.shown().len();
+        let selected = self.selected;
+        let Some(search) = &mut self.search else { return };
+        if selected < search.top {
+            search.top = selected;
+        } else if selected >= search.top + LIST_ROWS {
+            search.top = selected + 1 - LIST_ROWS;
+        }
+        search.top = search.top.min(len.saturating_sub(LIST_ROWS));
+    }
 }
 
 /// An approval the running turn waits for.
@@ -296,6 +385,8 @@ pub fn model_picker(current: &str) -> Picker {
         selected,
         purpose: Purpose::Model,
         footer: "enter select · esc back",
+        subtitle: None,
+        search: None,
     }
 }
 
@@ -325,6 +416,8 @@ pub fn effort_picker(slug: &str) -> Picker {
         selected,
         purpose: Purpose::Effort(slug.to_string()),
         footer: "enter select · esc back",
+        subtitle: None,
+        search: None,
     }
 }
 
@@ -346,7 +439,73 @@ pub fn review_picker() -> Option<Picker> {
         selected: 0,
         purpose: Purpose::Review,
         footer: pack.text(keys::TUI_REVIEW_PICKER_FOOTER)?,
+        subtitle: None,
+        search: None,
     })
+}
+
+/// The second picker of the base-branch preset: the local branches to review the current one against, under a line
+/// that names the current one; or why there is none to show.
+pub fn branch_picker(cwd: &std::path::Path) -> Result<Picker, String> {
+    let branches = crate::git::local_branches(cwd);
+    if branches.is_empty() {
+        return Err(format!("/review: no local branch in {}", cwd.display()));
+    }
+    let items = branches.iter().map(|b| (b.clone(), String::new(), b.clone())).collect();
+    let mut picker = review_list("base_branch", Purpose::ReviewBranch, items, branches)?;
+    // A detached HEAD names no branch: upstream's words for it are not recorded, so the line is left out.
+    picker.subtitle = crate::git::current_branch(cwd).and_then(|branch| {
+        let template = rcodex_prompt_pack::embedded().text(&keys::tui_review_list("base_branch", "subtitle"))?;
+        rcodex_prompt_pack::render(template, &[("branch", &branch)]).ok()
+    });
+    Ok(picker)
+}
+
+/// The second picker of the commit preset: the recent commits by their subjects (their hashes as values), found by
+/// subject or hash; or why there is none to show.
+pub fn commit_picker(cwd: &std::path::Path) -> Result<Picker, String> {
+    let commits = crate::git::recent_commits(cwd, crate::git::RECENT_COMMITS);
+    if commits.is_empty() {
+        return Err(format!("/review: no commit in {}", cwd.display()));
+    }
+    let values = commits.iter().map(|c| format!("{} {}", c.subject, c.sha)).collect();
+    let items = commits.into_iter().map(|c| (c.subject, String::new(), c.sha)).collect();
+    review_list("commit", Purpose::ReviewCommit, items, values)
+}
+
+/// A searchable picker of `items` found by `values`, with the texts the pack learned for `preset`'s list.
+fn review_list(
+    preset: &str,
+    purpose: Purpose,
+    items: Vec<(String, String, String)>,
+    values: Vec<String>,
+) -> Result<Picker, String> {
+    let pack = rcodex_prompt_pack::embedded();
+    let text = |part: &str| {
+        pack.text(&keys::tui_review_list(preset, part))
+            .ok_or_else(|| format!("/review: the prompt pack has no {part} for the {preset} list"))
+    };
+    Ok(Picker {
+        title: text("title")?.to_string(),
+        subtitle: None,
+        items,
+        selected: 0,
+        purpose,
+        footer: text("footer")?,
+        search: Some(Search { placeholder: text("placeholder")?.to_string(), query: String::new(), values, top: 0 }),
+    })
+}
+
+/// What Esc leaves a picker for: the presets, their choice selected, from a preset's list; nothing from the others.
+fn back_from(purpose: &Purpose) -> Option<Picker> {
+    let preset = match purpose {
+        Purpose::ReviewBranch => "base_branch",
+        Purpose::ReviewCommit => "commit",
+        _ => return None,
+    };
+    let mut presets = review_picker()?;
+    presets.selected = presets.items.iter().position(|item| item.2 == preset).unwrap_or_default();
+    Some(presets)
 }
 
 /// The saved sessions of `cwd`, newest first, to resume: each named by its first message, with its thread id.
@@ -372,6 +531,8 @@ pub fn resume_picker(codex_home: &std::path::Path, cwd: &std::path::Path) -> Pic
         selected: 0,
         purpose: Purpose::Resume,
         footer: "enter resume · esc back",
+        subtitle: None,
+        search: None,
     }
 }
 
@@ -486,12 +647,18 @@ impl App {
     /// the turn's. The transcript opens it with the preset's line and closes it with the review's.
     fn start_review(&mut self, preset: &str, target: ReviewTarget) {
         let pack = rcodex_prompt_pack::embedded();
-        let instructions = match &target {
-            ReviewTarget::Custom { instructions } => instructions.trim(),
-            _ => "",
+        let (instructions, branch, sha, title) = match &target {
+            ReviewTarget::Custom { instructions } => (instructions.trim(), "", "", ""),
+            ReviewTarget::BaseBranch { branch } => ("", branch.as_str(), "", ""),
+            ReviewTarget::Commit { sha, title } => ("", "", sha.as_str(), title.as_deref().unwrap_or_default()),
+            ReviewTarget::Uncommitted => ("", "", "", ""),
         };
+        // Upstream names a commit by its hash's first 7 characters.
+        let short_sha: String = sha.chars().take(7).collect();
+        let values =
+            [("instructions", instructions), ("branch", branch), ("short_sha", short_sha.as_str()), ("title", title)];
         if let Some(line) = pack.text(&keys::tui_review_started(preset))
-            && let Ok(line) = rcodex_prompt_pack::render(line, &[("instructions", instructions)])
+            && let Ok(line) = rcodex_prompt_pack::render(line, &values)
         {
             self.cells.push(Cell::Banner(line));
         }
@@ -703,30 +870,48 @@ impl App {
         .min(last);
     }
 
-    /// A key while a picker is open: digits choose, Up and Down move, Enter chooses, Esc closes.
+    /// A key while a picker is open: digits choose, Up and Down move, Enter chooses, Esc closes. In a searchable
+    /// list, typing searches (Backspace erases) and Esc goes back to the picker that opened it.
     fn on_picker_key(&mut self, key: KeyEvent) {
         let Some(picker) = &mut self.picker else { return };
+        let typing = !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let searchable = picker.search.is_some();
         let chosen = match key.code {
             KeyCode::Esc => {
-                self.picker = None;
+                self.picker = back_from(&picker.purpose);
                 return;
             }
             KeyCode::Up => {
-                picker.selected = picker.selected.saturating_sub(1);
+                picker.step(-1);
                 None
             }
             KeyCode::Down => {
-                picker.selected = (picker.selected + 1).min(picker.items.len().saturating_sub(1));
+                picker.step(1);
                 None
             }
-            KeyCode::Enter => Some(picker.selected),
-            KeyCode::Char(c) => {
+            KeyCode::Backspace if searchable => {
+                picker.search_for(None);
+                None
+            }
+            // A search that finds nothing: Enter leaves the list, as upstream's.
+            KeyCode::Enter if picker.chosen().is_none() => {
+                self.picker = back_from(&picker.purpose);
+                return;
+            }
+            KeyCode::Enter => picker.chosen(),
+            KeyCode::Char(c) if searchable && typing => {
+                picker.search_for(Some(c));
+                None
+            }
+            KeyCode::Char(c) if !searchable => {
                 c.to_digit(10).map(|d| d as usize).filter(|d| (1..=picker.items.len()).contains(d)).map(|d| d - 1)
             }
             _ => None,
         };
         let Some(index) = chosen else { return };
-        let Some(value) = picker.items.get(index).map(|item| item.2.clone()) else { return };
+        let Some((label, value)) = picker.items.get(index).map(|item| (item.0.clone(), item.2.clone())) else {
+            return;
+        };
         match picker.purpose.clone() {
             Purpose::Model => self.picker = Some(effort_picker(&value)),
             Purpose::Resume => {
@@ -737,9 +922,17 @@ impl App {
                 self.picker = None;
                 let pack = rcodex_prompt_pack::embedded();
                 let prompt = pack.text(keys::TUI_REVIEW_CUSTOM_PLACEHOLDER).is_some();
-                match value.as_str() {
-                    "uncommitted" => self.start_review(&value, ReviewTarget::Uncommitted),
-                    "custom" if prompt => {
+                let cwd = self.config.cwd.clone();
+                let list = match value.as_str() {
+                    "base_branch" => Some(branch_picker(&cwd)),
+                    "commit" => Some(commit_picker(&cwd)),
+                    _ => None,
+                };
+                match (value.as_str(), list) {
+                    (_, Some(Ok(list))) => self.picker = Some(list),
+                    (_, Some(Err(why))) => self.cells.push(Cell::Info(why)),
+                    ("uncommitted", _) => self.start_review(&value, ReviewTarget::Uncommitted),
+                    ("custom", _) if prompt => {
                         self.review_prompt = true;
                         self.composer.clear();
                     }
@@ -749,6 +942,14 @@ impl App {
                         self.cells.push(Cell::Info(format!("/review: \"{label}\" is not available in rcodex yet")))
                     }
                 }
+            }
+            Purpose::ReviewBranch => {
+                self.picker = None;
+                self.start_review("base_branch", ReviewTarget::BaseBranch { branch: value });
+            }
+            Purpose::ReviewCommit => {
+                self.picker = None;
+                self.start_review("commit", ReviewTarget::Commit { sha: value, title: Some(label) });
             }
             Purpose::Effort(model) => {
                 self.picker = None;
@@ -1143,6 +1344,72 @@ mod tests {
         assert_eq!(efforts.title, "Select Reasoning Level for GPT-5.6-Sol");
         assert_eq!(efforts.items[efforts.selected].0, "low (default)");
         assert_eq!(efforts.purpose, Purpose::Effort("gpt-5.6-sol".into()));
+    }
+
+    fn list_of(labels: &[&str]) -> Picker {
+        Picker {
+            title: "Pick".into(),
+            subtitle: None,
+            items: labels.iter().map(|l| (l.to_string(), String::new(), l.to_string())).collect(),
+            selected: 0,
+            purpose: Purpose::ReviewBranch,
+            footer: "keys",
+            search: Some(Search {
+                placeholder: "Type".into(),
+                query: String::new(),
+                values: labels.iter().map(|l| l.to_string()).collect(),
+                top: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_searchable_list_finds_what_holds_the_query_whatever_its_case_and_keeps_its_selection_where_it_can() {
+        let mut list = list_of(&["main", "alpha", "feature", "maint"]);
+        list.step(1);
+        list.step(1);
+        assert_eq!(list.chosen(), Some(2), "feature");
+        // "a" finds all four: the selection keeps its place.
+        list.search_for(Some('A'));
+        assert_eq!((list.shown().len(), list.chosen()), (4, Some(2)));
+        // "ai" finds main and maint: the third place is gone, and so is feature: the first.
+        list.search_for(Some('i'));
+        assert_eq!((list.shown(), list.chosen()), (vec![0, 3], Some(0)));
+        list.step(1);
+        assert_eq!(list.chosen(), Some(3));
+        list.search_for(Some('x'));
+        assert_eq!((list.shown().len(), list.chosen()), (0, None), "nothing found, nothing to choose");
+        list.search_for(None);
+        assert_eq!(list.search.as_ref().unwrap().query, "Ai");
+        assert_eq!(list.chosen(), Some(0), "the selection, lost with nothing found, is at the first again");
+    }
+
+    #[test]
+    fn a_searchable_list_wraps_around_and_moves_its_window_to_show_the_selection() {
+        let labels: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        let mut list = list_of(&labels.iter().map(String::as_str).collect::<Vec<_>>());
+        list.step(-1);
+        assert_eq!(list.chosen(), Some(11), "Up from the first is the last");
+        assert_eq!(list.search.as_ref().unwrap().top, 12 - LIST_ROWS);
+        list.step(1);
+        assert_eq!((list.chosen(), list.search.as_ref().unwrap().top), (Some(0), 0), "Down from the last");
+        for _ in 0..LIST_ROWS {
+            list.step(1);
+        }
+        assert_eq!(list.search.as_ref().unwrap().top, 1, "the window moved a row to show the ninth");
+        // The other pickers stop at their ends.
+        let mut efforts = effort_picker("gpt-5.5");
+        efforts.selected = 0;
+        efforts.step(-1);
+        assert_eq!(efforts.selected, 0);
+    }
+
+    #[test]
+    fn esc_from_a_preset_s_list_goes_back_to_the_presets_with_that_preset_selected() {
+        let Some(presets) = back_from(&Purpose::ReviewCommit) else { panic!("the pack has the presets") };
+        assert_eq!(presets.purpose, Purpose::Review);
+        assert_eq!(presets.items[presets.selected].2, "commit");
+        assert!(back_from(&Purpose::Review).is_none() && back_from(&Purpose::Model).is_none());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod app;
 mod composer;
 mod diff;
+mod git;
 mod title;
 mod view;
 

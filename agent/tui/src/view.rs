@@ -277,15 +277,33 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
             format!("  {}", picker.title),
             Style::default().add_modifier(Modifier::BOLD),
         )));
+        if let Some(subtitle) = &picker.subtitle {
+            lines.push(Line::from(Span::styled(format!("  {subtitle}"), dim())));
+        }
         lines.push(Line::from(""));
+        // A searchable list: its search field, then the rows it finds, unnumbered, a window of them at a time.
+        let shown = picker.shown();
+        let (first, count) = match &picker.search {
+            Some(search) => {
+                match search.query.as_str() {
+                    "" => lines.push(Line::from(Span::styled(format!("  {}", search.placeholder), dim()))),
+                    query => lines.push(Line::from(format!("  {query}"))),
+                }
+                lines.push(Line::from(""));
+                (search.top, crate::app::LIST_ROWS)
+            }
+            None => (0, shown.len()),
+        };
         let width = picker.items.iter().map(|i| i.0.chars().count()).max().unwrap_or_default();
-        for (i, (label, description, _)) in picker.items.iter().enumerate() {
-            let lead = if i == picker.selected { "› " } else { "  " };
-            let style = if i == picker.selected { Style::default().fg(Color::Cyan) } else { Style::default() };
-            lines.push(Line::from(vec![
-                Span::styled(format!("{lead}{}. {label:width$}  ", i + 1), style),
-                Span::styled(description.clone(), dim()),
-            ]));
+        for (at, index) in shown.iter().enumerate().skip(first).take(count) {
+            let (label, description, _) = &picker.items[*index];
+            let lead = if at == picker.selected { "› " } else { "  " };
+            let style = if at == picker.selected { Style::default().fg(Color::Cyan) } else { Style::default() };
+            let row = match picker.search {
+                Some(_) => format!("{lead}{label}"),
+                None => format!("{lead}{}. {label:width$}  ", at + 1),
+            };
+            lines.push(Line::from(vec![Span::styled(row, style), Span::styled(description.clone(), dim())]));
         }
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(format!("  {}", picker.footer), dim())));
