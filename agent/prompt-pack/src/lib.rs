@@ -333,6 +333,13 @@ pub mod keys {
     /// The line that heads the findings of a review that has more than one.
     pub const REVIEW_FINDINGS_HEADER_MANY: &str = "review/findings_header/many";
 
+    /// What the app server's `enteredReviewMode` item names a review of `target` by (`uncommitted`: the
+    /// uncommitted changes; `commit_titled`: a commit with its title, `{{short_sha}}` and `{{title}}`; `commit`:
+    /// without one), learned from the app-server scenarios that start one.
+    pub fn app_review_hint(target: &str) -> String {
+        format!("app_review/hint/{target}")
+    }
+
     /// The interface's `/review` picker: its title, as its screen showed it.
     pub const TUI_REVIEW_PICKER_TITLE: &str = "tui/review/picker/title";
     /// The picker's line of keys, under its choices.

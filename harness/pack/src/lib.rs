@@ -242,6 +242,7 @@ fn chatgpt_tools(
 /// Where upstream installs its system skills, relative to HOME.
 pub const SYSTEM_SKILLS: &str = ".codex/skills/.system";
 
+mod app_review;
 mod review;
 mod tui_review;
 
@@ -285,6 +286,7 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
 
     // After exec's texts: the review's context must agree with them.
     let review = review::learn(inputs, &mut texts)?;
+    app_review::learn(&inputs.scenarios, &mut texts)?;
 
     // The permissions of approval policies exec never runs with (on-request) appear in app-server runs only.
     for scenario in inputs.scenarios.iter().filter(|s| s.run.frontend.is_some_and(|f| f != Frontend::Exec)) {

@@ -1,0 +1,95 @@
+//! What upstream's app server shows of a code review (`review/start`), learned from the app-server scenarios that
+//! start one: the words its `enteredReviewMode` item names the review by (`current changes` for the uncommitted
+//! changes, `commit {{short_sha}}: {{title}}` for a commit with its title), by the kind of target the reviewer was
+//! asked about.
+
+use rcodex_prompt_pack::keys;
+use serde_json::Value;
+
+use super::{PackError, ScenarioInput, Texts};
+
+/// The text of the reviewer's first request's last item: what it was asked to review.
+fn requested(scenario: &ScenarioInput) -> Option<String> {
+    let first = scenario.requests.iter().find(|c| c.request.header("x-openai-subagent") == Some("review"))?;
+    first.request.input().last().map(parity_capture::view::item_text)
+}
+
+/// What the first `enteredReviewMode` item the agent started says it reviews.
+fn entered(messages: &[Value]) -> Option<String> {
+    messages.iter().find_map(|message| {
+        let item = message.pointer("/params/item").filter(|_| message["method"] == "item/started")?;
+        (item["type"] == "enteredReviewMode").then(|| item["review"].as_str().map(str::to_string))?
+    })
+}
+
+/// The value of each `{{placeholder}}` of `template` that makes it `text`, or `None` when `text` does not fit it.
+fn fit(template: &str, text: &str) -> Option<Vec<(String, String)>> {
+    let mut values = Vec::new();
+    let (mut template, mut text) = (template, text);
+    while let Some(open) = template.find("{{") {
+        let close = open + template[open..].find("}}")?;
+        text = text.strip_prefix(&template[..open])?;
+        let name = &template[open + 2..close];
+        template = &template[close + 2..];
+        // The value runs to where the next fixed piece begins (to the end, for the last).
+        let next = template.find("{{").map_or(template, |at| &template[..at]);
+        let end = if next.is_empty() { text.len() } else { text.find(next)? };
+        values.push((name.to_string(), text[..end].to_string()));
+        text = &text[end..];
+    }
+    (template == text).then_some(values)
+}
+
+/// Learns the name of each review the app-server scenarios started, under [`keys::app_review_hint`]: the target's
+/// kind is the request template of the exec reviews its reviewer's request fits, and the values that request holds
+/// become placeholders of the name (a commit's hash shown by its first 7 characters). Needs the review's requests
+/// of the exec scenarios learned first.
+pub(crate) fn learn(scenarios: &[ScenarioInput], texts: &mut Texts) -> Result<(), PackError> {
+    for scenario in scenarios {
+        let Some(hint) = entered(&scenario.frontend_messages) else { continue };
+        let fail = |message: String| PackError::Scenario { scenario: scenario.name.clone(), message };
+        let asked = requested(scenario).ok_or_else(|| {
+            fail("the app server entered review mode but no request names the review sub-agent".into())
+        })?;
+        let kinds = [
+            ("uncommitted", keys::REVIEW_PROMPT_UNCOMMITTED),
+            ("commit_titled", keys::REVIEW_PROMPT_COMMIT_TITLED),
+            ("commit", keys::REVIEW_PROMPT_COMMIT),
+        ];
+        let found = kinds.iter().find_map(|(kind, key)| {
+            let template = &texts.0.get(*key)?.1;
+            fit(template, &asked).map(|values| (*kind, values))
+        });
+        let Some((kind, values)) = found else {
+            return Err(fail(format!("the reviewer's request is none of the review's requests: {asked:?}")));
+        };
+        let mut template = hint.clone();
+        for (name, value) in values {
+            let (name, shown) = match name.as_str() {
+                "sha" => ("short_sha".to_string(), value.chars().take(7).collect::<String>()),
+                _ => (name, value),
+            };
+            if !template.contains(&shown) {
+                return Err(fail(format!("the review's name does not show its {name} {shown:?}: {hint:?}")));
+            }
+            template = template.replacen(&shown, &format!("{{{{{name}}}}}"), 1);
+        }
+        texts.put(keys::app_review_hint(kind), template, &scenario.name)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn a_request_fits_the_template_it_was_made_from() {
+        let template = "Review commit {{sha}} (\"{{title}}\"). Go.";
+        let values = fit(template, "Review commit abc (\"Fix it\"). Go.").unwrap();
+        assert_eq!(values, [("sha".into(), "abc".into()), ("title".into(), "Fix it".into())]);
+        assert_eq!(fit(template, "Review commit abc. Go."), None);
+        assert_eq!(fit("current", "current"), Some(vec![]));
+        assert_eq!(fit("current", "currently"), None);
+    }
+}
