@@ -991,3 +991,87 @@ async fn turn_start_is_answered_before_the_turn_tells_anything() {
     }
     client.finish(&protocol).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_is_a_turn_of_the_thread_told_message_for_message_as_upstream_tells_it() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let answer = r#"{"findings":[{"title":"[P1] add subtracts","body":"It returns a - b.","confidence_score":0.9,"priority":1,"code_location":{"absolute_file_path":"src/math.rs","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"add no longer adds.","overall_confidence_score":0.9}"#;
+    let s = scripted([Step::message(answer)]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+
+    // Bad requests are refused before anything runs, naming what is wrong.
+    for (params, why) in [
+        (json!({"threadId": thread, "target": {"type": "staged"}}), "target.type \"staged\" is not"),
+        (json!({"threadId": thread, "target": {"type": "baseBranch"}}), "target.branch is missing"),
+        (json!({"threadId": thread, "target": {"type": "uncommittedChanges"}, "delivery": "detached"}), "detached"),
+        (json!({"threadId": "nope", "target": {"type": "uncommittedChanges"}}), "thread not found: nope"),
+        // The workspace is no repository: there is nothing to review against.
+        (json!({"threadId": thread, "target": {"type": "baseBranch", "branch": "main"}}), "no commit yet to review"),
+    ] {
+        let id = client.request("review/start", params).await;
+        let refused = client.answer(&id).await;
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{why:?} not in {refused}");
+    }
+
+    let id =
+        client.request("review/start", json!({"threadId": thread, "target": {"type": "uncommittedChanges"}})).await;
+    let answered = client.next().await;
+    assert_eq!(answered["id"], id, "the answer comes first: {answered}");
+    let turn = &answered["result"]["turn"];
+    let turn_id = turn["id"].as_str().unwrap().to_string();
+    assert_eq!(answered["result"]["reviewThreadId"], thread.as_str());
+    assert_eq!((turn["status"].as_str(), turn["rootTurnId"].is_null()), (Some("inProgress"), true));
+    // The pack's words for the uncommitted changes, learned from app-review.
+    let hint = &turn["items"][0];
+    assert_eq!(
+        (hint["id"].as_str(), hint["content"][0]["text"].as_str()),
+        (Some(turn_id.as_str()), Some("current changes"))
+    );
+    let mut told = Vec::new();
+    loop {
+        let message = client.next().await;
+        told.push(message.clone());
+        if message["method"] == "turn/completed" {
+            break;
+        }
+    }
+
+    // What upstream told in app-review, but the reviewer's command (this reviewer runs none).
+    let recorded = std::fs::read_to_string(repo().join("captures/codex-0.169.0/app-review/frontend.jsonl")).unwrap();
+    let upstream: Vec<String> = recorded
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["from"] == "agent" && line["message"].get("method").is_some())
+        .filter(|line| line["message"]["params"]["item"]["type"] != "commandExecution")
+        .map(|line| line["message"]["method"].as_str().unwrap().to_string())
+        .filter(|method| !["thread/started", "remoteControl/status/changed"].contains(&method.as_str()))
+        .collect();
+    let methods: Vec<String> = told.iter().map(|m| m["method"].as_str().unwrap().to_string()).collect();
+    assert_eq!(methods, upstream);
+    let item = |kind: &str| told.iter().find(|m| m["params"]["item"]["type"] == kind).map(|m| &m["params"]).unwrap();
+    assert_eq!(item("enteredReviewMode")["item"]["review"], "current changes");
+    assert_eq!(item("enteredReviewMode")["turnId"], turn_id.as_str());
+    let exited = item("exitedReviewMode")["item"]["review"].as_str().unwrap();
+    assert!(exited.starts_with("add no longer adds.\n\n") && exited.ends_with("  It returns a - b."), "{exited}");
+    let completed = &told.last().unwrap()["params"]["turn"];
+    assert_eq!((completed["id"].as_str(), completed["status"].as_str()), (Some(turn_id.as_str()), Some("completed")));
+    assert_eq!(completed["items"][0]["text"], exited, "the turn ends with the findings as its message");
+
+    // The reviewer is a sub-agent of the thread, and the turn started is its own, rooted in the review's.
+    let requests = s.model_requests().await;
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0].request;
+    assert_eq!(request.header("x-openai-subagent"), Some("review"));
+    assert_eq!(request.header("x-codex-parent-thread-id"), Some(thread.as_str()));
+    let metadata: Value = serde_json::from_str(request.header("x-codex-turn-metadata").unwrap()).unwrap();
+    assert_eq!(metadata["parent_turn_id"], turn_id.as_str());
+    let started = &told.iter().find(|m| m["method"] == "turn/started").unwrap()["params"]["turn"];
+    assert_eq!(started["id"], metadata["turn_id"]);
+    assert_eq!(started["rootTurnId"], turn_id.as_str());
+    client.finish(&protocol).await;
+}

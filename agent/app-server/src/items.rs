@@ -20,6 +20,12 @@ pub fn user_content(input: &[UserInput]) -> Vec<Value> {
         .collect()
 }
 
+/// A user message a turn is announced with before it runs (a review's, in the answer to `review/start`): no times.
+pub fn user_message_pending(id: &str, content: Value) -> Value {
+    json!({"type": "userMessage", "id": id, "clientId": null, "content": content, "startedAtMs": null,
+        "completedAtMs": null})
+}
+
 pub fn user_message(id: &str, content: Vec<Value>, started_ms: i64, completed_ms: Option<i64>) -> Value {
     json!({
         "type": "userMessage",
@@ -29,6 +35,12 @@ pub fn user_message(id: &str, content: Vec<Value>, started_ms: i64, completed_ms
         "startedAtMs": started_ms,
         "completedAtMs": completed_ms,
     })
+}
+
+/// `enteredReviewMode` or `exitedReviewMode` (`kind`): a review begins, naming what it looks at, or ends, with its
+/// findings.
+pub fn review_mode(kind: &str, id: &str, review: &str, started_ms: i64, completed_ms: Option<i64>) -> Value {
+    json!({"type": kind, "id": id, "review": review, "startedAtMs": started_ms, "completedAtMs": completed_ms})
 }
 
 pub fn agent_message(id: &str, text: &str, started_ms: i64, completed_ms: Option<i64>) -> Value {

@@ -251,6 +251,8 @@ impl ThreadEvents {
     pub fn handle(&mut self, event: Event) {
         match event {
             Event::ThreadStarted { thread_id } => self.thread_id = Some(thread_id),
+            // A review's turn was opened by its entering review mode: what starts now is told as its reviewer's.
+            Event::TurnStarted { turn_id } if self.turn.as_ref().is_some_and(|t| t.id == turn_id) => {}
             Event::TurnStarted { turn_id } => {
                 self.failed = false;
                 let started_at = now_s();
@@ -477,6 +479,37 @@ impl ThreadEvents {
                 self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
                 let params = approvals::user_input_params(self.thread_id(), &self.turn_id(), &item_id, &questions);
                 self.send_request(request_id, "item/tool/requestUserInput", params, Expects::UserInput);
+            }
+            // As upstream: the review's turn opens with the item that names the review, before the thread is
+            // active; the turn that starts after it is the reviewer's, rooted in the review's.
+            Event::ReviewEntered { turn_id, id, review } => {
+                self.failed = false;
+                self.turn = Some(RunningTurn {
+                    id: turn_id,
+                    started_at: now_s(),
+                    started: Instant::now(),
+                    last_agent_message: None,
+                    unread: false,
+                    diff: TurnDiff::default(),
+                });
+                let now = now_ms();
+                self.item_started(items::review_mode("enteredReviewMode", &id, &review, now, None));
+                self.item_completed(items::review_mode("enteredReviewMode", &id, &review, now, Some(now)));
+            }
+            Event::ReviewerStarted { turn_id, reviewer_turn_id } => {
+                self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
+                let started_at = self.turn.as_ref().map(|t| t.started_at).unwrap_or_else(now_s);
+                let mut turn =
+                    turn_json(&reviewer_turn_id, vec![], "notLoaded", "inProgress", Value::Null, Some(started_at), None, None);
+                turn["rootTurnId"] = json!(turn_id);
+                self.notify("turn/started", json!({"threadId": self.thread_id(), "turn": turn}));
+            }
+            // Upstream tells the reviewer's answer begin, and nothing more of it: the findings stand for it.
+            Event::ReviewerAnswerStarted { id, .. } => self.item_started(items::agent_message(&id, "", now_ms(), None)),
+            Event::ReviewExited { id, review, .. } => {
+                let now = now_ms();
+                self.item_started(items::review_mode("exitedReviewMode", &id, &review, now, None));
+                self.item_completed(items::review_mode("exitedReviewMode", &id, &review, now, Some(now)));
             }
             Event::TurnCompleted { .. } => self.end_turn("completed", Value::Null),
             Event::TurnAborted { .. } => self.end_turn("interrupted", Value::Null),

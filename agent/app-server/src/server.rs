@@ -112,6 +112,7 @@ pub const METHODS: &[&str] = &[
     "turn/start",
     "turn/steer",
     "turn/interrupt",
+    "review/start",
     "model/list",
     "experimentalFeature/list",
     "account/rateLimits/read",
@@ -197,6 +198,7 @@ impl Server {
                 self.out.reply(&id, reply);
             }
             "thread/compact/start" => self.thread_compact_start(&id, params),
+            "review/start" => self.review_start(&id, params),
             _ => {
                 let mut after = Vec::new();
                 let reply = crate::methods::call(&self, method, params, &mut after).await;
@@ -671,6 +673,99 @@ impl Server {
         }
     }
 
+    /// Reviews code as a turn of the thread (upstream's inline delivery, the only one 0.169.0 has): the core's
+    /// reviewer runs as a sub-agent of the thread and tells its turn through the thread's notifications. Answered
+    /// with the turn before anything of it is told, as upstream answers.
+    fn review_start(&self, id: &Value, params: Value) {
+        let started = self.review(&params);
+        let review = match started {
+            Ok(review) => review,
+            Err(error) => return self.out.reply(id, Err(error)),
+        };
+        let (loaded, review, options) = review;
+        let thread_id = loaded.id().to_string();
+        // The turn shows what is reviewed as the user's message, under the turn's own id.
+        let hint = json!([{"type": "text", "text": review.hint, "text_elements": []}]);
+        let mut turn = turn_json(&review.turn_id, vec![], "notLoaded", "inProgress", Value::Null, None, None, None);
+        turn["rootTurnId"] = Value::Null;
+        turn["items"] = json!([crate::items::user_message_pending(&review.turn_id, hint)]);
+        self.out.reply(id, Ok(json!({"turn": turn, "reviewThreadId": thread_id})));
+        let events = loaded.events.clone();
+        // Whether the turn's end was told: a review that fails after its reviewer began has told it already.
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let told = ended.clone();
+        let sink = EventSink::new(move |event| {
+            if matches!(
+                event,
+                rcodex_core::events::Event::TurnCompleted { .. }
+                    | rcodex_core::events::Event::TurnFailed { .. }
+                    | rcodex_core::events::Event::TurnAborted { .. }
+            ) {
+                told.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            events.lock().expect("thread events").handle(event)
+        });
+        tokio::spawn(async move {
+            if let Err(message) = review.run(options, sink.clone()).await
+                && !ended.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let error = rcodex_core::events::ErrorMessage { message };
+                sink.emit(rcodex_core::events::Event::TurnFailed { error, turn_id: String::new(), error_info: None });
+            }
+        });
+    }
+
+    /// What `review/start` asks for: the thread, the review, and the reviewer's session options (the thread's
+    /// settings and client).
+    fn review(&self, params: &Value) -> Result<(Arc<Loaded>, rcodex_core::review::Review, SessionOptions), RpcError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Params {
+            thread_id: String,
+            target: Value,
+            #[serde(default)]
+            delivery: Option<String>,
+        }
+        let params: Params = rpc::params(params)?;
+        if let Some(delivery) = params.delivery.as_deref().filter(|d| *d != "inline") {
+            return Err(RpcError::invalid(format!(
+                "Invalid request: delivery \"{delivery}\" is not supported: reviews run inline on the thread given"
+            )));
+        }
+        let target = review_target(&params.target)?;
+        let loaded = self.thread(&params.thread_id).ok_or_else(|| not_found(&params.thread_id))?;
+        if let Some(running) = loaded.events.lock().expect("thread events").running_turn() {
+            // rcodex's words: a review runs beside the thread's turns, never inside one.
+            return Err(RpcError::invalid(format!("thread {} is running turn {running}", params.thread_id)));
+        }
+        let config = loaded.config();
+        let review = rcodex_core::review::Review::new(&target, &params.thread_id, &config.cwd)
+            .map_err(|e| RpcError::invalid(format!("Invalid request: {e}")))?;
+        let options = SessionOptions {
+            config,
+            resume: None,
+            ephemeral: false,
+            output_schema: None,
+            sandbox_launcher: self.options.sandbox_launcher.clone(),
+            fork: None,
+            client: self.state().client.clone(),
+            surface: Default::default(),
+            interaction: rcodex_core::interaction::Interaction {
+                answered: true,
+                default_mode_request_user_input: crate::approvals::feature_enabled(
+                    &self.options.codex_home,
+                    &self.options.config,
+                    &self.options.enable,
+                    "default_mode_request_user_input",
+                ),
+                mcp_approvals: true,
+            },
+            spawned: None,
+            child_events: None,
+        };
+        Ok((loaded, review, options))
+    }
+
     async fn turn_steer(&self, params: Value) -> Reply {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -752,6 +847,36 @@ pub(crate) struct ThreadConfig {
     pub sandbox: Option<String>,
     pub config: Option<Value>,
     pub ephemeral: Option<bool>,
+}
+
+/// The protocol's `ReviewTarget` as rcodex's; a field missing or of the wrong type is named.
+fn review_target(target: &Value) -> Result<rcodex_core::review::ReviewTarget, RpcError> {
+    use rcodex_core::review::ReviewTarget;
+    let field = |name: &str| -> Result<String, RpcError> {
+        match target.get(name) {
+            Some(Value::String(value)) => Ok(value.clone()),
+            Some(_) => Err(RpcError::invalid(format!("Invalid request: target.{name} must be a string"))),
+            None => Err(RpcError::invalid(format!("Invalid request: target.{name} is missing"))),
+        }
+    };
+    match target.get("type").and_then(Value::as_str) {
+        Some("uncommittedChanges") => Ok(ReviewTarget::Uncommitted),
+        Some("baseBranch") => Ok(ReviewTarget::BaseBranch { branch: field("branch")? }),
+        Some("commit") => {
+            let title = match target.get("title") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(field("title")?),
+            };
+            Ok(ReviewTarget::Commit { sha: field("sha")?, title })
+        }
+        Some("custom") => Ok(ReviewTarget::Custom { instructions: field("instructions")? }),
+        Some(other) => Err(RpcError::invalid(format!(
+            "Invalid request: target.type \"{other}\" is not uncommittedChanges, baseBranch, commit or custom"
+        ))),
+        None => Err(RpcError::invalid(
+            "Invalid request: target.type is missing (uncommittedChanges, baseBranch, commit or custom)",
+        )),
+    }
 }
 
 /// The protocol's `UserInput` list as rcodex's.

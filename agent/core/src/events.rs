@@ -122,6 +122,20 @@ pub enum Event {
     /// An MCP server of the session is starting, has started, or could not start (`error` says why).
     #[serde(rename = "mcp_server.status")]
     McpServerStatus { name: String, status: McpServerStartup, error: Option<String> },
+    /// A code review opens the turn `turn_id` of the thread, before its reviewer runs (see [`crate::review`]):
+    /// `review` names what it looks at, `id` is the item that tells it.
+    #[serde(rename = "review.entered")]
+    ReviewEntered { turn_id: String, id: String, review: String },
+    /// The reviewer's own turn (`reviewer_turn_id`, in its session) begins within the review's turn `turn_id`.
+    #[serde(rename = "review.reviewer_started")]
+    ReviewerStarted { turn_id: String, reviewer_turn_id: String },
+    /// The reviewer began its answer (the model's message `id`), which the findings stand for: its text is not told.
+    #[serde(rename = "review.answer_started")]
+    ReviewerAnswerStarted { turn_id: String, id: String },
+    /// The review is over: `review` is its findings as the turn's closing message shows them, `id` the item that
+    /// tells it.
+    #[serde(rename = "review.exited")]
+    ReviewExited { turn_id: String, id: String, review: String },
 }
 
 /// How far an MCP server's start has got, as the app server's `mcpServer/startupStatus/updated` says it.
@@ -156,6 +170,10 @@ impl Event {
                 | Event::ApprovalRequested { .. }
                 | Event::UserInputRequested { .. }
                 | Event::McpServerStatus { .. }
+                | Event::ReviewEntered { .. }
+                | Event::ReviewerStarted { .. }
+                | Event::ReviewerAnswerStarted { .. }
+                | Event::ReviewExited { .. }
         )
     }
 }

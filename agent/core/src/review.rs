@@ -226,10 +226,10 @@ pub(crate) fn adjust_headers(config: &Config, known: &mut Vec<(String, String)>)
 /// turn ends with the rendered findings. The usage told is the parent thread's, which the reviewer's requests do not
 /// add to.
 pub async fn run(options: SessionOptions, target: &ReviewTarget, events: EventSink) -> Result<TurnSummary, String> {
-    let request = review_request(rcodex_prompt_pack::embedded(), target, &options.config.cwd)?;
     let parent_thread_id = uuid::Uuid::now_v7().to_string();
-    events.emit(Event::ThreadStarted { thread_id: parent_thread_id.clone() });
-    review_turn(options, parent_thread_id, request, events).await
+    let review = Review::new(target, &parent_thread_id, &options.config.cwd)?;
+    events.emit(Event::ThreadStarted { thread_id: parent_thread_id });
+    review.run(options, events).await
 }
 
 /// Runs a review as a new turn of the thread `parent_thread_id`, which is running and idle (the interface's
@@ -240,54 +240,108 @@ pub async fn run_in_thread(
     target: &ReviewTarget,
     events: EventSink,
 ) -> Result<TurnSummary, String> {
-    let request = review_request(rcodex_prompt_pack::embedded(), target, &options.config.cwd)?;
-    review_turn(options, parent_thread_id.to_string(), request, events).await
+    Review::new(target, parent_thread_id, &options.config.cwd)?.run(options, events).await
 }
 
-async fn review_turn(
-    options: SessionOptions,
+/// A review about to run as a turn of a thread: its turn's id is known before it starts (the app server answers
+/// `review/start` with it).
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub turn_id: String,
+    /// What the review looks at, as the app server's items name it (see [`review_hint`]).
+    pub hint: String,
     parent_thread_id: String,
+    /// The reviewer's request.
     request: String,
-    events: EventSink,
-) -> Result<TurnSummary, String> {
-    let pack = rcodex_prompt_pack::embedded();
-    let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
-    let parent_turn_id = uuid::Uuid::now_v7().to_string();
-
-    let mut config = options.config.clone();
-    config.subagent = Some(SubAgent {
-        kind: "review".into(),
-        parent_thread_id: parent_thread_id.clone(),
-        parent_turn_id: parent_turn_id.clone(),
-        surface: options.surface,
-    });
-    // The reviewer has its rubric only: no instructions of the project's or the user's.
-    config.model_instructions = Some(instructions.to_string());
-    config.project_doc_max_bytes = 0;
-    config.thread_source = "subagent".into();
-
-    events.emit(Event::TurnStarted { turn_id: parent_turn_id.clone() });
-    let (handle, task) = ThreadHandle::spawn(SessionOptions { config, ..options }, reviewer_events(&events))
-        .map_err(|e| e.to_string())?;
-    let outcome = handle.run_turn(vec![UserInput::Text { text: request }]).await;
-    handle.shutdown().await;
-    let _ = task.await;
-    let summary = match outcome {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(TurnError::Interrupted)) | Err(_) => return Err("the review was interrupted".into()),
-        Ok(Err(error)) => return Err(error.to_string()),
-    };
-    let output = parse_review_output(summary.last_message.as_deref().unwrap_or_default());
-    let text = render_review_output(pack, &output);
-    events.completed(ItemDetails::AgentMessage { text: text.clone(), phase: None });
-    events.emit(Event::TurnCompleted { usage: TurnUsage::default(), turn_id: parent_turn_id });
-    Ok(TurnSummary { last_message: Some(text), usage: Default::default() })
 }
 
-/// What the reviewer's session tells, as the parent turn's: its thread and turn events go (the parent has its own),
-/// its messages go (the findings replace them), the rest is told with the parent's item numbering.
-fn reviewer_events(parent: &EventSink) -> EventSink {
+impl Review {
+    /// The review of `target` (in `cwd`) as a turn of `parent_thread_id`; fails when the target cannot be asked
+    /// for (a base branch that is not there).
+    pub fn new(target: &ReviewTarget, parent_thread_id: &str, cwd: &Path) -> Result<Review, String> {
+        let pack = rcodex_prompt_pack::embedded();
+        let request = review_request(pack, target, cwd)?;
+        Ok(Review {
+            turn_id: uuid::Uuid::now_v7().to_string(),
+            hint: review_hint(pack, target, &request),
+            parent_thread_id: parent_thread_id.to_string(),
+            request,
+        })
+    }
+
+    /// Runs the review, telling `events` as its turn goes: [`Event::ReviewEntered`], the turn's start, the
+    /// reviewer's turn ([`Event::ReviewerStarted`]) and its items, [`Event::ReviewExited`] with the findings, the
+    /// closing message, the turn's end.
+    pub async fn run(self, options: SessionOptions, events: EventSink) -> Result<TurnSummary, String> {
+        let pack = rcodex_prompt_pack::embedded();
+        let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
+        let Review { turn_id: parent_turn_id, hint, parent_thread_id, request } = self;
+
+        let mut config = options.config.clone();
+        config.subagent = Some(SubAgent {
+            kind: "review".into(),
+            parent_thread_id: parent_thread_id.clone(),
+            parent_turn_id: parent_turn_id.clone(),
+            surface: options.surface,
+        });
+        // The reviewer has its rubric only: no instructions of the project's or the user's.
+        config.model_instructions = Some(instructions.to_string());
+        config.project_doc_max_bytes = 0;
+        config.thread_source = "subagent".into();
+
+        let entered = uuid::Uuid::now_v7().to_string();
+        events.emit(Event::ReviewEntered { turn_id: parent_turn_id.clone(), id: entered, review: hint });
+        events.emit(Event::TurnStarted { turn_id: parent_turn_id.clone() });
+        let reviewer = reviewer_events(&events, &parent_turn_id);
+        let (handle, task) =
+            ThreadHandle::spawn(SessionOptions { config, ..options }, reviewer).map_err(|e| e.to_string())?;
+        let outcome = handle.run_turn(vec![UserInput::Text { text: request }]).await;
+        handle.shutdown().await;
+        let _ = task.await;
+        let summary = match outcome {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(TurnError::Interrupted)) | Err(_) => return Err("the review was interrupted".into()),
+            Ok(Err(error)) => return Err(error.to_string()),
+        };
+        let output = parse_review_output(summary.last_message.as_deref().unwrap_or_default());
+        let text = render_review_output(pack, &output);
+        let exited = uuid::Uuid::now_v7().to_string();
+        events.emit(Event::ReviewExited { turn_id: parent_turn_id.clone(), id: exited, review: text.clone() });
+        // Upstream names the closing message as a message of its own making, not the model's.
+        let message = Item::new(events.item_id(), ItemDetails::AgentMessage { text: text.clone(), phase: None })
+            .with_source(format!("msg_{}", uuid::Uuid::now_v7()));
+        events.emit(Event::ItemCompleted { item: message });
+        events.emit(Event::TurnCompleted { usage: TurnUsage::default(), turn_id: parent_turn_id });
+        Ok(TurnSummary { last_message: Some(text), usage: Default::default() })
+    }
+}
+
+/// What the app server names a review of `target` by: the pack's words for its kind of target (learned from the
+/// app-server reviews recorded), else what the reviewer is asked (`request`).
+pub fn review_hint(pack: &Pack, target: &ReviewTarget, request: &str) -> String {
+    let (kind, values): (&str, Vec<(&str, String)>) = match target {
+        ReviewTarget::Uncommitted => ("uncommitted", vec![]),
+        ReviewTarget::BaseBranch { branch } => ("base_branch", vec![("branch", branch.clone())]),
+        // Upstream names a commit by its hash's first 7 characters.
+        ReviewTarget::Commit { sha, title: Some(title) } => {
+            ("commit_titled", vec![("short_sha", sha.chars().take(7).collect()), ("title", title.clone())])
+        }
+        ReviewTarget::Commit { sha, title: None } => ("commit", vec![("short_sha", sha.chars().take(7).collect())]),
+        ReviewTarget::Custom { instructions } => ("custom", vec![("instructions", instructions.trim().to_string())]),
+    };
+    let values: Vec<(&str, &str)> = values.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    pack.text(&keys::app_review_hint(kind))
+        .and_then(|template| rcodex_prompt_pack::render(template, &values).ok())
+        .unwrap_or_else(|| request.to_string())
+}
+
+/// What the reviewer's session tells, as the parent turn's (`turn_id`): its thread and turn events go (the parent
+/// has its own; its turn's start is told as the reviewer's), its messages go (the findings replace them; their start
+/// is told as the answer's), and so do its usage and its responses' ends (they are not the thread's); the rest is
+/// told with the parent's item numbering.
+fn reviewer_events(parent: &EventSink, turn_id: &str) -> EventSink {
     let parent = parent.clone();
+    let turn_id = turn_id.to_string();
     let numbers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     EventSink::new(move |event| {
         let renumber = |item: Item| -> Item {
@@ -296,12 +350,18 @@ fn reviewer_events(parent: &EventSink) -> EventSink {
             Item { id, ..item }
         };
         match event {
+            Event::TurnStarted { turn_id: reviewer_turn_id } => {
+                parent.emit(Event::ReviewerStarted { turn_id: turn_id.clone(), reviewer_turn_id })
+            }
+            Event::AgentMessageStarted { id, .. } => {
+                parent.emit(Event::ReviewerAnswerStarted { turn_id: turn_id.clone(), id })
+            }
             Event::ThreadStarted { .. }
-            | Event::TurnStarted { .. }
             | Event::TurnCompleted { .. }
-            | Event::AgentMessageStarted { .. }
             | Event::AgentMessageDelta { .. }
-            | Event::TokenUsage { .. } => {}
+            | Event::TokenUsage { .. }
+            | Event::ResponseEnded { .. }
+            | Event::RateLimits { .. } => {}
             Event::ItemStarted { item } | Event::ItemUpdated { item } | Event::ItemCompleted { item }
                 if matches!(item.details, ItemDetails::AgentMessage { .. }) => {}
             Event::ItemStarted { item } => parent.emit(Event::ItemStarted { item: renumber(item) }),
