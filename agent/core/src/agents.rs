@@ -31,6 +31,18 @@ pub struct SpawnedBy {
     /// The parent's turn that spawned the child.
     pub parent_turn_id: String,
     pub root_turn_id: String,
+    /// What the child starts from with `spawn_agent`'s `fork_context`, in place of a context of its own.
+    pub forked: Option<Forked>,
+}
+
+/// A parent's history as a child spawned with `fork_context` takes it: the parent's user and developer messages
+/// (upstream forks neither the model's answers nor tool calls and outputs), in the parent's context window
+/// (`history_initialization: warm_fork`, `subagent-fork-context`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forked {
+    pub messages: Arc<Vec<Value>>,
+    pub context_window_id: String,
+    pub window_number: u32,
 }
 
 /// What `spawn_agent` may change of the parent's settings for the child.
@@ -129,6 +141,8 @@ pub struct Agents {
     /// The parent's running turn (its id, and the root turn's id), which a child spawned now names.
     turn: Mutex<(String, String)>,
     children: Mutex<HashMap<String, Arc<Agent>>>,
+    /// The parent's history so far, as a child spawned with `fork_context` gets it (see [`Agents::note_history`]).
+    forkable: Mutex<Forked>,
 }
 
 /// The reasoning effort a spawn is shown with when neither the call nor the configuration names one (upstream's
@@ -147,6 +161,7 @@ impl Agents {
             inbox,
             turn: Mutex::default(),
             children: Mutex::default(),
+            forkable: Mutex::default(),
         }
     }
 
@@ -164,6 +179,20 @@ impl Agents {
         let base = self.base.lock().expect("base");
         let effort = base.config.model_reasoning_effort.clone().unwrap_or_else(|| DEFAULT_EFFORT.to_string());
         (base.config.model.clone(), effort)
+    }
+
+    /// The parent's history, in its context window, as a call about to run finds it: a child the call spawns with
+    /// `fork_context` starts from it ([`Forked`]).
+    pub fn note_history(&self, history: &[Value], context_window_id: &str, window_number: u32) {
+        let messages = history.iter().filter(|item| {
+            item.get("type").and_then(Value::as_str) == Some("message")
+                && matches!(item.get("role").and_then(Value::as_str), Some("user" | "developer"))
+        });
+        *self.forkable.lock().expect("forkable") = Forked {
+            messages: Arc::new(messages.cloned().collect()),
+            context_window_id: context_window_id.to_string(),
+            window_number,
+        };
     }
 
     /// The parent's turn now running.
@@ -197,13 +226,22 @@ impl Agents {
                 parent_thread_id: self.parent_thread_id.clone(),
                 parent_turn_id,
                 root_turn_id,
+                forked: None,
             }),
             child_events: None,
         }
     }
 
-    fn start_thread(&self, resume: Option<PathBuf>, overrides: &Overrides) -> Result<ThreadHandle, CallError> {
+    fn start_thread(
+        &self,
+        resume: Option<PathBuf>,
+        overrides: &Overrides,
+        fork_context: bool,
+    ) -> Result<ThreadHandle, CallError> {
         let mut options = self.options(resume);
+        if fork_context && let Some(spawned) = &mut options.spawned {
+            spawned.forked = Some(self.forkable.lock().expect("forkable").clone());
+        }
         if let Some(model) = &overrides.model {
             options.config.model = model.clone();
         }
@@ -229,9 +267,15 @@ impl Agents {
     }
 
     /// `spawn_agent`: a new child thread whose first turn takes `input`, on the parent's model and reasoning effort
-    /// unless `overrides` says otherwise (subagent-overrides). Returns its id and nickname.
-    pub fn spawn(&self, input: Vec<UserInput>, overrides: &Overrides) -> Result<(String, String), CallError> {
-        let handle = self.start_thread(None, overrides)?;
+    /// unless `overrides` says otherwise (subagent-overrides), from the parent's messages with `fork_context`.
+    /// Returns its id and nickname.
+    pub fn spawn(
+        &self,
+        input: Vec<UserInput>,
+        overrides: &Overrides,
+        fork_context: bool,
+    ) -> Result<(String, String), CallError> {
+        let handle = self.start_thread(None, overrides, fork_context)?;
         let id = handle.thread_id().to_string();
         let nickname = nickname_for(&id, &self.children.lock().expect("children"));
         let agent = Arc::new(Agent {
@@ -314,7 +358,7 @@ impl Agents {
             return Ok(agent.status.borrow().clone());
         }
         let rollout = agent.rollout.clone().ok_or_else(|| format!("agent with id {id} cannot be resumed"))?;
-        let handle = self.start_thread(Some(rollout), &Overrides::default())?;
+        let handle = self.start_thread(Some(rollout), &Overrides::default(), false)?;
         *agent.handle.lock().expect("handle") = Some(handle);
         agent.status.send_replace(AgentStatus::PendingInit);
         agent.notify.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -274,9 +274,18 @@ impl Session {
             }
             None => {
                 let thread_id = uuid::Uuid::now_v7().to_string();
-                let context_window_id = uuid::Uuid::now_v7().to_string();
+                let mut context_window_id = uuid::Uuid::now_v7().to_string();
                 let context = context::initial_context(pack, &model, &environment, &thread_id)?;
                 let (prefix, mut history) = split_prefix(&model, context);
+                let mut initialization = "new";
+                // A child spawned with `fork_context` starts from its parent's messages, in the parent's context
+                // window, not from a context of its own.
+                if let Some(forked) = options.spawned.as_ref().and_then(|s| s.forked.as_ref()) {
+                    history = forked_history(pack, &forked.messages);
+                    context_window_id = forked.context_window_id.clone();
+                    window_number = forked.window_number;
+                    initialization = "warm_fork";
+                }
                 // As upstream: what a SessionStart hook adds follows the context, as a developer message.
                 if config.bypass_hook_trust {
                     let input = json!({"session_id": thread_id, "source": "startup"});
@@ -294,7 +303,15 @@ impl Session {
                     // The context is recorded by the first turn, after its start.
                     first_turn = Some(FirstTurn { context: history.clone() });
                 }
-                (thread_id, context_window_id, prefix, history, rollout, "new", (Usage::default(), Usage::default()))
+                (
+                    thread_id,
+                    context_window_id,
+                    prefix,
+                    history,
+                    rollout,
+                    initialization,
+                    (Usage::default(), Usage::default()),
+                )
             }
         };
         // The items' metadata a session file kept (the built-in provider's) goes back to the client that sends it.
@@ -906,6 +923,7 @@ impl Session {
                         let item = items::from_model(item, self.pack);
                         self.announce(&ids.turn_id, &item, last_message);
                         if let Some(call) = ToolCall::from_item(&item) {
+                            self.tools.before_call(&call, &self.history, &self.context_window_id, self.window_number);
                             calls.push(RunningCall::start(&self.tools, call, &offered));
                         }
                         received.push(item);
@@ -1176,6 +1194,29 @@ pub enum TurnError {
     Api(#[from] ApiError),
     #[error("the turn was interrupted")]
     Interrupted,
+}
+
+/// A forked child's history: its parent's messages, then (when they list deferred tool namespaces, which a child
+/// has none of) upstream's developer message naming those namespaces as removed, from the pack's template.
+fn forked_history(pack: &Pack, parent: &[Value]) -> Vec<Value> {
+    let mut history = parent.to_vec();
+    let Some(template) = pack.text(rcodex_prompt_pack::keys::FORK_REMOVED_NAMESPACES) else { return history };
+    // The parent's listing is the developer text that opens as the template does.
+    let opening = template.split_inclusive('\n').next().unwrap_or_default();
+    let texts = parent.iter().filter(|item| item["role"] == "developer").flat_map(|item| {
+        item.get("content").and_then(Value::as_array).into_iter().flatten().filter_map(|p| p["text"].as_str())
+    });
+    let listed: String = texts
+        .filter(|text| text.starts_with(opening))
+        .flat_map(|text| text.split_inclusive('\n').filter(|line| line.starts_with("- ")))
+        .collect();
+    if listed.is_empty() {
+        return history;
+    }
+    if let Ok(text) = rcodex_prompt_pack::render(template, &[("namespaces", listed.as_str())]) {
+        history.push(items::canonical(items::message("developer", items::new_id("msg"), [text]), pack));
+    }
+    history
 }
 
 /// Upstream sends nothing without the provider's key, and says which variable is missing.

@@ -260,6 +260,9 @@ pub mod keys {
     pub const EXEC_POLICY_APPROVED_PREFIXES_AFTER: &str = "exec_policy/approved_prefixes/after";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
+    /// The developer message that ends a forked sub-agent's history: `{{namespaces}}`, the deferred namespaces it
+    /// no longer has (one `- NAME: DESCRIPTION` line each, as the parent's context lists them).
+    pub const FORK_REMOVED_NAMESPACES: &str = "subagent/fork_removed_namespaces";
     /// The warning about enabled features under development (`{{features}}`, `{{config_path}}`).
     pub const UNDER_DEVELOPMENT_FEATURES: &str = "under_development_features";
     /// The app server's `deprecationNotice` after a `thread/resume` or `thread/fork` answer that carries the whole
@@ -335,7 +338,8 @@ pub mod keys {
 
     /// What the app server's `enteredReviewMode` item names a review of `target` by (`uncommitted`: the
     /// uncommitted changes; `commit_titled`: a commit with its title, `{{short_sha}}` and `{{title}}`; `commit`:
-    /// without one), learned from the app-server scenarios that start one.
+    /// without one; `base_branch`: `{{branch}}`; `custom`: `{{instructions}}`), learned from the app-server scenarios
+    /// that start one.
     pub fn app_review_hint(target: &str) -> String {
         format!("app_review/hint/{target}")
     }

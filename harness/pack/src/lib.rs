@@ -305,6 +305,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(marker) = turn_aborted_marker(&scenario.requests) {
             texts.put(keys::TURN_ABORTED.to_string(), marker, &scenario.name)?;
         }
+        if let Some(template) = fork_removed_namespaces(&scenario.requests) {
+            texts.put(keys::FORK_REMOVED_NAMESPACES.to_string(), template, &scenario.name)?;
+        }
         if let Some(warning) = under_development_warning(&scenario.frontend_messages) {
             texts.put(keys::UNDER_DEVELOPMENT_FEATURES.to_string(), warning, &scenario.name)?;
         }
@@ -376,6 +379,33 @@ fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
             (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
         },
     )
+}
+
+/// The developer message that ends a forked sub-agent's history (`spawn_agent` with `fork_context`), made a
+/// template of: the deferred namespaces the child no longer has, one line each as the parent's context lists them,
+/// become `{{namespaces}}`.
+fn fork_removed_namespaces(requests: &[Capture]) -> Option<String> {
+    let children = requests.iter().filter(|c| c.request.header("x-openai-subagent") == Some("collab_spawn"));
+    let items = children.flat_map(|c| c.request.body.get("input").and_then(Value::as_array).into_iter().flatten());
+    items.filter(|item| item.get("role").and_then(Value::as_str) == Some("developer")).find_map(|item| {
+        let text = item.pointer("/content/0/text")?.as_str()?;
+        if !text.starts_with("<tools>\nRemoved deferred tool namespaces:\n") {
+            return None;
+        }
+        let mut template = String::new();
+        let mut listed = false;
+        for line in text.split_inclusive('\n') {
+            match line.starts_with("- ") {
+                true if !listed => {
+                    template.push_str("{{namespaces}}");
+                    listed = true;
+                }
+                true => {}
+                false => template.push_str(line),
+            }
+        }
+        listed.then_some(template)
+    })
 }
 
 /// A model request as the compaction texts are read from it.
@@ -1188,6 +1218,26 @@ mod tests {
             .chain([ModelInfo { slug: "my-local-model".into(), ..catalog[0].clone() }])
             .collect();
         assert!(fallback_model(&inputs, &known).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_forked_sub_agent_s_removed_namespaces_become_a_template_of_their_list() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let captures = root.join("captures/codex-0.169.0");
+        let baseline = std::env::temp_dir().join(format!("parity-pack-fork-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&baseline);
+        std::fs::create_dir_all(&baseline).unwrap();
+        for name in ["models.json", "subagent-fork-context", "subagent-spawn-wait"] {
+            std::os::unix::fs::symlink(captures.join(name), baseline.join(name)).unwrap();
+        }
+        let inputs = load(&baseline, &root.join("fixtures/scenarios")).unwrap();
+        std::fs::remove_dir_all(&baseline).unwrap();
+        let requests = |name: &str| &inputs.scenarios.iter().find(|s| s.name == name).unwrap().requests;
+        let template = fork_removed_namespaces(requests("subagent-fork-context")).expect("the fork's message");
+        assert!(template.starts_with("<tools>\nRemoved deferred tool namespaces:\n{{namespaces}}"), "{template}");
+        assert!(!template.contains("multi_agent_v1"), "{template}");
+        // A child spawned without the parent's history has none.
+        assert_eq!(fork_removed_namespaces(requests("subagent-spawn-wait")), None);
     }
 
     #[test]

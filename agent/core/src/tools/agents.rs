@@ -70,6 +70,7 @@ struct SpawnArgs {
     items: Option<Vec<Value>>,
     model: Option<String>,
     reasoning_effort: Option<String>,
+    fork_context: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +123,7 @@ async fn answer(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink
             item.model = Some((args.model.clone().unwrap_or_default(), asked_effort));
             item.start(Vec::new());
             let overrides = Overrides { model: args.model, reasoning_effort: args.reasoning_effort };
-            match agents.spawn(input, &overrides) {
+            match agents.spawn(input, &overrides, args.fork_context == Some(true)) {
                 Ok((id, nickname)) => {
                     let (model, effort) = agents.child_model();
                     item.model = Some((overrides.model.unwrap_or(model), overrides.reasoning_effort.unwrap_or(effort)));
@@ -193,6 +194,13 @@ async fn answer(agents: &Agents, tool: &str, call: &ToolCall, events: &EventSink
 }
 
 /// A call's arguments, or upstream's words for arguments that do not read.
+/// Whether a call spawns a child from the parent's history (`fork_context`): the session hands its history over
+/// before the call runs ([`Agents::note_history`]).
+pub fn forks_context(call: &ToolCall) -> bool {
+    tool_name(&call.name) == Some("spawn_agent")
+        && arguments::<SpawnArgs>(&call.payload).is_ok_and(|args| args.fork_context == Some(true))
+}
+
 fn arguments<T: serde::de::DeserializeOwned>(payload: &str) -> Result<T, String> {
     serde_json::from_str(payload).map_err(|e| format!("failed to parse function arguments: {e}"))
 }

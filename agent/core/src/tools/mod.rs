@@ -325,6 +325,16 @@ impl ToolRuntime {
         self.goals.response_received(total_tokens);
     }
 
+    /// Hands the thread's history, in its context window, to a call about to run that spawns a child from it
+    /// (`fork_context`).
+    pub fn before_call(&self, call: &ToolCall, history: &[Value], context_window_id: &str, window_number: u32) {
+        if let Some(agents) = &self.agents
+            && agents::forks_context(call)
+        {
+            agents.note_history(history, context_window_id, window_number);
+        }
+    }
+
     /// Called as a turn starts: children spawned during it name it.
     pub fn begin_turn(&self, turn_id: &str) {
         if let Some(agents) = &self.agents {
