@@ -1,7 +1,7 @@
 //! What upstream's app server shows of a code review (`review/start`), learned from the app-server scenarios that
 //! start one: the words its `enteredReviewMode` item names the review by (`current changes` for the uncommitted
-//! changes, `commit {{short_sha}}: {{title}}` for a commit with its title), by the kind of target the reviewer was
-//! asked about.
+//! changes, `commit {{short_sha}}: {{title}}` for a commit with its title, `changes against '{{branch}}'`, the
+//! instructions themselves), by the kind of target the reviewer was asked about.
 
 use rcodex_prompt_pack::keys;
 use serde_json::Value;
@@ -41,28 +41,33 @@ fn fit(template: &str, text: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// Learns the name of each review the app-server scenarios started, under [`keys::app_review_hint`]: the target's
-/// kind is the request template of the exec reviews its reviewer's request fits, and the values that request holds
-/// become placeholders of the name (a commit's hash shown by its first 7 characters). Needs the review's requests
-/// of the exec scenarios learned first.
+/// kind is the request template of the exec reviews its reviewer's request fits (custom instructions, sent as they
+/// are, fit none), and the values of that request the name shows become its placeholders (a commit's hash shown by
+/// its first 7 characters). Needs the review's requests of the exec scenarios learned first.
 pub(crate) fn learn(scenarios: &[ScenarioInput], texts: &mut Texts) -> Result<(), PackError> {
+    // Each kind, its request's template, and the placeholders of the request its name shows.
+    let kinds: [(&str, &str, &[&str]); 4] = [
+        ("uncommitted", keys::REVIEW_PROMPT_UNCOMMITTED, &[]),
+        ("commit_titled", keys::REVIEW_PROMPT_COMMIT_TITLED, &["sha", "title"]),
+        ("commit", keys::REVIEW_PROMPT_COMMIT, &["sha"]),
+        ("base_branch", keys::REVIEW_PROMPT_BASE, &["branch"]),
+    ];
     for scenario in scenarios {
         let Some(hint) = entered(&scenario.frontend_messages) else { continue };
         let fail = |message: String| PackError::Scenario { scenario: scenario.name.clone(), message };
         let asked = requested(scenario).ok_or_else(|| {
             fail("the app server entered review mode but no request names the review sub-agent".into())
         })?;
-        let kinds = [
-            ("uncommitted", keys::REVIEW_PROMPT_UNCOMMITTED),
-            ("commit_titled", keys::REVIEW_PROMPT_COMMIT_TITLED),
-            ("commit", keys::REVIEW_PROMPT_COMMIT),
-        ];
-        let found = kinds.iter().find_map(|(kind, key)| {
+        let found = kinds.iter().find_map(|(kind, key, named)| {
             let template = &texts.0.get(*key)?.1;
-            fit(template, &asked).map(|values| (*kind, values))
+            let mut values = fit(template, &asked)?;
+            values.retain(|(name, _)| named.contains(&name.as_str()));
+            // A placeholder the request repeats (a base branch's) is one value.
+            values.sort();
+            values.dedup();
+            Some((*kind, values))
         });
-        let Some((kind, values)) = found else {
-            return Err(fail(format!("the reviewer's request is none of the review's requests: {asked:?}")));
-        };
+        let (kind, values) = found.unwrap_or(("custom", vec![("instructions".to_string(), asked.clone())]));
         let mut template = hint.clone();
         for (name, value) in values {
             let (name, shown) = match name.as_str() {
