@@ -13,7 +13,7 @@ use crate::scenario::{Auth, Provider, Scenario};
 pub const CODEX_API_KEY_VAR: &str = "CODEX_API_KEY";
 /// The ChatGPT account the fake tokens name; agents send it as `chatgpt-account-id` (redacted in captures).
 pub const ACCOUNT_ID: &str = parity_server::oauth::ACCOUNT_ID;
-/// Where upstream sends a token refresh instead of its issuer: `chatgpt-expired` points it at the server.
+/// Where upstream sends a token refresh instead of its issuer: a ChatGPT sign-in points it at the server.
 pub const REFRESH_URL_VAR: &str = "CODEX_REFRESH_TOKEN_URL_OVERRIDE";
 /// When `chatgpt-expired`'s tokens were last refreshed.
 const EXPIRED_REFRESH: &str = "2026-01-01T00:00:00Z";
@@ -57,7 +57,8 @@ pub fn lay_out(scenario: &Scenario, codex_home: &Path, base_url: &str) -> std::i
         }
     };
     write_private(&codex_home.join("auth.json"), &serde_json::to_string_pretty(&saved)?)?;
-    if auth == Auth::ChatgptExpired {
+    // Any refresh a signed-in agent attempts reaches the server (and the capture), never the real issuer.
+    if matches!(auth, Auth::Chatgpt | Auth::ChatgptExpired) {
         let root = base_url.strip_suffix("/v1").unwrap_or(base_url);
         return Ok(vec![(REFRESH_URL_VAR.into(), format!("{root}/oauth/token"))]);
     }
@@ -127,7 +128,7 @@ mod tests {
         assert_eq!(claims["https://api.openai.com/auth"]["chatgpt_account_id"], ACCOUNT_ID);
         let refreshed: jiff::Timestamp = saved["last_refresh"].as_str().unwrap().parse().unwrap();
         assert!(jiff::Timestamp::now().duration_since(refreshed).as_secs() < 60, "refreshed just now");
-        assert!(!env_of(&dirs).contains_key(REFRESH_URL_VAR));
+        assert_eq!(env_of(&dirs)[REFRESH_URL_VAR], "http://x/oauth/token");
 
         let dirs =
             RunDirs::create(work.path(), &scenario("provider = \"openai\"\nauth = \"chatgpt-expired\""), "http://x/v1")
