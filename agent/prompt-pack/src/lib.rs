@@ -361,6 +361,25 @@ pub mod keys {
         format!("tui/review/preset/{preset}/description")
     }
 
+    /// The interface's dialog asking for an MCP tool's approval, learned from tui-mcp-approval's screens: `header`
+    /// (the line over the question), `question` (`{{server}}`, `{{tool}}`), `footer` (its line of keys).
+    pub fn tui_mcp_approval(part: &str) -> String {
+        format!("tui/mcp_approval/{part}")
+    }
+
+    /// The dialog's choices, in upstream 0.169.0's order: run once, for the session, always, cancel.
+    pub const TUI_MCP_APPROVAL_CHOICES: [&str; 4] = ["allow", "allow_session", "allow_always", "cancel"];
+
+    /// A choice's label in the MCP approval dialog (`choice`: one of [`TUI_MCP_APPROVAL_CHOICES`]).
+    pub fn tui_mcp_approval_choice(choice: &str) -> String {
+        format!("tui/mcp_approval/choice/{choice}")
+    }
+
+    /// The dim words beside a choice's label.
+    pub fn tui_mcp_approval_choice_description(choice: &str) -> String {
+        format!("tui/mcp_approval/choice/{choice}/description")
+    }
+
     /// The presets that open a second, searchable picker (of the local branches, of the recent commits).
     pub const TUI_REVIEW_LISTS: [&str; 2] = ["base_branch", "commit"];
 

@@ -244,6 +244,7 @@ pub const SYSTEM_SKILLS: &str = ".codex/skills/.system";
 
 mod app_review;
 mod review;
+mod tui_mcp;
 mod tui_review;
 
 /// The pack, from the inputs.

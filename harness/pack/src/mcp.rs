@@ -20,7 +20,9 @@ pub(crate) fn learn(
     families: &BTreeMap<String, (String, Family)>,
     texts: &mut Texts,
 ) -> Result<(), PackError> {
-    for (input, scenario) in configured.iter().filter(|(_, s)| configures_mcp(s)) {
+    // The interface's requests follow a recipe of its own (`tui::learn`): the exec and app-server runs teach these.
+    let taught = |input: &ScenarioInput| input.run.frontend != Some(parity_recorder::Frontend::Tui);
+    for (input, scenario) in configured.iter().filter(|(input, s)| configures_mcp(s) && taught(input)) {
         let fail = |message: String| PackError::Scenario { scenario: input.name.clone(), message };
         let servers: Vec<String> = scenario
             .agent

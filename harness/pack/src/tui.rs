@@ -62,6 +62,11 @@ pub(crate) fn learn(inputs: &Inputs, texts: &mut Texts) -> Result<Option<Tui>, P
             }
         }
     }
+    // A scenario configuring an MCP server shapes the context, so it is among the configured ones.
+    let configured = inputs.configured.iter().map(|(scenario, _)| scenario);
+    for scenario in inputs.scenarios.iter().chain(configured).filter(|s| s.run.frontend == Some(Frontend::Tui)) {
+        super::tui_mcp::learn(scenario, texts)?;
+    }
     let Some((_, originator)) = originator else { return Ok(None) };
     let strip = |families: BTreeMap<String, (String, Family)>| families.into_iter().map(|(m, (_, f))| (m, f)).collect();
     Ok(Some(Tui {
