@@ -85,6 +85,7 @@ pub fn install_system_skills(codex_home: &Path) -> std::io::Result<()> {
                     let path = root.join(file.path());
                     std::fs::create_dir_all(path.parent().expect("under the root"))?;
                     std::fs::write(path, file.contents())?;
+                    rcodex_prompt_pack::release_embedded(file.contents());
                 }
                 DirEntry::File(_) => {}
             }

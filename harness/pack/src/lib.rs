@@ -1192,18 +1192,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_model_the_catalog_does_not_know_gives_the_fallback_and_its_warning() {
+    /// The pack's inputs from some of the reference recordings only (`tag` names the scratch directory).
+    fn load_recorded(tag: &str, names: &[&str]) -> Inputs {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let captures = root.join("captures/codex-0.169.0");
-        let baseline = std::env::temp_dir().join(format!("parity-pack-fallback-{}", std::process::id()));
+        let baseline = std::env::temp_dir().join(format!("parity-pack-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&baseline);
         std::fs::create_dir_all(&baseline).unwrap();
-        for name in ["models.json", "plain-reply", "model-my-local-model"] {
+        for name in names {
             std::os::unix::fs::symlink(captures.join(name), baseline.join(name)).unwrap();
         }
         let inputs = load(&baseline, &root.join("fixtures/scenarios")).unwrap();
         std::fs::remove_dir_all(&baseline).unwrap();
+        inputs
+    }
+
+    #[test]
+    fn a_model_the_catalog_does_not_know_gives_the_fallback_and_its_warning() {
+        let inputs = load_recorded("fallback", &["models.json", "plain-reply", "model-my-local-model"]);
         let catalog = catalog_models(&inputs.catalog).unwrap();
         let Fallback { info, warning } = fallback_model(&inputs, &catalog).unwrap().expect("a fallback");
         assert_eq!(info.slug, "my-local-model");
@@ -1223,16 +1229,7 @@ mod tests {
 
     #[test]
     fn a_forked_sub_agent_s_removed_namespaces_become_a_template_of_their_list() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let captures = root.join("captures/codex-0.169.0");
-        let baseline = std::env::temp_dir().join(format!("parity-pack-fork-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&baseline);
-        std::fs::create_dir_all(&baseline).unwrap();
-        for name in ["models.json", "subagent-fork-context", "subagent-spawn-wait"] {
-            std::os::unix::fs::symlink(captures.join(name), baseline.join(name)).unwrap();
-        }
-        let inputs = load(&baseline, &root.join("fixtures/scenarios")).unwrap();
-        std::fs::remove_dir_all(&baseline).unwrap();
+        let inputs = load_recorded("fork", &["models.json", "subagent-fork-context", "subagent-spawn-wait"]);
         let requests = |name: &str| &inputs.scenarios.iter().find(|s| s.name == name).unwrap().requests;
         let template = fork_removed_namespaces(requests("subagent-fork-context")).expect("the fork's message");
         assert!(template.starts_with("<tools>\nRemoved deferred tool namespaces:\n{{namespaces}}"), "{template}");
