@@ -1075,3 +1075,50 @@ async fn a_review_is_a_turn_of_the_thread_told_message_for_message_as_upstream_t
     assert_eq!(started["rootTurnId"], turn_id.as_str());
     client.finish(&protocol).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_stops_when_its_reviewers_turn_is_interrupted_and_says_so() {
+    let protocol = Protocol::load(&repo().join("captures/codex-0.169.0/app-server-schema")).expect("the schema");
+    let s = scripted([Step::message("{\"findings\": []}").hold(held("review"))]).await;
+    let run = Run::new(&s.base_url(), "", "");
+    let mut client = Client::start(&run, &["app-server"]);
+    client.call("initialize", json!({"clientInfo": {"name": "sdk", "title": null, "version": "1"}})).await;
+    client.send(json!({"method": "initialized"})).await;
+    let thread = client.call("thread/start", json!({})).await["thread"]["id"].as_str().unwrap().to_string();
+    let review =
+        client.call("review/start", json!({"threadId": thread, "target": {"type": "uncommittedChanges"}})).await;
+    let review_turn = review["turn"]["id"].as_str().unwrap().to_string();
+    let reviewer_turn = client.notification("turn/started").await["turn"]["id"].as_str().unwrap().to_string();
+    s.wait_for_hold("review", WAIT).await.expect("the reviewer's answer is held");
+
+    // As upstream: the active turn is the reviewer's; naming the review's is refused.
+    let refused = client.request("turn/interrupt", json!({"threadId": thread, "turnId": review_turn})).await;
+    let refused = client.answer(&refused).await;
+    assert!(refused["error"]["message"].as_str().unwrap().contains(&reviewer_turn), "{refused}");
+    let interrupt = client.request("turn/interrupt", json!({"threadId": thread, "turnId": reviewer_turn})).await;
+    let mut told = Vec::new();
+    loop {
+        let message = client.next().await;
+        told.push(message.clone());
+        if message["method"] == "turn/completed" {
+            break;
+        }
+    }
+    let pack = rcodex_prompt_pack::embedded();
+    let exited = told.iter().find(|m| m["params"]["item"]["type"] == "exitedReviewMode").expect("the review exits");
+    assert_eq!(exited["params"]["item"]["review"].as_str(), pack.text("app_review/interrupted/exited"));
+    let message = told.iter().rev().find(|m| m["params"]["item"]["type"] == "agentMessage").unwrap();
+    assert_eq!(message["params"]["item"]["text"].as_str(), pack.text("app_review/interrupted/message"));
+    let ended = &told.last().unwrap()["params"]["turn"];
+    assert_eq!((ended["id"].as_str(), ended["status"].as_str()), (Some(review_turn.as_str()), Some("interrupted")));
+    let answered = client.answer(&interrupt).await;
+    assert_eq!(answered["result"], json!({}), "the interrupt is answered once the turn has ended: {answered}");
+    // The thread is free again: another review runs to its end (its reviewer, a session of its own, is held where
+    // the first was, and let go).
+    client.call("review/start", json!({"threadId": thread, "target": {"type": "uncommittedChanges"}})).await;
+    s.wait_for_hold("review", WAIT).await.expect("the second reviewer's answer is held");
+    s.release("review");
+    let ended = client.notification("turn/completed").await;
+    assert_eq!(ended["turn"]["status"], "completed", "{ended}");
+    client.finish(&protocol).await;
+}

@@ -60,6 +60,8 @@ pub struct ThreadEvents {
     spawned_by_turn: Option<String>,
     /// The thread's working directory: the turn diff names the files under it relative to it.
     cwd: PathBuf,
+    /// The reviewer's turn, while a review runs: the thread's active turn, as upstream's (`turn/started` told it).
+    reviewer_turn: Option<String>,
 }
 
 impl ThreadEvents {
@@ -78,6 +80,7 @@ impl ThreadEvents {
             waiting_on: None,
             failed: false,
             spawned_by_turn: None,
+            reviewer_turn: None,
         }
     }
 
@@ -144,8 +147,10 @@ impl ThreadEvents {
         }
     }
 
+    /// The active turn: the running one, or, while a review runs, its reviewer's.
     pub fn running_turn(&self) -> Option<&str> {
-        self.turn.as_ref().map(|t| t.id.as_str())
+        let turn = self.turn.as_ref()?;
+        Some(self.reviewer_turn.as_deref().unwrap_or(&turn.id))
     }
 
     /// A resumed thread's first unread turn, read from its file.
@@ -497,6 +502,7 @@ impl ThreadEvents {
                 self.item_completed(items::review_mode("enteredReviewMode", &id, &review, now, Some(now)));
             }
             Event::ReviewerStarted { turn_id, reviewer_turn_id } => {
+                self.reviewer_turn = Some(reviewer_turn_id.clone());
                 self.notify("thread/status/changed", json!({"threadId": self.thread_id(), "status": self.status()}));
                 let started_at = self.turn.as_ref().map(|t| t.started_at).unwrap_or_else(now_s);
                 let mut turn =
@@ -537,6 +543,7 @@ impl ThreadEvents {
     /// The end of the running turn: its read state, the thread idle again, `turn/completed`.
     fn end_turn(&mut self, status: &str, error: Value) {
         self.waiting_on = None;
+        self.reviewer_turn = None;
         let Some(turn) = self.turn.take() else { return };
         // As upstream: a failed turn leaves the thread in error, and is news to the client like an answer.
         self.failed = status == "failed";

@@ -62,6 +62,8 @@ pub(crate) struct Loaded {
     pub preview: Mutex<String>,
     pub name: Mutex<Option<String>>,
     pub git_info: Mutex<Option<Value>>,
+    /// What stops the review running on the thread, if one does (`turn/interrupt`).
+    review: Mutex<Option<rcodex_core::review::ReviewStop>>,
 }
 
 impl Loaded {
@@ -394,6 +396,7 @@ impl Server {
             preview: Mutex::new(preview),
             name: Mutex::new(None),
             git_info: Mutex::new(None),
+            review: Mutex::new(None),
         });
         let warnings: Vec<String> = {
             let mut events = loaded.events.lock().expect("thread events");
@@ -705,12 +708,18 @@ impl Server {
             }
             events.lock().expect("thread events").handle(event)
         });
+        let stop = review.stop.clone();
+        *loaded.review.lock().expect("review") = Some(stop.clone());
         tokio::spawn(async move {
             if let Err(message) = review.run(options, sink.clone()).await
                 && !ended.load(std::sync::atomic::Ordering::SeqCst)
             {
                 let error = rcodex_core::events::ErrorMessage { message };
                 sink.emit(rcodex_core::events::Event::TurnFailed { error, turn_id: String::new(), error_info: None });
+            }
+            let mut running = loaded.review.lock().expect("review");
+            if running.as_ref().is_some_and(|r| r.is(&stop)) {
+                *running = None;
             }
         });
     }
@@ -806,7 +815,13 @@ impl Server {
             Some(_) => {}
         }
         // Answered once the turn has ended, as upstream answers.
-        loaded.handle.interrupt().await;
+        let review = loaded.review.lock().expect("review").take();
+        match review {
+            Some(review) => review.interrupt().await,
+            None => {
+                loaded.handle.interrupt().await;
+            }
+        }
         Ok(json!({}))
     }
 

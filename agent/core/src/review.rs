@@ -253,6 +253,41 @@ pub struct Review {
     parent_thread_id: String,
     /// The reviewer's request.
     request: String,
+    /// What stops it before its reviewer answers (the app server's `turn/interrupt`).
+    pub stop: ReviewStop,
+}
+
+/// Stops a review while its reviewer runs ([`ReviewStop::interrupt`]), and tells when it has ended.
+#[derive(Debug, Clone)]
+pub struct ReviewStop {
+    asked: Arc<tokio::sync::Notify>,
+    ended: tokio::sync::watch::Receiver<bool>,
+    end: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for ReviewStop {
+    fn default() -> Self {
+        let (end, ended) = tokio::sync::watch::channel(false);
+        ReviewStop { asked: Arc::default(), ended, end: Arc::new(end) }
+    }
+}
+
+impl ReviewStop {
+    /// Interrupts the reviewer; returns once the review's turn has ended (at once if it already has).
+    pub async fn interrupt(&self) {
+        self.asked.notify_one();
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|ended| *ended).await;
+    }
+
+    /// Whether `other` stops the same review.
+    pub fn is(&self, other: &ReviewStop) -> bool {
+        Arc::ptr_eq(&self.asked, &other.asked)
+    }
+
+    fn ended(&self) {
+        let _ = self.end.send(true);
+    }
 }
 
 impl Review {
@@ -266,6 +301,7 @@ impl Review {
             hint: review_hint(pack, target, &request),
             parent_thread_id: parent_thread_id.to_string(),
             request,
+            stop: ReviewStop::default(),
         })
     }
 
@@ -273,9 +309,16 @@ impl Review {
     /// reviewer's turn ([`Event::ReviewerStarted`]) and its items, [`Event::ReviewExited`] with the findings, the
     /// closing message, the turn's end.
     pub async fn run(self, options: SessionOptions, events: EventSink) -> Result<TurnSummary, String> {
+        let stop = self.stop.clone();
+        let outcome = self.review(options, events).await;
+        stop.ended();
+        outcome
+    }
+
+    async fn review(self, options: SessionOptions, events: EventSink) -> Result<TurnSummary, String> {
         let pack = rcodex_prompt_pack::embedded();
         let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
-        let Review { turn_id: parent_turn_id, hint, parent_thread_id, request } = self;
+        let Review { turn_id: parent_turn_id, hint, parent_thread_id, request, stop } = self;
 
         let mut config = options.config.clone();
         config.subagent = Some(SubAgent {
@@ -292,14 +335,28 @@ impl Review {
         let entered = uuid::Uuid::now_v7().to_string();
         events.emit(Event::ReviewEntered { turn_id: parent_turn_id.clone(), id: entered, review: hint });
         events.emit(Event::TurnStarted { turn_id: parent_turn_id.clone() });
-        let reviewer = reviewer_events(&events, &parent_turn_id);
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reviewer = reviewer_events(&events, &parent_turn_id, stopped.clone());
         let (handle, task) =
             ThreadHandle::spawn(SessionOptions { config, ..options }, reviewer).map_err(|e| e.to_string())?;
-        let outcome = handle.run_turn(vec![UserInput::Text { text: request }]).await;
+        let turn = handle.run_turn(vec![UserInput::Text { text: request }]);
+        tokio::pin!(turn);
+        let outcome = tokio::select! {
+            outcome = &mut turn => outcome,
+            _ = stop.asked.notified() => {
+                // Upstream tells nothing more of the reviewer once it is stopped.
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                handle.interrupt().await;
+                turn.await
+            }
+        };
         handle.shutdown().await;
         let _ = task.await;
         let summary = match outcome {
             Ok(Ok(summary)) => summary,
+            Ok(Err(TurnError::Interrupted)) if stopped.load(std::sync::atomic::Ordering::SeqCst) => {
+                return interrupted(pack, &events, parent_turn_id);
+            }
             Ok(Err(TurnError::Interrupted)) | Err(_) => return Err("the review was interrupted".into()),
             Ok(Err(error)) => return Err(error.to_string()),
         };
@@ -314,6 +371,23 @@ impl Review {
         events.emit(Event::TurnCompleted { usage: TurnUsage::default(), turn_id: parent_turn_id });
         Ok(TurnSummary { last_message: Some(text), usage: Default::default() })
     }
+}
+
+/// The end of a review stopped before its reviewer answered, as upstream's app server tells it: the pack's words
+/// for its exit and its closing message, then the turn aborted.
+fn interrupted(pack: &Pack, events: &EventSink, turn_id: String) -> Result<TurnSummary, String> {
+    let text = |key: &str| pack.text(key).map(str::to_string).ok_or_else(|| format!("the prompt pack has no {key}"));
+    let exited = text(keys::APP_REVIEW_INTERRUPTED_EXITED);
+    let message = text(keys::APP_REVIEW_INTERRUPTED_MESSAGE);
+    if let (Ok(exited), Ok(message)) = (&exited, &message) {
+        let id = uuid::Uuid::now_v7().to_string();
+        events.emit(Event::ReviewExited { turn_id: turn_id.clone(), id, review: exited.clone() });
+        let item = Item::new(events.item_id(), ItemDetails::AgentMessage { text: message.clone(), phase: None })
+            .with_source(format!("msg_{}", uuid::Uuid::now_v7()));
+        events.emit(Event::ItemCompleted { item });
+    }
+    events.emit(Event::TurnAborted { turn_id });
+    exited.and(message).and(Err("the review was interrupted".into()))
 }
 
 /// What the app server names a review of `target` by: the pack's words for its kind of target (learned from the
@@ -338,12 +412,15 @@ pub fn review_hint(pack: &Pack, target: &ReviewTarget, request: &str) -> String 
 /// What the reviewer's session tells, as the parent turn's (`turn_id`): its thread and turn events go (the parent
 /// has its own; its turn's start is told as the reviewer's), its messages go (the findings replace them; their start
 /// is told as the answer's), and so do its usage and its responses' ends (they are not the thread's); the rest is
-/// told with the parent's item numbering.
-fn reviewer_events(parent: &EventSink, turn_id: &str) -> EventSink {
+/// told with the parent's item numbering. Once the review is `stopped`, nothing more of the reviewer is told.
+fn reviewer_events(parent: &EventSink, turn_id: &str, stopped: Arc<std::sync::atomic::AtomicBool>) -> EventSink {
     let parent = parent.clone();
     let turn_id = turn_id.to_string();
     let numbers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     EventSink::new(move |event| {
+        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let renumber = |item: Item| -> Item {
             let mut numbers = numbers.lock().expect("numbers");
             let id = numbers.entry(item.id.clone()).or_insert_with(|| parent.item_id()).clone();

@@ -343,6 +343,10 @@ pub mod keys {
     pub fn app_review_hint(target: &str) -> String {
         format!("app_review/hint/{target}")
     }
+    /// The `exitedReviewMode` text of a review interrupted before its reviewer answered.
+    pub const APP_REVIEW_INTERRUPTED_EXITED: &str = "app_review/interrupted/exited";
+    /// The message an interrupted review's turn ends with.
+    pub const APP_REVIEW_INTERRUPTED_MESSAGE: &str = "app_review/interrupted/message";
 
     /// The interface's `/review` picker: its title, as its screen showed it.
     pub const TUI_REVIEW_PICKER_TITLE: &str = "tui/review/picker/title";

@@ -1,7 +1,8 @@
 //! What upstream's app server shows of a code review (`review/start`), learned from the app-server scenarios that
 //! start one: the words its `enteredReviewMode` item names the review by (`current changes` for the uncommitted
 //! changes, `commit {{short_sha}}: {{title}}` for a commit with its title, `changes against '{{branch}}'`, the
-//! instructions themselves), by the kind of target the reviewer was asked about.
+//! instructions themselves), by the kind of target the reviewer was asked about; and what an interrupted review
+//! ends with (its `exitedReviewMode` text, the message after it).
 
 use rcodex_prompt_pack::keys;
 use serde_json::Value;
@@ -80,8 +81,32 @@ pub(crate) fn learn(scenarios: &[ScenarioInput], texts: &mut Texts) -> Result<()
             template = template.replacen(&shown, &format!("{{{{{name}}}}}"), 1);
         }
         texts.put(keys::app_review_hint(kind), template, &scenario.name)?;
+        if let Some((exited, message)) = interrupted(&scenario.frontend_messages) {
+            texts.put(keys::APP_REVIEW_INTERRUPTED_EXITED.to_string(), exited, &scenario.name)?;
+            texts.put(keys::APP_REVIEW_INTERRUPTED_MESSAGE.to_string(), message, &scenario.name)?;
+        }
     }
     Ok(())
+}
+
+/// What a review interrupted ends with, when the agent's review turn ended `interrupted`: the `exitedReviewMode`
+/// item's text and the message after it.
+fn interrupted(messages: &[Value]) -> Option<(String, String)> {
+    let completed = |method: &str, kind: &str| {
+        messages
+            .iter()
+            .rev()
+            .filter(|m| m["method"] == method)
+            .find_map(|m| m.pointer("/params/item").filter(|item| item["type"] == kind))
+            .cloned()
+    };
+    let ended = messages.iter().rev().find(|m| m["method"] == "turn/completed")?;
+    if ended.pointer("/params/turn/status")? != "interrupted" {
+        return None;
+    }
+    let exited = completed("item/completed", "exitedReviewMode")?;
+    let message = completed("item/completed", "agentMessage")?;
+    Some((exited["review"].as_str()?.to_string(), message["text"].as_str()?.to_string()))
 }
 
 #[cfg(test)]

@@ -409,6 +409,10 @@ impl Driver<'_, '_> {
         let (mut approvals_asked, mut answers_asked) = (0, 0);
         let mut interrupted = false;
         let mut turn_id: Option<String> = None;
+        // The turn steers and interrupts name: the turn's own, but for a review the reviewer's, which is the thread's
+        // active turn for upstream (told by `turn/started`, rooted in the review's turn).
+        let reviewing = start_method == "review/start";
+        let mut acting: Option<String> = None;
         // The steer or interrupt whose answer is awaited: its request id and label.
         let mut awaiting: Option<(i64, String, String)> = None;
         // The hold to release once the agent has had its grace to close it itself: its name, and until when.
@@ -419,7 +423,7 @@ impl Driver<'_, '_> {
             if status.is_some() && awaiting.is_none() && release.is_none() {
                 break;
             }
-            let next_hold = match (actions.front(), &turn_id, &awaiting, &release, &status) {
+            let next_hold = match (actions.front(), &acting, &awaiting, &release, &status) {
                 (Some(action), Some(_), None, None, None) if action.trigger().is_none() => {
                     Some(action.at().to_string())
                 }
@@ -438,7 +442,7 @@ impl Driver<'_, '_> {
                 Event::Deadline | Event::Hold(None) => {
                     let waiting = match (&awaiting, actions.front()) {
                         (Some((_, label, _)), _) => return Err(self.timeout(turn, label, "no answer")),
-                        (None, Some(action)) if turn_id.is_some() => {
+                        (None, Some(action)) if acting.is_some() => {
                             return Err(self.timeout(turn, &action.label(), "the hold was not reached"));
                         }
                         _ => "no turn/completed",
@@ -448,7 +452,7 @@ impl Driver<'_, '_> {
                 Event::Hold(Some(info)) => {
                     let action = actions.pop_front().expect("a hold is awaited for an action");
                     let (name, method, params, mut fields) =
-                        action.call(&thread, turn_id.as_deref().unwrap_or_default());
+                        action.call(&thread, acting.as_deref().unwrap_or_default());
                     fields["request"] = json!({"session": info.session, "seq": info.seq});
                     interrupted |= matches!(action, Action::Interrupt(_));
                     transcript.action(name, turn, fields);
@@ -524,6 +528,12 @@ impl Driver<'_, '_> {
                                 // A compaction's turn is known only from its notification.
                                 turn_id = this_turn.map(str::to_string);
                             }
+                            if on_thread && reviewing && acting.is_none() && method == "turn/started" {
+                                acting = this_turn.map(str::to_string);
+                            }
+                            if !reviewing {
+                                acting = turn_id.clone();
+                            }
                             let ours = turn_id.is_none() || this_turn == turn_id.as_deref();
                             if method == "turn/completed" && on_thread && ours {
                                 turn_id = this_turn.map(str::to_string).or(turn_id);
@@ -537,11 +547,11 @@ impl Driver<'_, '_> {
                             let due = actions
                                 .front()
                                 .and_then(Action::trigger)
-                                .is_some_and(|t| t.matches(&message) && awaiting.is_none() && turn_id.is_some());
+                                .is_some_and(|t| t.matches(&message) && awaiting.is_none() && acting.is_some());
                             if due && on_thread {
                                 let action = actions.pop_front().expect("an action is due");
                                 let (name, method, params, fields) =
-                                    action.call(&thread, turn_id.as_deref().unwrap_or_default());
+                                    action.call(&thread, acting.as_deref().unwrap_or_default());
                                 interrupted |= matches!(action, Action::Interrupt(_));
                                 transcript.action(name, turn, fields);
                                 let id = self.send_request(turn, &action.label(), method, params, deadline).await?;
@@ -555,6 +565,9 @@ impl Driver<'_, '_> {
                             }
                             if let Some(id) = message.pointer("/result/turn/id").and_then(Value::as_str) {
                                 turn_id = Some(id.to_string());
+                                if !reviewing {
+                                    acting = turn_id.clone();
+                                }
                             }
                         }
                         (None, Some(id)) if awaiting.as_ref().is_some_and(|(a, _, _)| id == &json!(a)) => {
