@@ -33,7 +33,7 @@ pub struct Interaction {
     /// answers the tool "request_user_input is unavailable in Default mode".
     pub default_mode_request_user_input: bool,
     /// The frontend can ask for an MCP tool's approval ([`ApprovalKind::McpTool`]: the app server, as an MCP
-    /// elicitation). Without it, such a call fails saying rcodex cannot ask.
+    /// elicitation; the interactive interface, in a dialog). Without it, such a call fails saying rcodex cannot ask.
     pub mcp_approvals: bool,
 }
 

@@ -12,6 +12,7 @@ use rcodex_core::review::ReviewTarget;
 use rcodex_core::session::{Fork, SessionOptions};
 use rcodex_core::thread::{SteerError, ThreadHandle};
 use rcodex_prompt_pack::keys;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::Options;
@@ -178,6 +179,18 @@ pub struct Approval {
     /// The choices, each with its label and key.
     pub choices: Vec<(ApprovalDecision, String, char)>,
     pub selected: usize,
+    /// What an MCP tool's dialog shows besides (`title` is its question): the line over the question, the call's
+    /// arguments, each choice's dim words, its line of keys.
+    pub mcp: Option<McpDialog>,
+}
+
+/// The parts of upstream's dialog for an MCP tool's approval that a command's prompt does not have.
+pub struct McpDialog {
+    pub header: String,
+    /// `name: value`, one per argument.
+    pub arguments: Vec<String>,
+    pub descriptions: Vec<String>,
+    pub footer: String,
 }
 
 pub struct App {
@@ -243,7 +256,11 @@ fn spawn_thread(
         fork: origin.fork,
         client: None,
         surface: Surface::Tui,
-        interaction: rcodex_core::interaction::Interaction { answered: true, ..Default::default() },
+        interaction: rcodex_core::interaction::Interaction {
+            answered: true,
+            mcp_approvals: true,
+            ..Default::default()
+        },
         spawned: None,
         child_events: None,
     };
@@ -1279,6 +1296,7 @@ fn approval(request_id: String, kind: ApprovalKind) -> Approval {
                 command: shown,
                 choices,
                 selected: 0,
+                mcp: None,
             }
         }
         ApprovalKind::Patch { changes, reason, .. } => Approval {
@@ -1292,10 +1310,59 @@ fn approval(request_id: String, kind: ApprovalKind) -> Approval {
                 (ApprovalDecision::Cancel, "No, and tell Codex what to do differently".into(), '\u{1b}'),
             ],
             selected: 0,
+            mcp: None,
         },
-        // The interface's sessions do not take MCP approvals (`Interaction::mcp_approvals` is off): the core fails
-        // such a call instead of asking.
-        ApprovalKind::McpTool { .. } => unreachable!("the interface is never asked for an MCP tool's approval"),
+        ApprovalKind::McpTool { server, tool, arguments, .. } => mcp_approval(request_id, &server, &tool, &arguments),
+    }
+}
+
+/// Upstream's dialog for an MCP tool's approval, in the texts the pack learned from its screens. The core owns the
+/// call: the dialog only answers it. "Always allow" lasts for the session here (upstream also writes it to the
+/// config).
+fn mcp_approval(request_id: String, server: &str, tool: &str, arguments: &Value) -> Approval {
+    let pack = rcodex_prompt_pack::embedded();
+    let text = |key: &str| pack.text(key).unwrap_or_default().to_string();
+    let question =
+        rcodex_prompt_pack::render(&text(&keys::tui_mcp_approval("question")), &[("server", server), ("tool", tool)])
+            .unwrap_or_default();
+    let decisions = [
+        ApprovalDecision::Accept,
+        ApprovalDecision::AcceptForSession,
+        ApprovalDecision::AcceptForSession,
+        ApprovalDecision::Cancel,
+    ];
+    let choices = keys::TUI_MCP_APPROVAL_CHOICES
+        .iter()
+        .zip(decisions)
+        .zip('1'..)
+        .map(|((choice, decision), key)| (decision, text(&keys::tui_mcp_approval_choice(choice)), key))
+        .collect();
+    let descriptions = keys::TUI_MCP_APPROVAL_CHOICES
+        .iter()
+        .map(|choice| text(&keys::tui_mcp_approval_choice_description(choice)))
+        .collect();
+    let arguments = arguments
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| match value {
+            Value::String(value) => format!("{name}: {value}"),
+            value => format!("{name}: {value}"),
+        })
+        .collect();
+    Approval {
+        request_id,
+        title: question,
+        reason: None,
+        command: String::new(),
+        choices,
+        selected: 0,
+        mcp: Some(McpDialog {
+            header: text(&keys::tui_mcp_approval("header")),
+            arguments,
+            descriptions,
+            footer: text(&keys::tui_mcp_approval("footer")),
+        }),
     }
 }
 

@@ -23,6 +23,8 @@ pub fn request(config: &Config, sandbox_launcher: &std::path::Path, prompt: &str
     let mut config = config.clone();
     config.sandbox_mode = SandboxMode::ReadOnly;
     config.thread_source = THREAD_SOURCE.to_string();
+    // Upstream's title request offers no MCP tools (tui-mcp-approval): its session starts no servers.
+    config.mcp_servers.clear();
     // Said once, by the thread itself.
     config.warnings.clear();
     config.under_development_features.clear();

@@ -309,6 +309,32 @@ fn bottom_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(Span::styled(format!("  {}", picker.footer), dim())));
         return lines;
     }
+    if let Some(approval) = &app.approval
+        && let Some(mcp) = &approval.mcp
+    {
+        // Upstream's dialog: the line over the question, the question, the arguments, the choices with their dim
+        // words in a column, the line of keys.
+        lines.push(Line::from(""));
+        lines.push(Line::from(format!("  {}", mcp.header)));
+        lines.push(Line::from(Span::styled(
+            format!("  {}", approval.title),
+            Style::default().add_modifier(Modifier::BOLD),
+        )));
+        lines.push(Line::from(""));
+        for argument in &mcp.arguments {
+            lines.push(Line::from(format!("  {argument}")));
+        }
+        lines.push(Line::from(""));
+        let width = approval.choices.iter().map(|(_, label, _)| label.chars().count()).max().unwrap_or(0);
+        for (i, ((_, label, _), words)) in approval.choices.iter().zip(&mcp.descriptions).enumerate() {
+            let lead = if i == approval.selected { "  › " } else { "    " };
+            let style = if i == approval.selected { Style::default().fg(Color::Cyan) } else { Style::default() };
+            let row = format!("{lead}{}. {label:width$}  ", i + 1);
+            lines.push(Line::from(vec![Span::styled(row, style), Span::styled(words.clone(), dim())]));
+        }
+        lines.push(Line::from(Span::styled(format!("  {}", mcp.footer), dim())));
+        return lines;
+    }
     if let Some(approval) = &app.approval {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(

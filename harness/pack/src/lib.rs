@@ -332,7 +332,11 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
     // After the exec runs gave each model's listing: what a workspace's skill adds to it.
     skills::learn(inputs, &mut texts)?;
     config::learn(&inputs.configured, &inputs.catalog, &mut texts)?;
-    mcp::learn(&inputs.configured, &families, &mut texts)?;
+    mcp::learn(&inputs.configured, &families, false, &mut texts)?;
+    if let Some(tui) = &tui {
+        let recipes = tui.families.iter().map(|(model, family)| (model.clone(), (String::new(), family.clone())));
+        mcp::learn(&inputs.configured, &recipes.collect(), true, &mut texts)?;
+    }
     chatgpt_tools(&inputs.chatgpt, &families, &mut texts)?;
     exec_policy::learn(inputs, &mut texts)?;
 

@@ -18,10 +18,12 @@ pub(crate) fn configures_mcp(scenario: &Scenario) -> bool {
 pub(crate) fn learn(
     configured: &[(ScenarioInput, Scenario)],
     families: &BTreeMap<String, (String, Family)>,
+    interface: bool,
     texts: &mut Texts,
 ) -> Result<(), PackError> {
-    // The interface's requests follow a recipe of its own (`tui::learn`): the exec and app-server runs teach these.
-    let taught = |input: &ScenarioInput| input.run.frontend != Some(parity_recorder::Frontend::Tui);
+    // The interface's requests follow recipes of their own (`tui::learn`): `interface` says whether `families` are
+    // its recipes or exec's, and its runs teach only how its own texts read with MCP servers.
+    let taught = |input: &ScenarioInput| (input.run.frontend == Some(parity_recorder::Frontend::Tui)) == interface;
     for (input, scenario) in configured.iter().filter(|(input, s)| configures_mcp(s) && taught(input)) {
         let fail = |message: String| PackError::Scenario { scenario: input.name.clone(), message };
         let servers: Vec<String> = scenario
@@ -72,6 +74,9 @@ pub(crate) fn learn(
                     fail("the text naming the MCP namespaces is no plain recipe's text without them".into())
                 })?;
             texts.put(keys::mcp_text(&key), template, &input.name)?;
+        }
+        if interface {
+            continue;
         }
 
         // The namespace's description in the answers of tool_search.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::{CallKind, ToolCall, ToolOutput, ToolRuntime};
 use crate::config::ApprovalPolicy;
 use crate::events::{ErrorMessage, Event, Item, ItemDetails, Status};
-use crate::interaction::ApprovalKind;
+use crate::interaction::{ApprovalDecision, ApprovalKind};
 use crate::mcp::{self, CallOutcome};
 
 /// The resource tools, offered whenever a server is configured.
@@ -18,6 +18,9 @@ pub(super) const RESOURCE_TOOLS: [&str; 3] = ["list_mcp_resources", "list_mcp_re
 const LISTING_SERVER: &str = "codex";
 /// What the model reads when the person declined an MCP tool's call (app-mcp-approval).
 const MCP_CALL_REJECTED: &str = "user rejected MCP tool call";
+/// What the model reads when the person cancelled the approval of an MCP tool's call (esc in upstream's interface,
+/// tui-mcp-approval): unlike a command's cancel, the turn goes on.
+const MCP_CALL_CANCELLED: &str = "user cancelled MCP tool call";
 
 impl ToolRuntime {
     /// The answer to `call` if it is an MCP tool's or a resource tool's, else `None`.
@@ -58,7 +61,7 @@ impl ToolRuntime {
                 ApprovalPolicy::Never => {
                     CallOutcome::Error("MCP tool call requires approval, but approval policy is never".into())
                 }
-                // Upstream's interface asks in a dialog of its own, which rcodex's does not have yet.
+                // Only a frontend that can show the question is asked (the app server, the interface).
                 _ if !self.approvals.asker.interaction().mcp_approvals => CallOutcome::Error(
                     "MCP tool call requires approval, and rcodex cannot ask for MCP approvals here yet (set \
                      approval_mode = \"approve\" for this tool to let it run)"
@@ -73,10 +76,21 @@ impl ToolRuntime {
                         annotations,
                         arguments: shown_arguments.clone(),
                     };
-                    if self.approvals.asker.approval(&call.call_id, kind).await.approves() {
-                        self.mcp.call(&server, &tool, arguments).await
+                    // "Allow for this session" lets the same tool of the same server run unasked afterwards.
+                    let remembered = [format!("mcp:{server}/{tool}")];
+                    let decision = if self.approvals.approved.all(&remembered) {
+                        ApprovalDecision::Accept
                     } else {
-                        CallOutcome::Error(MCP_CALL_REJECTED.into())
+                        self.approvals.asker.approval(&call.call_id, kind).await
+                    };
+                    match decision {
+                        ApprovalDecision::AcceptForSession => {
+                            self.approvals.approved.insert(remembered);
+                            self.mcp.call(&server, &tool, arguments).await
+                        }
+                        decision if decision.approves() => self.mcp.call(&server, &tool, arguments).await,
+                        ApprovalDecision::Cancel => CallOutcome::Error(MCP_CALL_CANCELLED.into()),
+                        _ => CallOutcome::Error(MCP_CALL_REJECTED.into()),
                     }
                 }
             }
