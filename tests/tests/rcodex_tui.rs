@@ -443,6 +443,85 @@ output = [{{ function_call = {{ name = "exec_command", arguments = {{ cmd = "ech
 }
 
 #[tokio::test]
+async fn an_mcp_tool_that_asks_shows_upstream_s_dialog_and_the_core_runs_remembers_or_cancels_the_call() {
+    let fixture = bin("parity-mcp-fixture").display().to_string();
+    let run = run(&format!(
+        r#"
+[agent]
+frontend = "tui"
+timeout_secs = 30
+approval = "on-request"
+config = {{ mcp_servers = {{ fixture = {{ command = "{fixture}", tools = {{ echo = {{ approval_mode = "prompt" }} }} }} }} }}
+
+[[tui.steps]]
+wait_screen = "Ask Codex to do anything"
+
+[[tui.steps]]
+type = "Keep two notes and echo."
+key = "enter"
+
+[[tui.steps]]
+wait_screen = "note: first"
+
+[[tui.steps]]
+type = "2"
+
+[[tui.steps]]
+wait_screen = "text: hello"
+
+[[tui.steps]]
+key = "esc"
+
+[[tui.steps]]
+wait_screen = {{ text = "Worked for", count = 1 }}
+{QUIT_STEPS}
+{TITLE_STEP}
+[[script.steps]]
+expect = {{ last_input_contains = "Keep two notes" }}
+output = [{{ function_call = {{ name = "write_note", namespace = "mcp__fixture", arguments = {{ note = "first" }}, call_id = "call_first" }} }}]
+
+[[script.steps]]
+expect = {{ function_call_output = "call_first" }}
+output = [{{ function_call = {{ name = "write_note", namespace = "mcp__fixture", arguments = {{ note = "second" }}, call_id = "call_second" }} }}]
+
+[[script.steps]]
+expect = {{ function_call_output = "call_second" }}
+output = [{{ function_call = {{ name = "echo", namespace = "mcp__fixture", arguments = {{ text = "hello" }}, call_id = "call_echo" }} }}]
+
+[[script.steps]]
+expect = {{ function_call_output = "call_echo" }}
+output = [{{ message = "Two notes kept, no echo." }}]
+"#
+    ))
+    .await;
+    assert_eq!(failure(&run.record), None);
+    // The dialog in the texts the pack learned from upstream's screens.
+    let pack = rcodex_prompt_pack::embedded();
+    let text = |key: &str| pack.text(key).unwrap_or_else(|| panic!("the pack has no {key}")).to_string();
+    let keys = rcodex_prompt_pack::keys::TUI_MCP_APPROVAL_CHOICES;
+    let dialog = run.screen(2);
+    let question = text(&rcodex_prompt_pack::keys::tui_mcp_approval("question"))
+        .replace("{{server}}", "fixture")
+        .replace("{{tool}}", "write_note");
+    assert!(dialog.contains(&question), "{dialog}");
+    assert!(dialog.contains(&text(&rcodex_prompt_pack::keys::tui_mcp_approval("footer"))), "{dialog}");
+    for (n, choice) in keys.iter().enumerate() {
+        let label = text(&rcodex_prompt_pack::keys::tui_mcp_approval_choice(choice));
+        let words = text(&rcodex_prompt_pack::keys::tui_mcp_approval_choice_description(choice));
+        let row = dialog.lines().find(|row| row.contains(&format!("{}. {label}", n + 1))).unwrap_or_default();
+        assert!(row.ends_with(&words), "{choice}: {dialog}");
+    }
+    // Allowed for the session: the second note runs unasked; the echo, cancelled, tells the model and the turn goes
+    // on.
+    let prompts = run.thread_prompts();
+    assert_eq!(prompts.len(), 4, "{prompts:?}");
+    assert!(prompts[1].contains("saved") && prompts[1].contains("first"), "{prompts:?}");
+    assert!(prompts[2].contains("saved") && prompts[2].contains("second"), "{prompts:?}");
+    assert!(prompts[3].contains("user cancelled MCP tool call"), "{prompts:?}");
+    assert!(!run.screen(4).contains("note: second"), "{}", run.screen(4));
+}
+
+#[tokio::test]
 async fn slash_new_starts_a_new_thread_and_slash_compact_compacts_this_one() {
     let run = run(&format!(
         r#"
