@@ -749,6 +749,7 @@ impl Server {
         }
         let config = loaded.config();
         let review = rcodex_core::review::Review::new(&target, &params.thread_id, &config.cwd)
+            .map(|review| review.kept_in(loaded.handle.clone()))
             .map_err(|e| RpcError::invalid(format!("Invalid request: {e}")))?;
         let options = SessionOptions {
             config,

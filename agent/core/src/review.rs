@@ -232,15 +232,16 @@ pub async fn run(options: SessionOptions, target: &ReviewTarget, events: EventSi
     review.run(options, events).await
 }
 
-/// Runs a review as a new turn of the thread `parent_thread_id`, which is running and idle (the interface's
-/// `/review`): as [`run`], without announcing a thread. The reviewer runs under `options.surface`.
+/// Runs a review as a new turn of the thread `parent`, which is running and idle (the interface's `/review`): as
+/// [`run`], without announcing a thread, and kept in the thread's history ([`Review::kept_in`]). The reviewer runs
+/// under `options.surface`.
 pub async fn run_in_thread(
     options: SessionOptions,
-    parent_thread_id: &str,
+    parent: &ThreadHandle,
     target: &ReviewTarget,
     events: EventSink,
 ) -> Result<TurnSummary, String> {
-    Review::new(target, parent_thread_id, &options.config.cwd)?.run(options, events).await
+    Review::new(target, parent.thread_id(), &options.config.cwd)?.kept_in(parent.clone()).run(options, events).await
 }
 
 /// A review about to run as a turn of a thread: its turn's id is known before it starts (the app server answers
@@ -255,6 +256,10 @@ pub struct Review {
     request: String,
     /// What stops it before its reviewer answers (the app server's `turn/interrupt`).
     pub stop: ReviewStop,
+    /// The id of the message that closes it with the findings, which the thread's history keeps under it.
+    message_id: String,
+    /// The thread whose history keeps the findings once the review has ended ([`Review::kept_in`]).
+    thread: Option<ThreadHandle>,
 }
 
 /// Stops a review while its reviewer runs ([`ReviewStop::interrupt`]), and tells when it has ended.
@@ -302,7 +307,15 @@ impl Review {
             parent_thread_id: parent_thread_id.to_string(),
             request,
             stop: ReviewStop::default(),
+            message_id: format!("msg_{}", uuid::Uuid::now_v7()),
+            thread: None,
         })
+    }
+
+    /// The review of a thread that goes on after it: its findings stay in `thread`'s history for the next turns
+    /// (upstream's `review/start` and `/review`, app-review-followup).
+    pub fn kept_in(self, thread: ThreadHandle) -> Review {
+        Review { thread: Some(thread), ..self }
     }
 
     /// Runs the review, telling `events` as its turn goes: [`Event::ReviewEntered`], the turn's start, the
@@ -318,7 +331,7 @@ impl Review {
     async fn review(self, options: SessionOptions, events: EventSink) -> Result<TurnSummary, String> {
         let pack = rcodex_prompt_pack::embedded();
         let instructions = pack.text(keys::REVIEW_INSTRUCTIONS).ok_or("the prompt pack has no review instructions")?;
-        let Review { turn_id: parent_turn_id, hint, parent_thread_id, request, stop } = self;
+        let Review { turn_id: parent_turn_id, hint, parent_thread_id, request, stop, message_id, thread } = self;
 
         let mut config = options.config.clone();
         config.subagent = Some(SubAgent {
@@ -366,8 +379,11 @@ impl Review {
         events.emit(Event::ReviewExited { turn_id: parent_turn_id.clone(), id: exited, review: text.clone() });
         // Upstream names the closing message as a message of its own making, not the model's.
         let message = Item::new(events.item_id(), ItemDetails::AgentMessage { text: text.clone(), phase: None })
-            .with_source(format!("msg_{}", uuid::Uuid::now_v7()));
+            .with_source(message_id.clone());
         events.emit(Event::ItemCompleted { item: message });
+        if let Some(thread) = thread {
+            let _ = thread.record_review(text.clone(), message_id);
+        }
         events.emit(Event::TurnCompleted { usage: TurnUsage::default(), turn_id: parent_turn_id });
         Ok(TurnSummary { last_message: Some(text), usage: Default::default() })
     }

@@ -139,6 +139,9 @@ pub struct Session {
     compaction_usage: Usage,
     /// The turn running (or last run): the one the items recorded now entered the conversation in.
     turn_id: String,
+    /// What a new thread keeps before its context until its first turn (a review's findings), which a context made
+    /// anew by that turn's settings keeps in front too.
+    before_context: Vec<Value>,
     /// A sub-agent's parent.
     spawned: Option<crate::agents::SpawnedBy>,
     /// What the session's children tell it, taken into its history at its next request.
@@ -360,6 +363,7 @@ impl Session {
             turn_usage: Usage::default(),
             compaction_usage: Usage::default(),
             turn_id: String::new(),
+            before_context: Vec::new(),
             usage: usage.0,
             warnings,
             pack,
@@ -473,6 +477,36 @@ impl Session {
         })?;
         let arguments: Value = serde_json::from_str(call.get("arguments")?.as_str()?).ok()?;
         Some(self.config.cwd.join(arguments.get("path")?.as_str()?))
+    }
+
+    /// Keeps a review's findings (as its frontend showed them) in the history, as upstream 0.169.0 keeps a review
+    /// run beside the thread's turns (`app-review-followup`): the user's action (the pack's template, the findings
+    /// in it), then the findings as the model's message. A thread that has not run a turn yet has them before its
+    /// context, as upstream's next request carries them.
+    pub fn record_review(&mut self, findings: &str, message_id: String) {
+        let Some(action) = self
+            .pack
+            .text(rcodex_prompt_pack::keys::REVIEW_USER_ACTION)
+            .and_then(|template| rcodex_prompt_pack::render(template, &[("results", findings)]).ok())
+        else {
+            return;
+        };
+        let user = items::message("user", items::new_id("msg"), [action]);
+        // Under the id of the message the review closed with.
+        let answer = json!({"type": "message", "id": message_id, "role": "assistant",
+            "content": [{"type": "output_text", "text": findings}]});
+        if self.fresh {
+            // Recorded with the context, at the first turn.
+            let at = self.before_context.len();
+            if let Some(first_turn) = &mut self.first_turn {
+                first_turn.context.splice(at..at, [user.clone(), answer.clone()]);
+            }
+            self.history.splice(at..at, [user.clone(), answer.clone()]);
+            self.before_context.extend([user, answer]);
+        } else {
+            self.record(user);
+            self.record(answer);
+        }
     }
 
     /// The record of a response's usage, with the turn's and the thread's so far (remote compactions included).
@@ -708,7 +742,8 @@ impl Session {
             }
         };
         if let Some(context) = context {
-            let (prefix, history) = split_prefix(&profile, context);
+            let (prefix, context) = split_prefix(&profile, context);
+            let history: Vec<Value> = self.before_context.iter().cloned().chain(context).collect();
             if let Some(first_turn) = &mut self.first_turn {
                 first_turn.context = history.clone();
             }

@@ -40,6 +40,9 @@ pub enum Op {
     /// Compacts the thread's history (after the running turn, if any): a turn of its own, whose id `started` gets
     /// when it starts and whose outcome `done` gets (see [`Session::compact`]). It takes no steers.
     Compact { started: Option<oneshot::Sender<String>>, done: Option<oneshot::Sender<Result<TurnSummary, TurnError>>> },
+    /// Keeps a review's findings in the history (after the running turn, if any), as upstream keeps a review run
+    /// beside the thread's turns (`review/start`, `/review`): see [`Session::record_review`].
+    RecordReview { findings: String, message_id: String },
     /// Answers a request of the running turn's tools ([`crate::events::Event::ApprovalRequested`],
     /// [`crate::events::Event::UserInputRequested`]) by its `request_id`.
     Resolve { request_id: String, answer: Answer, reply: Option<oneshot::Sender<Result<(), ResolveError>>> },
@@ -70,6 +73,12 @@ pub struct ThreadHandle {
     ops: mpsc::UnboundedSender<Op>,
     thread_id: String,
     rollout_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ThreadHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadHandle").field("thread_id", &self.thread_id).finish_non_exhaustive()
+    }
 }
 
 impl ThreadHandle {
@@ -149,6 +158,11 @@ impl ThreadHandle {
         self.send(Op::Compact { started, done })
     }
 
+    /// Keeps the findings of a review of this thread in its history, for its next turns.
+    pub fn record_review(&self, findings: String, message_id: String) -> Result<(), ThreadStopped> {
+        self.send(Op::RecordReview { findings, message_id })
+    }
+
     /// Interrupts the running turn and waits for it to end; returns its id, or `None` when nothing was running.
     pub async fn interrupt(&self) -> Option<String> {
         let (reply, answer) = oneshot::channel();
@@ -202,7 +216,12 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
     };
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut stopping: Option<oneshot::Sender<()>> = None;
+    // Reviews that ended while a turn ran: kept once it has ended.
+    let mut reviews: Vec<(String, String)> = Vec::new();
     loop {
+        for (findings, message_id) in reviews.drain(..) {
+            session.record_review(&findings, message_id);
+        }
         // Idle: the next queued turn, or the next operation.
         let next = match queue.pop_front() {
             Some(next) => next,
@@ -211,6 +230,10 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                     Queued { work: Work::Input { input, output_schema, overrides: Box::new(overrides) }, started, done }
                 }
                 Some(Op::Compact { started, done }) => Queued { work: Work::Compact, started, done },
+                Some(Op::RecordReview { findings, message_id }) => {
+                    session.record_review(&findings, message_id);
+                    continue;
+                }
                 Some(Op::Steer { reply, .. }) => {
                     let _ = reply.send(Err(SteerError::NoActiveTurn));
                     continue;
@@ -271,6 +294,7 @@ async fn run(mut session: Session, mut ops: mpsc::UnboundedReceiver<Op>) {
                         Some(Op::Compact { started, done }) => {
                             queue.push_back(Queued { work: Work::Compact, started, done })
                         }
+                        Some(Op::RecordReview { findings, message_id }) => reviews.push((findings, message_id)),
                         Some(Op::Steer { input, expected_turn_id, reply }) => {
                             let answer = match expected_turn_id {
                                 _ if input.is_empty() => Err(SteerError::EmptyInput),

@@ -260,6 +260,9 @@ pub mod keys {
     pub const EXEC_POLICY_APPROVED_PREFIXES_AFTER: &str = "exec_policy/approved_prefixes/after";
     /// The user message recorded after an interrupted turn.
     pub const TURN_ABORTED: &str = "turn_aborted";
+    /// The user message that keeps a review run beside a thread's turns in its history: `{{results}}`, the
+    /// findings as the review's frontend showed them.
+    pub const REVIEW_USER_ACTION: &str = "review/user_action";
     /// The developer message that ends a forked sub-agent's history: `{{namespaces}}`, the deferred namespaces it
     /// no longer has (one `- NAME: DESCRIPTION` line each, as the parent's context lists them).
     pub const FORK_REMOVED_NAMESPACES: &str = "subagent/fork_removed_namespaces";

@@ -706,9 +706,9 @@ impl App {
             spawned: None,
             child_events: None,
         };
-        let parent = self.thread.thread_id().to_string();
+        let thread = self.thread.clone();
         tokio::spawn(async move {
-            let outcome = rcodex_core::review::run_in_thread(options, &parent, &target, sink.clone()).await;
+            let outcome = rcodex_core::review::run_in_thread(options, &thread, &target, sink.clone()).await;
             if let Err(message) = outcome
                 && !ended.load(std::sync::atomic::Ordering::SeqCst)
             {

@@ -306,6 +306,9 @@ pub fn extract(inputs: &Inputs) -> Result<Pack, PackError> {
         if let Some(marker) = turn_aborted_marker(&scenario.requests) {
             texts.put(keys::TURN_ABORTED.to_string(), marker, &scenario.name)?;
         }
+        if let Some(template) = review_user_action(&scenario.requests) {
+            texts.put(keys::REVIEW_USER_ACTION.to_string(), template, &scenario.name)?;
+        }
         if let Some(template) = fork_removed_namespaces(&scenario.requests) {
             texts.put(keys::FORK_REMOVED_NAMESPACES.to_string(), template, &scenario.name)?;
         }
@@ -384,6 +387,22 @@ fn turn_aborted_marker(requests: &[Capture]) -> Option<String> {
             (item.get("role")?.as_str()? == "user" && text.starts_with("<turn_aborted>")).then(|| text.to_string())
         },
     )
+}
+
+/// The first text of a message of `role`.
+fn message_text<'a>(item: &'a Value, role: &str) -> Option<&'a str> {
+    (item.get("role").and_then(Value::as_str) == Some(role)).then(|| item.pointer("/content/0/text")?.as_str())?
+}
+
+/// The user message a review run beside a thread's turns leaves in its history, made a template of: it holds the
+/// findings that the model's message after it repeats, which become `{{results}}`.
+fn review_user_action(requests: &[Capture]) -> Option<String> {
+    let inputs = requests.iter().filter_map(|c| c.request.body.get("input").and_then(Value::as_array));
+    inputs.flat_map(|input| input.windows(2)).find_map(|pair| {
+        let (action, findings) = (message_text(&pair[0], "user")?, message_text(&pair[1], "assistant")?);
+        (action.starts_with("<user_action>") && !findings.is_empty() && action.contains(findings))
+            .then(|| action.replacen(findings, "{{results}}", 1))
+    })
 }
 
 /// The developer message that ends a forked sub-agent's history (`spawn_agent` with `fork_context`), made a
@@ -1240,6 +1259,17 @@ mod tests {
         assert!(!template.contains("multi_agent_v1"), "{template}");
         // A child spawned without the parent's history has none.
         assert_eq!(fork_removed_namespaces(requests("subagent-spawn-wait")), None);
+    }
+
+    #[test]
+    fn a_review_kept_in_the_history_becomes_a_template_of_its_findings() {
+        let inputs = load_recorded("review", &["models.json", "app-review-followup", "app-review"]);
+        let requests = |name: &str| &inputs.scenarios.iter().find(|s| s.name == name).unwrap().requests;
+        let template = review_user_action(requests("app-review-followup")).expect("the next turn's message");
+        assert!(template.starts_with("<user_action>") && template.contains("<results>\n  {{results}}\n"), "{template}");
+        assert!(!template.contains("add no longer adds"), "{template}");
+        // A review alone leaves no next turn to show it.
+        assert_eq!(review_user_action(requests("app-review")), None);
     }
 
     #[test]
