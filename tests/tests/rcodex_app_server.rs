@@ -72,6 +72,18 @@ impl Client {
         message
     }
 
+    /// Every message up to the next `turn/completed`, that one included.
+    async fn through_turn_end(&mut self) -> Vec<Value> {
+        let mut told = Vec::new();
+        loop {
+            let message = self.next().await;
+            told.push(message.clone());
+            if message["method"] == "turn/completed" {
+                return told;
+            }
+        }
+    }
+
     /// Reads until a message matches; returns it.
     async fn until(&mut self, what: impl Fn(&Value) -> bool) -> Value {
         loop {
@@ -396,14 +408,7 @@ async fn a_compaction_is_a_turn_of_its_own_told_as_upstream_tells_it_and_a_resum
     // Answered at once, then the compaction's turn, message for message what upstream sent (app-compact).
     let compact = client.request("thread/compact/start", json!({"threadId": thread})).await;
     assert_eq!(client.next().await, json!({"id": compact, "result": {}}), "the answer comes first");
-    let mut told = Vec::new();
-    loop {
-        let message = client.next().await;
-        told.push(message.clone());
-        if message["method"] == "turn/completed" {
-            break;
-        }
-    }
+    let told = client.through_turn_end().await;
     let recorded = std::fs::read_to_string(repo().join("captures/codex-0.169.0/app-compact/frontend.jsonl")).unwrap();
     let recorded: Vec<Value> = recorded.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     let compaction = recorded.iter().position(|line| line["action"] == "compact").unwrap();
@@ -1032,14 +1037,7 @@ async fn a_review_is_a_turn_of_the_thread_told_message_for_message_as_upstream_t
         (hint["id"].as_str(), hint["content"][0]["text"].as_str()),
         (Some(turn_id.as_str()), Some("current changes"))
     );
-    let mut told = Vec::new();
-    loop {
-        let message = client.next().await;
-        told.push(message.clone());
-        if message["method"] == "turn/completed" {
-            break;
-        }
-    }
+    let told = client.through_turn_end().await;
 
     // What upstream told in app-review, but the reviewer's command (this reviewer runs none).
     let recorded = std::fs::read_to_string(repo().join("captures/codex-0.169.0/app-review/frontend.jsonl")).unwrap();
@@ -1096,14 +1094,7 @@ async fn a_review_stops_when_its_reviewers_turn_is_interrupted_and_says_so() {
     let refused = client.answer(&refused).await;
     assert!(refused["error"]["message"].as_str().unwrap().contains(&reviewer_turn), "{refused}");
     let interrupt = client.request("turn/interrupt", json!({"threadId": thread, "turnId": reviewer_turn})).await;
-    let mut told = Vec::new();
-    loop {
-        let message = client.next().await;
-        told.push(message.clone());
-        if message["method"] == "turn/completed" {
-            break;
-        }
-    }
+    let told = client.through_turn_end().await;
     let pack = rcodex_prompt_pack::embedded();
     let exited = told.iter().find(|m| m["params"]["item"]["type"] == "exitedReviewMode").expect("the review exits");
     assert_eq!(exited["params"]["item"]["review"].as_str(), pack.text("app_review/interrupted/exited"));

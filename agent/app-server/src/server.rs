@@ -368,16 +368,7 @@ impl Server {
             client,
             // The client answers approvals and user input (see approvals.rs).
             surface: Default::default(),
-            interaction: rcodex_core::interaction::Interaction {
-                answered: true,
-                default_mode_request_user_input: crate::approvals::feature_enabled(
-                    &self.options.codex_home,
-                    &self.options.config,
-                    &self.options.enable,
-                    "default_mode_request_user_input",
-                ),
-                mcp_approvals: true,
-            },
+            interaction: self.interaction(),
             spawned: None,
             child_events: Some(self.child_events(context_window(&config.model), config.cwd.clone())),
         };
@@ -724,6 +715,20 @@ impl Server {
         });
     }
 
+    /// How the client takes part in its threads' turns: it answers approvals (MCP tools' too) and user input.
+    fn interaction(&self) -> rcodex_core::interaction::Interaction {
+        rcodex_core::interaction::Interaction {
+            answered: true,
+            default_mode_request_user_input: crate::approvals::feature_enabled(
+                &self.options.codex_home,
+                &self.options.config,
+                &self.options.enable,
+                "default_mode_request_user_input",
+            ),
+            mcp_approvals: true,
+        }
+    }
+
     /// What `review/start` asks for: the thread, the review, and the reviewer's session options (the thread's
     /// settings and client).
     fn review(&self, params: &Value) -> Result<(Arc<Loaded>, rcodex_core::review::Review, SessionOptions), RpcError> {
@@ -760,16 +765,7 @@ impl Server {
             fork: None,
             client: self.state().client.clone(),
             surface: Default::default(),
-            interaction: rcodex_core::interaction::Interaction {
-                answered: true,
-                default_mode_request_user_input: crate::approvals::feature_enabled(
-                    &self.options.codex_home,
-                    &self.options.config,
-                    &self.options.enable,
-                    "default_mode_request_user_input",
-                ),
-                mcp_approvals: true,
-            },
+            interaction: self.interaction(),
             spawned: None,
             child_events: None,
         };
