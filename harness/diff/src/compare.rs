@@ -1,6 +1,9 @@
 //! Comparison: two normalized recordings in, divergences out.
 //!
-//! Requests pair up by session and position. Within a pair the documents are walked side by side:
+//! Requests pair up by session and position; sessions that run at once (sub-agents spawned together) reach the
+//! server in either order, so a session whose first request a named script step answered pairs with the session
+//! whose first request the same step answered ([`session_pairing`]). Within a pair the documents are walked side by
+//! side:
 //!
 //! - objects by key, reporting keys on one side only and, for maps whose order means something, a different order;
 //! - arrays by content: a sequence diff of the elements aligns what is equal, elements that moved are reported as
@@ -304,6 +307,43 @@ pub fn pair_id(session: u32, seq: u32) -> String {
     format!("{}/{seq:04}", parity_capture::store::session_dir_name(session))
 }
 
+/// Which left session each right session pairs with, where that is not its own number: the sessions whose first
+/// requests named script steps answered (`step 3 "child-a-command"`), each with the left session whose first request
+/// the same step answered. Only a reordering of those sessions among themselves counts; anything else pairs by
+/// number.
+fn session_pairing(left: &[NormalizedRequest], right: &[NormalizedRequest]) -> HashMap<u32, u32> {
+    let (left_steps, right_steps) = (first_named_steps(left), first_named_steps(right));
+    let mut by_step: HashMap<&str, Option<u32>> = HashMap::new();
+    for (session, step) in &left_steps {
+        // A step that began two sessions names neither.
+        by_step.entry(step).and_modify(|s| *s = None).or_insert(Some(*session));
+    }
+    let pairs: HashMap<u32, u32> = right_steps
+        .iter()
+        .filter_map(|(session, step)| Some((*session, (*by_step.get(step)?)?)))
+        .filter(|(right, left)| right != left)
+        .collect();
+    let mut moved: Vec<u32> = pairs.keys().copied().collect();
+    let mut targets: Vec<u32> = pairs.values().copied().collect();
+    moved.sort_unstable();
+    targets.sort_unstable();
+    targets.dedup();
+    if moved == targets { pairs } else { HashMap::new() }
+}
+
+/// The step that answered each session's first request, for the sessions a named step began.
+fn first_named_steps(requests: &[NormalizedRequest]) -> BTreeMap<u32, &str> {
+    let mut first: BTreeMap<u32, &NormalizedRequest> = BTreeMap::new();
+    for r in requests {
+        let entry = first.entry(r.session).or_insert(r);
+        if r.seq < entry.seq {
+            *entry = r;
+        }
+    }
+    let named = first.into_iter().filter_map(|(session, r)| Some((session, r.step.as_deref()?)));
+    named.filter(|(_, step)| step.contains('"')).collect()
+}
+
 /// The left and right requests at one position, either possibly absent.
 type Sides<'a> = (Option<&'a NormalizedRequest>, Option<&'a NormalizedRequest>);
 
@@ -313,8 +353,10 @@ pub fn compare(left: &NormalizedRecording, right: &NormalizedRecording) -> Compa
     for r in &left.requests {
         keyed.entry((r.session, r.seq)).or_default().0 = Some(r);
     }
+    let sessions = session_pairing(&left.requests, &right.requests);
     for r in &right.requests {
-        keyed.entry((r.session, r.seq)).or_default().1 = Some(r);
+        let session = sessions.get(&r.session).copied().unwrap_or(r.session);
+        keyed.entry((session, r.seq)).or_default().1 = Some(r);
     }
     let mut pairing = Pairing::default();
     let mut raw_pairs = Vec::with_capacity(keyed.len());

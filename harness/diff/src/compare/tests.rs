@@ -380,3 +380,40 @@ fn app_server_times_durations_and_process_ids_are_masked_and_rules_can_turn_that
         ]
     );
 }
+
+fn started(session: u32, seq: u32, step: Option<&str>) -> NormalizedRequest {
+    NormalizedRequest {
+        session,
+        seq,
+        file: String::new(),
+        label: "POST /v1/responses".into(),
+        step: step.map(str::to_string),
+        path: Default::default(),
+        doc: Node::from_value(json!({})),
+        touches: Vec::new(),
+    }
+}
+
+#[test]
+fn sessions_begun_by_the_same_named_step_pair_whatever_order_they_reached_the_server_in() {
+    let left = [
+        started(1, 1, Some("step 5")),
+        started(2, 1, Some("step 1 \"child-a\"")),
+        started(2, 2, Some("step 2 \"child-a-answer\"")),
+        started(3, 1, Some("step 3 \"child-b\"")),
+    ];
+    let right = [
+        started(1, 1, Some("step 5")),
+        started(2, 1, Some("step 3 \"child-b\"")),
+        started(3, 2, Some("step 2 \"child-a-answer\"")),
+        started(3, 1, Some("step 1 \"child-a\"")),
+    ];
+    assert_eq!(session_pairing(&left, &right), HashMap::from([(2, 3), (3, 2)]));
+    // In the same order, or begun by unnamed steps: by number.
+    assert!(session_pairing(&left, &left).is_empty());
+    let unnamed = [started(1, 1, Some("step 5")), started(2, 1, None), started(3, 1, Some("step 4"))];
+    assert!(session_pairing(&unnamed, &unnamed[..]).is_empty());
+    // Only a reordering among themselves: a session that would take another's number, left unpaired, is not moved.
+    let lone = [started(1, 1, Some("step 5")), started(3, 1, Some("step 1 \"child-a\""))];
+    assert!(session_pairing(&left, &lone).is_empty());
+}
