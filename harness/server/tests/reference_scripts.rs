@@ -52,7 +52,12 @@ fn holds_anywhere(script: &Script) -> bool {
 }
 
 fn answer_of(capture: &Capture) -> Value {
-    let events: Vec<&Value> = capture.response.events.iter().map(|e| &e.data).collect();
+    // Over the WebSocket an HTTP error is sent as an `error` frame, which the capture keeps as an event; sent again
+    // over HTTP, the same answer is its status and body alone.
+    let websocket = capture.transport == Some(parity_capture::Transport::Websocket);
+    let wraps_status =
+        |event: &Value| websocket && event["type"] == "error" && event["status"] == capture.response.status;
+    let events: Vec<&Value> = capture.response.events.iter().map(|e| &e.data).filter(|e| !wraps_status(e)).collect();
     serde_json::json!({
         "status": capture.response.status,
         "outcome": capture.response.outcome,
