@@ -112,7 +112,8 @@ pub fn check_recording(recording: &Recording) -> Vec<Violation> {
 ///   context items that way).
 ///
 /// A call of a response without a `call_id` is the model's malformed item, which no output can answer: it is left
-/// out (upstream 0.169.0 drops it unseen, and the `call-without-id` scenario records that).
+/// out (upstream 0.169.0 drops it unseen, and the `call-without-id` scenario records that). So is a call of a
+/// sub-agent's last response (`x-openai-subagent`), which its parent may have ended.
 pub fn check_call_invariants(captures: &[Capture]) -> Vec<Violation> {
     let mut sessions: BTreeMap<u32, Vec<&Capture>> = BTreeMap::new();
     for capture in captures.iter().filter(|c| is_model_request(c)) {
@@ -157,6 +158,11 @@ pub fn check_call_invariants(captures: &[Capture]) -> Vec<Violation> {
                     continue;
                 }
                 let Some(next) = requests.get(i + 1) else {
+                    // A sub-agent's parent may end it while a call runs (`close_agent`, an interrupted review,
+                    // app-review-interrupt): nothing is left to answer that call.
+                    if request.request.header("x-openai-subagent").is_some() {
+                        continue;
+                    }
                     violations.push(violation(
                         call_id,
                         format!("{origin} was never answered: the session sent no later request"),
