@@ -207,10 +207,12 @@ impl ModelClient {
         self.provider.builtin
     }
 
-    /// The metadata a session file keeps with an item that enters the history in turn `turn_id`, for the
-    /// built-in provider, whose requests carry it (see [`crate::websocket::Transport::metadata_to_keep`]).
-    pub fn metadata_to_keep(&self, item: &Value, turn_id: &str, client_made: bool) -> Option<Value> {
-        self.provider.builtin.then(|| self.websocket.metadata_to_keep(item, turn_id, client_made))
+    /// Adds to an item that enters the history in turn `turn_id` the metadata a session file keeps with it, for
+    /// the built-in provider, whose requests carry it (see [`crate::websocket::Transport::keep_metadata`]).
+    pub fn keep_metadata(&self, item: &mut Value, turn_id: &str, client_made: bool) {
+        if self.provider.builtin {
+            self.websocket.keep_metadata(item, turn_id, client_made);
+        }
     }
 
     /// Takes back the metadata a session file kept with the items of a history.

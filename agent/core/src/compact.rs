@@ -167,11 +167,7 @@ impl Session {
         let mut replacement = self.history.clone();
         for item in &mut replacement {
             let made_now = !context.contains(item);
-            if let Some(meta) = self.model_client.metadata_to_keep(item, turn_id, made_now)
-                && let Some(object) = item.as_object_mut()
-            {
-                object.insert("internal_chat_message_metadata_passthrough".into(), meta);
-            }
+            self.model_client.keep_metadata(item, turn_id, made_now);
         }
         self.save(
             "compacted",

@@ -408,11 +408,8 @@ impl Session {
     }
 
     fn save(&mut self, kind: &str, mut payload: Value) {
-        if kind == "response_item"
-            && let Some(meta) = self.model_client.metadata_to_keep(&payload, &self.turn_id, true)
-            && let Some(item) = payload.as_object_mut()
-        {
-            item.insert("internal_chat_message_metadata_passthrough".into(), meta);
+        if kind == "response_item" {
+            self.model_client.keep_metadata(&mut payload, &self.turn_id, true);
         }
         if let Some(rollout) = &mut self.rollout
             && let Err(e) = rollout.append(kind, payload)

@@ -134,12 +134,15 @@ impl Transport {
     /// The metadata of an item entering the history in turn `turn_id`, as the session file keeps it for a later
     /// process to send (upstream keeps it there too): made now by the client (`client_made`), or not (the model's
     /// items, and a compaction's fresh context, carry no creation time).
-    pub fn metadata_to_keep(&self, item: &Value, turn_id: &str, client_made: bool) -> Value {
+    pub fn keep_metadata(&self, item: &mut Value, turn_id: &str, client_made: bool) {
         let now = client_made.then(unix_seconds);
-        self.items.lock().expect("items").metadata(item, turn_id, now)
+        let meta = self.items.lock().expect("items").metadata(item, turn_id, now);
+        if let Some(object) = item.as_object_mut() {
+            object.insert(PASSTHROUGH.into(), meta);
+        }
     }
 
-    /// Takes back the metadata a session file kept with an item (see [`Transport::metadata_to_keep`]), leaving the
+    /// Takes back the metadata a session file kept with an item (see [`Transport::keep_metadata`]), leaving the
     /// item as the session holds it.
     pub fn restore(&self, item: &mut Value) {
         let Some(meta) = item.as_object_mut().and_then(|object| object.shift_remove(PASSTHROUGH)) else { return };
@@ -641,7 +644,7 @@ mod tests {
         first.saw_model_item(&answer);
         let kept = |item: &Value, client_made| {
             let mut item = item.clone();
-            item["internal_chat_message_metadata_passthrough"] = first.metadata_to_keep(&item, "t1", client_made);
+            first.keep_metadata(&mut item, "t1", client_made);
             item
         };
         let mut saved = vec![kept(&user, true), kept(&answer, true), kept(&context, false)];
